@@ -1,0 +1,159 @@
+"""The article model every part of cryokb shares.
+
+The parsers (PubMed XML, MEDLINE text) produce these objects, the store writes them,
+and the extractors read ``Article.text`` from them. Keeping one model means the XML and
+MEDLINE paths can be compared field by field, and the knowledge base and
+``cryokb extract`` read exactly the same text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class AbstractSection:
+    text: str
+    label: str | None = None
+    nlm_category: str | None = None
+
+
+@dataclass
+class Author:
+    last_name: str | None = None
+    fore_name: str | None = None
+    initials: str | None = None
+    collective_name: str | None = None
+    affiliations: list[str] = field(default_factory=list)
+    orcid: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        if self.collective_name:
+            return self.collective_name
+        return " ".join(p for p in (self.last_name, self.initials or self.fore_name) if p)
+
+
+@dataclass
+class Journal:
+    title: str | None = None
+    iso_abbreviation: str | None = None
+    issn: str | None = None
+    issn_linking: str | None = None
+    nlm_unique_id: str | None = None
+
+    @property
+    def key(self) -> str | None:
+        """A stable identifier: NLM's unique id, else an ISSN, else the title."""
+        return self.nlm_unique_id or self.issn_linking or self.issn or self.title
+
+
+@dataclass
+class MeshQualifier:
+    name: str
+    ui: str | None = None
+    major: bool = False
+
+
+@dataclass
+class MeshHeading:
+    descriptor: str
+    ui: str | None = None
+    major: bool = False
+    qualifiers: list[MeshQualifier] = field(default_factory=list)
+
+
+@dataclass
+class PublicationType:
+    name: str
+    ui: str | None = None
+
+
+@dataclass
+class Link:
+    """A CommentsCorrections entry: ``ref_type`` such as RetractionIn, ErratumIn, CommentOn."""
+
+    ref_type: str
+    pmid: str | None = None
+    source: str | None = None
+
+
+RETRACTION_TYPES = frozenset({"RetractionIn", "RetractionOf"})
+
+
+@dataclass
+class Article:
+    pmid: str
+    version: int = 1
+    title: str = ""
+    abstract_sections: list[AbstractSection] = field(default_factory=list)
+    authors: list[Author] = field(default_factory=list)
+    journal: Journal = field(default_factory=Journal)
+    volume: str | None = None
+    issue: str | None = None
+    pages: str | None = None
+    pub_date: str | None = None  # as written: "2019 Jan-Feb", "Winter 2018", "2020-03-15"
+    pub_year: int | None = None
+    entrez_date: str | None = None  # ISO YYYY-MM-DD
+    revised_date: str | None = None  # ISO YYYY-MM-DD
+    completed_date: str | None = None  # ISO YYYY-MM-DD
+    languages: list[str] = field(default_factory=list)
+    publication_types: list[PublicationType] = field(default_factory=list)
+    mesh_headings: list[MeshHeading] = field(default_factory=list)
+    keywords: list[str] = field(default_factory=list)
+    doi: str | None = None
+    pmcid: str | None = None
+    links: list[Link] = field(default_factory=list)
+    status: str | None = None  # MedlineCitation/@Status, e.g. MEDLINE, PubMed-not-MEDLINE
+    is_book: bool = False
+    source_format: str = "xml"  # "xml" or "medline"
+    raw: bytes | None = None  # the record exactly as read, for provenance and re-parsing
+
+    @property
+    def abstract(self) -> str:
+        """Every abstract section's text, in order, one per line (labels left out)."""
+        return "\n".join(s.text for s in self.abstract_sections if s.text)
+
+    @property
+    def text(self) -> str:
+        """What the extractors read: the title, a blank line, then the abstract.
+
+        Mention offsets in evidence records are offsets into this string.
+        """
+        if self.abstract:
+            return f"{self.title}\n\n{self.abstract}"
+        return self.title
+
+    @property
+    def retracted(self) -> bool:
+        """Retracted: a RetractionIn link, or the publication type 'Retracted Publication'."""
+        return any(link.ref_type == "RetractionIn" for link in self.links) or any(
+            pt.name == "Retracted Publication" for pt in self.publication_types
+        )
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data.pop("raw")
+        return data
+
+
+@dataclass
+class Deletion:
+    """A DeleteCitation block: these PMIDs are withdrawn from PubMed."""
+
+    pmids: list[str]
+
+
+@dataclass
+class ParseProblem:
+    """A record that could not be read; the rest of the file still is.
+
+    ``where`` names it for a person: "PMID 12345678" or "record 17".
+    """
+
+    source: str
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.where}: {self.message}"
