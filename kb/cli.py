@@ -1,0 +1,298 @@
+"""The ``cryokb`` command: a thin click layer over ingest, extractors and kb.
+
+Each command parses its options, calls the library, and turns the library's typed
+errors into a one-line message with exit code 1 (click gives 2 for usage errors).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from cryokb_data import path as data_path
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+DEFAULT_EUTILS_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
+DEMO_DB = "cryokb-demo.db"
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cryokb")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "0+unknown"
+
+
+def db_option(default="cryokb.db", envvar="CRYOKB_DB"):
+    return click.option(
+        "--db",
+        "db_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=default,
+        envvar=envvar,
+        show_default=True,
+        show_envvar=envvar is not None,
+        help="SQLite database file.",
+    )
+
+
+def eutils_options(fn):
+    """The E-utilities settings, shared by every command that talks to PubMed."""
+    options = [
+        click.option("--email", envvar="NCBI_EMAIL", show_envvar=True,
+                     help="Contact e-mail sent to NCBI with every request (NCBI asks for one)."),
+        click.option("--api-key", envvar="NCBI_API_KEY", show_envvar=True,
+                     help="NCBI API key: allows 10 requests/s instead of 3. Prefer the environment "
+                          "variable; the key is never printed or stored."),
+        click.option("--eutils-url", envvar="NCBI_EUTILS_URL", show_envvar=True,
+                     default=DEFAULT_EUTILS_URL, show_default=True,
+                     help="E-utilities base URL (a mirror, a proxy or a test server)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def quiet_verbose_options(fn):
+    fn = click.option("-v", "--verbose", count=True, help="Log each batch (-v) or each request (-vv).")(fn)
+    fn = click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")(fn)
+    return fn
+
+
+def user_errors(fn):
+    """Turn the library's typed errors into click's one-line, exit-code-1 errors."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from kb.errors import USER_ERRORS
+
+        try:
+            return fn(*args, **kwargs)
+        except USER_ERRORS as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper
+
+
+def setup_logging(verbose: int, quiet: bool = False) -> None:
+    level = logging.WARNING
+    if verbose == 1:
+        level = logging.INFO
+    elif verbose > 1:
+        level = logging.DEBUG
+    if quiet and not verbose:
+        level = logging.ERROR
+    logger = logging.getLogger("cryokb")
+    logger.setLevel(level)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+    logger.propagate = False
+
+
+def open_store(db_path: Path):
+    from kb.store import Store
+
+    return Store(db_path).ensure_shape()
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(_version(), "--version", prog_name="cryokb")
+def cli():
+    """cryokb: the evidence knowledge base of image-guided cryoablation of
+    musculoskeletal tumours, built from PubMed.
+
+    \b
+    Examples:
+        cryokb harvest --email you@example.org      # fetch from PubMed into cryokb.db
+        cryokb import pubmed_result.xml export.nbib  # or load saved PubMed files
+        cryokb stats
+        cryokb demo                                  # offline, from synthetic samples
+    """
+
+
+@cli.command()
+@db_option()
+@eutils_options
+@click.option("--query", help="PubMed query (default: the versioned query in data/pubmed_query.toml).")
+@click.option("--since", metavar="YYYY/MM/DD", help="Only records entered or revised on or after this date "
+              "(default: since the last successful harvest; everything on the first run).")
+@click.option("--until", metavar="YYYY/MM/DD", help="Only records entered or revised up to this date.")
+@click.option("--max", "max_records", type=click.IntRange(min=1), help="Stop after this many records.")
+@click.option("--batch-size", type=click.IntRange(1, 10000), default=500, show_default=True,
+              help="Records per efetch request and per database transaction.")
+@quiet_verbose_options
+@user_errors
+def harvest(db_path, email, api_key, eutils_url, query, since, until, max_records, batch_size, quiet, verbose):
+    """Search PubMed and store every matching record.
+
+    Uses esearch with the history server, then efetch in batches; respects NCBI's
+    rate limits (3 requests/s, 10 with an API key), retries with backoff, splits
+    queries over 10,000 results into date windows, and is incremental: a second run
+    fetches only what is new or revised.
+
+    \b
+    Examples:
+        cryokb harvest --email you@example.org
+        cryokb harvest --since 2024/01/01 --until 2024/12/31 --max 200
+        NCBI_API_KEY=... cryokb harvest --query 'cryoablation AND desmoid'
+        cryokb harvest --eutils-url http://127.0.0.1:8080/eutils/   # a mirror or test server
+    """
+    from ingest.eutils import EutilsClient
+    from ingest.harvest import harvest as run_harvest
+    from ingest.harvest import load_default_query
+    from kb.progress import progressbar
+
+    setup_logging(verbose, quiet)
+    for name, value in (("--since", since), ("--until", until)):
+        _check_date(name, value)
+    query_version = None
+    if not query:
+        query, query_version = load_default_query()
+    if not email:
+        click.echo("Warning: no --email / NCBI_EMAIL given; NCBI asks every client for a contact address.",
+                   err=True)
+    store = open_store(db_path)
+    client = EutilsClient(base_url=eutils_url, email=email, api_key=api_key)
+    with progressbar(desc="harvest", quiet=quiet) as bar:
+        def progress(done, total):
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        result = run_harvest(client, store, query, query_version=query_version, since=since, until=until,
+                             max_records=max_records, batch_size=batch_size, progress=progress)
+    if not quiet:
+        click.echo(_describe_counts("Harvested", result.counts, result.fetched), err=True)
+
+
+def _check_date(name, value):
+    import datetime as dt
+
+    if value is None:
+        return
+    try:
+        dt.datetime.strptime(value, "%Y/%m/%d")
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date in the form YYYY/MM/DD", param_hint=name)
+
+
+def _describe_counts(verb, counts, records):
+    return (f"{verb} {records} records: {counts.new} new, {counts.revised} revised, "
+            f"{counts.unchanged} unchanged, {counts.deleted} deleted, {counts.problems} problems")
+
+
+@cli.command(name="import")
+@db_option()
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--batch-size", type=click.IntRange(1, 100000), default=1000, show_default=True,
+              help="Records per database transaction.")
+@quiet_verbose_options
+@user_errors
+def import_(db_path, files, batch_size, quiet, verbose):
+    """Import saved PubMed files: XML (.xml, .xml.gz) or MEDLINE text (.txt, .nbib).
+
+    The format is read from the file's first bytes. A malformed record is reported
+    and skipped; a broken file keeps everything read before the break. Importing the
+    same file twice changes nothing.
+
+    \b
+    Examples:
+        cryokb import pubmed-cryo-set.xml
+        cryokb import pubmed21n1298.xml.gz --db baseline.db
+        cryokb import citations.nbib -q
+    """
+    from kb.importing import import_files
+    from kb.progress import progressbar
+
+    setup_logging(verbose, quiet)
+    store = open_store(db_path)
+    problems = []
+    with progressbar(desc="import", quiet=quiet) as bar:
+        results = import_files(store, files, batch_size=batch_size, on_batch=bar.update,
+                               on_problem=problems.append)
+    for problem in problems[:20]:
+        click.echo(f"Skipped: {problem}", err=True)
+    if len(problems) > 20:
+        click.echo(f"... and {len(problems) - 20} more skipped records (see the problems table)", err=True)
+    for result in results:
+        if not quiet:
+            click.echo(_describe_counts(f"{result.path}:", result.counts, result.records), err=True)
+    failed = [r for r in results if r.error]
+    if failed:
+        raise click.ClickException("; ".join(f"{r.path}: {r.error}" for r in failed)
+                                   + " (records read before the error were stored)")
+
+
+@cli.command()
+@db_option()
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@user_errors
+def stats(db_path, as_json):
+    """Counts, the publication year range and the last run of the store.
+
+    \b
+    Examples:
+        cryokb stats
+        cryokb stats --db demo.db --json
+    """
+    from kb.store import Store
+
+    if not db_path.exists():
+        raise click.ClickException(f"no database at {db_path} (run 'cryokb harvest' or 'cryokb import' first)")
+    figures = Store(db_path).stats()
+    if as_json:
+        click.echo(json.dumps(figures, indent=2, default=str))
+        return
+    run = figures.pop("last_run", None)
+    for key, value in figures.items():
+        click.echo(f"{key.replace('_', ' '):>14}: {value if value is not None else '-'}")
+    if run:
+        click.echo(f"{'last run':>14}: {run['kind']} #{run['id']} {run['outcome']} at {run['finished'] or run['started']}"
+                   f" ({run['new'] or 0} new, {run['revised'] or 0} revised)")
+
+
+@cli.command()
+@db_option(default=DEMO_DB, envvar=None)
+@quiet_verbose_options
+@user_errors
+def demo(db_path, quiet, verbose):
+    """Build the knowledge base from the synthetic sample records shipped in data/.
+
+    Needs no network. Every sample record is synthetic (written for the demo, not
+    real articles); the database says so.
+
+    \b
+    Examples:
+        cryokb demo
+        cryokb demo --db /tmp/demo.db
+    """
+    from kb.importing import import_files
+
+    setup_logging(verbose, quiet)
+    samples = sorted(p for p in data_path("samples").iterdir() if p.name.endswith((".xml", ".nbib", ".txt")))
+    if not samples:
+        raise click.ClickException("no sample records found in the installed data/samples")
+    store = open_store(db_path)
+    results = import_files(store, samples)
+    failed = [r for r in results if r.error]
+    if failed:
+        raise click.ClickException("; ".join(f"{r.path}: {r.error}" for r in failed))
+    store.set_meta("synthetic", "true")
+    if not quiet:
+        figures = store.stats()
+        click.echo(f"Demo knowledge base (synthetic data): {db_path.resolve()} "
+                   f"({figures['articles']} articles)")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    cli()

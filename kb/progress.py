@@ -1,0 +1,25 @@
+"""One progress helper for every long command.
+
+A bar on a terminal, nothing when stderr is not a terminal (cron, CI, pipes) or with
+``--quiet``: the same rule sqlite-utils applies to its progress bars.
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+
+from tqdm import tqdm
+
+
+@contextmanager
+def progressbar(*, total: int | None = None, unit: str = "records", desc: str | None = None,
+                quiet: bool = False):
+    """Yield a tqdm bar, or a silent stand-in with the same ``update``/``total`` surface."""
+    silent = quiet or not sys.stderr.isatty()
+    bar = tqdm(total=total, unit=unit, desc=desc, disable=silent, file=sys.stderr,
+               dynamic_ncols=True, smoothing=0.1)
+    try:
+        yield bar
+    finally:
+        bar.close()

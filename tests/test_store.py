@@ -1,0 +1,171 @@
+"""The store: schema, upsert by PMID, idempotence, deletions, one transaction a batch."""
+
+import sqlite3
+import zlib
+
+import pytest
+
+from ingest.model import (AbstractSection, Article, Author, Deletion, Journal, Link, MeshHeading,
+                          MeshQualifier, ParseProblem, PublicationType)
+from kb.store import Store, StoreError
+
+
+def make_article(pmid="90000001", title="Percutaneous cryoablation of desmoid tumours", revised="2024-03-01",
+                 raw=None, **extra):
+    article = Article(
+        pmid=pmid,
+        title=title,
+        abstract_sections=[
+            AbstractSection("Desmoid tumours recur after surgery.", "BACKGROUND", "BACKGROUND"),
+            AbstractSection("Twelve patients were treated under CT guidance.", "METHODS", "METHODS"),
+        ],
+        authors=[Author("Okafor", "Adaeze", "A", affiliations=["Department of Radiology, Lagos"]),
+                 Author(collective_name="Cryo Study Group")],
+        journal=Journal("Cardiovascular and Interventional Radiology", "Cardiovasc Intervent Radiol",
+                        "0174-1551", nlm_unique_id="8003538"),
+        pub_year=2023,
+        revised_date=revised,
+        publication_types=[PublicationType("Journal Article", "D016428")],
+        mesh_headings=[MeshHeading("Fibromatosis, Aggressive", "D018222", True,
+                                   [MeshQualifier("therapy", "Q000628", True)])],
+        keywords=["cryoablation", "desmoid"],
+        raw=raw if raw is not None else f"<PubmedArticle>{pmid}{title}{revised}</PubmedArticle>".encode(),
+        **extra,
+    )
+    return article
+
+
+def test_schema_has_every_documented_table_and_foreign_keys(store):
+    tables = set(store.db.table_names())
+    assert {"articles", "authors", "article_authors", "journals", "mesh_terms", "article_mesh",
+            "publication_types", "keywords", "article_links", "raw_records", "harvest_runs",
+            "problems", "articles_fts"} <= tables
+    fks = {(fk.column, fk.other_table) for fk in store.db["article_authors"].foreign_keys}
+    assert fks == {("pmid", "articles"), ("author_id", "authors")}
+    assert {(fk.column, fk.other_table) for fk in store.db["articles"].foreign_keys} == {("journal_id", "journals")}
+
+
+def test_ensure_shape_twice_changes_nothing(store):
+    before = store.db.schema
+    store.ensure_shape()
+    assert store.db.schema == before
+
+
+def test_a_record_is_stored_with_its_children_and_raw_xml(store):
+    counts = store.save_records([make_article()])
+    assert (counts.new, counts.revised, counts.unchanged) == (1, 0, 0)
+    row = store.db["articles"].get("90000001")
+    assert row["abstract"] == "Desmoid tumours recur after surgery.\nTwelve patients were treated under CT guidance."
+    assert row["journal_id"] == "8003538"
+    assert store.db["article_authors"].count == 2
+    assert store.db.execute("select qualifiers from article_mesh").fetchone()[0].startswith('[{"name": "therapy"')
+    fmt, raw = store.raw_record("90000001")
+    assert fmt == "xml" and raw.startswith(b"<PubmedArticle>")
+
+
+def test_importing_the_same_record_again_changes_nothing(store):
+    store.save_records([make_article()])
+    dump = list(store.db.iterdump())
+    counts = store.save_records([make_article()])
+    assert (counts.new, counts.revised, counts.unchanged) == (0, 0, 1)
+    assert list(store.db.iterdump()) == dump
+
+
+def test_a_revised_record_replaces_the_older_version_and_keeps_its_revision_date(store):
+    store.save_records([make_article()])
+    first_seen = store.db["articles"].get("90000001")["first_seen"]
+    revised = make_article(title="Cryoablation of desmoid tumours: a revised title", revised="2025-01-15")
+    revised.keywords = ["cryoablation"]
+    counts = store.save_records([revised])
+    assert counts.revised == 1
+    row = store.db["articles"].get("90000001")
+    assert row["title"].endswith("a revised title")
+    assert row["revised_date"] == "2025-01-15"
+    assert row["first_seen"] == first_seen
+    assert [r["keyword"] for r in store.db["keywords"].rows] == ["cryoablation"]
+    assert store.db["article_authors"].count == 2
+
+
+def test_an_older_revision_does_not_overwrite_a_newer_one(store):
+    store.save_records([make_article(title="Newer", revised="2025-01-15")])
+    counts = store.save_records([make_article(title="Older", revised="2020-01-01")])
+    assert counts.unchanged == 1
+    assert store.db["articles"].get("90000001")["title"] == "Newer"
+
+
+def test_a_deleted_citation_is_marked_not_lost(store):
+    store.save_records([make_article(), make_article(pmid="90000002")])
+    counts = store.save_records([Deletion(["90000001", "99999999"])])
+    assert counts.deleted == 1
+    assert store.db["articles"].get("90000001")["deleted"] == 1
+    assert store.raw_record("90000001") is not None
+    assert store.stats()["articles"] == 1
+
+
+def test_a_retraction_link_flags_the_article(store):
+    store.save_records([make_article(links=[Link("RetractionIn", "90000099", "J Fict 2025")])])
+    assert store.db["articles"].get("90000001")["retracted"] == 1
+
+
+def test_full_text_search_finds_title_and_abstract_words(store):
+    store.save_records([make_article(), make_article(pmid="90000002", title="Renal cryoablation")])
+    hits = [r["rowid"] for r in store.db.query(
+        "select rowid from articles_fts where articles_fts match 'guidance'")]
+    assert len(hits) == 2
+    pmids = [r["pmid"] for r in store.db["articles"].search("renal")]
+    assert pmids == ["90000002"]
+
+
+def test_problems_are_recorded_with_where_they_happened(store):
+    run = store.start_run(kind="import", source="bad.xml")
+    store.save_records([ParseProblem("bad.xml", "record 3", "PMID is missing")], run_id=run)
+    row = next(store.db["problems"].rows)
+    assert (row["run_id"], row["location"], row["message"]) == (run, "record 3", "PMID is missing")
+
+
+def test_a_failing_batch_leaves_the_database_as_it_was(store, monkeypatch):
+    store.save_records([make_article()])
+    before = list(store.db.iterdump())
+    with pytest.raises(TypeError):
+        store.save_records([make_article(pmid="90000002"), object()])
+    assert list(store.db.iterdump()) == before
+
+    import sqlite_utils.db
+
+    real_upsert_all = sqlite_utils.db.Table.upsert_all
+
+    def fail_on_raw(table, *args, **kwargs):
+        if table.name == "raw_records":  # the last write of a batch: everything else is written
+            raise sqlite3.OperationalError("disk I/O error")
+        return real_upsert_all(table, *args, **kwargs)
+
+    monkeypatch.setattr(sqlite_utils.db.Table, "upsert_all", fail_on_raw)
+    revised = make_article(title="A revision that never lands", revised="2026-01-01")
+    with pytest.raises(sqlite3.OperationalError):
+        store.save_records([revised, make_article(pmid="90000002")])
+    assert list(store.db.iterdump()) == before
+
+
+def test_runs_are_recorded_and_the_last_successful_one_found(store):
+    first = store.start_run(kind="harvest", query="cryoablation", since=None, until="2024/01/01")
+    store.finish_run(first, outcome="ok")
+    second = store.start_run(kind="harvest", query="cryoablation", since="2024/01/01", until="2024/06/01")
+    store.finish_run(second, outcome="failed", error="HTTP 500")
+    assert store.last_successful_run("harvest")["id"] == first
+    assert store.last_successful_run("import") is None
+
+
+def test_a_file_that_is_not_a_database_gives_a_clear_error(tmp_path):
+    bogus = tmp_path / "notes.db"
+    bogus.write_text("these are my notes, not a database " * 100)
+    with pytest.raises(StoreError, match="not a SQLite database|cannot open"):
+        Store(bogus).ensure_shape()
+    assert bogus.read_text().startswith("these are my notes")
+
+
+def test_raw_records_are_compressed(store):
+    raw = b"<PubmedArticle>" + b"cryoablation " * 500 + b"</PubmedArticle>"
+    store.save_records([make_article(raw=raw)])
+    blob = store.db.execute("select compressed from raw_records").fetchone()[0]
+    assert len(blob) < len(raw) / 5
+    assert zlib.decompress(blob) == raw
