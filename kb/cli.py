@@ -294,5 +294,98 @@ def demo(db_path, quiet, verbose):
                    f"({figures['articles']} articles)")
 
 
+@cli.command()
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-",
+              help="Write the JSON Lines here instead of standard output.")
+@click.option("--n-process", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes for nlp.pipe.")
+@click.option("--batch-size", type=click.IntRange(1, 10000), default=64, show_default=True,
+              help="Abstracts per nlp.pipe batch.")
+@quiet_verbose_options
+@user_errors
+def extract(files, output, n_process, batch_size, quiet, verbose):
+    """Print the evidence record of every article in FILES, one JSON object a line.
+
+    Reads PubMed XML (.xml, .xml.gz) or MEDLINE text; each record follows
+    EVIDENCE_SCHEMA.md, with the sentence behind every value in its mentions.
+
+    \b
+    Examples:
+        cryokb extract pubmed_result.xml
+        cryokb extract export.nbib -o evidence.jsonl --n-process 2
+    """
+    from extractors.pipeline import extract_many
+    from kb.progress import progressbar
+
+    setup_logging(verbose, quiet)
+    problems = []
+    with progressbar(desc="extract", unit="abstracts", quiet=quiet or output.name == "<stdout>") as bar:
+        for record in extract_many(_articles_of(files, problems), batch_size=batch_size, n_process=n_process):
+            output.write(json.dumps(record, ensure_ascii=False) + "\n")
+            bar.update(1)
+    for problem in problems:
+        click.echo(f"Skipped: {problem}", err=True)
+
+
+def _articles_of(files, problems):
+    from ingest.model import Article, ParseProblem
+    from ingest.readers import read_records
+
+    for path in files:
+        for record in read_records(path):
+            if isinstance(record, Article):
+                yield record
+            elif isinstance(record, ParseProblem):
+                problems.append(record)
+
+
+@cli.command()
+@click.argument("gold", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--articles", "article_files", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="PubMed XML or MEDLINE file(s) holding the gold articles "
+                   "(default: the file of the same stem beside each gold file).")
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+@click.option("--errors", "show_errors", is_flag=True, help="Also list every disagreement, per article.")
+@user_errors
+def evaluate(gold, article_files, as_json, show_errors):
+    """Score the extractor against gold records: per-field precision, recall and F1.
+
+    GOLD is JSON Lines of evidence records (EVIDENCE_SCHEMA.md; mentions may be empty).
+
+    \b
+    Examples:
+        cryokb evaluate tests/data/gold/*.jsonl
+        cryokb evaluate my_gold.jsonl --articles my_abstracts.xml --errors
+    """
+    from extractors.evaluate import GoldFileError, format_table, load_gold, score, sibling_articles
+    from extractors.pipeline import extract_many
+
+    try:
+        gold_records = [r for path in gold for r in load_gold(path)]
+        sources = list(article_files) or list(dict.fromkeys(sibling_articles(p) for p in gold))
+    except GoldFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    wanted = {str(r["pmid"]) for r in gold_records}
+    problems = []
+    articles = (a for a in _articles_of(sources, problems) if a.pmid in wanted)
+    predicted = {r["pmid"]: r for r in extract_many(articles)}
+    try:
+        report = score(gold_records, predicted)
+    except GoldFileError as exc:
+        raise click.ClickException(f"{exc} (in {', '.join(map(str, sources))})") from exc
+    if as_json:
+        click.echo(json.dumps({"articles": report.articles, "scores": report.rows(),
+                               "errors": report.errors if show_errors else None}, indent=2, default=str))
+        return
+    click.echo(format_table(report))
+    if show_errors:
+        for pmid, name, expected, got in report.errors:
+            click.echo(f"{pmid} {name}: gold {expected} predicted {got}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     cli()
