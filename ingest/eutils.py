@@ -1,0 +1,299 @@
+"""A small NCBI E-utilities client: esearch with the history server, efetch in batches.
+
+Requests are built by Biopython (``Bio.Entrez._build_request``), so the parameters,
+the encoding and the GET/POST choice are the ones Biopython sends to NCBI, but they
+go to *our* base URL and through *our* transport. Bio.Entrez hard-codes the NCBI
+address in each of its functions and keeps its settings (email, api_key, the rate
+limiter) in module globals; its retry loop does not sleep after an HTTP error. This
+client keeps every setting on the object, spaces requests with a monotonic clock
+(retries included), backs off exponentially with jitter on every transient failure,
+and checks that an efetch body is complete XML before handing it on. The code path is
+the same whatever the URL: the tests point it at a loopback emulator.
+
+What we rely on in Biopython (pinned by tests/test_eutils.py):
+``Bio.Entrez._build_request(cgi, params, post=None)`` returns a ``urllib.request.Request``
+and only fills ``tool``, ``email`` and ``api_key`` from its module globals when the
+params do not carry those keys (``setdefault``), dropping keys whose value is None.
+``Bio.Entrez.read(handle)`` parses an eSearchResult from a binary handle with the DTD
+bundled in Biopython (no network).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import http.client
+import io
+import logging
+import random
+import socket
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Callable
+
+from Bio import Entrez
+from lxml import etree
+
+log = logging.getLogger("cryokb.eutils")
+
+DEFAULT_BASE_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
+
+# NCBI: at most 3 requests a second without an API key, 10 with one. Biopython found
+# 1/3 s too tight in practice and uses 0.37 s; we keep the same margin for both.
+INTERVAL_WITHOUT_KEY = 0.37
+INTERVAL_WITH_KEY = 0.11
+
+# HTTP statuses worth another try: throttling and server-side failures.
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+EFETCH_END_TAG = b"</PubmedArticleSet>"
+
+
+class EutilsError(Exception):
+    """An E-utilities request that failed for good (after its retries, or at once for a 4xx)."""
+
+
+class _Permanent(Exception):
+    """A failure that another try would only repeat (a 4xx other than 429)."""
+
+
+class _Transient(Exception):
+    """One failed try that may succeed if repeated; ``retry_after`` in seconds when the server said."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass
+class SearchResult:
+    """An esearch reply: the full count, its history entry, and the first ids served."""
+
+    count: int
+    webenv: str | None
+    query_key: str | None
+    ids: list[str] = field(default_factory=list)
+
+
+class RateLimiter:
+    """Minimum spacing between request starts, on a monotonic clock.
+
+    Every try of every request goes through ``wait()``, so retries count against the
+    limit too. ``clock`` and ``sleep`` are injectable for tests.
+    """
+
+    def __init__(self, interval: float, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.interval = interval
+        self._clock = clock
+        self._sleep = sleep
+        self._last: float | None = None
+
+    def wait(self) -> None:
+        """Block until ``interval`` seconds have passed since the previous request began."""
+        if self._last is not None:
+            delay = self._last + self.interval - self._clock()
+            if delay > 0:
+                self._sleep(delay)
+        self._last = self._clock()
+
+
+class EutilsClient:
+    """One connection's worth of E-utilities settings, limits and retries.
+
+    ``interval`` overrides the spacing derived from the API key (tests make it small);
+    ``backoff_base`` is the first retry delay in seconds, doubled on each later try up to
+    ``backoff_cap``, each delay drawn uniformly from its upper half (jitter).
+    """
+
+    def __init__(self, base_url: str = DEFAULT_BASE_URL, email: str | None = None,
+                 api_key: str | None = None, tool: str = "cryokb", *, db: str = "pubmed",
+                 timeout: float = 60.0, max_tries: int = 5, backoff_base: float = 1.0,
+                 backoff_cap: float = 60.0, retry_after_cap: float = 600.0,
+                 interval: float | None = None, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None,
+                 opener: urllib.request.OpenerDirector | None = None):
+        if not email:
+            log.warning("no email address set: NCBI asks every E-utilities client for a contact address")
+        if max_tries < 1:
+            raise ValueError(f"EutilsClient: max_tries must be at least 1, not {max_tries}")
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.email = email or None
+        self.api_key = api_key or None
+        self.tool = tool
+        self.db = db
+        self.timeout = timeout
+        self.max_tries = max_tries
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.retry_after_cap = retry_after_cap
+        if interval is None:
+            interval = INTERVAL_WITH_KEY if self.api_key else INTERVAL_WITHOUT_KEY
+        self.limiter = RateLimiter(interval, clock=clock, sleep=sleep)
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._opener = opener or urllib.request.build_opener()
+
+    def __repr__(self) -> str:
+        key = "set" if self.api_key else "none"
+        return f"EutilsClient(base_url={self.base_url!r}, email={self.email!r}, api_key={key})"
+
+    # -- the three requests -------------------------------------------------
+
+    def esearch(self, term: str, *, datetype: str | None = None, mindate: str | None = None,
+                maxdate: str | None = None, retmax: int = 0, label: str | None = None) -> SearchResult:
+        """Search PubMed and keep the result on the history server (usehistory=y).
+
+        ``mindate``/``maxdate`` are YYYY/MM/DD, inclusive, on ``datetype`` (edat, mdat,
+        pdat). ``retmax`` ids are returned too (0 by default: we fetch through history).
+        """
+        params = {"db": self.db, "term": term, "usehistory": "y", "retmax": retmax}
+        if datetype:
+            params.update(datetype=datetype, mindate=mindate, maxdate=maxdate)
+        label = label or _describe_search(datetype, mindate, maxdate)
+        return self._request("esearch.fcgi", params, label, _parse_esearch)
+
+    def efetch(self, webenv: str, query_key: str, retstart: int, retmax: int, *,
+               label: str | None = None) -> bytes:
+        """Fetch records ``retstart`` to ``retstart + retmax - 1`` of a history entry as PubMed XML."""
+        params = {"db": self.db, "WebEnv": webenv, "query_key": query_key, "retstart": retstart,
+                  "retmax": retmax, "rettype": "xml", "retmode": "xml"}
+        label = label or f"efetch records {retstart}-{retstart + retmax - 1}"
+        return self._request("efetch.fcgi", params, label, _check_pubmed_xml)
+
+    def efetch_ids(self, ids, *, label: str | None = None) -> bytes:
+        """Fetch the given PMIDs as PubMed XML, by POST (NCBI's advice for long id lists)."""
+        ids = [str(i) for i in ids]
+        params = {"db": self.db, "id": ids, "rettype": "xml", "retmode": "xml"}
+        label = label or f"efetch of {len(ids)} ids"
+        return self._request("efetch.fcgi", params, label, _check_pubmed_xml, post=True)
+
+    # -- one request, with its tries ----------------------------------------
+
+    def _request(self, utility: str, params: dict, label: str, check: Callable[[bytes], object],
+                 post: bool | None = None):
+        """Send one request until ``check`` accepts the body, or raise EutilsError."""
+        request = self._build(utility, params, post)
+        last_error = ""
+        for attempt in range(1, self.max_tries + 1):
+            self.limiter.wait()
+            try:
+                return check(self._send(request))
+            except _Permanent as problem:
+                raise EutilsError(f"{label} failed: {problem}") from None
+            except _Transient as problem:
+                last_error = str(problem)
+                if attempt == self.max_tries:
+                    break
+                delay = self._backoff(attempt, problem.retry_after)
+                log.warning("%s: try %d of %d failed (%s); retrying in %.2f s",
+                            label, attempt, self.max_tries, last_error, delay)
+                self._sleep(delay)
+        raise EutilsError(f"{label} failed after {self.max_tries} tries: {last_error}")
+
+    def _build(self, utility: str, params: dict, post: bool | None) -> urllib.request.Request:
+        """A Request built by Biopython for our URL, with our identity and never its globals."""
+        params = dict(params, tool=self.tool, email=self.email, api_key=self.api_key)
+        request = Entrez._build_request(self.base_url + utility, params, post=post)
+        log.debug("%s %s%s (%s)", request.get_method(), self.base_url, utility,
+                  ", ".join(f"{k}={v}" for k, v in params.items() if k not in ("api_key", "id")))
+        return request
+
+    def _send(self, request: urllib.request.Request) -> bytes:
+        """One HTTP exchange; failures become _Transient (worth a retry) or _Permanent."""
+        try:
+            with self._opener.open(request, timeout=self.timeout) as response:
+                return response.read()
+        except urllib.error.HTTPError as error:
+            error.close()
+            if error.code in RETRY_STATUSES:
+                raise _Transient(f"HTTP {error.code}", _retry_after(error.headers)) from None
+            raise _Permanent(f"HTTP {error.code} {error.reason}") from None
+        except (TimeoutError, socket.timeout):
+            raise _Transient(f"timed out after {self.timeout:g} s") from None
+        except urllib.error.URLError as error:
+            if isinstance(error.reason, (TimeoutError, socket.timeout)):
+                raise _Transient(f"timed out after {self.timeout:g} s") from None
+            raise _Transient(f"connection error: {error.reason}") from None
+        except (http.client.HTTPException, ConnectionError, OSError) as error:
+            raise _Transient(f"connection error: {type(error).__name__}: {error}") from None
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Exponential delay with jitter (upper half of the range); Retry-After is a floor."""
+        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
+        delay = ceiling / 2 + self._rng.random() * ceiling / 2
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.retry_after_cap))
+        return delay
+
+
+def _describe_search(datetype, mindate, maxdate) -> str:
+    if datetype:
+        return f"esearch {datetype.upper()} {mindate}-{maxdate}"
+    return "esearch"
+
+
+def _retry_after(headers) -> float | None:
+    """Seconds from a Retry-After header (a number or an HTTP date), or None."""
+    value = headers.get("Retry-After") if headers is not None else None
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _parse_esearch(body: bytes) -> SearchResult:
+    """Bio.Entrez.read over the reply; an unreadable or ERROR reply is worth another try."""
+    try:
+        data = Entrez.read(io.BytesIO(body))
+    except Exception as error:  # Biopython raises several parser errors; all mean "bad body"
+        raise _Transient(f"unparsable esearch XML ({type(error).__name__}: {error})") from None
+    if "ERROR" in data:
+        raise _Transient(f"NCBI error: {' '.join(str(data['ERROR']).split())[:300]}")
+    try:
+        count = int(data["Count"])
+    except (KeyError, ValueError):
+        raise _Transient("esearch reply without a Count") from None
+    return SearchResult(
+        count=count,
+        webenv=str(data["WebEnv"]) if "WebEnv" in data else None,
+        query_key=str(data["QueryKey"]) if "QueryKey" in data else None,
+        ids=[str(i) for i in data.get("IdList", [])],
+    )
+
+
+_CHECK_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
+
+
+def _check_pubmed_xml(body: bytes) -> bytes:
+    """Accept an efetch body only if it is a whole PubmedArticleSet document.
+
+    A body cut short by the network still parses up to the cut with a lenient reader,
+    so we demand both the closing tag and a clean parse by lxml.
+    """
+    if not body.rstrip().endswith(EFETCH_END_TAG):
+        raise _Transient(f"truncated efetch XML ({len(body)} bytes, no closing </PubmedArticleSet>){_ncbi_error(body)}")
+    try:
+        etree.fromstring(body, _CHECK_PARSER)
+    except etree.XMLSyntaxError as error:
+        raise _Transient(f"unparsable efetch XML: {error}") from None
+    return body
+
+
+def _ncbi_error(body: bytes) -> str:
+    """The text of an <ERROR> element NCBI sometimes sends in place of records, if any."""
+    start = body.find(b"<ERROR>")
+    if start < 0:
+        return ""
+    end = body.find(b"</ERROR>", start)
+    text = body[start + 7 : end if end > 0 else start + 307].decode("utf-8", "replace")
+    return f"; NCBI error: {' '.join(text.split())[:300]}"

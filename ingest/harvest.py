@@ -1,0 +1,315 @@
+"""Harvest PubMed into the store: plan date windows, fetch them in batches, record the run.
+
+ESearch hands out at most the first 9,999 records of a result, so a query matching more
+is split into entrez-date (EDAT) windows, halving each window until it holds fewer than
+10,000; every window is then fetched through its own history entry, one efetch and one
+``store.save_records`` transaction per batch. A failure therefore loses at most the
+batch in flight: every earlier batch is already committed, and because records are
+upserted by PMID the next run can safely go over the same ground again.
+
+Runs are incremental: the store keeps each run's window, and a run without ``since``
+asks only for what entered (EDAT) or changed (MDAT) from one day before the last
+successful run's ``until`` to today. The first run has no date bound at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import tomllib
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ingest.eutils import EutilsClient, EutilsError, SearchResult
+from ingest.model import Article, ParseProblem
+from ingest.pubmed_xml import iter_records
+
+log = logging.getLogger("cryokb.harvest")
+
+# A window must hold fewer records than this for ESearch to hand them all out.
+ESEARCH_LIMIT = 10_000
+# Lower bound for splitting an unbounded search: older than any PubMed entrez date.
+EARLIEST_DATE = dt.date(1781, 1, 1)
+# How far an incremental run reaches back before the last run's end (time zones, late indexing).
+OVERLAP = dt.timedelta(days=1)
+QUERY_FILE = "pubmed_query.toml"
+QUERY_KEYS = {"version", "date", "description", "notes", "block"}
+BLOCK_KEYS = {"name", "mesh", "tiab", "other"}
+
+
+class HarvestError(EutilsError):
+    """A harvest that cannot be planned or run as asked (bad dates, a window too dense, a bad query file)."""
+
+
+class WindowTooLargeError(HarvestError):
+    """A one-day window still holds 10,000 records or more: date splitting cannot help."""
+
+
+@dataclass
+class Window:
+    """A date range of one search and the history entry holding its result."""
+
+    datetype: str | None  # "edat", "mdat", or None for an unbounded search
+    mindate: dt.date | None
+    maxdate: dt.date | None
+    search: SearchResult
+
+    def describe(self) -> str:
+        if self.datetype is None:
+            return "all dates"
+        return f"{self.datetype.upper()} {format_date(self.mindate)}-{format_date(self.maxdate)}"
+
+
+@dataclass
+class RunCounts:
+    """The store's per-batch counts summed over a run (the same fields as kb.store.SaveCounts)."""
+
+    new: int = 0
+    revised: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    problems: int = 0
+
+    def add(self, other) -> "RunCounts":
+        for name in FIELDS_COUNTED:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        return self
+
+    def as_dict(self) -> dict:
+        return {name: getattr(self, name) for name in FIELDS_COUNTED}
+
+
+FIELDS_COUNTED = ("new", "revised", "unchanged", "deleted", "problems")
+
+
+@dataclass
+class HarvestResult:
+    """What a run did: its window, the searches it planned, and the store's counts."""
+
+    run_id: int
+    since: str | None
+    until: str
+    windows: list[Window] = field(default_factory=list)
+    matched: int = 0  # records the windows hold (overlaps counted twice)
+    fetched: int = 0  # records read from efetch replies
+    batches: int = 0
+    counts: "RunCounts" = field(default_factory=lambda: RunCounts())
+    problems: list[str] = field(default_factory=list)
+    truncated: bool = False  # stopped at max_records before the windows were exhausted
+
+
+# -- the query file ------------------------------------------------------------
+
+def load_default_query() -> tuple[str, str]:
+    """The default query and its version, built from data/pubmed_query.toml."""
+    with _data_path(QUERY_FILE).open("rb") as handle:
+        try:
+            data = tomllib.load(handle)
+        except tomllib.TOMLDecodeError as error:
+            raise HarvestError(f"{QUERY_FILE}: not valid TOML: {error}") from None
+    return build_query(data), str(data["version"])
+
+
+def _data_path(name: str):
+    """cryokb_data.path(name); in a checkout that is not installed, the same package as ``data``."""
+    try:
+        import cryokb_data
+    except ImportError:
+        import data as cryokb_data
+    return cryokb_data.path(name)
+
+
+def build_query(data: dict, name: str = QUERY_FILE) -> str:
+    """AND of the blocks, each an OR of its MeSH, title/abstract and verbatim terms."""
+    unknown = set(data) - QUERY_KEYS
+    if unknown or "version" not in data or not data.get("block"):
+        problem = f"unknown keys {sorted(unknown)}" if unknown else "needs a version and at least one [[block]]"
+        raise HarvestError(f"{name}: {problem}")
+    groups = []
+    for number, block in enumerate(data["block"], 1):
+        unknown = set(block) - BLOCK_KEYS
+        if unknown:
+            raise HarvestError(f"{name}: block {number}: unknown keys {sorted(unknown)}")
+        terms = ([f'"{t}"[Mesh]' for t in block.get("mesh", [])]
+                 + [f'"{t}"[tiab]' for t in block.get("tiab", [])] + list(block.get("other", [])))
+        if not terms:
+            raise HarvestError(f"{name}: block {number} ({block.get('name', 'unnamed')}) has no terms")
+        groups.append("(" + " OR ".join(terms) + ")")
+    return " AND ".join(groups)
+
+
+# -- dates -----------------------------------------------------------------------
+
+def parse_date(value, what: str = "date") -> dt.date | None:
+    """A date from YYYY/MM/DD, YYYY-MM-DD (as stored) or a date object; None stays None."""
+    if value is None or isinstance(value, dt.date):
+        return value
+    text = str(value).strip()[:10]
+    for pattern in ("%Y/%m/%d", "%Y-%m-%d"):
+        try:
+            return dt.datetime.strptime(text, pattern).date()
+        except ValueError:
+            continue
+    raise HarvestError(f"{what}: {value!r} is not a date in the form YYYY/MM/DD")
+
+
+def format_date(day: dt.date) -> str:
+    """The E-utilities form, YYYY/MM/DD."""
+    return day.strftime("%Y/%m/%d")
+
+
+def utc_today() -> dt.date:
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
+# -- planning --------------------------------------------------------------------
+
+def plan_windows(client: EutilsClient, query: str, *, datetype: str | None = None,
+                 mindate: dt.date | None = None, maxdate: dt.date | None = None,
+                 latest: dt.date | None = None, limit: int = ESEARCH_LIMIT) -> list[Window]:
+    """Search once; if the result is too big for ESearch, split it into date windows.
+
+    An unbounded search (``datetype`` None) that is too big is split on EDAT between
+    EARLIEST_DATE and ``latest`` (today by default). Empty windows are dropped.
+    """
+    search = _search(client, query, datetype, mindate, maxdate)
+    if search.count < limit:
+        return [Window(datetype, mindate, maxdate, search)] if search.count else []
+    if datetype is None:
+        datetype, mindate, maxdate = "edat", EARLIEST_DATE, latest or utc_today()
+    return _split(client, query, datetype, mindate, maxdate, search.count, limit)
+
+
+def _split(client, query, datetype, low, high, count, limit) -> list[Window]:
+    """Halve [low, high] until every part holds fewer than ``limit`` records."""
+    if low >= high:
+        raise WindowTooLargeError(
+            f"{datetype.upper()} window {format_date(low)} (one day) holds {count} records; "
+            f"ESearch hands out fewer than {limit}: narrow the query"
+        )
+    middle = low + (high - low) // 2
+    windows = []
+    for start, end in ((low, middle), (middle + dt.timedelta(days=1), high)):
+        search = _search(client, query, datetype, start, end)
+        if search.count >= limit:
+            windows.extend(_split(client, query, datetype, start, end, search.count, limit))
+        elif search.count:
+            windows.append(Window(datetype, start, end, search))
+    return windows
+
+
+def _search(client, query, datetype, mindate, maxdate) -> SearchResult:
+    if datetype is None:
+        search = client.esearch(query)
+    else:
+        search = client.esearch(query, datetype=datetype, mindate=format_date(mindate),
+                                maxdate=format_date(maxdate))
+    log.debug("esearch %s: %d records", Window(datetype, mindate, maxdate, search).describe(), search.count)
+    return search
+
+
+# -- running -----------------------------------------------------------------------
+
+def harvest(client: EutilsClient, store, query: str, *, query_version: str | None = None,
+            since=None, until=None, max_records: int | None = None, batch_size: int = 500,
+            progress: Callable[[int, int], None] | None = None, today: dt.date | None = None) -> HarvestResult:
+    """Harvest ``query`` into ``store`` and record the run (see the module docstring).
+
+    ``since``/``until`` (YYYY/MM/DD, inclusive) bound the run on entry and modification
+    dates; without ``since`` the run continues from the last successful one. A run cut
+    short by ``max_records`` is recorded as "partial", so it never becomes the cursor.
+    """
+    if batch_size < 1 or batch_size > 10_000:
+        raise HarvestError(f"batch_size must be between 1 and 10000, not {batch_size}")
+    today = today or utc_today()
+    until_day = parse_date(until, "until") or today
+    since_day = parse_date(since, "since")
+    if since_day is None:
+        last = store.last_successful_run(kind="harvest", query=query)
+        if last and last.get("until"):
+            since_day = parse_date(last["until"], "the last run's until") - OVERLAP
+    if since_day is not None and since_day > until_day:
+        raise HarvestError(f"since {format_date(since_day)} is after until {format_date(until_day)}")
+    result = HarvestResult(
+        run_id=store.start_run(kind="harvest", query=query, query_version=query_version,
+                               since=since_day and format_date(since_day), until=format_date(until_day),
+                               source=client.base_url),
+        since=since_day and format_date(since_day), until=format_date(until_day),
+    )
+    try:
+        result.windows = _plan_run(client, query, since_day, until_day, explicit_until=until is not None)
+        _fetch_windows(client, store, result, max_records, batch_size, progress)
+    except BaseException as error:
+        store.finish_run(result.run_id, outcome="failed", counts=result.counts, fetched=result.fetched,
+                         error=str(error) or type(error).__name__, extra=_details(result))
+        raise
+    store.finish_run(result.run_id, outcome="partial" if result.truncated else "ok", counts=result.counts,
+                     fetched=result.fetched, extra=_details(result))
+    log.info("harvest run %d: %d windows, %d records fetched in %d batches", result.run_id,
+             len(result.windows), result.fetched, result.batches)
+    return result
+
+
+def _plan_run(client, query, since_day, until_day, *, explicit_until: bool) -> list[Window]:
+    """Windows of a run: everything (first run), or what entered and what changed since."""
+    if since_day is None:
+        if explicit_until:
+            return plan_windows(client, query, datetype="edat", mindate=EARLIEST_DATE, maxdate=until_day)
+        return plan_windows(client, query, latest=until_day)
+    windows = []
+    for datetype in ("edat", "mdat"):
+        windows += plan_windows(client, query, datetype=datetype, mindate=since_day, maxdate=until_day)
+    return windows
+
+
+def _fetch_windows(client, store, result: HarvestResult, max_records, batch_size, progress) -> None:
+    """Fetch every window batch by batch, one store transaction per batch."""
+    result.counts = RunCounts()
+    result.matched = sum(w.search.count for w in result.windows)
+    total = min(result.matched, max_records) if max_records else result.matched
+    done = 0
+    if progress:
+        progress(done, total)
+    for window in result.windows:
+        for retstart in range(0, window.search.count, batch_size):
+            retmax = min(batch_size, window.search.count - retstart, total - done)
+            if retmax <= 0:
+                result.truncated = True
+                return
+            result.batches += 1
+            label = _batch_label(result.batches, retstart, retmax, window, len(result.windows))
+            body = client.efetch(window.search.webenv, window.search.query_key, retstart, retmax, label=label)
+            _save_batch(store, result, body, label)
+            done += retmax
+            if progress:
+                progress(done, total)
+
+
+def _batch_label(number: int, retstart: int, retmax: int, window: Window, windows: int) -> str:
+    label = f"efetch batch {number} (records {retstart}-{retstart + retmax - 1} of {window.search.count})"
+    return label if windows == 1 and window.datetype is None else f"{label} in {window.describe()}"
+
+
+def _save_batch(store, result: HarvestResult, body: bytes, label: str) -> None:
+    """Parse one efetch reply and write it in one transaction; parse problems are counted, not fatal."""
+    records = list(iter_records(io.BytesIO(body), name=label.split(" (", 1)[0]))
+    problems = [r for r in records if isinstance(r, ParseProblem)]
+    for problem in problems:
+        log.warning("%s", problem)
+        result.problems.append(str(problem))
+    counts = store.save_records(records, run_id=result.run_id)
+    result.counts.add(counts)
+    read = sum(isinstance(r, Article) for r in records)
+    result.fetched += read
+    log.info("%s: %d read, %d new, %d revised, %d unchanged, %d problems", label, read,
+             counts.new, counts.revised, counts.unchanged, counts.problems)
+
+
+def _details(result: HarvestResult) -> dict:
+    return {
+        "windows": [{"window": w.describe(), "count": w.search.count} for w in result.windows],
+        "matched": result.matched,
+        "batches": result.batches,
+        "truncated": result.truncated,
+    }
