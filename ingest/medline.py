@@ -1,0 +1,383 @@
+"""MEDLINE text (PubMed's "Send to: File, MEDLINE" and ``.nbib``) into ``Article`` objects.
+
+The same ``Article`` as the XML path, so that one search exported both ways gives the
+same knowledge base. Bio.Medline reads each record into a dict of fields; but a dict
+loses the order of the lines, and order carries meaning here (an ``AD`` affiliation
+belongs to the author whose ``FAU`` it follows, an ``AUID`` ORCID likewise), and
+Bio.Medline splits list fields at continuation lines. So we also keep the record's lines
+as an ordered list of (tag, value) pairs with continuations joined, and read the
+order-sensitive and list fields from that.
+
+MEDLINE inlines the labels of a structured abstract ("BACKGROUND: ... METHODS: ...");
+we split them back into labelled sections so ``Article.abstract`` agrees with the XML.
+MEDLINE carries no MeSH or publication-type UIs and no NLM abstract categories: those
+stay None.
+"""
+
+from __future__ import annotations
+
+import codecs
+import datetime
+import logging
+import os
+import re
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO
+
+from Bio import Medline
+
+from ingest.model import (
+    AbstractSection,
+    Article,
+    Author,
+    Link,
+    MeshHeading,
+    MeshQualifier,
+    ParseProblem,
+    PublicationType,
+)
+from ingest.pubmed_xml import normalise_orcid
+
+log = logging.getLogger("cryokb")
+
+# MEDLINE field -> PubMed XML CommentsCorrections/@RefType, so links compare across formats.
+# (NLM's MEDLINE/PubMed data element descriptions; kept beside the code that reads them
+# because they define the file format, not a vocabulary we tune.)
+LINK_FIELDS = {
+    "CIN": "CommentIn",
+    "CON": "CommentOn",
+    "EIN": "ErratumIn",
+    "EFR": "ErratumFor",
+    "CRI": "CorrectedandRepublishedIn",
+    "CRF": "CorrectedandRepublishedFrom",
+    "PRIN": "PartialRetractionIn",
+    "PROF": "PartialRetractionOf",
+    "RPI": "RepublishedIn",
+    "RPF": "RepublishedFrom",
+    "RIN": "RetractionIn",
+    "ROF": "RetractionOf",
+    "RRI": "RetractedandRepublishedIn",
+    "RRF": "RetractedandRepublishedFrom",
+    "UIN": "UpdateIn",
+    "UOF": "UpdateOf",
+    "SPIN": "SummaryForPatientsIn",
+    "ORI": "OriginalReportIn",
+    "ECI": "ExpressionOfConcernIn",
+    "ECF": "ExpressionOfConcernFor",
+}
+
+NAME_SUFFIXES = frozenset({"Jr", "Sr", "2nd", "3rd", "4th", "5th", "II", "III", "IV", "V"})
+
+# A structured-abstract label as MEDLINE inlines it: upper case words (digits, spaces and
+# a little punctuation allowed) then ": ", at the start or after the end of a sentence.
+_LABEL = re.compile(
+    r"(?:^|(?<=[.?!)\]]\s))"
+    r"([A-Z][A-Z0-9]*(?:[ ,/&'-]{1,3}[A-Z0-9]+)*(?: \([A-Za-z0-9 ]+\))?)"
+    r": (?=\S)"
+)
+_LINK_PMID = re.compile(r"\s*PMID:\s*(\d+)\s*$")
+_YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
+_ID_KIND = re.compile(r"^(.*\S)\s*\[([a-z-]+)\]\s*$")
+
+
+class MedlineFileError(ValueError):
+    """The file is not MEDLINE text we can decode; names the file and line."""
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def iter_records(source: str | os.PathLike | BinaryIO, name: str | None = None) -> Iterator[Article | ParseProblem]:
+    """Yield one Article (or ParseProblem) per MEDLINE record, in file order."""
+    if isinstance(source, (str, os.PathLike)):
+        name = name or os.fspath(source)
+        with open(source, "rb") as stream:
+            yield from _iter_stream(stream, name)
+    else:
+        yield from _iter_stream(source, name or getattr(source, "name", None) or "<stream>")
+
+
+def _iter_stream(stream: BinaryIO, name: str) -> Iterator[Article | ParseProblem]:
+    for position, (first_line, lines) in enumerate(split_records(_decoded_lines(stream, name)), start=1):
+        try:
+            yield parse_record(lines)
+        except ValueError as err:
+            where = _where(lines, position)
+            log.warning("%s: %s (line %d): %s", name, where, first_line, err)
+            yield ParseProblem(name, where, str(err))
+
+
+def _decoded_lines(stream: BinaryIO, name: str) -> Iterator[str]:
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    for number, raw in enumerate(stream, start=1):
+        try:
+            yield decoder.decode(raw)
+        except UnicodeDecodeError as err:
+            raise MedlineFileError(f"{name}: line {number} is not UTF-8 text ({err.reason})") from err
+
+
+def split_records(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
+    """Group lines into records: each starts at a "PMID-" line and ends at a blank line.
+
+    Yields (line number of the record's first line, its lines with line ends kept).
+    """
+    record: list[str] = []
+    start = 0
+    for number, line in enumerate(lines, start=1):
+        if line.startswith("PMID-") and record:
+            yield start, record
+            record = []
+        if not line.strip():
+            if record:
+                yield start, record
+                record = []
+            continue
+        if not record:
+            start = number
+        record.append(line)
+    if record:
+        yield start, record
+
+
+def _where(lines: list[str], position: int) -> str:
+    for line in lines:
+        if line.startswith("PMID-"):
+            pmid = line[6:].strip()
+            if pmid.isdigit():
+                return f"PMID {pmid}"
+    return f"record {position}"
+
+
+def ordered_fields(lines: Iterable[str]) -> list[tuple[str, str]]:
+    """The record's (tag, value) pairs in order, continuation lines joined with a space."""
+    fields: list[tuple[str, str]] = []
+    for line in lines:
+        line = line.rstrip("\r\n")
+        if line[:6] == "      " and fields:
+            tag, value = fields[-1]
+            fields[-1] = (tag, f"{value} {line.strip()}")
+        elif len(line) > 4 and line[4] == "-":
+            fields.append((line[:4].rstrip(), line[6:].strip()))
+        elif line.strip():
+            raise ValueError(f"line {line[:30]!r} is neither a field nor a continuation")
+    return fields
+
+
+# --------------------------------------------------------------------------- records
+
+
+def parse_record(lines: list[str]) -> Article:
+    """One MEDLINE record (its lines) into an Article; ValueError if it cannot be read."""
+    fields = ordered_fields(lines)
+    record = Medline.read(iter(lines))
+    pmid = _clean(record.get("PMID", ""))
+    if not pmid:
+        raise ValueError("record has no PMID")
+    if not pmid.isdigit():
+        raise ValueError(f"PMID {pmid!r} is not a number")
+    article = Article(pmid=pmid, source_format="medline", raw="".join(lines).encode("utf-8"))
+    article.title = _clean(record.get("TI", "")) or _clean(record.get("TT", ""))
+    article.abstract_sections = split_structured_abstract(_clean(record.get("AB", "")))
+    article.volume = _clean(record.get("VI", "")) or None
+    article.issue = _clean(record.get("IP", "")) or None
+    article.pages = _clean(record.get("PG", "")) or None
+    article.status = _clean(record.get("STAT", "")) or None
+    article.pub_date = _clean(record.get("DP", "")) or None
+    article.pub_year = _first_year(article.pub_date) or _first_year(record.get("DEP"))
+    article.revised_date = _compact_date(record.get("LR"), "LR")
+    article.completed_date = _compact_date(record.get("DCOM"), "DCOM")
+    article.entrez_date = _slash_date(record.get("CRDT"), "CRDT") or _slash_date(record.get("EDAT"), "EDAT")
+    article.pmcid = _clean(record.get("PMC", "")) or None
+    _journal(article, record, fields)
+    _list_fields(article, fields)
+    article.authors = authors_from_fields(fields)
+    return article
+
+
+def _clean(value) -> str:
+    if isinstance(value, list):
+        value = " ".join(value)
+    return " ".join(value.split()) if value else ""
+
+
+def _journal(article: Article, record: dict, fields: list[tuple[str, str]]) -> None:
+    journal = article.journal
+    journal.title = _clean(record.get("JT", "")) or None
+    journal.iso_abbreviation = _clean(record.get("TA", "")) or None  # MedlineTA, see module doc
+    journal.nlm_unique_id = _clean(record.get("JID", "")) or None
+    for tag, value in fields:
+        if tag != "IS":
+            continue
+        issn, _, kind = value.partition(" ")
+        if "Linking" in kind:
+            journal.issn_linking = journal.issn_linking or issn
+        elif journal.issn is None:
+            journal.issn = issn
+
+
+def _list_fields(article: Article, fields: list[tuple[str, str]]) -> None:
+    lid_doi = None
+    for tag, value in fields:
+        if tag == "LA":
+            article.languages.append(value)
+        elif tag == "PT":
+            article.publication_types.append(PublicationType(value))
+        elif tag == "MH":
+            article.mesh_headings.append(parse_mesh(value))
+        elif tag == "OT":
+            keyword = value.lstrip("*").strip()  # a star marks a major-topic keyword
+            if keyword:
+                article.keywords.append(keyword)
+        elif tag == "AID" or tag == "LID":
+            ident, kind = _identifier(value)
+            if kind == "doi":
+                if tag == "AID" and article.doi is None:
+                    article.doi = ident
+                elif tag == "LID" and lid_doi is None:
+                    lid_doi = ident
+            elif kind == "pmc" and article.pmcid is None:
+                article.pmcid = ident
+        elif tag in LINK_FIELDS:
+            article.links.append(parse_link(tag, value))
+    if article.doi is None:
+        article.doi = lid_doi
+
+
+def _identifier(value: str) -> tuple[str, str | None]:
+    """'10.1000/xyz [doi]' -> ('10.1000/xyz', 'doi')."""
+    found = _ID_KIND.match(value)
+    if not found:
+        return value, None
+    return found.group(1), found.group(2)
+
+
+def parse_link(tag: str, value: str) -> Link:
+    """'CIN - Radiology. 2019 Mar;290(3):612. PMID: 30512345' -> Link('CommentIn', ...)."""
+    found = _LINK_PMID.search(value)
+    if found:
+        # MEDLINE writes "<RefSource>. PMID: <pmid>": drop that joining period.
+        source = value[: found.start()].strip()
+        source = source[:-1] if source.endswith(".") else source
+        return Link(LINK_FIELDS[tag], found.group(1), source or None)
+    return Link(LINK_FIELDS[tag], None, value.strip() or None)
+
+
+def parse_mesh(value: str) -> MeshHeading:
+    """'Bone Neoplasms/*secondary/surgery' -> descriptor, qualifiers, major flags.
+
+    A star marks a major topic: on the descriptor when the heading as a whole is major,
+    on a qualifier when that pairing is. MEDLINE has no UIs, so ``ui`` stays None.
+    """
+    descriptor, *qualifiers = value.split("/")
+    descriptor = descriptor.strip()
+    heading = MeshHeading(descriptor.lstrip("*").strip(), None, descriptor.startswith("*"))
+    for qualifier in qualifiers:
+        qualifier = qualifier.strip()
+        heading.qualifiers.append(MeshQualifier(qualifier.lstrip("*").strip(), None, qualifier.startswith("*")))
+    return heading
+
+
+def authors_from_fields(fields: list[tuple[str, str]]) -> list[Author]:
+    """Authors in order; each AD and AUID belongs to the author it follows.
+
+    An AD before any author (records from before 2014 carry one affiliation for the
+    article) goes to the first author, as the XML parser does with Article/Affiliation.
+    """
+    authors: list[Author] = []
+    pending: list[str] = []
+    awaiting_au = False  # the last author came from FAU and its AU line is still to come
+    for tag, value in fields:
+        if tag == "FAU":
+            last, _, rest = value.partition(",")
+            fore = rest.split(",")[0].strip() or None
+            authors.append(Author(last_name=last.strip() or None, fore_name=fore))
+            awaiting_au = True
+        elif tag == "AU":
+            if awaiting_au:
+                author = authors[-1]
+                last = author.last_name or ""
+                if value.startswith(last + " "):
+                    author.initials = value[len(last) + 1 :].strip() or None
+                _drop_suffix(author)
+                awaiting_au = False
+            else:
+                last, _, initials = value.rpartition(" ")
+                authors.append(Author(last_name=last or value, initials=initials if last else None))
+        elif tag == "CN":
+            authors.append(Author(collective_name=value))
+            awaiting_au = False
+        elif tag == "AD":
+            if authors:
+                authors[-1].affiliations.append(value)
+            else:
+                pending.append(value)
+        elif tag == "AUID" and authors:
+            if value.upper().startswith("ORCID"):
+                authors[-1].orcid = normalise_orcid(value)
+    if pending and authors and not any(a.affiliations for a in authors):
+        authors[0].affiliations.extend(pending)
+    return authors
+
+
+def _drop_suffix(author: Author) -> None:
+    """'John R 2nd' / 'JR 2nd' -> 'John R' / 'JR'.
+
+    MEDLINE appends a name suffix to both FAU and AU; the XML keeps it apart in <Suffix>,
+    which the Article model does not carry. The suffix is recognised only when both lines
+    end with the same word from NAME_SUFFIXES, so initials such as "II" are left alone.
+    """
+    fore, initials = author.fore_name or "", author.initials or ""
+    _, _, word = initials.rpartition(" ")
+    if word in NAME_SUFFIXES and fore.endswith(" " + word) and initials.endswith(" " + word):
+        author.fore_name = fore[: -len(word) - 1].strip() or None
+        author.initials = initials[: -len(word) - 1].strip() or None
+
+
+def split_structured_abstract(text: str) -> list[AbstractSection]:
+    """'BACKGROUND: a. METHODS: b.' -> [('a.', 'BACKGROUND'), ('b.', 'METHODS')].
+
+    Only an abstract that starts with a label is split, so a colon after an acronym in
+    the middle of a plain abstract ("on MRI: ...") does not invent sections.
+    """
+    if not text:
+        return []
+    matches = list(_LABEL.finditer(text))
+    if not matches or matches[0].start() != 0:
+        return [AbstractSection(text)]
+    sections = []
+    for match, following in zip(matches, matches[1:] + [None]):
+        end = following.start() if following else len(text)
+        sections.append(AbstractSection(text[match.end() : end].strip(), match.group(1)))
+    return sections
+
+
+# --------------------------------------------------------------------------- dates
+
+
+def _first_year(value) -> int | None:
+    if not value:
+        return None
+    found = _YEAR.search(_clean(value))
+    return int(found.group(1)) if found else None
+
+
+def _compact_date(value, tag: str) -> str | None:
+    """'20190115' -> '2019-01-15'; a date that does not exist raises ValueError."""
+    value = _clean(value or "")
+    if not value:
+        return None
+    try:
+        return datetime.datetime.strptime(value[:8], "%Y%m%d").date().isoformat()
+    except ValueError as err:
+        raise ValueError(f"{tag} {value!r} is not a valid date") from err
+
+
+def _slash_date(value, tag: str) -> str | None:
+    """'2018/12/06 06:00' -> '2018-12-06'."""
+    value = _clean(value or "")
+    if not value:
+        return None
+    try:
+        return datetime.datetime.strptime(value[:10], "%Y/%m/%d").date().isoformat()
+    except ValueError as err:
+        raise ValueError(f"{tag} {value!r} is not a valid date") from err

@@ -1,0 +1,129 @@
+"""Open any PubMed file we accept and hand it to the right parser.
+
+Users pass whatever PubMed gave them: ``pubmed21n1298.xml.gz``, an efetch reply saved
+without an extension, a ``.nbib`` or ``.txt`` MEDLINE export. File names lie, so the
+format is sniffed from the first bytes (after gunzipping when the gzip magic number is
+there), never taken from the extension.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import os
+import zlib
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from ingest import medline, pubmed_xml
+from ingest.model import Article, Deletion, ParseProblem
+
+log = logging.getLogger("cryokb")
+
+GZIP_MAGIC = b"\x1f\x8b"
+SNIFF_BYTES = 1 << 16
+_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+
+
+class ReadError(OSError):
+    """A file that cannot be opened, decompressed or recognised; names the file."""
+
+
+def sniff_format(head: bytes) -> str | None:
+    """'xml' when the first non-space byte is "<", 'medline' when a line starts "PMID-".
+
+    Returns None when neither holds.
+    """
+    for bom in _BOMS:
+        if head.startswith(bom):
+            head = head[len(bom) :]
+            break
+    stripped = head.lstrip()
+    if stripped.startswith(b"<") or stripped.startswith(b"<\x00"):
+        return "xml"
+    if stripped.startswith(b"PMID-") or b"\nPMID-" in head:
+        return "medline"
+    return None
+
+
+def read_records(path: str | os.PathLike) -> Iterator[Article | Deletion | ParseProblem]:
+    """Yield the records of a PubMed XML or MEDLINE file, gzipped or not."""
+    name = os.fspath(path)
+    try:
+        raw = open(path, "rb")
+    except OSError as err:
+        raise ReadError(f"{name}: cannot open ({err.strerror or err})") from err
+    with raw:
+        stream = _maybe_gunzip(raw, name)
+        head = _peek(stream, name)
+        kind = sniff_format(head)
+        if kind is None:
+            raise ReadError(f"{name}: neither PubMed XML nor MEDLINE text (first bytes {head[:20]!r})")
+        log.debug("%s: reading as %s", name, kind)
+        rest = _Rewound(head, stream, name)
+        parser = pubmed_xml.iter_records if kind == "xml" else medline.iter_records
+        yield from parser(rest, name)
+
+
+def _maybe_gunzip(raw: BinaryIO, name: str) -> BinaryIO:
+    magic = raw.read(2)
+    raw.seek(0)
+    return gzip.GzipFile(fileobj=raw, mode="rb", filename=name) if magic == GZIP_MAGIC else raw
+
+
+def _peek(stream: BinaryIO, name: str) -> bytes:
+    try:
+        return stream.read(SNIFF_BYTES)
+    except (OSError, EOFError, zlib.error) as err:
+        raise ReadError(f"{name}: cannot decompress ({err})") from err
+
+
+class _Rewound:
+    """The sniffed bytes followed by the rest of the stream, readable line by line too.
+
+    Decompression errors further into the file surface as ReadError naming it.
+    """
+
+    def __init__(self, head: bytes, stream: BinaryIO, name: str):
+        self._head = head
+        self._stream = stream
+        self.name = name
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            if size is None or size < 0:
+                data, self._head = self._head + self._read(-1), b""
+                return data
+            data, self._head = self._head[:size], self._head[size:]
+            return data
+        return self._read(size)
+
+    def _read(self, size: int) -> bytes:
+        try:
+            return self._stream.read(size)
+        except (OSError, EOFError, zlib.error) as err:
+            raise ReadError(f"{self.name}: cannot decompress ({err})") from err
+
+    def readline(self) -> bytes:
+        line = b""
+        while not line.endswith(b"\n"):
+            if self._head:
+                cut = self._head.find(b"\n")
+                cut = len(self._head) if cut < 0 else cut + 1
+                line, self._head = line + self._head[:cut], self._head[cut:]
+                continue
+            try:
+                rest = self._stream.readline()
+            except (OSError, EOFError, zlib.error) as err:
+                raise ReadError(f"{self.name}: cannot decompress ({err})") from err
+            if not rest:
+                break
+            line += rest
+        return line
+
+    def __iter__(self):
+        while True:
+            line = self.readline()
+            if not line:
+                return
+            yield line

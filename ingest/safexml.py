@@ -1,0 +1,178 @@
+"""Refuse XML that declares entities, before lxml ever sees it.
+
+PubMed files never declare entities: NCBI's DOCTYPE names a public DTD by PUBLIC id and
+URL and has no internal subset. A document whose DOCTYPE carries an internal subset with
+``<!ENTITY ...>`` is therefore not something NCBI produced, and it is exactly the shape of
+the two classic attacks on XML readers: entity expansion ("billion laughs") and external
+entities (XXE, e.g. ``SYSTEM "file:///etc/passwd"``). We read the prolog ourselves and
+refuse such a document with a clear error; the lxml options in ``PARSER_OPTIONS`` (no
+entity resolution, no network, no DTD loading, no huge trees) are a second line of
+defence for anything the prolog check does not catch.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+
+from lxml import etree
+
+log = logging.getLogger("cryokb")
+
+PARSER_OPTIONS = {
+    "resolve_entities": False,
+    "no_network": True,
+    "load_dtd": False,
+    "huge_tree": False,
+}
+
+# How far we read looking for the root element. The prolog of a PubMed file is a few
+# hundred bytes; a prolog longer than this is not one we are willing to reason about.
+PROLOG_LIMIT = 1 << 20
+_CHUNK = 1 << 16
+
+
+class UnsafeXMLError(ValueError):
+    """The document declares entities (or hides its prolog); it is not parsed at all."""
+
+
+def _decode_head(head: bytes) -> str:
+    """Decode the prolog bytes, honouring a UTF-16/32 byte order mark.
+
+    Without this, ``<!ENTITY`` written in UTF-16 would slip past a byte search.
+    """
+    for bom, codec in (
+        (codecs.BOM_UTF32_LE, "utf-32"),
+        (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
+        if head.startswith(bom):
+            return head.decode(codec, errors="replace")
+    if head[:4] in (b"<\x00?\x00", b"\x00<\x00?"):
+        return head.decode("utf-16-le" if head[0] == 0x3C else "utf-16-be", errors="replace")
+    return head.decode("latin-1")
+
+
+def _refuse(name: str, why: str) -> UnsafeXMLError:
+    return UnsafeXMLError(
+        f"{name} {why}; refused to protect against entity expansion (billion laughs) "
+        "and external entities (XXE)"
+    )
+
+
+def _root_start(text: str) -> int:
+    """Index of the root element's "<", or -1 if the prolog has not ended yet."""
+    i = 0
+    while True:
+        i = text.find("<", i)
+        if i < 0 or i + 1 >= len(text):
+            return -1
+        nxt = text[i + 1]
+        if nxt == "?":  # processing instruction / XML declaration
+            end = text.find("?>", i)
+        elif text.startswith("<!--", i):
+            end = text.find("-->", i)
+        elif nxt == "!":  # DOCTYPE: skip past its internal subset if any
+            end = _doctype_end(text, i)
+        else:
+            return i
+        if end < 0:
+            return -1
+        i = end + 1
+
+
+def _doctype_end(text: str, start: int) -> int:
+    """Index of the ">" closing the DOCTYPE at ``start`` (-1 if not in ``text`` yet).
+
+    Quote-aware, so a ">" or "]" inside a quoted literal does not end it early.
+    """
+    quote = None
+    depth = 0
+    for j in range(start + 2, len(text)):
+        ch = text[j]
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        elif ch == ">" and depth <= 0:
+            return j
+    return -1
+
+
+def check_prolog(head: bytes, name: str) -> None:
+    """Raise UnsafeXMLError if the prolog in ``head`` declares entities.
+
+    ``head`` must hold the document up to its root element (``read_head`` makes sure);
+    a DOCTYPE whose internal subset is still open at the end of ``head`` is refused too.
+    """
+    text = _decode_head(head)
+    doctype = text.find("<!DOCTYPE")
+    root = _root_start(text)
+    if doctype < 0 or (0 <= root < doctype):
+        return
+    end = _doctype_end(text, doctype)
+    if end < 0:
+        raise _refuse(name, "has a DOCTYPE that does not end within its first bytes")
+    doctype_text = text[doctype:end]
+    if "[" in doctype_text and "<!ENTITY" in text:
+        # An internal subset: look for declarations anywhere in what we read, not only
+        # inside the subset as we delimited it, so a crafted literal cannot hide one.
+        raise _refuse(name, "declares XML entities in its DOCTYPE")
+
+
+def read_head(stream, name: str) -> bytes:
+    """Read from ``stream`` until the root element has started (or the stream ends)."""
+    head = b""
+    while len(head) < PROLOG_LIMIT:
+        chunk = stream.read(_CHUNK)
+        if not chunk:
+            return head
+        head += chunk
+        if _root_start(_decode_head(head)) >= 0:
+            return head
+    raise _refuse(name, f"has a prolog longer than {PROLOG_LIMIT} bytes")
+
+
+class _PrefixedStream:
+    """A read()-able stream that first returns bytes already read, then the rest.
+
+    Lets us inspect the prolog of a non-seekable stream (a gzip member, a socket)
+    and still hand lxml the whole document.
+    """
+
+    def __init__(self, head: bytes, rest):
+        self._head = head
+        self._rest = rest
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            if size is None or size < 0:
+                data, self._head = self._head + self._rest.read(), b""
+                return data
+            data, self._head = self._head[:size], self._head[size:]
+            return data
+        return self._rest.read(size)
+
+
+def checked_stream(stream, name: str) -> _PrefixedStream:
+    """Check the prolog of binary ``stream`` and return a stream of the whole document."""
+    head = read_head(stream, name)
+    check_prolog(head, name)
+    return _PrefixedStream(head, stream)
+
+
+def parse_bytes(data: bytes, name: str = "<bytes>") -> etree._Element:
+    """Parse a small XML document held in memory (an E-utilities reply, one record).
+
+    Raises UnsafeXMLError for entity declarations and lxml.etree.XMLSyntaxError for
+    text that is not XML.
+    """
+    check_prolog(data[:PROLOG_LIMIT], name)
+    parser = etree.XMLParser(**PARSER_OPTIONS)
+    return etree.fromstring(data, parser=parser)
