@@ -387,5 +387,75 @@ def evaluate(gold, article_files, as_json, show_errors):
             click.echo(f"{pmid} {name}: gold {expected} predicted {got}")
 
 
+@cli.command()
+@db_option()
+@click.option("--full", is_flag=True, help="Re-extract every article, not only new, revised or stale ones.")
+@click.option("--n-process", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes for extraction.")
+@click.option("--batch-size", type=click.IntRange(1, 10000), default=200, show_default=True,
+              help="Articles per extraction batch and per database transaction.")
+@quiet_verbose_options
+@user_errors
+def build(db_path, full, n_process, batch_size, quiet, verbose):
+    """Extract the evidence of stored articles and rebuild the evidence tables and graph.
+
+    Only articles that are new, revised, or were extracted by an older extractor or
+    vocabulary version are extracted again, unless --full.
+
+    \b
+    Examples:
+        cryokb build
+        cryokb build --full --n-process 2
+    """
+    from kb import evidence, graph
+    from kb.progress import progressbar
+
+    setup_logging(verbose, quiet)
+    if not db_path.exists():
+        raise click.ClickException(f"no database at {db_path} (run 'cryokb harvest' or 'cryokb import' first)")
+    store = open_store(db_path)
+    with progressbar(desc="build", unit="articles", quiet=quiet) as bar:
+        def on_total(total):
+            bar.total = total
+            bar.refresh()
+
+        result = evidence.build(store, full=full, batch_size=batch_size, n_process=n_process,
+                                progress=bar.update, on_total=on_total)
+    concept_graph = graph.rebuild(store)
+    if not quiet:
+        click.echo(f"Extracted {result.extracted} articles (extractor {result.version}); graph of "
+                   f"{concept_graph.number_of_nodes()} concepts and {concept_graph.number_of_edges()} links",
+                   err=True)
+
+
+@cli.command(name="graph")
+@db_option()
+@click.option("--format", "fmt", type=click.Choice(["graphml", "gexf", "json"]), default="graphml",
+              show_default=True, help="GraphML or GEXF for Gephi and Cytoscape; node-link JSON for the web.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path), required=True,
+              help="File to write.")
+@click.option("--bipartite", is_flag=True, help="Export the article-concept graph instead of co-occurrences.")
+@user_errors
+def graph_(db_path, fmt, output, bipartite):
+    """Export the concept graph for Gephi, Cytoscape or the web.
+
+    \b
+    Examples:
+        cryokb graph -o concepts.graphml
+        cryokb graph --format gexf -o concepts.gexf
+        cryokb graph --format json --bipartite -o articles.json
+    """
+    from kb import graph
+
+    if not db_path.exists():
+        raise click.ClickException(f"no database at {db_path}")
+    store = open_store(db_path)
+    if "article_concepts" not in store.db.table_names():
+        raise click.ClickException(f"{db_path} has no evidence yet: run 'cryokb build' first")
+    result = graph.bipartite_graph(store) if bipartite else graph.add_metrics(graph.concept_graph(store))
+    graph.export(result, fmt, output)
+    click.echo(f"Wrote {result.number_of_nodes()} nodes and {result.number_of_edges()} edges to {output}", err=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     cli()

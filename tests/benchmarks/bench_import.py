@@ -1,0 +1,144 @@
+"""Import speed and memory, measured side by side in one run (issue 2).
+
+    python tests/benchmarks/bench_import.py            # N=10,000 and 100,000, plus the real update file
+    python tests/benchmarks/bench_import.py --sizes 2000 --no-real
+
+For each synthetic file (written by synth.py) it times, each in a fresh subprocess so
+that peak memory (ru_maxrss) is the job's own:
+- walk:    a bare lxml iterparse over the PubmedArticle elements, clearing each one;
+- import:  `cryokb import` into a new database (parsing, the article model, every
+           table, raw XML compressed, full-text index), through the library call the CLI makes;
+- entrez:  Bio.Entrez.read of the same file (only up to --entrez-max records: it holds
+           the whole file in memory by design).
+Targets: import >= 40% of the walk's records/s, >= 3x Entrez.read; import's peak memory
+at 100,000 records within 1.5x of that at 10,000. Ratios, not seconds, are the result:
+the machines are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+REAL = Path(os.environ.get("CRYOKB_SHARED", ROOT.parent / "shared")) / "pubmed-real" / "baseline" / "pubmed21n1298.xml.gz"
+
+
+def job_walk(path: str) -> int:
+    import gzip
+
+    from lxml import etree
+
+    opener = gzip.open if path.endswith(".gz") else open
+    n = 0
+    with opener(path, "rb") as handle:
+        for _, elem in etree.iterparse(handle, events=("end",), tag="PubmedArticle"):
+            n += 1
+            elem.clear()
+            while elem.getprevious() is not None:
+                del elem.getparent()[0]
+    return n
+
+
+def job_import(path: str) -> int:
+    from kb.importing import import_files
+    from kb.store import Store
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "bench.db").ensure_shape()
+        results = import_files(store, [path])
+        if results[0].error:
+            raise SystemExit(results[0].error)
+        return results[0].records
+
+
+def job_entrez(path: str) -> int:
+    import gzip
+
+    from Bio import Entrez
+
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        data = Entrez.read(handle, validate=False)
+    return len(data["PubmedArticle"])
+
+
+JOBS = {"walk": job_walk, "import": job_import, "entrez": job_entrez}
+
+
+def run_job(name: str, path: str) -> dict:
+    """Run one job in a child process; return records, seconds, peak RSS (MiB)."""
+    out = subprocess.run([sys.executable, __file__, "--job", name, path], capture_output=True, text=True,
+                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if out.returncode:
+        raise SystemExit(f"{name} on {path} failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def child(name: str, path: str) -> None:
+    start = time.perf_counter()
+    records = JOBS[name](path)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"records": records, "seconds": seconds, "peak_mib": round(peak, 1)}))
+
+
+def measure(path: str, label: str, with_entrez: bool) -> dict:
+    row = {"file": label}
+    for name in ("walk", "import") + (("entrez",) if with_entrez else ()):
+        result = run_job(name, path)
+        result["rate"] = result["records"] / result["seconds"]
+        row[name] = result
+        print(f"  {label:>22} {name:<7} {result['records']:>7} records {result['seconds']:8.1f} s "
+              f"{result['rate']:9.0f} rec/s  peak {result['peak_mib']:7.1f} MiB", flush=True)
+    row["import_vs_walk"] = row["import"]["rate"] / row["walk"]["rate"]
+    if with_entrez:
+        row["import_vs_entrez"] = row["import"]["rate"] / row["entrez"]["rate"]
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--entrez-max", type=int, default=10_000)
+    parser.add_argument("--no-real", action="store_true")
+    parser.add_argument("--job", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.job:
+        child(*args.job)
+        return
+    sys.path.insert(0, str(HERE))
+    from synth import write_pubmed_xml
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.sizes:
+            path = Path(tmp) / f"synthetic-{n}.xml"
+            write_pubmed_xml(path, n, seed=1)
+            rows.append(measure(str(path), f"synthetic N={n:,}", n <= args.entrez_max))
+            path.unlink()
+    if not args.no_real and REAL.exists():
+        rows.append(measure(str(REAL), REAL.name, False))
+    print("\nfile                     import/walk  import/Entrez.read  import peak MiB")
+    for row in rows:
+        entrez = f"{row['import_vs_entrez']:.1f}x" if "import_vs_entrez" in row else "-"
+        print(f"{row['file']:<24} {row['import_vs_walk']:>10.0%} {entrez:>19} {row['import']['peak_mib']:>16.1f}")
+    synthetic = [r for r in rows if r["file"].startswith("synthetic")]
+    if len(synthetic) >= 2:
+        growth = synthetic[-1]["import"]["peak_mib"] / synthetic[0]["import"]["peak_mib"]
+        print(f"peak memory {synthetic[-1]['file']} / {synthetic[0]['file']}: {growth:.2f}x")
+    out = HERE / "output"
+    out.mkdir(exist_ok=True)
+    (out / "import.json").write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
