@@ -1,0 +1,169 @@
+"""Evidence tables and views, from evidence records written as the schema defines them."""
+
+import json
+
+import pytest
+
+from ingest.model import AbstractSection, Article, PublicationType
+from kb import evidence, graph
+from kb.store import Store
+
+TITLE = "Percutaneous cryoablation of desmoid tumours"
+ABSTRACT = ("Twelve patients with extra-abdominal desmoid tumours were treated under CT guidance. "
+            "Local control was achieved in 10 of 12 patients (83%) at 1 year. "
+            "There were no major complications.")
+
+
+def article(pmid, title=TITLE, abstract=ABSTRACT, retracted=False):
+    a = Article(pmid=pmid, title=title, abstract_sections=[AbstractSection(abstract)],
+                publication_types=[PublicationType("Journal Article")], pub_year=2022, raw=f"<r>{pmid}{title}</r>".encode())
+    if retracted:
+        a.publication_types.append(PublicationType("Retracted Publication"))
+    return a
+
+
+def sentence_spans(text):
+    """The title, then each ". "-separated sentence of the abstract (enough for these texts)."""
+    spans = []
+    title_end = text.index("\n\n")
+    spans.append((0, title_end))
+    start = title_end + 2
+    while start < len(text):
+        end = text.find(". ", start)
+        end = len(text) if end == -1 else end + 1
+        spans.append((start, end))
+        start = end + 1
+    return spans
+
+
+def mention(text, field, key, phrase, negated=False, inferred=False, spans=None):
+    start = text.index(phrase)
+    end = start + len(phrase)
+    sentence = next(text[s:e] for s, e in spans if s <= start < e)
+    m = {"field": field, "key": key, "text": phrase, "start": start, "end": end, "sentence": sentence,
+         "negated": negated}
+    if inferred:
+        m["inferred"] = True
+    return m
+
+
+def desmoid_record(a, lesion="desmoid_tumor"):
+    text = a.text
+    spans = sentence_spans(text)
+    record = {
+        "pmid": a.pmid, "relevant": True, "approach": ["percutaneous"], "lesion_types": [lesion],
+        "anatomic_sites": [], "indications": ["local_tumor_control"], "guidance": ["ct"], "treatments": [],
+        "study_design": "retrospective", "n_patients": 12, "n_lesions": None,
+        "outcomes": [
+            {"measure": "local_control", "count": 10, "total": 12, "percent": 83, "timepoint": "1 year"},
+            {"measure": "complications", "grade": "major", "count": 0},
+        ],
+        "mentions": [
+            mention(text, "approach", "percutaneous", "Percutaneous", spans=spans),
+            mention(text, "lesion_types", lesion, "desmoid tumours", spans=spans),
+            mention(text, "guidance", "ct", "CT guidance", spans=spans),
+            mention(text, "indications", "local_tumor_control", "Local control", inferred=True, spans=spans),
+            mention(text, "outcomes", "local_control", "Local control was achieved in 10 of 12 patients (83%)",
+                    spans=spans),
+            mention(text, "outcomes", "complications", "no major complications", negated=True, spans=spans),
+        ],
+    }
+    return record, text, spans
+
+
+@pytest.fixture
+def kb(store):
+    articles = [article("90000001"), article("90000002"), article("90000003", retracted=True)]
+    store.save_records(articles)
+    evidence.ensure_evidence_shape(store)
+    evidence.load_concepts(store)
+    items = [desmoid_record(a) for a in articles]
+    evidence.write_evidence(store, items, "test-1", {a.pmid: None for a in articles})
+    evidence.apply_views(store)
+    return store
+
+
+def test_every_outcome_points_at_the_sentence_its_numbers_came_from(kb):
+    rows = list(kb.db.query(
+        "select o.*, s.text as sentence, a.title, a.abstract from outcomes o join sentences s on s.id = o.sentence_id "
+        "join articles a on a.pmid = o.pmid"))
+    assert len(rows) == 6
+    for row in rows:
+        text = f"{row['title']}\n\n{row['abstract']}"
+        assert text[row["start"]:row["end"]] == row["evidence_text"]
+        assert row["evidence_text"] in row["sentence"]
+        if row["percent"] is not None:
+            assert str(int(row["percent"])) in row["sentence"]
+
+
+def test_the_stored_record_is_exactly_the_extracted_one(kb):
+    stored = json.loads(kb.db["evidence"].get("90000001")["record"])
+    assert stored == desmoid_record(article("90000001"))[0]
+
+
+def test_article_columns_hold_json_arrays_for_array_facets(kb):
+    row = kb.db["articles"].get("90000001")
+    assert json.loads(row["lesion_types"]) == ["desmoid_tumor"]
+    assert row["relevant"] == 1 and row["n_patients"] == 12
+    facet = list(kb.db.query(
+        "select j.value, count(*) n from articles, json_each(articles.lesion_types) j group by j.value"))
+    assert facet == [{"value": "desmoid_tumor", "n": 3}]
+
+
+def test_an_inferred_indication_is_marked_inferred(kb):
+    row = next(kb.db.query("select * from article_concepts where pmid = '90000001' and field = 'indications'"))
+    assert (row["concept"], row["inferred"]) == ("local_tumor_control", 1)
+
+
+def test_summaries_leave_out_retracted_articles(kb):
+    by_lesion = next(kb.db.query("select * from evidence_by_lesion where lesion_type = 'desmoid_tumor'"))
+    assert by_lesion["studies"] == 2 and by_lesion["patients"] == 24
+    assert by_lesion["local_control_median"] == 83
+    cell = next(kb.db.query("select * from evidence_map"))
+    assert (cell["lesion_type"], cell["indication"], cell["studies"]) == ("desmoid_tumor", "local_tumor_control", 2)
+    reasons = {r["reason"] for r in kb.db.query("select reason from articles_needing_review")}
+    assert reasons == {"retracted, but has evidence"}
+
+
+def test_rewriting_an_article_replaces_its_rows(kb):
+    a = article("90000001")
+    record, text, spans = desmoid_record(a, lesion="soft_tissue_sarcoma")
+    record["outcomes"] = record["outcomes"][:1]
+    record["mentions"] = [m for m in record["mentions"] if m["key"] != "complications"]
+    record["mentions"][1]["key"] = "soft_tissue_sarcoma"
+    evidence.write_evidence(kb, [(record, text, spans)], "test-2", {})
+    assert kb.db.execute("select count(*) from outcomes where pmid = '90000001'").fetchone()[0] == 1
+    concepts = {r["concept"] for r in kb.db.query("select concept from article_concepts where pmid = '90000001'")}
+    assert "desmoid_tumor" not in concepts and "soft_tissue_sarcoma" in concepts
+    assert kb.db.execute("select count(*) from sentences where pmid = '90000001'").fetchone()[0] == len(spans)
+
+
+def test_sentences_are_searchable(kb):
+    hits = list(kb.db["sentences"].search("complications"))
+    assert {h["pmid"] for h in hits} == {"90000001", "90000002", "90000003"}
+
+
+def test_concept_graph_links_co_reported_concepts_with_their_pmids(kb):
+    g = graph.rebuild(kb)
+    assert g["desmoid_tumor"]["local_control"]["weight"] == 2
+    assert g["desmoid_tumor"]["local_control"]["pmids"] == ["90000001", "90000002"]
+    node = kb.db["graph_nodes"].get("desmoid_tumor")
+    assert node["articles"] == 2 and node["degree"] == g.degree("desmoid_tumor")
+
+
+@pytest.mark.parametrize("fmt", ["graphml", "gexf", "json"])
+def test_graph_exports_read_back_with_the_same_nodes_and_weights(kb, tmp_path, fmt):
+    import networkx as nx
+
+    g = graph.add_metrics(graph.concept_graph(kb))
+    path = tmp_path / f"g.{fmt}"
+    graph.export(g, fmt, path)
+    if fmt == "graphml":
+        back = nx.read_graphml(path)
+    elif fmt == "gexf":
+        back = nx.read_gexf(path)
+    else:
+        back = nx.node_link_graph(json.loads(path.read_text()), edges="links")
+    assert set(back.nodes) == set(g.nodes)
+    assert {tuple(sorted((a, b))): int(d["weight"]) for a, b, d in back.edges(data=True)} == \
+           {tuple(sorted((a, b))): d["weight"] for a, b, d in g.edges(data=True)}
