@@ -1,0 +1,272 @@
+"""cryokb_concepts: find the schema's keys in the text.
+
+A PhraseMatcher on lower case holds every synonym and variant of data/vocabulary.json,
+a second one on exact case holds the abbreviations ("CT", "RFA", "OO"), and a third the
+helper terms of data/concept_rules.json and data/relevance_rules.json (cryo words,
+off-topic organs, "metastases", "bone"). Patterns are built once with
+``nlp.tokenizer.pipe``. The raw matches are then judged in context by a few cheap
+rules kept in data/concept_rules.json:
+
+- a site word followed by "artery", "nerve", "needle"... is not a site;
+- a CT, MR or ultrasound mention is guidance only next to a cue ("-guided", "under",
+  "monitoring"): imaging for diagnosis or follow-up is not guidance, and the MR of
+  MR-guided focused ultrasound belongs to HIFU;
+- cement packed after curettage is surgery, not cementoplasty;
+- "metastases" near a bone site is a bone metastasis, near a soft-tissue site a
+  soft-tissue metastasis; vertebral levels ("T12", "L4") are spine, "S1" sacrum.
+
+Schema keys go to ``doc.spans["cryokb_concepts"]`` (label = field, ``id_`` = key); the
+helper terms to ``doc.spans["cryokb_terms"]`` (label = helper kind, ``id_`` = term kind).
+"""
+
+from __future__ import annotations
+
+import re
+
+from spacy.language import Language
+from spacy.matcher import PhraseMatcher
+from spacy.tokens import Doc, Span
+from spacy.util import filter_spans
+
+from extractors.vocabulary import CONCEPT_FIELDS, load_data, load_vocabulary
+
+CONCEPTS_KEY = "cryokb_concepts"
+TERMS_KEY = "cryokb_terms"
+
+
+def _phrase_patterns(nlp: Language, phrases):
+    """Tokenize ``phrases`` with the tokenizer only (fast, and identical to the docs)."""
+    return list(nlp.tokenizer.pipe(sorted(set(phrases))))
+
+
+@Language.factory(
+    "cryokb_concepts",
+    default_config={
+        "vocabulary": "vocabulary.json",
+        "rules": "concept_rules.json",
+        "relevance_rules": "relevance_rules.json",
+        "spans_key": CONCEPTS_KEY,
+        "terms_key": TERMS_KEY,
+    },
+    assigns=["doc.spans"],
+    requires=["token.is_sent_start"],
+)
+class ConceptRuler:
+    """Vocabulary matching plus the context rules that decide what a match means."""
+
+    def __init__(
+        self,
+        nlp: Language,
+        name: str,
+        *,
+        vocabulary: str,
+        rules: str,
+        relevance_rules: str,
+        spans_key: str,
+        terms_key: str,
+    ):
+        self.name = name
+        self.spans_key = spans_key
+        self.terms_key = terms_key
+        self.vocab = nlp.vocab
+        vocab = load_vocabulary() if vocabulary == "vocabulary.json" else None
+        if vocab is None:
+            from extractors.vocabulary import Vocabulary
+
+            vocab = Vocabulary(load_data(vocabulary), vocabulary)
+        self.rules = load_data(rules)
+        helper = dict(self.rules["helper_terms"])
+        helper.update(load_data(relevance_rules)["terms"])
+        self._build_matchers(nlp, vocab, helper)
+        self._build_rules()
+
+    # -- building -----------------------------------------------------------------
+    def _build_matchers(self, nlp, vocab, helper):
+        strings = nlp.vocab.strings
+        self.lower_matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
+        self.orth_matcher = PhraseMatcher(nlp.vocab, attr="ORTH")
+        self.term_matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
+        self.meaning: dict[int, tuple[str, str]] = {}
+        for entry in vocab.entries(CONCEPT_FIELDS):
+            label = f"{entry.field}|{entry.key}"
+            self.meaning[strings.add(label)] = (entry.field, entry.key)
+            self.lower_matcher.add(label, _phrase_patterns(nlp, entry.phrases))
+            if entry.abbreviations:
+                self.orth_matcher.add(label, _phrase_patterns(nlp, entry.abbreviations))
+        for kind, phrases in helper.items():
+            label = f"term|{kind}"
+            self.meaning[strings.add(label)] = ("term", kind)
+            self.term_matcher.add(label, _phrase_patterns(nlp, phrases))
+
+    def _build_rules(self):
+        r = self.rules
+        blockers = r["site_blockers"]
+        self.site_next = frozenset(blockers["next"])
+        self.soft_next = frozenset(blockers["next_for_soft_tissue"])
+        self.soft_sites = frozenset(blockers["soft_tissue_sites"])
+        self.term_prev = {t: frozenset(b.get("prev", ())) for t, b in r["term_blockers"].items()}
+        self.term_next = {t: frozenset(b.get("next", ())) for t, b in r["term_blockers"].items()}
+        levels = r["spine_levels"]
+        self.level_res = [("spine", re.compile(levels["spine"])), ("sacrum", re.compile(levels["sacrum"]))]
+        self.level_next = frozenset(levels["next_blockers"])
+        self.level_prev = frozenset(levels["prev_blockers"])
+        g = r["guidance"]
+        self.g_needs_cue = frozenset(g["needs_cue"])
+        self.g_window = g["window"]
+        self.g_after = frozenset(g["cues_after"])
+        self.g_before = frozenset(g["cues_before"])
+        self.g_bridge = frozenset(g["bridge"])
+        self.g_not_before = frozenset(g["not_before"])
+        self.g_suppressed_by = frozenset(g["suppressed_by"])
+        c = r["cement_in_surgery"]
+        self.cement_terms = frozenset(c["cement_terms"])
+        self.surgery_terms = frozenset(c["surgery_terms"])
+        m = r["metastasis"]
+        self.met_window = m["window"]
+        self.bone_sites = frozenset(m["bone_sites"])
+        self.soft_sites_met = frozenset(m["soft_tissue_sites"])
+
+    # -- running ------------------------------------------------------------------
+    def __call__(self, doc: Doc) -> Doc:
+        meaning = self.meaning
+        by_field: dict[str, list[Span]] = {}
+        for matcher in (self.lower_matcher, self.orth_matcher):
+            for match_id, start, end in matcher(doc):
+                field, key = meaning[match_id]
+                if self._blocked(doc, field, start, end):
+                    continue
+                by_field.setdefault(field, []).append(Span(doc, start, end, label=field, span_id=key))
+        by_field.setdefault("anatomic_sites", []).extend(self._spine_levels(doc))
+        terms = [
+            Span(doc, s, e, label="term", span_id=meaning[m][1]) for m, s, e in self.term_matcher(doc)
+        ]
+        spans: list[Span] = []
+        for field, found in by_field.items():
+            spans.extend(filter_spans(found))
+        spans = self._guidance_in_context(doc, spans)
+        spans = self._cement_in_context(doc, spans)
+        spans.extend(self._metastases(doc, spans, terms))
+        spans.sort(key=lambda s: (s.start, s.end, s.label_))
+        doc.spans[self.spans_key] = spans
+        doc.spans[self.terms_key] = terms
+        return doc
+
+    def _blocked(self, doc: Doc, field: str, start: int, end: int) -> bool:
+        """A match made meaningless by its neighbour ("femoral artery", "radius of")."""
+        n = len(doc)
+        nxt = doc[end].lower_ if end < n else ""
+        prev = doc[start - 1].lower_ if start > 0 else ""
+        if field == "anatomic_sites" and nxt:
+            if nxt in self.site_next:
+                return True
+        text = doc[start:end].text.lower() if end - start > 1 else doc[start].lower_
+        if text in self.term_next and (nxt in self.term_next[text] or prev in self.term_prev[text]):
+            return True
+        return False
+
+    def _spine_levels(self, doc: Doc) -> list[Span]:
+        """Vertebral levels written as C2, T12, L4 (spine) or S1 (sacrum)."""
+        found = []
+        n = len(doc)
+        for token in doc:
+            text = token.text
+            if len(text) > 4 or len(text) < 2 or text[0] not in "CTLS":
+                continue
+            for key, pattern in self.level_res:
+                if pattern.match(text):
+                    i = token.i
+                    nxt = doc[i + 1].lower_ if i + 1 < n else ""
+                    if nxt == "-" and i + 2 < n:
+                        nxt = doc[i + 2].lower_
+                    prev = doc[i - 1].lower_ if i > 0 else ""
+                    if nxt not in self.level_next and prev not in self.level_prev:
+                        found.append(Span(doc, i, i + 1, label="anatomic_sites", span_id=key))
+                    break
+        return found
+
+    def _guidance_in_context(self, doc: Doc, spans: list[Span]) -> list[Span]:
+        """Keep CT/MR/US/PET only when a cue says they guided or monitored the procedure."""
+        suppressors = [s for s in spans if s.label_ == "treatments" and s.id_ in self.g_suppressed_by]
+        kept = []
+        for span in spans:
+            if span.label_ != "guidance":
+                kept.append(span)
+                continue
+            if any(s.start <= span.start < s.end or 0 <= s.start - span.end <= self.g_window for s in suppressors):
+                continue  # MR-guided focused ultrasound: the MR is part of HIFU
+            if span.id_ in self.g_needs_cue and not self._has_cue(doc, span):
+                continue
+            kept.append(span)
+        return kept
+
+    def _has_cue(self, doc: Doc, span: Span) -> bool:
+        n = len(doc)
+        i = span.end
+        limit = min(n, span.end + self.g_window)
+        while i < limit:
+            word = doc[i].lower_
+            if word in self.g_after:
+                following = doc[i + 1].lower_ if i + 1 < n else ""
+                return following not in self.g_not_before
+            if word not in self.g_bridge and not self._is_modality(doc[i]):
+                break
+            i += 1
+        i = span.start - 1
+        limit = max(-1, span.start - 1 - self.g_window)
+        while i > limit:
+            word = doc[i].lower_
+            if word in self.g_before:
+                return True
+            if word not in self.g_bridge and not self._is_modality(doc[i]):
+                break
+            i -= 1
+        return False
+
+    @staticmethod
+    def _is_modality(token) -> bool:
+        return token.lower_ in {"ct", "mri", "mr", "us", "ultrasound", "fluoroscopy", "cbct", "pet", "sonography"}
+
+    def _cement_in_context(self, doc: Doc, spans: list[Span]) -> list[Span]:
+        """Cement packed into a curetted cavity is surgery, not cementoplasty."""
+        cement = [s for s in spans if s.label_ == "treatments" and s.id_ == "cementoplasty"
+                  and s.text.lower() in self.cement_terms]
+        if not cement:
+            return spans
+        out = []
+        for span in spans:
+            if span in cement:
+                sentence = span.sent
+                words = {t.lower_ for t in sentence}
+                if words & self.surgery_terms and not words & {"percutaneous", "percutaneously", "vertebroplasty",
+                                                                "cementoplasty", "osteoplasty", "kyphoplasty"}:
+                    out.append(Span(doc, span.start, span.end, label="treatments", span_id="surgery"))
+                    continue
+            out.append(span)
+        return out
+
+    def _metastases(self, doc: Doc, spans: list[Span], terms: list[Span]) -> list[Span]:
+        """Generic "metastases" near a bone or soft-tissue site, or near "bone"/"muscle"."""
+        mets = [t for t in terms if t.id_ == "metastasis"]
+        if not mets:
+            return []
+        lesions = [s for s in spans if s.label_ == "lesion_types" and s.id_ in ("bone_metastasis", "soft_tissue_metastasis")]
+        sites = [s for s in spans if s.label_ == "anatomic_sites"]
+        words = [t for t in terms if t.id_ in ("bone_word", "soft_tissue_word", "organ_word")]
+        found = []
+        w = self.met_window
+        for met in mets:
+            if any(l.start <= met.start < l.end for l in lesions):
+                continue
+            near = [s for s in sites + words if abs(s.start - met.start) <= w and s.sent.start == met.sent.start]
+            if not near:
+                continue
+            near.sort(key=lambda s: abs(s.start - met.start))
+            closest = near[0]
+            kind = closest.id_
+            if kind == "organ_word":
+                continue
+            if kind in self.bone_sites or kind == "bone_word":
+                found.append(Span(doc, met.start, met.end, label="lesion_types", span_id="bone_metastasis"))
+            elif kind in self.soft_sites_met or kind == "soft_tissue_word":
+                found.append(Span(doc, met.start, met.end, label="lesion_types", span_id="soft_tissue_metastasis"))
+        return found

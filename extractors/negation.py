@@ -1,0 +1,155 @@
+"""cryokb_negation: ConText-style negation, uncertainty and exclusion criteria.
+
+negspacy's Negex (installed) was the first choice, but it cannot do three things this
+schema needs: an uncertainty category, a scope for exclusion criteria ("Patients with
+prior radiotherapy were excluded" must not make radiotherapy a treatment), and a window
+limit (Negex negates to the end of the sentence, and abstract sentences are long:
+"no major complications occurred and pain decreased in all patients with bone
+metastases" must not negate the metastases). So this is a small ConText component in
+negspacy's style: one PhraseMatcher (attr LOWER, patterns from the tokenizer) for
+triggers, pseudo-triggers and terminations read from data/context_rules.json, applied
+to the concept and helper span groups.
+
+Sets ``span._.negated`` (also True for exclusion criteria), ``span._.uncertain`` and
+``span._.excluded``; attribute names are configurable.
+"""
+
+from __future__ import annotations
+
+from spacy.language import Language
+from spacy.matcher import PhraseMatcher
+from spacy.tokens import Doc, Span
+
+from extractors.concepts import CONCEPTS_KEY, TERMS_KEY
+from extractors.vocabulary import VocabularyError, load_data
+
+CATEGORIES = ("negated", "uncertain", "excluded")
+DIRECTIONS = ("forward", "backward", "bidirectional")
+
+
+def register_extensions(names) -> None:
+    for name in names:
+        if not Span.has_extension(name):
+            Span.set_extension(name, default=False)
+
+
+def validate_rules(raw: dict, where: str) -> dict:
+    """Check data/context_rules.json; raise VocabularyError naming the bad rule."""
+    for attribute in ("rules", "pseudo", "terminations"):
+        if not isinstance(raw.get(attribute), list):
+            raise VocabularyError(f"{where}: needs a list {attribute!r}")
+    for number, rule in enumerate(raw["rules"]):
+        name = f"{where}: rule {number} ({rule.get('literal')!r})"
+        if set(rule) != {"literal", "category", "direction", "max_scope"}:
+            raise VocabularyError(f"{name}: needs exactly literal, category, direction, max_scope")
+        if rule["category"] not in CATEGORIES or rule["direction"] not in DIRECTIONS:
+            raise VocabularyError(f"{name}: category or direction not known")
+        if rule["max_scope"] is not None and not (isinstance(rule["max_scope"], int) and rule["max_scope"] > 0):
+            raise VocabularyError(f"{name}: max_scope must be a positive integer or null")
+    return raw
+
+
+@Language.factory(
+    "cryokb_negation",
+    default_config={
+        "rules": "context_rules.json",
+        "span_keys": [CONCEPTS_KEY, TERMS_KEY],
+        "negated_attr": "negated",
+        "uncertain_attr": "uncertain",
+        "excluded_attr": "excluded",
+    },
+    assigns=["span._.negated", "span._.uncertain", "span._.excluded"],
+    requires=["doc.spans", "token.is_sent_start"],
+)
+class ContextNegation:
+    """Marks concept spans inside the scope of a negation, uncertainty or exclusion trigger."""
+
+    def __init__(
+        self,
+        nlp: Language,
+        name: str,
+        *,
+        rules: str,
+        span_keys: list[str],
+        negated_attr: str,
+        uncertain_attr: str,
+        excluded_attr: str,
+    ):
+        self.name = name
+        self.span_keys = list(span_keys)
+        self.attrs = {"negated": negated_attr, "uncertain": uncertain_attr, "excluded": excluded_attr}
+        register_extensions(self.attrs.values())
+        raw = validate_rules(load_data(rules), rules)
+        strings = nlp.vocab.strings
+        self.matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
+        self.rule_of: dict[int, dict] = {}
+        by_literal: dict[str, dict] = {}
+        for rule in raw["rules"]:
+            by_literal[rule["literal"].lower()] = rule
+        for literal, rule in by_literal.items():
+            label = f"context|{literal}"
+            self.rule_of[strings.add(label)] = rule
+            self.matcher.add(label, [nlp.make_doc(literal)])
+        self.pseudo_id = strings.add("context|pseudo")
+        self.matcher.add("context|pseudo", list(nlp.tokenizer.pipe(raw["pseudo"])))
+        self.stop_id = strings.add("context|termination")
+        self.matcher.add("context|termination", list(nlp.tokenizer.pipe(raw["terminations"])))
+
+    def __call__(self, doc: Doc) -> Doc:
+        matches = self.matcher(doc)
+        if not matches:
+            return doc
+        pseudo = [(s, e) for m, s, e in matches if m == self.pseudo_id]
+        stops = sorted(s for m, s, e in matches if m == self.stop_id)
+        triggers = []
+        for match_id, start, end in matches:
+            rule = self.rule_of.get(match_id)
+            if rule is None or any(ps <= start < pe for ps, pe in pseudo):
+                continue
+            triggers.append((start, end, rule))
+        if not triggers:
+            return doc
+        triggers = self._longest(triggers)
+        scopes = [self._scope(doc, start, end, rule, stops) for start, end, rule in triggers]
+        for key in self.span_keys:
+            for span in doc.spans.get(key, []):
+                for (t_start, t_end, rule), (s_start, s_end) in zip(triggers, scopes):
+                    if s_start <= span.start and span.end <= s_end and not (t_start <= span.start < t_end):
+                        category = rule["category"]
+                        span._.set(self.attrs[category], True)
+                        if category == "excluded":
+                            span._.set(self.attrs["negated"], True)
+        return doc
+
+    @staticmethod
+    def _longest(triggers):
+        """Drop triggers inside a longer one ("not" inside "was not observed")."""
+        triggers.sort(key=lambda t: (t[0], -(t[1] - t[0])))
+        kept = []
+        for t in triggers:
+            if any(k[0] <= t[0] and t[1] <= k[1] and k is not t for k in kept):
+                continue
+            kept.append(t)
+        return kept
+
+    @staticmethod
+    def _scope(doc: Doc, start: int, end: int, rule: dict, stops: list[int]) -> tuple[int, int]:
+        """Token range the trigger governs: its sentence, cut at terminations and max_scope."""
+        sentence = doc[start].sent
+        limit = rule["max_scope"] or len(doc)
+        lo, hi = end, end
+        if rule["direction"] in ("forward", "bidirectional"):
+            hi = min(sentence.end, end + limit)
+            for stop in stops:
+                if end <= stop < hi:
+                    hi = stop
+                    break
+        if rule["direction"] in ("backward", "bidirectional"):
+            lo = max(sentence.start, start - limit)
+            for stop in reversed(stops):
+                if lo <= stop < start:
+                    lo = stop + 1
+                    break
+        else:
+            lo = start
+        return lo, hi
