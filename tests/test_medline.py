@@ -1,0 +1,225 @@
+"""MEDLINE text into the same Article as the XML path."""
+
+import io
+from pathlib import Path
+
+import pytest
+
+from ingest.medline import (
+    MedlineFileError,
+    iter_records,
+    ordered_fields,
+    parse_link,
+    parse_mesh,
+    split_structured_abstract,
+)
+from ingest.model import Article, ParseProblem
+from ingest.pubmed_xml import iter_records as iter_xml_records
+
+HERE = Path(__file__).parent / "data"
+MEDLINE = HERE / "medline"
+
+
+def read(name):
+    return list(iter_records(MEDLINE / name))
+
+
+@pytest.fixture(scope="module")
+def full():
+    (article,) = read("full_record.nbib")
+    return article
+
+
+def test_full_record_fields(full):
+    assert full.pmid == "39990001"
+    assert full.source_format == "medline"
+    assert full.status == "MEDLINE"
+    assert full.title == (
+        "Percutaneous CT-guided cryoablation of painful pelvic bone metastases: a two-centre retrospective cohort."
+    )
+    assert (full.journal.title, full.journal.iso_abbreviation) == (
+        "Journal of musculoskeletal interventional oncology",
+        "J Musculoskelet Interv Oncol",
+    )
+    assert (full.journal.issn, full.journal.issn_linking, full.journal.nlm_unique_id) == (
+        "1999-0042",
+        "1999-0034",
+        "101999042",
+    )
+    assert (full.volume, full.issue, full.pages) == ("47", "2", "211-219")
+    assert (full.pub_date, full.pub_year) == ("2024 Feb 7", 2024)
+    assert full.entrez_date == "2023-12-21"  # CRDT (PubStatus "entrez"), not EDAT
+    assert (full.revised_date, full.completed_date) == ("2024-11-02", "2024-03-18")
+    assert full.languages == ["eng"]
+    assert [p.name for p in full.publication_types] == ["Journal Article", "Observational Study"]
+    assert all(p.ui is None for p in full.publication_types)
+    assert full.keywords == ["cryoablation", "pelvis", "pain palliation"]
+    assert (full.doi, full.pmcid) == ("10.5555/jmio.2023.0417", "PMC11990001")
+
+
+def test_raw_is_the_record_text(full):
+    text = full.raw.decode("utf-8")
+    assert text.startswith("PMID- 39990001\n")
+    assert "SO  - J Musculoskelet Interv Oncol." in text
+    assert text == (MEDLINE / "full_record.nbib").read_text(encoding="utf-8")
+
+
+def test_affiliations_and_orcid_belong_to_the_author_they_follow(full):
+    first, second, group = full.authors
+    assert (first.last_name, first.fore_name, first.initials) == ("Okonkwo-Lindqvist", "Amara J", "AJ")
+    assert first.affiliations == [
+        "Department of Interventional Radiology, Northfield University Hospital, Leeds, UK.",
+        "Institute of Cancer Imaging, Leeds, UK.",
+    ]
+    assert first.orcid == "0000-0002-4412-907X"
+    # the suffix is dropped, as the XML keeps it apart in <Suffix>
+    assert (second.fore_name, second.initials) == ("Thomas", "T")
+    assert second.affiliations == ["Department of Radiology, Lakeshore Medical Centre, Toronto, Canada."]
+    assert group.collective_name == "Pelvic Ablation Registry Group"
+
+
+def test_agrees_with_the_xml_version_of_the_same_article(full):
+    """The same synthetic article written both ways gives the same Article.
+
+    Differences that come from the format itself: MEDLINE has no UIs, no NlmCategory,
+    and no PMID version; raw and source_format differ by design.
+    """
+    (xml,) = list(iter_xml_records(HERE / "xml" / "full_record.xml"))
+    a, b = xml.to_dict(), full.to_dict()
+    for section in a["abstract_sections"]:
+        section["nlm_category"] = None
+    for heading in a["mesh_headings"]:
+        heading["ui"] = None
+        for qualifier in heading["qualifiers"]:
+            qualifier["ui"] = None
+    for pt in a["publication_types"]:
+        pt["ui"] = None
+    for d in (a, b):
+        d.pop("source_format")
+        d.pop("version")
+    assert a == b
+    assert xml.text == full.text
+
+
+def test_structured_abstract_is_split_on_inlined_labels():
+    structured, plain = read("structured_abstract.txt")
+    assert [s.label for s in structured.abstract_sections] == [
+        "OBJECTIVE",
+        "MATERIALS AND METHODS",
+        "PATIENTS/METHODS (ADULTS)",
+        "RESULTS",
+        "CONCLUSIONS",
+        "LEVEL OF EVIDENCE",  # wrapped over a line end in the file
+    ]
+    assert structured.abstract_sections[1].text == "Sixty-one patients were matched on nidus size and age."
+    assert structured.abstract_sections[-1].text == "III."
+    assert "OBJECTIVE" not in structured.abstract  # labels left out of the text
+    (section,) = plain.abstract_sections
+    assert section.label is None
+    assert "Lesions seen on MRI: all showed" in section.text
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("", []),
+        ("No labels at all.", [(None, "No labels at all.")]),
+        ("AIMS: One. METHODS: Two.", [("AIMS", "One."), ("METHODS", "Two.")]),
+        ("Intro on MRI: text. RESULTS: x.", [(None, "Intro on MRI: text. RESULTS: x.")]),
+        ("BACKGROUND: Ratio 3:1 held. CONCLUSION: Fine.", [("BACKGROUND", "Ratio 3:1 held."), ("CONCLUSION", "Fine.")]),
+        ("PURPOSE: Seen on CT: yes. RESULTS: ok.", [("PURPOSE", "Seen on CT: yes."), ("RESULTS", "ok.")]),
+    ],
+)
+def test_split_structured_abstract(text, expected):
+    assert [(s.label, s.text) for s in split_structured_abstract(text)] == expected
+
+
+@pytest.mark.parametrize(
+    "value, descriptor, major, qualifiers",
+    [
+        ("Humans", "Humans", False, []),
+        ("*Cryosurgery", "Cryosurgery", True, []),
+        ("Neoplasms/*therapy", "Neoplasms", False, [("therapy", True)]),
+        (
+            "*Bone Neoplasms/diagnostic imaging/secondary",
+            "Bone Neoplasms",
+            True,
+            [("diagnostic imaging", False), ("secondary", False)],
+        ),
+        ("Spine/*surgery/*pathology", "Spine", False, [("surgery", True), ("pathology", True)]),
+    ],
+)
+def test_parse_mesh(value, descriptor, major, qualifiers):
+    heading = parse_mesh(value)
+    assert (heading.descriptor, heading.major, heading.ui) == (descriptor, major, None)
+    assert [(q.name, q.major) for q in heading.qualifiers] == qualifiers
+
+
+def test_authors_of_an_old_record_and_tricky_names():
+    modern, old = read("authors.txt")
+    assert [(a.last_name, a.fore_name, a.initials) for a in modern.authors[:4]] == [
+        ("Achterberg", "Willemijn", "W"),
+        ("Sandoval", "Diego A", "DA"),
+        ("Whitfield", "Harold", "H"),  # suffix III dropped
+        ("Ng", "Ivy Ivana", "II"),  # initials II kept: not a suffix here
+    ]
+    assert modern.authors[0].orcid == "0000-0001-5550-7712"
+    assert len(modern.authors[0].affiliations) == 2
+    assert modern.authors[1].affiliations == []
+    assert modern.authors[2].affiliations == ["Sarcoma Unit, Harbourview Hospital, Sydney, Australia."]
+    assert modern.authors[4].collective_name == "Nordic Cryotherapy Consortium"
+    assert [(a.last_name, a.initials) for a in old.authors] == [("Kowalczyk", "JM"), ("van der Berg", "H")]
+    # an AD before any author: the article's one affiliation, given to the first author
+    assert old.authors[0].affiliations == ["Orthopaedic Oncology Service, Lakeside General Hospital, Denver, CO 80204, USA."]
+    assert old.authors[1].affiliations == []
+
+
+def test_links_and_identifiers():
+    (article,) = read("links_and_ids.txt")
+    assert [(l.ref_type, l.pmid) for l in article.links] == [
+        ("CommentIn", "39991290"),
+        ("CommentIn", "39991291"),  # PMID on a continuation line
+        ("ErratumIn", None),
+        ("RetractionIn", "39991292"),
+        ("RetractionOf", "39991293"),
+        ("UpdateOf", "39991294"),
+    ]
+    assert article.links[1].source == "Skeletal Radiol. 2021 Feb;50(2):301; author reply 302-303"
+    assert article.links[2].source.endswith("[corrected to Ahmadi, Sarah]")
+    assert article.retracted is True
+    assert article.doi == "10.5555/lid.only.doi"  # LID when no AID carries a DOI
+    assert article.pmcid == "PMC7770001"
+
+
+def test_parse_link_without_pmid_keeps_the_whole_source():
+    link = parse_link("ROF", "Spine J. 2010;10(2):1-2")
+    assert (link.ref_type, link.pmid, link.source) == ("RetractionOf", None, "Spine J. 2010;10(2):1-2")
+
+
+def test_unreadable_records_become_problems_and_parsing_goes_on():
+    records = read("malformed.txt")
+    assert [type(r) for r in records] == [Article, ParseProblem, ParseProblem, ParseProblem, Article]
+    assert (records[0].pmid, records[4].pmid) == ("39991301", "39991305")
+    assert records[1].where == "record 2" and "no PMID" in records[1].message
+    assert records[2].where == "record 3" and "3999I303" in records[2].message
+    assert records[3].where == "PMID 39991304" and "LR" in records[3].message
+
+
+def test_ordered_fields_join_continuations_and_reject_garbage():
+    fields = ordered_fields(["PMID- 1\n", "TI  - a long\n", "      title\n", "AD  - x\n"])
+    assert fields == [("PMID", "1"), ("TI", "a long title"), ("AD", "x")]
+    with pytest.raises(ValueError, match="neither a field"):
+        ordered_fields(["PMID- 1\n", "garbage here\n"])
+
+
+def test_crlf_line_ends_and_byte_order_mark():
+    text = "\ufeffPMID- 39991401\r\nTI  - Windows line ends\r\n      survive.\r\nDP  - 2020\r\n"
+    (article,) = list(iter_records(io.BytesIO(text.encode("utf-8")), "win.nbib"))
+    assert article.pmid == "39991401"
+    assert article.title == "Windows line ends survive."
+
+
+def test_bytes_that_are_not_utf8_raise_naming_the_file_and_line():
+    data = b"PMID- 39991501\nTI  - ok\nAB  - \xff\xfe broken\n"
+    with pytest.raises(MedlineFileError, match=r"bad\.nbib: line 3"):
+        list(iter_records(io.BytesIO(data), "bad.nbib"))

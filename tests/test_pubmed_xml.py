@@ -1,0 +1,308 @@
+"""PubMed XML into Article, Deletion and ParseProblem, streamed record by record."""
+
+import io
+import logging
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from ingest.model import Article, Deletion, ParseProblem
+from ingest.pubmed_xml import XMLFileError, article_from_xml, iter_records, normalise_orcid, text_of
+
+XML = Path(__file__).parent / "data" / "xml"
+
+
+def read(name):
+    return list(iter_records(XML / name))
+
+
+def only_article(name):
+    (record,) = read(name)
+    assert isinstance(record, Article)
+    return record
+
+
+@pytest.fixture(scope="module")
+def full():
+    return only_article("full_record.xml")
+
+
+# --------------------------------------------------------------------------- every field
+
+
+def test_identity_and_status(full):
+    assert full.pmid == "39990001"
+    assert full.version == 2
+    assert full.status == "MEDLINE"
+    assert full.source_format == "xml"
+    assert full.is_book is False
+
+
+def test_title_and_labelled_abstract_sections(full):
+    assert full.title.startswith("Percutaneous CT-guided cryoablation of painful pelvic")
+    assert [(s.label, s.nlm_category) for s in full.abstract_sections] == [
+        ("PURPOSE", "OBJECTIVE"),
+        ("MATERIALS AND METHODS", "METHODS"),
+        ("RESULTS", "RESULTS"),
+        ("CONCLUSION", "CONCLUSIONS"),
+    ]
+    # the escaped "<" is text, and CopyrightInformation is not part of the abstract
+    assert "Median pain fell from 7 to 2 (P < .001)." in full.abstract
+    assert "Copyright" not in full.abstract
+    assert full.text == full.title + "\n\n" + full.abstract
+
+
+def test_authors_affiliations_orcid_and_collective_name(full):
+    names = [a.display_name for a in full.authors]
+    # the ValidYN="N" duplicate ("Brenan") is an indexing error PubMed does not display
+    assert names == ["Okonkwo-Lindqvist AJ", "Brennan T", "Pelvic Ablation Registry Group"]
+    first = full.authors[0]
+    assert first.fore_name == "Amara J"
+    assert first.affiliations == [
+        "Department of Interventional Radiology, Northfield University Hospital, Leeds, UK.",
+        "Institute of Cancer Imaging, Leeds, UK.",
+    ]
+    assert first.orcid == "0000-0002-4412-907X"
+    assert full.authors[1].affiliations == ["Department of Radiology, Lakeshore Medical Centre, Toronto, Canada."]
+    assert full.authors[2].collective_name == "Pelvic Ablation Registry Group"
+    assert full.authors[2].last_name is None
+
+
+def test_journal_issue_and_pages(full):
+    journal = full.journal
+    assert journal.title == "Journal of musculoskeletal interventional oncology"
+    assert journal.iso_abbreviation == "J Musculoskelet Interv Oncol"
+    assert (journal.issn, journal.issn_linking, journal.nlm_unique_id) == ("1999-0042", "1999-0034", "101999042")
+    assert journal.key == "101999042"
+    assert (full.volume, full.issue, full.pages) == ("47", "2", "211-219")
+
+
+def test_dates(full):
+    # numeric month and zero-padded day written the way MEDLINE's DP writes them
+    assert full.pub_date == "2024 Feb 7"
+    assert full.pub_year == 2024
+    assert full.entrez_date == "2023-12-21"  # PubStatus="entrez", not "pubmed" (a day later)
+    assert full.revised_date == "2024-11-02"
+    assert full.completed_date == "2024-03-18"
+
+
+def test_languages_types_mesh_keywords(full):
+    assert full.languages == ["eng"]
+    assert [(p.name, p.ui) for p in full.publication_types] == [
+        ("Journal Article", "D016428"),
+        ("Observational Study", "D064888"),
+    ]
+    bone, cryo, humans = full.mesh_headings
+    assert (bone.descriptor, bone.ui, bone.major) == ("Bone Neoplasms", "D001859", False)
+    assert [(q.name, q.ui, q.major) for q in bone.qualifiers] == [
+        ("secondary", "Q000556", True),
+        ("surgery", "Q000601", False),
+    ]
+    assert (cryo.descriptor, cryo.major, cryo.qualifiers) == ("Cryosurgery", True, [])
+    assert humans.major is False
+    assert full.keywords == ["cryoablation", "pelvis", "pain palliation"]  # both KeywordLists
+
+
+def test_ids_ignore_the_reference_list(full):
+    assert full.doi == "10.5555/jmio.2023.0417"
+    assert full.pmcid == "PMC11990001"  # not the reference's PMC0000001
+
+
+def test_comments_corrections_become_links(full):
+    assert [(l.ref_type, l.pmid, l.source) for l in full.links] == [
+        ("CommentIn", "39990077", "J Musculoskelet Interv Oncol. 2024 Feb;47(2):220-221"),
+        ("ErratumIn", "39990123", "J Musculoskelet Interv Oncol. 2024 Apr;47(4):530"),
+    ]
+    assert full.retracted is False
+
+
+def test_raw_is_the_record_element_and_rereads_to_the_same_article(full):
+    root = etree.fromstring(full.raw)
+    assert root.tag == "PubmedArticle"
+    assert root.findtext("MedlineCitation/PMID") == "39990001"
+    again = article_from_xml(full.raw)
+    assert again.to_dict() == full.to_dict()
+
+
+# --------------------------------------------------------------------------- markup
+
+
+def test_inline_markup_never_truncates_titles():
+    first, second = read("markup.xml")
+    assert first.title == "Argon-based cryoablation of desmoid tumours of the chest wall after 18F-FDG PET staging"
+    # pretty-printed markup spread over lines is joined with single spaces
+    assert second.title == "Margins of osteoid osteoma ablation: a 10\u22123 risk?"
+
+
+def test_inline_markup_and_mathml_never_truncate_abstracts():
+    first, second = read("markup.xml")
+    background, results = first.abstract_sections
+    assert background.text == "Ice-ball coverage was checked on T2-weighted MRI in all cases."
+    assert results.text.startswith("Tumour volume fell by 64% (P = .002); the fitted decay was ")
+    assert "Vt=V0e-kt" in results.text
+    assert results.text.endswith("with k near 0.08 per month.")
+    assert second.abstract == "Temperatures below \u2212 40 \u00b0C were reached at the margin in every case."
+    assert first.keywords == ["CTNNB1 mutation"]
+
+
+@pytest.mark.parametrize(
+    "xml, expected",
+    [
+        ("<t>plain</t>", "plain"),
+        ("<t>  spaced \n\t out  </t>", "spaced out"),
+        ("<t>a <i>b</i> c</t>", "a b c"),
+        ("<t>H<sub>2</sub>O at 10<sup>-3</sup></t>", "H2O at 10-3"),
+        ("<t><b>bold</b><u>under</u></t>", "boldunder"),
+        ("<t>x<!-- note -->y</t>", "xy"),
+        ("<t/>", ""),
+    ],
+)
+def test_text_of_takes_all_text_in_order(xml, expected):
+    assert text_of(etree.fromstring(xml)) == expected
+
+
+# --------------------------------------------------------------------------- forms
+
+
+def test_publication_date_forms_and_year_fallback():
+    by_pmid = {a.pmid: a for a in read("dates.xml")}
+    assert (by_pmid["39990201"].pub_date, by_pmid["39990201"].pub_year) == ("2019 Jan-Feb", 2019)
+    assert (by_pmid["39990202"].pub_date, by_pmid["39990202"].pub_year) == ("2018 Winter", 2018)
+    assert (by_pmid["39990203"].pub_date, by_pmid["39990203"].pub_year) == ("1998 Dec-1999 Jan", 1998)
+    assert (by_pmid["39990204"].pub_date, by_pmid["39990204"].pub_year) == ("Spring", 2020)  # ArticleDate
+    assert by_pmid["39990205"].pub_date == "2017 Jun 1"
+    assert by_pmid["39990205"].entrez_date == "2017-07-03"  # "pubmed" when there is no "entrez"
+
+
+def test_book_chapter_and_whole_book():
+    chapter, book = read("book.xml")
+    assert chapter.is_book and book.is_book
+    assert chapter.pmid == "39990301"
+    assert chapter.title == "Cryoablation of Spinal Metastases"
+    assert [a.display_name for a in chapter.authors] == ["Nakamura K", "Ortiz L"]  # chapter authors, not editors
+    assert chapter.authors[0].affiliations == ["Riverside Spine Institute"]
+    assert chapter.abstract_sections[0].label == "EXCERPT"
+    assert chapter.abstract.startswith("Vertebral metastases can be frozen safely")
+    assert (chapter.pub_date, chapter.pub_year) == ("2023 Jan", 2023)
+    assert chapter.revised_date == "2023-02-14"
+    assert chapter.entrez_date == "2023-01-20"
+    assert chapter.doi == "10.5555/nbk999301"
+    assert [p.name for p in chapter.publication_types] == ["Review"]
+    assert chapter.keywords == ["vertebra"]
+    assert etree.fromstring(chapter.raw).tag == "PubmedBookArticle"
+
+    assert book.title == "Atlas of Musculoskeletal Cryotherapy"
+    assert [a.display_name for a in book.authors] == ["Haldane R", "Mbeki S"]  # editors, as nothing else
+    assert book.pub_year == 2021
+
+
+def test_update_file_yields_articles_then_the_deletion():
+    records = read("update_with_deletions.xml")
+    assert [type(r) for r in records] == [Article, Article, Deletion]
+    assert records[2].pmids == ["39990011", "39990012", "39990013"]
+
+
+def test_old_medline_citation_set():
+    first, second, deletion = read("medline_citation_set.xml")
+    assert (first.pmid, second.pmid) == ("8990501", "8990502")
+    assert first.title == "Liquid nitrogen spray in curettage of giant cell tumour of bone."
+    assert first.completed_date == "1997-02-11"
+    # the article-level Affiliation of the old DTDs goes to the first author
+    assert first.authors[0].affiliations == ["Department of Orthopaedic Surgery, Eastgate Hospital, Cardiff, UK."]
+    assert first.authors[1].affiliations == []
+    assert first.entrez_date is None  # no PubmedData in this format
+    assert second.journal.iso_abbreviation == "Arch Cryosurg"  # MedlineTA when ISOAbbreviation is missing
+    assert etree.fromstring(first.raw).tag == "MedlineCitation"
+    assert deletion == Deletion(["8990499"])
+
+
+def test_vernacular_title_elocation_doi_and_start_end_pages():
+    article = only_article("vernacular_title.xml")
+    assert article.title == "Crioablación percutánea de metástasis óseas dolorosas."
+    assert article.doi == "10.5555/rco.2020.045"
+    assert article.pages == "45-52"
+    assert article.languages == ["spa"]
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("0000-0002-4412-907X", "0000-0002-4412-907X"),
+        ("https://orcid.org/0000-0002-4412-907x", "0000-0002-4412-907X"),
+        ("http://orcid.org/0000000244129071", "0000-0002-4412-9071"),
+        ("  ", None),
+        (None, None),
+    ],
+)
+def test_orcid_forms(value, expected):
+    assert normalise_orcid(value) == expected
+
+
+# --------------------------------------------------------------------------- problems
+
+
+def test_unreadable_records_become_problems_and_parsing_goes_on(caplog):
+    with caplog.at_level(logging.WARNING, logger="cryokb"):
+        records = read("malformed_records.xml")
+    assert [type(r) for r in records] == [Article, ParseProblem, ParseProblem, ParseProblem, Article]
+    assert records[0].pmid == "39990601" and records[4].pmid == "39990605"
+    no_pmid, bad_pmid, bad_date = records[1:4]
+    assert no_pmid.where == "record 2" and "no PMID" in no_pmid.message
+    assert bad_pmid.where == "record 3" and "3999O603" in bad_pmid.message
+    assert bad_date.where == "PMID 39990604" and "DateRevised" in bad_date.message
+    assert str(XML / "malformed_records.xml") == no_pmid.source
+    assert sum("PMID 39990604" in m for m in caplog.messages) == 1
+
+
+def test_truncated_file_yields_earlier_records_then_a_clear_error():
+    data = (XML / "update_with_deletions.xml").read_bytes()
+    cut = data.index(b"<ArticleTitle>Second record")
+    records = iter_records(io.BytesIO(data[:cut]), "cut.xml")
+    first = next(records)
+    assert first.pmid == "39990401"
+    with pytest.raises(XMLFileError) as caught:
+        next(records)
+    err = caught.value
+    assert err.name == "cut.xml"
+    assert err.line is not None and err.line >= 5
+    assert str(err).startswith("cut.xml: not well-formed XML at line")
+
+
+def test_text_that_is_not_xml_raises_with_name_and_line():
+    with pytest.raises(XMLFileError, match=r"notes\.txt: not well-formed XML at line 1"):
+        list(iter_records(io.BytesIO(b"PMID- 123\nTI  - not xml\n"), "notes.txt"))
+
+
+def test_xml_that_is_not_pubmed_is_an_error():
+    with pytest.raises(XMLFileError, match="eSearchResult"):
+        read("esearch_reply.xml")
+
+
+def test_memory_is_released_as_records_are_read():
+    """Each record (and earlier siblings) is cleared once read: the tree never grows."""
+    record = (XML / "update_with_deletions.xml").read_bytes().split(b"<PubmedArticle>")[1].split(b"</PubmedArticle>")[0]
+    body = b"".join(
+        b"<PubmedArticle>" + record.replace(b"39990401", str(40000000 + i).encode()) + b"</PubmedArticle>\n"
+        for i in range(300)
+    )
+    doc = b"<PubmedArticleSet>" + body + b"</PubmedArticleSet>"
+    sizes = []
+    pmids = []
+    source = io.BytesIO(doc)
+    from ingest import pubmed_xml
+
+    original = pubmed_xml._release
+
+    def spy(elem, parent):
+        original(elem, parent)
+        sizes.append((len(elem), sum(1 for _ in elem.itersiblings(preceding=True))))
+
+    pubmed_xml._release = spy
+    try:
+        pmids = [r.pmid for r in iter_records(source, "many.xml")]
+    finally:
+        pubmed_xml._release = original
+    assert len(pmids) == 300 and len(set(pmids)) == 300
+    # after each record: it is emptied and nothing read before it is still attached
+    assert sizes == [(0, 0)] * 300
