@@ -37,6 +37,9 @@ from lxml import etree
 
 log = logging.getLogger("cryokb.eutils")
 
+if not callable(getattr(Entrez, "_build_request", None)):  # pinned: see the module docstring
+    raise ImportError("ingest.eutils needs Bio.Entrez._build_request (Biopython 1.84 to 1.88 are known to have it)")
+
 DEFAULT_BASE_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 
 # NCBI: at most 3 requests a second without an API key, 10 with one. Biopython found

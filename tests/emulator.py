@@ -100,6 +100,7 @@ class SyntheticRecord:
     authors: list[tuple[str, str]]
     journal: int
     mesh: list[str] = field(default_factory=list)
+    broken: bool = False  # served with a non-numeric PMID, so that a parser must report it
 
 
 def synthetic_records(n: int, *, first_pmid: int = 90000001, start: dt.date = dt.date(2001, 1, 1),
@@ -149,7 +150,7 @@ def render_article(rec: SyntheticRecord) -> str:
     doi = f"10.99999/synth.{rec.pmid}"
     return (
         f'<PubmedArticle><MedlineCitation Status="MEDLINE" Owner="NLM">'
-        f'<PMID Version="1">{rec.pmid}</PMID>'
+        f'<PMID Version="1">{"PMID-" if rec.broken else ""}{rec.pmid}</PMID>'
         f"{_date_xml('DateRevised', rec.modified_date)}"
         f'<Article PubModel="Print-Electronic"><Journal><ISSN IssnType="Electronic">{issn}</ISSN>'
         f'<JournalIssue CitedMedium="Internet"><Volume>{year - 1990}</Volume><Issue>{rec.entrez_date.month}</Issue>'
@@ -227,7 +228,8 @@ class Emulator:
         self._history: dict[str, list[list[str]]] = {}
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+                                        daemon=True)
 
     @property
     def records(self) -> list[SyntheticRecord]:
@@ -257,6 +259,11 @@ class Emulator:
         """Answer the next ``times`` matching requests (None: all of them) with ``fault``."""
         with self._lock:
             self._rules.append(_Rule(utility, fault, times, when))
+
+    def clear_faults(self) -> None:
+        """Forget every injected fault: the service is healthy again."""
+        with self._lock:
+            self._rules.clear()
 
     def requests_to(self, utility: str) -> list[LoggedRequest]:
         return [r for r in self.requests if r.utility == utility]

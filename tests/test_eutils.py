@@ -1,0 +1,251 @@
+"""EutilsClient against the loopback emulator: requests built by Biopython, rate, retries.
+
+Every test talks HTTP to a real server on 127.0.0.1 (tests/emulator.py) and checks the
+requests the server saw, not only what the client returned.
+"""
+
+import datetime as dt
+import logging
+import random
+import socket
+import urllib.request
+
+import pytest
+from Bio import Entrez
+from lxml import etree
+
+from emulator import Emulator, Fault, synthetic_records
+from ingest.eutils import (
+    INTERVAL_WITH_KEY,
+    INTERVAL_WITHOUT_KEY,
+    EutilsClient,
+    EutilsError,
+    RateLimiter,
+)
+
+EMAIL = "harvest-bot@example.org"
+SECRET = "k3y-0123456789abcdef"
+
+
+@pytest.fixture
+def emu():
+    with Emulator(synthetic_records(60)) as server:
+        yield server
+
+
+def fast_client(emu, **settings):
+    """A client with test-sized spacing and backoff; the code path is the production one."""
+    options = dict(email=EMAIL, interval=0.01, backoff_base=0.01, timeout=5.0)
+    options.update(settings)
+    return EutilsClient(emu.url, **options)
+
+
+def pmids_in(body: bytes) -> list[str]:
+    root = etree.fromstring(body)
+    return [e.text for e in root.iterfind("PubmedArticle/MedlineCitation/PMID")]
+
+
+# -- what we rely on in Biopython -------------------------------------------------
+
+def test_biopython_request_builder_uses_our_url_and_our_identity_not_its_globals(monkeypatch):
+    monkeypatch.setattr(Entrez, "email", "someone-else@example.com")
+    monkeypatch.setattr(Entrez, "api_key", "global-key")
+    monkeypatch.setattr(Entrez, "tool", "biopython")
+    request = Entrez._build_request(
+        "http://127.0.0.1:9/eutils/esearch.fcgi",
+        {"db": "pubmed", "term": "cryoablation", "tool": "cryokb", "email": EMAIL, "api_key": None},
+    )
+    assert request.get_method() == "GET"
+    assert request.full_url.startswith("http://127.0.0.1:9/eutils/esearch.fcgi?")
+    assert "tool=cryokb" in request.full_url and "harvest-bot%40example.org" in request.full_url
+    assert "api_key" not in request.full_url and "someone-else" not in request.full_url
+
+
+def test_biopython_request_builder_posts_when_asked():
+    request = Entrez._build_request("http://127.0.0.1:9/efetch.fcgi", {"id": ["1", "2"], "email": EMAIL},
+                                    post=True)
+    assert request.get_method() == "POST" and b"id=1%2C2" in request.data
+
+
+# -- requests and replies -------------------------------------------------------------
+
+def test_esearch_keeps_the_result_on_the_history_server_and_counts_the_window(emu):
+    client = fast_client(emu)
+    result = client.esearch("cryoablation bone", datetype="edat", mindate="2005/01/01", maxdate="2012/12/31")
+    expected = [r for r in emu.records if dt.date(2005, 1, 1) <= r.entrez_date <= dt.date(2012, 12, 31)]
+    assert result.count == len(expected) > 0
+    assert result.webenv.startswith("MCID_") and result.query_key == "1"
+    sent = emu.requests_to("esearch")[0].params
+    assert sent["usehistory"] == "y" and sent["datetype"] == "edat" and sent["mindate"] == "2005/01/01"
+
+
+def test_efetch_by_history_returns_the_requested_slice(emu):
+    client = fast_client(emu)
+    search = client.esearch("cryoablation", retmax=60)
+    body = client.efetch(search.webenv, search.query_key, 20, 15)
+    assert pmids_in(body) == search.ids[20:35]
+    sent = emu.requests_to("efetch")[0].params
+    assert (sent["retstart"], sent["retmax"], sent["retmode"]) == ("20", "15", "xml")
+
+
+def test_efetch_ids_goes_by_post_with_every_id(emu):
+    client = fast_client(emu)
+    ids = [r.pmid for r in emu.records[:45]]
+    body = client.efetch_ids(ids)
+    request = emu.requests_to("efetch")[0]
+    assert request.method == "POST"
+    assert request.params["id"].split(",") == ids
+    assert sorted(pmids_in(body)) == sorted(ids)
+
+
+def test_every_request_names_the_tool_the_email_and_the_key(emu):
+    client = fast_client(emu, api_key=SECRET)
+    search = client.esearch("cryoablation")
+    client.efetch(search.webenv, search.query_key, 0, 5)
+    client.efetch_ids([emu.records[0].pmid])
+    assert len(emu.requests) == 3
+    for request in emu.requests:
+        assert request.params["tool"] == "cryokb"
+        assert request.params["email"] == EMAIL
+        assert request.params["api_key"] == SECRET
+
+
+def test_the_api_key_is_never_logged_nor_put_in_an_error(emu, caplog):
+    caplog.set_level(logging.DEBUG, logger="cryokb")
+    client = fast_client(emu, api_key=SECRET, max_tries=2)
+    emu.inject("esearch", Fault.http(503), times=None)
+    with pytest.raises(EutilsError) as failure:
+        client.esearch("cryoablation")
+    assert "try 1 of 2 failed" in caplog.text
+    assert SECRET not in caplog.text and SECRET not in str(failure.value) and SECRET not in repr(client)
+
+
+# -- retries ------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "fault, reason",
+    [
+        (Fault.http(429, retry_after="0"), "HTTP 429"),
+        (Fault.http(500), "HTTP 500"),
+        (Fault.http(503), "HTTP 503"),
+        (Fault.truncated(), "truncated efetch XML"),
+        (Fault.slow(1.5), "timed out"),
+    ],
+)
+def test_a_transient_efetch_failure_is_retried_and_the_reply_is_whole(emu, caplog, fault, reason):
+    client = fast_client(emu, timeout=0.5)
+    search = client.esearch("cryoablation", retmax=10)
+    emu.inject("efetch", fault)
+    body = client.efetch(search.webenv, search.query_key, 0, 10)
+    assert pmids_in(body) == search.ids[:10]
+    assert [r.fault for r in emu.requests_to("efetch")] == [fault.kind, None]
+    assert reason in caplog.text
+
+
+def test_a_transient_esearch_failure_is_retried(emu):
+    client = fast_client(emu)
+    emu.inject("esearch", Fault.truncated())
+    emu.inject("esearch", Fault.http(502))
+    assert client.esearch("cryoablation").count == 60
+    assert len(emu.requests_to("esearch")) == 3
+
+
+def test_retry_after_is_honoured(emu):
+    client = fast_client(emu)
+    emu.inject("esearch", Fault.http(429, retry_after="0.4"))
+    client.esearch("cryoablation")
+    first, second = emu.requests_to("esearch")
+    assert second.time - first.time >= 0.39
+
+
+def test_backoff_doubles_with_jitter_between_tries(emu):
+    waits = []
+    client = fast_client(emu, backoff_base=1.0, sleep=waits.append, rng=random.Random(3), max_tries=5)
+    emu.inject("esearch", Fault.http(500), times=4)
+    client.esearch("cryoablation")
+    backoffs = [w for w in waits if w >= 0.4]  # the limiter's own waits are at most 0.01 s
+    assert len(backoffs) == 4
+    for attempt, delay in enumerate(backoffs, 1):
+        ceiling = 2 ** (attempt - 1)
+        assert ceiling / 2 <= delay <= ceiling
+    assert len(set(backoffs)) == 4
+
+
+def test_a_fault_that_persists_fails_after_the_bounded_tries(emu):
+    client = fast_client(emu, max_tries=3)
+    search = client.esearch("cryoablation")
+    emu.inject("efetch", Fault.http(500), times=None)
+    with pytest.raises(EutilsError, match=r"^efetch batch 7 \(records 3000-3499 of 4210\) failed after 3 tries: HTTP 500$"):
+        client.efetch(search.webenv, search.query_key, 0, 10, label="efetch batch 7 (records 3000-3499 of 4210)")
+    assert len(emu.requests_to("efetch")) == 3
+
+
+def test_a_bad_request_is_not_retried(emu):
+    client = fast_client(emu)
+    emu.inject("esearch", Fault.http(400))
+    with pytest.raises(EutilsError, match="esearch failed: HTTP 400"):
+        client.esearch("cryoablation")
+    assert len(emu.requests) == 1
+
+
+def test_a_refused_connection_is_retried_then_reported():
+    with socket.socket() as probe:  # a port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = EutilsClient(f"http://127.0.0.1:{port}/eutils/", email=EMAIL, interval=0.0, backoff_base=0.01,
+                          max_tries=2)
+    with pytest.raises(EutilsError, match="esearch failed after 2 tries: connection error"):
+        client.esearch("cryoablation")
+
+
+# -- the emulator behaves as PubMed does at the 10,000 cap ---------------------------
+
+def test_emulator_refuses_to_hand_out_records_past_the_cap(emu):
+    with urllib.request.urlopen(f"{emu.url}esearch.fcgi?db=pubmed&term=x&retstart=9999") as reply:
+        assert b"'retstart' cannot be larger than 9998" in reply.read()
+    client = fast_client(emu, max_tries=2)
+    search = client.esearch("cryoablation")
+    with pytest.raises(EutilsError, match="NCBI error: Search Backend failed"):
+        client.efetch(search.webenv, search.query_key, 9999, 10)
+
+
+# -- the rate limit -------------------------------------------------------------------
+
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def test_rate_limiter_spaces_request_starts():
+    clock = FakeClock()
+    limiter = RateLimiter(0.37, clock=clock, sleep=clock.sleep)
+    starts = []
+    for pause in (0.0, 0.1, 0.5, 0.0):
+        clock.now += pause
+        limiter.wait()
+        starts.append(clock.now)
+    gaps = [round(b - a, 6) for a, b in zip(starts, starts[1:])]
+    assert gaps == [0.37, 0.5, 0.37]
+
+
+def test_default_spacing_follows_the_api_key(emu):
+    assert EutilsClient(emu.url, email=EMAIL).limiter.interval == INTERVAL_WITHOUT_KEY
+    assert EutilsClient(emu.url, email=EMAIL, api_key=SECRET).limiter.interval == INTERVAL_WITH_KEY
+    assert 1 / INTERVAL_WITHOUT_KEY <= 3 and 1 / INTERVAL_WITH_KEY <= 10
+
+
+def test_real_default_spacing_keeps_under_three_requests_a_second_retries_included(emu):
+    client = EutilsClient(emu.url, email=EMAIL, backoff_base=0.001)  # default spacing, no key
+    emu.inject("esearch", Fault.http(500), times=2)
+    for _ in range(8):
+        client.esearch("cryoablation")
+    times = [r.time for r in emu.requests]
+    assert len(times) == 10
+    assert (len(times) - 1) / (times[-1] - times[0]) <= 3
+    assert all(sum(1 for t in times if start <= t < start + 1.0) <= 3 for start in times)

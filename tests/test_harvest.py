@@ -1,0 +1,261 @@
+"""The harvester end to end: the real client, the loopback emulator and the real Store.
+
+Records are synthetic (tests/emulator.py); their entrez dates run from 2001 to 2024 and
+"today" is passed in, so the incremental windows are the same on any day.
+"""
+
+import dataclasses
+import datetime as dt
+import re
+import tomllib
+
+import pytest
+
+from emulator import Emulator, Fault, SyntheticRecord, revised, synthetic_records
+from ingest.eutils import EutilsClient, EutilsError
+from ingest.harvest import (
+    HarvestError,
+    WindowTooLargeError,
+    build_query,
+    harvest,
+    load_default_query,
+)
+
+EMAIL = "harvest-bot@example.org"
+TODAY = dt.date(2025, 3, 14)
+QUERY = "(cryoablation[tiab]) AND (bone neoplasms[mesh])"
+
+
+@pytest.fixture
+def emu():
+    with Emulator() as server:
+        yield server
+
+
+@pytest.fixture
+def client(emu):
+    return EutilsClient(emu.url, email=EMAIL, interval=0.01, backoff_base=0.01, timeout=0.5, max_tries=3)
+
+
+def stored_pmids(store) -> list[str]:
+    return [row["pmid"] for row in store.db.query("select pmid from articles order by pmid")]
+
+
+def runs(store) -> list[dict]:
+    return list(store.db.query("select * from harvest_runs order by id"))
+
+
+def efetch_slices(emu) -> list[tuple[str, int, int]]:
+    """(WebEnv/query_key, retstart, retmax) of every efetch that was answered normally."""
+    return [(r.params["WebEnv"] + "#" + r.params["query_key"], int(r.params["retstart"]), int(r.params["retmax"]))
+            for r in emu.requests_to("efetch") if r.fault is None]
+
+
+# -- a first run ------------------------------------------------------------------------
+
+def test_a_first_run_stores_every_record_exactly_once(emu, client, store):
+    emu.records = synthetic_records(1234)
+    progress = []
+    result = harvest(client, store, QUERY, batch_size=200, today=TODAY,
+                     progress=lambda done, total: progress.append((done, total)))
+    assert stored_pmids(store) == sorted(r.pmid for r in emu.records)
+    assert (result.fetched, result.counts.new, result.batches) == (1234, 1234, 7)
+    # one search without a date bound, then seven batches that tile the result without overlap
+    assert [r.params.get("datetype") for r in emu.requests_to("esearch")] == [None]
+    slices = efetch_slices(emu)
+    assert [(start, size) for _, start, size in slices] == [(i * 200, 200) for i in range(6)] + [(1200, 34)]
+    assert progress[0] == (0, 1234) and progress[-1] == (1234, 1234)
+    assert [done for done, _ in progress] == sorted(done for done, _ in progress)
+    run = runs(store)[-1]
+    assert (run["outcome"], run["since"], run["until"], run["new"]) == ("ok", None, "2025/03/14", 1234)
+
+
+def test_a_query_over_ten_thousand_is_split_into_date_windows(emu, client, store):
+    emu.records = synthetic_records(12_500)
+    result = harvest(client, store, QUERY, batch_size=2500, today=TODAY)
+    assert store.db["articles"].count == 12_500 and result.counts.new == 12_500
+    assert len(result.windows) >= 2
+    assert all(0 < w.search.count < 10_000 for w in result.windows)
+    assert sum(w.search.count for w in result.windows) == 12_500
+    # the windows tile the dates: each starts the day after the previous one ends
+    spans = sorted((w.mindate, w.maxdate) for w in result.windows)
+    assert all(later[0] > earlier[1] for earlier, later in zip(spans, spans[1:]))
+    # every efetch stays inside what ESearch hands out, through its own window's history entry
+    slices = efetch_slices(emu)
+    assert all(start + size <= 9_999 for _, start, size in slices)
+    assert len({entry for entry, _, _ in slices}) == len(result.windows)
+    assert all(r.params["datetype"] == "edat" for r in emu.requests_to("esearch")[1:])
+
+
+def test_a_one_day_window_over_ten_thousand_is_an_error_that_says_so(emu, client, store):
+    same_day = dt.date(2019, 5, 2)
+    emu.records = [dataclasses.replace(r, entrez_date=same_day) for r in synthetic_records(10_000)]
+    with pytest.raises(WindowTooLargeError, match=r"EDAT window 2019/05/02 \(one day\) holds 10000 records"):
+        harvest(client, store, QUERY, today=TODAY)
+    assert runs(store)[-1]["outcome"] == "failed"
+    assert emu.requests_to("efetch") == []
+
+
+# -- incremental runs ---------------------------------------------------------------------
+
+def test_a_second_run_fetches_nothing_new(emu, client, store):
+    emu.records = synthetic_records(300)
+    harvest(client, store, QUERY, today=TODAY)
+    before = len(emu.requests)
+    result = harvest(client, store, QUERY, today=TODAY)
+    second = emu.requests[before:]
+    assert [r.utility for r in second] == ["esearch", "esearch"]
+    assert [(r.params["datetype"], r.params["mindate"], r.params["maxdate"]) for r in second] == [
+        ("edat", "2025/03/13", "2025/03/14"), ("mdat", "2025/03/13", "2025/03/14")]
+    assert result.fetched == 0 and store.db["articles"].count == 300
+    assert runs(store)[-1]["outcome"] == "ok"
+
+
+def test_new_and_revised_records_are_picked_up_by_the_next_run(emu, client, store):
+    old = synthetic_records(400, end=dt.date(2025, 2, 1))
+    emu.records = old
+    harvest(client, store, QUERY, batch_size=150, today=TODAY)
+    later = TODAY + dt.timedelta(days=9)
+    fresh = [dataclasses.replace(r, entrez_date=later, modified_date=later)
+             for r in synthetic_records(3, first_pmid=90500001, seed=11)]
+    corrected = {old[5].pmid: "Erratum-corrected title: percutaneous cryoablation of sacral chordoma",
+                 old[250].pmid: "Revised title: cryoablation of desmoid tumours of the abdominal wall"}
+    emu.records = [revised(r, later, corrected[r.pmid]) if r.pmid in corrected else r for r in old] + fresh
+    before = len(emu.requests)
+    result = harvest(client, store, QUERY, today=later)
+    assert (result.counts.new, result.counts.revised) == (3, 2)
+    assert store.db["articles"].count == 403
+    for pmid, title in corrected.items():
+        assert store.db["articles"].get(pmid)["title"].startswith(title)
+    searched = [(r.params["datetype"], r.params["mindate"]) for r in emu.requests[before:] if r.utility == "esearch"]
+    assert searched == [("edat", "2025/03/13"), ("mdat", "2025/03/13")]
+    # only the new and revised records were fetched (the new ones by both searches)
+    assert sum(size for _, _, size in efetch_slices(emu)[-2:]) == 3 + 5
+
+
+def test_since_and_until_bound_the_run(emu, client, store):
+    emu.records = synthetic_records(500)
+    result = harvest(client, store, QUERY, since="2010/01/01", until="2011/12/31", today=TODAY)
+    expected = {r.pmid for r in emu.records
+                if dt.date(2010, 1, 1) <= r.entrez_date <= dt.date(2011, 12, 31)
+                or dt.date(2010, 1, 1) <= r.modified_date <= dt.date(2011, 12, 31)}
+    assert set(stored_pmids(store)) == expected and len(expected) > 20
+    assert result.since == "2010/01/01" and result.until == "2011/12/31"
+    run = runs(store)[-1]
+    assert (run["since"], run["until"], run["outcome"]) == ("2010/01/01", "2011/12/31", "ok")
+
+
+def test_max_records_bounds_a_run_that_then_does_not_count_as_the_cursor(emu, client, store):
+    emu.records = synthetic_records(700)
+    result = harvest(client, store, QUERY, max_records=250, batch_size=100, today=TODAY)
+    assert store.db["articles"].count == 250 and result.truncated
+    assert [int(r.params["retmax"]) for r in emu.requests_to("efetch")] == [100, 100, 50]
+    assert runs(store)[-1]["outcome"] == "partial"
+    harvest(client, store, QUERY, today=TODAY)  # no successful run yet: everything again
+    assert store.db["articles"].count == 700
+
+
+# -- faults --------------------------------------------------------------------------------
+
+def test_throttling_server_errors_truncation_and_timeouts_are_retried_and_the_run_completes(emu, client, store):
+    emu.records = synthetic_records(1000)
+    emu.inject("esearch", Fault.http(503))
+    emu.inject("efetch", Fault.http(429, retry_after="0.1"), when=lambda p: p["retstart"] == "0")
+    emu.inject("efetch", Fault.http(500), when=lambda p: p["retstart"] == "200")
+    emu.inject("efetch", Fault.truncated(), times=2, when=lambda p: p["retstart"] == "400")
+    emu.inject("efetch", Fault.slow(1.2), when=lambda p: p["retstart"] == "800")
+    result = harvest(client, store, QUERY, batch_size=200, today=TODAY)
+    assert stored_pmids(store) == sorted(r.pmid for r in emu.records)
+    assert result.counts.new == 1000 and runs(store)[-1]["outcome"] == "ok"
+    faults = [r.fault for r in emu.requests if r.fault]
+    assert sorted(faults) == ["slow", "status", "status", "status", "truncate", "truncate"]
+    assert len(emu.requests_to("efetch")) == 5 + 5
+
+
+def test_a_persistent_fault_names_the_batch_and_keeps_every_earlier_batch(emu, client, store):
+    emu.records = synthetic_records(1000)
+    emu.inject("efetch", Fault.http(500), times=None, when=lambda p: p["retstart"] == "600")
+    with pytest.raises(EutilsError, match=r"^efetch batch 4 \(records 600-799 of 1000\) failed after 3 tries: HTTP 500$"):
+        harvest(client, store, QUERY, batch_size=200, today=TODAY)
+    newest_first = sorted((r.pmid for r in emu.records), key=int, reverse=True)
+    assert stored_pmids(store) == sorted(newest_first[:600])
+    failed = runs(store)[-1]
+    assert failed["outcome"] == "failed" and "efetch batch 4" in failed["error"] and failed["new"] == 600
+
+    emu.clear_faults()
+    result = harvest(client, store, QUERY, batch_size=200, today=TODAY)
+    assert stored_pmids(store) == sorted(newest_first)
+    assert (result.counts.new, result.counts.unchanged) == (400, 600)
+    assert runs(store)[-1]["outcome"] == "ok"
+
+
+def test_a_record_that_cannot_be_parsed_is_counted_and_the_rest_are_stored(emu, client, store):
+    records = synthetic_records(120)
+    records[30] = dataclasses.replace(records[30], broken=True)
+    emu.records = records
+    result = harvest(client, store, QUERY, batch_size=50, today=TODAY)
+    assert store.db["articles"].count == 119 and result.counts.problems == 1
+    assert len(result.problems) == 1 and "efetch batch" in result.problems[0]
+    assert runs(store)[-1]["outcome"] == "ok"
+
+
+def test_requests_keep_the_client_spacing_across_a_whole_run(emu, store):
+    emu.records = synthetic_records(600)
+    emu.inject("efetch", Fault.http(500), times=2)
+    client = EutilsClient(emu.url, email=EMAIL, interval=0.05, backoff_base=0.001)
+    harvest(client, store, QUERY, batch_size=100, today=TODAY)
+    times = [r.time for r in emu.requests]
+    assert len(times) == 1 + 6 + 2
+    assert min(b - a for a, b in zip(times, times[1:])) >= 0.045
+
+
+def test_bad_dates_are_refused_before_any_request(emu, client, store):
+    with pytest.raises(HarvestError, match="since: '2024-13-01' is not a date"):
+        harvest(client, store, QUERY, since="2024-13-01", today=TODAY)
+    with pytest.raises(HarvestError, match="since 2024/06/01 is after until 2024/01/01"):
+        harvest(client, store, QUERY, since="2024/06/01", until="2024/01/01", today=TODAY)
+    assert emu.requests == []
+
+
+# -- the default query --------------------------------------------------------------------
+
+SCHEMA_LESIONS = {  # every lesion type of EVIDENCE_SCHEMA.md and a word the query must search for it
+    "osteoid_osteoma": "osteoid osteoma", "osteoblastoma": "osteoblastoma", "bone_metastasis": "bone metasta",
+    "soft_tissue_metastasis": "soft tissue metasta", "myeloma": "myeloma", "desmoid_tumor": "desmoid",
+    "soft_tissue_sarcoma": "sarcoma", "bone_sarcoma": "chondrosarcoma", "chordoma": "chordoma",
+    "chondroblastoma": "chondroblastoma", "giant_cell_tumor": "giant cell tumo",
+    "aneurysmal_bone_cyst": "aneurysmal bone cyst", "simple_bone_cyst": "simple bone cyst",
+    "enchondroma": "enchondroma", "fibrous_dysplasia": "fibrous dysplasia",
+    "langerhans_cell_histiocytosis": "langerhans cell histiocytosis",
+    "vascular_malformation": "venous malformation", "hemangioma": "hemangioma",
+    "nerve_sheath_tumor": "schwannoma", "glomus_tumor": "glomus tumo", "lipomatous_tumor": "lipoma",
+}
+
+
+def test_the_default_query_crosses_cryo_terms_with_every_lesion_type_of_the_schema():
+    query, version = load_default_query()
+    assert version == "1"
+    cryo, lesions = re.fullmatch(r"\((.*)\) AND \((.*)\)", query).groups()
+    assert '"Cryosurgery"[Mesh]' in cryo and '"cryoablat*"[tiab]' in cryo and '"Cryotherapy"[Mesh]' in cryo
+    assert "analges" not in cryo and "neurolys" not in cryo
+    assert '"Bone Neoplasms"[Mesh]' in lesions and '"Fibromatosis, Aggressive"[Mesh]' in lesions
+    missing = [key for key, word in SCHEMA_LESIONS.items() if f'"{word}' not in lesions]
+    assert missing == []
+
+
+def test_the_long_default_query_is_searched_by_post_in_full(emu, client, store):
+    query, version = load_default_query()
+    emu.records = synthetic_records(40)
+    harvest(client, store, query, query_version=version, today=TODAY)
+    search = emu.requests_to("esearch")[0]
+    assert search.method == "POST" and search.params["term"] == query
+    assert store.db["articles"].count == 40 and runs(store)[-1]["query_version"] == "1"
+
+
+def test_a_query_file_with_an_unknown_key_is_refused_by_name():
+    data = tomllib.loads('version = "2"\nlimit = 5\n[[block]]\nmesh = ["Cryosurgery"]\n')
+    with pytest.raises(HarvestError, match=r"pubmed_query.toml: unknown keys \['limit'\]"):
+        build_query(data)
+    data = tomllib.loads('version = "2"\n[[block]]\nname = "cryo"\n')
+    with pytest.raises(HarvestError, match=r"block 1 \(cryo\) has no terms"):
+        build_query(data)
