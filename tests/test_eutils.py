@@ -249,3 +249,12 @@ def test_real_default_spacing_keeps_under_three_requests_a_second_retries_includ
     assert len(times) == 10
     assert (len(times) - 1) / (times[-1] - times[0]) <= 3
     assert all(sum(1 for t in times if start <= t < start + 1.0) <= 3 for start in times)
+
+
+def test_real_default_spacing_with_a_key_keeps_under_ten_requests_a_second(emu):
+    client = EutilsClient(emu.url, email=EMAIL, api_key=SECRET)
+    for _ in range(12):
+        client.esearch("cryoablation")
+    times = [r.time for r in emu.requests]
+    assert (len(times) - 1) / (times[-1] - times[0]) <= 10
+    assert all(sum(1 for t in times if start <= t < start + 1.0) <= 10 for start in times)
