@@ -228,7 +228,7 @@ def harvest(client: EutilsClient, store, query: str, *, query_version: str | Non
     if since_day is None:
         last = store.last_successful_run(kind="harvest", query=query)
         if last and last.get("until"):
-            since_day = parse_date(last["until"], "the last run's until") - OVERLAP
+            since_day = min(parse_date(last["until"], "the last run's until") - OVERLAP, until_day)
     if since_day is not None and since_day > until_day:
         raise HarvestError(f"since {format_date(since_day)} is after until {format_date(until_day)}")
     result = HarvestResult(
