@@ -1,0 +1,137 @@
+"""cryokb_indications: why cryoablation was used.
+
+Stated indications come from the cue phrases of the vocabulary ("pain palliation",
+"curative intent", "local control", "unfit for surgery") and, for salvage, from a
+cue next to a treatment: "failed sclerotherapy", "refractory to radiotherapy",
+"recurrent ... after surgery", "declined surgery". When the text does not say why in
+words, the indication is inferred, as the schema allows, from the lesion type
+(osteoid osteoma and other benign tumours treated for cure: curative; desmoid,
+sarcoma, chordoma: local tumour control) and from the outcomes reported (pain scores
+for a palliative population: pain palliation; local control: local tumour control);
+inferred indications are marked ``inferred`` in their mention.
+
+Convention: pain as the entry criterion means pain palliation, unless the lesions are
+all of the curative kind, where pain is their symptom: then curative alone.
+
+Writes ``doc._.cryokb_indications``: a list of ``(key, span or None, inferred)``.
+"""
+
+from __future__ import annotations
+
+import numpy
+from spacy.attrs import LOWER
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from extractors.concepts import CONCEPTS_KEY
+from extractors.vocabulary import load_data
+
+EXTENSION = "cryokb_indications"
+
+
+def register_extensions() -> None:
+    if not Doc.has_extension(EXTENSION):
+        Doc.set_extension(EXTENSION, default=None)
+
+
+@Language.factory(
+    "cryokb_indications",
+    default_config={"rules": "indication_rules.json", "spans_key": CONCEPTS_KEY},
+    assigns=["doc._.cryokb_indications"],
+    requires=["doc.spans"],
+)
+class Indications:
+    """Stated indications from cues, then inferred ones from lesions and outcomes."""
+
+    def __init__(self, nlp: Language, name: str, *, rules: str, spans_key: str):
+        self.name = name
+        self.spans_key = spans_key
+        r = load_data(rules)
+        s = r["salvage_context"]
+        self.window = s["window"]
+        self.cue_words = frozenset(s["cue_words"])
+        self.recurrence_words = frozenset(s["recurrence_words"])
+        self.treatment_words = frozenset(s["treatment_words"])
+        self.curative_lesions = frozenset(r["curative_lesions"])
+        self.local_control_lesions = frozenset(r["local_control_lesions"])
+        self.pain_outcomes = frozenset(r["pain_outcomes"])
+        self.local_control_outcomes = frozenset(r["local_control_outcomes"])
+        self.cue_ids = numpy.array(
+            [nlp.vocab.strings.add(w) for w in self.cue_words | self.recurrence_words], dtype="uint64"
+        )
+        register_extensions()
+
+    def __call__(self, doc: Doc) -> Doc:
+        concepts = [s for s in doc.spans.get(self.spans_key, []) if not s._.negated]
+        found: dict[str, tuple] = {}
+        for span in concepts:
+            if span.label_ == "indications" and span.id_ not in found:
+                found[span.id_] = (span.id_, span, False)
+        if "salvage" not in found:
+            cue = self._salvage_cue(doc, concepts)
+            if cue is not None:
+                found["salvage"] = ("salvage", cue, False)
+        lesions = {s.id_ for s in concepts if s.label_ == "lesion_types"}
+        measures = self._measures(doc)
+        curative_only = bool(lesions) and lesions <= self.curative_lesions
+        if curative_only:
+            found.pop("pain_palliation", None)
+            if "curative" not in found:
+                found["curative"] = ("curative", self._first(concepts, "lesion_types"), True)
+        else:
+            if "pain_palliation" not in found and measures & self.pain_outcomes:
+                found["pain_palliation"] = ("pain_palliation", None, True)
+        if "local_tumor_control" not in found and (
+            measures & self.local_control_outcomes or lesions & self.local_control_lesions
+        ):
+            found["local_tumor_control"] = ("local_tumor_control", None, True)
+        doc._.set(EXTENSION, sorted(found.values(), key=lambda item: item[0]))
+        return doc
+
+    @staticmethod
+    def _first(concepts, label):
+        return next((s for s in concepts if s.label_ == label), None)
+
+    @staticmethod
+    def _measures(doc: Doc) -> set[str]:
+        outcomes = doc._.get("cryokb_outcomes") if Doc.has_extension("cryokb_outcomes") else None
+        return {o.get("measure") for o, _span in (outcomes or [])}
+
+    def _salvage_cue(self, doc: Doc, concepts):
+        """A failure / refusal / recurrence word within a few tokens of a prior treatment."""
+        treatments = [s for s in concepts if s.label_ == "treatments"]
+        lesions = [s for s in concepts if s.label_ == "lesion_types"]
+        w = self.window
+        if not treatments and not lesions:
+            return None
+        lowers = doc.to_array([LOWER])
+        for i in numpy.flatnonzero(numpy.isin(lowers, self.cue_ids)).tolist():
+            token = doc[i]
+            word = token.lower_
+            if word in self.cue_words:
+                targets = treatments
+            elif word in self.recurrence_words:
+                targets = treatments + lesions
+            else:
+                continue
+            sentence = token.sent
+            for span in targets:
+                if span.sent.start != sentence.start:
+                    continue
+                if word in self.recurrence_words and span.label_ == "lesion_types":
+                    if 0 < span.start - token.i <= 3:
+                        return doc[token.i: span.end]
+                    continue
+                if word == "after":
+                    # "recurrent ... after surgery": handled by the recurrence words
+                    continue
+                if abs(span.start - token.i) <= w:
+                    lo, hi = min(span.start, token.i), max(span.end, token.i + 1)
+                    return doc[lo:hi]
+            if word in self.cue_words and word != "after":
+                lo, hi = token.i + 1, min(len(doc), token.i + 1 + w)
+                for j in range(max(sentence.start, token.i - w), min(sentence.end, hi)):
+                    if doc[j].lower_ in self.treatment_words:
+                        lo, hi = min(j, token.i), max(j, token.i) + 1
+                        return doc[lo:hi]
+        return None

@@ -1,0 +1,174 @@
+"""cryokb_record: assemble the evidence record (../shared/EVIDENCE_SCHEMA.md) from the Doc.
+
+Every key comes from a span the other components left in the Doc, so every key has a
+mention whose text is exactly ``doc.text[start:end]`` and whose sentence is the one the
+span sits in. List fields hold the sorted, unique keys of non-negated concepts; a
+concept found only negated (or only in exclusion criteria) is not reported but keeps a
+mention with ``negated: true``. For an article that is not relevant only
+``lesion_types`` and ``anatomic_sites`` are filled, as the schema's convention says.
+
+The record is a plain dict in ``doc._.cryokb_record``. When ``doc._.cryokb_detach`` is
+set (``extract_many`` with several processes), everything else the pipeline stored in
+``doc.user_data`` is dropped afterwards: Span values cannot be serialised back to the
+parent process, and the record is all it needs.
+"""
+
+from __future__ import annotations
+
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+
+from extractors.concepts import CONCEPTS_KEY, TERMS_KEY
+from extractors.vocabulary import load_data
+
+RECORD = "cryokb_record"
+PMID = "cryokb_pmid"
+PUBLICATION_TYPES = "cryokb_publication_types"
+DETACH = "cryokb_detach"
+
+LIST_FIELDS = ("approach", "lesion_types", "anatomic_sites", "indications", "guidance", "treatments")
+KEPT_WHEN_NOT_RELEVANT = ("lesion_types", "anatomic_sites")
+
+
+def register_extensions() -> None:
+    """The Doc attributes set before the pipeline runs and the one it returns."""
+    for name, default in ((RECORD, None), (PMID, None), (PUBLICATION_TYPES, None), (DETACH, False)):
+        if not Doc.has_extension(name):
+            Doc.set_extension(name, default=default)
+
+
+def _get(doc: Doc, name: str):
+    return doc._.get(name) if Doc.has_extension(name) else None
+
+
+def mention(field: str, key, span: Span | None, negated: bool = False, inferred: bool = False) -> dict:
+    """One mention; offsets into doc.text, the sentence stripped of surrounding white space."""
+    if span is None:
+        item = {"field": field, "key": key, "text": None, "start": None, "end": None,
+                "sentence": None, "negated": negated}
+    else:
+        item = {
+            "field": field,
+            "key": key,
+            "text": span.text,
+            "start": span.start_char,
+            "end": span.end_char,
+            "sentence": span.sent.text.strip(),
+            "negated": negated,
+        }
+    if inferred:
+        item["inferred"] = True
+    return item
+
+
+@Language.factory(
+    "cryokb_record",
+    default_config={"spans_key": CONCEPTS_KEY},
+    assigns=["doc._.cryokb_record"],
+    requires=["doc.spans", "doc._.cryokb_relevant", "doc._.cryokb_indications"],
+)
+class RecordBuilder:
+    """Turns the Doc's spans and attributes into the schema's dict."""
+
+    def __init__(self, nlp: Language, name: str, *, spans_key: str):
+        self.name = name
+        self.spans_key = spans_key
+        rules = load_data("concept_rules.json")["approach"]
+        self.approach_rules = (
+            frozenset(rules["intraoperative_cryo_terms"]),
+            frozenset(rules["intraoperative_with"]),
+        )
+        register_extensions()
+
+    def __call__(self, doc: Doc) -> Doc:
+        record = build_record(doc, self.spans_key, self.approach_rules)
+        detach = doc._.get(DETACH)
+        if detach:
+            doc.user_data.clear()
+        doc._.set(RECORD, record)
+        return doc
+
+
+def build_record(doc: Doc, spans_key: str = CONCEPTS_KEY, approach_rules=(frozenset(), frozenset())) -> dict:
+    relevant = bool(_get(doc, "cryokb_relevant"))
+    fields = LIST_FIELDS if relevant else KEPT_WHEN_NOT_RELEVANT
+    affirmed: dict[tuple[str, str], Span] = {}
+    negated: dict[tuple[str, str], Span] = {}
+    for span in doc.spans.get(spans_key, []):
+        if span.label_ not in fields or span.label_ == "indications":
+            continue
+        target = negated if span._.negated else affirmed
+        target.setdefault((span.label_, span.id_), span)
+    inferred = _approach(doc, affirmed, approach_rules) if relevant else None
+    lists = {field: sorted({key for f, key in affirmed if f == field}) for field in LIST_FIELDS}
+    mentions = [
+        mention(f, k, s, inferred=(f, k) == inferred)
+        for (f, k), s in sorted(affirmed.items(), key=lambda i: i[1].start)
+    ]
+    mentions += [
+        mention(f, k, s, negated=True)
+        for (f, k), s in sorted(negated.items(), key=lambda i: i[1].start)
+        if (f, k) not in affirmed
+    ]
+    indications = _get(doc, "cryokb_indications") or [] if relevant else []
+    lists["indications"] = sorted({key for key, _span, _inferred in indications})
+    mentions += [mention("indications", key, span, inferred=inferred) for key, span, inferred in indications]
+    record = {
+        "pmid": _get(doc, PMID),
+        "relevant": relevant,
+        **lists,
+        "study_design": None,
+        "n_patients": None,
+        "n_lesions": None,
+        "outcomes": [],
+        "mentions": mentions,
+    }
+    if relevant:
+        _numbers(doc, record)
+    return record
+
+
+def _approach(doc: Doc, affirmed: dict, rules) -> tuple[str, str] | None:
+    """The approach when the text does not name it; returns the inferred (field, key).
+
+    Cryosurgery or liquid nitrogen in the sentence of a curettage is intraoperative;
+    otherwise a relevant article is about image-guided, so percutaneous, cryoablation.
+    """
+    if any(f == "approach" for f, _k in affirmed):
+        return None
+    cryo_terms, surgery_words = rules
+    cryo = [t for t in doc.spans.get(TERMS_KEY, []) if t.id_ == "cryo" and not t._.negated]
+    for term in cryo:
+        if term.text.lower() in cryo_terms:
+            sentence = term.sent.start
+            for span in doc.spans.get(CONCEPTS_KEY, []):
+                if span.id_ == "surgery" and span.sent.start == sentence and span.text.lower() in surgery_words:
+                    affirmed[("approach", "intraoperative")] = term
+                    return ("approach", "intraoperative")
+    guidance = [s for (f, _k), s in affirmed.items() if f == "guidance"]
+    anchor = guidance[0] if guidance else (cryo[0] if cryo else None)
+    if anchor is None:
+        return None
+    affirmed[("approach", "percutaneous")] = anchor
+    return ("approach", "percutaneous")
+
+
+def _numbers(doc: Doc, record: dict) -> None:
+    """Study design, sample sizes and outcomes from the number components, if present."""
+    mentions = record["mentions"]
+    design = _get(doc, "cryokb_study_design")
+    if design:
+        key, span = design
+        record["study_design"] = key
+        if span is not None:
+            mentions.append(mention("study_design", key, span))
+    for field in ("n_patients", "n_lesions"):
+        value = _get(doc, f"cryokb_{field}")
+        if value:
+            number, span = value
+            record[field] = number
+            if span is not None:
+                mentions.append(mention(field, number, span))
+    for outcome, span in _get(doc, "cryokb_outcomes") or []:
+        record["outcomes"].append(outcome)
+        mentions.append(mention("outcomes", outcome.get("measure"), span))

@@ -1,0 +1,99 @@
+"""cryokb_relevance: is the article about cryo treatment of a musculoskeletal tumour?
+
+The schema's definition, as rules over the concept and helper spans (negated ones left
+out): a cryo term (cryoablation, cryotherapy, cryoprobe, ice ball, liquid nitrogen...)
+and a musculoskeletal target (a lesion type of the schema, or a generic bone or
+soft-tissue tumour phrase). The title says what the article is about, so it weighs
+more: a title naming an off-topic target (kidney, lung, breast, atrial fibrillation,
+keloid, knee arthroplasty, Morton neuroma...) and no musculoskeletal one makes the
+article off-topic, as does a title naming another ablation technique and no cryo
+term (the cryo words of such an abstract are comparators or background). Otherwise the
+off-topic and musculoskeletal evidence of the whole text are weighed.
+
+Writes ``doc._.cryokb_relevant`` (bool) and ``doc._.cryokb_relevance_reason`` (str).
+"""
+
+from __future__ import annotations
+
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from extractors.concepts import CONCEPTS_KEY, TERMS_KEY
+from extractors.vocabulary import load_data
+
+RELEVANT = "cryokb_relevant"
+REASON = "cryokb_relevance_reason"
+
+
+def register_extensions() -> None:
+    for name, default in ((RELEVANT, None), (REASON, None)):
+        if not Doc.has_extension(name):
+            Doc.set_extension(name, default=default)
+
+
+def title_end(doc: Doc) -> int:
+    """Character offset where the title ends (the first line break), or the text's length."""
+    position = doc.text.find("\n")
+    return len(doc.text) if position < 0 else position
+
+
+@Language.factory(
+    "cryokb_relevance",
+    default_config={"rules": "relevance_rules.json", "spans_key": CONCEPTS_KEY, "terms_key": TERMS_KEY},
+    assigns=["doc._.cryokb_relevant", "doc._.cryokb_relevance_reason"],
+    requires=["doc.spans"],
+)
+class Relevance:
+    """Decides relevance from cryo terms, musculoskeletal targets and off-topic targets."""
+
+    def __init__(self, nlp: Language, name: str, *, rules: str, spans_key: str, terms_key: str):
+        self.name = name
+        self.spans_key = spans_key
+        self.terms_key = terms_key
+        decision = load_data(rules)["decision"]
+        self.title_weight = decision["title_weight"]
+        self.offtopic = frozenset(decision["offtopic_labels"])
+        self.comparator = decision["comparator_label"]
+        register_extensions()
+
+    def __call__(self, doc: Doc) -> Doc:
+        relevant, reason = self.decide(doc)
+        doc._.set(RELEVANT, relevant)
+        doc._.set(REASON, reason)
+        return doc
+
+    def decide(self, doc: Doc) -> tuple[bool, str]:
+        end = title_end(doc)
+        counts = {"cryo": [0, 0], "msk": [0, 0], "off": [0, 0], "other": [0, 0]}
+
+        def add(kind, span):
+            counts[kind][0 if span.start_char < end else 1] += 1
+
+        for span in doc.spans.get(self.terms_key, []):
+            if span._.negated:
+                continue
+            kind = span.id_
+            if kind == "cryo":
+                add("cryo", span)
+            elif kind == "msk_generic":
+                add("msk", span)
+            elif kind in self.offtopic:
+                add("off", span)
+            elif kind == self.comparator:
+                add("other", span)
+        for span in doc.spans.get(self.spans_key, []):
+            if span.label_ == "lesion_types" and not span._.negated:
+                add("msk", span)
+        cryo, msk, off, other = (counts[k] for k in ("cryo", "msk", "off", "other"))
+        if not sum(cryo):
+            return False, "no cryo term"
+        if not sum(msk):
+            return False, "no musculoskeletal target"
+        if off[0] and not msk[0]:
+            return False, "the title names an off-topic target"
+        if other[0] and not cryo[0]:
+            return False, "the title names another ablation technique"
+        weight = self.title_weight
+        if off[0] * weight + off[1] > msk[0] * weight + msk[1]:
+            return False, "off-topic targets outweigh musculoskeletal ones"
+        return True, "cryo term and musculoskeletal target"
