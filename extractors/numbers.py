@@ -1,0 +1,360 @@
+"""Find the numbers of an abstract and say what kind each one is.
+
+Results sentences carry their facts as numbers in a handful of shapes ("48 of 50",
+"96%", "7.5 ± 1.2", "median 14 months (IQR 8-20)", "Fifty-four"). The outcome and
+sample-size components need those shapes already resolved, and they need the noise
+(p values, years, ages, confidence limits) labelled so they can skip it. Matching one
+compiled regex over ``doc.text`` is several times faster than token patterns and does
+not depend on how the tokenizer splits "48/50" or "7.5±1.2"; each match is mapped back
+to a span with ``doc.char_span(alignment_mode="expand")``.
+
+Number words, units and year limits are data (``data/numbers.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+
+import cryokb_data
+
+log = logging.getLogger("cryokb")
+
+SPANS_KEY = "cryokb_numbers"
+DATA_FILE = "numbers.json"
+_ALLOWED_KEYS = {"_about", "units", "teens", "tens", "single", "time_units", "measure_units", "year_min", "year_max"}
+
+
+class NumberRulesError(ValueError):
+    """The number data file is missing a key, has an unknown one, or a bad value."""
+
+
+@dataclass(frozen=True)
+class Number:
+    """One number found in the text, resolved to its value.
+
+    ``start``/``end`` are exact character offsets of the match in ``doc.text`` (the span
+    in ``doc.spans`` may be wider when a token boundary falls inside the match).
+
+    kinds: ``number`` (a plain count or measurement), ``percent``, ``fraction`` ("48 of
+    50", "48/50": value 48, total 50), ``range`` (low/high), ``percent_range``,
+    ``mean_sd`` (value = mean, sd), ``median_iqr`` / ``median_range`` / ``mean_range``
+    (value = centre, low/high), ``p_value``, ``n`` ("n = 23"), ``year``, ``age``.
+    """
+
+    value: int | float
+    kind: str
+    start: int
+    end: int
+    text: str
+    total: int | None = None
+    low: int | float | None = None
+    high: int | float | None = None
+    sd: int | float | None = None
+    unit: str | None = None
+    spelled: bool = False
+
+    @property
+    def is_time(self) -> bool:
+        """A duration or timepoint ("6 weeks", "1-year"), never a count."""
+        return self.unit is not None and self.unit in _rules().time_units
+
+    @property
+    def is_measurement(self) -> bool:
+        """A size, dose or device count ("15 mm", "2 cryoprobes"), never a count of patients."""
+        return self.unit is not None and self.unit in _rules().measure_units
+
+
+@dataclass(frozen=True)
+class _Rules:
+    words: dict[str, int]
+    time_units: frozenset[str]
+    measure_units: frozenset[str]
+    year_min: int
+    year_max: int
+    word_pattern: str
+
+
+@lru_cache(maxsize=1)
+def _rules() -> _Rules:
+    """Load and validate ``data/numbers.json`` once per process."""
+    raw = json.loads(cryokb_data.path(DATA_FILE).read_text(encoding="utf-8"))
+    data = raw.get("numbers")
+    if not isinstance(data, dict):
+        raise NumberRulesError(f"{DATA_FILE}: top-level key 'numbers' missing")
+    unknown = set(data) - _ALLOWED_KEYS
+    if unknown:
+        raise NumberRulesError(f"{DATA_FILE}: unknown keys {sorted(unknown)}")
+    missing = _ALLOWED_KEYS - {"_about"} - set(data)
+    if missing:
+        raise NumberRulesError(f"{DATA_FILE}: missing keys {sorted(missing)}")
+    words = {**data["units"], **data["teens"], **data["tens"]}
+    for phrase in data["single"]:
+        words[phrase] = 1
+    return _Rules(
+        words=words,
+        time_units=frozenset(u.lower() for u in data["time_units"]),
+        measure_units=frozenset(u.lower() for u in data["measure_units"]),
+        year_min=int(data["year_min"]),
+        year_max=int(data["year_max"]),
+        word_pattern=_word_number_pattern(data),
+    )
+
+
+def _alt(words) -> str:
+    return "|".join(sorted((re.escape(w) for w in words), key=len, reverse=True))
+
+
+def _word_number_pattern(data: dict) -> str:
+    """A regex for spelled numbers below one thousand ("Fifty-four", "one hundred and two")."""
+    units = _alt(w for w in data["units"] if w != "zero")
+    below100 = rf"(?:(?:{_alt(data['tens'])})(?:[\s-](?:{units}))?|(?:{_alt(data['teens'])})|(?:{_alt(data['units'])}))"
+    hundreds = rf"(?:{below100})\s+hundred(?:\s+(?:and\s+)?{below100})?"
+    single = "|".join(r"\s+".join(map(re.escape, s.split())) for s in data["single"])
+    return rf"\b(?:{hundreds}|{below100}|{single})\b"
+
+
+@lru_cache(maxsize=1)
+def number_pattern() -> re.Pattern:
+    """The master regex: every number shape, tried in order at each position."""
+    num = rf"(?:(?:\d{{1,3}}(?:,\d{{3}})+|\d+)(?:\.\d+)?(?!\d)|\.\d+|{_rules().word_pattern})"
+    dash = r"(?:-|–|—|‒)"
+    pm = r"(?:±|\+/-|\+/−|\+-)"
+    shapes = [
+        rf"\bp\s*(?:<|>|=|≤|≥|&lt;|&gt;)\s*=?\s*(?P<pv>{num})",
+        rf"\bn\s*=\s*(?P<nv>{num})",
+        rf"(?P<m1>{num})\s*{pm}\s*(?P<sd1>{num})",
+        rf"(?P<m2>{num})\s*\(\s*(?:SD|s\.d\.|standard deviation|{pm})\s*[=:,]?\s*(?P<sd2>{num})\s*\)",
+        rf"(?P<c>{num})(?:\s*[a-z]+)?\s*[\(\[]\s*(?P<sk>IQR|interquartile range|range)\s*[:=,]?\s*"
+        rf"(?P<lo>{num})\s*(?:{dash}|to)\s*(?P<hi>{num})(?:\s*[a-z%]+)?\s*[\)\];,]",
+        rf"(?P<pl>{num})\s*%?\s*(?:{dash}|to)\s*(?P<ph>{num})\s*(?:%|per\s?cent\b|percent\b)",
+        rf"(?P<pc>{num})\s*(?:%|per\s?cent\b|percent\b)",
+        rf"(?P<x>{num})\s+(?:out\s+)?of\s+(?:the\s+|all\s+|these\s+|those\s+)?(?P<y>{num})(?![\d.%])",
+        rf"(?P<sx>\d+)\s*/\s*(?P<sy>\d+)(?![\d/.])",
+        rf"(?P<rl>{num})\s*{dash}\s*(?P<rh>{num})(?![\d.])",
+        rf"\bbetween\s+(?P<bl>{num})\s+and\s+(?P<bh>{num})",
+        rf"(?P<tl>{num})\s+to\s+(?P<th>{num})(?![\d.])",
+        rf"(?P<v>{num})",
+    ]
+    return re.compile(r"(?<![\w.,/\-−])(?:" + "|".join(shapes) + ")", re.IGNORECASE)
+
+
+_PLAIN = re.compile(r"(?<![\w.,/\-−])(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?!\d)|\.\d+)")
+_UNIT = re.compile(r"[ \t]?-?[ \t]?([A-Za-zµ°][A-Za-z³/]*)")
+_AGE = re.compile(r"[\s-]*(?:years?|months?)[\s-]*old\b|\s*-?\s*(?:yo|y/o)\b", re.IGNORECASE)
+_RANGE_FROM = re.compile(r"\bfrom\s*$", re.IGNORECASE)
+_RANGE_WORD = re.compile(r"\b(?:rang\w*|between|aged?|varied|varying)\s+(?:\w+\s+)?from\s*$", re.IGNORECASE)
+_MEDIAN_BEFORE = re.compile(r"\bmedian\b[^.;()]{0,30}$", re.IGNORECASE)
+
+
+def parse_value(text: str) -> int | float:
+    """The value of a written number: "1,234" -> 1234, "7.5" -> 7.5, "Fifty-four" -> 54."""
+    cleaned = text.strip().replace(",", "")
+    if cleaned[:1].isdigit() or cleaned[:1] == ".":
+        return float(cleaned) if "." in cleaned else int(cleaned)
+    return _parse_words(cleaned.lower())
+
+
+def _parse_words(text: str) -> int:
+    words = _rules().words
+    if text in words:
+        return words[text]
+    total = 0
+    current = 0
+    for part in re.split(r"[\s-]+", text):
+        if part == "and" or part == "a":
+            continue
+        if part == "hundred":
+            current = max(current, 1) * 100
+        elif part in words:
+            current += words[part]
+        elif part == "single":
+            current += 1
+        else:
+            raise ValueError(f"not a number word: {part!r} in {text!r}")
+    return total + current
+
+
+def find_numbers(text: str) -> list[Number]:
+    """Every number in ``text`` in order, each resolved to its shape and value."""
+    found = []
+    pattern = number_pattern()
+    pos = 0
+    while True:
+        match = pattern.search(text, pos)
+        if match is None:
+            break
+        number = _resolve(match, text)
+        if number is None:
+            number = _plain_at(match.start(), text)
+        if number is None:
+            pos = match.start() + 1
+            continue
+        found.append(number)
+        pos = number.end
+    return found
+
+
+def _plain_at(start: int, text: str) -> Number | None:
+    """Fallback when a compound shape was rejected: the first number at ``start`` alone."""
+    match = pattern_plain_or_word().match(text, start)
+    if match is None:
+        return None
+    return _simple(match.group(0), match.start(), match.end(), text)
+
+
+@lru_cache(maxsize=1)
+def pattern_plain_or_word() -> re.Pattern:
+    return re.compile(
+        rf"(?:(?:\d{{1,3}}(?:,\d{{3}})+|\d+)(?:\.\d+)?(?!\d)|\.\d+|{_rules().word_pattern})", re.IGNORECASE
+    )
+
+
+def _unit_after(text: str, end: int) -> str | None:
+    match = _UNIT.match(text, end)
+    return match.group(1).lower() if match else None
+
+
+def _simple(raw: str, start: int, end: int, text: str) -> Number | None:
+    """A plain number: a count, a measurement, a year or an age."""
+    if end < len(text) and text[end].isupper() and raw[-1:].isdigit():
+        return None  # "3D", "5FU": part of a name, not a quantity
+    value = parse_value(raw)
+    spelled = not raw[:1].isdigit() and raw[:1] != "."
+    unit = _unit_after(text, end)
+    kind = "number"
+    if _AGE.match(text, end):
+        kind = "age"
+    elif (
+        not spelled
+        and isinstance(value, int)
+        and len(raw) == 4
+        and _rules().year_min <= value <= _rules().year_max
+    ):
+        kind = "year"
+    return Number(value, kind, start, end, text[start:end], unit=unit, spelled=spelled)
+
+
+def _resolve(m: re.Match, text: str) -> Number | None:
+    """Turn a master-regex match into a Number; None when a guard rejects the shape."""
+    g = m.groupdict()
+    start, end = m.start(), m.end()
+    raw = text[start:end]
+    if g["pv"] is not None:
+        return Number(parse_value(g["pv"]), "p_value", start, end, raw)
+    if g["nv"] is not None:
+        return Number(parse_value(g["nv"]), "n", start, end, raw)
+    for mean, sd in (("m1", "sd1"), ("m2", "sd2")):
+        if g[mean] is not None:
+            return Number(parse_value(g[mean]), "mean_sd", start, end, raw, sd=parse_value(g[sd]))
+    if g["c"] is not None:
+        return _spread(m, text)
+    if g["pl"] is not None:
+        low, high = parse_value(g["pl"]), parse_value(g["ph"])
+        if low > high:
+            return None
+        return Number(low, "percent_range", start, end, raw, low=low, high=high, unit="%")
+    if g["pc"] is not None:
+        return Number(parse_value(g["pc"]), "percent", start, end, raw, unit="%", spelled=not g["pc"][0].isdigit())
+    if g["x"] is not None:
+        return _fraction(g["x"], g["y"], start, end, text)
+    if g["sx"] is not None:
+        return _fraction(g["sx"], g["sy"], start, end, text)
+    for low_key, high_key in (("rl", "rh"), ("bl", "bh"), ("tl", "th")):
+        if g[low_key] is not None:
+            return _range(g[low_key], g[high_key], low_key, start, end, text)
+    return _simple(g["v"], start, end, text)
+
+
+def _spread(m: re.Match, text: str) -> Number:
+    g = m.groupdict()
+    if g["sk"].lower() != "range":
+        kind = "median_iqr"
+    elif _MEDIAN_BEFORE.search(text, max(0, m.start() - 40), m.start()):
+        kind = "median_range"
+    else:
+        kind = "mean_range"
+    end = m.end()
+    if text[end - 1] in ";,":
+        end -= 1
+    centre = g["c"]
+    return Number(
+        parse_value(centre),
+        kind,
+        m.start(),
+        end,
+        text[m.start() : end],
+        low=parse_value(g["lo"]),
+        high=parse_value(g["hi"]),
+        unit=_unit_after(text, m.start() + len(centre)),
+    )
+
+
+def _fraction(part: str, whole: str, start: int, end: int, text: str) -> Number | None:
+    value, total = parse_value(part), parse_value(whole)
+    if not isinstance(value, int) or not isinstance(total, int) or total == 0 or value > total:
+        return None
+    return Number(value, "fraction", start, end, text[start:end], total=total, unit=_unit_after(text, end))
+
+
+def _range(low_raw: str, high_raw: str, how: str, start: int, end: int, text: str) -> Number | None:
+    low, high = parse_value(low_raw), parse_value(high_raw)
+    if low > high:
+        return None
+    if how == "tl":
+        before = text[max(0, start - 40) : start]
+        if _RANGE_FROM.search(before) and not _RANGE_WORD.search(before):
+            return None  # "decreased from 2 to 5" is a change, not a range
+    return Number(low, "range", start, end, text[start:end], low=low, high=high, unit=_unit_after(text, end))
+
+
+def ensure_extensions(attr: str = "number") -> None:
+    """Register ``span._.<attr>`` once per process."""
+    if not Span.has_extension(attr):
+        Span.set_extension(attr, default=None)
+
+
+@Language.factory(
+    "cryokb_numbers",
+    default_config={"spans_key": SPANS_KEY, "attr": "number"},
+    assigns=["doc.spans", "span._.number"],
+    requires=[],
+)
+def make_numbers(nlp: Language, name: str, spans_key: str, attr: str) -> "NumberFinder":
+    return NumberFinder(nlp, name, spans_key=spans_key, attr=attr)
+
+
+class NumberFinder:
+    """Writes every number of the text to ``doc.spans[spans_key]`` with ``span._.number``."""
+
+    def __init__(self, nlp: Language, name: str, *, spans_key: str = SPANS_KEY, attr: str = "number"):
+        self.name = name
+        self.spans_key = spans_key
+        self.attr = attr
+        ensure_extensions(attr)
+        number_pattern()  # compile once, at build time, not on the first document
+
+    def __call__(self, doc: Doc) -> Doc:
+        spans = []
+        for number in find_numbers(doc.text):
+            span = doc.char_span(number.start, number.end, alignment_mode="expand")
+            if span is None:
+                log.debug("number %r at %d has no token span", number.text, number.start)
+                continue
+            span._.set(self.attr, number)
+            spans.append(span)
+        doc.spans[self.spans_key] = spans
+        return doc
+
+
+def numbers_of(doc: Doc, spans_key: str = SPANS_KEY, attr: str = "number") -> list[Number]:
+    """The Number objects of a processed doc, in text order."""
+    if spans_key not in doc.spans:
+        return []
+    return [span._.get(attr) for span in doc.spans[spans_key]]

@@ -1,0 +1,730 @@
+"""Read the results of an abstract as schema outcomes (EVIDENCE_SCHEMA.md, Outcomes).
+
+A results sentence names a measure ("technical success", "minor complications", "VAS")
+and gives its facts as numbers nearby ("in 48 of 50 patients (96%)", "from 7.1 to 1.4
+at 4 weeks"), or states a zero ("no major complications"). The rules here work one
+sentence at a time:
+
+1. find the measure cues (one compiled regex, named group per measure) and, for
+   complications, the grade words that modify them or stand alone ("2 major and 3 minor");
+2. turn the sentence's numbers (from ``cryokb_numbers``) into facts: a count or fraction
+   merged with the percent beside it, plus "in all patients";
+3. give each fact to the nearest cue of its clause, before it ("success was 96%") or
+   after it through a linking verb ("three patients (6%) had minor complications");
+4. read pain-score pairs, directions (analgesics, quality of life) and stated zeros.
+
+Facts that belong to a comparator ("90% for RFA", "versus 75%") are dropped, because the
+schema reports the cryoablation arm only. Every cue phrase, grade word and relation rule
+is data (``data/outcome_patterns.json``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+
+import cryokb_data
+
+from .numbers import SPANS_KEY as NUMBERS_KEY
+from .numbers import Number, ensure_extensions as ensure_number_extensions
+from .numbers import numbers_of, parse_value, pattern_plain_or_word
+
+log = logging.getLogger("cryokb")
+
+DATA_FILE = "outcome_patterns.json"
+SCHEMA_MEASURES = (
+    "technical_success", "clinical_success", "pain_score", "pain_response", "local_control",
+    "recurrence", "complications", "analgesic_use", "quality_of_life",
+)
+_REQUIRED = {
+    "measure_order", "measures", "contextual", "grades", "scales", "zero_measures", "zero_before",
+    "zero_blockers", "zero_after", "link_after", "link_after_blockers", "not_a_rate_before",
+    "not_a_rate_after", "count_blockers_before", "count_units", "all_fact", "comparators", "cryo",
+    "comparator_after", "listing", "skip_sentence", "hedges", "clause_breaks", "directions",
+    "pain_before_marker", "pain_before_after_value", "pain_stops", "followup_timepoint",
+}
+_TIME_WORDS = {
+    "h": "h", "hr": "h", "hrs": "h", "hour": "hour", "hours": "hour", "d": "day", "day": "day", "days": "day",
+    "week": "week", "weeks": "week", "wk": "week", "wks": "week", "month": "month", "months": "month",
+    "mo": "month", "mos": "month", "year": "year", "years": "year", "yr": "year", "yrs": "year",
+}
+
+
+class OutcomeRulesError(ValueError):
+    """The outcome rules file is malformed (missing or unknown key, bad regex)."""
+
+
+def _alt(fragments) -> str:
+    return "|".join(f"(?:{f})" for f in fragments)
+
+
+def _words(fragments) -> str:
+    return rf"(?<![\w-])(?:{_alt(fragments)})(?![\w-])"
+
+
+@dataclass(frozen=True)
+class _Rules:
+    cues: re.Pattern
+    grades: re.Pattern
+    scales: re.Pattern
+    contextual: dict
+    zero_measures: frozenset
+    zero_before: re.Pattern
+    zero_blockers: re.Pattern
+    zero_after: re.Pattern
+    link_after: re.Pattern
+    link_after_blockers: re.Pattern
+    not_a_rate_before: re.Pattern
+    not_a_rate_after: re.Pattern
+    count_blockers_before: re.Pattern
+    count_units: frozenset
+    all_fact: re.Pattern
+    comparators: re.Pattern
+    comparator_after: re.Pattern
+    cryo_after: re.Pattern
+    cryo: re.Pattern
+    listing: re.Pattern
+    skip_sentence: re.Pattern
+    hedges: re.Pattern
+    clause_breaks: re.Pattern
+    directions: dict
+    pain_before_marker: re.Pattern
+    pain_before_after_value: re.Pattern
+    pain_stops: re.Pattern
+    followup_timepoint: re.Pattern
+
+
+@lru_cache(maxsize=1)
+def rules() -> _Rules:
+    """Load, validate and compile ``data/outcome_patterns.json`` once per process."""
+    raw = json.loads(cryokb_data.path(DATA_FILE).read_text(encoding="utf-8"))
+    data = raw.get("outcomes")
+    if not isinstance(data, dict):
+        raise OutcomeRulesError(f"{DATA_FILE}: top-level key 'outcomes' missing")
+    unknown = set(data) - _REQUIRED - {"_about"}
+    missing = _REQUIRED - set(data)
+    if unknown or missing:
+        raise OutcomeRulesError(f"{DATA_FILE}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
+    order = data["measure_order"]
+    if set(order) != set(data["measures"]):
+        raise OutcomeRulesError(f"{DATA_FILE}: measure_order and measures name different measures")
+    for name in order:
+        if name not in SCHEMA_MEASURES and name not in data["contextual"]:
+            raise OutcomeRulesError(f"{DATA_FILE}: measure {name!r} is neither a schema measure nor contextual")
+    flags = re.IGNORECASE
+    try:
+        cues = re.compile("|".join(f"(?P<{m}>{_words(data['measures'][m])})" for m in order), flags)
+        grades = re.compile("|".join(f"(?P<{g}>{_words(p)})" for g, p in data["grades"].items()), flags)
+        scales = re.compile("|".join(f"(?P<{s}>{_words(p)})" for s, p in data["scales"].items()), flags)
+        directions = {
+            measure: re.compile("|".join(f"(?P<{d}>{_words(p)})" for d, p in dirs.items()), flags)
+            for measure, dirs in data["directions"].items()
+        }
+        contextual = {
+            key: (re.compile(spec["if_doc_matches"], flags), spec["then"], spec["else"])
+            for key, spec in data["contextual"].items()
+        }
+        comparator_words = _words(data["comparators"])
+        compiled = {
+            key: re.compile(data[key], flags)
+            for key in (
+                "zero_before", "zero_blockers", "zero_after", "link_after", "link_after_blockers",
+                "not_a_rate_before", "not_a_rate_after", "count_blockers_before", "all_fact", "listing",
+                "skip_sentence", "hedges", "clause_breaks", "pain_before_marker", "pain_before_after_value",
+                "pain_stops", "followup_timepoint",
+            )
+        }
+        return _Rules(
+            cues=cues,
+            grades=grades,
+            scales=scales,
+            contextual=contextual,
+            zero_measures=frozenset(data["zero_measures"]),
+            count_units=frozenset(u.lower() for u in data["count_units"]),
+            comparators=re.compile(comparator_words, flags),
+            comparator_after=re.compile(data["comparator_after"] + f"(?:{comparator_words})", flags),
+            cryo_after=re.compile(data["comparator_after"] + f"(?:{_words(data['cryo'])})", flags),
+            cryo=re.compile(_words(data["cryo"]), flags),
+            directions=directions,
+            **compiled,
+        )
+    except re.error as exc:
+        raise OutcomeRulesError(f"{DATA_FILE}: bad pattern: {exc}") from exc
+
+
+@dataclass
+class _Cue:
+    measure: str
+    start: int
+    end: int
+    grade: str | None = None
+    zero: bool = False
+    zero_start: int | None = None
+    facts: list = field(default_factory=list)
+
+
+@dataclass
+class _Fact:
+    start: int
+    end: int
+    count: int | None = None
+    total: int | None = None
+    percent: int | float | None = None
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What the whole article says that sentence rules need: its pain scale, its lesion focus."""
+
+    scale: str
+    contextual: dict
+
+
+def find_outcomes(text: str, sentences: list[tuple[int, int]], numbers: list[Number]) -> list[tuple[dict, int, int]]:
+    """All outcomes of ``text`` as (outcome, start, end) in text order, duplicates dropped."""
+    ctx = _doc_context(text)
+    starts = [n.start for n in numbers]
+    found: list[tuple[dict, int, int]] = []
+    bare_success: list[tuple[dict, int, int]] = []
+    for s_start, s_end in sentences:
+        lo = bisect.bisect_left(starts, s_start)
+        hi = bisect.bisect_left(starts, s_end)
+        numeric, bare = _sentence_outcomes(text, s_start, s_end, numbers[lo:hi], ctx)
+        found.extend(numeric)
+        bare_success.extend(bare)
+    if bare_success and not any(o["measure"] == "clinical_success" for o, _, _ in found):
+        found.append(bare_success[0])
+    found.sort(key=lambda item: item[1])
+    unique, seen = [], set()
+    for outcome, start, end in found:
+        key = tuple(sorted(outcome.items()))
+        if key not in seen:
+            seen.add(key)
+            unique.append((outcome, start, end))
+    return unique
+
+
+def _doc_context(text: str) -> _Context:
+    r = rules()
+    scale = r.scales.search(text)
+    contextual = {key: (then if pattern.search(text) else other) for key, (pattern, then, other) in r.contextual.items()}
+    return _Context(scale=scale.lastgroup if scale else "other", contextual=contextual)
+
+
+def _sentence_outcomes(text, s_start, s_end, numbers, ctx):
+    """Outcomes of one sentence, and a bare clinical_success it states without numbers."""
+    r = rules()
+    sent = text[s_start:s_end]
+    if r.skip_sentence.search(sent):
+        return [], []
+    cues = _find_cues(sent, ctx)
+    if not cues:
+        return [], []
+    clauses = [0] + [m.end() for m in r.clause_breaks.finditer(sent)]
+    local = [_shift(n, s_start) for n in numbers]
+    times = _time_numbers(sent, local)
+    cue_spans = [(c.start, c.end) for c in cues]
+    masked = _mask(sent, cue_spans)
+    facts = _facts(masked, local, times, cue_spans)
+    _assign(sent, facts, cues, clauses)
+    out: list[tuple[dict, int, int]] = []
+    bare: list[tuple[dict, int, int]] = []
+    has_comparator = r.comparators.search(sent) is not None
+    for cue in cues:
+        for outcome, start, end in _cue_outcomes(sent, cue, local, times, clauses, ctx, has_comparator, bare):
+            out.append((outcome, start + s_start, end + s_start))
+    bare = [(o, a + s_start, b + s_start) for o, a, b in bare]
+    if r.hedges.search(sent):
+        bare = []
+    return out, bare
+
+
+def _mask(sent: str, spans) -> str:
+    """The sentence with its cue phrases blanked, so "2 grade 3 events (4%)" reads as one fact."""
+    if not spans:
+        return sent
+    chars = list(sent)
+    for start, end in spans:
+        chars[start:end] = "x" * (end - start)
+    return "".join(chars)
+
+
+def _shift(n: Number, offset: int) -> Number:
+    return Number(
+        n.value, n.kind, n.start - offset, n.end - offset, n.text, n.total, n.low, n.high, n.sd, n.unit, n.spelled
+    )
+
+
+def _clause_of(pos: int, clauses: list[int]) -> int:
+    return bisect.bisect_right(clauses, pos) - 1
+
+
+# --- cues -------------------------------------------------------------------------------
+
+
+def _find_cues(sent: str, ctx: _Context) -> list[_Cue]:
+    r = rules()
+    cues = []
+    for m in r.cues.finditer(sent):
+        measure = m.lastgroup
+        measure = ctx.contextual.get(measure, measure)
+        cues.append(_Cue(measure, m.start(), m.end()))
+    if not cues:
+        return cues
+    if any(c.measure == "complications" for c in cues):
+        cues = _attach_grades(sent, cues)
+    for cue in cues:
+        if cue.measure in r.zero_measures:
+            _mark_zero(sent, cue, cues)
+    cues.sort(key=lambda c: c.start)
+    return cues
+
+
+def _attach_grades(sent: str, cues: list[_Cue]) -> list[_Cue]:
+    """Give each complications cue its grade; a grade word left over is a cue of its own."""
+    grades = [(m.lastgroup, m.start(), m.end()) for m in rules().grades.finditer(sent)]
+    used = set()
+    for cue in (c for c in cues if c.measure == "complications"):
+        before = [
+            g for g in grades
+            if g[2] <= cue.start and re.fullmatch(r"[\s-]*(?:[A-Za-z-]+[\s-]+){0,2}", sent[g[2] : cue.start])
+        ]
+        after = [
+            g for g in grades
+            if g[1] >= cue.end and re.fullmatch(r"\s*(?:\(|,|:)?\s*(?:(?:were|was|all|being|mostly|of|CTCAE|SIR)\s+)*", sent[cue.end : g[1]])
+        ]
+        chosen = before[-1] if before else (after[0] if after else None)
+        if chosen is not None:
+            cue.grade = chosen[0]
+            cue.start = min(cue.start, chosen[1])
+            cue.end = max(cue.end, chosen[2])
+            used.add(chosen)
+    for g in grades:
+        if g not in used and not any(c.start <= g[1] < c.end for c in cues):
+            cues.append(_Cue("complications", g[1], g[2], grade=g[0]))
+    return cues
+
+
+def _mark_zero(sent: str, cue: _Cue, cues: list[_Cue]) -> None:
+    """"no major complications", "recurrence was not observed": a stated zero."""
+    r = rules()
+    window_start = max(0, cue.start - 60)
+    prior = [c.end for c in cues if c.end <= cue.start and c is not cue and c.measure != cue.measure]
+    if prior:
+        window_start = max(window_start, max(prior))
+    pre = sent[window_start : cue.start]
+    m = r.zero_before.search(pre)
+    if m and not r.zero_blockers.search(m.group(0)):
+        cue.zero = True
+        cue.zero_start = window_start + m.start()
+        return
+    if r.zero_after.match(sent, cue.end):
+        cue.zero = True
+        cue.zero_start = cue.start
+
+
+# --- numbers into facts -------------------------------------------------------------------
+
+
+def _time_numbers(sent: str, numbers: list[Number]) -> dict[int, str]:
+    """Numbers that are timepoints, by start offset, as text ("6 weeks", "1 year").
+
+    A list such as "at 1, 3 and 6 months" or "1-, 2- and 3-year" takes the unit of its
+    last member.
+    """
+    times: dict[int, str] = {}
+    run: list[Number] = []
+    for n in numbers:
+        if run and not re.fullmatch(r"\s*-?\s*(?:,|,?\s*and|,?\s*or|to)\s*", sent[run[-1].end : n.start]):
+            run = []
+        if n.kind != "number":
+            run = []
+            continue
+        run.append(n)
+        unit = _TIME_WORDS.get(n.unit or "")
+        if unit is not None:
+            for member in run:
+                times[member.start] = _timepoint_text(member, unit)
+            run = []
+    return times
+
+
+def _timepoint_text(n: Number, unit: str) -> str:
+    if unit != "h" and n.value != 1:
+        unit += "s"
+    return f"{n.text} {unit}"
+
+
+def _facts(sent: str, numbers: list[Number], times: dict[int, str], cue_spans) -> list[_Fact]:
+    """Counts, fractions and percents of the sentence, a count merged with its percent."""
+    r = rules()
+    singles: list[tuple[str, Number]] = []
+    for n in numbers:
+        if n.start in times or any(a <= n.start < b for a, b in cue_spans):
+            continue
+        role = _role(sent, n)
+        if role is not None:
+            singles.append((role, n))
+    facts: list[_Fact] = []
+    i = 0
+    while i < len(singles):
+        role, n = singles[i]
+        fact = _fact_of(role, n)
+        if i + 1 < len(singles):
+            role2, n2 = singles[i + 1]
+            if {role, role2} == {"percent", "count"} and _merge_gap(sent[n.end : n2.start]):
+                other = _fact_of(role2, n2)
+                fact = _Fact(
+                    n.start, n2.end, fact.count if fact.count is not None else other.count,
+                    fact.total if fact.total is not None else other.total,
+                    fact.percent if fact.percent is not None else other.percent,
+                )
+                end = n2.end
+                close = re.match(r"\s*[\)\]]", sent[end:])
+                fact.end = end + (close.end() if close and "(" in sent[n.end : n2.start] else 0)
+                i += 1
+            elif role == "count" and n.kind == "number" and not _strong_count(sent, n):
+                i += 1
+                continue
+        elif role == "count" and n.kind == "number" and not _strong_count(sent, n):
+            i += 1
+            continue
+        facts.append(fact)
+        i += 1
+    for m in r.all_fact.finditer(sent):
+        if any(f.start <= m.start() < f.end for f in facts):
+            continue
+        count = _word_or_digit(m.group("n"))
+        if m.group("n") and count is None:
+            continue
+        if count is not None:
+            facts = [f for f in facts if not (m.start() <= f.start < m.end())]
+            facts.append(_Fact(m.start(), m.end(), count=count, total=count))
+        else:
+            facts.append(_Fact(m.start(), m.end(), percent=100))
+    facts.sort(key=lambda f: f.start)
+    return facts
+
+
+def _word_or_digit(raw: str | None) -> int | None:
+    if not raw:
+        return None
+    if pattern_plain_or_word().fullmatch(raw):
+        value = parse_value(raw)
+        return value if isinstance(value, int) else None
+    return None
+
+
+def _role(sent: str, n: Number) -> str | None:
+    r = rules()
+    before = sent[max(0, n.start - 30) : n.start]
+    after = sent[n.end : n.end + 30]
+    if n.kind == "percent":
+        if r.not_a_rate_before.search(before) or r.not_a_rate_after.match(after):
+            return None
+        return "percent"
+    if n.kind in ("fraction", "n"):
+        return "count"
+    if n.kind == "number" and isinstance(n.value, int) and not n.is_time and not n.is_measurement:
+        if r.count_blockers_before.search(before) or r.not_a_rate_before.search(before):
+            return None
+        if re.match(r"\s*(?:/|-|–|to\b|points?\b|mm\b|cm\b)", after):
+            return None
+        return "count"
+    return None
+
+
+def _fact_of(role: str, n: Number) -> _Fact:
+    if role == "percent":
+        return _Fact(n.start, n.end, percent=_as_written(n.value))
+    if n.kind == "fraction":
+        return _Fact(n.start, n.end, count=n.value, total=n.total)
+    return _Fact(n.start, n.end, count=int(n.value))
+
+
+def _as_written(value):
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _merge_gap(gap: str) -> bool:
+    if len(gap) > 40 or re.search(r"\d|;|\band\b|\bor\b|\bvs\b|versus|\bwhile\b|\bwhereas\b", gap):
+        return False
+    return bool(re.search(r"[\(\[,]", gap)) or gap.strip() == ""
+
+
+def _strong_count(sent: str, n: Number) -> bool:
+    """A bare integer is a count only where the sentence makes it one ("in 3 patients")."""
+    if n.unit in rules().count_units:
+        return True
+    before = sent[max(0, n.start - 12) : n.start]
+    return re.search(r"\b(?:in|of|only|total|were|was|had|:)\s*$", before, re.IGNORECASE) is not None or bool(
+        re.match(r"\s*[\(\[]", sent[n.end :])
+    )
+
+
+# --- facts to cues ------------------------------------------------------------------------
+
+
+def _assign(sent: str, facts: list[_Fact], cues: list[_Cue], clauses: list[int]) -> None:
+    """Give each fact to the nearest cue of its clause that can take it."""
+    r = rules()
+    takers = [c for c in cues if not c.zero and c.measure != "pain_score"]
+    owner: dict[int, _Cue] = {}
+    for idx, fact in enumerate(facts):
+        clause = _clause_of(fact.start, clauses)
+        best, best_score = None, None
+        for cue in takers:
+            if _clause_of(cue.start, clauses) != clause:
+                continue
+            if fact.start <= cue.start and cue.end <= fact.end:
+                score = 0  # "three minor complications (6%)": the cue sits inside the fact
+            elif cue.end <= fact.start:
+                gap = sent[cue.end : fact.start]
+                if len(gap) > 140:
+                    continue
+                if cue.measure == "complications" and r.listing.search(gap):
+                    continue
+                between = [j for j in range(idx) if facts[j].start >= cue.end]
+                if any(owner.get(j) is not cue for j in between):
+                    continue
+                score = len(gap) + (15 * len(between))
+            elif cue.start >= fact.end:
+                gap = sent[fact.end : cue.start]
+                if len(gap) > 50 or re.search(r"\d|[;,]", gap):
+                    continue
+                words = re.findall(r"[A-Za-z]+", gap)
+                linked = r.link_after.search(gap) and not r.link_after_blockers.search(gap)
+                if len(words) > 2 and not linked:
+                    continue
+                score = len(gap) + 3
+            else:
+                continue
+            if best_score is None or score < best_score:
+                best, best_score = cue, score
+        if best is not None:
+            owner[idx] = best
+            best.facts.append(fact)
+
+
+# --- outcomes of a cue ---------------------------------------------------------------------
+
+
+def _cue_outcomes(sent, cue, numbers, times, clauses, ctx, has_comparator, bare):
+    r = rules()
+    base = {"measure": cue.measure}
+    if cue.measure == "complications":
+        base["grade"] = cue.grade or "any"
+    if cue.zero:
+        start = cue.zero_start if cue.zero_start is not None else cue.start
+        yield {**base, "count": 0}, start, cue.end
+        return
+    if cue.measure == "pain_score":
+        yield from _pain_pairs(sent, cue, numbers, times, ctx, has_comparator)
+        return
+    if cue.measure in r.directions:
+        direction = _direction(sent, cue, clauses)
+        if direction is None:
+            return
+        base["direction"] = direction
+    facts = [f for f in cue.facts if not (has_comparator and _is_comparator(sent, f, cue))]
+    if not facts:
+        if cue.facts:
+            return
+        if cue.measure in r.directions:
+            yield base, cue.start, cue.end
+        elif cue.measure == "clinical_success" and not re.search(
+            r"\b(?:not|no|failed|failure|without)\b[^.;,]{0,25}$", sent[max(0, cue.start - 40) : cue.start], re.I
+        ):
+            if not (has_comparator and _comparator_before(sent, cue.start)):
+                bare.append((dict(base), cue.start, cue.end))
+        return
+    tps = _timepoints(sent, cue, facts, times, clauses) if cue.measure == "local_control" else [None] * len(facts)
+    for fact, tp in zip(facts, tps):
+        outcome = dict(base)
+        for key in ("percent", "count", "total"):
+            value = getattr(fact, key)
+            if value is not None:
+                outcome[key] = value
+        if tp:
+            outcome["timepoint"] = tp
+        yield outcome, min(cue.start, fact.start), max(cue.end, fact.end)
+
+
+def _direction(sent: str, cue: _Cue, clauses: list[int]) -> str | None:
+    pattern = rules().directions[cue.measure]
+    clause = _clause_of(cue.start, clauses)
+    lo = max(clauses[clause], cue.start - 60)
+    hi = clauses[clause + 1] if clause + 1 < len(clauses) else len(sent)
+    hi = min(hi, cue.end + 80)
+    best, best_dist = None, None
+    for m in pattern.finditer(sent, lo, hi):
+        if cue.start <= m.start() < cue.end:
+            continue
+        dist = cue.start - m.end() if m.end() <= cue.start else m.start() - cue.end
+        direction = m.lastgroup
+        if direction != "unchanged" and re.search(r"\b(?:not|no)\s+(?:\w+\s+)?$", sent[max(0, m.start() - 20) : m.start()]):
+            direction = "unchanged"
+        if best_dist is None or dist < best_dist:
+            best, best_dist = direction, dist
+    return best
+
+
+def _timepoints(sent, cue, facts, times, clauses):
+    """Timepoints of local-control facts: "85% at 1 year", "1- and 2-year ... 90% and 80%"."""
+    clause = _clause_of(cue.start, clauses)
+    lo = clauses[clause]
+    hi = clauses[clause + 1] if clause + 1 < len(clauses) else len(sent)
+    in_clause = [
+        (pos, text) for pos, text in sorted(times.items())
+        if lo <= pos < hi and not re.search(r"follow-?up\s+(?:period\s+)?(?:of\s+)?$|\b(?:median|mean)\s+(?:of\s+)?$", sent[max(0, pos - 25) : pos], re.I)
+    ]
+    if len(in_clause) == len(facts) and len(facts) > 1:
+        return [text for _, text in in_clause]
+    result = []
+    for i, fact in enumerate(facts):
+        nxt = facts[i + 1].start if i + 1 < len(facts) else min(hi, fact.end + 40)
+        after = [text for pos, text in in_clause if fact.end <= pos < nxt]
+        if after:
+            result.append(after[0])
+        elif len(in_clause) == 1:
+            result.append(in_clause[0][1])
+        else:
+            result.append(None)
+    return result
+
+
+def _is_comparator(sent: str, fact: _Fact, cue: _Cue) -> bool:
+    """A fact of a comparator arm: "95% for RFA", "RFA achieved 90%", "in the surgery group"."""
+    r = rules()
+    tail = sent[fact.end : fact.end + 45]
+    if r.cryo_after.match(tail):
+        return False
+    if r.comparator_after.match(tail):
+        return True
+    return _comparator_before(sent, fact.start, cue.start)
+
+
+def _comparator_before(sent: str, pos: int, cue_start: int | None = None) -> bool:
+    r = rules()
+    head = sent[:pos]
+    cut = max((m.end() for m in re.finditer(r"\d\s*%?\s*\)?", head)), default=0)
+    window = head[cut:]
+    return r.comparators.search(window) is not None and r.cryo.search(window) is None
+
+
+def _pain_pairs(sent, cue, numbers, times, ctx, has_comparator):
+    """One pain_score per (before, after) pair: "VAS fell from 7.1 to 1.4 at 4 weeks"."""
+    r = rules()
+    scale_match = r.scales.search(sent)
+    scale = scale_match.lastgroup if scale_match else ctx.scale
+    stop = r.pain_stops.search(sent, cue.end)
+    limit = stop.start() if stop else len(sent)
+    other = [m.start() for m in r.cues.finditer(sent, cue.end, limit) if m.lastgroup != "pain_score"]
+    if other:
+        limit = min(limit, other[0])
+    values = [
+        n for n in numbers
+        if cue.end <= n.start < limit and n.start not in times and _pain_value(n) is not None
+    ]
+    pairs = []
+    before: Number | None = None
+    prev_end = cue.end
+    for v in values:
+        gap = sent[prev_end : v.start]
+        marked = r.pain_before_marker.search(gap) is not None or r.pain_before_after_value.match(sent, v.end)
+        if before is None or (marked and not re.search(r"\bto\b", gap)):
+            if before is not None and not pairs and not r.pain_before_marker.search(sent[cue.end : before.start]):
+                pairs.append((v, before))  # "VAS was 2 at 4 weeks versus 7 at baseline"
+                before = v
+            else:
+                before = v
+        else:
+            pairs.append((before, v))
+        prev_end = v.end
+    for i, (b, a) in enumerate(pairs):
+        if has_comparator and _is_comparator(sent, _Fact(a.start, a.end), cue):
+            continue
+        outcome = {"measure": "pain_score", "scale": scale, "before": _pain_value(b), "after": _pain_value(a)}
+        tp = _pain_timepoint(sent, a, times, pairs[i + 1][1].start if i + 1 < len(pairs) else len(sent), len(pairs), i)
+        if tp:
+            outcome["timepoint"] = tp
+        yield outcome, cue.start, a.end
+
+
+def _pain_value(n: Number):
+    if n.kind in ("number", "mean_sd", "median_iqr", "median_range", "mean_range") and not n.is_time and not n.is_measurement:
+        value = n.value
+    elif n.kind == "fraction" and n.total in (10, 100):
+        value = n.value
+    else:
+        return None
+    if n.kind in ("number",) and n.unit in rules().count_units:
+        return None
+    if not 0 <= value <= 100:
+        return None
+    return value
+
+
+def _pain_timepoint(sent, after: Number, times, next_start, n_pairs, index):
+    r = rules()
+    window_end = min(next_start, after.end + 45)
+    later = [t for pos, t in sorted(times.items()) if after.end <= pos < window_end]
+    if later:
+        return later[0]
+    m = r.followup_timepoint.search(sent, after.end, window_end)
+    if m:
+        return m.group(1)
+    head = sent[max(0, after.start - 40) : after.start]
+    earlier = [t for pos, t in sorted(times.items()) if after.start - 40 <= pos < after.start]
+    if earlier and re.search(r"\b(?:at|after)\b", head, re.IGNORECASE):
+        return earlier[-1]
+    all_times = [t for _, t in sorted(times.items()) if _ > after.end]
+    if len(all_times) == n_pairs and n_pairs > 1:
+        return all_times[index]
+    return None
+
+
+# --- the component ------------------------------------------------------------------------
+
+
+@Language.factory(
+    "cryokb_outcomes",
+    default_config={"numbers_key": NUMBERS_KEY, "number_attr": "number", "attr": "cryokb_outcomes"},
+    assigns=["doc._.cryokb_outcomes"],
+    requires=["doc.spans", "token.is_sent_start"],
+)
+def make_outcomes(nlp: Language, name: str, numbers_key: str, number_attr: str, attr: str) -> "OutcomeExtractor":
+    return OutcomeExtractor(nlp, name, numbers_key=numbers_key, number_attr=number_attr, attr=attr)
+
+
+class OutcomeExtractor:
+    """Writes ``doc._.cryokb_outcomes``: (outcome dict, evidence span) in text order."""
+
+    def __init__(self, nlp: Language, name: str, *, numbers_key: str = NUMBERS_KEY, number_attr: str = "number",
+                 attr: str = "cryokb_outcomes"):
+        self.name = name
+        self.numbers_key = numbers_key
+        self.number_attr = number_attr
+        self.attr = attr
+        ensure_number_extensions(number_attr)
+        if not Doc.has_extension(attr):
+            Doc.set_extension(attr, default=None)
+        rules()
+
+    def __call__(self, doc: Doc) -> Doc:
+        numbers = numbers_of(doc, self.numbers_key, self.number_attr)
+        sentences = [(s.start_char, s.end_char) for s in doc.sents]
+        result: list[tuple[dict, Span]] = []
+        for outcome, start, end in find_outcomes(doc.text, sentences, numbers):
+            span = doc.char_span(start, end, alignment_mode="expand")
+            if span is not None:
+                result.append((outcome, span))
+        doc._.set(self.attr, result)
+        return doc
