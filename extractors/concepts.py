@@ -30,6 +30,9 @@ from spacy.util import filter_spans
 
 from extractors.vocabulary import CONCEPT_FIELDS, load_data, load_vocabulary
 
+MODALITY_WORDS = frozenset(
+    {"ct", "mri", "mr", "us", "ultrasound", "fluoroscopy", "cbct", "pet", "sonography", "pet/ct", "cone", "beam"}
+)
 CONCEPTS_KEY = "cryokb_concepts"
 TERMS_KEY = "cryokb_terms"
 
@@ -79,6 +82,11 @@ class ConceptRuler:
         helper.update(load_data(relevance_rules)["terms"])
         self._build_matchers(nlp, vocab, helper)
         self._build_rules()
+        self.soft_site_words = frozenset(
+            phrase.lower()
+            for key in self.soft_sites
+            for phrase in vocab.entry("anatomic_sites", key).phrases
+        )
 
     # -- building -----------------------------------------------------------------
     def _build_matchers(self, nlp, vocab, helper):
@@ -104,6 +112,7 @@ class ConceptRuler:
         self.site_next = frozenset(blockers["next"])
         self.soft_next = frozenset(blockers["next_for_soft_tissue"])
         self.soft_sites = frozenset(blockers["soft_tissue_sites"])
+        self.pain_window = blockers["pain_window"]
         self.term_prev = {t: frozenset(b.get("prev", ())) for t, b in r["term_blockers"].items()}
         self.term_next = {t: frozenset(b.get("next", ())) for t, b in r["term_blockers"].items()}
         levels = r["spine_levels"]
@@ -118,6 +127,7 @@ class ConceptRuler:
         self.g_bridge = frozenset(g["bridge"])
         self.g_not_before = frozenset(g["not_before"])
         self.g_suppressed_by = frozenset(g["suppressed_by"])
+        self.g_ice_window = g["ice_ball_window"]
         c = r["cement_in_surgery"]
         self.cement_terms = frozenset(c["cement_terms"])
         self.surgery_terms = frozenset(c["surgery_terms"])
@@ -143,7 +153,7 @@ class ConceptRuler:
         spans: list[Span] = []
         for field, found in by_field.items():
             spans.extend(filter_spans(found))
-        spans = self._guidance_in_context(doc, spans)
+        spans = self._guidance_in_context(doc, spans, terms)
         spans = self._cement_in_context(doc, spans)
         spans.extend(self._metastases(doc, spans, terms))
         spans.sort(key=lambda s: (s.start, s.end, s.label_))
@@ -159,9 +169,25 @@ class ConceptRuler:
         if field == "anatomic_sites" and nxt:
             if nxt in self.site_next:
                 return True
+            if self.meaning_key_is_soft(doc, start, end) and self._pain_follows(doc, end):
+                return True
         text = doc[start:end].text.lower() if end - start > 1 else doc[start].lower_
         if text in self.term_next and (nxt in self.term_next[text] or prev in self.term_prev[text]):
             return True
+        return False
+
+    def meaning_key_is_soft(self, doc: Doc, start: int, end: int) -> bool:
+        """Whether the site matched at start:end is a soft-tissue site (by its words)."""
+        return doc[start:end].text.lower() in self.soft_site_words
+
+    def _pain_follows(self, doc: Doc, end: int) -> bool:
+        """"thigh pain", "buttock and perineal pain": a symptom, not where a lesion was."""
+        for j in range(end, min(len(doc), end + self.pain_window)):
+            word = doc[j].lower_
+            if word == "pain":
+                return True
+            if doc[j].is_punct:
+                return False
         return False
 
     def _spine_levels(self, doc: Doc) -> list[Span]:
@@ -184,9 +210,11 @@ class ConceptRuler:
                     break
         return found
 
-    def _guidance_in_context(self, doc: Doc, spans: list[Span]) -> list[Span]:
-        """Keep CT/MR/US/PET only when a cue says they guided or monitored the procedure."""
+    def _guidance_in_context(self, doc: Doc, spans: list[Span], terms: list[Span]) -> list[Span]:
+        """Keep CT/MR/US/PET only when a cue says they guided or monitored the procedure:
+        a cue word next to them, or the ice ball they showed earlier in the sentence."""
         suppressors = [s for s in spans if s.label_ == "treatments" and s.id_ in self.g_suppressed_by]
+        ice_balls = [t for t in terms if t.id_ == "ice_ball"]
         kept = []
         for span in spans:
             if span.label_ != "guidance":
@@ -195,7 +223,11 @@ class ConceptRuler:
             if any(s.start <= span.start < s.end or 0 <= s.start - span.end <= self.g_window for s in suppressors):
                 continue  # MR-guided focused ultrasound: the MR is part of HIFU
             if span.id_ in self.g_needs_cue and not self._has_cue(doc, span):
-                continue
+                if not any(
+                    0 < span.start - t.start <= self.g_ice_window and t.sent.start == span.sent.start
+                    for t in ice_balls
+                ):
+                    continue
             kept.append(span)
         return kept
 
@@ -208,7 +240,7 @@ class ConceptRuler:
             if word in self.g_after:
                 following = doc[i + 1].lower_ if i + 1 < n else ""
                 return following not in self.g_not_before
-            if word not in self.g_bridge and not self._is_modality(doc[i]):
+            if word not in self.g_bridge and not self._is_modality(doc[i]) and not doc[i].like_num:
                 break
             i += 1
         i = span.start - 1
@@ -224,7 +256,7 @@ class ConceptRuler:
 
     @staticmethod
     def _is_modality(token) -> bool:
-        return token.lower_ in {"ct", "mri", "mr", "us", "ultrasound", "fluoroscopy", "cbct", "pet", "sonography"}
+        return token.lower_ in MODALITY_WORDS
 
     def _cement_in_context(self, doc: Doc, spans: list[Span]) -> list[Span]:
         """Cement packed into a curetted cavity is surgery, not cementoplasty."""

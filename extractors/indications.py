@@ -52,6 +52,8 @@ class Indications:
         self.cue_words = frozenset(s["cue_words"])
         self.recurrence_words = frozenset(s["recurrence_words"])
         self.treatment_words = frozenset(s["treatment_words"])
+        self.after_words = frozenset(s["after_words"])
+        self.after_window = s["after_window"]
         self.curative_lesions = frozenset(r["curative_lesions"])
         self.local_control_lesions = frozenset(r["local_control_lesions"])
         self.pain_outcomes = frozenset(r["pain_outcomes"])
@@ -97,6 +99,19 @@ class Indications:
         outcomes = doc._.get("cryokb_outcomes") if Doc.has_extension("cryokb_outcomes") else None
         return {o.get("measure") for o, _span in (outcomes or [])}
 
+    def _recurrence(self, doc, token, sentence, treatments, lesions):
+        """"recurrent desmoid", or "recurrence after surgery" (a prior, non-cryo treatment)."""
+        for span in lesions:
+            if span.sent.start == sentence.start and 0 < span.start - token.i <= 3:
+                return doc[token.i: span.end]
+        for j in range(token.i + 1, min(sentence.end, token.i + 1 + self.after_window)):
+            if doc[j].lower_ in self.after_words:
+                for span in treatments:
+                    if 0 < span.start - j <= 3 and span.sent.start == sentence.start:
+                        return doc[token.i: span.end]
+                break
+        return None
+
     def _salvage_cue(self, doc: Doc, concepts):
         """A failure / refusal / recurrence word within a few tokens of a prior treatment."""
         treatments = [s for s in concepts if s.label_ == "treatments"]
@@ -108,30 +123,21 @@ class Indications:
         for i in numpy.flatnonzero(numpy.isin(lowers, self.cue_ids)).tolist():
             token = doc[i]
             word = token.lower_
-            if word in self.cue_words:
-                targets = treatments
-            elif word in self.recurrence_words:
-                targets = treatments + lesions
-            else:
-                continue
+            targets = treatments
             sentence = token.sent
+            if word in self.recurrence_words:
+                found = self._recurrence(doc, token, sentence, treatments, lesions)
+                if found is not None:
+                    return found
+                continue
+            if word == "after":
+                continue
             for span in targets:
-                if span.sent.start != sentence.start:
-                    continue
-                if word in self.recurrence_words and span.label_ == "lesion_types":
-                    if 0 < span.start - token.i <= 3:
-                        return doc[token.i: span.end]
-                    continue
-                if word == "after":
-                    # "recurrent ... after surgery": handled by the recurrence words
-                    continue
-                if abs(span.start - token.i) <= w:
+                if span.sent.start == sentence.start and abs(span.start - token.i) <= w:
                     lo, hi = min(span.start, token.i), max(span.end, token.i + 1)
                     return doc[lo:hi]
-            if word in self.cue_words and word != "after":
-                lo, hi = token.i + 1, min(len(doc), token.i + 1 + w)
-                for j in range(max(sentence.start, token.i - w), min(sentence.end, hi)):
-                    if doc[j].lower_ in self.treatment_words:
-                        lo, hi = min(j, token.i), max(j, token.i) + 1
-                        return doc[lo:hi]
+            for j in range(max(sentence.start, token.i - w), min(sentence.end, token.i + 1 + w)):
+                if doc[j].lower_ in self.treatment_words:
+                    lo, hi = min(j, token.i), max(j, token.i) + 1
+                    return doc[lo:hi]
         return None

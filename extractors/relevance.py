@@ -23,6 +23,7 @@ from extractors.vocabulary import load_data
 
 RELEVANT = "cryokb_relevant"
 REASON = "cryokb_relevance_reason"
+PRIMARY_MARKERS = frozenset({"from", "metastatic", "primary", "primaries"})
 
 
 def register_extensions() -> None:
@@ -62,6 +63,15 @@ class Relevance:
         doc._.set(REASON, reason)
         return doc
 
+    @staticmethod
+    def _primary_of_metastasis(doc: Doc, span) -> bool:
+        """"metastasis from renal cell carcinoma", "metastatic breast cancer": the organ
+        is where the cancer started, not the treated target."""
+        for j in range(max(span.sent.start, span.start - 4), span.start):
+            if doc[j].lower_ in PRIMARY_MARKERS:
+                return True
+        return False
+
     def decide(self, doc: Doc) -> tuple[bool, str]:
         end = title_end(doc)
         counts = {"cryo": [0, 0], "msk": [0, 0], "off": [0, 0], "other": [0, 0]}
@@ -78,6 +88,8 @@ class Relevance:
             elif kind == "msk_generic":
                 add("msk", span)
             elif kind in self.offtopic:
+                if kind == "organ" and self._primary_of_metastasis(doc, span):
+                    continue
                 add("off", span)
             elif kind == self.comparator:
                 add("other", span)
