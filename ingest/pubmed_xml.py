@@ -178,10 +178,8 @@ def text_of(elem: etree._Element | None) -> str:
 
 
 def _clean(text: str) -> str:
-    """Normalise whitespace; the common case (nothing to normalise) costs three scans."""
-    if "  " in text or "\n" in text or "\t" in text:
-        return " ".join(text.split())
-    return text.strip()
+    """Normalise whitespace as str.split() sees it (no-break spaces included)."""
+    return " ".join(text.split())
 
 
 def _plain(elem: etree._Element) -> str | None:

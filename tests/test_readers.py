@@ -1,0 +1,105 @@
+"""read_records: gzip opened transparently, format sniffed from the bytes, not the name."""
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from ingest.model import Article, Deletion
+from ingest.pubmed_xml import XMLFileError
+from ingest.readers import ReadError, read_records, sniff_format
+from ingest.safexml import UnsafeXMLError
+
+DATA = Path(__file__).parent / "data"
+XML_FILE = DATA / "xml" / "update_with_deletions.xml"
+MEDLINE_FILE = DATA / "medline" / "full_record.nbib"
+
+
+def copy_as(tmp_path, source, name, compress=False):
+    target = tmp_path / name
+    data = source.read_bytes()
+    target.write_bytes(gzip.compress(data) if compress else data)
+    return target
+
+
+@pytest.mark.parametrize(
+    "head, expected",
+    [
+        (b'<?xml version="1.0"?><PubmedArticleSet>', "xml"),
+        (b"\n\n  <PubmedArticleSet>", "xml"),
+        (b"\xef\xbb\xbf<?xml version='1.0'?>", "xml"),
+        (b"PMID- 39990001\nOWN - NLM\n", "medline"),
+        (b"\nPMID- 39990001\n", "medline"),
+        (b"\r\nPMID- 39990001\r\n", "medline"),
+        (b"%PDF-1.7\n", None),
+        (b"TY  - JOUR\nTI  - an RIS file\n", None),
+        (b"", None),
+    ],
+)
+def test_sniff_format(head, expected):
+    assert sniff_format(head) == expected
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_xml_is_read_whatever_the_name(tmp_path, compress):
+    path = copy_as(tmp_path, XML_FILE, "download.txt", compress)
+    records = list(read_records(path))
+    assert [type(r) for r in records] == [Article, Article, Deletion]
+    assert records[0].source_format == "xml"
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_medline_is_read_whatever_the_name(tmp_path, compress):
+    path = copy_as(tmp_path, MEDLINE_FILE, "export.xml.gz" if compress else "export.xml", compress)
+    (article,) = list(read_records(path))
+    assert article.source_format == "medline"
+    assert article.pmid == "39990001"
+    assert article.raw == MEDLINE_FILE.read_bytes()
+
+
+def test_large_medline_file_keeps_records_across_the_sniffed_prefix(tmp_path):
+    """Records are read intact across the boundary of the bytes kept for sniffing."""
+    record = MEDLINE_FILE.read_text(encoding="utf-8")
+    copies = [record.replace("39990001", str(39000000 + i)) for i in range(120)]  # ~350 kB
+    path = tmp_path / "many.nbib"
+    path.write_bytes(gzip.compress("\n".join(copies).encode("utf-8")))
+    articles = list(read_records(path))
+    assert [a.pmid for a in articles] == [str(39000000 + i) for i in range(120)]
+    assert all(len(a.authors) == 3 and len(a.abstract_sections) == 4 for a in articles)
+
+
+def test_missing_file_names_it(tmp_path):
+    missing = tmp_path / "nope.xml.gz"
+    with pytest.raises(ReadError, match="nope.xml.gz: cannot open"):
+        list(read_records(missing))
+
+
+def test_unknown_format_names_the_file(tmp_path):
+    path = tmp_path / "paper.xml"
+    path.write_bytes(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    with pytest.raises(ReadError, match="paper.xml: neither PubMed XML nor MEDLINE"):
+        list(read_records(path))
+
+
+def test_corrupt_gzip_names_the_file(tmp_path):
+    path = tmp_path / "broken.xml.gz"
+    data = gzip.compress(XML_FILE.read_bytes())
+    path.write_bytes(data[:10] + b"\x00" * 40 + data[50:])
+    with pytest.raises(ReadError, match="broken.xml.gz: cannot decompress"):
+        list(read_records(path))
+
+
+def test_gzip_cut_short_after_the_first_bytes_still_names_the_file(tmp_path):
+    body = XML_FILE.read_bytes()
+    big = body.replace(b"</PubmedArticleSet>", b"") + b"<!-- padding -->\n" * 8000 + b"</PubmedArticleSet>"
+    data = gzip.compress(big)
+    path = tmp_path / "cut.xml.gz"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises((ReadError, XMLFileError), match="cut.xml.gz"):
+        list(read_records(path))
+
+
+def test_unsafe_xml_is_refused_through_the_reader(tmp_path):
+    path = copy_as(tmp_path, DATA / "xml" / "billion_laughs.xml", "laughs.gz", compress=True)
+    with pytest.raises(UnsafeXMLError, match="laughs.gz"):
+        list(read_records(path))
