@@ -1,0 +1,626 @@
+"""The cryokb Datasette plugin: links, the synthetic-data banner, an article's evidence,
+and the pictures (evidence map, outcomes over the years, concept graph).
+
+A module of ``@hookimpl`` functions, registered through the ``datasette`` entry-point
+group (and by kb.publish when run from a checkout). The pictures are SVG computed here
+in Python (the graph laid out by networkx), plus a little vanilla JavaScript of our
+own in data/static for pan, zoom and clicks: nothing is fetched from a CDN, so the
+pages work offline. The database is served immutable, so each picture is computed once
+per server and cached.
+
+Every piece of text from the database goes through ``markupsafe.escape`` (or the
+browser's ``textContent`` in the JavaScript): titles and abstracts are data, never HTML.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import statistics
+import urllib.parse
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from markupsafe import Markup, escape
+
+from datasette import hookimpl
+from datasette.utils import tilde_decode
+from datasette.utils.asgi import NotFound, Response
+
+log = logging.getLogger("cryokb.publish")
+
+PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{}/"
+DOI_URL = "https://doi.org/{}"
+PMID_COLUMNS = frozenset({"pmid", "ref_pmid"})
+STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+                ".svg": "image/svg+xml", ".png": "image/png"}
+FIELD_COLOURS = {"lesion_types": "#2c6fbb", "anatomic_sites": "#3a9a5b", "indications": "#d9822b",
+                 "treatments": "#8e5bb5", "outcomes": "#c2414b"}
+MEASURE_COLOURS = ["#2c6fbb", "#d9822b", "#3a9a5b", "#c2414b", "#8e5bb5", "#8c6d46", "#d66cb0",
+                   "#6f7782", "#a5a82b"]
+PAGES = (("evidence-map", "Evidence map"), ("outcomes-by-year", "Outcomes by year"),
+         ("graph", "Concept graph"))
+ARTICLES_PER_PANEL = 50
+MAX_DOTS = 600
+
+
+@dataclass
+class _State:
+    """What the plugin knows about one Datasette instance: read once at startup."""
+
+    database: str | None = None
+    synthetic: bool = False
+    cache: dict = field(default_factory=dict)
+
+
+_STATES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _state(datasette) -> _State:
+    return _STATES.setdefault(datasette, _State())
+
+
+# --- start-up, templates, assets ------------------------------------------------------------
+
+
+@hookimpl
+def prepare_jinja2_environment(env, datasette):
+    """Put data/templates first, so `datasette` itself (not only `cryokb serve`) finds our pages."""
+    from jinja2 import ChoiceLoader, FileSystemLoader
+
+    templates = _data_dir("templates")
+    if templates is not None and not getattr(env, "_cryokb_templates", False):
+        env.loader = ChoiceLoader([FileSystemLoader(str(templates)), env.loader])
+        env._cryokb_templates = True
+
+
+@hookimpl
+def startup(datasette):
+    async def inner():
+        state = _state(datasette)
+        for name, db in datasette.databases.items():
+            if name == "_internal":
+                continue
+            tables = set(await db.table_names())
+            if {"articles", "cryokb_meta"} <= tables:
+                state.database = name
+                rows = await db.execute("select value from cryokb_meta where key = 'synthetic'")
+                first = rows.first()
+                state.synthetic = bool(first) and str(first[0]).lower() in ("true", "1", "yes")
+                log.info("serving %s (synthetic: %s)", name, state.synthetic)
+                break
+
+    return inner
+
+
+def _data_dir(name: str) -> Path | None:
+    from cryokb_data import path as data_path
+
+    location = Path(str(data_path(name)))
+    return location if location.is_dir() else None
+
+
+@hookimpl
+def extra_template_vars(template, database, table, view_name, request, datasette):
+    state = _state(datasette)
+    if state.database is None:
+        return {}
+
+    async def inner():
+        variables = {"cryokb_synthetic": state.synthetic, "cryokb_database": state.database,
+                     "cryokb_pages": [(f"/-/cryokb/{slug}", label) for slug, label in PAGES]}
+        if view_name == "row" and table == "articles" and database == state.database and request:
+            pmid = tilde_decode(request.url_vars.get("pks", ""))
+            variables["cryokb_article"] = await article_evidence(datasette.get_database(database), pmid)
+        return variables
+
+    return inner
+
+
+@hookimpl
+def extra_css_urls(datasette):
+    if _state(datasette).database is None:
+        return []
+    return ["/-/cryokb/static/cryokb.css"]
+
+
+@hookimpl
+def extra_js_urls(datasette, table):
+    if _state(datasette).database is None or table != "articles":
+        return []
+    return ["/-/cryokb/static/cryokb.js"]
+
+
+@hookimpl
+def menu_links(datasette):
+    state = _state(datasette)
+    if state.database is None:
+        return []
+    links = [{"href": f"/{state.database}/evidence_by_lesion", "label": "Evidence by lesion type"}]
+    links += [{"href": f"/-/cryokb/{slug}", "label": label} for slug, label in PAGES]
+    links.append({"href": f"/{state.database}/review_queue", "label": "Articles needing review"})
+    return links
+
+
+# --- cells ----------------------------------------------------------------------------------
+
+
+@hookimpl
+def render_cell(value, column, table, database, datasette):
+    """PMIDs open PubMed (and their row here); DOIs open the publisher through doi.org."""
+    if value in (None, ""):
+        return None
+    if column in PMID_COLUMNS and str(value).isdigit():
+        state = _state(datasette)
+        own = ""
+        if state.database and table != "articles":
+            own = f'<a href="/{escape(state.database)}/articles/{escape(value)}">{escape(value)}</a> '
+        else:
+            own = f"{escape(value)} "
+        return Markup(f'{own}<a class="cryokb-pubmed" href="{PUBMED_URL.format(escape(value))}" '
+                      'title="Open in PubMed">PubMed&nbsp;&#8599;</a>')
+    if column == "doi" and isinstance(value, str) and value.startswith("10."):
+        url = DOI_URL.format(urllib.parse.quote(value, safe="/:;()._-"))
+        return Markup(f'<a class="cryokb-doi" href="{escape(url)}" title="Open the publisher\'s page">'
+                      f"{escape(value)}</a>")
+    return None
+
+
+# --- the article's evidence, for its row page ----------------------------------------------
+
+
+async def article_evidence(db, pmid: str) -> dict | None:
+    rows = await db.execute(
+        "select a.pmid, a.title, a.abstract, a.pub_year, a.doi, a.study_design, a.n_patients, a.n_lesions, "
+        "a.relevant, a.retracted, j.title as journal from articles a left join journals j on j.id = a.journal_id "
+        "where a.pmid = ?", [pmid])
+    article = rows.first()
+    if article is None:
+        return None
+    article = dict(article)
+    tables = set(await db.table_names())
+    mentions, outcomes = [], []
+    if "mentions" in tables:
+        mentions = [dict(r) for r in await db.execute(
+            "select field, concept, text, start, end, negated, inferred from mentions where pmid = ? order by start",
+            [pmid])]
+        outcomes = [dict(r) for r in await db.execute(
+            "select o.*, s.text as sentence from outcomes o left join sentences s on s.id = o.sentence_id "
+            "where o.pmid = ? order by o.position", [pmid])]
+    title = article["title"] or ""
+    text = f"{title}\n\n{article['abstract']}" if article["abstract"] else title
+    article["title_html"] = highlight(text, mentions, 0, len(title))
+    article["abstract_html"] = highlight(text, mentions, len(title) + 2, len(text)) if article["abstract"] else ""
+    article["mentions"] = mentions
+    article["outcomes"] = [dict(o, summary=describe_outcome(o)) for o in outcomes]
+    article["pubmed_url"] = PUBMED_URL.format(pmid)
+    return article
+
+
+def highlight(text: str, mentions: list[dict], begin: int, end: int) -> Markup:
+    """``text[begin:end]``, escaped, with every mention inside it wrapped in a <mark>.
+
+    Mentions may overlap (an outcome phrase holding an indication); the text is cut at
+    every mention boundary and each piece is marked with the narrowest mention covering it.
+    """
+    inside = [m for m in mentions if m.get("start") is not None and begin <= m["start"] < end]
+    cuts = sorted({begin, end, *(max(begin, min(end, p)) for m in inside for p in (m["start"], m["end"]))})
+    pieces = []
+    for left, right in zip(cuts, cuts[1:]):
+        covering = [m for m in inside if m["start"] <= left and right <= m["end"]]
+        chunk = escape(text[left:right])
+        if not covering:
+            pieces.append(chunk)
+            continue
+        narrow = min(covering, key=lambda m: m["end"] - m["start"])
+        label = "; ".join(f"{m['field']}: {m['concept']}" + (" (negated)" if m.get("negated") else "")
+                          + (" (inferred)" if m.get("inferred") else "") for m in covering)
+        classes = f"cryokb-m cryokb-f-{escape(narrow['field'])}" + (" cryokb-neg" if narrow.get("negated") else "")
+        pieces.append(Markup('<mark class="{}" title="{}">{}</mark>').format(classes, label, chunk))
+    return Markup("").join(pieces)
+
+
+def describe_outcome(o: dict) -> str:
+    """One readable line: 'local control 86% (12/14) at 2 years'."""
+    parts = [o["measure"].replace("_", " ")]
+    if o.get("grade"):
+        parts.append(f"({o['grade']})")
+    if o.get("percent") is not None:
+        parts.append(f"{_num(o['percent'])}%")
+    if o.get("count") is not None:
+        parts.append(f"({o['count']}/{o['total']})" if o.get("total") is not None else f"n={o['count']}")
+    if o.get("before") is not None or o.get("after") is not None:
+        parts.append(f"{(o.get('scale') or '').upper()} {_num(o.get('before'))} \u2192 {_num(o.get('after'))}".strip())
+    if o.get("direction"):
+        parts.append(o["direction"])
+    if o.get("timepoint"):
+        parts.append(f"at {o['timepoint']}")
+    return " ".join(parts)
+
+
+def _num(value) -> str:
+    if value is None:
+        return "?"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+# --- pages ----------------------------------------------------------------------------------
+
+
+@hookimpl
+def register_routes():
+    return [
+        (r"^/-/cryokb/?$", pictures_page),
+        (r"^/-/cryokb/evidence-map$", evidence_map_page),
+        (r"^/-/cryokb/evidence-map\.json$", evidence_map_json),
+        (r"^/-/cryokb/outcomes-by-year$", outcomes_page),
+        (r"^/-/cryokb/outcomes-by-year\.json$", outcomes_json),
+        (r"^/-/cryokb/graph$", graph_page),
+        (r"^/-/cryokb/graph\.json$", graph_json),
+        (r"^/-/cryokb/graph/node\.json$", graph_node_json),
+        (r"^/-/cryokb/graph/edge\.json$", graph_edge_json),
+        (r"^/-/cryokb/static/(?P<name>[A-Za-z0-9_-]+\.(css|js|svg|png))$", static_file),
+    ]
+
+
+def _db(datasette):
+    state = _state(datasette)
+    if state.database is None:
+        raise NotFound("no cryokb database is being served")
+    return state, datasette.get_database(state.database)
+
+
+async def _render(datasette, request, template, title, **context):
+    state = _state(datasette)
+    html = await datasette.render_template(
+        template, {"page_title": title, "cryokb_pages": [(f"/-/cryokb/{s}", l) for s, l in PAGES],
+                   "cryokb_database": state.database, **context}, request=request)
+    return Response.html(html)
+
+
+async def pictures_page(datasette, request):
+    state, _ = _db(datasette)
+    return await _render(datasette, request, "cryokb_pictures.html", "Pictures")
+
+
+async def static_file(datasette, request):
+    name = request.url_vars["name"]
+    folder = _data_dir("static")
+    if folder is None or not (folder / name).is_file():
+        raise NotFound(f"no static file {name}")
+    body = (folder / name).read_bytes()
+    return Response(body, content_type=STATIC_TYPES[Path(name).suffix],
+                    headers={"Cache-Control": "max-age=3600"})
+
+
+# --- the evidence map -----------------------------------------------------------------------
+
+
+async def _labels(db) -> dict[str, str]:
+    return {r[0]: r[1] for r in await db.execute("select key, coalesce(label, key) from concepts")}
+
+
+async def evidence_map_data(datasette) -> dict:
+    state, db = _db(datasette)
+    if "evidence_map" not in state.cache:
+        labels = await _labels(db)
+        cells = [dict(r) for r in await db.execute("select lesion_type, indication, studies, patients from evidence_map")]
+        lesions = sorted({c["lesion_type"] for c in cells},
+                         key=lambda k: (-sum(c["studies"] for c in cells if c["lesion_type"] == k), k))
+        indications = sorted({c["indication"] for c in cells})
+        state.cache["evidence_map"] = {"lesion_types": lesions, "indications": indications, "cells": cells,
+                                       "labels": {k: labels.get(k, k) for k in (*lesions, *indications)}}
+    return state.cache["evidence_map"]
+
+
+async def evidence_map_json(datasette, request):
+    return Response.json(await evidence_map_data(datasette))
+
+
+async def evidence_map_page(datasette, request):
+    data = await evidence_map_data(datasette)
+    svg = heatmap_svg(data, _state(datasette).database)
+    return await _render(datasette, request, "cryokb_evidence_map.html", "Evidence map", svg=svg,
+                         empty=not data["cells"])
+
+
+def colour_scale(fraction: float) -> str:
+    """Sequential blues, from very light (few studies) to dark (many)."""
+    low, high = (239, 246, 252), (8, 48, 107)
+    f = max(0.0, min(1.0, fraction))
+    return "#" + "".join(f"{round(a + (b - a) * f):02x}" for a, b in zip(low, high))
+
+
+def heatmap_svg(data: dict, database: str) -> Markup:
+    """Lesion types down, indications across; colour by studies, text 'studies / patients'."""
+    lesions, indications, labels = data["lesion_types"], data["indications"], data["labels"]
+    by_cell = {(c["lesion_type"], c["indication"]): c for c in data["cells"]}
+    top = max((c["studies"] for c in data["cells"]), default=1)
+    left, head, cw, ch = 230, 90, 130, 34
+    width = left + cw * len(indications) + 20
+    height = head + ch * len(lesions) + 70
+    out = [f'<svg class="cryokb-heatmap" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+           f'width="{width}" height="{height}" role="img" aria-label="Evidence map">']
+    for j, ind in enumerate(indications):
+        x = left + j * cw + cw / 2
+        out.append(f'<text class="col-label" x="{x}" y="{head - 12}" text-anchor="middle">{escape(labels[ind])}</text>')
+    for i, lesion in enumerate(lesions):
+        y = head + i * ch
+        out.append(f'<text class="row-label" x="{left - 10}" y="{y + ch / 2 + 5}" text-anchor="end">'
+                   f'{escape(labels[lesion])}</text>')
+        for j, ind in enumerate(indications):
+            x = left + j * cw
+            cell = by_cell.get((lesion, ind))
+            if cell is None:
+                out.append(f'<rect x="{x + 1}" y="{y + 1}" width="{cw - 2}" height="{ch - 2}" fill="#f6f6f6"/>')
+                continue
+            fraction = math.sqrt(cell["studies"] / top)
+            href = (f"/{database}/articles?relevant=1&retracted=0&deleted=0"
+                    f"&lesion_types__arraycontains={urllib.parse.quote(lesion)}"
+                    f"&indications__arraycontains={urllib.parse.quote(ind)}")
+            tip = f"{labels[lesion]} \u00d7 {labels[ind]}: {cell['studies']} studies, {cell['patients'] or 0} patients"
+            ink = "#ffffff" if fraction > 0.55 else "#1b1b1b"
+            out.append(f'<a href="{escape(href)}"><title>{escape(tip)}</title>'
+                       f'<rect class="cell" x="{x + 1}" y="{y + 1}" width="{cw - 2}" height="{ch - 2}" '
+                       f'fill="{colour_scale(fraction)}"/>'
+                       f'<text x="{x + cw / 2}" y="{y + ch / 2 + 5}" text-anchor="middle" fill="{ink}">'
+                       f'{cell["studies"]} / {cell["patients"] or 0}</text></a>')
+    ly = head + ch * len(lesions) + 25
+    out.append(f'<text class="legend" x="{left}" y="{ly + 14}">studies / patients; colour: studies (1 to {top})</text>')
+    for k in range(10):
+        out.append(f'<rect x="{left + 330 + k * 18}" y="{ly}" width="18" height="18" fill="{colour_scale((k + 1) / 10)}"/>')
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+# --- outcomes over publication years --------------------------------------------------------
+
+
+async def outcomes_data(datasette, measure: str | None) -> dict:
+    state, db = _db(datasette)
+    key = ("outcomes", measure)
+    if key not in state.cache:
+        where = "a.relevant = 1 and a.retracted = 0 and a.deleted = 0 and a.pub_year is not null"
+        counts = [dict(r) for r in await db.execute(
+            f"select a.pub_year as year, o.measure, count(distinct o.pmid) as articles from outcomes o "
+            f"join articles a on a.pmid = o.pmid where {where} group by a.pub_year, o.measure order by 1, 2")]
+        measures = sorted({c["measure"] for c in counts})
+        chosen = measure if measure in measures else ("local_control" if "local_control" in measures else
+                                                      (measures[0] if measures else None))
+        values = []
+        if chosen:
+            values = [dict(r) for r in await db.execute(
+                f"select a.pub_year as year, o.percent, o.pmid, a.title from outcomes o join articles a "
+                f"on a.pmid = o.pmid where {where} and o.measure = ? and o.percent is not null "
+                "order by a.pub_year, o.pmid", [chosen])]
+        state.cache[key] = {"counts": counts, "measures": measures, "measure": chosen, "values": values}
+    return state.cache[key]
+
+
+async def outcomes_json(datasette, request):
+    data = await outcomes_data(datasette, request.args.get("measure"))
+    summary = dict(data, values=[{k: v[k] for k in ("year", "percent", "pmid")} for v in data["values"]])
+    return Response.json(summary)
+
+
+async def outcomes_page(datasette, request):
+    data = await outcomes_data(datasette, request.args.get("measure"))
+    return await _render(datasette, request, "cryokb_outcomes.html", "Outcomes by publication year",
+                         bars=stacked_bars_svg(data), dots=percent_by_year_svg(data, _state(datasette).database),
+                         measures=data["measures"], measure=data["measure"], empty=not data["counts"])
+
+
+def _years(rows) -> list[int]:
+    years = [r["year"] for r in rows]
+    return list(range(min(years), max(years) + 1)) if years else []
+
+
+def stacked_bars_svg(data: dict) -> Markup:
+    """Articles reporting each outcome measure, per publication year, stacked."""
+    counts, measures = data["counts"], data["measures"]
+    years = _years(counts)
+    if not years:
+        return Markup("")
+    per_year = {y: {} for y in years}
+    for c in counts:
+        per_year[c["year"]][c["measure"]] = c["articles"]
+    top = max(sum(v.values()) for v in per_year.values()) or 1
+    left, top_pad, plot_h, bar_w = 50, 20, 260, max(8, min(40, 760 // len(years)))
+    width = left + bar_w * len(years) + 200
+    height = top_pad + plot_h + 50
+    colours = {m: MEASURE_COLOURS[i % len(MEASURE_COLOURS)] for i, m in enumerate(measures)}
+    out = [f'<svg class="cryokb-chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+           f'width="{width}" height="{height}" role="img" aria-label="Outcomes reported per year">']
+    out += _y_axis(left, top_pad, plot_h, top, bar_w * len(years))
+    for i, year in enumerate(years):
+        x, base = left + i * bar_w, top_pad + plot_h
+        for m in measures:
+            n = per_year[year].get(m, 0)
+            if not n:
+                continue
+            h = plot_h * n / top
+            base -= h
+            out.append(f'<rect x="{x + 1}" y="{base:.1f}" width="{bar_w - 2}" height="{h:.1f}" fill="{colours[m]}">'
+                       f'<title>{year}: {escape(m)} in {n} articles</title></rect>')
+        if len(years) <= 25 or year % 5 == 0:
+            out.append(f'<text class="tick" x="{x + bar_w / 2}" y="{top_pad + plot_h + 16}" '
+                       f'text-anchor="middle">{year}</text>')
+    for k, m in enumerate(measures):
+        y = top_pad + k * 20
+        lx = left + bar_w * len(years) + 20
+        out.append(f'<rect x="{lx}" y="{y}" width="12" height="12" fill="{colours[m]}"/>'
+                   f'<text class="legend" x="{lx + 18}" y="{y + 11}">{escape(m.replace("_", " "))}</text>')
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def _y_axis(left, top_pad, plot_h, top, plot_w, unit="") -> list[str]:
+    out = []
+    for k in range(5):
+        value = top * k / 4
+        y = top_pad + plot_h - plot_h * k / 4
+        out.append(f'<line class="grid" x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}"/>'
+                   f'<text class="tick" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{value:.0f}{unit}</text>')
+    return out
+
+
+def percent_by_year_svg(data: dict, database: str) -> Markup:
+    """The chosen measure's percentages per year: median line, min-max whisker, and the
+    articles as dots (each links to its article) when there are few enough to read."""
+    values = data["values"]
+    years = _years(values)
+    if not years:
+        return Markup("")
+    by_year: dict[int, list] = {y: [] for y in years}
+    for v in values:
+        by_year[v["year"]].append(v)
+    left, top_pad, plot_h = 50, 20, 260
+    step = max(12, min(60, 760 // len(years)))
+    width, height = left + step * len(years) + 30, top_pad + plot_h + 50
+    ypos = lambda p: top_pad + plot_h - plot_h * max(0.0, min(100.0, p)) / 100  # noqa: E731
+    out = [f'<svg class="cryokb-chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+           f'width="{width}" height="{height}" role="img" aria-label="Percentages per year">']
+    out += _y_axis(left, top_pad, plot_h, 100, step * len(years), "%")
+    medians = []
+    for i, year in enumerate(years):
+        x = left + i * step + step / 2
+        points = [v["percent"] for v in by_year[year]]
+        if len(years) <= 25 or year % 5 == 0:
+            out.append(f'<text class="tick" x="{x}" y="{top_pad + plot_h + 16}" text-anchor="middle">{year}</text>')
+        if not points:
+            continue
+        med = statistics.median(points)
+        medians.append((x, ypos(med)))
+        out.append(f'<line class="whisker" x1="{x}" x2="{x}" y1="{ypos(min(points)):.1f}" y2="{ypos(max(points)):.1f}">'
+                   f'<title>{year}: median {med:g}% of {len(points)} values</title></line>')
+    if medians:
+        out.append('<polyline class="median" fill="none" points="'
+                   + " ".join(f"{x:.1f},{y:.1f}" for x, y in medians) + '"/>')
+    if len(values) <= MAX_DOTS:
+        for idx, v in enumerate(values):
+            i = years.index(v["year"])
+            jitter = ((idx * 37) % 11 - 5) * step / 30
+            x = left + i * step + step / 2 + jitter
+            tip = f"{v['year']}: {v['percent']:g}% \u2014 {v['title'] or ''} (PMID {v['pmid']})"
+            out.append(f'<a href="/{escape(database)}/articles/{escape(v["pmid"])}"><circle class="dot" cx="{x:.1f}" '
+                       f'cy="{ypos(v["percent"]):.1f}" r="4"><title>{escape(tip)}</title></circle></a>')
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+# --- the concept graph ----------------------------------------------------------------------
+
+
+async def graph_data(datasette) -> dict:
+    """Nodes with positions from a networkx spring layout, and weighted edges (no PMIDs)."""
+    state, db = _db(datasette)
+    if "graph" not in state.cache:
+        import networkx as nx
+
+        tables = set(await db.table_names())
+        nodes, edges = [], []
+        if "graph_nodes" in tables:
+            nodes = [dict(r) for r in await db.execute(
+                "select id, field, label, articles, degree, centrality, community from graph_nodes")]
+            edges = [dict(r) for r in await db.execute("select source, target, weight from graph_edges")]
+        g = nx.Graph()
+        g.add_nodes_from(n["id"] for n in nodes)
+        g.add_weighted_edges_from((e["source"], e["target"], e["weight"]) for e in edges)
+        positions = nx.spring_layout(g, weight="weight", seed=42, k=2.2 / math.sqrt(max(1, len(nodes)))) if nodes else {}
+        for n in nodes:
+            x, y = positions[n["id"]]
+            n["x"], n["y"] = round(500 + 430 * float(x), 1), round(350 + 300 * float(y), 1)
+        state.cache["graph"] = {"nodes": nodes, "edges": edges}
+    return state.cache["graph"]
+
+
+async def graph_json(datasette, request):
+    return Response.json(await graph_data(datasette))
+
+
+async def graph_page(datasette, request):
+    data = await graph_data(datasette)
+    return await _render(datasette, request, "cryokb_graph.html", "Concept graph", svg=graph_svg(data),
+                         empty=not data["nodes"], fields=list(FIELD_COLOURS.items()))
+
+
+def graph_svg(data: dict) -> Markup:
+    nodes = {n["id"]: n for n in data["nodes"]}
+    top_weight = max((e["weight"] for e in data["edges"]), default=1)
+    top_articles = max((n["articles"] or 0 for n in nodes.values()), default=1) or 1
+    out = ['<svg id="cryokb-graph" class="cryokb-graph" xmlns="http://www.w3.org/2000/svg" '
+           'viewBox="0 0 1000 700" role="img" aria-label="Concept graph"><g class="viewport">']
+    out.append('<g class="edges">')
+    for e in data["edges"]:
+        a, b = nodes.get(e["source"]), nodes.get(e["target"])
+        if a is None or b is None:
+            continue
+        width = 0.6 + 5 * e["weight"] / top_weight
+        out.append(f'<line class="edge" data-source="{escape(e["source"])}" data-target="{escape(e["target"])}" '
+                   f'data-weight="{e["weight"]}" x1="{a["x"]}" y1="{a["y"]}" x2="{b["x"]}" y2="{b["y"]}" '
+                   f'stroke-width="{width:.2f}"><title>{escape(a["label"])} \u2013 {escape(b["label"])}: '
+                   f'{e["weight"]} articles</title></line>')
+    out.append('</g><g class="nodes">')
+    for n in nodes.values():
+        r = 5 + 16 * math.sqrt((n["articles"] or 0) / top_articles)
+        colour = FIELD_COLOURS.get(n["field"], "#777777")
+        out.append(f'<g class="node" data-id="{escape(n["id"])}" data-field="{escape(n["field"] or "")}" '
+                   f'data-articles="{n["articles"] or 0}" transform="translate({n["x"]},{n["y"]})">'
+                   f'<circle r="{r:.1f}" fill="{colour}"/>'
+                   f'<text x="{r + 3:.1f}" y="4">{escape(n["label"] or n["id"])}</text>'
+                   f'<title>{escape(n["label"] or n["id"])} ({escape(n["field"] or "")}): {n["articles"]} articles, '
+                   f'{n["degree"]} linked concepts</title></g>')
+    out.append("</g></g></svg>")
+    return Markup("".join(out))
+
+
+def concept_link(database: str, concept: str, field_name: str | None) -> str:
+    """Where 'all articles with this concept' lives in Datasette."""
+    if field_name == "outcomes":
+        return f"/{database}/outcome_sentences?measure={urllib.parse.quote(concept)}"
+    if field_name:
+        return (f"/{database}/articles?relevant=1&retracted=0&{urllib.parse.quote(field_name)}__arraycontains="
+                f"{urllib.parse.quote(concept)}")
+    return f"/{database}/article_concepts?concept={urllib.parse.quote(concept)}"
+
+
+async def graph_node_json(datasette, request):
+    state, db = _db(datasette)
+    concept = request.args.get("id", "")
+    node = (await db.execute("select id, field, label, articles, degree from graph_nodes where id = ?", [concept])).first()
+    if node is None:
+        return Response.json({"error": f"no concept {concept!r} in the graph"}, status=404)
+    node = dict(node)
+    if node["field"] == "outcomes":
+        sql = ("select distinct a.pmid, a.title, a.pub_year from outcomes o join articles a on a.pmid = o.pmid "
+               "where o.measure = ? and a.relevant = 1 and a.retracted = 0 and a.deleted = 0 "
+               "order by a.pub_year desc, a.pmid limit ?")
+    else:
+        sql = ("select a.pmid, a.title, a.pub_year from article_concepts ac join articles a on a.pmid = ac.pmid "
+               "where ac.concept = ? and ac.negated = 0 and a.relevant = 1 and a.retracted = 0 and a.deleted = 0 "
+               "order by a.pub_year desc, a.pmid limit ?")
+    articles = [dict(r) for r in await db.execute(sql, [concept, ARTICLES_PER_PANEL])]
+    return Response.json({"node": node, "articles": articles,
+                          "all_url": concept_link(state.database, concept, node["field"])})
+
+
+async def graph_edge_json(datasette, request):
+    state, db = _db(datasette)
+    source, target = request.args.get("source", ""), request.args.get("target", "")
+    row = (await db.execute("select source, target, weight, pmids from graph_edges where "
+                            "(source = ? and target = ?) or (source = ? and target = ?)",
+                            [source, target, target, source])).first()
+    if row is None:
+        return Response.json({"error": f"no link between {source!r} and {target!r}"}, status=404)
+    pmids = json.loads(row["pmids"] or "[]")
+    shown = pmids[:ARTICLES_PER_PANEL]
+    marks = ",".join("?" * len(shown))
+    titles = {r["pmid"]: r for r in await db.execute(
+        f"select pmid, title, pub_year from articles where pmid in ({marks})", shown)} if shown else {}
+    articles = [dict(titles[p]) for p in shown if p in titles]
+    url = f"/{state.database}/articles?pmid__in={urllib.parse.quote(','.join(shown))}"
+    return Response.json({"source": row["source"], "target": row["target"], "weight": row["weight"],
+                          "articles": articles, "all_url": url, "truncated": len(pmids) > len(shown)})
+

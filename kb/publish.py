@@ -1,0 +1,137 @@
+"""Serve the knowledge base through Datasette, read-only.
+
+``make_datasette(db_path)`` builds the app exactly as ``cryokb serve`` runs it: the
+database opened immutable under the name ``cryokb`` (so every URL and canned query is the
+same whatever the file is called), the metadata of data/metadata.yml with what only the
+database knows merged in (the query, its version, the date of the last refresh), and the
+project's plugin (kb.datasette_plugin) registered even when running from a checkout that
+was never pip-installed. ``serve`` runs it under uvicorn; ``cryokb demo`` can call it too.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import sqlite3
+from pathlib import Path
+
+log = logging.getLogger("cryokb.publish")
+
+DATABASE_NAME = "cryokb"
+METADATA_FILE = "metadata.yml"
+SETTINGS = {
+    "default_page_size": 50,
+    "sql_time_limit_ms": 3000,
+    "facet_time_limit_ms": 400,
+    "suggest_facets": False,
+    "allow_download": True,
+    "default_cache_ttl": 60,
+}
+
+
+class PublishError(Exception):
+    """The database cannot be published (missing, not SQLite, not a cryokb store)."""
+
+
+def load_metadata() -> dict:
+    """data/metadata.yml as a dict (found through cryokb_data, so it works from a wheel)."""
+    from cryokb_data import path as data_path
+    from datasette.utils import parse_metadata
+
+    source = data_path(METADATA_FILE)
+    try:
+        return parse_metadata(source.read_text(encoding="utf-8"))
+    except Exception as exc:
+        raise PublishError(f"cannot read {METADATA_FILE} in the installed data: {exc}") from exc
+
+
+def database_facts(db_path: Path) -> dict:
+    """What the metadata needs from the database: last successful run, query, flags.
+
+    Checkpoints the write-ahead log first: the database is served immutable, and an
+    immutable reader would not see pages still sitting in the -wal file.
+    """
+    try:
+        conn = sqlite3.connect(str(db_path))
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.DatabaseError as exc:
+            log.warning("could not checkpoint %s: %s", db_path, exc)
+        tables = {r[0] for r in conn.execute("select name from sqlite_master where type in ('table', 'view')")}
+        if "articles" not in tables:
+            raise PublishError(f"{db_path} is not a cryokb database (no articles table)")
+        facts: dict = {"meta": {}, "last_run": None, "articles": conn.execute(
+            "select count(*) from articles where deleted = 0").fetchone()[0]}
+        if "cryokb_meta" in tables:
+            facts["meta"] = dict(conn.execute("select key, value from cryokb_meta"))
+        if "harvest_runs" in tables:
+            conn.row_factory = sqlite3.Row
+            row = conn.execute("select * from harvest_runs where outcome = 'ok' order by id desc limit 1").fetchone()
+            facts["last_run"] = dict(row) if row else None
+        conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise PublishError(f"cannot read {db_path}: {exc}") from exc
+    return facts
+
+
+def build_metadata(db_path: Path, base: dict | None = None) -> dict:
+    """The metadata file, with the source line telling where and when the data came from."""
+    metadata = copy.deepcopy(base if base is not None else load_metadata())
+    facts = database_facts(db_path)
+    run = facts["last_run"]
+    parts = [metadata.get("source", "PubMed")]
+    if run:
+        if run.get("query"):
+            version = f" (version {run['query_version']})" if run.get("query_version") else ""
+            parts.append(f"query{version}: {run['query']}")
+        parts.append(f"last refresh: {(run.get('finished') or run.get('started') or '')[:10]} ({run['kind']})")
+    else:
+        parts.append("no harvest recorded")
+    if facts["meta"].get("synthetic") == "true":
+        parts.append("SYNTHETIC demo records, not real articles")
+    metadata["source"] = "; ".join(parts)
+    database = metadata.setdefault("databases", {}).setdefault(DATABASE_NAME, {})
+    database["source"] = metadata["source"]
+    extra = [f"{facts['articles']:,} articles"]
+    if facts["meta"].get("extractor_version"):
+        extra.append(f"extractor {facts['meta']['extractor_version']}")
+    database["description"] = f"{database.get('description', '').strip()} ({'; '.join(extra)})"
+    return metadata
+
+
+def register_plugin() -> None:
+    """Register kb.datasette_plugin unless the entry point already did (checkouts, tests)."""
+    from datasette.plugins import pm
+
+    from kb import datasette_plugin
+
+    if not pm.is_registered(datasette_plugin) and pm.get_plugin("cryokb") is None:
+        pm.register(datasette_plugin, name="cryokb")
+
+
+def make_datasette(db_path: str | Path, *, metadata: dict | None = None, settings: dict | None = None):
+    """A Datasette serving ``db_path`` read-only as ``/cryokb``, with our metadata and plugin."""
+    from datasette.app import Datasette
+    from datasette.database import Database
+
+    db_path = Path(db_path)
+    if not db_path.is_file():
+        raise PublishError(f"no database at {db_path} (run 'cryokb demo' or 'cryokb harvest' and 'cryokb build')")
+    register_plugin()
+    ds = Datasette(metadata=metadata if metadata is not None else build_metadata(db_path),
+                   settings={**SETTINGS, **(settings or {})})
+    ds.add_database(Database(ds, path=str(db_path), is_mutable=False), name=DATABASE_NAME)
+    return ds
+
+
+def serve(db_path: str | Path, host: str = "127.0.0.1", port: int = 8001, *, settings: dict | None = None,
+          log_level: str = "info") -> None:
+    """Run the Datasette app under uvicorn until interrupted (blocks)."""
+    import asyncio
+
+    import uvicorn
+
+    ds = make_datasette(db_path, settings=settings)
+    asyncio.run(ds.invoke_startup())
+    log.info("serving %s at http://%s:%s/", db_path, host, port)
+    uvicorn.run(ds.app(), host=host, port=port, log_level=log_level, lifespan="on")
