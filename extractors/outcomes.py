@@ -48,7 +48,8 @@ _REQUIRED = {
     "zero_blockers", "zero_after", "link_after", "link_after_blockers", "not_a_rate_before",
     "not_a_rate_after", "count_blockers_before", "count_units", "all_fact", "comparators", "cryo",
     "comparator_after", "listing", "skip_sentence", "hedges", "clause_breaks", "directions",
-    "pain_before_marker", "pain_before_after_value", "pain_stops", "followup_timepoint",
+    "pain_before_marker", "pain_before_after_value", "pain_stops", "followup_timepoint", "definition",
+    "before_gap_blockers", "vs_pair", "pain_before_anywhere",
 }
 _TIME_WORDS = {
     "h": "h", "hr": "h", "hrs": "h", "hour": "hour", "hours": "hour", "d": "day", "day": "day", "days": "day",
@@ -99,6 +100,10 @@ class _Rules:
     pain_before_after_value: re.Pattern
     pain_stops: re.Pattern
     followup_timepoint: re.Pattern
+    definition: re.Pattern
+    before_gap_blockers: re.Pattern
+    vs_pair: re.Pattern
+    pain_before_anywhere: re.Pattern
 
 
 @lru_cache(maxsize=1)
@@ -138,7 +143,8 @@ def rules() -> _Rules:
                 "zero_before", "zero_blockers", "zero_after", "link_after", "link_after_blockers",
                 "not_a_rate_before", "not_a_rate_after", "count_blockers_before", "all_fact", "listing",
                 "skip_sentence", "hedges", "clause_breaks", "pain_before_marker", "pain_before_after_value",
-                "pain_stops", "followup_timepoint",
+                "pain_stops", "followup_timepoint", "definition", "before_gap_blockers", "vs_pair",
+                "pain_before_anywhere",
             )
         }
         return _Rules(
@@ -179,12 +185,14 @@ class _Fact:
     percent: int | float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Context:
-    """What the whole article says that sentence rules need: its pain scale, its lesion focus."""
+    """What the whole article says that sentence rules need: its pain scale, its lesion
+    focus, and a pain baseline stated alone, waiting for the values after treatment."""
 
     scale: str
     contextual: dict
+    pending_baseline: int | float | None = None
 
 
 def find_outcomes(text: str, sentences: list[tuple[int, int]], numbers: list[Number]) -> list[tuple[dict, int, int]]:
@@ -224,7 +232,8 @@ def _sentence_outcomes(text, s_start, s_end, numbers, ctx):
     sent = text[s_start:s_end]
     if r.skip_sentence.search(sent):
         return [], []
-    cues = _find_cues(sent, ctx)
+    definitions = [m.span() for m in r.definition.finditer(sent)]
+    cues = [c for c in _find_cues(sent, ctx) if not any(a <= c.start < b for a, b in definitions)]
     if not cues:
         return [], []
     clauses = [0] + [m.end() for m in r.clause_breaks.finditer(sent)]
@@ -232,7 +241,7 @@ def _sentence_outcomes(text, s_start, s_end, numbers, ctx):
     times = _time_numbers(sent, local)
     cue_spans = [(c.start, c.end) for c in cues]
     masked = _mask(sent, cue_spans)
-    facts = _facts(masked, local, times, cue_spans)
+    facts = _facts(masked, local, times, cue_spans + definitions)
     _assign(sent, facts, cues, clauses)
     out: list[tuple[dict, int, int]] = []
     bare: list[tuple[dict, int, int]] = []
@@ -464,9 +473,9 @@ def _strong_count(sent: str, n: Number) -> bool:
     if n.unit in rules().count_units:
         return True
     before = sent[max(0, n.start - 12) : n.start]
-    return re.search(r"\b(?:in|of|only|total|were|was|had|:)\s*$", before, re.IGNORECASE) is not None or bool(
-        re.match(r"\s*[\(\[]", sent[n.end :])
-    )
+    if re.search(r"(?:\b(?:in|of|only|total|were|was|had)|[:;(])\s*$", before, re.IGNORECASE):
+        return True
+    return re.match(r"\s*[\(\[]|\s+(?:were|was|had|developed|experienced|suffered)\b", sent[n.end :]) is not None
 
 
 # --- facts to cues ------------------------------------------------------------------------
@@ -490,6 +499,8 @@ def _assign(sent: str, facts: list[_Fact], cues: list[_Cue], clauses: list[int])
                 if len(gap) > 140:
                     continue
                 if cue.measure == "complications" and r.listing.search(gap):
+                    continue
+                if r.before_gap_blockers.search(gap):
                     continue
                 between = [j for j in range(idx) if facts[j].start >= cue.end]
                 if any(owner.get(j) is not cue for j in between):
@@ -603,6 +614,9 @@ def _timepoints(sent, cue, facts, times, clauses):
 def _is_comparator(sent: str, fact: _Fact, cue: _Cue) -> bool:
     """A fact of a comparator arm: "95% for RFA", "RFA achieved 90%", "in the surgery group"."""
     r = rules()
+    inside = sent[fact.start : fact.end]
+    if r.comparators.search(inside):
+        return r.cryo.search(inside) is None
     tail = sent[fact.end : fact.end + 45]
     if r.cryo_after.match(tail):
         return False
@@ -620,19 +634,52 @@ def _comparator_before(sent: str, pos: int, cue_start: int | None = None) -> boo
 
 
 def _pain_pairs(sent, cue, numbers, times, ctx, has_comparator):
-    """One pain_score per (before, after) pair: "VAS fell from 7.1 to 1.4 at 4 weeks"."""
+    """One pain_score per (before, after) pair: "VAS fell from 7.1 to 1.4 at 4 weeks".
+
+    A baseline stated alone in an earlier sentence ("a score of 6/10 on a numeric
+    rating scale") pairs with the later values of a sentence that states no baseline
+    of its own ("her pain score was 1/10 at 1 week"), as case reports write it.
+    """
     r = rules()
     scale_match = r.scales.search(sent)
     scale = scale_match.lastgroup if scale_match else ctx.scale
+    values = _pain_values(sent, cue, numbers, times)
+    has_baseline = r.pain_before_anywhere.search(sent) is not None
+    if not values:
+        earlier = [n for n in numbers if n.end <= cue.start and n.start not in times and _pain_value(n) is not None]
+        if len(earlier) == 1:
+            ctx.pending_baseline = _pain_value(earlier[0])
+        return
+    if not has_baseline and ctx.pending_baseline is not None:
+        pairs = [(ctx.pending_baseline, v) for v in values]
+    else:
+        pairs = _pairs(sent, cue, values, has_baseline)
+    if not pairs and len(values) == 1:
+        ctx.pending_baseline = _pain_value(values[0])
+    for i, (before, a) in enumerate(pairs):
+        if has_comparator and _is_comparator(sent, _Fact(a.start, a.end), cue):
+            continue
+        outcome = {"measure": "pain_score", "scale": scale, "before": before, "after": _pain_value(a)}
+        tp = _pain_timepoint(sent, a, times, pairs[i + 1][1].start if i + 1 < len(pairs) else len(sent), len(pairs), i)
+        if tp:
+            outcome["timepoint"] = tp
+        yield outcome, cue.start, a.end
+
+
+def _pain_values(sent, cue, numbers, times) -> list[Number]:
+    """The score values after a pain cue, up to the next other measure or scale."""
+    r = rules()
     stop = r.pain_stops.search(sent, cue.end)
     limit = stop.start() if stop else len(sent)
     other = [m.start() for m in r.cues.finditer(sent, cue.end, limit) if m.lastgroup != "pain_score"]
     if other:
         limit = min(limit, other[0])
-    values = [
-        n for n in numbers
-        if cue.end <= n.start < limit and n.start not in times and _pain_value(n) is not None
-    ]
+    return [n for n in numbers if cue.end <= n.start < limit and n.start not in times and _pain_value(n) is not None]
+
+
+def _pairs(sent, cue, values, has_baseline):
+    """(before value, after Number) pairs of one sentence, in the order written."""
+    r = rules()
     pairs = []
     before: Number | None = None
     prev_end = cue.end
@@ -642,20 +689,13 @@ def _pain_pairs(sent, cue, numbers, times, ctx, has_comparator):
         if before is None or (marked and not re.search(r"\bto\b", gap)):
             if before is not None and not pairs and not r.pain_before_marker.search(sent[cue.end : before.start]):
                 pairs.append((v, before))  # "VAS was 2 at 4 weeks versus 7 at baseline"
-                before = v
-            else:
-                before = v
+            before = v
+        elif r.vs_pair.match(gap) and not has_baseline:
+            pass  # "median NRS 2 vs 4": two groups compared, not a change over time
         else:
             pairs.append((before, v))
         prev_end = v.end
-    for i, (b, a) in enumerate(pairs):
-        if has_comparator and _is_comparator(sent, _Fact(a.start, a.end), cue):
-            continue
-        outcome = {"measure": "pain_score", "scale": scale, "before": _pain_value(b), "after": _pain_value(a)}
-        tp = _pain_timepoint(sent, a, times, pairs[i + 1][1].start if i + 1 < len(pairs) else len(sent), len(pairs), i)
-        if tp:
-            outcome["timepoint"] = tp
-        yield outcome, cue.start, a.end
+    return [(_pain_value(b), a) for b, a in pairs]
 
 
 def _pain_value(n: Number):

@@ -164,7 +164,8 @@ def _score(cand: Candidate, text: str, n: Number, noun_phrase: str, s_start: int
     if p["consecutive"].search(noun_phrase):
         cand.score += s["consecutive"]
         cand.total = True
-    if p["total_after"].match(rest):
+    enrolled = p["total_after"].match(rest) is not None
+    if enrolled:
         cand.score += s["enrolment"]
     if p["analysed_after"].match(rest) or p["analysed_before"].search(before):
         cand.score += s["analysed"]
@@ -173,7 +174,7 @@ def _score(cand: Candidate, text: str, n: Number, noun_phrase: str, s_start: int
         cand.score += s["subgroup"]
     if text.count("(", s_start, n.start) > text.count(")", s_start, n.start):
         cand.score += s["in_parentheses"]
-    if not cand.total and p["results_context"].search(sentence):
+    if not (cand.total or enrolled) and p["results_context"].search(sentence):
         cand.score += s["results_sentence"]
     if p["excluded_after"].match(rest):
         cand.score += s["excluded"]
