@@ -457,5 +457,36 @@ def graph_(db_path, fmt, output, bipartite):
     click.echo(f"Wrote {result.number_of_nodes()} nodes and {result.number_of_edges()} edges to {output}", err=True)
 
 
+@cli.command()
+@db_option()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0 to let other machines in).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8001, show_default=True, help="Port to listen on.")
+@quiet_verbose_options
+@user_errors
+def serve(db_path, host, port, quiet, verbose):
+    """Browse the knowledge base in Datasette, read-only (immutable).
+
+    With the project's metadata (descriptions, facets, full-text search, canned
+    queries), PubMed and DOI links, each article's evidence, the evidence map, outcomes
+    by year and the concept graph. Works offline. Stop it with Ctrl-C.
+
+    \b
+    Examples:
+        cryokb serve                      # http://127.0.0.1:8001/
+        cryokb serve --db cryokb-demo.db --port 8080
+        cryokb serve --host 0.0.0.0       # reachable from other machines
+    """
+    from kb.publish import PublishError, serve as run_server
+
+    setup_logging(verbose, quiet)
+    if not quiet:
+        click.echo(f"Serving {db_path} at http://{host}:{port}/ (Ctrl-C to stop)", err=True)
+    try:
+        run_server(db_path, host=host, port=port, log_level="warning" if quiet else "info")
+    except PublishError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 if __name__ == "__main__":  # pragma: no cover
     cli()
