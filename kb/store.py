@@ -18,6 +18,7 @@ import json
 import logging
 import zlib
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
@@ -140,9 +141,19 @@ class Store:
                 raise StoreError(f"{path} is a directory, not a database file")
             try:
                 self.db = sqlite_utils.Database(path)
-                self.db.execute("PRAGMA foreign_keys = ON")
+                self._tune()
             except Exception as exc:  # sqlite3.DatabaseError: file is not a database
                 raise StoreError(f"cannot open database {path}: {exc}") from exc
+
+    def _tune(self) -> None:
+        """Connection settings for bulk writes.
+
+        synchronous=NORMAL is safe with WAL: a killed process never corrupts the
+        database or loses a committed batch; only a power cut may undo the last
+        few commits, which the next run fetches again.
+        """
+        for pragma in ("foreign_keys = ON", "synchronous = NORMAL", "cache_size = -65536"):
+            self.db.execute(f"PRAGMA {pragma}")
 
     # -- schema ---------------------------------------------------------------
 
@@ -263,7 +274,7 @@ class Store:
         db["cryokb_meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
         self._ensure_indexes()
         if "articles_fts" not in db.table_names():
-            db["articles"].enable_fts(["title", "abstract"], create_triggers=True, tokenize="porter")
+            db["articles"].enable_fts(["title", "abstract"], create_triggers=False, tokenize="porter")
         return self
 
     def _ensure_indexes(self) -> None:
@@ -343,16 +354,21 @@ class Store:
                 counts.new += 1
                 first_seen = stamp
             _add_article_rows(batch, article, digest, stamp, first_seen=first_seen or stamp)
+        compressed = _compress_all(batch.raw)
         self._delete_children(replaced)
-        db = self.db
-        db["journals"].upsert_all(batch.journals.values(), pk="id")
-        db["authors"].insert_all(batch.authors.values(), pk="id", ignore=True)
-        db["mesh_terms"].insert_all(batch.mesh_terms.values(), pk="descriptor", ignore=True)
-        _fill_mesh_uis(db, batch.mesh_terms.values())
-        db["articles"].upsert_all(batch.articles, pk="pmid")
+        conn = self.db.conn
+        _unindex(conn, replaced)
+        _write_rows(conn, "journals", list(batch.journals.values()), upsert="id")
+        _write_rows(conn, "authors", list(batch.authors.values()), conflict="IGNORE")
+        _write_rows(conn, "mesh_terms", list(batch.mesh_terms.values()), conflict="IGNORE")
+        _fill_mesh_uis(conn, batch.mesh_terms.values())
+        _write_rows(conn, "articles", batch.articles, upsert="pmid")
+        _index(conn, [row["pmid"] for row in batch.articles])
         for table in CHILD_TABLES:
-            db[table].insert_all(batch.children[table], ignore=True)
-        db["raw_records"].upsert_all(batch.raw, pk="pmid")
+            _write_rows(conn, table, batch.children[table], conflict="IGNORE")
+        for row, blob in zip(batch.raw, compressed.result()):
+            row["compressed"] = blob
+        _write_rows(conn, "raw_records", batch.raw, conflict="REPLACE")
 
     def _delete_children(self, pmids: list[str]) -> None:
         for start in range(0, len(pmids), 500):
@@ -365,6 +381,7 @@ class Store:
         """Mark withdrawn citations deleted; their rows stay, for provenance."""
         marked = 0
         stamp = now_iso()
+        _unindex(self.db.conn, pmids)
         for pmid in pmids:
             cursor = self.db.execute(
                 "update articles set deleted = 1, deleted_at = ?, last_updated = ? "
@@ -487,9 +504,8 @@ def _add_article_rows(batch: _Batch, article: Article, digest: str, stamp: str, 
         "version": article.version,
         "title": article.title or "",
         "abstract": article.abstract,
-        "abstract_sections": [
-            {"label": s.label, "nlm_category": s.nlm_category, "text": s.text} for s in article.abstract_sections
-        ],
+        "abstract_sections": _json([{"label": s.label, "nlm_category": s.nlm_category, "text": s.text}
+                                    for s in article.abstract_sections]),
         "journal_id": journal_id,
         "volume": article.volume,
         "issue": article.issue,
@@ -499,11 +515,11 @@ def _add_article_rows(batch: _Batch, article: Article, digest: str, stamp: str, 
         "entrez_date": article.entrez_date,
         "revised_date": article.revised_date,
         "completed_date": article.completed_date,
-        "languages": article.languages,
-        "publication_types": [pt.name for pt in article.publication_types],
-        "mesh": [m.descriptor for m in article.mesh_headings],
-        "keywords": article.keywords,
-        "authors": [a.display_name for a in article.authors],
+        "languages": _json(article.languages),
+        "publication_types": _json([pt.name for pt in article.publication_types]),
+        "mesh": _json([m.descriptor for m in article.mesh_headings]),
+        "keywords": _json(article.keywords),
+        "authors": _json([a.display_name for a in article.authors]),
         "doi": article.doi,
         "pmcid": article.pmcid,
         "status": article.status,
@@ -529,7 +545,7 @@ def _add_article_rows(batch: _Batch, article: Article, digest: str, stamp: str, 
         }
         batch.children["article_authors"].append(
             {"pmid": pmid, "position": position, "author_id": aid,
-             "affiliations": json.dumps(author.affiliations), "orcid": author.orcid}
+             "affiliations": _json(author.affiliations), "orcid": author.orcid}
         )
     for heading in article.mesh_headings:
         batch.mesh_terms.setdefault(heading.descriptor, {"descriptor": heading.descriptor, "ui": heading.ui})
@@ -537,7 +553,7 @@ def _add_article_rows(batch: _Batch, article: Article, digest: str, stamp: str, 
             batch.mesh_terms[heading.descriptor]["ui"] = heading.ui
         batch.children["article_mesh"].append(
             {"pmid": pmid, "descriptor": heading.descriptor, "major": int(heading.major),
-             "qualifiers": json.dumps([asdict(q) for q in heading.qualifiers])}
+             "qualifiers": _json([{"name": q.name, "ui": q.ui, "major": q.major} for q in heading.qualifiers])}
         )
     for pt in article.publication_types:
         batch.children["publication_types"].append({"pmid": pmid, "name": pt.name, "ui": pt.ui})
@@ -550,12 +566,91 @@ def _add_article_rows(batch: _Batch, article: Article, digest: str, stamp: str, 
         )
     raw = article.raw if article.raw is not None else json.dumps(article.to_dict()).encode()
     batch.raw.append(
-        {"pmid": pmid, "format": article.source_format, "compressed": zlib.compress(raw, 6), "sha1": digest}
+        {"pmid": pmid, "format": article.source_format, "compressed": raw, "sha1": digest}
     )
 
 
-def _fill_mesh_uis(db: sqlite_utils.Database, terms) -> None:
+def _fill_mesh_uis(conn, terms) -> None:
     """A MEDLINE import knows no UIs; an XML record that does fills them in."""
     with_ui = [(t["ui"], t["descriptor"]) for t in terms if t.get("ui")]
     if with_ui:
-        db.conn.executemany("update mesh_terms set ui = ? where descriptor = ? and ui is null", with_ui)
+        conn.executemany("update mesh_terms set ui = ? where descriptor = ? and ui is null", with_ui)
+
+
+def _chunks(items: list, size: int = 500):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _index(conn, pmids: list[str]) -> None:
+    """Add articles to the full-text index, a batch at a time.
+
+    The index is maintained here rather than by per-row triggers: one
+    INSERT ... SELECT per batch is about five times faster on an import.
+    """
+    for chunk in _chunks(pmids):
+        conn.execute(
+            "insert into articles_fts (rowid, title, abstract) select rowid, title, abstract from articles "
+            f"where pmid in ({','.join('?' * len(chunk))})", chunk)
+
+
+def _unindex(conn, pmids: list[str]) -> None:
+    """Remove articles' current text from the index before it is replaced or withdrawn.
+
+    Only live rows are in the index: deleting text that was never indexed would
+    corrupt an external-content FTS5 table.
+    """
+    for chunk in _chunks(pmids):
+        conn.execute(
+            "insert into articles_fts (articles_fts, rowid, title, abstract) "
+            "select 'delete', rowid, title, abstract from articles "
+            f"where pmid in ({','.join('?' * len(chunk))}) and deleted = 0", chunk)
+
+
+_encode = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _json(value) -> str:
+    return _encode(value) if value else "[]"
+
+
+_compressor = None
+
+
+def _compress_all(rows: list[dict]):
+    """Compress the raw records of a batch in a second thread (zlib releases the GIL).
+
+    Started before the rest of the batch is written, so that on two cores the
+    compression overlaps the inserts instead of adding to them.
+    """
+    global _compressor
+    if _compressor is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _compressor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cryokb-zlib")
+    return _compressor.submit(lambda: [zlib.compress(row["compressed"], 1) for row in rows])
+
+
+@lru_cache(maxsize=64)
+def _insert_sql(table: str, columns: tuple[str, ...], conflict: str | None, upsert: str | None) -> str:
+    names = ", ".join(f"[{c}]" for c in columns)
+    marks = ", ".join("?" * len(columns))
+    verb = f"INSERT OR {conflict}" if conflict else "INSERT"
+    sql = f"{verb} INTO [{table}] ({names}) VALUES ({marks})"
+    if upsert:
+        updates = ", ".join(f"[{c}] = excluded.[{c}]" for c in columns if c != upsert)
+        sql += f" ON CONFLICT([{upsert}]) DO UPDATE SET {updates}"
+    return sql
+
+
+def _write_rows(conn, table: str, rows: list[dict], *, conflict: str | None = None, upsert: str | None = None) -> None:
+    """Write rows with one prepared statement: the hot path of an import.
+
+    sqlite-utils creates and evolves the schema; the bulk writes go straight to
+    executemany, which is several times faster than building a statement per chunk.
+    Every row of a table carries the same keys (built by _add_article_rows).
+    """
+    if not rows:
+        return
+    columns = tuple(rows[0])
+    conn.executemany(_insert_sql(table, columns, conflict, upsert), [tuple(r.values()) for r in rows])

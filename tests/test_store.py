@@ -130,16 +130,16 @@ def test_a_failing_batch_leaves_the_database_as_it_was(store, monkeypatch):
         store.save_records([make_article(pmid="90000002"), object()])
     assert list(store.db.iterdump()) == before
 
-    import sqlite_utils.db
+    import kb.store
 
-    real_upsert_all = sqlite_utils.db.Table.upsert_all
+    real_write_rows = kb.store._write_rows
 
-    def fail_on_raw(table, *args, **kwargs):
-        if table.name == "raw_records":  # the last write of a batch: everything else is written
+    def fail_on_raw(conn, table, rows, **kwargs):
+        if table == "raw_records":  # the last write of a batch: everything else is written
             raise sqlite3.OperationalError("disk I/O error")
-        return real_upsert_all(table, *args, **kwargs)
+        return real_write_rows(conn, table, rows, **kwargs)
 
-    monkeypatch.setattr(sqlite_utils.db.Table, "upsert_all", fail_on_raw)
+    monkeypatch.setattr(kb.store, "_write_rows", fail_on_raw)
     revised = make_article(title="A revision that never lands", revised="2026-01-01")
     with pytest.raises(sqlite3.OperationalError):
         store.save_records([revised, make_article(pmid="90000002")])
@@ -169,3 +169,18 @@ def test_raw_records_are_compressed(store):
     blob = store.db.execute("select compressed from raw_records").fetchone()[0]
     assert len(blob) < len(raw) / 5
     assert zlib.decompress(blob) == raw
+
+
+def test_the_search_index_follows_revisions_deletions_and_revivals(store):
+    def search(word):
+        return sorted(r["pmid"] for r in store.db["articles"].search(word))
+
+    store.save_records([make_article(), make_article(pmid="90000002", title="Renal cryoablation")])
+    assert search("renal") == ["90000002"]
+    store.save_records([make_article(pmid="90000002", title="Hepatic cryoablation", revised="2025-02-01")])
+    assert search("renal") == [] and search("hepatic") == ["90000002"]
+    store.save_records([Deletion(["90000002"])])
+    assert search("hepatic") == []
+    store.save_records([make_article(pmid="90000002", title="Hepatic cryoablation revived", revised="2025-03-01")])
+    assert search("revived") == ["90000002"]
+    assert store.db.execute("insert into articles_fts(articles_fts) values('integrity-check')") is not None
