@@ -49,7 +49,7 @@ _REQUIRED = {
     "not_a_rate_after", "count_blockers_before", "count_units", "all_fact", "comparators", "cryo",
     "comparator_after", "listing", "skip_sentence", "hedges", "clause_breaks", "directions",
     "pain_before_marker", "pain_before_after_value", "pain_stops", "followup_timepoint", "definition",
-    "before_gap_blockers", "vs_pair", "pain_before_anywhere",
+    "before_gap_blockers", "vs_pair", "pain_before_anywhere", "one_before",
 }
 _TIME_WORDS = {
     "h": "h", "hr": "h", "hrs": "h", "hour": "hour", "hours": "hour", "d": "day", "day": "day", "days": "day",
@@ -104,6 +104,7 @@ class _Rules:
     before_gap_blockers: re.Pattern
     vs_pair: re.Pattern
     pain_before_anywhere: re.Pattern
+    one_before: re.Pattern
 
 
 @lru_cache(maxsize=1)
@@ -144,7 +145,7 @@ def rules() -> _Rules:
                 "not_a_rate_before", "not_a_rate_after", "count_blockers_before", "all_fact", "listing",
                 "skip_sentence", "hedges", "clause_breaks", "pain_before_marker", "pain_before_after_value",
                 "pain_stops", "followup_timepoint", "definition", "before_gap_blockers", "vs_pair",
-                "pain_before_anywhere",
+                "pain_before_anywhere", "one_before",
             )
         }
         return _Rules(
@@ -324,6 +325,9 @@ def _attach_grades(sent: str, cues: list[_Cue]) -> list[_Cue]:
 def _mark_zero(sent: str, cue: _Cue, cues: list[_Cue]) -> None:
     """"no major complications", "recurrence was not observed": a stated zero."""
     r = rules()
+    if r.one_before.search(sent, max(0, cue.start - 20), cue.start):
+        cue.facts.append(_Fact(cue.start, cue.end, count=1))  # "the only complication"
+        return
     window_start = max(0, cue.start - 60)
     prior = [c.end for c in cues if c.end <= cue.start and c is not cue and c.measure != cue.measure]
     if prior:
@@ -375,19 +379,23 @@ def _facts(sent: str, numbers: list[Number], times: dict[int, str], cue_spans) -
     """Counts, fractions and percents of the sentence, a count merged with its percent."""
     r = rules()
     singles: list[tuple[str, Number]] = []
+    cue_starts = [a for a, _ in cue_spans]
     for n in numbers:
         if n.start in times or any(a <= n.start < b for a, b in cue_spans):
             continue
         role = _role(sent, n)
+        if role == "count" and n.kind == "number" and any(0 < a - n.end <= 12 for a in cue_starts):
+            role = "cue_count"  # "Two cysts persisted", "3 minor complications"
         if role is not None:
             singles.append((role, n))
     facts: list[_Fact] = []
+    singles = [("count" if role == "cue_count" else role, n, role == "cue_count") for role, n in singles]
     i = 0
     while i < len(singles):
-        role, n = singles[i]
+        role, n, near_cue = singles[i]
         fact = _fact_of(role, n)
         if i + 1 < len(singles):
-            role2, n2 = singles[i + 1]
+            role2, n2, _ = singles[i + 1]
             if {role, role2} == {"percent", "count"} and _merge_gap(sent[n.end : n2.start]):
                 other = _fact_of(role2, n2)
                 fact = _Fact(
@@ -399,10 +407,10 @@ def _facts(sent: str, numbers: list[Number], times: dict[int, str], cue_spans) -
                 close = re.match(r"\s*[\)\]]", sent[end:])
                 fact.end = end + (close.end() if close and "(" in sent[n.end : n2.start] else 0)
                 i += 1
-            elif role == "count" and n.kind == "number" and not _strong_count(sent, n):
+            elif role == "count" and n.kind == "number" and not near_cue and not _strong_count(sent, n):
                 i += 1
                 continue
-        elif role == "count" and n.kind == "number" and not _strong_count(sent, n):
+        elif role == "count" and n.kind == "number" and not near_cue and not _strong_count(sent, n):
             i += 1
             continue
         facts.append(fact)
@@ -508,12 +516,18 @@ def _assign(sent: str, facts: list[_Fact], cues: list[_Cue], clauses: list[int])
                 score = len(gap) + (15 * len(between))
             elif cue.start >= fact.end:
                 gap = sent[fact.end : cue.start]
-                if len(gap) > 50 or re.search(r"\d|[;,]", gap):
+                if any(fact.end <= f.start < cue.start for f in facts) or re.search(r"\d|[;:]", gap):
                     continue
-                words = re.findall(r"[A-Za-z]+", gap)
-                linked = r.link_after.search(gap) and not r.link_after_blockers.search(gap)
-                if len(words) > 2 and not linked:
-                    continue
+                if gap.rstrip().endswith("("):  # "in one patient (major complication)"
+                    if len(gap) > 100:
+                        continue
+                else:
+                    if len(gap) > 50 or "," in gap:
+                        continue
+                    words = re.findall(r"[A-Za-z]+", gap)
+                    linked = r.link_after.search(gap) and not r.link_after_blockers.search(gap)
+                    if len(words) > 2 and not linked:
+                        continue
                 score = len(gap) + 3
             else:
                 continue
