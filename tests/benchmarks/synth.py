@@ -395,12 +395,12 @@ def iter_synthetic_articles(n: int, seed: int = 0) -> Iterator[dict]:
 
 
 def write_pubmed_xml(path, n: int, seed: int = 0, gzip: bool = False) -> int:
-    """Write ``n`` records as a PubMed efetch XML file at ``path``; return the byte count.
+    """Write ``n`` records as a PubMed efetch XML file at ``path``; return the characters written.
 
     Records are rendered and written one at a time through a buffered stream, so memory
     does not grow with ``n``. ``gzip=True`` writes a gzip file (as NLM ships baselines).
     """
-    raw = gzip_module.open(path, "wb", compresslevel=5) if gzip else open(path, "wb")
+    raw = gzip_module.open(path, "wb", compresslevel=1) if gzip else open(path, "wb")
     written = 0
     with raw, io.TextIOWrapper(raw, encoding="utf-8", newline="\n",
                                write_through=False) as out:
