@@ -128,6 +128,7 @@ class ConceptRuler:
         self.g_not_before = frozenset(g["not_before"])
         self.g_suppressed_by = frozenset(g["suppressed_by"])
         self.g_ice_window = g["ice_ball_window"]
+        self.g_self_cued = frozenset(g["self_cued_words"])
         c = r["cement_in_surgery"]
         self.cement_terms = frozenset(c["cement_terms"])
         self.surgery_terms = frozenset(c["surgery_terms"])
@@ -232,6 +233,8 @@ class ConceptRuler:
         return kept
 
     def _has_cue(self, doc: Doc, span: Span) -> bool:
+        if len(span) > 1 and any(t.lower_ in self.g_self_cued for t in span):
+            return True  # "CT fluoroscopy", "MR thermometry"
         n = len(doc)
         i = span.end
         limit = min(n, span.end + self.g_window)

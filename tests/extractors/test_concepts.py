@@ -1,0 +1,142 @@
+"""cryokb_concepts: vocabulary matches, judged in context."""
+
+import pytest
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Cryoablation of an osteoid osteoma of the tibia.", {("lesion_types", "osteoid_osteoma"), ("anatomic_sites", "tibia")}),
+        ("Two OSTEOID OSTEOMAS were frozen.", {("lesion_types", "osteoid_osteoma")}),
+        ("Aggressive vertebral haemangiomas were treated.", {("lesion_types", "hemangioma"), ("anatomic_sites", "spine")}),
+        ("A low-grade chondrosarcoma of the humerus.", {("lesion_types", "bone_sarcoma"), ("anatomic_sites", "humerus")}),
+        ("Atypical cartilaginous tumours of long bones.", {("lesion_types", "bone_sarcoma")}),
+        ("A plasmacytoma of the sternum.", {("lesion_types", "myeloma"), ("anatomic_sites", "sternum")}),
+        ("Aggressive fibromatosis of the gluteal muscles.", {("lesion_types", "desmoid_tumor"), ("anatomic_sites", "trunk_soft_tissue")}),
+        ("A schwannoma of the thigh.", {("lesion_types", "nerve_sheath_tumor"), ("anatomic_sites", "extremity_soft_tissue")}),
+        ("Painful metastases to the iliac bone.", {("lesion_types", "bone_metastasis"), ("anatomic_sites", "pelvis"), ("indications", "pain_palliation")}),
+        ("Metastatic deposits in the vastus lateralis muscle.", {("lesion_types", "soft_tissue_metastasis"), ("anatomic_sites", "extremity_soft_tissue")}),
+    ],
+)
+def test_lesions_and_sites(concepts, text, expected):
+    assert expected <= concepts(text)
+
+
+@pytest.mark.parametrize(
+    "text, site",
+    [
+        ("Lesions of the femoral neck.", "femur"),
+        ("A tibial lesion.", "tibia"),
+        ("Vertebral lesions.", "spine"),
+        ("An iliac lesion.", "pelvis"),
+        ("A tumour of the coccyx.", "sacrum"),
+        ("A desmoid of the forearm soft tissue.", "extremity_soft_tissue"),
+        ("A lesion of the distal radius.", "forearm"),
+        ("A mass in the gluteal region.", "trunk_soft_tissue"),
+        ("An osteoid osteoma of the medial malleolus.", "tibia"),
+        ("An osteoid osteoma of the talus.", "foot"),
+        ("A metastasis at T12-L1.", "spine"),
+        ("A metastasis at S2.", "sacrum"),
+    ],
+)
+def test_adjectives_and_synonyms_map_to_sites(concepts, text, site):
+    assert ("anatomic_sites", site) in concepts(text)
+
+
+def test_a_forearm_soft_tissue_lesion_is_not_a_forearm_bone_one(concepts):
+    found = concepts("A venous malformation of the forearm soft tissue.")
+    assert ("anatomic_sites", "forearm") not in found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Access was through the femoral artery.",
+        "A femoral nerve block was given.",
+        "A 22-gauge spinal needle was used.",
+        "The ablation zone radius was 2 cm.",
+        "On the other hand, costs were lower.",
+        "Sagittal T1-weighted images were obtained.",
+        "He had thigh pain for a year.",
+        "One patient had a foot drop.",
+    ],
+)
+def test_site_words_that_are_not_sites(concepts, text):
+    assert not {k for f, k in concepts(text) if f == "anatomic_sites"}
+
+
+def test_morton_neuroma_is_not_a_nerve_sheath_tumour(concepts):
+    assert ("lesion_types", "nerve_sheath_tumor") not in concepts("Cryoablation of Morton neuroma.")
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("CT-guided cryoablation was performed.", "ct"),
+        ("Probes were placed under CT guidance.", "ct"),
+        ("Placement used CT fluoroscopy.", "ct"),
+        ("The ice ball was monitored with MRI.", "mri"),
+        ("Under MR guidance, two probes were placed.", "mri"),
+        ("Ultrasound-guided cryoablation of the lesion.", "ultrasound"),
+        ("Cone-beam CT guidance with needle navigation.", "cbct"),
+        ("Probes were positioned under fluoroscopy.", "fluoroscopy"),
+        ("Cryoablation was performed under CT (n = 12) or MRI (n = 3) guidance.", "mri"),
+        ("FDG PET/CT-guided cryoablation.", "pet_ct"),
+    ],
+)
+def test_imaging_that_guided_the_procedure(concepts, text, key):
+    assert ("guidance", key) in concepts(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The lesion was diagnosed on CT.",
+        "MRI at follow-up showed no residual tumour.",
+        "Response was assessed on contrast-enhanced MRI every 6 months.",
+        "CT-guided biopsy confirmed the diagnosis.",
+    ],
+)
+def test_imaging_for_diagnosis_or_follow_up_is_not_guidance(concepts, text):
+    assert not {k for f, k in concepts(text) if f == "guidance"}
+
+
+def test_mr_guided_focused_ultrasound_is_hifu_not_mri_guidance(concepts):
+    found = concepts("MR-guided focused ultrasound was the alternative.")
+    assert ("treatments", "hifu") in found
+    assert ("guidance", "mri") not in found
+
+
+def test_cement_after_open_curettage_is_surgery(concepts):
+    found = concepts("After curettage the cavity was packed with bone cement.")
+    assert ("treatments", "surgery") in found
+    assert ("treatments", "cementoplasty") not in found
+
+
+def test_percutaneous_cement_is_cementoplasty(concepts):
+    found = concepts("Cryoablation was followed by percutaneous cement injection.")
+    assert ("treatments", "cementoplasty") in found
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("Patients had failed radiofrequency ablation (RFA).", "radiofrequency_ablation"),
+        ("Stereotactic body radiotherapy was the alternative.", "radiotherapy"),
+        ("Vertebroplasty was added.", "cementoplasty"),
+        ("Zoledronic acid was continued.", "bone_modifying_agents"),
+        ("Transarterial embolisation preceded ablation.", "embolization"),
+        ("Sclerotherapy with polidocanol had failed.", "sclerotherapy"),
+        ("Wide excision was declined.", "surgery"),
+    ],
+)
+def test_treatments(concepts, text, key):
+    assert ("treatments", key) in concepts(text)
+
+
+def test_concept_spans_carry_field_and_key(nlp):
+    doc = nlp("Cryoablation of a desmoid tumour of the abdominal wall.")
+    spans = {(s.label_, s.id_, s.text) for s in doc.spans["cryokb_concepts"]}
+    assert ("lesion_types", "desmoid_tumor", "desmoid tumour") in spans
+    assert ("anatomic_sites", "abdominal_wall", "abdominal wall") in spans
+    assert {s.id_ for s in doc.spans["cryokb_terms"]} >= {"cryo"}
