@@ -150,8 +150,6 @@ def build(store: Store, *, full: bool = False, batch_size: int = 200, n_process:
           progress: Callable[[int], None] | None = None, on_total: Callable[[int], None] | None = None
           ) -> BuildResult:
     """Extract what is stale and write its evidence; then refresh the views."""
-    from extractors.pipeline import extract_documents
-
     ensure_evidence_shape(store)
     load_concepts(store)
     version = current_version()
@@ -181,6 +179,24 @@ def build(store: Store, *, full: bool = False, batch_size: int = 200, n_process:
     apply_views(store)
     store.set_meta("extractor_version", version)
     return result
+
+
+def extract_documents(articles: Iterable[Article], *, batch_size: int = 64, n_process: int = 1
+                      ) -> Iterator[tuple[dict, str, list[tuple[int, int]]]]:
+    """(record, text, sentence offsets) per article: the record plus the sentences behind it."""
+    from extractors.pipeline import DETACH, RECORD, build_nlp, make_doc
+
+    nlp = build_nlp()
+
+    def docs():
+        for article in articles:
+            doc = make_doc(nlp, article)
+            if n_process > 1:
+                doc._.set(DETACH, True)
+            yield doc
+
+    for doc in nlp.pipe(docs(), batch_size=batch_size, n_process=n_process):
+        yield doc._.get(RECORD), doc.text, [(s.start_char, s.end_char) for s in doc.sents]
 
 
 def write_evidence(store: Store, items: Iterable, version: str, hashes: dict[str, str]) -> int:
@@ -218,7 +234,11 @@ def _delete_evidence(store: Store, pmids: list[str]) -> None:
         store.db.execute(f"delete from {table} where pmid in ({marks})", pmids)
 
 
-def _sentence_of(spans: list[tuple[int, int]], start: int) -> tuple[int, int] | None:
+def _sentence_of(spans: list[tuple[int, int]], start: int | None) -> tuple[int, int] | None:
+    """The sentence holding offset ``start``; None for evidence outside the text
+    (a study design read from the publication types)."""
+    if start is None:
+        return None
     for span in spans:
         if span[0] <= start < span[1]:
             return span

@@ -1,6 +1,7 @@
 """Evidence tables and views, from evidence records written as the schema defines them."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -167,3 +168,66 @@ def test_graph_exports_read_back_with_the_same_nodes_and_weights(kb, tmp_path, f
     assert set(back.nodes) == set(g.nodes)
     assert {tuple(sorted((a, b))): int(d["weight"]) for a, b, d in back.edges(data=True)} == \
            {tuple(sorted((a, b))): d["weight"] for a, b, d in g.edges(data=True)}
+
+
+DEMO = Path(__file__).resolve().parents[1] / "data" / "samples" / "demo_pubmed.xml"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    from ingest.readers import read_records
+
+    db = tmp_path_factory.mktemp("built") / "kb.db"
+    store = Store(db).ensure_shape()
+    store.save_records(read_records(DEMO))
+    result = evidence.build(store)
+    return store, result
+
+
+def test_the_database_and_cryokb_extract_never_disagree(built):
+    from click.testing import CliRunner
+
+    from kb.cli import cli
+
+    store, result = built
+    out = CliRunner().invoke(cli, ["extract", str(DEMO)])
+    assert out.exit_code == 0, out.output
+    extracted = {r["pmid"]: r for r in map(json.loads, out.output.splitlines())}
+    stored = {row["pmid"]: json.loads(row["record"]) for row in store.db["evidence"].rows}
+    assert result.extracted == len(extracted) > 30
+    assert stored == extracted
+
+
+def test_every_mention_and_outcome_lies_in_its_sentence(built):
+    store, _ = built
+    rows = list(store.db.query(
+        "select m.text, m.start, m.end, s.start as s_start, s.end as s_end, s.text as sentence, "
+        "a.title, a.abstract from mentions m join sentences s on s.id = m.sentence_id join articles a on a.pmid = m.pmid"))
+    outside_text = list(store.db.query("select field, inferred from mentions where start is null"))
+    # only a design read from the publication types, or an inferred indication, has no words of its own
+    assert all(m["field"] == "study_design" or (m["field"] == "indications" and m["inferred"]) for m in outside_text)
+    assert rows and len(rows) == store.db["mentions"].count - len(outside_text)
+    for row in rows:
+        text = f"{row['title']}\n\n{row['abstract']}" if row["abstract"] else row["title"]
+        assert text[row["start"]:row["end"]] == row["text"]
+        assert text[row["s_start"]:row["s_end"]] == row["sentence"]
+        assert row["s_start"] <= row["start"] and row["end"] <= row["s_end"]
+    orphans = store.db.execute("select count(*) from outcomes where sentence_id is null").fetchone()[0]
+    assert orphans == 0
+
+
+def test_a_second_build_extracts_nothing_and_a_new_version_everything_stale(built, monkeypatch):
+    store, _ = built
+    assert evidence.build(store).extracted == 0
+    from ingest.readers import read_records
+
+    first = next(a for a in read_records(DEMO) if hasattr(a, "title"))
+    first.title += " (revised)"
+    first.raw += b" "
+    store.save_records([first])
+    assert evidence.build(store).extracted == 1
+    import extractors.pipeline
+
+    monkeypatch.setattr(extractors.pipeline, "EXTRACTOR_VERSION", extractors.pipeline.EXTRACTOR_VERSION + ".test")
+    assert evidence.build(store).extracted == store.db.execute(
+        "select count(*) from articles where deleted = 0").fetchone()[0]
