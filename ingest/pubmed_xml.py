@@ -167,19 +167,15 @@ def text_of(elem: etree._Element | None) -> str:
     """All text inside ``elem`` in document order, whitespace normalised.
 
     Inline markup (<i>, <sup>, MathML, ...) must never truncate a title or abstract, so
-    we take every text node (itertext), not ``elem.text``.
+    we take every text node (itertext), not ``elem.text``. Whitespace is normalised as
+    str.split() sees it, so no-break spaces become plain spaces.
     """
     if elem is None:
         return ""
     if len(elem):
         return " ".join("".join(elem.itertext()).split())
     text = elem.text
-    return _clean(text) if text else ""
-
-
-def _clean(text: str) -> str:
-    """Normalise whitespace as str.split() sees it (no-break spaces included)."""
-    return " ".join(text.split())
+    return " ".join(text.split()) if text else ""
 
 
 def _plain(elem: etree._Element) -> str | None:
@@ -412,32 +408,34 @@ def _authors(elem: etree._Element) -> list[Author]:
 
 
 def _author(elem: etree._Element) -> Author:
-    # The hottest function of the parser (six or seven authors a record): one pass,
-    # locals, leaf text read directly and only normalised through text_of when needed.
+    # The hottest function of the parser (six or seven authors a record, each with an
+    # affiliation): one pass over the children, text_of inlined for leaf elements.
     last = fore = initials = collective = orcid = None
     affiliations = []
     for child in elem:
         tag = child.tag
-        if tag == "LastName":
-            last = text_of(child) or None
-        elif tag == "ForeName" or tag == "FirstName":
-            fore = text_of(child) or None
-        elif tag == "Initials":
-            initials = text_of(child) or None
-        elif tag == "AffiliationInfo":
+        if tag == "AffiliationInfo":
             for aff in child:
                 if aff.tag == "Affiliation":
-                    text = text_of(aff)
+                    text = " ".join(("".join(aff.itertext()) if len(aff) else aff.text or "").split())
                     if text:
                         affiliations.append(text)
+            continue
+        if tag == "Identifier":
+            if child.get("Source") == "ORCID":
+                orcid = normalise_orcid(child.text)
+            continue
+        text = " ".join(("".join(child.itertext()) if len(child) else child.text or "").split()) or None
+        if tag == "LastName":
+            last = text
+        elif tag == "ForeName" or tag == "FirstName":
+            fore = text
+        elif tag == "Initials":
+            initials = text
         elif tag == "CollectiveName":
-            collective = text_of(child) or None
-        elif tag == "Affiliation":
-            text = text_of(child)
-            if text:
-                affiliations.append(text)
-        elif tag == "Identifier" and child.get("Source") == "ORCID":
-            orcid = normalise_orcid(child.text)
+            collective = text
+        elif tag == "Affiliation" and text:
+            affiliations.append(text)
     return Author(last, fore, initials, collective, affiliations, orcid)
 
 

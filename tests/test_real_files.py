@@ -94,8 +94,14 @@ def summarise(path: Path) -> dict:
         elif isinstance(record, ParseProblem):
             problems.append(str(record))
         elif record.source_format == "xml":
-            if abstract_of(etree.fromstring(record.raw)) != record.abstract:
+            element = etree.fromstring(record.raw)
+            if abstract_of(element) != record.abstract:
                 lost_abstracts.append(record.pmid)
+            counts["labelled sections"] += sum(1 for s in record.abstract_sections if s.label)
+            counts["labelled sections of OtherAbstract"] += sum(
+                1 for other in element.iter("OtherAbstract") for part in other if part.get("Label") is not None
+            )
+            counts["collective names"] += sum(1 for a in record.authors if a.collective_name)
     return {"counts": counts, "deleted": deleted, "problems": problems, "lost": lost_abstracts}
 
 
@@ -140,9 +146,15 @@ def baseline_summary():
 
 
 def test_update_file_parses_every_record_and_abstract(update_summary):
-    assert update_summary["counts"]["Article"] == 20788
+    counts = update_summary["counts"]
+    assert counts["Article"] == 20788
     assert update_summary["problems"] == []
     assert update_summary["lost"] == []
+    # figures from ../shared/pubmed-real/README.md; its 27,942 labelled sections
+    # include those of OtherAbstract, which is not part of Article.abstract
+    assert counts["labelled sections"] + counts["labelled sections of OtherAbstract"] == 27942
+    assert counts["labelled sections of OtherAbstract"] < 200
+    assert counts["collective names"] == 354
 
 
 def delete_citation_pmids(path: Path) -> list[str]:
