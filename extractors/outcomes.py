@@ -674,7 +674,9 @@ def _pain_pairs(sent, cue, numbers, times, ctx, has_comparator):
         if has_comparator and _is_comparator(sent, _Fact(a.start, a.end), cue):
             continue
         outcome = {"measure": "pain_score", "scale": scale, "before": before, "after": _pain_value(a)}
-        tp = _pain_timepoint(sent, a, times, pairs[i + 1][1].start if i + 1 < len(pairs) else len(sent), len(pairs), i)
+        tp = _pain_timepoint(
+            sent, a, times, pairs[i + 1][1].start if i + 1 < len(pairs) else len(sent), len(pairs), i, cue.start
+        )
         if tp:
             outcome["timepoint"] = tp
         yield outcome, cue.start, a.end
@@ -726,7 +728,7 @@ def _pain_value(n: Number):
     return value
 
 
-def _pain_timepoint(sent, after: Number, times, next_start, n_pairs, index):
+def _pain_timepoint(sent, after: Number, times, next_start, n_pairs, index, cue_start=0):
     r = rules()
     window_end = min(next_start, after.end + 45)
     later = [t for pos, t in sorted(times.items()) if after.end <= pos < window_end]
@@ -742,6 +744,12 @@ def _pain_timepoint(sent, after: Number, times, next_start, n_pairs, index):
     all_times = [t for _, t in sorted(times.items()) if _ > after.end]
     if len(all_times) == n_pairs and n_pairs > 1:
         return all_times[index]
+    leading = [
+        t for pos, t in sorted(times.items())
+        if pos < cue_start and re.search(r"\b(?:at|after)\s+$", sent[max(0, pos - 8) : pos], re.IGNORECASE)
+    ]
+    if n_pairs == 1 and len(leading) == 1:
+        return leading[0]  # "At 1 month, the mean VAS was 2.1 ..."
     return None
 
 

@@ -1,0 +1,185 @@
+"""cryokb_outcomes: results sentences read as the schema's outcome objects.
+
+Every expected object below was written from EVIDENCE_SCHEMA.md's Outcomes table and
+Conventions by reading the sentence, not copied from the extractor's output.
+"""
+
+import json
+from collections import Counter
+
+import pytest
+
+from extractors.evaluate import numeric_facts
+from extractors.pipeline import make_doc
+from ingest.pubmed_xml import iter_records
+from ingest.model import Article
+
+
+@pytest.fixture
+def read(nlp, article):
+    """``read(text, publication_types)`` -> the doc of a synthetic article with that abstract."""
+
+    def run(text, publication_types=()):
+        return nlp(make_doc(nlp, article("Cryoablation of bone tumours", text, publication_types=publication_types)))
+
+    return run
+
+
+@pytest.fixture
+def outcomes(read):
+    """``outcomes(text)`` -> the outcome dicts of a synthetic article, in text order."""
+
+    def run(text, publication_types=()):
+        return [outcome for outcome, _ in read(text, publication_types)._.cryokb_outcomes]
+
+    return run
+
+
+CASES = [
+    # technical success
+    ("Technical success was 100%.", [{"measure": "technical_success", "percent": 100}]),
+    ("Technical success was achieved in 30 of 34 sessions (88%).",
+     [{"measure": "technical_success", "count": 30, "total": 34, "percent": 88}]),
+    ("Cryoablation was successfully performed in all 23 patients.",
+     [{"measure": "technical_success", "count": 23, "total": 23}]),
+    # clinical success, numbers in words, British spelling
+    ("Clinical success was achieved in 48 of 50 patients (96%).",
+     [{"measure": "clinical_success", "count": 48, "total": 50, "percent": 96}]),
+    ("Primary clinical success was obtained in nineteen of twenty-one tumours (90.5%).",
+     [{"measure": "clinical_success", "count": 19, "total": 21, "percent": 90.5}]),
+    # pain scores: one object per before/after pair, scale named
+    ("VAS decreased from 7.1 to 1.4 at 4 weeks.",
+     [{"measure": "pain_score", "scale": "vas", "before": 7.1, "after": 1.4, "timepoint": "4 weeks"}]),
+    ("The mean NRS score fell from 8.2 ± 1.1 at baseline to 3.1 ± 2.0 at 1 week and 1.9 ± 1.5 at 3 months.",
+     [{"measure": "pain_score", "scale": "nrs", "before": 8.2, "after": 3.1, "timepoint": "1 week"},
+      {"measure": "pain_score", "scale": "nrs", "before": 8.2, "after": 1.9, "timepoint": "3 months"}]),
+    ("Median worst pain on the Brief Pain Inventory improved from 8 (IQR 7-9) to 2 (IQR 1-3) at 24 hours.",
+     [{"measure": "pain_score", "scale": "bpi", "before": 8, "after": 2, "timepoint": "24 hours"}]),
+    ("At 1 month the mean visual analogue scale score was 2.1, compared with 6.8 before the procedure.",
+     [{"measure": "pain_score", "scale": "vas", "before": 6.8, "after": 2.1, "timepoint": "1 month"}]),
+    # no baseline, no pain_score
+    ("The VAS score at 1 month was 1.2.", []),
+    # pain response
+    ("Pain response was observed in 17 of 20 patients (85%).",
+     [{"measure": "pain_response", "count": 17, "total": 20, "percent": 85}]),
+    ("Twenty-five of 29 patients (86%) reported a decrease of at least 2 points.",
+     [{"measure": "pain_response", "count": 25, "total": 29, "percent": 86}]),
+    # local control with timepoints
+    ("The local control rate was 85% at 1 year.", [{"measure": "local_control", "percent": 85, "timepoint": "1 year"}]),
+    ("The 1- and 2-year local tumour control rates were 90% and 80%, respectively.",
+     [{"measure": "local_control", "percent": 90, "timepoint": "1 year"},
+      {"measure": "local_control", "percent": 80, "timepoint": "2 years"}]),
+    ("Local progression-free survival was 78% at 3 years.",
+     [{"measure": "local_control", "percent": 78, "timepoint": "3 years"}]),
+    # recurrence, stated zeros
+    ("Local recurrence occurred in 3 of 40 tumours (7.5%).",
+     [{"measure": "recurrence", "count": 3, "total": 40, "percent": 7.5}]),
+    ("No residual tumour was seen on follow-up MRI.", [{"measure": "recurrence", "count": 0}]),
+    ("None of the 15 patients developed a local recurrence.", [{"measure": "recurrence", "count": 0}]),
+    ("Pain recurred in two patients (4%) and was successfully re-treated.",
+     [{"measure": "recurrence", "count": 2, "percent": 4}]),
+    # complications: grades, serious = major, totals with a split, zeros
+    ("Minor complications occurred in 3 patients (6%).",
+     [{"measure": "complications", "grade": "minor", "count": 3, "percent": 6}]),
+    ("There were three minor complications (6%) and no major complications.",
+     [{"measure": "complications", "grade": "minor", "count": 3, "percent": 6},
+      {"measure": "complications", "grade": "major", "count": 0}]),
+    ("No serious adverse events were reported.", [{"measure": "complications", "grade": "major", "count": 0}]),
+    ("No complications occurred.", [{"measure": "complications", "grade": "any", "count": 0}]),
+    ("Complications occurred in seven patients (17%): two were major and five minor.",
+     [{"measure": "complications", "grade": "any", "count": 7, "percent": 17},
+      {"measure": "complications", "grade": "major", "count": 2},
+      {"measure": "complications", "grade": "minor", "count": 5}]),
+    ("There were 2 grade 3 adverse events (4%).", [{"measure": "complications", "grade": "major", "count": 2, "percent": 4}]),
+    ("A small pneumothorax was the only complication.", [{"measure": "complications", "grade": "any", "count": 1}]),
+    ("Three patients (6%) had minor complications, including two skin burns and one transient neuropraxia.",
+     [{"measure": "complications", "grade": "minor", "count": 3, "percent": 6}]),
+    # directions
+    ("Opioid consumption decreased after cryoablation.", [{"measure": "analgesic_use", "direction": "decreased"}]),
+    ("Analgesics were discontinued within a week.", [{"measure": "analgesic_use", "direction": "decreased"}]),
+    ("Quality of life improved significantly after treatment (p < 0.001).",
+     [{"measure": "quality_of_life", "direction": "improved"}]),
+    ("Quality of life, measured with the EQ-5D, remained stable.", [{"measure": "quality_of_life", "direction": "unchanged"}]),
+    # comparators are left out
+    ("Technical success was 100% for cryoablation and 95% for RFA.", [{"measure": "technical_success", "percent": 100}]),
+    ("Radiofrequency ablation achieved a local control rate of 90%.", []),
+    ("The recurrence rate was 10% after cryoablation compared with 30% after surgical resection.",
+     [{"measure": "recurrence", "percent": 10}]),
+    # definitions, objectives and background are not results
+    ("Technical success was defined as complete coverage of the tumour with a 5-mm margin.", []),
+    ("To evaluate local control and complications after cryoablation of desmoid tumours.", []),
+    ("Clinical success, defined as a decrease of at least 2 points, was achieved in 13 of 15 patients (87%).",
+     [{"measure": "clinical_success", "count": 13, "total": 15, "percent": 87}]),
+]
+
+
+@pytest.mark.parametrize("text, expected", CASES, ids=[c[0][:50] for c in CASES])
+def test_results_sentences(outcomes, text, expected):
+    assert outcomes(text) == expected
+
+
+def test_complete_pain_relief_is_clinical_success_for_osteoid_osteoma(outcomes):
+    text = "Thirty patients with osteoid osteoma were treated. Complete pain relief was obtained in 28 of 30 patients (93%)."
+    assert outcomes(text) == [{"measure": "clinical_success", "count": 28, "total": 30, "percent": 93}]
+
+
+def test_pain_relief_is_pain_response_for_metastases(outcomes):
+    text = "Thirty patients with painful bone metastases were treated. Pain relief was obtained in 24 of 30 patients (80%)."
+    assert outcomes(text) == [{"measure": "pain_response", "count": 24, "total": 30, "percent": 80}]
+
+
+def test_symptoms_resolved_is_a_clinical_success_without_numbers(outcomes):
+    text = "A 45-year-old woman was treated with cryoablation. Her symptoms resolved within two days."
+    assert outcomes(text, ["Case Reports"]) == [{"measure": "clinical_success"}]
+
+
+def test_a_case_report_baseline_pairs_with_later_scores(outcomes):
+    text = (
+        "Pain persisted despite analgesics, with a score of 6/10 on a numeric rating scale. "
+        "Her pain score was 1/10 at 1 week and 0/10 at 1 month."
+    )
+    assert outcomes(text, ["Case Reports"]) == [
+        {"measure": "pain_score", "scale": "nrs", "before": 6, "after": 1, "timepoint": "1 week"},
+        {"measure": "pain_score", "scale": "nrs", "before": 6, "after": 0, "timepoint": "1 month"},
+    ]
+
+
+def test_outcomes_come_in_text_order_with_evidence_spans(read):
+    text = "No major complications occurred. Technical success was 100%. Local recurrence occurred in 2 patients (5%)."
+    doc = read(text)
+    measures = [o["measure"] for o, _ in doc._.cryokb_outcomes]
+    assert measures == ["complications", "technical_success", "recurrence"]
+    for outcome, span in doc._.cryokb_outcomes:
+        assert span.doc is doc
+    spans = [span.text for _, span in doc._.cryokb_outcomes]
+    assert "major complications" in spans[0]
+    assert "100%" in spans[1]
+    assert "2 patients (5%)" in spans[2]
+
+
+def test_a_repeated_finding_is_reported_once(outcomes):
+    text = "There were no major complications. Cryoablation is safe, without major complications."
+    assert outcomes(text) == [{"measure": "complications", "grade": "major", "count": 0}]
+
+
+def test_gold_set_outcomes_do_not_regress(nlp, gold_dir):
+    """Outcome measures and numeric facts on the gold set stay near what they reach today."""
+    tp = fp = fn = hits = total = 0
+    for gold_path in sorted(gold_dir.glob("*.jsonl")):
+        articles = {a.pmid: a for a in iter_records(gold_path.with_suffix(".xml")) if isinstance(a, Article)}
+        for line in gold_path.read_text(encoding="utf-8").splitlines():
+            gold = json.loads(line)
+            if not gold["relevant"]:
+                continue
+            doc = nlp(make_doc(nlp, articles[gold["pmid"]]))
+            predicted = [o for o, _ in doc._.cryokb_outcomes]
+            g = Counter((o["measure"], o.get("grade")) for o in gold["outcomes"])
+            p = Counter((o["measure"], o.get("grade")) for o in predicted)
+            overlap = sum((g & p).values())
+            tp, fp, fn = tp + overlap, fp + sum(p.values()) - overlap, fn + sum(g.values()) - overlap
+            g_facts, p_facts = numeric_facts(gold["outcomes"]), numeric_facts(predicted)
+            total += sum(g_facts.values())
+            hits += sum((g_facts & p_facts).values())
+    f1 = 2 * tp / (2 * tp + fp + fn)
+    assert f1 >= 0.85, f"outcome measure F1 {f1:.3f}"
+    assert hits / total >= 0.85, f"numeric facts {hits}/{total}"
