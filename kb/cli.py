@@ -263,20 +263,26 @@ def stats(db_path, as_json):
 
 @cli.command()
 @db_option(default=DEMO_DB, envvar=None)
+@click.option("--serve/--no-serve", "serve_after", default=True, show_default=True,
+              help="Serve the knowledge base in Datasette once it is built.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8001, show_default=True, help="Port to serve on.")
 @quiet_verbose_options
 @user_errors
-def demo(db_path, quiet, verbose):
-    """Build the knowledge base from the synthetic sample records shipped in data/.
+def demo(db_path, serve_after, host, port, quiet, verbose):
+    """Build the knowledge base from the synthetic sample records in data/, and serve it.
 
     Needs no network. Every sample record is synthetic (written for the demo, not
-    real articles); the database says so.
+    real articles), and every page of the demo says so.
 
     \b
     Examples:
-        cryokb demo
-        cryokb demo --db /tmp/demo.db
+        cryokb demo                       # build cryokb-demo.db, browse http://127.0.0.1:8001/
+        cryokb demo --no-serve --db /tmp/demo.db
     """
+    from kb import evidence, graph
     from kb.importing import import_files
+    from kb.progress import progressbar
 
     setup_logging(verbose, quiet)
     samples = sorted(p for p in data_path("samples").iterdir() if p.name.endswith((".xml", ".nbib", ".txt")))
@@ -288,11 +294,22 @@ def demo(db_path, quiet, verbose):
     if failed:
         raise click.ClickException("; ".join(f"{r.path}: {r.error}" for r in failed))
     store.set_meta("synthetic", "true")
+    with progressbar(desc="build", unit="articles", quiet=quiet) as bar:
+        built = evidence.build(store, progress=bar.update)
+    concept_graph = graph.rebuild(store)
     if not quiet:
         figures = store.stats()
-        click.echo(f"Demo knowledge base (synthetic data): {db_path.resolve()} "
-                   f"({figures['articles']} articles)")
+        click.echo(f"Demo knowledge base (synthetic data): {db_path.resolve()} ({figures['articles']} articles, "
+                   f"{built.extracted} extracted, {concept_graph.number_of_nodes()} concepts in the graph)")
+    if serve_after:
+        from kb.publish import PublishError, serve as run_server
 
+        click.echo(f"Serving at http://{host}:{port}/ (Ctrl-C to stop)", err=True)
+        store.db.close()
+        try:
+            run_server(db_path, host=host, port=port, log_level="warning" if quiet else "info")
+        except PublishError as exc:
+            raise click.ClickException(str(exc)) from exc
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True,
@@ -455,6 +472,81 @@ def graph_(db_path, fmt, output, bipartite):
     result = graph.bipartite_graph(store) if bipartite else graph.add_metrics(graph.concept_graph(store))
     graph.export(result, fmt, output)
     click.echo(f"Wrote {result.number_of_nodes()} nodes and {result.number_of_edges()} edges to {output}", err=True)
+
+
+@cli.command()
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Published database [config: db; env: CRYOKB_DB; default: cryokb.db].")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Settings file [env: CRYOKB_CONFIG; default: ./cryokb.toml if present].")
+@click.option("--query", help="PubMed query [config: query; env: CRYOKB_QUERY; default: data/pubmed_query.toml].")
+@click.option("--email", help="Contact e-mail sent to NCBI [config: email; env: NCBI_EMAIL]. "
+              "The API key is read only from NCBI_API_KEY or the config file.")
+@click.option("--eutils-url", help="E-utilities base URL [config: eutils_url; env: NCBI_EUTILS_URL].")
+@click.option("--batch-size", type=click.IntRange(1, 10000),
+              help="Records per efetch and transaction [config: batch_size; default: 500].")
+@click.option("--full", is_flag=True, help="Re-harvest everything the query matches (needed after a query change).")
+@click.option("--reextract", is_flag=True, help="Extract every article again, not only new, revised or stale ones.")
+@click.option("--dry-run", is_flag=True, help="Say what would be fetched (esearch counts only); write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
+@click.option("--wait", is_flag=True, help="If another refresh runs on this database, wait for it (default: exit 3).")
+@click.option("--log", "log_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write timestamped log lines to this file [config: log; env: CRYOKB_LOG].")
+@quiet_verbose_options
+@click.pass_context
+def refresh(ctx, db_path, config_file, query, email, eutils_url, batch_size, full, reextract, dry_run, as_json,
+            wait, log_file, quiet, verbose):
+    """Bring the knowledge base up to date: harvest, extract, rebuild the graph, publish.
+
+    Fetches what is new or revised since the last successful run into a staging copy
+    (cryokb.db.staging), extracts what is stale, and replaces the published database
+    in one atomic rename: readers never see a half-built database, and a run killed
+    at any point leaves it as it was; the next run resumes. Exit codes: 0 done (with
+    or without changes), 1 failure or configuration error, 2 usage error, 3 another
+    refresh is running on this database.
+
+    \b
+    Examples:
+        cryokb refresh --email you@example.org
+        cryokb refresh --config /srv/cryokb/cryokb.toml -q --log /var/log/cryokb.log
+        cryokb refresh --dry-run
+        cryokb refresh --json --wait
+        cryokb refresh --full --query 'cryoablation AND (bone OR soft tissue)'
+    """
+    from kb.config import ConfigError, resolve_settings
+    from kb.lock import LockError, LockHeld
+    from kb.refresh import (RefreshError, command_logging, dry_run as plan_refresh, format_dry_run,
+                            format_summary, refresh as run_refresh)
+    from kb.errors import USER_ERRORS
+
+    def fail(message, code, **fields):
+        if as_json:
+            click.echo(json.dumps({"outcome": fields.pop("outcome", "failed"), "error": message, **fields}))
+        click.echo(f"Error: {message}", err=True)
+        ctx.exit(code)
+
+    try:
+        settings = resolve_settings({"db": db_path, "query": query, "email": email, "eutils_url": eutils_url,
+                                     "batch_size": batch_size, "log": log_file}, config=config_file)
+    except ConfigError as exc:
+        fail(str(exc), 1)
+    with command_logging(verbose, quiet, settings.log):
+        logging.getLogger("cryokb.refresh").debug("settings: %s", settings.describe())
+        try:
+            if dry_run:
+                planned = plan_refresh(settings, full=full, reextract=reextract)
+                click.echo(json.dumps(planned.as_dict(), indent=2) if as_json else format_dry_run(planned))
+                return
+            result = run_refresh(settings, full=full, reextract=reextract, wait=wait, quiet=quiet or as_json)
+        except LockHeld as exc:
+            fail(f"{exc} (use --wait to wait for it)", 3, outcome="locked")
+        except (RefreshError, LockError, ConfigError, *USER_ERRORS) as exc:
+            fail(str(exc), 1)
+        logging.getLogger("cryokb.refresh").info("%s", format_summary(result))
+        if as_json:
+            click.echo(json.dumps(result.as_dict(), indent=2))
+        elif not quiet:
+            click.echo(format_summary(result))
 
 
 @cli.command()

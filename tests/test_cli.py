@@ -97,7 +97,7 @@ def test_db_comes_from_the_environment(runner, tmp_path, sample_xml):
 
 def test_demo_marks_its_database_synthetic(runner, tmp_path):
     db = tmp_path / "demo.db"
-    result = runner.invoke(cli, ["demo", "--db", str(db)])
+    result = runner.invoke(cli, ["demo", "--no-serve", "--db", str(db)])
     assert result.exit_code == 0, result.output
     assert "synthetic" in result.output
     assert Store(db).get_meta("synthetic") == "true"

@@ -45,7 +45,7 @@ def test_installed_package_reads_its_data_from_site_packages(installed, tmp_path
 
 
 def test_installed_demo_builds_a_database_away_from_the_checkout(installed, tmp_path):
-    result = run(installed, "demo", "--db", str(tmp_path / "demo.db"), cwd=tmp_path)
+    result = run(installed, "demo", "--no-serve", "--db", str(tmp_path / "demo.db"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "synthetic" in result.stdout
     stats = run(installed, "stats", "--db", str(tmp_path / "demo.db"), "--json", cwd=tmp_path)
