@@ -78,6 +78,11 @@ def prepare_jinja2_environment(env, datasette):
 
 @hookimpl
 def startup(datasette):
+    """Find the cryokb database and read its synthetic flag, once.
+
+    The banner and the menu go into the Jinja globals of this Datasette, so that every
+    page has them, Datasette's own error pages included (those get no extra_template_vars).
+    """
     async def inner():
         state = _state(datasette)
         for name, db in datasette.databases.items():
@@ -91,6 +96,10 @@ def startup(datasette):
                 state.synthetic = bool(first) and str(first[0]).lower() in ("true", "1", "yes")
                 log.info("serving %s (synthetic: %s)", name, state.synthetic)
                 break
+        if state.database is not None:
+            datasette.jinja_env.globals.update(
+                cryokb_synthetic=state.synthetic, cryokb_database=state.database,
+                cryokb_pages=[(f"/-/cryokb/{slug}", label) for slug, label in PAGES])
 
     return inner
 
@@ -103,18 +112,15 @@ def _data_dir(name: str) -> Path | None:
 
 
 @hookimpl
-def extra_template_vars(template, database, table, view_name, request, datasette):
+def extra_template_vars(database, table, view_name, request, datasette):
+    """An article's row page gets its text with the evidence marked, and its outcomes."""
     state = _state(datasette)
-    if state.database is None:
+    if not (view_name == "row" and table == "articles" and database == state.database and request):
         return {}
 
     async def inner():
-        variables = {"cryokb_synthetic": state.synthetic, "cryokb_database": state.database,
-                     "cryokb_pages": [(f"/-/cryokb/{slug}", label) for slug, label in PAGES]}
-        if view_name == "row" and table == "articles" and database == state.database and request:
-            pmid = tilde_decode(request.url_vars.get("pks", ""))
-            variables["cryokb_article"] = await article_evidence(datasette.get_database(database), pmid)
-        return variables
+        pmid = tilde_decode(request.url_vars.get("pks", ""))
+        return {"cryokb_article": await article_evidence(datasette.get_database(database), pmid)}
 
     return inner
 
@@ -152,15 +158,19 @@ def render_cell(value, column, table, database, datasette):
     """PMIDs open PubMed (and their row here); DOIs open the publisher through doi.org."""
     if value in (None, ""):
         return None
+    label = None
+    if isinstance(value, dict):  # a foreign key Datasette expanded to its label (the title)
+        value, label = value.get("value"), value.get("label")
     if column in PMID_COLUMNS and str(value).isdigit():
         state = _state(datasette)
-        own = ""
         if state.database and table != "articles":
-            own = f'<a href="/{escape(state.database)}/articles/{escape(value)}">{escape(value)}</a> '
+            own = Markup('<a href="/{}/articles/{}">{}</a>').format(state.database, value, label or value)
+            if label and label != value:
+                own += Markup("&nbsp;<em>{}</em>").format(value)
         else:
-            own = f"{escape(value)} "
-        return Markup(f'{own}<a class="cryokb-pubmed" href="{PUBMED_URL.format(escape(value))}" '
-                      'title="Open in PubMed">PubMed&nbsp;&#8599;</a>')
+            own = escape(value)
+        return own + Markup(' <a class="cryokb-pubmed" href="{}" title="Open in PubMed">PubMed&nbsp;&#8599;</a>'
+                            ).format(PUBMED_URL.format(value))
     if column == "doi" and isinstance(value, str) and value.startswith("10."):
         url = DOI_URL.format(urllib.parse.quote(value, safe="/:;()._-"))
         return Markup(f'<a class="cryokb-doi" href="{escape(url)}" title="Open the publisher\'s page">'
@@ -274,9 +284,7 @@ def _db(datasette):
 
 async def _render(datasette, request, template, title, **context):
     state = _state(datasette)
-    html = await datasette.render_template(
-        template, {"page_title": title, "cryokb_pages": [(f"/-/cryokb/{s}", l) for s, l in PAGES],
-                   "cryokb_database": state.database, **context}, request=request)
+    html = await datasette.render_template(template, {"page_title": title, **context}, request=request)
     return Response.html(html)
 
 

@@ -1,0 +1,528 @@
+"""Publishing through Datasette: metadata, links, pictures, banner and escaping.
+
+Every page is fetched with Datasette's own test client (httpx over ASGI) from an app
+built exactly as ``cryokb serve`` builds it (kb.publish.make_datasette). The knowledge
+base is written by hand from evidence records as the schema defines them (as
+tests/test_evidence.py does), so these tests need neither the extractor nor the network.
+
+The abstracts below are invented for these tests; they describe no real study.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from ingest.model import AbstractSection, Article, Journal, PublicationType
+from kb import evidence, graph
+from kb.store import Store
+
+# --- a small synthetic knowledge base --------------------------------------------------------
+
+EVIL_TITLE = "Cryoablation <script>alert(1)</script> of spinal osteoid osteoma"
+
+# (pmid, year, title, abstract, facts). Every phrase in facts occurs in the text.
+ARTICLES = [
+    ("91000001", 2016, "CT-guided cryoablation of extra-abdominal desmoid tumours: a single-centre series",
+     "Fourteen patients with extra-abdominal desmoid tumours underwent CT-guided percutaneous cryoablation. "
+     "Local control was achieved in 12 of 14 patients (86%) at 2 years. "
+     "There were no major complications.",
+     {"lesion": ("desmoid_tumor", "desmoid tumours"), "indication": ("local_tumor_control", "Local control"),
+      "guidance": ("ct", "CT-guided"), "design": "retrospective", "n": 14,
+      "outcomes": [({"measure": "local_control", "count": 12, "total": 14, "percent": 86, "timepoint": "2 years"},
+                    "Local control was achieved in 12 of 14 patients (86%)"),
+                   ({"measure": "complications", "grade": "major", "count": 0}, "no major complications", True)]}),
+    ("91000002", 2019, "Percutaneous cryoablation for painful bone metastases of the pelvis",
+     "Thirty-one patients with painful bone metastases were treated for pain palliation. "
+     "Mean VAS pain fell from 7.2 to 2.1 at 4 weeks. "
+     "Minor complications occurred in 3 of 31 patients (10%).",
+     {"lesion": ("bone_metastasis", "bone metastases"), "indication": ("pain_palliation", "pain palliation"),
+      "guidance": None, "design": "prospective", "n": 31,
+      "outcomes": [({"measure": "pain_score", "scale": "vas", "before": 7.2, "after": 2.1, "timepoint": "4 weeks"},
+                    "Mean VAS pain fell from 7.2 to 2.1"),
+                   ({"measure": "complications", "grade": "minor", "count": 3, "total": 31, "percent": 10},
+                    "Minor complications occurred in 3 of 31 patients (10%)")]}),
+    ("91000003", 2021, "Cryoablation of recurrent desmoid-type fibromatosis after failed systemic therapy",
+     "Nine patients with recurrent desmoid tumours after failed systemic therapy received salvage cryoablation. "
+     "Local control was achieved in 7 of 9 patients (78%).",
+     {"lesion": ("desmoid_tumor", "desmoid tumours"), "indication": ("salvage", "salvage cryoablation"),
+      "guidance": None, "design": "retrospective", "n": 9,
+      "outcomes": [({"measure": "local_control", "count": 7, "total": 9, "percent": 78},
+                    "Local control was achieved in 7 of 9 patients (78%)")]}),
+    ("91000004", 2021, EVIL_TITLE,
+     "Twenty children with osteoid osteoma were treated with curative intent. "
+     "Clinical success was achieved in 19 of 20 patients (95%).",
+     {"lesion": ("osteoid_osteoma", "osteoid osteoma"), "indication": ("curative", "curative intent"),
+      "guidance": None, "design": "retrospective", "n": 20,
+      "outcomes": [({"measure": "clinical_success", "count": 19, "total": 20, "percent": 95},
+                    "Clinical success was achieved in 19 of 20 patients (95%)")]}),
+    ("91000005", 2023, "Cryoablation of oligometastatic bone disease for local tumour control",
+     "Twenty-two patients with bone metastases were ablated for local control. "
+     "Local control was achieved in 20 of 22 patients (91%) at 1 year.",
+     {"lesion": ("bone_metastasis", "bone metastases"), "indication": ("local_tumor_control", "local control"),
+      "guidance": None, "design": "prospective", "n": 22,
+      "outcomes": [({"measure": "local_control", "count": 20, "total": 22, "percent": 91, "timepoint": "1 year"},
+                    "Local control was achieved in 20 of 22 patients (91%)")]}),
+    ("91000006", 2024, "Cryoablation of desmoid tumours: early results without an outcome",
+     "Six patients with desmoid tumours were treated under MRI guidance. "
+     "Follow-up is ongoing.",
+     {"lesion": ("desmoid_tumor", "desmoid tumours"), "indication": None,
+      "guidance": ("mri", "MRI guidance"), "design": "case_report", "n": 6, "outcomes": []}),
+]
+
+
+def sentence_spans(text):
+    """The title, then each ". "-separated sentence of the abstract (enough for these texts)."""
+    title_end = text.index("\n\n")
+    spans, start = [(0, title_end)], title_end + 2
+    while start < len(text):
+        end = text.find(". ", start)
+        end = len(text) if end == -1 else end + 1
+        spans.append((start, end))
+        start = end + 1
+    return spans
+
+
+def _mention(text, spans, field, key, phrase, negated=False):
+    start = text.index(phrase)
+    sentence = next(text[s:e] for s, e in spans if s <= start < e)
+    return {"field": field, "key": key, "text": phrase, "start": start, "end": start + len(phrase),
+            "sentence": sentence, "negated": negated}
+
+
+def _item(a, facts):
+    text = a.text
+    spans = sentence_spans(text)
+    lesion, phrase = facts["lesion"]
+    mentions = [_mention(text, spans, "lesion_types", lesion, phrase)]
+    record = {"pmid": a.pmid, "relevant": True, "approach": ["percutaneous"], "lesion_types": [lesion],
+              "anatomic_sites": [], "indications": [], "guidance": [], "treatments": [],
+              "study_design": facts["design"], "n_patients": facts["n"], "n_lesions": None, "outcomes": []}
+    for name in ("indication", "guidance"):
+        if facts[name]:
+            key, phrase = facts[name]
+            field = "indications" if name == "indication" else "guidance"
+            record[field] = [key]
+            mentions.append(_mention(text, spans, field, key, phrase))
+    for outcome, phrase, *negated in facts["outcomes"]:
+        record["outcomes"].append(outcome)
+        mentions.append(_mention(text, spans, "outcomes", outcome["measure"], phrase, bool(negated)))
+    record["mentions"] = mentions
+    return record, text, spans
+
+
+def make_kb(path: Path, *, synthetic: bool = True) -> Path:
+    """Write the six articles above, their evidence, views, graph and one harvest run."""
+    store = Store(path).ensure_shape()
+    run = store.start_run(kind="harvest", query="cryoablation AND (bone OR soft tissue)", query_version="1")
+    articles = []
+    for pmid, year, title, abstract, _ in ARTICLES:
+        articles.append(Article(
+            pmid=pmid, title=title, abstract_sections=[AbstractSection(abstract)], pub_year=year,
+            journal=Journal(title="Journal of Invented Interventional Radiology", nlm_unique_id="9999001"),
+            publication_types=[PublicationType("Journal Article")], doi=f"10.9999/jiir.{pmid}",
+            raw=f"<synthetic>{pmid}</synthetic>".encode()))
+    counts = store.save_records(articles)
+    store.finish_run(run, outcome="ok", counts=counts, fetched=len(articles))
+    evidence.ensure_evidence_shape(store)
+    evidence.load_concepts(store)
+    items = [_item(a, facts) for a, (*_, facts) in zip(articles, ARTICLES)]
+    evidence.write_evidence(store, items, "test-1", {a.pmid: None for a in articles})
+    evidence.apply_views(store)
+    graph.rebuild(store)
+    if synthetic:
+        store.set_meta("synthetic", "true")
+    store.db.close()
+    return path
+
+
+# --- fixtures ---------------------------------------------------------------------------------
+
+EVIL_LABEL = "Desmoid <script>alert(2)</script> tumour"
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory):
+    """The demo knowledge base (flagged synthetic), with a hostile label on one concept too."""
+    path = make_kb(tmp_path_factory.mktemp("demo") / "cryokb-demo.db")
+    with sqlite3.connect(path) as conn:
+        conn.execute("update concepts set label = ? where key = 'desmoid_tumor'", [EVIL_LABEL])
+        conn.execute("update graph_nodes set label = ? where id = 'desmoid_tumor'", [EVIL_LABEL])
+    return path
+
+
+@pytest.fixture(scope="module")
+def plain_db(tmp_path_factory):
+    """The same articles in a database that is not the demo (no synthetic flag)."""
+    return make_kb(tmp_path_factory.mktemp("plain") / "cryokb.db", synthetic=False)
+
+
+@pytest.fixture(scope="module")
+def demo(demo_db):
+    from kb.publish import make_datasette
+
+    return make_datasette(demo_db)
+
+
+@pytest.fixture(scope="module")
+def plain(plain_db):
+    from kb.publish import make_datasette
+
+    return make_datasette(plain_db)
+
+
+def fetch(ds, path, status=200):
+    """GET through Datasette's own ASGI client; check the status."""
+    response = asyncio.run(ds.client.get(path))
+    assert response.status_code == status, f"{path}: {response.status_code}\n{response.text[:800]}"
+    return response
+
+
+def rows(ds, path):
+    """The rows of a table, view or canned query page, through its JSON twin."""
+    page, _, query = path.partition("?")
+    return fetch(ds, f"{page}.json?{query}&_shape=objects&_size=max").json()["rows"]
+
+
+HTML_PAGES = [
+    "/", "/cryokb", "/cryokb/articles", "/cryokb/articles/91000001", "/cryokb/evidence_by_lesion",
+    "/cryokb/outcomes", "/cryokb/evidence_for_lesion?lesion_type=desmoid_tumor", "/-/cryokb",
+    "/-/cryokb/evidence-map", "/-/cryokb/outcomes-by-year", "/-/cryokb/graph",
+]
+
+
+# --- metadata ---------------------------------------------------------------------------------
+
+def test_every_table_view_and_column_of_the_knowledge_base_is_described(demo_db):
+    from kb.publish import load_metadata
+
+    tables = load_metadata()["databases"]["cryokb"]["tables"]
+    conn = sqlite3.connect(demo_db)
+    names = [r[0] for r in conn.execute(
+        "select name from sqlite_master where type in ('table', 'view') and name not like '%_fts%' "
+        "and name not like 'sqlite_%'")]
+    assert {"articles", "outcomes", "evidence_by_lesion", "evidence_map", "graph_edges"} <= set(names)
+    missing = []
+    for name in names:
+        described = tables.get(name, {})
+        if not described.get("description"):
+            missing.append(name)
+        for (column,) in conn.execute(f"select name from pragma_table_info('{name}')"):
+            if not described.get("columns", {}).get(column):
+                missing.append(f"{name}.{column}")
+    assert missing == []
+
+
+def test_metadata_names_the_query_its_version_and_the_last_refresh(demo_db, plain_db):
+    from kb.publish import build_metadata
+
+    run = sqlite3.connect(plain_db).execute("select finished from harvest_runs").fetchone()[0]
+    source = build_metadata(plain_db)["source"]
+    assert "PubMed" in source and "cryoablation AND (bone OR soft tissue)" in source
+    assert "version 1" in source and f"last refresh: {run[:10]}" in source
+    assert "SYNTHETIC" not in source
+    assert "SYNTHETIC" in build_metadata(demo_db)["source"]
+
+
+def test_the_source_line_is_shown_on_the_home_page(plain):
+    page = fetch(plain, "/").text
+    assert "cryoablation AND (bone OR soft tissue)" in page
+    assert "Citations and abstracts: PubMed/MEDLINE terms" in page
+
+
+def test_default_facets_count_articles_by_lesion_indication_design_and_year(demo):
+    facets = fetch(demo, "/cryokb/articles.json").json()["facet_results"]
+    assert set(facets) >= {"lesion_types", "indications", "study_design", "pub_year"}
+    lesions = {r["value"]: r["count"] for r in facets["lesion_types"]["results"]}
+    assert lesions == {"desmoid_tumor": 3, "bone_metastasis": 2, "osteoid_osteoma": 1}
+    years = {r["value"]: r["count"] for r in facets["pub_year"]["results"]}
+    assert years[2021] == 2
+
+
+def test_an_array_facet_filters_articles_by_two_values_at_once(demo):
+    found = rows(demo, "/cryokb/articles?lesion_types__arraycontains=desmoid_tumor"
+                       "&indications__arraycontains=salvage")
+    assert [r["pmid"] for r in found] == ["91000003"]
+
+
+def test_full_text_search_finds_articles_and_sentences(demo):
+    assert {r["pmid"] for r in rows(demo, "/cryokb/articles?_search=fibromatosis")} == {"91000003"}
+    sentences = rows(demo, "/cryokb/sentences?_search=complications")
+    assert {r["pmid"] for r in sentences} == {"91000001", "91000002"}
+    assert all("omplications" in r["text"] for r in sentences)
+
+
+# --- canned queries ----------------------------------------------------------------------------
+
+def test_evidence_for_a_lesion_type_lists_its_articles_newest_first(demo):
+    found = rows(demo, "/cryokb/evidence_for_lesion?lesion_type=desmoid_tumor")
+    assert [r["pmid"] for r in found] == ["91000006", "91000003", "91000001"]
+    first = next(r for r in found if r["pmid"] == "91000001")
+    assert "local_control: 86.0%" in first["outcomes"] or "local_control: 86%" in first["outcomes"]
+    assert rows(demo, "/cryokb/evidence_for_lesion?lesion_type=chordoma") == []
+
+
+def test_outcomes_for_a_lesion_and_measure_come_with_their_sentences(demo):
+    found = rows(demo, "/cryokb/outcomes_for_lesion_and_measure?lesion_type=desmoid_tumor&measure=local_control")
+    assert {(r["pmid"], r["percent"]) for r in found} == {("91000001", 86), ("91000003", 78)}
+    for r in found:
+        assert f"{r['count']} of {r['total']}" in r["sentence"]
+
+
+def test_the_evidence_map_query_has_one_row_per_lesion_and_indication(demo):
+    found = rows(demo, "/cryokb/evidence_map_matrix")
+    cells = {(r["lesion_type"], r["indication"]): (r["studies"], r["patients"]) for r in found}
+    assert cells == {("desmoid_tumor", "local_tumor_control"): (1, 14), ("desmoid_tumor", "salvage"): (1, 9),
+                     ("bone_metastasis", "pain_palliation"): (1, 31),
+                     ("bone_metastasis", "local_tumor_control"): (1, 22), ("osteoid_osteoma", "curative"): (1, 20)}
+
+
+def test_the_review_queue_holds_the_relevant_article_without_outcomes(demo):
+    found = rows(demo, "/cryokb/review_queue")
+    assert [(r["pmid"], r["reasons"]) for r in found] == [("91000006", "relevant, but no outcome extracted")]
+
+
+def test_what_changed_lists_only_articles_touched_since_the_last_run_started(tmp_path):
+    from kb.publish import make_datasette
+
+    path = make_kb(tmp_path / "refreshed.db", synthetic=False)
+    with sqlite3.connect(path) as conn:
+        conn.execute("update articles set first_seen = '2026-01-05T10:00:00+00:00', "
+                     "last_updated = '2026-01-05T10:00:00+00:00'")
+        conn.execute("update harvest_runs set started = '2026-01-05T09:59:00+00:00'")
+        conn.execute("insert into harvest_runs (kind, started, finished, outcome) values "
+                     "('harvest', '2026-03-01T08:00:00+00:00', '2026-03-01T08:05:00+00:00', 'ok')")
+        conn.execute("insert into harvest_runs (kind, started, outcome) values "
+                     "('harvest', '2026-04-01T08:00:00+00:00', 'failed')")
+        conn.execute("update articles set last_updated = '2026-03-01T08:01:00+00:00' where pmid = '91000002'")
+    found = rows(make_datasette(path), "/cryokb/changed_in_last_refresh")
+    assert [(r["pmid"], r["change"]) for r in found] == [("91000002", "revised")]
+
+
+# --- links ------------------------------------------------------------------------------------
+
+def test_pmid_cells_open_pubmed_and_the_article_page(demo):
+    page = fetch(demo, "/cryokb/outcomes").text
+    assert 'href="https://pubmed.ncbi.nlm.nih.gov/91000001/"' in page
+    assert 'href="/cryokb/articles/91000001"' in page
+    query = fetch(demo, "/cryokb/review_queue").text
+    assert 'href="https://pubmed.ncbi.nlm.nih.gov/91000006/"' in query
+
+
+def test_the_articles_table_adds_pubmed_links_to_its_key_column_with_our_script(demo):
+    page = fetch(demo, "/cryokb/articles").text
+    assert '<script src="/-/cryokb/static/cryokb.js"' in page
+    script = fetch(demo, "/-/cryokb/static/cryokb.js")
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert "https://pubmed.ncbi.nlm.nih.gov/" in script.text and "td.col-pmid.type-pk" in script.text
+
+
+def test_doi_cells_open_the_publisher_through_doi_org(demo):
+    page = fetch(demo, "/cryokb/articles/91000002").text
+    assert 'href="https://doi.org/10.9999/jiir.91000002"' in page
+
+
+# --- the article page -------------------------------------------------------------------------
+
+def test_an_article_page_shows_its_abstract_with_the_evidence_marked(demo):
+    page = fetch(demo, "/cryokb/articles/91000001").text
+    assert 'class="cryokb-abstract"' in page
+    assert re.search(r'<mark class="cryokb-m cryokb-f-lesion_types" title="lesion_types: desmoid_tumor">'
+                     r"desmoid tumours</mark>", page)
+    assert re.search(r'<mark class="cryokb-m cryokb-f-outcomes cryokb-neg" '
+                     r'title="outcomes: complications \(negated\)">no major complications</mark>', page)
+    outcomes = page[page.index('class="cryokb-outcomes"'):]
+    assert "local control 86% (12/14) at 2 years" in outcomes
+    assert "Local control was achieved in 12 of 14 patients (86%) at 2 years." in outcomes
+
+
+def test_an_article_without_outcomes_says_so(demo):
+    assert "No outcome was extracted from this article." in fetch(demo, "/cryokb/articles/91000006").text
+
+
+def test_overlapping_mentions_are_marked_without_losing_or_repeating_text():
+    from markupsafe import Markup
+
+    from kb.datasette_plugin import highlight
+
+    text = "Title\n\nLocal control <b> was 9 of 10."
+    mentions = [{"field": "outcomes", "concept": "local_control", "start": 7, "end": len(text) - 1},
+                {"field": "indications", "concept": "local_tumor_control", "start": 7, "end": 20}]
+    html = highlight(text, mentions, 7, len(text))
+    assert isinstance(html, Markup)
+    assert re.sub(r"<[^>]+>", "", str(html)) == "Local control &lt;b&gt; was 9 of 10."
+    assert str(html).startswith('<mark class="cryokb-m cryokb-f-indications" '
+                                'title="outcomes: local_control; indications: local_tumor_control">Local control</mark>')
+
+
+# --- the pictures -----------------------------------------------------------------------------
+
+def test_the_heat_map_has_a_cell_per_lesion_and_indication_linking_to_its_articles(demo):
+    page = fetch(demo, "/-/cryokb/evidence-map").text
+    start = page.index('<svg class="cryokb-heatmap"')
+    svg = page[start:page.index("</svg>", start)]
+    links = re.findall(r'<a href="([^"]+)"><title>([^<]+)</title><rect class="cell"', svg)
+    assert len(links) == 5
+    for href, tip in links:
+        studies = int(re.search(r": (\d+) studies", tip).group(1))
+        target = href.replace("&amp;", "&")
+        assert len(rows(demo, target)) == studies, tip
+    assert "20 / 20" not in svg and "1 / 20" in svg
+
+
+def test_heat_map_colours_go_from_light_to_dark():
+    from kb.datasette_plugin import colour_scale
+
+    light, dark = colour_scale(0.0), colour_scale(1.0)
+    assert sum(int(light[i:i + 2], 16) for i in (1, 3, 5)) > sum(int(dark[i:i + 2], 16) for i in (1, 3, 5))
+
+
+def test_the_evidence_map_json_matches_the_view(demo):
+    data = fetch(demo, "/-/cryokb/evidence-map.json").json()
+    assert {(c["lesion_type"], c["indication"], c["studies"]) for c in data["cells"]} == \
+           {(r["lesion_type"], r["indication"], r["studies"]) for r in rows(demo, "/cryokb/evidence_map")}
+    assert data["lesion_types"][0] in ("bone_metastasis", "desmoid_tumor")
+
+
+def test_outcomes_by_year_counts_articles_per_measure_and_plots_the_chosen_one(demo):
+    data = fetch(demo, "/-/cryokb/outcomes-by-year.json").json()
+    counts = {(c["year"], c["measure"]): c["articles"] for c in data["counts"]}
+    assert counts[(2021, "local_control")] == 1 and counts[(2016, "complications")] == 1
+    assert data["measure"] == "local_control"
+    assert sorted(v["percent"] for v in data["values"]) == [78, 86, 91]
+    page = fetch(demo, "/-/cryokb/outcomes-by-year?measure=clinical_success").text
+    assert '<option value="clinical_success" selected>' in page
+    assert page.count('<circle class="dot"') == 1
+
+
+def test_the_graph_page_draws_every_node_and_edge_of_the_stored_graph(demo, demo_db):
+    conn = sqlite3.connect(demo_db)
+    n_nodes = conn.execute("select count(*) from graph_nodes").fetchone()[0]
+    n_edges = conn.execute("select count(*) from graph_edges").fetchone()[0]
+    page = fetch(demo, "/-/cryokb/graph").text
+    assert page.count('<g class="node"') == n_nodes and page.count('<line class="edge"') == n_edges
+    assert '<script src="/-/cryokb/static/cryokb-graph.js" defer></script>' in page
+    data = fetch(demo, "/-/cryokb/graph.json").json()
+    ids = {n["id"] for n in data["nodes"]}
+    assert all(e["source"] in ids and e["target"] in ids for e in data["edges"])
+    assert all(0 <= n["x"] <= 1000 and 0 <= n["y"] <= 700 for n in data["nodes"])
+
+
+def test_clicking_a_concept_or_a_link_lists_its_articles(demo):
+    node = fetch(demo, "/-/cryokb/graph/node.json?id=desmoid_tumor").json()
+    assert [a["pmid"] for a in node["articles"]] == ["91000006", "91000003", "91000001"]
+    assert {r["pmid"] for r in rows(demo, node["all_url"])} == {"91000001", "91000003", "91000006"}
+    edge = fetch(demo, "/-/cryokb/graph/edge.json?source=local_control&target=desmoid_tumor").json()
+    assert edge["weight"] == 2 and {a["pmid"] for a in edge["articles"]} == {"91000001", "91000003"}
+    assert {r["pmid"] for r in rows(demo, edge["all_url"])} == {"91000001", "91000003"}
+    assert "error" in fetch(demo, "/-/cryokb/graph/node.json?id=no_such_concept", status=404).json()
+
+
+# --- banner, escaping, offline ----------------------------------------------------------------
+
+@pytest.mark.parametrize("path", HTML_PAGES + ["/cryokb/no_such_table"])
+def test_every_page_of_the_demo_says_its_data_is_synthetic(demo, plain, path):
+    status = 404 if "no_such" in path else 200
+    assert "Synthetic data." in fetch(demo, path, status).text
+    assert "Synthetic data." not in fetch(plain, path, status).text
+
+
+@pytest.mark.parametrize("path", ["/cryokb/articles", "/cryokb/articles/91000004", "/cryokb/outcome_sentences",
+                                  "/cryokb/articles?_search=osteoid", "/-/cryokb/outcomes-by-year?measure=clinical_success",
+                                  "/-/cryokb/evidence-map", "/-/cryokb/graph", "/cryokb/evidence_by_lesion"])
+def test_titles_and_labels_holding_markup_are_shown_inert(demo, path):
+    page = fetch(demo, path).text
+    assert "<script>alert(" not in page
+    assert "&lt;script&gt;alert(" in page
+
+
+def test_json_endpoints_return_titles_as_data_for_the_script_to_set_as_text(demo):
+    node = fetch(demo, "/-/cryokb/graph/node.json?id=osteoid_osteoma").json()
+    assert node["articles"][0]["title"] == EVIL_TITLE
+    script = fetch(demo, "/-/cryokb/static/cryokb-graph.js").text
+    assert "innerHTML" not in script and "textContent" in script
+
+
+@pytest.mark.parametrize("path", HTML_PAGES)
+def test_pages_load_nothing_from_other_sites(demo, path):
+    page = fetch(demo, path).text
+    external = re.findall(r'<(?:script[^>]+src|link rel="stylesheet" href|img[^>]+src)="(?:https?:)?//[^"]*"', page)
+    assert external == []
+
+
+def test_static_files_are_served_with_their_types_and_nothing_else(demo):
+    assert fetch(demo, "/-/cryokb/static/cryokb.css").headers["content-type"].startswith("text/css")
+    fetch(demo, "/-/cryokb/static/missing.css", status=404)
+    escaped = asyncio.run(demo.client.get("/-/cryokb/static/..%2Fmetadata.yml"))
+    assert escaped.status_code != 200 and "databases:" not in escaped.text
+
+
+def test_the_menu_links_the_pictures(demo):
+    page = fetch(demo, "/").text
+    for href in ("/-/cryokb/evidence-map", "/-/cryokb/graph", "/-/cryokb/outcomes-by-year",
+                 "/cryokb/evidence_by_lesion"):
+        assert f'href="{href}"' in page
+
+
+# --- serving ----------------------------------------------------------------------------------
+
+def test_publishing_a_missing_or_foreign_database_is_a_one_line_error(tmp_path):
+    from kb.publish import PublishError, make_datasette
+
+    with pytest.raises(PublishError, match="no database at"):
+        make_datasette(tmp_path / "nothing.db")
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("create table t (x)")
+    with pytest.raises(PublishError, match="not a cryokb database"):
+        make_datasette(other)
+
+
+def test_serve_command_reports_a_missing_database(tmp_path):
+    from click.testing import CliRunner
+
+    from kb.cli import cli
+
+    result = CliRunner().invoke(cli, ["serve", "--db", str(tmp_path / "absent.db"), "-q"])
+    assert result.exit_code == 1
+    assert "no database at" in result.output
+
+
+def test_the_database_is_served_read_only(demo):
+    response = asyncio.run(demo.client.post("/cryokb/-/query", data={"sql": "delete from articles"}))
+    assert response.status_code in (403, 400, 405)
+    assert len(rows(demo, "/cryokb/articles")) == len(ARTICLES)
+    assert not demo.get_database("cryokb").is_mutable
+
+
+def test_cryokb_serve_answers_over_http(demo_db):
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "kb.cli", "serve", "--db", str(demo_db), "--port", str(port),
+                               "-q"], cwd=Path(__file__).resolve().parents[1])
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/cryokb/evidence-map", timeout=5) as reply:
+                    body = reply.read().decode()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.3)
+        assert "cryokb-heatmap" in body and "Synthetic data." in body
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
