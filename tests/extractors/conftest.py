@@ -48,7 +48,7 @@ def gold_dir():
     return GOLD
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def article():
     """The factory :func:`make_article`, for tests that build their own articles."""
     return make_article

@@ -1,0 +1,81 @@
+"""cryokb_negation: ConText triggers with scope, uncertainty and exclusion criteria."""
+
+import pytest
+
+from extractors.negation import validate_rules
+from extractors.vocabulary import VocabularyError
+
+
+def flags(nlp, text):
+    doc = nlp(text)
+    return {s.id_: (s._.negated, s._.uncertain, s._.excluded) for s in doc.spans["cryokb_concepts"]}
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("No patient needed surgery afterwards.", "surgery"),
+        ("The lesions were treated without cementoplasty.", "cementoplasty"),
+        ("None of the patients had received radiotherapy.", "radiotherapy"),
+        ("There was no evidence of residual osteoid osteoma.", "osteoid_osteoma"),
+        ("Chondrosarcoma was ruled out on biopsy.", "bone_sarcoma"),
+        ("Recurrent desmoid was not observed at one year.", "desmoid_tumor"),
+        ("The margin was free of chondrosarcoma.", "bone_sarcoma"),
+    ],
+)
+def test_negated(nlp, text, key):
+    negated, _uncertain, _excluded = flags(nlp, text)[key]
+    assert negated
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("Exclusion criteria were prior radiotherapy and pregnancy.", "radiotherapy"),
+        ("Patients with multiple myeloma were excluded.", "myeloma"),
+        ("Lesions treated by prior surgery were not included.", "surgery"),
+    ],
+)
+def test_exclusion_criteria_count_as_negated(nlp, text, key):
+    negated, _uncertain, excluded = flags(nlp, text)[key]
+    assert negated and excluded
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("A suspected osteoid osteoma of the tibia was frozen.", "osteoid_osteoma"),
+        ("The lesion was possibly an enchondroma.", "enchondroma"),
+        ("A chondrosarcoma could not be excluded.", "bone_sarcoma"),
+    ],
+)
+def test_uncertain(nlp, text, key):
+    negated, uncertain, _excluded = flags(nlp, text)[key]
+    assert uncertain and not negated
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("No major complications occurred and pain decreased in all eleven patients with bone metastases.", "bone_metastasis"),
+        ("There was no recurrence, but three patients later needed radiotherapy.", "radiotherapy"),
+        ("Patients who were not candidates for surgery were treated.", "surgery"),
+        ("Without recurrence at two years, the desmoid tumour had shrunk.", "desmoid_tumor"),
+        ("Osteoid osteoma of the femur was treated. No complication occurred.", "osteoid_osteoma"),
+    ],
+)
+def test_scope_ends_at_window_terminations_and_sentences(nlp, text, key):
+    negated, _uncertain, _excluded = flags(nlp, text)[key]
+    assert not negated
+
+
+def test_helper_terms_are_negated_too(nlp):
+    doc = nlp("Microwave ablation was used without cryoablation.")
+    assert [t._.negated for t in doc.spans["cryokb_terms"] if t.id_ == "cryo"] == [True]
+
+
+def test_a_malformed_rule_is_named():
+    rules = {"rules": [{"literal": "no", "category": "denied", "direction": "forward", "max_scope": 5}],
+             "pseudo": [], "terminations": []}
+    with pytest.raises(VocabularyError, match=r"rule 0 \('no'\)"):
+        validate_rules(rules, "context_rules.json")
