@@ -1,0 +1,90 @@
+"""cryokb_sample_size: the study population and its lesions, as the Conventions count them."""
+
+import pytest
+
+from extractors.pipeline import make_doc
+
+
+@pytest.fixture
+def population(nlp, article):
+    """``population(text, types)`` -> (n_patients, n_lesions) values of a synthetic article."""
+
+    def run(text, publication_types=()):
+        doc = nlp(make_doc(nlp, article("Cryoablation of musculoskeletal tumours", text, publication_types=publication_types)))
+        patients, lesions = doc._.cryokb_n_patients, doc._.cryokb_n_lesions
+        return (patients[0] if patients else None, lesions[0] if lesions else None)
+
+    return run
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Fifty-four tumours in 50 patients were treated with cryoablation.", (50, 54)),
+        ("A total of 23 patients with 31 lesions underwent cryoablation.", (23, 31)),
+        ("We reviewed 40 consecutive patients treated between 2012 and 2020.", (40, None)),
+        ("Twenty-two patients (n = 22) with desmoid tumours were included.", (22, None)),
+        ("Patients (n = 23) with painful bone metastases were enrolled.", (23, None)),
+        # the schema's example: a parenthesised n is a subgroup
+        ("Fifty patients with osteoid osteoma of the femur (n = 30) and tibia underwent cryoablation.", (50, None)),
+        # sessions and procedures are not lesions
+        ("Eighteen patients with 21 desmoid tumours underwent 27 cryoablation sessions.", (18, 21)),
+        ("Twelve patients underwent 15 procedures.", (12, None)),
+        # a subgroup of results does not replace the population
+        ("Thirty patients were treated. Clinical success was achieved in 27 patients.", (30, None)),
+        ("Nine patients with 13 nodules were treated. In the seven patients with pain, VAS decreased.", (9, 13)),
+    ],
+)
+def test_stated_populations(population, text, expected):
+    assert population(text) == expected
+
+
+def test_patients_excluded_from_the_analysis_are_subtracted(population):
+    text = "Sixty-eight patients were enrolled; six were excluded from the analysis, leaving 62 patients with 71 tumours."
+    assert population(text) == (62, 71)
+
+
+def test_an_exclusion_without_the_number_left_is_subtracted(population):
+    text = "Forty patients were enrolled. Four patients were excluded because of missing imaging."
+    assert population(text)[0] == 36
+
+
+def test_losses_to_follow_up_do_not_reduce_the_population(population):
+    text = "Forty patients were enrolled. Three patients were lost to follow-up."
+    assert population(text)[0] == 40
+
+
+def test_a_comparative_study_counts_all_arms(population):
+    text = "Twenty patients treated with cryoablation and 25 treated with radiofrequency ablation were compared."
+    assert population(text)[0] == 45
+
+
+def test_a_systematic_review_counts_its_pooled_patients(population):
+    text = (
+        "We searched three databases. Fifteen studies comprising a total of 812 patients were included. "
+        "The largest series included 120 patients."
+    )
+    assert population(text, ["Systematic Review"])[0] == 812
+
+
+def test_a_narrative_review_has_no_population(population):
+    text = "This review discusses cryoablation. In one series of 50 patients, local control was 80%."
+    assert population(text, ["Review"]) == (None, None)
+
+
+def test_a_case_report_has_one_patient(population):
+    text = "We report a case of a 45-year-old woman with a painful osteoid osteoma of the talus."
+    assert population(text, ["Case Reports"]) == (1, None)
+
+
+def test_an_animal_study_has_no_patients(population):
+    text = "Twelve swine underwent cryoablation of the femur in an animal model."
+    assert population(text) == (None, None)
+
+
+def test_the_evidence_span_covers_the_count(nlp, article):
+    doc = nlp(make_doc(nlp, article("Cryoablation", "A total of 23 patients with 31 lesions underwent cryoablation.")))
+    value, span = doc._.cryokb_n_patients
+    assert value == 23 and "23 patients" in span.text
+    value, span = doc._.cryokb_n_lesions
+    assert value == 31 and "31 lesions" in span.text
