@@ -1,0 +1,723 @@
+"""``cryokb refresh``: harvest, extract, rebuild the graph and publish, safely and unattended.
+
+The published database (``cryokb.db``) is never written by a refresh. The work
+happens in a staging copy beside it (``cryokb.db.staging``), made with SQLite's
+backup API, and the finished copy replaces the published file with one atomic
+``os.replace``. Readers of the published file therefore see the old database or the
+new one, never a half-built one, and a refresh killed at any moment (SIGKILL
+included) leaves the published file exactly as it was.
+
+The staging copy is kept when a refresh fails or is killed. Every write to it is a
+transaction (a harvest batch, an extraction batch, the graph), so it is consistent
+after any crash, and the next refresh resumes from it: it re-runs the same harvest
+window (records already stored come back "unchanged", so nothing is duplicated) and
+extracts only what is still stale. A staging copy is thrown away and made again when
+the published file changed since it was copied (someone imported into it directly)
+or when it fails SQLite's quick_check.
+
+Before the rename the staging copy is checkpointed and switched to
+``journal_mode=DELETE``, so that no ``-wal`` file has to travel with it, and a
+``-wal`` file beside the published path (a database once written in WAL mode) is
+folded into it and removed first: a stale WAL beside a renamed-in file would be
+replayed onto the wrong database by the next reader.
+
+Every run is a row of ``refresh_runs`` in the staging copy, published with it: a
+failed or killed run reaches the published database with the next refresh that
+succeeds. ``new``, ``revised`` and ``deleted`` count the changes against the
+published database, so a run that resumes interrupted work reports it too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from kb.config import Settings
+from kb.lock import RefreshLock
+from kb.store import Store, now_iso
+
+log = logging.getLogger("cryokb.refresh")
+
+# A test hook: the refresh stops at the named point, writes its pid into the file named
+# by PAUSE_FILE_ENV, and waits there until that file is removed, so that a test can
+# SIGKILL it at a known place. Unset (always, outside tests), it does nothing at all.
+PAUSE_ENV = "CRYOKB_TEST_PAUSE_AT"
+PAUSE_FILE_ENV = "CRYOKB_TEST_PAUSE_FILE"
+PAUSE_POINTS = ("staging", "harvest", "extract", "graph", "publish", "published")
+
+RUN_COLUMNS = {
+    "id": int, "started": str, "finished": str, "outcome": str, "query": str, "query_version": str,
+    "full": int, "reextract": int, "since": str, "until": str, "harvest_run_id": int,
+    "fetched": int, "new": int, "revised": int, "deleted": int, "extracted": int, "reextracted": int,
+    "problems": int, "error": str, "extractor_version": str, "resumed": int, "summary": str,
+}
+
+
+class RefreshError(Exception):
+    """A refresh that stopped: the message says where, and what the next run will do."""
+
+
+class QueryChangedError(RefreshError):
+    """The query is not the one the last successful harvest ran; only --full may change it."""
+
+
+class PublishError(RefreshError):
+    """The staging copy could not be put in place of the published file."""
+
+
+@dataclass
+class RefreshResult:
+    """What one run did: the figures of ``refresh_runs`` and the printed summary."""
+
+    run_id: int | None = None
+    db: str = ""
+    outcome: str = "running"
+    started: str = ""
+    finished: str | None = None
+    seconds: float = 0.0
+    query_version: str | None = None
+    since: str | None = None
+    until: str | None = None
+    windows: int = 0
+    fetched: int = 0
+    new: int = 0
+    revised: int = 0
+    deleted: int = 0
+    extracted: int = 0
+    reextracted: int = 0
+    problems: int = 0
+    articles: int = 0
+    error: str | None = None
+    resumed: bool = False
+    stale_lock: str | None = None
+    extractor_version: str | None = None
+    by_lesion_type: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class DryRunResult:
+    """What a refresh would fetch: esearch counts only."""
+
+    db: str
+    query_version: str | None
+    since: str | None
+    until: str
+    windows: list[dict] = field(default_factory=list)
+    would_fetch: int = 0
+    stored: int = 0
+    would_extract: int = 0
+    staging_pending: bool = False
+
+    def as_dict(self) -> dict:
+        return {"dry_run": True, **asdict(self)}
+
+
+def staging_path(db_path: str | Path) -> Path:
+    db_path = Path(db_path)
+    return db_path.with_name(db_path.name + ".staging")
+
+
+# -- the test hook -----------------------------------------------------------------
+
+
+def pause_point(name: str) -> None:
+    """Stop here when a test asked to (see PAUSE_ENV); a no-op otherwise."""
+    if os.environ.get(PAUSE_ENV) != name or not os.environ.get(PAUSE_FILE_ENV):
+        return
+    marker = Path(os.environ[PAUSE_FILE_ENV])
+    marker.write_text(f"{os.getpid()} {name}\n")
+    while marker.exists():
+        time.sleep(0.02)
+
+
+# -- the query -----------------------------------------------------------------------
+
+
+def resolve_query(query: str | None) -> tuple[str, str | None]:
+    """The query to run and its version: the given text (no version), else data/pubmed_query.toml."""
+    if query:
+        return query, None
+    from ingest.harvest import load_default_query
+
+    return load_default_query()
+
+
+def check_query(store: Store, query: str, query_version: str | None, full: bool) -> None:
+    """Refuse a query that differs from the last successful harvest's, unless --full."""
+    last = store.last_successful_run(kind="harvest")
+    if full or last is None or last["query"] == query:
+        return
+    old = f"version {last['query_version']}" if last.get("query_version") else "a custom query"
+    new = f"version {query_version}" if query_version else "a custom query"
+    raise QueryChangedError(
+        f"the query changed since the last successful harvest (run {last['id']} of {last['started']}, "
+        f"{old}; now {new}): an incremental refresh would miss older matches of the new query; "
+        "rerun with --full to harvest everything it matches")
+
+
+# -- staging ---------------------------------------------------------------------------
+
+
+def fingerprint(db_path: Path) -> str:
+    """Identity and last change of the published file (and of a non-empty -wal beside it)."""
+    if not db_path.exists():
+        return "absent"
+    st = db_path.stat()
+    mark = f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+    wal = Path(f"{db_path}-wal")
+    if wal.exists() and wal.stat().st_size:
+        wst = wal.stat()
+        mark += f"+wal:{wst.st_ino}:{wst.st_size}:{wst.st_mtime_ns}"
+    return mark
+
+
+def _remove_sqlite_files(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def _resumable(staging: Path, base: str) -> bool:
+    """A staging copy left by an earlier run that is sound and was made from this published file."""
+    if not staging.exists():
+        return False
+    try:
+        conn = sqlite3.connect(staging)
+        try:
+            ok = conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+            row = conn.execute("select value from cryokb_meta where key = 'staging_base'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as error:
+        log.warning("staging copy %s is unreadable (%s): making a new one", staging, error)
+        return False
+    if not ok:
+        log.warning("staging copy %s fails quick_check: making a new one", staging)
+        return False
+    if row is None or row[0] != base:
+        log.warning("the published database changed since %s was made: making a new copy", staging)
+        return False
+    return True
+
+
+def prepare_staging(db_path: Path) -> tuple[Store, bool]:
+    """Open the staging copy to work in, resuming an interrupted one when it is sound.
+
+    A new copy is made with the backup API into ``.staging.tmp`` and renamed, so that a
+    copy cut short is never mistaken for a whole one.
+    """
+    staging = staging_path(db_path)
+    base = fingerprint(db_path)
+    if _resumable(staging, base):
+        log.info("resuming the staging copy %s left by an earlier refresh", staging)
+        return Store(staging).ensure_shape(), True
+    _remove_sqlite_files(staging)
+    tmp = staging.with_name(staging.name + ".tmp")
+    _remove_sqlite_files(tmp)
+    if db_path.exists():
+        _backup(db_path, tmp)
+    pause_point("staging")
+    if tmp.exists():
+        os.replace(tmp, staging)
+    store = Store(staging).ensure_shape()
+    store.set_meta("staging_base", base)
+    return store, False
+
+
+def _backup(source: Path, target: Path) -> None:
+    """Copy ``source`` page by page (a consistent snapshot even while others read it)."""
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst)
+        dst.execute("PRAGMA journal_mode=DELETE")
+        dst.commit()
+    except sqlite3.DatabaseError as error:
+        raise RefreshError(f"cannot copy {source} to {target}: {error}") from None
+    finally:
+        dst.close()
+        src.close()
+
+
+# -- refresh_runs ----------------------------------------------------------------------
+
+
+def ensure_runs_table(store: Store) -> None:
+    store.db["refresh_runs"].create(RUN_COLUMNS, pk="id", if_not_exists=True)
+    store.db["refresh_runs"].create_index(["outcome"], if_not_exists=True)
+
+
+def close_interrupted_runs(store: Store, published: Path) -> int:
+    """Mark the runs of this staging copy that were killed (we hold the lock, so none is running).
+
+    A run still 'running' died before it finished; one recorded 'ok' that the published
+    file does not hold yet died while publishing.
+    """
+    last_published = _last_published_run(published)
+    with store.db.atomic():
+        cursor = store.db.execute(
+            "update refresh_runs set outcome = 'interrupted', "
+            "error = coalesce(error, 'killed before it was published; its work is published by a later run') "
+            "where outcome = 'running' or (outcome = 'ok' and id > ?)", [last_published])
+        store.db.execute("update harvest_runs set outcome = 'interrupted' where outcome = 'running'")
+    return cursor.rowcount
+
+
+def _last_published_run(published: Path) -> int:
+    if not published.exists():
+        return 0
+    conn = sqlite3.connect(f"file:{published}?mode=ro", uri=True)
+    try:
+        if not conn.execute("select 1 from sqlite_master where name = 'refresh_runs'").fetchone():
+            return 0
+        return conn.execute("select coalesce(max(id), 0) from refresh_runs").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def _save_run(store: Store, result: RefreshResult, **extra) -> int:
+    row = {name: getattr(result, name) for name in RUN_COLUMNS if hasattr(result, name) and name != "id"}
+    row.update(resumed=int(result.resumed), summary=json.dumps(result.by_lesion_type, sort_keys=True), **extra)
+    with store.db.atomic():
+        if result.run_id is None:
+            return store.db["refresh_runs"].insert(row).last_pk
+        store.db["refresh_runs"].update(result.run_id, row)
+    return result.run_id
+
+
+# -- the phases ----------------------------------------------------------------------
+
+
+def make_client(settings: Settings):
+    from ingest.eutils import EutilsClient
+
+    return EutilsClient(base_url=settings.eutils_url, email=settings.email, api_key=settings.api_key,
+                        max_tries=settings.max_tries, backoff_base=settings.backoff)
+
+
+class _FromTheStart:
+    """The store as harvest() sees it under --full: no earlier run, so everything is fetched."""
+
+    def __init__(self, store: Store):
+        self._store = store
+
+    def last_successful_run(self, *args, **kwargs):
+        return None
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+
+def _bar(desc: str, unit: str, quiet: bool):
+    from kb.progress import progressbar
+
+    return progressbar(desc=desc, unit=unit, quiet=quiet)
+
+
+def run_harvest(store: Store, settings: Settings, query: str, query_version: str | None,
+                result: RefreshResult, *, full: bool, quiet: bool) -> int:
+    """Fetch what is new or revised into the staging copy; returns the harvest run id."""
+    from ingest.eutils import EutilsError
+    from ingest.harvest import harvest
+
+    client = make_client(settings)
+    paused = False
+    with _bar("harvest", "records", quiet) as bar:
+        def progress(done: int, total: int) -> None:
+            nonlocal paused
+            bar.total, bar.n = total, done
+            bar.refresh()
+            if done and not paused:
+                paused = True
+                pause_point("harvest")
+
+        try:
+            outcome = harvest(client, _FromTheStart(store) if full else store, query,
+                              query_version=query_version, batch_size=settings.batch_size, progress=progress)
+        except EutilsError as error:
+            kept = store.db.execute("select count(*) from articles").fetchone()[0]
+            raise RefreshError(f"harvest stopped: {error}; the {kept} records in {staging_path(settings.db)} "
+                               "are kept and the next refresh resumes from there") from None
+    result.since, result.until = outcome.since, outcome.until
+    result.windows = len(outcome.windows)
+    result.fetched = outcome.fetched
+    result.problems += outcome.counts.problems
+    return outcome.run_id
+
+
+def count_reextract(store: Store, version: str, full: bool) -> int:
+    """Articles extracted before that this run extracts again (stale version, revised, or --reextract)."""
+    if "extracted_hash" not in store.db["articles"].columns_dict:
+        return 0
+    where = "deleted = 0 and extracted_hash is not null"
+    params: list = []
+    if not full:
+        where += " and (extracted_hash != record_hash or extractor_version is null or extractor_version != ?)"
+        params.append(version)
+    return store.db.execute(f"select count(*) from articles where {where}", params).fetchone()[0]
+
+
+def run_extract(store: Store, settings: Settings, result: RefreshResult, *, reextract: bool, quiet: bool) -> None:
+    """Extract what is stale (kb.evidence.build), then rebuild the graph."""
+    from kb import evidence, graph
+
+    version = evidence.current_version()
+    result.extractor_version = version
+    result.reextracted = count_reextract(store, version, reextract)
+    paused = False
+    with _bar("extract", "articles", quiet) as bar:
+        def on_total(total: int) -> None:
+            bar.total = total
+            bar.refresh()
+
+        def progress(done: int) -> None:
+            nonlocal paused
+            bar.update(done)
+            if not paused:
+                paused = True
+                pause_point("extract")
+
+        built = evidence.build(store, full=reextract, batch_size=settings.extract_batch_size,
+                               progress=progress, on_total=on_total)
+    result.extracted = built.extracted
+    pause_point("graph")
+    with _bar("graph", "steps", quiet) as bar:
+        graph.rebuild(store)
+        bar.update(1)
+
+
+# -- what changed ------------------------------------------------------------------------
+
+LESION_SQL = """
+select lt.value as lesion, count(distinct a.pmid) as articles
+from {s}articles a, json_each(a.lesion_types) lt
+where a.relevant = 1 and a.retracted = 0 and a.deleted = 0 and json_valid(a.lesion_types)
+group by lt.value
+"""
+OUTCOME_SQL = """
+select lt.value as lesion, count(*) as outcomes
+from {s}articles a, json_each(a.lesion_types) lt join {s}outcomes o on o.pmid = a.pmid
+where a.relevant = 1 and a.retracted = 0 and a.deleted = 0 and json_valid(a.lesion_types)
+group by lt.value
+"""
+
+
+def _has(conn: sqlite3.Connection, schema: str, table: str, column: str | None = None) -> bool:
+    if not conn.execute(f"select 1 from {schema}.sqlite_master where name = ?", [table]).fetchone():
+        return False
+    return column is None or any(r[1] == column for r in conn.execute(f"pragma {schema}.table_info({table})"))
+
+
+def _by_lesion(conn: sqlite3.Connection, schema: str) -> dict[str, list[int]]:
+    figures: dict[str, list[int]] = {}
+    if not _has(conn, schema, "articles", "lesion_types"):
+        return figures
+    for lesion, n in conn.execute(LESION_SQL.format(s=f"{schema}.")):
+        figures.setdefault(lesion, [0, 0])[0] = n
+    if _has(conn, schema, "outcomes"):
+        for lesion, n in conn.execute(OUTCOME_SQL.format(s=f"{schema}.")):
+            figures.setdefault(lesion, [0, 0])[1] = n
+    return figures
+
+
+@contextmanager
+def _attached(store: Store, published: Path) -> Iterator[str | None]:
+    """The published database attached as 'pub' and only read (None when there is none yet)."""
+    if not published.exists():
+        yield None
+        return
+    conn = store.db.conn
+    conn.execute("attach database ? as pub", [str(published)])  # only read: no statement writes to it
+    try:
+        yield "pub"
+    finally:
+        conn.execute("detach database pub")
+
+
+def compare_with_published(store: Store, published: Path, result: RefreshResult) -> None:
+    """New, revised and deleted articles, and the evidence gained per lesion type, against the published file."""
+    conn = store.db.conn
+    with _attached(store, published) as pub:
+        if pub is None or not _has(conn, pub, "articles"):
+            result.new = conn.execute("select count(*) from articles where deleted = 0").fetchone()[0]
+            before: dict[str, list[int]] = {}
+        else:
+            result.new, result.revised, result.deleted = conn.execute(
+                "select sum(p.pmid is null and s.deleted = 0), "
+                "sum(p.pmid is not null and p.record_hash != s.record_hash and s.deleted = 0), "
+                "sum(p.pmid is not null and s.deleted = 1 and p.deleted = 0) "
+                "from main.articles s left join pub.articles p on p.pmid = s.pmid").fetchone()
+            before = _by_lesion(conn, pub)
+        after = _by_lesion(conn, "main")
+    result.new, result.revised, result.deleted = (int(x or 0) for x in (result.new, result.revised, result.deleted))
+    result.articles = conn.execute("select count(*) from articles where deleted = 0").fetchone()[0]
+    delta = {}
+    for lesion in sorted(set(before) | set(after)):
+        old, new = before.get(lesion, [0, 0]), after.get(lesion, [0, 0])
+        change = {"articles": new[0] - old[0], "outcomes": new[1] - old[1]}
+        if any(change.values()):
+            delta[lesion] = change
+    result.by_lesion_type = delta
+
+
+# -- publishing ----------------------------------------------------------------------------
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _settle_published_wal(published: Path) -> None:
+    """Fold a -wal beside the published file into it and remove it, or refuse to publish.
+
+    Content does not change; only a file last written in WAL mode (by a direct
+    harvest or import) has one. If another process holds it in WAL mode we cannot
+    tell its frames from ours after the rename, so we stop and keep the staging copy.
+    """
+    wal = Path(f"{published}-wal")
+    if not published.exists() or not wal.exists():
+        return
+    try:
+        conn = sqlite3.connect(published, timeout=5)
+        try:
+            mode = conn.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as error:
+        mode = str(error)
+    if mode != "delete" or (wal.exists() and wal.stat().st_size):
+        raise PublishError(f"cannot publish: another process has {published} open in WAL mode ({mode}); "
+                           f"stop it and rerun (the finished work stays in {staging_path(published)})")
+    Path(f"{published}-shm").unlink(missing_ok=True)
+    wal.unlink(missing_ok=True)
+
+
+def publish(store: Store, published: Path) -> None:
+    """Make the staging copy self-contained (no -wal), then rename it over the published file."""
+    staging = staging_path(published)
+    conn = store.db.conn
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    mode = conn.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
+    check = conn.execute("PRAGMA quick_check").fetchone()[0]
+    conn.close()
+    if mode != "delete":
+        raise PublishError(f"cannot publish {staging}: it stays in journal mode {mode}")
+    if check != "ok":
+        raise PublishError(f"cannot publish {staging}: quick_check says {check}")
+    if Path(f"{staging}-wal").exists():
+        raise PublishError(f"cannot publish {staging}: its -wal file is still there")
+    Path(f"{staging}-shm").unlink(missing_ok=True)
+    _fsync(staging)
+    _settle_published_wal(published)
+    pause_point("publish")
+    os.replace(staging, published)
+    _fsync(published.parent)
+    log.info("published %s", published)
+
+
+def _finalize(store: Store, result: RefreshResult) -> None:
+    """The meta a reader of the published file sees (``staging_base`` stays: it only ever matches
+    the file this copy was made from, so a copy killed while publishing can still be resumed)."""
+    store.set_meta("last_refresh", result.finished or now_iso())
+    store.set_meta("publish_id", uuid.uuid4().hex)
+    if result.query_version:
+        store.set_meta("query_version", result.query_version)
+
+
+# -- the whole run --------------------------------------------------------------------------
+
+
+def refresh(settings: Settings, *, full: bool = False, reextract: bool = False, wait: bool = False,
+            quiet: bool = True) -> RefreshResult:
+    """Harvest, extract, rebuild the graph and publish ``settings.db`` (see the module docstring).
+
+    Raises LockHeld when another refresh runs (unless ``wait``), QueryChangedError,
+    RefreshError for a failed run (its staging copy kept for the next run).
+    """
+    published = Path(settings.db)
+    if not published.parent.is_dir():
+        raise RefreshError(f"{published.parent}: no such folder for the database")
+    clock = time.monotonic()
+    lock = RefreshLock(published)
+    lock.acquire(wait=wait)
+    store = None
+    try:
+        query, query_version = resolve_query(settings.query)
+        store, resumed = prepare_staging(published)
+        ensure_runs_table(store)
+        closed = close_interrupted_runs(store, published)
+        if closed:
+            log.warning("%d earlier refresh run(s) were interrupted; this run completes their work", closed)
+        check_query(store, query, query_version, full)
+        result = RefreshResult(db=str(published), started=now_iso(), query_version=query_version, resumed=resumed,
+                               stale_lock=lock.stale.describe() if lock.stale else None)
+        result.run_id = _save_run(store, result, query=query, full=int(full), reextract=int(reextract))
+        harvest_id = _run_phases(store, settings, query, result, full=full, reextract=reextract, quiet=quiet)
+        result.outcome, result.finished = "ok", now_iso()
+        result.seconds = round(time.monotonic() - clock, 2)
+        _save_run(store, result, harvest_run_id=harvest_id)
+        _finalize(store, result)
+        with _bar("publish", "files", quiet) as bar:
+            publish(store, published)
+            bar.update(1)
+        pause_point("published")
+        return result
+    finally:
+        if store is not None:
+            store.db.conn.close()  # a no-op after publish; after a failure it frees the staging copy
+        lock.release()
+
+
+def _run_phases(store: Store, settings: Settings, query: str, result: RefreshResult, *, full: bool,
+                reextract: bool, quiet: bool) -> int:
+    """Harvest, extract and compare; a failure is recorded in the run's row, then raised."""
+    try:
+        harvest_id = run_harvest(store, settings, query, result.query_version, result, full=full, quiet=quiet)
+        run_extract(store, settings, result, reextract=reextract, quiet=quiet)
+        compare_with_published(store, Path(settings.db), result)
+        return harvest_id
+    except BaseException as error:
+        result.outcome, result.finished = "failed", now_iso()
+        result.error = str(error) or type(error).__name__
+        _save_run(store, result)
+        raise
+
+
+def dry_run(settings: Settings, *, full: bool = False, reextract: bool = False) -> DryRunResult:
+    """What a refresh would fetch and extract: esearch only, nothing written, no lock taken."""
+    from ingest.harvest import OVERLAP, format_date, parse_date, plan_windows, utc_today
+    from kb import evidence
+
+    published = Path(settings.db)
+    query, query_version = resolve_query(settings.query)
+    today = utc_today()
+    result = DryRunResult(db=str(published), query_version=query_version, since=None, until=format_date(today),
+                          staging_pending=staging_path(published).exists())
+    since = None
+    with _read_only(published) as store:
+        if store is not None:
+            check_query(store, query, query_version, full)
+            last = None if full else store.last_successful_run(kind="harvest", query=query)
+            if last and last.get("until"):
+                since = min(parse_date(last["until"]) - OVERLAP, today)
+            result.stored = store.db.execute("select count(*) from articles where deleted = 0").fetchone()[0]
+            result.would_extract = _count_stale(store, evidence.current_version(), reextract)
+    client = make_client(settings)
+    if since is None:
+        windows = plan_windows(client, query, latest=today)
+    else:
+        result.since = format_date(since)
+        windows = [w for datetype in ("edat", "mdat")
+                   for w in plan_windows(client, query, datetype=datetype, mindate=since, maxdate=today)]
+    result.windows = [{"window": w.describe(), "count": w.search.count} for w in windows]
+    result.would_fetch = sum(w.search.count for w in windows)
+    return result
+
+
+def _count_stale(store: Store, version: str, full: bool) -> int:
+    """kb.evidence.count_stale, also for a database that was never extracted."""
+    from kb import evidence
+
+    if "extractor_version" not in store.db["articles"].columns_dict:
+        return store.db.execute("select count(*) from articles where deleted = 0").fetchone()[0]
+    return evidence.count_stale(store, version, full)
+
+
+@contextmanager
+def _read_only(path: Path) -> Iterator[Store | None]:
+    """A Store over a read-only connection (None when the file does not exist or has no articles)."""
+    import sqlite_utils
+
+    if not path.exists():
+        yield None
+        return
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        db = sqlite_utils.Database(conn)
+        yield Store(db) if "articles" in db.table_names() and "harvest_runs" in db.table_names() else None
+    finally:
+        conn.close()
+
+
+# -- for the command line -------------------------------------------------------------------
+
+
+def format_summary(result: RefreshResult) -> str:
+    """The short report a person reads after a run (the same figures as --json)."""
+    window = f"{result.since or 'the beginning'} to {result.until}" if result.until else "no window"
+    lines = [
+        f"Refresh run {result.run_id}: {result.outcome} in {result.seconds:.1f} s; published {result.db} "
+        f"({result.articles} articles)",
+        f"  harvest {window}: {result.fetched} records fetched; {result.new} new, {result.revised} revised, "
+        f"{result.deleted} deleted; {result.problems} problems",
+        f"  extraction ({result.extractor_version}): {result.extracted} articles "
+        f"({result.reextracted} of them re-extracted)",
+    ]
+    if result.resumed:
+        lines.append("  resumed the work of an interrupted or failed run")
+    if result.by_lesion_type:
+        lines.append("  new evidence by lesion type:")
+        for lesion, change in result.by_lesion_type.items():
+            lines.append(f"    {lesion}: {change['articles']:+d} articles, {change['outcomes']:+d} outcomes")
+    else:
+        lines.append("  no new evidence")
+    return "\n".join(lines)
+
+
+def format_dry_run(result: DryRunResult) -> str:
+    lines = [f"Dry run for {result.db}: nothing fetched, nothing written"]
+    if result.staging_pending:
+        lines.append("  a staging copy from an interrupted or failed run is waiting to be resumed")
+    lines.append(f"  window {result.since or 'everything'} to {result.until}:")
+    for window in result.windows or [{"window": "(no matching records)", "count": 0}]:
+        lines.append(f"    {window['window']}: {window['count']} records")
+    lines.append(f"  would fetch up to {result.would_fetch} records (overlapping windows counted twice); "
+                 f"{result.stored} stored now, {result.would_extract} of them would be (re-)extracted")
+    return "\n".join(lines)
+
+
+@contextmanager
+def command_logging(verbose: int, quiet: bool, log_file: Path | None):
+    """Timestamped log lines on stderr (warnings, or more with -v) and in ``log_file`` (info and up).
+
+    The handlers are removed afterwards, so that running the command twice in one
+    process (tests) does not double every line.
+    """
+    logger = logging.getLogger("cryokb")
+    stderr_level = logging.ERROR if quiet and not verbose else (
+        logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    formatter = logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s")
+    handlers = [logging.StreamHandler()]
+    handlers[0].setLevel(stderr_level)
+    if log_file is not None:
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        handlers[1].setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        logger.addHandler(handler)
+    old_level, old_propagate = logger.level, logger.propagate
+    logger.setLevel(min(h.level for h in handlers))
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            logger.removeHandler(handler)
+            handler.close()
+        logger.setLevel(old_level)
+        logger.propagate = old_propagate
+
