@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -75,6 +76,9 @@ def user_errors(fn):
 
         try:
             return fn(*args, **kwargs)
+        except BrokenPipeError:  # `cryokb extract ... | head`: the reader has gone, nothing to report
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
         except USER_ERRORS as exc:
             raise click.ClickException(str(exc)) from exc
 
