@@ -80,10 +80,12 @@ def add_metrics(graph: nx.Graph) -> nx.Graph:
     if graph.number_of_nodes() == 0:
         return graph
     weighted = dict(graph.degree(weight="weight"))
-    try:
-        centrality = nx.eigenvector_centrality_numpy(graph, weight="weight") if graph.number_of_edges() else {}
-    except Exception:  # numpy missing or a degenerate graph: fall back to the pure-Python method
-        centrality = nx.eigenvector_centrality(graph, weight="weight", max_iter=1000) if graph.number_of_edges() else {}
+    centrality = {}
+    if graph.number_of_edges():
+        try:
+            centrality = nx.eigenvector_centrality(graph, weight="weight", max_iter=1000)
+        except nx.PowerIterationFailedConvergence:  # a graph of disconnected pairs can oscillate
+            centrality = nx.degree_centrality(graph)
     communities = nx.community.louvain_communities(graph, weight="weight", seed=SEED)
     community_of = {node: index for index, members in enumerate(
         sorted(communities, key=lambda c: (-len(c), sorted(c)))) for node in members}
