@@ -1,0 +1,106 @@
+"""cryokb.toml, the environment and the flags: which wins, and what is refused."""
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from kb.config import DEFAULT_EUTILS_URL, ConfigError, find_config, resolve_settings
+
+SECRET = "9f3c0ffee-not-a-real-ncbi-key"
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def folder(tmp_path):
+    config = write(tmp_path / "cryokb.toml", 'db = "kb/cryo.db"\nemail = "file@example.org"\nbatch_size = 200\n'
+                   'eutils_url = "http://127.0.0.1:9/eutils/"\n')
+    return config.parent
+
+
+def test_defaults_without_any_file_or_variable(tmp_path):
+    settings = resolve_settings({}, env={}, cwd=tmp_path)
+    assert settings.config_file is None
+    assert settings.db == tmp_path / "cryokb.db"
+    assert (settings.eutils_url, settings.batch_size, settings.email, settings.api_key) == (
+        DEFAULT_EUTILS_URL, 500, None, None)
+    assert settings.sources["db"] == "default"
+
+
+def test_the_file_in_the_working_directory_is_read_and_its_paths_are_relative_to_it(folder, tmp_path):
+    elsewhere = tmp_path / "cron-cwd"
+    elsewhere.mkdir()
+    settings = resolve_settings({}, env={"CRYOKB_CONFIG": str(folder / "cryokb.toml")}, cwd=elsewhere)
+    assert settings.db == folder / "kb" / "cryo.db"
+    here = resolve_settings({}, env={}, cwd=folder)
+    assert here.config_file == folder / "cryokb.toml"
+    assert (here.email, here.batch_size) == ("file@example.org", 200)
+
+
+def test_the_environment_overrides_the_file_and_flags_override_both(folder):
+    env = {"NCBI_EMAIL": "env@example.org", "CRYOKB_BATCH_SIZE": "50", "CRYOKB_DB": "from-env.db"}
+    settings = resolve_settings({}, env=env, cwd=folder)
+    assert (settings.email, settings.batch_size, settings.db) == ("env@example.org", 50, folder / "from-env.db")
+    assert settings.sources["email"] == "environment NCBI_EMAIL"
+    flagged = resolve_settings({"email": "flag@example.org", "batch_size": 7, "db": None}, env=env, cwd=folder)
+    assert (flagged.email, flagged.batch_size, flagged.db) == ("flag@example.org", 7, folder / "from-env.db")
+    assert flagged.sources["email"] == "flag" and flagged.sources["eutils_url"].startswith("config ")
+
+
+def test_the_api_key_comes_from_the_environment_or_the_file_never_a_flag(folder):
+    settings = resolve_settings({}, env={"NCBI_API_KEY": SECRET}, cwd=folder)
+    assert settings.api_key == SECRET
+    assert SECRET not in repr(settings) and SECRET not in settings.describe()
+    assert "api_key=set (environment NCBI_API_KEY)" in settings.describe()
+    with pytest.raises(ConfigError, match="never from a flag"):
+        resolve_settings({"api_key": SECRET}, env={}, cwd=folder)
+
+
+def test_a_key_in_a_file_others_can_read_is_warned_about(tmp_path, caplog):
+    config = write(tmp_path / "cryokb.toml", f'api_key = "{SECRET}"\n')
+    os.chmod(config, 0o644)
+    with caplog.at_level(logging.WARNING, logger="cryokb"):
+        settings = resolve_settings({}, env={}, cwd=tmp_path)
+    assert settings.api_key == SECRET
+    assert "readable by other users: chmod 600" in caplog.text and SECRET not in caplog.text
+    caplog.clear()
+    os.chmod(config, 0o600)
+    with caplog.at_level(logging.WARNING, logger="cryokb"):
+        resolve_settings({}, env={}, cwd=tmp_path)
+    assert caplog.text == ""
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('databse = "kb.db"\n', "unknown settings databse"),
+        ("batch_size = 0\n", "batch_size: 0 is outside 1..10000"),
+        ('batch_size = "many"\n', "batch_size: expected an integer, got 'many'"),
+        ("backoff = -1\n", "backoff: expected a number of seconds >= 0"),
+        ('email = ""\n', "email: expected a non-empty string"),
+        ("db = [1, 2\n", "not valid TOML"),
+    ],
+)
+def test_a_bad_file_is_refused_naming_the_file_and_the_setting(tmp_path, text, message):
+    config = write(tmp_path / "cryokb.toml", text)
+    with pytest.raises(ConfigError) as error:
+        resolve_settings({}, env={}, cwd=tmp_path)
+    assert message in str(error.value) and str(config) in str(error.value)
+
+
+def test_a_bad_variable_is_refused_naming_the_variable(tmp_path):
+    with pytest.raises(ConfigError, match="environment CRYOKB_BATCH_SIZE: expected an integer"):
+        resolve_settings({}, env={"CRYOKB_BATCH_SIZE": "lots"}, cwd=tmp_path)
+
+
+def test_a_config_file_asked_for_by_name_must_exist(tmp_path):
+    with pytest.raises(ConfigError, match="--config: no config file at"):
+        find_config(tmp_path / "missing.toml", env={})
+    with pytest.raises(ConfigError, match="CRYOKB_CONFIG: no config file at"):
+        find_config(None, env={"CRYOKB_CONFIG": str(tmp_path / "missing.toml")})
+    assert find_config(None, env={}, cwd=tmp_path) is None
