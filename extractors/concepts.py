@@ -129,6 +129,13 @@ class ConceptRuler:
         self.g_suppressed_by = frozenset(g["suppressed_by"])
         self.g_ice_window = g["ice_ball_window"]
         self.g_self_cued = frozenset(g["self_cued_words"])
+        self.g_not_for = frozenset(g["not_for_treatments"])
+        inc = r["incidental_sites"]
+        self.incidental_sites = frozenset(inc["sites"])
+        self.incidental_words = frozenset(inc["words"])
+        ext = r["generic_extremity"]
+        self.generic_extremity = frozenset(ext["words"])
+        self.soft_lesions = frozenset(ext["soft_tissue_lesions"])
         c = r["cement_in_surgery"]
         self.cement_terms = frozenset(c["cement_terms"])
         self.surgery_terms = frozenset(c["surgery_terms"])
@@ -156,6 +163,7 @@ class ConceptRuler:
             spans.extend(filter_spans(found))
         spans = self._guidance_in_context(doc, spans, terms)
         spans = self._cement_in_context(doc, spans)
+        spans = self._sites_in_context(spans)
         spans.extend(self._metastases(doc, spans, terms))
         spans.sort(key=lambda s: (s.start, s.end, s.label_))
         doc.spans[self.spans_key] = spans
@@ -216,6 +224,7 @@ class ConceptRuler:
         a cue word next to them, or the ice ball they showed earlier in the sentence."""
         suppressors = [s for s in spans if s.label_ == "treatments" and s.id_ in self.g_suppressed_by]
         ice_balls = [t for t in terms if t.id_ == "ice_ball"]
+        other_starts = {s.start for s in spans if s.label_ == "treatments" and s.id_ in self.g_not_for}
         kept = []
         for span in spans:
             if span.label_ != "guidance":
@@ -223,7 +232,7 @@ class ConceptRuler:
                 continue
             if any(s.start <= span.start < s.end or 0 <= s.start - span.end <= self.g_window for s in suppressors):
                 continue  # MR-guided focused ultrasound: the MR is part of HIFU
-            if span.id_ in self.g_needs_cue and not self._has_cue(doc, span):
+            if span.id_ in self.g_needs_cue and not self._has_cue(doc, span, other_starts):
                 if not any(
                     0 < span.start - t.start <= self.g_ice_window and t.sent.start == span.sent.start
                     for t in ice_balls
@@ -232,7 +241,7 @@ class ConceptRuler:
             kept.append(span)
         return kept
 
-    def _has_cue(self, doc: Doc, span: Span) -> bool:
+    def _has_cue(self, doc: Doc, span: Span, other_starts=frozenset()) -> bool:
         if len(span) > 1 and any(t.lower_ in self.g_self_cued for t in span):
             return True  # "CT fluoroscopy", "MR thermometry"
         n = len(doc)
@@ -242,6 +251,8 @@ class ConceptRuler:
             word = doc[i].lower_
             if word in self.g_after:
                 following = doc[i + 1].lower_ if i + 1 < n else ""
+                if i + 1 in other_starts or i + 2 in other_starts:
+                    return False  # "CT-guided radiofrequency ablation": another procedure
                 return following not in self.g_not_before
             if word not in self.g_bridge and not self._is_modality(doc[i]) and not doc[i].like_num:
                 break
@@ -260,6 +271,32 @@ class ConceptRuler:
     @staticmethod
     def _is_modality(token) -> bool:
         return token.lower_ in MODALITY_WORDS
+
+    def _sites_in_context(self, spans: list[Span]) -> list[Span]:
+        """Drop soft-tissue sites that only describe a complication or a protected structure,
+        and generic limb words in a document without a soft-tissue lesion."""
+        soft_lesion = any(s.label_ == "lesion_types" and s.id_ in self.soft_lesions for s in spans)
+        kept = []
+        for span in spans:
+            if span.label_ == "anatomic_sites" and span.id_ in self.incidental_sites:
+                if not soft_lesion and span.text.lower() in self.generic_extremity:
+                    continue
+                if any(t.lower_ in self.incidental_words for t in span.sent):
+                    continue
+            if span.label_ == "anatomic_sites" and self._primary_site(span):
+                continue
+            kept.append(span)
+        return kept
+
+    @staticmethod
+    def _primary_site(span: Span) -> bool:
+        """"metastases from head and neck cancer": where the cancer began, not a treated site."""
+        doc = span.doc
+        lo = max(span.sent.start, span.start - 6)
+        for j in range(span.start - 1, lo, -1):
+            if doc[j].lower_ == "from":
+                return doc[j - 1].lower_.startswith("metasta")
+        return False
 
     def _cement_in_context(self, doc: Doc, spans: list[Span]) -> list[Span]:
         """Cement packed into a curetted cavity is surgery, not cementoplasty."""

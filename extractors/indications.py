@@ -54,12 +54,17 @@ class Indications:
         self.treatment_words = frozenset(s["treatment_words"])
         self.after_words = frozenset(s["after_words"])
         self.after_window = s["after_window"]
+        self.adjectives = frozenset(s["recurrence_adjectives"])
+        self.verbs = frozenset(s["recurrence_verbs"])
+        self.verb_window = s["verb_window"]
+        self.not_treatments = frozenset(s["not_treatments"])
+        self.pain_skips = frozenset(r["pain_inference_skips_lesions"])
         self.curative_lesions = frozenset(r["curative_lesions"])
         self.local_control_lesions = frozenset(r["local_control_lesions"])
         self.pain_outcomes = frozenset(r["pain_outcomes"])
         self.local_control_outcomes = frozenset(r["local_control_outcomes"])
         self.cue_ids = numpy.array(
-            [nlp.vocab.strings.add(w) for w in self.cue_words | self.recurrence_words], dtype="uint64"
+            [nlp.vocab.strings.add(w) for w in self.cue_words | self.recurrence_words | self.verbs], dtype="uint64"
         )
         register_extensions()
 
@@ -75,14 +80,13 @@ class Indications:
                 found["salvage"] = ("salvage", cue, False)
         lesions = {s.id_ for s in concepts if s.label_ == "lesion_types"}
         measures = self._measures(doc)
-        curative_only = bool(lesions) and lesions <= self.curative_lesions
-        if curative_only:
-            found.pop("pain_palliation", None)
-            if "curative" not in found:
-                found["curative"] = ("curative", self._first(concepts, "lesion_types"), True)
-        else:
-            if "pain_palliation" not in found and measures & self.pain_outcomes:
-                found["pain_palliation"] = ("pain_palliation", None, True)
+        curative = [s for s in concepts if s.label_ == "lesion_types" and s.id_ in self.curative_lesions]
+        if curative and "curative" not in found:
+            found["curative"] = ("curative", curative[0], True)
+        if lesions and lesions <= self.curative_lesions:
+            found.pop("pain_palliation", None)  # pain is the symptom of a lesion treated for cure
+        elif "pain_palliation" not in found and measures & self.pain_outcomes and not lesions <= self.pain_skips:
+            found["pain_palliation"] = ("pain_palliation", None, True)
         if "local_tumor_control" not in found and (
             measures & self.local_control_outcomes or lesions & self.local_control_lesions
         ):
@@ -101,9 +105,10 @@ class Indications:
 
     def _recurrence(self, doc, token, sentence, treatments, lesions):
         """"recurrent desmoid", or "recurrence after surgery" (a prior, non-cryo treatment)."""
-        for span in lesions:
-            if span.sent.start == sentence.start and 0 < span.start - token.i <= 3:
-                return doc[token.i: span.end]
+        if token.lower_ in self.adjectives:
+            for span in lesions:
+                if span.sent.start == sentence.start and 0 < span.start - token.i <= 3:
+                    return doc[token.i: span.end]
         for j in range(token.i + 1, min(sentence.end, token.i + 1 + self.after_window)):
             if doc[j].lower_ in self.after_words:
                 for span in treatments:
@@ -114,7 +119,9 @@ class Indications:
 
     def _salvage_cue(self, doc: Doc, concepts):
         """A failure / refusal / recurrence word within a few tokens of a prior treatment."""
-        treatments = [s for s in concepts if s.label_ == "treatments"]
+        treatments = [
+            s for s in concepts if s.label_ == "treatments" and s.text.lower() not in self.not_treatments
+        ]
         lesions = [s for s in concepts if s.label_ == "lesion_types"]
         w = self.window
         if not treatments and not lesions:
@@ -125,6 +132,12 @@ class Indications:
             word = token.lower_
             targets = treatments
             sentence = token.sent
+            if word in self.verbs:
+                for span in treatments:
+                    if span.sent.start == sentence.start and 0 < token.i - span.end <= self.verb_window:
+                        return doc[span.start: token.i + 1]
+                if word not in self.recurrence_words:
+                    continue
             if word in self.recurrence_words:
                 found = self._recurrence(doc, token, sentence, treatments, lesions)
                 if found is not None:

@@ -140,3 +140,33 @@ def test_concept_spans_carry_field_and_key(nlp):
     assert ("lesion_types", "desmoid_tumor", "desmoid tumour") in spans
     assert ("anatomic_sites", "abdominal_wall", "abdominal wall") in spans
     assert {s.id_ for s in doc.spans["cryokb_terms"]} >= {"cryo"}
+
+
+def test_guidance_of_an_earlier_procedure_is_not_guidance(concepts):
+    found = concepts("Five had pain after previous CT-guided radiofrequency ablation; cryoablation used MRI guidance.")
+    assert ("guidance", "ct") not in found
+    assert ("guidance", "mri") in found
+
+
+def test_imaging_named_before_its_use_for_placement(concepts):
+    found = concepts("Ultrasound and cone-beam CT were used for probe placement.")
+    assert {("guidance", "ultrasound"), ("guidance", "cbct")} <= found
+
+
+def test_the_ice_ball_seen_on_imaging_is_guidance(concepts):
+    assert ("guidance", "mri") in concepts("The ice ball is visible on MRI throughout the freeze.")
+
+
+def test_sites_of_complications_and_protection_are_not_lesion_sites(concepts):
+    found = concepts("Desmoid tumours were frozen. The scalp was protected with warm saline. One gluteal skin burn healed.")
+    assert not {k for f, k in found if f == "anatomic_sites"}
+
+
+def test_limbs_of_a_bone_tumour_are_bones(concepts):
+    assert ("anatomic_sites", "extremity_soft_tissue") not in concepts("Giant cell tumours of the limbs were curetted.")
+    assert ("anatomic_sites", "extremity_soft_tissue") in concepts("Desmoid tumours of the limbs were frozen.")
+
+
+def test_the_primary_of_a_metastasis_is_not_a_site(concepts):
+    found = concepts("Lung metastases from head and neck cancer were frozen.")
+    assert ("anatomic_sites", "head_neck") not in found

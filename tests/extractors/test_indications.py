@@ -43,3 +43,26 @@ def test_limb_salvage_surgery_is_not_salvage(nlp):
 def test_desmoid_infers_local_tumour_control(nlp):
     text = "Cryoablation of desmoid tumours\n\nTwenty tumours were frozen."
     assert indications(nlp, text).get("local_tumor_control") is True
+
+
+def test_progression_after_radiotherapy_is_salvage(nlp):
+    text = ("Cryoablation of oligometastatic bone disease\n\n"
+            "Seven patients had received radiotherapy to the target lesion, which had since progressed.")
+    assert "salvage" in indications(nlp, text)
+
+
+def test_pain_despite_anti_inflammatory_drugs_is_not_salvage(nlp):
+    text = ("Cryoablation of a painful eosinophilic granuloma\n\n"
+            "Pain persisted despite nonsteroidal anti-inflammatory drugs.")
+    assert "salvage" not in indications(nlp, text)
+
+
+def test_a_recurrence_rate_is_not_a_recurrent_lesion(nlp):
+    text = "Cryoablation of osteoid osteoma\n\nRecurrence rates in osteoid osteoma are low."
+    assert "salvage" not in indications(nlp, text)
+
+
+def test_mixed_benign_series_is_curative(nlp):
+    text = ("Cryoablation of benign bone tumours in children\n\n"
+            "Osteoid osteomas, chondroblastomas and one eosinophilic granuloma were treated.")
+    assert "curative" in indications(nlp, text)
