@@ -129,7 +129,7 @@ def _read_one(elem: etree._Element, tag: str, name: str, position: int) -> Artic
             article = _book_article(elem)
         else:
             article = _medline_citation(elem)
-        article.raw = etree.tostring(elem, with_tail=False)
+        article.raw = etree.tostring(elem, encoding="UTF-8", xml_declaration=False, with_tail=False)
         return article
     except (RecordError, ValueError) as err:
         where = _where(elem, position)
@@ -167,15 +167,28 @@ def text_of(elem: etree._Element | None) -> str:
     """All text inside ``elem`` in document order, whitespace normalised.
 
     Inline markup (<i>, <sup>, MathML, ...) must never truncate a title or abstract, so
-    we take every text node (itertext), not ``elem.text``. Whitespace is normalised as
-    str.split() sees it, so no-break spaces become plain spaces.
+    we take every text node (itertext), not ``elem.text``.
     """
     if elem is None:
         return ""
     if len(elem):
-        return " ".join("".join(elem.itertext()).split())
+        return squash("".join(elem.itertext()))
     text = elem.text
-    return " ".join(text.split()) if text else ""
+    return squash(text) if text else ""
+
+
+def squash(text: str) -> str:
+    """Normalise whitespace exactly as ``" ".join(text.split())`` would, but faster.
+
+    In text that came out of an XML parser, the only ASCII whitespace left is space,
+    tab, line feed and (as a character reference) carriage return; when the text is
+    ASCII without any of the last three or a double space, stripping is enough. Other
+    text (no-break spaces, say) goes through split/join. Abstracts are long, so this
+    saves real time on a 30,000-record file.
+    """
+    if text.isascii() and "  " not in text and "\n" not in text and "\t" not in text and "\r" not in text:
+        return text.strip()
+    return " ".join(text.split())
 
 
 def _plain(elem: etree._Element) -> str | None:
@@ -417,7 +430,7 @@ def _author(elem: etree._Element) -> Author:
         if tag == "AffiliationInfo":
             for aff in child:
                 if aff.tag == "Affiliation":
-                    text = " ".join(("".join(aff.itertext()) if len(aff) else aff.text or "").split())
+                    text = squash("".join(aff.itertext()) if len(aff) else aff.text or "")
                     if text:
                         affiliations.append(text)
             continue
@@ -425,7 +438,7 @@ def _author(elem: etree._Element) -> Author:
             if child.get("Source") == "ORCID":
                 orcid = normalise_orcid(child.text)
             continue
-        text = " ".join(("".join(child.itertext()) if len(child) else child.text or "").split()) or None
+        text = squash("".join(child.itertext()) if len(child) else child.text or "") or None
         if tag == "LastName":
             last = text
         elif tag == "ForeName" or tag == "FirstName":
@@ -443,6 +456,8 @@ def normalise_orcid(value: str | None) -> str | None:
     """'http://orcid.org/0000-0002-1825-0097' or '0000000218250097' -> '0000-0002-1825-0097'."""
     if not value:
         return None
+    if len(value) == 19 and value[4] == "-" and value[9] == "-" and value[14] == "-" and value[:4].isdigit():
+        return value.upper()  # already in the canonical form (the usual case)
     found = _ORCID.search(value)
     if not found:
         return value.strip() or None

@@ -8,7 +8,7 @@ import pytest
 from lxml import etree
 
 from ingest.model import Article, Deletion, ParseProblem
-from ingest.pubmed_xml import XMLFileError, article_from_xml, iter_records, normalise_orcid, text_of
+from ingest.pubmed_xml import XMLFileError, article_from_xml, iter_records, normalise_orcid, squash, text_of
 
 XML = Path(__file__).parent / "data" / "xml"
 
@@ -160,6 +160,26 @@ def test_inline_markup_and_mathml_never_truncate_abstracts():
 )
 def test_text_of_takes_all_text_in_order(xml, expected):
     assert text_of(etree.fromstring(xml)) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "plain words",
+        " leading and trailing ",
+        "double  space",
+        "line\nbreak",
+        "tab\there",
+        "carriage\r\nreturn",
+        "no-break\u00a0space",
+        "thin\u2009space and em\u2003space",
+        "\u00a0\u00a0",
+        "",
+        "Calmette-Gu\u00e9rin  bacillus",
+    ],
+)
+def test_squash_normalises_exactly_like_split_and_join(text):
+    assert squash(text) == " ".join(text.split())
 
 
 # --------------------------------------------------------------------------- forms
