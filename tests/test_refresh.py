@@ -1,0 +1,423 @@
+"""`cryokb refresh` against the loopback E-utilities emulator, in process and as a real subprocess.
+
+The crash tests start the command as a subprocess with CRYOKB_TEST_PAUSE_AT set: it
+stops at that point of that phase and writes its pid into a marker file, the test
+SIGKILLs it there, checks the published database is byte for byte what it was, then
+runs the refresh again and checks that the result is exactly what one uninterrupted
+refresh gives (every record once, the evidence of every article, nothing doubled).
+
+Every record the emulator serves is synthetic (tests/emulator.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from emulator import Emulator, Fault, revised, synthetic_records
+from kb.cli import cli
+from kb.refresh import PAUSE_ENV, PAUSE_FILE_ENV
+
+TODAY = dt.datetime.now(dt.timezone.utc).date()
+SECRET = "k3y-that-must-never-show-0123456789"
+
+# 20 older records first; later 5 enter PubMed today and 2 of the old ones are revised today.
+OLD = synthetic_records(20, first_pmid=90000001, start=dt.date(2006, 1, 1), end=dt.date(2023, 6, 30))
+NEW = synthetic_records(5, first_pmid=90000101, start=TODAY, end=TODAY, seed=11)
+REVISED = [revised(OLD[3], TODAY, "Cryoablation of bone metastases of the pelvis: a corrected multicentre series"),
+           revised(OLD[9], TODAY, "Percutaneous cryoablation of extra-abdominal desmoid tumours: an updated cohort")]
+
+
+def later_records():
+    return [r for r in OLD if r.pmid not in {x.pmid for x in REVISED}] + REVISED + NEW
+
+
+# -- helpers ------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    """The settings come from each test's cryokb.toml, not from the machine's environment."""
+    for name in ("CRYOKB_CONFIG", "CRYOKB_DB", "CRYOKB_QUERY", "CRYOKB_LOG", "CRYOKB_BATCH_SIZE", "NCBI_EMAIL",
+                 "NCBI_API_KEY", "NCBI_EUTILS_URL", PAUSE_ENV, PAUSE_FILE_ENV):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def emu():
+    with Emulator(OLD) as emulator:
+        yield emulator
+
+
+def write_config(folder: Path, emu: Emulator, **extra) -> Path:
+    settings = {"db": "kb.db", "eutils_url": emu.url, "email": "refresh-tests@example.org", "batch_size": 5,
+                "extract_batch_size": 3, "max_tries": 3, "backoff": 0.01, **extra}
+    lines = [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
+    path = folder / "cryokb.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def config(tmp_path, emu):
+    return write_config(tmp_path, emu)
+
+
+def refresh(config: Path, *args: str, env: dict | None = None):
+    """One in-process run of `cryokb refresh --config CONFIG ARGS`."""
+    return CliRunner().invoke(cli, ["refresh", "--config", str(config), *args], env=env, catch_exceptions=False)
+
+
+def refresh_json(config: Path, *args: str) -> dict:
+    result = refresh(config, "--json", *args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def start_paused(config: Path, phase: str, marker: Path) -> subprocess.Popen:
+    """`cryokb refresh` as a real process that stops at ``phase`` (see kb.refresh.pause_point)."""
+    env = dict(os.environ, **{PAUSE_ENV: phase, PAUSE_FILE_ENV: str(marker)})
+    return subprocess.Popen([sys.executable, "-m", "kb.cli", "refresh", "--config", str(config), "-q"],
+                            cwd=config.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(marker: Path, process: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not marker.exists():
+        if process.poll() is not None:
+            pytest.fail(f"refresh ended (exit {process.returncode}) before its pause point:\n"
+                        f"{process.stderr.read()}")
+        assert time.monotonic() < deadline, "refresh never reached its pause point"
+        time.sleep(0.05)
+
+
+def digest(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+
+
+def query(path: Path, sql: str, params=()) -> list[tuple]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def content(path: Path) -> dict:
+    """What a reader sees, independent of row ids and timestamps: articles, evidence, outcomes, graph."""
+    return {
+        "articles": query(path, "select pmid, title, record_hash, deleted from articles order by pmid"),
+        "evidence": query(path, "select pmid, record from evidence order by pmid"),
+        "sentences": sorted(query(path, "select pmid, idx, start, end, text from sentences")),
+        "outcomes": sorted(query(path, "select pmid, position, measure, grade, percent, count, total "
+                                       "from outcomes"), key=repr),
+        "concepts": sorted(query(path, "select pmid, concept, field, negated from article_concepts")),
+        "graph": sorted(query(path, "select id, articles, degree from graph_nodes")),
+    }
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """One uninterrupted refresh over the final records: what every interrupted history must end as."""
+    folder = tmp_path_factory.mktemp("reference")
+    with Emulator(later_records()) as emulator:
+        result = refresh(write_config(folder, emulator), "-q")
+    assert result.exit_code == 0, result.output
+    return content(folder / "kb.db")
+
+
+def assert_sound_and_alone(db: Path) -> None:
+    """Integrity ok, no -wal beside it, no staging copy or lock left behind."""
+    assert query(db, "pragma integrity_check") == [("ok",)]
+    assert query(db, "pragma journal_mode") == [("delete",)]
+    for leftover in ("-wal", ".staging", ".staging-wal", ".lock"):
+        assert not Path(f"{db}{leftover}").exists(), f"{db}{leftover} left behind"
+
+
+def assert_complete(db: Path, records) -> None:
+    """Every record once, with the evidence of its current version, and no evidence row twice.
+
+    The derived rows must agree with each stored evidence record: as many outcome rows
+    (positions 0..n-1) and mention rows as the record lists, sentence indexes unique.
+    """
+    pmids = sorted(r.pmid for r in records)
+    assert [row[0] for row in query(db, "select pmid from articles where deleted = 0 order by pmid")] == pmids
+    assert query(db, "select count(*) from evidence") == [(len(pmids),)]
+    assert query(db, "select count(*) from articles where extracted_hash is not record_hash") == [(0,)]
+    titles = dict(query(db, "select pmid, title from articles"))
+    for record in records:
+        assert titles[record.pmid].rstrip(".") == record.title
+    positions = {}
+    for pmid, position in query(db, "select pmid, position from outcomes order by pmid, position"):
+        positions.setdefault(pmid, []).append(position)
+    mentions = dict(query(db, "select pmid, count(*) from mentions group by pmid"))
+    for pmid, record in query(db, "select pmid, record from evidence"):
+        record = json.loads(record)
+        assert positions.get(pmid, []) == list(range(len(record["outcomes"]))), pmid
+        assert mentions.get(pmid, 0) == len(record["mentions"]), pmid
+    assert query(db, "select count(*) - count(distinct pmid || '/' || idx) from sentences") == [(0,)]
+    assert query(db, "select count(*) from graph_nodes")[0][0] > 0
+
+
+# -- ordinary runs ----------------------------------------------------------------------
+
+
+def test_first_run_harvests_extracts_and_publishes(config, emu, tmp_path):
+    summary = refresh_json(config)
+    db = tmp_path / "kb.db"
+    assert summary["outcome"] == "ok" and summary["db"] == str(db)
+    assert (summary["fetched"], summary["new"], summary["revised"], summary["extracted"]) == (20, 20, 0, 20)
+    assert summary["since"] is None and summary["articles"] == 20
+    assert_sound_and_alone(db)
+    assert_complete(db, OLD)
+    runs = query(db, "select outcome, fetched, new, extracted from refresh_runs")
+    assert runs == [("ok", 20, 20, 20)]
+    assert query(db, "select count(*) from graph_nodes")[0][0] > 0
+    # On a first run everything is new: the report is the whole evidence per lesion type,
+    # counted here from article_concepts rather than from the JSON columns the report reads.
+    lesions = query(db, "select c.concept, count(distinct c.pmid), count(o.id) from article_concepts c "
+                        "join articles a on a.pmid = c.pmid left join outcomes o on o.pmid = c.pmid "
+                        "where c.field = 'lesion_types' and c.negated = 0 and a.relevant = 1 "
+                        "group by c.concept")
+    assert lesions, "the synthetic records name lesion types the extractor knows"
+    assert summary["by_lesion_type"] == {lesion: {"articles": n, "outcomes": o} for lesion, n, o in lesions}
+
+
+def test_a_second_run_with_nothing_new_makes_two_searches_and_no_fetch(config, emu, tmp_path):
+    refresh_json(config)
+    emu.requests.clear()
+    summary = refresh_json(config)
+    assert [r.params.get("datetype") for r in emu.requests_to("esearch")] == ["edat", "mdat"]
+    assert emu.requests_to("efetch") == []
+    assert (summary["fetched"], summary["new"], summary["extracted"], summary["by_lesion_type"]) == (0, 0, 0, {})
+    assert summary["since"] == (TODAY - dt.timedelta(days=1)).strftime("%Y/%m/%d")
+    assert query(tmp_path / "kb.db", "select id, outcome from refresh_runs") == [(1, "ok"), (2, "ok")]
+
+
+def test_new_and_revised_records_are_reported_and_published(config, emu, tmp_path, reference):
+    refresh_json(config)
+    emu.records = later_records()
+    summary = refresh_json(config)
+    assert (summary["new"], summary["revised"], summary["deleted"]) == (5, 2, 0)
+    assert summary["extracted"] == 7 and summary["reextracted"] == 2
+    db = tmp_path / "kb.db"
+    assert_complete(db, later_records())
+    assert content(db) == reference
+    text = refresh(config).output
+    assert "0 new, 0 revised" in text and "no new evidence" in text
+
+
+def test_transient_429_500_and_truncated_replies_are_retried(config, emu, tmp_path, reference):
+    emu.records = later_records()
+    emu.inject("esearch", Fault.http(429, retry_after="0"))
+    emu.inject("efetch", Fault.http(500))
+    emu.inject("efetch", Fault.truncated(), when=lambda p: p.get("retstart") == "10")
+    summary = refresh_json(config)
+    assert summary["fetched"] == 25
+    assert [r.fault for r in emu.requests if r.fault] == ["status", "status", "truncate"]
+    assert len(emu.requests_to("efetch")) == 5 + 2
+    assert content(tmp_path / "kb.db") == reference
+
+
+def test_a_network_failure_stops_at_its_batch_and_the_next_run_resumes(config, emu, tmp_path, reference):
+    db = tmp_path / "kb.db"
+    emu.records = later_records()
+    emu.inject("efetch", Fault.http(500), times=None, when=lambda p: int(p.get("retstart", 0)) >= 10)
+    failed = refresh(config, "--json")
+    assert failed.exit_code == 1
+    assert "efetch batch 3 (records 10-14 of 25)" in failed.stderr
+    assert "failed after 3 tries: HTTP 500" in failed.stderr and "the next refresh resumes" in failed.stderr
+    assert json.loads(failed.stdout)["outcome"] == "failed"
+    assert not db.exists(), "a failed first run publishes nothing"
+    staging = Path(f"{db}.staging")
+    assert query(staging, "select count(*) from articles") == [(10,)]
+    assert query(staging, "select outcome from refresh_runs") == [("failed",)]
+
+    emu.clear_faults()
+    emu.requests.clear()
+    summary = refresh_json(config)
+    assert summary["resumed"] is True and summary["new"] == 25
+    assert len(emu.requests_to("efetch")) == 5  # the window is fetched again; stored records come back unchanged
+    assert content(db) == reference
+    assert query(db, "select id, outcome from refresh_runs") == [(1, "failed"), (2, "ok")]
+    assert_sound_and_alone(db)
+
+
+# -- crashes ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("phase", ["staging", "harvest", "extract", "graph", "publish"])
+def test_sigkill_in_each_phase_leaves_the_published_database_as_it_was(config, emu, tmp_path, reference, phase):
+    db = tmp_path / "kb.db"
+    refresh_json(config)
+    before = digest(db)
+    emu.records = later_records()
+    marker = tmp_path / "paused"
+    process = start_paused(config, phase, marker)
+    wait_for(marker, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert digest(db) == before, f"the published database changed when a refresh was killed in {phase}"
+    assert query(db, "pragma integrity_check") == [("ok",)]
+    assert not Path(f"{db}-wal").exists()
+    assert Path(f"{db}.lock").exists(), "the killed run's lock is left behind, to be found stale"
+
+    summary = refresh_json(config)
+    assert summary["stale_lock"] and f"pid {process.pid}" in summary["stale_lock"]
+    assert summary["resumed"] is (phase != "staging")
+    assert (summary["new"], summary["revised"]) == (5, 2)
+    assert_sound_and_alone(db)
+    assert_complete(db, later_records())
+    if phase in ("staging", "harvest"):  # every extraction ran in this process, as the reference's did
+        assert content(db) == reference
+    else:
+        assert content(db)["articles"] == reference["articles"]
+    outcomes = query(db, "select outcome from refresh_runs order by id")
+    assert outcomes == ([("ok",), ("ok",)] if phase == "staging" else [("ok",), ("interrupted",), ("ok",)])
+    if phase == "publish":  # it had recorded itself ok, but the rename never happened
+        assert "killed before it was published" in query(db, "select error from refresh_runs where id = 2")[0][0]
+
+
+def test_sigkill_right_after_the_rename_leaves_the_new_database_published(config, emu, tmp_path, reference):
+    db = tmp_path / "kb.db"
+    refresh_json(config)
+    emu.records = later_records()
+    marker = tmp_path / "paused"
+    process = start_paused(config, "published", marker)
+    wait_for(marker, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert query(db, "pragma integrity_check") == [("ok",)]
+    assert_complete(db, later_records())
+    assert content(db)["articles"] == reference["articles"]
+    summary = refresh_json(config)
+    assert summary["new"] == 0 and summary["extracted"] == 0 and summary["stale_lock"]
+    assert_complete(db, later_records())
+    assert_sound_and_alone(db)
+
+
+# -- one at a time -----------------------------------------------------------------------------
+
+
+def test_a_second_refresh_exits_3_and_with_wait_runs_after_the_first(config, emu, tmp_path):
+    marker = tmp_path / "paused"
+    first = start_paused(config, "harvest", marker)
+    wait_for(marker, first)
+
+    busy = refresh(config)
+    assert busy.exit_code == 3
+    assert f"another refresh is running on this database: pid {first.pid}" in busy.stderr
+    assert "--wait" in busy.stderr
+
+    threading.Timer(1.0, marker.unlink).start()  # let the first one go on while the second waits
+    waited = refresh(config, "--wait", "--json")
+    assert first.wait(timeout=120) == 0, first.stderr.read()
+    assert waited.exit_code == 0, waited.output
+    assert "waiting for the refresh that holds" in waited.stderr
+    summary = json.loads(waited.stdout)
+    assert summary["new"] == 0 and summary["fetched"] == 0 and summary["stale_lock"] is None
+    assert query(tmp_path / "kb.db", "select outcome from refresh_runs") == [("ok",), ("ok",)]
+
+
+# -- versions and queries ----------------------------------------------------------------------
+
+
+def test_a_version_change_re_extracts_exactly_the_stale_articles(config, emu, tmp_path):
+    db = tmp_path / "kb.db"
+    refresh_json(config)
+    stale = ["90000002", "90000007", "90000013"]
+    conn = sqlite3.connect(db)
+    with conn:  # as if these three had been extracted by an older release
+        conn.executemany("update articles set extractor_version = '0.0.9+vocab.2025.01.01-1', "
+                         "extracted_at = '2025-01-01T00:00:00+00:00' where pmid = ?", [(p,) for p in stale])
+    conn.close()
+    before = dict(query(db, "select pmid, extracted_at from articles"))
+    summary = refresh_json(config)
+    assert (summary["extracted"], summary["reextracted"], summary["fetched"]) == (3, 3, 0)
+    after = dict(query(db, "select pmid, extracted_at from articles"))
+    assert sorted(p for p in after if after[p] != before[p]) == stale
+    assert {v for (v,) in query(db, "select distinct extractor_version from articles")} == {
+        summary["extractor_version"]}
+
+
+def test_a_changed_query_is_refused_without_full(config, emu, tmp_path):
+    db = tmp_path / "kb.db"
+    refresh_json(config)
+    before = digest(db)
+    refused = refresh(config, "--query", "cryoablation AND chordoma")
+    assert refused.exit_code == 1
+    assert "the query changed since the last successful harvest" in refused.stderr
+    assert "--full" in refused.stderr
+    assert digest(db) == before
+    emu.requests.clear()
+    summary = refresh_json(config, "--query", "cryoablation AND chordoma", "--full")
+    assert summary["fetched"] == 20 and summary["new"] == 0
+    assert len(emu.requests_to("efetch")) == 4
+    assert query(db, "select query from harvest_runs order by id desc limit 1") == [("cryoablation AND chordoma",)]
+    assert refresh(config, "--query", "cryoablation AND chordoma").exit_code == 0
+
+
+# -- dry runs, output, settings -------------------------------------------------------------------
+
+
+def test_dry_run_searches_only_and_writes_nothing(config, emu, tmp_path):
+    listing = sorted(p.name for p in tmp_path.iterdir())
+    first = refresh(config, "--dry-run", "--json")
+    assert first.exit_code == 0, first.output
+    plan = json.loads(first.stdout)
+    assert plan["dry_run"] is True and plan["would_fetch"] == 20 and plan["since"] is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == listing
+    refresh_json(config)
+    db = tmp_path / "kb.db"
+    before, listing = digest(db), sorted(p.name for p in tmp_path.iterdir())
+    emu.records = later_records()
+    emu.requests.clear()
+    text = refresh(config, "--dry-run")
+    assert text.exit_code == 0
+    assert "would fetch up to 12 records" in text.stdout  # 5 new (EDAT) + 7 modified today (MDAT)
+    assert {r.utility for r in emu.requests} == {"esearch"}
+    assert digest(db) == before and sorted(p.name for p in tmp_path.iterdir()) == listing
+
+
+def test_the_api_key_is_used_but_never_shown_logged_or_stored(config, emu, tmp_path):
+    log_file = tmp_path / "refresh.log"
+    result = refresh(config, "-vv", "--log", str(log_file), env={"NCBI_API_KEY": SECRET})
+    assert result.exit_code == 0, result.output
+    assert all(r.params.get("api_key") == SECRET for r in emu.requests)
+    assert SECRET not in result.output
+    assert SECRET.encode() not in (tmp_path / "kb.db").read_bytes()
+    lines = log_file.read_text().splitlines()
+    assert SECRET not in "\n".join(lines) and "api_key=set" in "\n".join(lines)
+    assert lines and all(line[:4].isdigit() and line[10] == " " for line in lines if line.strip()[:1].isdigit())
+    assert any("Refresh run 1: ok" in line for line in lines)
+
+
+def test_flags_override_the_environment_which_overrides_the_config_file(config, emu, tmp_path):
+    other = tmp_path / "elsewhere.db"
+    result = refresh(config, "--json", env={"CRYOKB_DB": str(other)})
+    assert result.exit_code == 0 and json.loads(result.stdout)["db"] == str(other)
+    flagged = tmp_path / "flagged.db"
+    result = refresh(config, "--json", "--db", str(flagged), env={"CRYOKB_DB": str(other)})
+    assert json.loads(result.stdout)["db"] == str(flagged) and not (tmp_path / "kb.db").exists()
+
+
+def test_configuration_and_usage_errors_have_their_exit_codes(config, tmp_path):
+    config.write_text(config.read_text() + "colour = \"blue\"\n")
+    bad = refresh(config)
+    assert bad.exit_code == 1 and "unknown settings colour" in bad.stderr and str(config) in bad.stderr
+    missing = CliRunner().invoke(cli, ["refresh", "--config", str(tmp_path / "nope.toml")])
+    assert missing.exit_code == 1 and "no config file at" in missing.stderr
+    assert CliRunner().invoke(cli, ["refresh", "--batch-size", "0"]).exit_code == 2
+    assert CliRunner().invoke(cli, ["refresh", "--api-key", "x"]).exit_code == 2
