@@ -346,7 +346,7 @@ def heatmap_svg(data: dict, database: str) -> Markup:
     lesions, indications, labels = data["lesion_types"], data["indications"], data["labels"]
     by_cell = {(c["lesion_type"], c["indication"]): c for c in data["cells"]}
     top = max((c["studies"] for c in data["cells"]), default=1)
-    left, head, cw, ch = 230, 90, 130, 34
+    left, head, cw, ch = 230, 40, 130, 34
     width = left + cw * len(indications) + 20
     height = head + ch * len(lesions) + 70
     out = [f'<svg class="cryokb-heatmap" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
@@ -369,11 +369,11 @@ def heatmap_svg(data: dict, database: str) -> Markup:
                     f"&lesion_types__arraycontains={urllib.parse.quote(lesion)}"
                     f"&indications__arraycontains={urllib.parse.quote(ind)}")
             tip = f"{labels[lesion]} \u00d7 {labels[ind]}: {cell['studies']} studies, {cell['patients'] or 0} patients"
-            ink = "#ffffff" if fraction > 0.55 else "#1b1b1b"
+            ink = "light" if fraction > 0.55 else "dark"
             out.append(f'<a href="{escape(href)}"><title>{escape(tip)}</title>'
                        f'<rect class="cell" x="{x + 1}" y="{y + 1}" width="{cw - 2}" height="{ch - 2}" '
                        f'fill="{colour_scale(fraction)}"/>'
-                       f'<text x="{x + cw / 2}" y="{y + ch / 2 + 5}" text-anchor="middle" fill="{ink}">'
+                       f'<text class="count {ink}" x="{x + cw / 2}" y="{y + ch / 2 + 5}" text-anchor="middle">'
                        f'{cell["studies"]} / {cell["patients"] or 0}</text></a>')
     ly = head + ch * len(lesions) + 25
     out.append(f'<text class="legend" x="{left}" y="{ly + 14}">studies / patients; colour: studies (1 to {top})</text>')
@@ -434,7 +434,7 @@ def stacked_bars_svg(data: dict) -> Markup:
     per_year = {y: {} for y in years}
     for c in counts:
         per_year[c["year"]][c["measure"]] = c["articles"]
-    top = max(sum(v.values()) for v in per_year.values()) or 1
+    top = _nice_top(max(sum(v.values()) for v in per_year.values()) or 1)
     left, top_pad, plot_h, bar_w = 50, 20, 260, max(8, min(40, 760 // len(years)))
     width = left + bar_w * len(years) + 200
     height = top_pad + plot_h + 50
@@ -465,13 +465,24 @@ def stacked_bars_svg(data: dict) -> Markup:
 
 
 def _y_axis(left, top_pad, plot_h, top, plot_w, unit="") -> list[str]:
+    """Four gridlines at whole-number steps up to ``top`` (which callers round with _nice_top)."""
     out = []
     for k in range(5):
         value = top * k / 4
         y = top_pad + plot_h - plot_h * k / 4
         out.append(f'<line class="grid" x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}"/>'
-                   f'<text class="tick" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{value:.0f}{unit}</text>')
+                   f'<text class="tick" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{value:g}{unit}</text>')
     return out
+
+
+def _nice_top(value: int) -> int:
+    """The top of an axis of four equal whole-number steps (1, 2, 3, 5, 10, 20, 25, 50, ...)."""
+    steps = [1, 2, 3, 5]
+    scale = 10
+    while steps[-1] * 4 < value:
+        steps += [int(m * scale) for m in (1, 2, 2.5, 5)]
+        scale *= 10
+    return 4 * next(step for step in steps if step * 4 >= value)
 
 
 def percent_by_year_svg(data: dict, database: str) -> Markup:
@@ -536,10 +547,17 @@ async def graph_data(datasette) -> dict:
         g = nx.Graph()
         g.add_nodes_from(n["id"] for n in nodes)
         g.add_weighted_edges_from((e["source"], e["target"], e["weight"]) for e in edges)
-        positions = nx.spring_layout(g, weight="weight", seed=42, k=2.2 / math.sqrt(max(1, len(nodes)))) if nodes else {}
+        positions = nx.spring_layout(g, weight="weight", seed=42, k=3.0 / math.sqrt(max(1, len(nodes))),
+                                     iterations=200) if nodes else {}
+        top_articles = max((n["articles"] or 0 for n in nodes), default=1) or 1
+        far = max((math.hypot(*positions[n["id"]]) for n in nodes), default=1) or 1
         for n in nodes:
-            x, y = positions[n["id"]]
-            n["x"], n["y"] = round(500 + 430 * float(x), 1), round(350 + 300 * float(y), 1)
+            x, y = (float(v) / far for v in positions[n["id"]])
+            rho = math.hypot(x, y)
+            stretch = rho ** 0.5 / rho if rho > 0 else 1  # fisheye: open up the crowded centre
+            n["x"], n["y"] = 470 + 400 * x * stretch, 350 + 310 * y * stretch
+            n["r"] = round(5 + 16 * math.sqrt((n["articles"] or 0) / top_articles), 1)
+        spread(nodes)
         state.cache["graph"] = {"nodes": nodes, "edges": edges}
     return state.cache["graph"]
 
@@ -554,10 +572,36 @@ async def graph_page(datasette, request):
                          empty=not data["nodes"], fields=list(FIELD_COLOURS.items()))
 
 
+def spread(nodes: list[dict], width: float = 1000, height: float = 700, gap: float = 4, rounds: int = 60) -> None:
+    """Push overlapping circles apart (a force layout piles the busiest concepts in the middle)."""
+    for _ in range(rounds):
+        moved = False
+        for i, a in enumerate(nodes):
+            for b in nodes[i + 1:]:
+                dx, dy = b["x"] - a["x"], b["y"] - a["y"]
+                dist = math.hypot(dx, dy) or 0.01
+                need = a["r"] + b["r"] + gap
+                if dist < need:
+                    push = (need - dist) / 2
+                    ux, uy = (dx, dy) if dist > 0.01 else (1.0, 0.0)
+                    norm = math.hypot(ux, uy)
+                    a["x"] -= push * ux / norm
+                    a["y"] -= push * uy / norm
+                    b["x"] += push * ux / norm
+                    b["y"] += push * uy / norm
+                    moved = True
+        for n in nodes:
+            n["x"] = min(width - n["r"] - 2, max(n["r"] + 2, n["x"]))
+            n["y"] = min(height - n["r"] - 2, max(n["r"] + 2, n["y"]))
+        if not moved:
+            break
+    for n in nodes:
+        n["x"], n["y"] = round(n["x"], 1), round(n["y"], 1)
+
+
 def graph_svg(data: dict) -> Markup:
     nodes = {n["id"]: n for n in data["nodes"]}
     top_weight = max((e["weight"] for e in data["edges"]), default=1)
-    top_articles = max((n["articles"] or 0 for n in nodes.values()), default=1) or 1
     out = ['<svg id="cryokb-graph" class="cryokb-graph" xmlns="http://www.w3.org/2000/svg" '
            'viewBox="0 0 1000 700" role="img" aria-label="Concept graph"><g class="viewport">']
     out.append('<g class="edges">')
@@ -572,7 +616,7 @@ def graph_svg(data: dict) -> Markup:
                    f'{e["weight"]} articles</title></line>')
     out.append('</g><g class="nodes">')
     for n in nodes.values():
-        r = 5 + 16 * math.sqrt((n["articles"] or 0) / top_articles)
+        r = n["r"]
         colour = FIELD_COLOURS.get(n["field"], "#777777")
         out.append(f'<g class="node" data-id="{escape(n["id"])}" data-field="{escape(n["field"] or "")}" '
                    f'data-articles="{n["articles"] or 0}" transform="translate({n["x"]},{n["y"]})">'

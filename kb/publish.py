@@ -121,6 +121,8 @@ def make_datasette(db_path: str | Path, *, metadata: dict | None = None, setting
     ds = Datasette(metadata=metadata if metadata is not None else build_metadata(db_path),
                    settings={**SETTINGS, **(settings or {})})
     ds.add_database(Database(ds, path=str(db_path), is_mutable=False), name=DATABASE_NAME)
+    if "_memory" in ds.databases:  # Datasette adds an empty in-memory database when given no files
+        ds.remove_database("_memory")
     return ds
 
 

@@ -526,3 +526,17 @@ def test_cryokb_serve_answers_over_http(demo_db):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_the_home_page_lists_only_the_knowledge_base(demo):
+    databases = fetch(demo, "/.json").json()
+    assert list(databases) == ["cryokb"]
+
+
+@pytest.mark.parametrize("value", [1, 3, 4, 5, 9, 10, 13, 99, 101, 1234, 48000])
+def test_chart_axes_end_on_a_round_number_of_four_whole_steps(value):
+    from kb.datasette_plugin import _nice_top
+
+    top = _nice_top(value)
+    assert top >= value and top % 4 == 0
+    assert top < 2.5 * value + 4
