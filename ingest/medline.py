@@ -103,7 +103,7 @@ def _iter_stream(stream: BinaryIO, name: str) -> Iterator[Article | ParseProblem
             yield parse_record(lines)
         except ValueError as err:
             where = _where(lines, position)
-            log.warning("%s: %s (line %d): %s", name, where, first_line, err)
+            log.debug("%s: %s (line %d): %s", name, where, first_line, err)
             yield ParseProblem(name, where, str(err))
 
 

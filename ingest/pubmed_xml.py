@@ -133,7 +133,8 @@ def _read_one(elem: etree._Element, tag: str, name: str, position: int) -> Artic
         return article
     except (RecordError, ValueError) as err:
         where = _where(elem, position)
-        log.warning("%s: %s: %s", name, where, err)
+        # debug only: the caller receives the ParseProblem and reports it itself
+        log.debug("%s: %s: %s", name, where, err)
         return ParseProblem(name, where, str(err))
 
 
