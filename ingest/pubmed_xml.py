@@ -269,35 +269,40 @@ def _set_pmid(article: Article, elem: etree._Element) -> None:
 
 def _article_element(article: Article, elem: etree._Element, state: _State) -> None:
     for child in elem:
-        tag = child.tag
-        if tag == "Journal":
-            _journal(article, child)
-        elif tag == "ArticleTitle":
-            article.title = text_of(child)
-        elif tag == "Abstract":
-            article.abstract_sections = _abstract(child)
-        elif tag == "AuthorList":
-            article.authors = _authors(child)
-        elif tag == "Pagination":
-            article.pages = _pages(child)
-        elif tag == "ELocationID":
-            if child.get("EIdType") == "doi" and state.elocation_doi is None:
-                state.elocation_doi = _plain(child)
-        elif tag == "Language":
-            lang = _plain(child)
-            if lang:
-                article.languages.append(lang)
-        elif tag == "PublicationTypeList":
-            article.publication_types = [
-                PublicationType(text_of(pt), pt.get("UI")) for pt in child if pt.tag == "PublicationType"
-            ]
-        elif tag == "ArticleDate":
-            if state.article_year is None:
-                state.article_year = int(_iso_date(child)[:4])
-        elif tag == "VernacularTitle":
-            state.vernacular_title = text_of(child)
-        elif tag == "Affiliation":  # pre-2014 DTDs: one affiliation for the article
-            state.article_level_affiliation = text_of(child) or None
+        _article_child(article, child, state)
+
+
+def _article_child(article: Article, child: etree._Element, state: _State) -> None:
+    """One child of <Article> (or of <BookDocument>, which shares these elements)."""
+    tag = child.tag
+    if tag == "Journal":
+        _journal(article, child)
+    elif tag == "ArticleTitle":
+        article.title = text_of(child)
+    elif tag == "Abstract":
+        article.abstract_sections = _abstract(child)
+    elif tag == "AuthorList":
+        article.authors = _authors(child)
+    elif tag == "Pagination":
+        article.pages = _pages(child)
+    elif tag == "ELocationID":
+        if child.get("EIdType") == "doi" and state.elocation_doi is None:
+            state.elocation_doi = _plain(child)
+    elif tag == "Language":
+        lang = _plain(child)
+        if lang:
+            article.languages.append(lang)
+    elif tag == "PublicationTypeList":
+        article.publication_types = [
+            PublicationType(text_of(pt), pt.get("UI")) for pt in child if pt.tag == "PublicationType"
+        ]
+    elif tag == "ArticleDate":
+        if state.article_year is None:
+            state.article_year = int(_iso_date(child)[:4])
+    elif tag == "VernacularTitle":
+        state.vernacular_title = text_of(child)
+    elif tag == "Affiliation":  # pre-2014 DTDs: one affiliation for the article
+        state.article_level_affiliation = text_of(child) or None
 
 
 def _journal(article: Article, elem: etree._Element) -> None:
@@ -556,7 +561,7 @@ def _book_article(elem: etree._Element) -> Article:
         elif tag == "Book":
             book_title = _book(article, child, state, author_lists)
         elif tag in ("ArticleTitle", "VernacularTitle", "Abstract", "Pagination", "Language", "ELocationID"):
-            _article_element(article, _Single(child), state)
+            _article_child(article, child, state)
         elif tag == "AuthorList":
             author_lists.insert(0, child)
         elif tag == "PublicationType":
@@ -574,18 +579,6 @@ def _book_article(elem: etree._Element) -> Article:
         _pubmed_data(article, data)
     _finish(article, state)
     return article
-
-
-class _Single:
-    """Iterates as a one-child element, to reuse the Article child dispatch for books."""
-
-    __slots__ = ("child",)
-
-    def __init__(self, child: etree._Element):
-        self.child = child
-
-    def __iter__(self):
-        yield self.child
 
 
 def _book(article: Article, elem: etree._Element, state: _State, author_lists: list) -> str:
