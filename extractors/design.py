@@ -25,6 +25,8 @@ from spacy.tokens import Doc, Span
 
 import cryokb_data
 
+from .numbers import doc_text
+
 log = logging.getLogger("cryokb")
 
 DATA_FILE = "design_cues.json"
@@ -209,7 +211,7 @@ class StudyDesign:
         rules()
 
     def __call__(self, doc: Doc) -> Doc:
-        decided = decide_design(doc.text, doc._.get(self.types_attr) or ())
+        decided = decide_design(doc_text(doc), doc._.get(self.types_attr) or ())
         if decided is None:
             doc._.set(self.attr, None)
             return doc

@@ -34,7 +34,7 @@ import cryokb_data
 
 from .numbers import SPANS_KEY as NUMBERS_KEY
 from .numbers import Number, ensure_extensions as ensure_number_extensions
-from .numbers import numbers_of, parse_value, pattern_plain_or_word
+from .numbers import doc_sentences, doc_text, numbers_of, parse_value, pattern_plain_or_word
 
 log = logging.getLogger("cryokb")
 
@@ -70,9 +70,37 @@ def _words(fragments) -> str:
     return rf"(?<![\w-])(?:{_alt(fragments)})(?![\w-])"
 
 
+def lower_pattern(pattern: str) -> str:
+    """A case-insensitive pattern rewritten for lower-cased text (escapes and group names kept).
+
+    Matching lower-cased text without re.IGNORECASE is about twice as fast.
+    """
+    return re.sub(r"(\\.|\(\?P<\w+>)|([A-Z])", lambda m: m.group(1) or m.group(2).lower(), pattern)
+
+
+def lower_text(text: str) -> str:
+    """``text.lower()`` with the same length, so that offsets still point into ``text``."""
+    low = text.lower()
+    if len(low) == len(text):
+        return low
+    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+
+
+def _named_words(groups) -> str:
+    """One regex for several named groups of whole-word phrases.
+
+    The word-start check comes first, once, so that the alternatives are only tried
+    where a word begins: several times faster than a boundary inside each alternative.
+    """
+    named = "|".join(rf"(?P<{name}>(?:{_alt(fragments)})(?![\w-]))" for name, fragments in groups)
+    return rf"(?<![\w-])(?:{named})"
+
+
 @dataclass(frozen=True)
 class _Rules:
     cues: re.Pattern
+    cues_low: re.Pattern
+    scales_low: re.Pattern
     grades: re.Pattern
     scales: re.Pattern
     contextual: dict
@@ -126,15 +154,14 @@ def rules() -> _Rules:
             raise OutcomeRulesError(f"{DATA_FILE}: measure {name!r} is neither a schema measure nor contextual")
     flags = re.IGNORECASE
     try:
-        cues = re.compile("|".join(f"(?P<{m}>{_words(data['measures'][m])})" for m in order), flags)
-        grades = re.compile("|".join(f"(?P<{g}>{_words(p)})" for g, p in data["grades"].items()), flags)
-        scales = re.compile("|".join(f"(?P<{s}>{_words(p)})" for s, p in data["scales"].items()), flags)
+        cues = re.compile(_named_words((m, data["measures"][m]) for m in order), flags)
+        grades = re.compile(_named_words(data["grades"].items()), flags)
+        scales = re.compile(_named_words(data["scales"].items()), flags)
         directions = {
-            measure: re.compile("|".join(f"(?P<{d}>{_words(p)})" for d, p in dirs.items()), flags)
-            for measure, dirs in data["directions"].items()
+            measure: re.compile(_named_words(dirs.items()), flags) for measure, dirs in data["directions"].items()
         }
         contextual = {
-            key: (re.compile(spec["if_doc_matches"], flags), spec["then"], spec["else"])
+            key: (re.compile(lower_pattern(spec["if_doc_matches"])), spec["then"], spec["else"])
             for key, spec in data["contextual"].items()
         }
         comparator_words = _words(data["comparators"])
@@ -150,6 +177,8 @@ def rules() -> _Rules:
         }
         return _Rules(
             cues=cues,
+            cues_low=re.compile(lower_pattern(cues.pattern)),
+            scales_low=re.compile(lower_pattern(scales.pattern)),
             grades=grades,
             scales=scales,
             contextual=contextual,
@@ -198,14 +227,24 @@ class _Context:
 
 def find_outcomes(text: str, sentences: list[tuple[int, int]], numbers: list[Number]) -> list[tuple[dict, int, int]]:
     """All outcomes of ``text`` as (outcome, start, end) in text order, duplicates dropped."""
-    ctx = _doc_context(text)
+    low = lower_text(text)
+    cue_matches = [(_skip_space(low, m.start()), m.end(), m.lastgroup) for m in rules().cues_low.finditer(low)]
+    if not cue_matches:
+        return []
+    ctx = _doc_context(low)
     starts = [n.start for n in numbers]
+    cue_starts = [c[0] for c in cue_matches]
     found: list[tuple[dict, int, int]] = []
     bare_success: list[tuple[dict, int, int]] = []
     for s_start, s_end in sentences:
+        c_lo = bisect.bisect_left(cue_starts, s_start)
+        c_hi = bisect.bisect_left(cue_starts, s_end)
+        if c_lo == c_hi:
+            continue
+        sentence_cues = [(a - s_start, min(b, s_end) - s_start, m) for a, b, m in cue_matches[c_lo:c_hi]]
         lo = bisect.bisect_left(starts, s_start)
         hi = bisect.bisect_left(starts, s_end)
-        numeric, bare = _sentence_outcomes(text, s_start, s_end, numbers[lo:hi], ctx)
+        numeric, bare = _sentence_outcomes(text, s_start, s_end, numbers[lo:hi], ctx, sentence_cues)
         found.extend(numeric)
         bare_success.extend(bare)
     if bare_success and not any(o["measure"] == "clinical_success" for o, _, _ in found):
@@ -220,21 +259,29 @@ def find_outcomes(text: str, sentences: list[tuple[int, int]], numbers: list[Num
     return unique
 
 
-def _doc_context(text: str) -> _Context:
+def _skip_space(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos].isspace():
+        pos += 1
+    return pos
+
+
+def _doc_context(low: str) -> _Context:
+    """The article-wide context, read from the lower-cased text."""
     r = rules()
-    scale = r.scales.search(text)
+    text = low
+    scale = r.scales_low.search(low)
     contextual = {key: (then if pattern.search(text) else other) for key, (pattern, then, other) in r.contextual.items()}
     return _Context(scale=scale.lastgroup if scale else "other", contextual=contextual)
 
 
-def _sentence_outcomes(text, s_start, s_end, numbers, ctx):
+def _sentence_outcomes(text, s_start, s_end, numbers, ctx, sentence_cues):
     """Outcomes of one sentence, and a bare clinical_success it states without numbers."""
     r = rules()
     sent = text[s_start:s_end]
     if r.skip_sentence.search(sent):
         return [], []
     definitions = [m.span() for m in r.definition.finditer(sent)]
-    cues = [c for c in _find_cues(sent, ctx) if not any(a <= c.start < b for a, b in definitions)]
+    cues = [c for c in _find_cues(sent, ctx, sentence_cues) if not any(a <= c.start < b for a, b in definitions)]
     if not cues:
         return [], []
     clauses = [0] + [m.end() for m in r.clause_breaks.finditer(sent)]
@@ -279,13 +326,14 @@ def _clause_of(pos: int, clauses: list[int]) -> int:
 # --- cues -------------------------------------------------------------------------------
 
 
-def _find_cues(sent: str, ctx: _Context) -> list[_Cue]:
+def _find_cues(sent: str, ctx: _Context, sentence_cues=None) -> list[_Cue]:
     r = rules()
+    if sentence_cues is None:
+        sentence_cues = [(m.start(), m.end(), m.lastgroup) for m in r.cues.finditer(sent)]
     cues = []
-    for m in r.cues.finditer(sent):
-        measure = m.lastgroup
+    for start, end, measure in sentence_cues:
         measure = ctx.contextual.get(measure, measure)
-        cues.append(_Cue(measure, m.start(), m.end()))
+        cues.append(_Cue(measure, start, end))
     if not cues:
         return cues
     if any(c.measure == "complications" for c in cues):
@@ -782,9 +830,8 @@ class OutcomeExtractor:
 
     def __call__(self, doc: Doc) -> Doc:
         numbers = numbers_of(doc, self.numbers_key, self.number_attr)
-        sentences = [(s.start_char, s.end_char) for s in doc.sents]
         result: list[tuple[dict, Span]] = []
-        for outcome, start, end in find_outcomes(doc.text, sentences, numbers):
+        for outcome, start, end in find_outcomes(doc_text(doc), doc_sentences(doc), numbers):
             span = doc.char_span(start, end, alignment_mode="expand")
             if span is not None:
                 result.append((outcome, span))

@@ -31,7 +31,7 @@ import cryokb_data
 from .design import decide_design
 from .design import ensure_extensions as ensure_design_extensions
 from .numbers import SPANS_KEY as NUMBERS_KEY
-from .numbers import Number, numbers_of
+from .numbers import Number, doc_sentences, doc_text, numbers_of
 from .numbers import ensure_extensions as ensure_number_extensions
 
 log = logging.getLogger("cryokb")
@@ -311,10 +311,10 @@ class SampleSize:
     def __call__(self, doc: Doc) -> Doc:
         design = doc._.get(self.design_attr)
         if design is None:  # the pipeline may run this before cryokb_study_design
-            design = decide_design(doc.text, doc._.get(self.types_attr) or ())
+            design = decide_design(doc_text(doc), doc._.get(self.types_attr) or ())
         key = design[0] if design else None
-        sentences = [(s.start_char, s.end_char) for s in doc.sents]
-        patients, lesions = count_population(doc.text, sentences, numbers_of(doc, self.numbers_key, self.number_attr), key)
+        numbers = numbers_of(doc, self.numbers_key, self.number_attr)
+        patients, lesions = count_population(doc_text(doc), doc_sentences(doc), numbers, key)
         doc._.set(self.patients_attr, self._with_span(doc, patients))
         doc._.set(self.lesions_attr, self._with_span(doc, lesions))
         return doc
