@@ -421,3 +421,42 @@ def test_configuration_and_usage_errors_have_their_exit_codes(config, tmp_path):
     assert missing.exit_code == 1 and "no config file at" in missing.stderr
     assert CliRunner().invoke(cli, ["refresh", "--batch-size", "0"]).exit_code == 2
     assert CliRunner().invoke(cli, ["refresh", "--api-key", "x"]).exit_code == 2
+
+
+# -- readers and older databases ---------------------------------------------------------------
+
+
+def test_an_open_reader_keeps_the_old_database_whole_and_a_new_reader_sees_the_new(config, emu, tmp_path):
+    db = tmp_path / "kb.db"
+    refresh_json(config)
+    reader = sqlite3.connect(db)
+    try:
+        reader.execute("begin")
+        assert reader.execute("select count(*) from articles").fetchone() == (20,)
+        emu.records = later_records()
+        refresh_json(config)
+        assert reader.execute("select count(*) from articles").fetchone() == (20,)
+        assert reader.execute("select count(*) from evidence").fetchone() == (20,)
+        reader.commit()
+    finally:
+        reader.close()
+    assert query(db, "select count(*) from articles") == [(25,)]
+    assert query(db, "select count(*) from evidence") == [(25,)]
+
+
+def test_a_database_left_in_wal_mode_by_harvest_is_published_whole_in_delete_mode(config, emu, tmp_path):
+    db = tmp_path / "kb.db"
+    subprocess.run([sys.executable, "-m", "kb.cli", "harvest", "--db", str(db), "--eutils-url", emu.url, "-q",
+                    "--email", "refresh-tests@example.org"], check=True)
+    # A writer that died with its last commit still in the -wal file, not yet in the main file.
+    subprocess.run([sys.executable, "-c", "import os, sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+                    "c.execute('pragma wal_autocheckpoint = 0'); "
+                    "c.execute(\"insert into cryokb_meta values ('curator_note', 'checked 2026-11')\"); "
+                    "c.commit(); os._exit(0)", str(db)], check=True)
+    assert Path(f"{db}-wal").stat().st_size > 0
+    summary = refresh_json(config)
+    assert (summary["fetched"], summary["new"], summary["extracted"]) == (0, 0, 20)
+    assert_sound_and_alone(db)
+    assert not Path(f"{db}-shm").exists()
+    assert query(db, "select value from cryokb_meta where key = 'curator_note'") == [("checked 2026-11",)]
+    assert_complete(db, OLD)
