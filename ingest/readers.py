@@ -61,8 +61,13 @@ def read_records(path: str | os.PathLike) -> Iterator[Article | Deletion | Parse
             raise ReadError(f"{name}: neither PubMed XML nor MEDLINE text (first bytes {head[:20]!r})")
         log.debug("%s: reading as %s", name, kind)
         rest = _Rewound(head, stream, name)
-        parser = pubmed_xml.iter_records if kind == "xml" else medline.iter_records
-        yield from parser(rest, name)
+        if kind == "xml":
+            yield from pubmed_xml.iter_records(rest, name)
+            return
+        try:
+            yield from medline.iter_records(rest, name)
+        except medline.MedlineFileError as err:
+            raise ReadError(str(err)) from err
 
 
 def _maybe_gunzip(raw: BinaryIO, name: str) -> BinaryIO:

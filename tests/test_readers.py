@@ -103,3 +103,10 @@ def test_unsafe_xml_is_refused_through_the_reader(tmp_path):
     path = copy_as(tmp_path, DATA / "xml" / "billion_laughs.xml", "laughs.gz", compress=True)
     with pytest.raises(UnsafeXMLError, match="laughs.gz"):
         list(read_records(path))
+
+
+def test_medline_that_is_not_utf8_is_a_read_error(tmp_path):
+    path = tmp_path / "latin1.nbib"
+    path.write_bytes("PMID- 39991601\nTI  - Tumeur osseuse trait\u00e9e\n".encode("latin-1"))
+    with pytest.raises(ReadError, match=r"latin1.nbib: line 2 is not UTF-8"):
+        list(read_records(path))
