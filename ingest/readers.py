@@ -62,12 +62,35 @@ def read_records(path: str | os.PathLike) -> Iterator[Article | Deletion | Parse
         log.debug("%s: reading as %s", name, kind)
         rest = _Rewound(head, stream, name)
         if kind == "xml":
-            yield from pubmed_xml.iter_records(rest, name)
-            return
-        try:
-            yield from medline.iter_records(rest, name)
-        except medline.MedlineFileError as err:
-            raise ReadError(str(err)) from err
+            yield from _xml_records(rest, name)
+        else:
+            yield from _medline_records(rest, name)
+
+
+def _xml_records(rest: _Rewound, name: str) -> Iterator[Article | Deletion | ParseProblem]:
+    try:
+        yield from pubmed_xml.iter_records(rest, name)
+    except pubmed_xml.XMLFileError:
+        rest.raise_broken()  # a damaged gzip is the real cause of a cut-short document
+        raise
+    rest.raise_broken()
+
+
+def _medline_records(rest: _Rewound, name: str) -> Iterator[Article | ParseProblem]:
+    """MEDLINE text has no end marker, so each record is held back until the next one
+    starts: when the gzip stream breaks, the last record (likely cut short) is dropped."""
+    held = None
+    try:
+        for record in medline.iter_records(rest, name):
+            if held is not None:
+                yield held
+            held = record
+    except medline.MedlineFileError as err:
+        rest.raise_broken()
+        raise ReadError(str(err)) from err
+    rest.raise_broken()
+    if held is not None:
+        yield held
 
 
 def _maybe_gunzip(raw: BinaryIO, name: str) -> BinaryIO:
@@ -86,13 +109,20 @@ def _peek(stream: BinaryIO, name: str) -> bytes:
 class _Rewound:
     """The sniffed bytes followed by the rest of the stream, readable line by line too.
 
-    Decompression errors further into the file surface as ReadError naming it.
+    A decompression error further into the file ends the stream (so the parser yields
+    every record before the damage) and is raised afterwards by ``raise_broken`` as a
+    ReadError naming the file.
     """
 
     def __init__(self, head: bytes, stream: BinaryIO, name: str):
         self._head = head
         self._stream = stream
         self.name = name
+        self.broken: Exception | None = None
+
+    def raise_broken(self) -> None:
+        if self.broken is not None:
+            raise ReadError(f"{self.name}: cannot decompress ({self.broken})") from self.broken
 
     def read(self, size: int = -1) -> bytes:
         if self._head:
@@ -104,10 +134,13 @@ class _Rewound:
         return self._read(size)
 
     def _read(self, size: int) -> bytes:
+        if self.broken is not None:
+            return b""
         try:
             return self._stream.read(size)
         except (OSError, EOFError, zlib.error) as err:
-            raise ReadError(f"{self.name}: cannot decompress ({err})") from err
+            self.broken = err
+            return b""
 
     def readline(self) -> bytes:
         line = b""
@@ -117,10 +150,13 @@ class _Rewound:
                 cut = len(self._head) if cut < 0 else cut + 1
                 line, self._head = line + self._head[:cut], self._head[cut:]
                 continue
+            if self.broken is not None:
+                break
             try:
                 rest = self._stream.readline()
             except (OSError, EOFError, zlib.error) as err:
-                raise ReadError(f"{self.name}: cannot decompress ({err})") from err
+                self.broken = err
+                break
             if not rest:
                 break
             line += rest

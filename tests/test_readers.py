@@ -89,14 +89,39 @@ def test_corrupt_gzip_names_the_file(tmp_path):
         list(read_records(path))
 
 
-def test_gzip_cut_short_after_the_first_bytes_still_names_the_file(tmp_path):
+def many_copies(record: bytes, old_pmid: bytes, n: int) -> list[bytes]:
+    return [record.replace(old_pmid, str(39000000 + i).encode()) for i in range(n)]
+
+
+def test_gzip_cut_short_yields_earlier_xml_records_then_names_the_file(tmp_path):
     body = XML_FILE.read_bytes()
-    big = body.replace(b"</PubmedArticleSet>", b"") + b"<!-- padding -->\n" * 8000 + b"</PubmedArticleSet>"
-    data = gzip.compress(big)
+    record = body[body.index(b"<PubmedArticle>") : body.index(b"</PubmedArticle>") + len(b"</PubmedArticle>")]
+    # incompressible padding inside each record, so that the cut falls mid-file
+    records = [r.replace(b"</ArticleTitle>", f" {i * 7919:x}{(i * 104729) ** 3:x}</ArticleTitle>".encode())
+               for i, r in enumerate(many_copies(record, b"39990401", 3000))]
+    data = gzip.compress(b"<PubmedArticleSet>\n" + b"\n".join(records) + b"\n</PubmedArticleSet>")
     path = tmp_path / "cut.xml.gz"
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises((ReadError, XMLFileError), match="cut.xml.gz"):
-        list(read_records(path))
+    read = []
+    with pytest.raises(ReadError, match="cut.xml.gz: cannot decompress"):
+        for r in read_records(path):
+            read.append(r.pmid)
+    assert 100 < len(read) < 3000
+    assert read == [str(39000000 + i) for i in range(len(read))]
+
+
+def test_gzip_cut_short_drops_the_last_medline_record_it_cannot_vouch_for(tmp_path):
+    record = MEDLINE_FILE.read_bytes()
+    data = gzip.compress(b"\n".join(many_copies(record, b"39990001", 400)))
+    path = tmp_path / "cut.nbib.gz"
+    path.write_bytes(data[: int(len(data) * 0.6)])
+    read = []
+    with pytest.raises(ReadError, match="cut.nbib.gz: cannot decompress"):
+        for r in read_records(path):
+            read.append(r)
+    assert read, "records before the damage come out"
+    assert all(len(a.abstract_sections) == 4 and a.journal.title for a in read)  # none cut short
+    assert [a.pmid for a in read] == [str(39000000 + i) for i in range(len(read))]
 
 
 def test_unsafe_xml_is_refused_through_the_reader(tmp_path):
