@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 from ingest.model import Article, Deletion
-from ingest.pubmed_xml import XMLFileError
 from ingest.readers import ReadError, read_records, sniff_format
 from ingest.safexml import UnsafeXMLError
 
