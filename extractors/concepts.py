@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 
+from spacy.attrs import ORTH
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
@@ -116,7 +117,15 @@ class ConceptRuler:
         self.term_prev = {t: frozenset(b.get("prev", ())) for t, b in r["term_blockers"].items()}
         self.term_next = {t: frozenset(b.get("next", ())) for t, b in r["term_blockers"].items()}
         levels = r["spine_levels"]
-        self.level_res = [("spine", re.compile(levels["spine"])), ("sacrum", re.compile(levels["sacrum"]))]
+        self.level_key = {}
+        for key in ("spine", "sacrum"):
+            pattern = re.compile(levels[key])
+            for letters in ("C", "T", "Th", "L", "S"):
+                for number in range(1, 13):
+                    text = f"{letters}{number}"
+                    if pattern.match(text):
+                        self.level_key[self.vocab.strings.add(text)] = key
+        self.level_ids = frozenset(self.level_key)
         self.level_next = frozenset(levels["next_blockers"])
         self.level_prev = frozenset(levels["prev_blockers"])
         g = r["guidance"]
@@ -200,23 +209,20 @@ class ConceptRuler:
         return False
 
     def _spine_levels(self, doc: Doc) -> list[Span]:
-        """Vertebral levels written as C2, T12, L4 (spine) or S1 (sacrum)."""
+        """Vertebral levels written as C2, T12, L4 (spine) or S1 (sacrum).
+
+        The candidate tokens are found by their hashes, without making Token objects."""
+        orth = doc.to_array([ORTH]).tolist()
+        level_ids = self.level_ids
         found = []
         n = len(doc)
-        for token in doc:
-            text = token.text
-            if len(text) > 4 or len(text) < 2 or text[0] not in "CTLS":
-                continue
-            for key, pattern in self.level_res:
-                if pattern.match(text):
-                    i = token.i
-                    nxt = doc[i + 1].lower_ if i + 1 < n else ""
-                    if nxt == "-" and i + 2 < n:
-                        nxt = doc[i + 2].lower_
-                    prev = doc[i - 1].lower_ if i > 0 else ""
-                    if nxt not in self.level_next and prev not in self.level_prev:
-                        found.append(Span(doc, i, i + 1, label="anatomic_sites", span_id=key))
-                    break
+        for i in [i for i, o in enumerate(orth) if o in level_ids]:
+            nxt = doc[i + 1].lower_ if i + 1 < n else ""
+            if nxt == "-" and i + 2 < n:
+                nxt = doc[i + 2].lower_
+            prev = doc[i - 1].lower_ if i > 0 else ""
+            if nxt not in self.level_next and prev not in self.level_prev:
+                found.append(Span(doc, i, i + 1, label="anatomic_sites", span_id=self.level_key[orth[i]]))
         return found
 
     def _guidance_in_context(self, doc: Doc, spans: list[Span], terms: list[Span]) -> list[Span]:

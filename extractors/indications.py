@@ -18,7 +18,6 @@ Writes ``doc._.cryokb_indications``: a list of ``(key, span or None, inferred)``
 
 from __future__ import annotations
 
-import numpy
 from spacy.attrs import LOWER
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -63,8 +62,8 @@ class Indications:
         self.local_control_lesions = frozenset(r["local_control_lesions"])
         self.pain_outcomes = frozenset(r["pain_outcomes"])
         self.local_control_outcomes = frozenset(r["local_control_outcomes"])
-        self.cue_ids = numpy.array(
-            [nlp.vocab.strings.add(w) for w in self.cue_words | self.recurrence_words | self.verbs], dtype="uint64"
+        self.cue_ids = frozenset(
+            nlp.vocab.strings.add(w) for w in self.cue_words | self.recurrence_words | self.verbs
         )
         register_extensions()
 
@@ -126,8 +125,9 @@ class Indications:
         w = self.window
         if not treatments and not lesions:
             return None
-        lowers = doc.to_array([LOWER])
-        for i in numpy.flatnonzero(numpy.isin(lowers, self.cue_ids)).tolist():
+        cue_ids = self.cue_ids
+        lowers = doc.to_array([LOWER]).tolist()
+        for i in [i for i, lower in enumerate(lowers) if lower in cue_ids]:
             token = doc[i]
             word = token.lower_
             targets = treatments

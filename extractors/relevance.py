@@ -15,6 +15,7 @@ Writes ``doc._.cryokb_relevant`` (bool) and ``doc._.cryokb_relevance_reason`` (s
 
 from __future__ import annotations
 
+from spacy.attrs import IS_SPACE
 from spacy.language import Language
 from spacy.tokens import Doc
 
@@ -33,9 +34,13 @@ def register_extensions() -> None:
 
 
 def title_end(doc: Doc) -> int:
-    """Character offset where the title ends (the first line break), or the text's length."""
-    position = doc.text.find("\n")
-    return len(doc.text) if position < 0 else position
+    """Character offset where the title ends (the first line break), or past the end.
+
+    Reads the white-space tokens only: ``doc.text`` would join every token's text."""
+    for i, space in enumerate(doc.to_array([IS_SPACE]).tolist()):
+        if space and "\n" in doc[i].text:
+            return doc[i].idx
+    return 1 << 62
 
 
 @Language.factory(

@@ -35,20 +35,18 @@ class SentenceRules:
 
     def __init__(self, nlp: Language, name: str, *, enders: list[str]):
         self.name = name
-        self.ender_ids = numpy.array(
-            [nlp.vocab.strings.add(e) for e in enders], dtype="uint64"
-        )
+        self.ender_ids = frozenset(nlp.vocab.strings.add(e) for e in enders)
 
     def __call__(self, doc: Doc) -> Doc:
         n = len(doc)
         if n == 0:
             return doc
-        array = doc.to_array([ORTH, IS_SPACE])
-        enders = numpy.isin(array[:, 0], self.ender_ids)
-        candidates = numpy.flatnonzero(enders | (array[:, 1] == 1))
+        array = doc.to_array([ORTH, IS_SPACE]).tolist()
+        enders = self.ender_ids
+        candidates = [i for i, (orth, space) in enumerate(array) if space or orth in enders]
         starts = numpy.full((n, 1), NOT_START, dtype="uint64")
         starts[0, 0] = 1
-        for i in candidates.tolist():
+        for i in candidates:
             start = self._start_after(doc, i, n)
             if start is not None:
                 starts[start, 0] = 1
