@@ -142,7 +142,8 @@ class Indications:
                 found = self._recurrence(doc, token, sentence, treatments, lesions)
                 if found is not None:
                     return found
-                continue
+                if word not in self.cue_words:
+                    continue
             if word == "after":
                 continue
             for span in targets:

@@ -66,3 +66,10 @@ def test_mixed_benign_series_is_curative(nlp):
     text = ("Cryoablation of benign bone tumours in children\n\n"
             "Osteoid osteomas, chondroblastomas and one eosinophilic granuloma were treated.")
     assert "curative" in indications(nlp, text)
+
+
+def test_refractory_to_a_treatment_is_salvage_but_to_opioids_is_not(nlp):
+    treated = "Cryoablation of venous malformations\n\nAll were lesions refractory to sclerotherapy."
+    assert "salvage" in indications(nlp, treated)
+    analgesia = "Cryoablation of painful rib metastases\n\nPain was refractory to opioids in all patients."
+    assert "salvage" not in indications(nlp, analgesia)
