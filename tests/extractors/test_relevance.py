@@ -34,7 +34,7 @@ def test_relevant_articles(nlp, title, abstract):
         ("Cryoneurolysis of the intercostal nerves after thoracotomy.", "Pain scores were lower.", "no musculoskeletal"),
         ("Radiofrequency ablation of osteoid osteoma: 200 cases.", "Cryoablation is an alternative that we did not use.", "another ablation"),
         ("Microwave ablation of spinal metastases.", "Vertebral augmentation followed.", "no cryo"),
-        ("Spray cryotherapy of skin metastases of melanoma.", "Subcutaneous deposits were frozen with liquid nitrogen.", "off-topic"),
+        ("Spray cryotherapy of skin metastases of melanoma.", "Subcutaneous metastases were frozen with liquid nitrogen.", "off-topic"),
     ],
 )
 def test_off_topic_articles(nlp, title, abstract, reason):
