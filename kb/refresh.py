@@ -658,11 +658,12 @@ def _read_only(path: Path) -> Iterator[Store | None]:
 
 def format_summary(result: RefreshResult) -> str:
     """The short report a person reads after a run (the same figures as --json)."""
-    window = f"{result.since or 'the beginning'} to {result.until}" if result.until else "no window"
+    window = (f"{result.since} to {result.until}" if result.since else f"everything up to {result.until}"
+              ) if result.until else "no window"
     lines = [
         f"Refresh run {result.run_id}: {result.outcome} in {result.seconds:.1f} s; published {result.db} "
         f"({result.articles} articles)",
-        f"  harvest {window}: {result.fetched} records fetched; {result.new} new, {result.revised} revised, "
+        f"  harvest of {window}: {result.fetched} records fetched; {result.new} new, {result.revised} revised, "
         f"{result.deleted} deleted; {result.problems} problems",
         f"  extraction ({result.extractor_version}): {result.extracted} articles "
         f"({result.reextracted} of them re-extracted)",
