@@ -352,6 +352,34 @@ def test_a_version_change_re_extracts_exactly_the_stale_articles(config, emu, tm
         summary["extractor_version"]}
 
 
+def test_a_new_extractor_release_re_extracts_what_the_old_one_did_and_extracts_the_new(
+        config, emu, tmp_path, monkeypatch):
+    import extractors.pipeline
+
+    db = tmp_path / "kb.db"
+    old_version = refresh_json(config)["extractor_version"]
+    monkeypatch.setattr(extractors.pipeline, "EXTRACTOR_VERSION", extractors.pipeline.EXTRACTOR_VERSION + ".post1")
+    emu.records = OLD + NEW
+    summary = refresh_json(config)
+    assert summary["extractor_version"] != old_version
+    assert (summary["new"], summary["extracted"], summary["reextracted"]) == (5, 25, 20)
+    assert query(db, "select extractor_version, count(*) from articles group by 1") == [
+        (summary["extractor_version"], 25)]
+    again = refresh_json(config)
+    assert (again["extracted"], again["reextracted"]) == (0, 0)
+
+
+def test_a_record_that_cannot_be_read_is_counted_and_the_rest_published(config, emu, tmp_path):
+    import dataclasses
+
+    emu.records = [dataclasses.replace(r, broken=True) if r.pmid == "90000004" else r for r in OLD]
+    summary = refresh_json(config)
+    assert (summary["outcome"], summary["problems"], summary["new"], summary["fetched"]) == ("ok", 1, 19, 19)
+    db = tmp_path / "kb.db"
+    assert_complete(db, [r for r in OLD if r.pmid != "90000004"])
+    assert query(db, "select problems from refresh_runs") == [(1,)]
+
+
 def test_a_changed_query_is_refused_without_full(config, emu, tmp_path):
     db = tmp_path / "kb.db"
     refresh_json(config)
