@@ -517,6 +517,8 @@ def refresh(ctx, db_path, config_file, query, email, eutils_url, batch_size, ful
         cryokb refresh --json --wait
         cryokb refresh --full --query 'cryoablation AND (bone OR soft tissue)'
     """
+    import contextlib
+
     from kb.config import ConfigError, resolve_settings
     from kb.lock import LockError, LockHeld
     from kb.refresh import (RefreshError, command_logging, dry_run as plan_refresh, format_dry_run,
@@ -529,12 +531,13 @@ def refresh(ctx, db_path, config_file, query, email, eutils_url, batch_size, ful
         click.echo(f"Error: {message}", err=True)
         ctx.exit(code)
 
-    try:
-        settings = resolve_settings({"db": db_path, "query": query, "email": email, "eutils_url": eutils_url,
-                                     "batch_size": batch_size, "log": log_file}, config=config_file)
-    except ConfigError as exc:
-        fail(str(exc), 1)
-    with command_logging(verbose, quiet, settings.log):
+    with contextlib.ExitStack() as stack:
+        try:
+            settings = resolve_settings({"db": db_path, "query": query, "email": email, "eutils_url": eutils_url,
+                                         "batch_size": batch_size, "log": log_file}, config=config_file)
+            note_failure = stack.enter_context(command_logging(verbose, quiet, settings.log))
+        except ConfigError as exc:
+            fail(str(exc), 1)
         logging.getLogger("cryokb.refresh").debug("settings: %s", settings.describe())
         try:
             if dry_run:
@@ -543,8 +546,10 @@ def refresh(ctx, db_path, config_file, query, email, eutils_url, batch_size, ful
                 return
             result = run_refresh(settings, full=full, reextract=reextract, wait=wait, quiet=quiet or as_json)
         except LockHeld as exc:
+            note_failure(f"{exc} (exit 3)")
             fail(f"{exc} (use --wait to wait for it)", 3, outcome="locked")
         except (RefreshError, LockError, ConfigError, *USER_ERRORS) as exc:
+            note_failure(str(exc))
             fail(str(exc), 1)
         logging.getLogger("cryokb.refresh").info("%s", format_summary(result))
         if as_json:

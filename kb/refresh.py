@@ -695,9 +695,13 @@ def format_dry_run(result: DryRunResult) -> str:
 def command_logging(verbose: int, quiet: bool, log_file: Path | None):
     """Timestamped log lines on stderr (warnings, or more with -v) and in ``log_file`` (info and up).
 
-    The handlers are removed afterwards, so that running the command twice in one
-    process (tests) does not double every line.
+    Yields ``note_failure(message)``, which puts the one-line error the command prints
+    into the log file too (only there: stderr gets it from the command), so that the
+    file alone tells what every scheduled run did. The handlers are removed afterwards,
+    so that running the command twice in one process (tests) does not double any line.
     """
+    from kb.config import ConfigError
+
     logger = logging.getLogger("cryokb")
     stderr_level = logging.ERROR if quiet and not verbose else (
         logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
@@ -705,7 +709,10 @@ def command_logging(verbose: int, quiet: bool, log_file: Path | None):
     handlers = [logging.StreamHandler()]
     handlers[0].setLevel(stderr_level)
     if log_file is not None:
-        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        try:
+            handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        except OSError as error:
+            raise ConfigError(f"log file {log_file}: cannot open: {error.strerror}") from None
         handlers[1].setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
     for handler in handlers:
         handler.setFormatter(formatter)
@@ -713,12 +720,16 @@ def command_logging(verbose: int, quiet: bool, log_file: Path | None):
     old_level, old_propagate = logger.level, logger.propagate
     logger.setLevel(min(h.level for h in handlers))
     logger.propagate = False
+
+    def note_failure(message: str) -> None:
+        for handler in handlers[1:]:
+            handler.handle(log.makeRecord(log.name, logging.ERROR, __file__, 0, message, None, None))
+
     try:
-        yield
+        yield note_failure
     finally:
         for handler in handlers:
             logger.removeHandler(handler)
             handler.close()
         logger.setLevel(old_level)
         logger.propagate = old_propagate
-

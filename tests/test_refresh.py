@@ -235,8 +235,10 @@ def test_a_network_failure_stops_at_its_batch_and_the_next_run_resumes(config, e
     db = tmp_path / "kb.db"
     emu.records = later_records()
     emu.inject("efetch", Fault.http(500), times=None, when=lambda p: int(p.get("retstart", 0)) >= 10)
-    failed = refresh(config, "--json")
+    log_file = tmp_path / "refresh.log"
+    failed = refresh(config, "--json", "--log", str(log_file))
     assert failed.exit_code == 1
+    assert "ERROR harvest stopped: efetch batch 3" in log_file.read_text()  # the log alone tells what happened
     assert "efetch batch 3 (records 10-14 of 25)" in failed.stderr
     assert "failed after 3 tries: HTTP 500" in failed.stderr and "the next refresh resumes" in failed.stderr
     assert json.loads(failed.stdout)["outcome"] == "failed"
