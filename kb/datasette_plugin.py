@@ -262,6 +262,7 @@ def _num(value) -> str:
 @hookimpl
 def register_routes():
     return [
+        (r"^/$", home_page),
         (r"^/-/cryokb/?$", pictures_page),
         (r"^/-/cryokb/evidence-map$", evidence_map_page),
         (r"^/-/cryokb/evidence-map\.json$", evidence_map_json),
@@ -284,8 +285,52 @@ def _db(datasette):
 
 async def _render(datasette, request, template, title, **context):
     state = _state(datasette)
-    html = await datasette.render_template(template, {"page_title": title, **context}, request=request)
+    context = {"page_title": title, "metadata": datasette.metadata(), **context}
+    html = await datasette.render_template(template, context, request=request)
     return Response.html(html)
+
+
+async def home_page(datasette, request, send):
+    """A landing page for researchers: what is here, key figures, where to start, search.
+
+    Datasette's own index (every table with its counts and permissions, which costs about
+    a tenth of a second on every visit) stays at /cryokb; without a cryokb database this
+    is simply Datasette's index.
+    """
+    state = _state(datasette)
+    if state.database is None:
+        from datasette.views.index import IndexView
+
+        return await IndexView.as_view(datasette)(request, send)
+    figures = await home_figures(datasette)
+    return await _render(datasette, request, "cryokb_home.html", datasette.metadata("title") or "cryokb",
+                         figures=figures, description_html=Markup(datasette.metadata("description_html") or ""))
+
+
+async def home_figures(datasette) -> dict:
+    """Counts for the landing page, read once (the database is immutable)."""
+    state, db = _db(datasette)
+    if "home" not in state.cache:
+        tables = set(await db.table_names())
+        one = lambda result: result.first()[0]  # noqa: E731
+        figures = {"articles": one(await db.execute("select count(*) from articles where deleted = 0"))}
+        figures["lesions"] = []
+        if "article_concepts" in tables:
+            figures["relevant"] = one(await db.execute(
+                "select count(*) from articles where relevant = 1 and deleted = 0 and retracted = 0"))
+            figures["outcomes"] = one(await db.execute("select count(*) from outcomes"))
+            figures["sentences"] = one(await db.execute("select count(*) from sentences"))
+            labels = await _labels(db)
+            rows = await db.execute(
+                "select ac.concept, count(*) as n from article_concepts ac join articles a on a.pmid = ac.pmid "
+                "where ac.field = 'lesion_types' and ac.negated = 0 and a.relevant = 1 and a.deleted = 0 "
+                "and a.retracted = 0 group by ac.concept order by n desc, ac.concept")
+            figures["lesions"] = [(r["concept"], labels.get(r["concept"], r["concept"]), r["n"]) for r in rows]
+        run = (await db.execute("select kind, finished, query_version from harvest_runs where outcome = 'ok' "
+                                "order by id desc limit 1")).first() if "harvest_runs" in tables else None
+        figures["last_run"] = dict(run) if run else None
+        state.cache["home"] = figures
+    return state.cache["home"]
 
 
 async def pictures_page(datasette, request):

@@ -174,7 +174,7 @@ def test_the_evidence_by_lesion_view_lists_lesion_types_with_their_studies(tab, 
     assert rows.count() >= 3
     assert page.locator("td.col-studies").first.inner_text().strip().isdigit()
     assert page.locator(".cryokb-synthetic").is_visible()
-    page.screenshot(path=str(shots / "evidence_by_lesion.png"), full_page=True)
+    page.screenshot(path=str(shots / "evidence_by_lesion.png"), full_page=False)
 
 
 def test_a_lesion_facet_narrows_the_articles(tab, shots):

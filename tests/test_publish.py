@@ -540,3 +540,17 @@ def test_chart_axes_end_on_a_round_number_of_four_whole_steps(value):
     top = _nice_top(value)
     assert top >= value and top % 4 == 0
     assert top < 2.5 * value + 4
+
+
+def test_the_landing_page_counts_articles_per_lesion_type_and_links_their_evidence(demo):
+    page = fetch(demo, "/").text
+    assert '<strong>6</strong> articles' in page
+    lesions = dict(re.findall(r'lesion_type=([a-z_]+)">[^<]+</a> <span>(\d+)</span>', page))
+    assert lesions == {"desmoid_tumor": "3", "bone_metastasis": "2", "osteoid_osteoma": "1"}
+    assert 'action="/cryokb/articles"' in page and 'name="_search"' in page
+
+
+def test_datasette_s_own_list_of_tables_stays_on_the_database_page(demo):
+    page = fetch(demo, "/cryokb").text
+    for name in ("articles", "outcomes", "evidence_by_lesion", "evidence_for_lesion"):
+        assert f'href="/cryokb/{name}"' in page
