@@ -164,15 +164,21 @@ class ConceptRuler:
                     continue
                 by_field.setdefault(field, []).append(Span(doc, start, end, label=field, span_id=key))
         by_field.setdefault("anatomic_sites", []).extend(self._spine_levels(doc))
-        terms = [
-            Span(doc, s, e, label="term", span_id=meaning[m][1]) for m, s, e in self.term_matcher(doc)
-        ]
+        by_kind: dict[str, list[Span]] = {}
+        for m, s, e in self.term_matcher(doc):
+            kind = meaning[m][1]
+            by_kind.setdefault(kind, []).append(Span(doc, s, e, label="term", span_id=kind))
+        terms = []
+        for found in by_kind.values():
+            terms.extend(filter_spans(found) if len(found) > 1 else found)
+        terms.sort(key=lambda t: (t.start, t.end))
         spans: list[Span] = []
         for field, found in by_field.items():
             spans.extend(filter_spans(found))
         spans = self._guidance_in_context(doc, spans, terms)
         spans = self._cement_in_context(doc, spans)
         spans = self._sites_in_context(spans)
+        spans = self._primary_lesions(spans, terms)
         spans.extend(self._metastases(doc, spans, terms))
         spans.sort(key=lambda s: (s.start, s.end, s.label_))
         doc.spans[self.spans_key] = spans
@@ -290,6 +296,24 @@ class ConceptRuler:
                 if any(t.lower_ in self.incidental_words for t in span.sent):
                     continue
             if span.label_ == "anatomic_sites" and self._primary_site(span):
+                continue
+            kept.append(span)
+        return kept
+
+    @staticmethod
+    def _primary_lesions(spans: list[Span], terms: list[Span]) -> list[Span]:
+        """A sarcoma named as the origin of metastases ("osteosarcoma metastases",
+        "metastases from soft-tissue sarcoma") is not itself a treated lesion."""
+        metastasis_starts = {t.start for t in terms if t.id_ == "metastasis"}
+        if not metastasis_starts:
+            return spans
+        kept = []
+        for span in spans:
+            if (
+                span.label_ == "lesion_types"
+                and not span.id_.endswith("metastasis")
+                and (span.end in metastasis_starts or ConceptRuler._primary_site(span))
+            ):
                 continue
             kept.append(span)
         return kept

@@ -111,6 +111,7 @@ class Relevance:
         if other[0] and not cryo[0]:
             return False, "the title names another ablation technique"
         weight = self.title_weight
-        if off[0] * weight + off[1] > msk[0] * weight + msk[1]:
+        off_weight, msk_weight = off[0] * weight + off[1], msk[0] * weight + msk[1]
+        if off_weight > msk_weight or (off[0] and off_weight == msk_weight):
             return False, "off-topic targets outweigh musculoskeletal ones"
         return True, "cryo term and musculoskeletal target"

@@ -170,3 +170,10 @@ def test_limbs_of_a_bone_tumour_are_bones(concepts):
 def test_the_primary_of_a_metastasis_is_not_a_site(concepts):
     found = concepts("Lung metastases from head and neck cancer were frozen.")
     assert ("anatomic_sites", "head_neck") not in found
+
+
+def test_the_primary_of_metastases_is_not_a_treated_lesion(concepts):
+    found = concepts("Muscle metastases from soft-tissue sarcoma were frozen.")
+    assert ("lesion_types", "soft_tissue_metastasis") in found
+    assert ("lesion_types", "soft_tissue_sarcoma") not in found
+    assert ("lesion_types", "bone_sarcoma") not in concepts("Osteosarcoma metastases to the lung.")

@@ -27,7 +27,8 @@ def test_relevant_articles(nlp, title, abstract):
     "title, abstract, reason",
     [
         ("Percutaneous cryoablation of small renal masses.", "Sixty kidney tumours were frozen; renal function was preserved.", "no musculoskeletal"),
-        ("Cryoablation of pulmonary metastases from osteosarcoma.", "Twenty lung nodules were treated.", "off-topic"),
+        ("Cryoablation of pulmonary metastases from osteosarcoma.", "Twenty lung nodules were treated.", "no musculoskeletal"),
+        ("Cryoablation of lung metastases in sarcoma.", "Twenty pulmonary nodules from osteosarcoma were frozen.", "off-topic"),
         ("Cryoballoon ablation for paroxysmal atrial fibrillation.", "Pulmonary vein isolation was achieved.", "no musculoskeletal"),
         ("Cryotherapy of plantar warts in children.", "Liquid nitrogen was applied every two weeks.", "no musculoskeletal"),
         ("Ice packs and cold compression after knee arthroplasty.", "Cryotherapy reduced swelling.", "no musculoskeletal"),
