@@ -25,7 +25,8 @@ from spacy.tokens import Doc, Span
 
 import cryokb_data
 
-from .numbers import doc_text
+from .numbers import doc_text, prefix_finder, scan
+from .outcomes import lower_pattern, lower_text
 
 log = logging.getLogger("cryokb")
 
@@ -50,7 +51,8 @@ class _Rules:
     strong: frozenset[str]
     priority: tuple[str, ...]
     order: tuple[str, ...]
-    cues: dict[str, re.Pattern]
+    combined: re.Pattern
+    finder: re.Pattern | None
     cue_keys: dict[str, str]
     blocked_before: dict[str, re.Pattern]
     blocked_after: dict[str, re.Pattern]
@@ -78,15 +80,18 @@ def rules() -> _Rules:
         raise DesignRulesError(f"{DATA_FILE}: 'order' and 'cues' name different groups")
     flags = re.IGNORECASE
     try:
+        groups = "|".join(
+            f"(?P<{group}>(?:" + "|".join(f"(?:{p})" for p in data["cues"][group]) + r")(?![\w-]))"
+            for group in data["order"]
+        )
+        combined = re.compile(lower_pattern(rf"(?<![\w-])(?:{groups})"))
         return _Rules(
             publication_types={k.lower(): v for k, v in data["publication_types"].items()},
             strong=frozenset(data["strong_publication_types"]),
             priority=tuple(data["publication_type_priority"]),
             order=tuple(data["order"]),
-            cues={
-                group: re.compile(r"(?<![\w-])(?:" + "|".join(f"(?:{p})" for p in patterns) + r")(?![\w-])", flags)
-                for group, patterns in data["cues"].items()
-            },
+            combined=combined,
+            finder=prefix_finder(combined.pattern),
             cue_keys=cue_keys,
             blocked_before={k: re.compile(v, flags) for k, v in data["blocked_before"].items()},
             blocked_after={k: re.compile(v, flags) for k, v in data["blocked_after"].items()},
@@ -104,10 +109,12 @@ def decide_design(text: str, publication_types=()) -> tuple[str, tuple[int, int]
     Returns None for a text that says nothing of a study (no design cue, no patients).
     """
     r = rules()
+    text = lower_text(text)  # same length: spans still point into the original
+    firsts = _first_matches(text)
     from_types = _from_publication_types(publication_types)
     if from_types in r.strong:
-        return from_types, _cue_for(text, from_types)
-    cue = _first_cue(text, from_types)
+        return from_types, _cue_for(firsts, from_types)
+    cue = _first_cue(text, firsts, from_types)
     if cue is not None:
         return cue
     if from_types is not None:
@@ -126,34 +133,34 @@ def _from_publication_types(publication_types) -> str | None:
     return None
 
 
-def _matches(text: str, group: str):
-    """Cue matches of ``group`` that no blocking context vetoes."""
+def _first_matches(text: str) -> dict[str, tuple[int, int]]:
+    """The first unvetoed cue of every group, found in one scan of the text."""
     r = rules()
-    before = r.blocked_before.get(r.cue_keys[group]) or r.blocked_before.get(group)
-    after = r.blocked_after.get(r.cue_keys[group]) or r.blocked_after.get(group)
-    for m in r.cues[group].finditer(text):
+    firsts: dict[str, tuple[int, int]] = {}
+    for m in scan(r.combined, r.finder, text):
+        group = m.lastgroup
+        if group in firsts:
+            continue
+        key = r.cue_keys[group]
+        before = r.blocked_before.get(key) or r.blocked_before.get(group)
+        after = r.blocked_after.get(key) or r.blocked_after.get(group)
         if before is not None and before.search(text[max(0, m.start() - 80) : m.start()]):
             continue
         if after is not None and after.match(text[m.end() : m.end() + 60]):
             continue
-        yield m
+        firsts[group] = m.span()
+    return firsts
 
 
-def _first(text: str, group: str):
-    return next(_matches(text, group), None)
-
-
-def _cue_for(text: str, key: str) -> tuple[int, int] | None:
+def _cue_for(firsts: dict, key: str) -> tuple[int, int] | None:
     r = rules()
     for group in r.order:
-        if r.cue_keys[group] == key:
-            m = _first(text, group)
-            if m is not None:
-                return m.span()
+        if r.cue_keys[group] == key and group in firsts:
+            return firsts[group]
     return None
 
 
-def _first_cue(text: str, from_types: str | None):
+def _first_cue(text: str, firsts: dict, from_types: str | None):
     """Walk the cue groups in order; the first group found decides, with its exceptions."""
     r = rules()
     for group in r.order:
@@ -163,22 +170,30 @@ def _first_cue(text: str, from_types: str | None):
         if key == "review" and from_types == "prospective":
             continue
         if group in ("retrospective", "prospective"):
-            return _series_design(text)
-        m = _first(text, group)
-        if m is not None:
-            return key, m.span()
+            return _series_design(firsts)
+        if group in firsts:
+            return key, firsts[group]
     return None
 
 
-def _series_design(text: str):
-    """A clinical series: retrospective if it says so (even of prospective data), else prospective if it says so."""
-    retro = _first(text, "retrospective")
-    if retro is not None:
-        return "retrospective", retro.span()
-    pro = _first(text, "prospective")
-    if pro is not None:
-        return "prospective", pro.span()
+def _series_design(firsts: dict):
+    """A clinical series: retrospective if it says so (even of prospective data), else
+    prospective if it says so."""
+    for group in ("retrospective", "prospective"):
+        if group in firsts:
+            return group, firsts[group]
     return None
+
+
+_DECISION_KEY = "cryokb_design_decision"
+
+
+def design_of(doc: Doc, types_attr: str = "cryokb_publication_types"):
+    """:func:`decide_design` for a doc, computed once: the sample-size component needs it
+    too, and may run first."""
+    if _DECISION_KEY not in doc.user_data:
+        doc.user_data[_DECISION_KEY] = decide_design(doc_text(doc), doc._.get(types_attr) or ())
+    return doc.user_data[_DECISION_KEY]
 
 
 def ensure_extensions(attr: str = "cryokb_study_design", types_attr: str = "cryokb_publication_types") -> None:
@@ -211,7 +226,7 @@ class StudyDesign:
         rules()
 
     def __call__(self, doc: Doc) -> Doc:
-        decided = decide_design(doc_text(doc), doc._.get(self.types_attr) or ())
+        decided = design_of(doc, self.types_attr)
         if decided is None:
             doc._.set(self.attr, None)
             return doc

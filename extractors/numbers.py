@@ -400,3 +400,96 @@ def numbers_of(doc: Doc, spans_key: str = SPANS_KEY, attr: str = "number") -> li
     if spans_key not in doc.spans:
         return []
     return [span._.get(attr) for span in doc.spans[spans_key]]
+
+
+# --- fast scanning -----------------------------------------------------------------------
+#
+# Python's regex engine tries every alternative of a large alternation at every position,
+# so scanning an abstract for a hundred cue phrases costs more than tokenizing it. The
+# helpers below find, from a compiled pattern's parse tree, the few letters every match
+# must begin with; a scan then visits only the words that begin that way and tries the
+# full pattern there.
+
+_PREFIX_LENGTH = 3
+
+
+def leading_prefixes(pattern: str, flags: int = 0) -> tuple[str, ...] | None:
+    """The lower-case prefixes that every match of ``pattern`` starts with, or None
+    when the pattern can start with too many things to tell (then scan everything)."""
+    try:
+        from re import _parser  # the stdlib parser behind re.compile (Python >= 3.11)
+    except ImportError:  # pragma: no cover
+        return None
+    try:
+        tree = _parser.parse(pattern, flags)
+        found = _firsts(list(tree), "")
+    except (RecursionError, ValueError, TypeError, re.error):
+        return None
+    if found is None or "" in found:
+        return None
+    return tuple(sorted(found))
+
+
+def _firsts(seq: list, prefix: str) -> set[str] | None:
+    from re import _constants as c
+
+    if len(prefix) >= _PREFIX_LENGTH or not seq:
+        return {prefix}
+    op, av = seq[0]
+    rest = seq[1:]
+    if op is c.LITERAL:
+        return _firsts(rest, prefix + chr(av).lower())
+    if op in (c.AT, c.ASSERT, c.ASSERT_NOT):
+        return _firsts(rest, prefix)
+    if op is c.SUBPATTERN:
+        return _firsts(list(av[-1]) + rest, prefix)
+    if op is c.BRANCH:
+        return _union(_firsts(list(alt) + rest, prefix) for alt in av[1])
+    if op in (c.MAX_REPEAT, c.MIN_REPEAT):
+        low, _high, sub = av
+        once = _firsts(list(sub) + rest, prefix)
+        return _union([once, _firsts(rest, prefix)]) if low == 0 else once
+    if op is c.IN and all(item_op is c.LITERAL for item_op, _ in av):
+        return _union(_firsts(rest, prefix + chr(ch).lower()) for _, ch in av)
+    if op is c.IN and prefix and list(av) == [(c.CATEGORY, c.CATEGORY_SPACE)]:
+        return _firsts(rest, prefix + " ")  # \s: scanned text has every space made " "
+    return {prefix} if prefix else None
+
+
+def _union(parts) -> set[str] | None:
+    out: set[str] = set()
+    for part in parts:
+        if part is None:
+            return None
+        out |= part
+    return out
+
+
+def prefix_finder(pattern: str, flags: int = 0) -> re.Pattern | None:
+    """A regex that finds the word starts where ``pattern`` (for lower-cased text) can
+    match; None when the pattern's first letters cannot be told apart."""
+    prefixes = leading_prefixes(pattern, flags)
+    if prefixes is None:
+        return None
+    return re.compile(r"(?<![\w-])(?:" + "|".join(map(re.escape, prefixes)) + ")")
+
+
+def scan(pattern: re.Pattern, finder: re.Pattern | None, low: str):
+    """``pattern.finditer(low)``, trying ``pattern`` only where ``finder`` finds a start.
+
+    ``low`` is lower-cased text; matches are yielded in order and do not overlap.
+    """
+    if finder is None:
+        yield from pattern.finditer(low)
+        return
+    pos = 0
+    while True:
+        hit = finder.search(low, pos)
+        if hit is None:
+            return
+        match = pattern.match(low, hit.start())
+        if match is not None and match.end() > hit.start():
+            pos = match.end()
+            yield match
+        else:
+            pos = hit.start() + 1

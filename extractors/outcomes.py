@@ -34,7 +34,7 @@ import cryokb_data
 
 from .numbers import SPANS_KEY as NUMBERS_KEY
 from .numbers import Number, ensure_extensions as ensure_number_extensions
-from .numbers import doc_sentences, doc_text, numbers_of, parse_value, pattern_plain_or_word
+from .numbers import doc_sentences, doc_text, numbers_of, parse_value, pattern_plain_or_word, prefix_finder, scan
 
 log = logging.getLogger("cryokb")
 
@@ -78,12 +78,16 @@ def lower_pattern(pattern: str) -> str:
     return re.sub(r"(\\.|\(\?P<\w+>)|([A-Z])", lambda m: m.group(1) or m.group(2).lower(), pattern)
 
 
+_SPACES = str.maketrans({c: " " for c in "\t\n\r\f\v\u00a0\u2002\u2003\u2009\u202f"})
+
+
 def lower_text(text: str) -> str:
-    """``text.lower()`` with the same length, so that offsets still point into ``text``."""
+    """``text.lower()`` with every space made " " and the same length, so that offsets
+    still point into ``text`` (the scanners' prefixes assume single spaces)."""
     low = text.lower()
-    if len(low) == len(text):
-        return low
-    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+    if len(low) != len(text):
+        low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+    return low.translate(_SPACES)
 
 
 def _named_words(groups) -> str:
@@ -100,6 +104,7 @@ def _named_words(groups) -> str:
 class _Rules:
     cues: re.Pattern
     cues_low: re.Pattern
+    cue_finder: re.Pattern | None
     scales_low: re.Pattern
     grades: re.Pattern
     scales: re.Pattern
@@ -178,6 +183,7 @@ def rules() -> _Rules:
         return _Rules(
             cues=cues,
             cues_low=re.compile(lower_pattern(cues.pattern)),
+            cue_finder=prefix_finder(lower_pattern(cues.pattern)),
             scales_low=re.compile(lower_pattern(scales.pattern)),
             grades=grades,
             scales=scales,
@@ -228,7 +234,8 @@ class _Context:
 def find_outcomes(text: str, sentences: list[tuple[int, int]], numbers: list[Number]) -> list[tuple[dict, int, int]]:
     """All outcomes of ``text`` as (outcome, start, end) in text order, duplicates dropped."""
     low = lower_text(text)
-    cue_matches = [(_skip_space(low, m.start()), m.end(), m.lastgroup) for m in rules().cues_low.finditer(low)]
+    r = rules()
+    cue_matches = [(_skip_space(low, m.start()), m.end(), m.lastgroup) for m in scan(r.cues_low, r.cue_finder, low)]
     if not cue_matches:
         return []
     ctx = _doc_context(low)

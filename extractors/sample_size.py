@@ -28,7 +28,7 @@ from spacy.tokens import Doc, Span
 
 import cryokb_data
 
-from .design import decide_design
+from .design import design_of
 from .design import ensure_extensions as ensure_design_extensions
 from .numbers import SPANS_KEY as NUMBERS_KEY
 from .numbers import Number, doc_sentences, doc_text, numbers_of
@@ -311,7 +311,7 @@ class SampleSize:
     def __call__(self, doc: Doc) -> Doc:
         design = doc._.get(self.design_attr)
         if design is None:  # the pipeline may run this before cryokb_study_design
-            design = decide_design(doc_text(doc), doc._.get(self.types_attr) or ())
+            design = design_of(doc, self.types_attr)
         key = design[0] if design else None
         numbers = numbers_of(doc, self.numbers_key, self.number_attr)
         patients, lesions = count_population(doc_text(doc), doc_sentences(doc), numbers, key)
