@@ -128,6 +128,13 @@ def test_structured_abstract_is_split_on_inlined_labels():
         ("Intro on MRI: text. RESULTS: x.", [(None, "Intro on MRI: text. RESULTS: x.")]),
         ("BACKGROUND: Ratio 3:1 held. CONCLUSION: Fine.", [("BACKGROUND", "Ratio 3:1 held."), ("CONCLUSION", "Fine.")]),
         ("PURPOSE: Seen on CT: yes. RESULTS: ok.", [("PURPOSE", "Seen on CT: yes."), ("RESULTS", "ok.")]),
+        (
+            "Objective: Pain. Materials and Methods: Ten knees. Results: Less pain.",
+            [("Objective", "Pain."), ("Materials and Methods", "Ten knees."), ("Results", "Less pain.")],
+        ),
+        # one style per abstract: capitals after a title-case start are text, and back
+        ("Background: Seen on MRI: x. NOTE: y.", [("Background", "Seen on MRI: x. NOTE: y.")]),
+        ("AIMS: One. Results: two.", [("AIMS", "One. Results: two.")]),
     ],
 )
 def test_split_structured_abstract(text, expected):

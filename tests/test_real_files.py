@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from ingest.medline import split_structured_abstract
 from ingest.model import Article, Deletion, ParseProblem
 from ingest.readers import read_records
 
@@ -102,7 +103,22 @@ def summarise(path: Path) -> dict:
                 1 for other in element.iter("OtherAbstract") for part in other if part.get("Label") is not None
             )
             counts["collective names"] += sum(1 for a in record.authors if a.collective_name)
+            _count_label_recovery(counts, record)
     return {"counts": counts, "deleted": deleted, "problems": problems, "lost": lost_abstracts}
+
+
+def _count_label_recovery(counts: Counter, article: Article) -> None:
+    """Inline the XML's labels as MEDLINE does ("LABEL: text ...") and split them back."""
+    sections = article.abstract_sections
+    if not sections:
+        return
+    labelled = any(s.label for s in sections)
+    inline = " ".join(f"{s.label}: {s.text}" if s.label else s.text for s in sections)
+    back = [(s.label, s.text) for s in split_structured_abstract(inline)]
+    same = back == [(s.label, s.text) for s in sections]
+    kind = "labelled" if labelled else "unlabelled"
+    counts[f"{kind} abstracts"] += 1
+    counts[f"{kind} abstracts split back exactly"] += same
 
 
 # --------------------------------------------------------------------------- small files
@@ -155,6 +171,16 @@ def test_update_file_parses_every_record_and_abstract(update_summary):
     assert counts["labelled sections"] + counts["labelled sections of OtherAbstract"] == 27942
     assert counts["labelled sections of OtherAbstract"] < 200
     assert counts["collective names"] == 354
+
+
+def test_medline_label_splitting_recovers_the_xml_sections(update_summary):
+    """The MEDLINE parser's structured-abstract splitting, checked on real abstracts:
+    measured 96.4% of 6,495 labelled and 96.8% of 11,950 unlabelled come back exactly
+    (the misses are mostly unlabelled text that itself starts "Objective: ...")."""
+    counts = update_summary["counts"]
+    assert counts["labelled abstracts"] > 5000
+    assert counts["labelled abstracts split back exactly"] / counts["labelled abstracts"] > 0.95
+    assert counts["unlabelled abstracts split back exactly"] / counts["unlabelled abstracts"] > 0.95
 
 
 def delete_citation_pmids(path: Path) -> list[str]:
