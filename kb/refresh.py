@@ -274,15 +274,10 @@ def close_interrupted_runs(store: Store, published: Path) -> int:
 
 
 def _last_published_run(published: Path) -> int:
-    if not published.exists():
-        return 0
-    conn = sqlite3.connect(f"file:{published}?mode=ro", uri=True)
-    try:
-        if not conn.execute("select 1 from sqlite_master where name = 'refresh_runs'").fetchone():
+    with _read_only_connection(published) as conn:
+        if conn is None or not _has(conn, "main", "refresh_runs"):
             return 0
         return conn.execute("select coalesce(max(id), 0) from refresh_runs").fetchone()[0]
-    finally:
-        conn.close()
 
 
 def _save_run(store: Store, result: RefreshResult, **extra) -> int:
@@ -431,36 +426,42 @@ def _by_lesion(conn: sqlite3.Connection, schema: str) -> dict[str, list[int]]:
 
 
 @contextmanager
-def _attached(store: Store, published: Path) -> Iterator[str | None]:
-    """The published database attached as 'pub' and only read (None when there is none yet)."""
-    if not published.exists():
+def _read_only_connection(path: Path) -> Iterator[sqlite3.Connection | None]:
+    """A connection that cannot write, not even a checkpoint on close (None: no such file)."""
+    if not path.exists():
         yield None
         return
-    conn = store.db.conn
-    conn.execute("attach database ? as pub", [str(published)])  # only read: no statement writes to it
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        yield "pub"
+        yield conn
     finally:
-        conn.execute("detach database pub")
+        conn.close()
+
+
+def _published_articles(conn: sqlite3.Connection | None) -> dict[str, tuple[str, int]]:
+    if conn is None or not _has(conn, "main", "articles"):
+        return {}
+    return {pmid: (digest, deleted) for pmid, digest, deleted in
+            conn.execute("select pmid, record_hash, deleted from articles")}
 
 
 def compare_with_published(store: Store, published: Path, result: RefreshResult) -> None:
     """New, revised and deleted articles, and the evidence gained per lesion type, against the published file."""
+    with _read_only_connection(published) as pub:
+        before_articles = _published_articles(pub)
+        before = _by_lesion(pub, "main") if pub is not None else {}
     conn = store.db.conn
-    with _attached(store, published) as pub:
-        if pub is None or not _has(conn, pub, "articles"):
-            result.new = conn.execute("select count(*) from articles where deleted = 0").fetchone()[0]
-            before: dict[str, list[int]] = {}
-        else:
-            result.new, result.revised, result.deleted = conn.execute(
-                "select sum(p.pmid is null and s.deleted = 0), "
-                "sum(p.pmid is not null and p.record_hash != s.record_hash and s.deleted = 0), "
-                "sum(p.pmid is not null and s.deleted = 1 and p.deleted = 0) "
-                "from main.articles s left join pub.articles p on p.pmid = s.pmid").fetchone()
-            before = _by_lesion(conn, pub)
-        after = _by_lesion(conn, "main")
-    result.new, result.revised, result.deleted = (int(x or 0) for x in (result.new, result.revised, result.deleted))
+    result.new = result.revised = result.deleted = 0
+    for pmid, digest, deleted in conn.execute("select pmid, record_hash, deleted from articles"):
+        old = before_articles.get(pmid)
+        if old is None:
+            result.new += not deleted
+        elif deleted:
+            result.deleted += not old[1]
+        elif old[0] != digest:
+            result.revised += 1
     result.articles = conn.execute("select count(*) from articles where deleted = 0").fetchone()[0]
+    after = _by_lesion(conn, "main")
     delta = {}
     for lesion in sorted(set(before) | set(after)):
         old, new = before.get(lesion, [0, 0]), after.get(lesion, [0, 0])
@@ -507,8 +508,13 @@ def _settle_published_wal(published: Path) -> None:
 
 
 def publish(store: Store, published: Path) -> None:
-    """Make the staging copy self-contained (no -wal), then rename it over the published file."""
+    """Make the staging copy self-contained (no -wal), then rename it over the published file.
+
+    Refused if the published file changed since it was copied (a harvest or import run
+    straight into it meanwhile): the next refresh starts from a fresh copy that has it.
+    """
     staging = staging_path(published)
+    base = store.get_meta("staging_base")
     conn = store.db.conn
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     mode = conn.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
@@ -521,6 +527,9 @@ def publish(store: Store, published: Path) -> None:
     if Path(f"{staging}-wal").exists():
         raise PublishError(f"cannot publish {staging}: its -wal file is still there")
     Path(f"{staging}-shm").unlink(missing_ok=True)
+    if fingerprint(published) != base:
+        raise PublishError(f"{published} was written by another command during this refresh; publishing would "
+                           "lose that change, so nothing was published: run the refresh again")
     _fsync(staging)
     _settle_published_wal(published)
     pause_point("publish")
@@ -639,18 +648,15 @@ def _count_stale(store: Store, version: str, full: bool) -> int:
 
 @contextmanager
 def _read_only(path: Path) -> Iterator[Store | None]:
-    """A Store over a read-only connection (None when the file does not exist or has no articles)."""
+    """A Store over a read-only connection (None when there is no file, or no harvest in it)."""
     import sqlite_utils
 
-    if not path.exists():
-        yield None
-        return
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
+    with _read_only_connection(path) as conn:
+        if conn is None:
+            yield None
+            return
         db = sqlite_utils.Database(conn)
         yield Store(db) if "articles" in db.table_names() and "harvest_runs" in db.table_names() else None
-    finally:
-        conn.close()
 
 
 # -- for the command line -------------------------------------------------------------------

@@ -490,3 +490,24 @@ def test_a_database_left_in_wal_mode_by_harvest_is_published_whole_in_delete_mod
     assert not Path(f"{db}-shm").exists()
     assert query(db, "select value from cryokb_meta where key = 'curator_note'") == [("checked 2026-11",)]
     assert_complete(db, OLD)
+
+
+def test_a_write_into_the_published_file_during_a_refresh_is_not_overwritten(config, emu, tmp_path):
+    db = tmp_path / "kb.db"
+    refresh_json(config)
+    emu.records = later_records()
+    marker = tmp_path / "paused"
+    process = start_paused(config, "graph", marker)
+    wait_for(marker, process)
+    conn = sqlite3.connect(db)  # someone imports or annotates straight into the published file meanwhile
+    with conn:
+        conn.execute("insert into cryokb_meta values ('curator_note', 'desmoid series checked')")
+    conn.close()
+    marker.unlink()
+    assert process.wait(timeout=120) == 1
+    assert "was written by another command during this refresh" in process.stderr.read()
+    assert query(db, "select count(*) from articles") == [(20,)]
+    summary = refresh_json(config)
+    assert summary["resumed"] is False and (summary["new"], summary["revised"]) == (5, 2)
+    assert query(db, "select value from cryokb_meta where key = 'curator_note'") == [("desmoid series checked",)]
+    assert_complete(db, later_records())
