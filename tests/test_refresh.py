@@ -142,7 +142,7 @@ def assert_sound_and_alone(db: Path) -> None:
     """Integrity ok, no -wal beside it, no staging copy or lock left behind."""
     assert query(db, "pragma integrity_check") == [("ok",)]
     assert query(db, "pragma journal_mode") == [("delete",)]
-    for leftover in ("-wal", ".staging", ".staging-wal", ".lock"):
+    for leftover in ("-wal", ".staging", ".staging-wal", ".staging.tmp", ".lock"):
         assert not Path(f"{db}{leftover}").exists(), f"{db}{leftover} left behind"
 
 
