@@ -176,6 +176,10 @@ def test_text_of_takes_all_text_in_order(xml, expected):
         "\u00a0\u00a0",
         "",
         "Calmette-Gu\u00e9rin  bacillus",
+        "40 \u00b1 5 \u00b0C",
+        "line\u2028separator and next\u0085line",
+        "ideographic\u3000space",
+        " x ",
     ],
 )
 def test_squash_normalises_exactly_like_split_and_join(text):
