@@ -34,6 +34,9 @@ from extractors.vocabulary import CONCEPT_FIELDS, load_data, load_vocabulary
 MODALITY_WORDS = frozenset(
     {"ct", "mri", "mr", "us", "ultrasound", "fluoroscopy", "cbct", "pet", "sonography", "pet/ct", "cone", "beam"}
 )
+PERCUTANEOUS_CEMENT = frozenset(
+    {"percutaneous", "percutaneously", "vertebroplasty", "cementoplasty", "osteoplasty", "kyphoplasty", "sacroplasty"}
+)
 CONCEPTS_KEY = "cryokb_concepts"
 TERMS_KEY = "cryokb_terms"
 
@@ -329,22 +332,42 @@ class ConceptRuler:
         return False
 
     def _cement_in_context(self, doc: Doc, spans: list[Span]) -> list[Span]:
-        """Cement packed into a curetted cavity is surgery, not cementoplasty."""
+        """Cement packed into a curetted cavity is surgery, not cementoplasty: a surgery
+        word right next to the cement, or in its sentence when nothing there is percutaneous."""
         cement = [s for s in spans if s.label_ == "treatments" and s.id_ == "cementoplasty"
                   and s.text.lower() in self.cement_terms]
         if not cement:
             return spans
         out = []
         for span in spans:
-            if span in cement:
-                sentence = span.sent
-                words = {t.lower_ for t in sentence}
-                if words & self.surgery_terms and not words & {"percutaneous", "percutaneously", "vertebroplasty",
-                                                                "cementoplasty", "osteoplasty", "kyphoplasty"}:
-                    out.append(Span(doc, span.start, span.end, label="treatments", span_id="surgery"))
-                    continue
+            if span in cement and self._surgical_cement(doc, span):
+                out.append(Span(doc, span.start, span.end, label="treatments", span_id="surgery"))
+                continue
             out.append(span)
         return out
+
+    def _surgical_cement(self, doc: Doc, span: Span) -> bool:
+        sentence = span.sent
+        lo, hi = max(sentence.start, span.start - 6), min(sentence.end, span.end + 6)
+        if any(doc[j].lower_ in self.surgery_terms for j in range(lo, hi)):
+            return True
+        words = {t.lower_ for t in sentence}
+        return bool(words & self.surgery_terms) and not words & PERCUTANEOUS_CEMENT
+
+    def _title_kind(self, doc: Doc, sites, words, lesions) -> str | None:
+        """The metastasis kind the title implies ("bone tumours"), for metastases named
+        with no site nearby; None when the title is silent or names an organ."""
+        title_end = doc[0].sent.end
+        if any(s.start < title_end for s in lesions):
+            return None
+        kinds = {s.id_ for s in sites + words if s.start < title_end}
+        if "organ_word" in kinds or not kinds:
+            return None
+        if kinds & self.bone_sites or "bone_word" in kinds:
+            return "bone_metastasis"
+        if kinds & self.soft_sites_met or "soft_tissue_word" in kinds:
+            return "soft_tissue_metastasis"
+        return None
 
     def _metastases(self, doc: Doc, spans: list[Span], terms: list[Span]) -> list[Span]:
         """Generic "metastases" near a bone or soft-tissue site, or near "bone"/"muscle"."""
@@ -356,11 +379,14 @@ class ConceptRuler:
         words = [t for t in terms if t.id_ in ("bone_word", "soft_tissue_word", "organ_word")]
         found = []
         w = self.met_window
+        title = self._title_kind(doc, sites, words, [s for s in spans if s.label_ == "lesion_types"])
         for met in mets:
             if any(l.start <= met.start < l.end for l in lesions):
                 continue
             near = [s for s in sites + words if abs(s.start - met.start) <= w and s.sent.start == met.sent.start]
             if not near:
+                if title is not None and met.text.lower().startswith("metastas"):
+                    found.append(Span(doc, met.start, met.end, label="lesion_types", span_id=title))
                 continue
             near.sort(key=lambda s: abs(s.start - met.start))
             closest = near[0]

@@ -28,6 +28,7 @@ DETACH = "cryokb_detach"
 
 LIST_FIELDS = ("approach", "lesion_types", "anatomic_sites", "indications", "guidance", "treatments")
 KEPT_WHEN_NOT_RELEVANT = ("lesion_types", "anatomic_sites")
+TARGET_TERMS = frozenset({"msk_generic", "neurolysis", "lesion_word"})
 
 
 def register_extensions() -> None:
@@ -94,8 +95,11 @@ def build_record(doc: Doc, spans_key: str = CONCEPTS_KEY, approach_rules=(frozen
     fields = LIST_FIELDS if relevant else KEPT_WHEN_NOT_RELEVANT
     affirmed: dict[tuple[str, str], Span] = {}
     negated: dict[tuple[str, str], Span] = {}
+    supported = None if relevant else _sentences_with_targets(doc, spans_key)
     for span in doc.spans.get(spans_key, []):
         if span.label_ not in fields or span.label_ == "indications":
+            continue
+        if supported is not None and span.label_ == "anatomic_sites" and span.sent.start not in supported:
             continue
         target = negated if span._.negated else affirmed
         target.setdefault((span.label_, span.id_), span)
@@ -126,6 +130,15 @@ def build_record(doc: Doc, spans_key: str = CONCEPTS_KEY, approach_rules=(frozen
     if relevant:
         _numbers(doc, record)
     return record
+
+
+def _sentences_with_targets(doc: Doc, spans_key: str) -> set[int]:
+    """Sentences (by start) naming a lesion, a tumour or an off-topic target: in an article
+    that is not relevant, only sites named with a lesion say where a lesion was ("rib
+    fractures occurred in four patients" does not make the rib a site)."""
+    starts = {s.sent.start for s in doc.spans.get(spans_key, []) if s.label_ == "lesion_types" and not s._.negated}
+    starts |= {t.sent.start for t in doc.spans.get(TERMS_KEY, []) if t.id_ in TARGET_TERMS}
+    return starts
 
 
 def _approach(doc: Doc, affirmed: dict, rules) -> tuple[str, str] | None:

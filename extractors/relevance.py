@@ -25,6 +25,7 @@ from extractors.vocabulary import load_data
 RELEVANT = "cryokb_relevant"
 REASON = "cryokb_relevance_reason"
 PRIMARY_MARKERS = frozenset({"from", "metastatic", "primary", "primaries"})
+CANCER_WORDS = frozenset({"cancer", "cancers", "carcinoma", "carcinomas"})
 
 
 def register_extensions() -> None:
@@ -70,11 +71,20 @@ class Relevance:
 
     @staticmethod
     def _primary_of_metastasis(doc: Doc, span) -> bool:
-        """"metastasis from renal cell carcinoma", "metastatic breast cancer": the organ
-        is where the cancer started, not the treated target."""
-        for j in range(max(span.sent.start, span.start - 4), span.start):
-            if doc[j].lower_ in PRIMARY_MARKERS:
+        """"metastasis from renal cell carcinoma", "metastases of lung cancer", "metastatic
+        breast cancer", "breast cancer bone metastases": the organ is where the cancer
+        started, not the treated target."""
+        sentence = span.sent
+        for j in range(max(sentence.start, span.start - 6), span.start):
+            word = doc[j].lower_
+            if word in PRIMARY_MARKERS:
                 return True
+            if word == "of" and j > 0 and doc[j - 1].lower_.startswith("metasta"):
+                return True
+        if span[-1].lower_ in CANCER_WORDS:
+            for j in range(span.end, min(sentence.end, span.end + 3)):
+                if doc[j].lower_.startswith("metasta"):
+                    return True
         return False
 
     def decide(self, doc: Doc) -> tuple[bool, str]:

@@ -177,3 +177,14 @@ def test_the_primary_of_metastases_is_not_a_treated_lesion(concepts):
     assert ("lesion_types", "soft_tissue_metastasis") in found
     assert ("lesion_types", "soft_tissue_sarcoma") not in found
     assert ("lesion_types", "bone_sarcoma") not in concepts("Osteosarcoma metastases to the lung.")
+
+
+def test_cement_next_to_curettage_is_surgery_even_in_a_percutaneous_sentence(concepts):
+    found = concepts("Recurrence after curettage and cementation was treated with percutaneous cryoablation.")
+    assert ("treatments", "surgery") in found
+    assert ("treatments", "cementoplasty") not in found
+
+
+def test_metastases_take_their_kind_from_a_bone_title(nlp):
+    doc = nlp("Thermal ablation of bone tumours\n\nCryoablation suits larger metastases.")
+    assert {s.id_ for s in doc.spans["cryokb_concepts"] if s.label_ == "lesion_types"} == {"bone_metastasis"}

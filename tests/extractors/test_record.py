@@ -109,3 +109,14 @@ def test_an_article_without_abstract(nlp, article):
     record = extract(article("Cryoablation of a sacral chordoma"), nlp)
     assert record["lesion_types"] == ["chordoma"]
     assert record["anatomic_sites"] == ["sacrum"]
+
+
+def test_an_off_topic_article_reports_sites_only_where_a_lesion_is_named(nlp, article):
+    lung = article(
+        "Cryoablation of peripheral lung cancer",
+        "Forty peripheral lung tumours were frozen under CT guidance.",
+        "Two patients had a fracture of a rib, and in one the scalp was bruised.",
+    )
+    record = extract(lung, nlp)
+    assert record["relevant"] is False
+    assert record["anatomic_sites"] == []

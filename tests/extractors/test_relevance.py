@@ -53,3 +53,9 @@ def test_morton_neuroma_cryoablation_is_not_relevant(nlp):
 def test_negated_cryo_does_not_count(nlp):
     title = "Radiofrequency ablation of bone metastases."
     assert relevant(nlp, title, "No cryoablation was performed.")[0] is False
+
+
+def test_the_primary_cancer_of_bone_metastases_is_not_an_off_topic_target(nlp):
+    title = "Cryoablation with zoledronic acid for osteolytic bone metastases of lung cancer"
+    abstract = "Patients with bone metastases from non-small cell lung cancer were treated."
+    assert relevant(nlp, title, abstract)[0] is True
