@@ -84,23 +84,31 @@ class Indications:
             found["curative"] = ("curative", curative[0], True)
         if lesions and lesions <= self.curative_lesions:
             found.pop("pain_palliation", None)  # pain is the symptom of a lesion treated for cure
-        elif "pain_palliation" not in found and measures & self.pain_outcomes and not lesions <= self.pain_skips:
-            found["pain_palliation"] = ("pain_palliation", None, True)
-        if "local_tumor_control" not in found and (
-            measures & self.local_control_outcomes or lesions & self.local_control_lesions
-        ):
-            found["local_tumor_control"] = ("local_tumor_control", None, True)
+        elif "pain_palliation" not in found and measures.keys() & self.pain_outcomes and not lesions <= self.pain_skips:
+            found["pain_palliation"] = ("pain_palliation", self._evidence(measures, self.pain_outcomes), True)
+        if "local_tumor_control" not in found:
+            if measures.keys() & self.local_control_outcomes:
+                found["local_tumor_control"] = (
+                    "local_tumor_control", self._evidence(measures, self.local_control_outcomes), True
+                )
+            elif lesions & self.local_control_lesions:
+                anchor = next(s for s in concepts if s.label_ == "lesion_types" and s.id_ in self.local_control_lesions)
+                found["local_tumor_control"] = ("local_tumor_control", anchor, True)
         doc._.set(EXTENSION, sorted(found.values(), key=lambda item: item[0]))
         return doc
 
     @staticmethod
-    def _first(concepts, label):
-        return next((s for s in concepts if s.label_ == label), None)
+    def _measures(doc: Doc) -> dict:
+        """Outcome measures reported, each with the evidence span of its first outcome."""
+        outcomes = doc._.get("cryokb_outcomes") if Doc.has_extension("cryokb_outcomes") else None
+        measures = {}
+        for outcome, span in outcomes or []:
+            measures.setdefault(outcome.get("measure"), span)
+        return measures
 
     @staticmethod
-    def _measures(doc: Doc) -> set[str]:
-        outcomes = doc._.get("cryokb_outcomes") if Doc.has_extension("cryokb_outcomes") else None
-        return {o.get("measure") for o, _span in (outcomes or [])}
+    def _evidence(measures: dict, wanted):
+        return next((span for measure, span in measures.items() if measure in wanted), None)
 
     def _recurrence(self, doc, token, sentence, treatments, lesions):
         """"recurrent desmoid", or "recurrence after surgery" (a prior, non-cryo treatment)."""

@@ -88,3 +88,13 @@ def test_gold_set_scores(nlp, gold_dir):
             counts["relevant"][2] += g and not p
     scores = {field: round(f1(*c), 3) for field, c in counts.items()}
     assert all(score >= 0.93 for score in scores.values()), scores
+
+
+def test_every_gold_mention_is_located_in_its_article(nlp, gold_dir):
+    for xml in sorted(gold_dir.glob("*.xml")):
+        for article in iter_records(xml):
+            if not hasattr(article, "pmid"):
+                continue
+            for m in extract(article, nlp)["mentions"]:
+                assert article.text[m["start"]:m["end"]] == m["text"], (article.pmid, m)
+                assert m["text"] in m["sentence"], (article.pmid, m)
