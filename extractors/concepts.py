@@ -31,9 +31,6 @@ from spacy.util import filter_spans
 
 from extractors.vocabulary import CONCEPT_FIELDS, load_data, load_vocabulary
 
-MODALITY_WORDS = frozenset(
-    {"ct", "mri", "mr", "us", "ultrasound", "fluoroscopy", "cbct", "pet", "sonography", "pet/ct", "cone", "beam"}
-)
 PERCUTANEOUS_CEMENT = frozenset(
     {"percutaneous", "percutaneously", "vertebroplasty", "cementoplasty", "osteoplasty", "kyphoplasty", "sacroplasty"}
 )
@@ -141,6 +138,7 @@ class ConceptRuler:
         self.g_suppressed_by = frozenset(g["suppressed_by"])
         self.g_ice_window = g["ice_ball_window"]
         self.g_self_cued = frozenset(g["self_cued_words"])
+        self.g_modalities = frozenset(g["modality_words"])
         self.g_not_for = frozenset(g["not_for_treatments"])
         inc = r["incidental_sites"]
         self.incidental_sites = frozenset(inc["sites"])
@@ -196,14 +194,14 @@ class ConceptRuler:
         if field == "anatomic_sites" and nxt:
             if nxt in self.site_next:
                 return True
-            if self.meaning_key_is_soft(doc, start, end) and self._pain_follows(doc, end):
+            if self._is_soft_site(doc, start, end) and self._pain_follows(doc, end):
                 return True
         text = doc[start:end].text.lower() if end - start > 1 else doc[start].lower_
         if text in self.term_next and (nxt in self.term_next[text] or prev in self.term_prev[text]):
             return True
         return False
 
-    def meaning_key_is_soft(self, doc: Doc, start: int, end: int) -> bool:
+    def _is_soft_site(self, doc: Doc, start: int, end: int) -> bool:
         """Whether the site matched at start:end is a soft-tissue site (by its words)."""
         return doc[start:end].text.lower() in self.soft_site_words
 
@@ -283,9 +281,8 @@ class ConceptRuler:
             i -= 1
         return False
 
-    @staticmethod
-    def _is_modality(token) -> bool:
-        return token.lower_ in MODALITY_WORDS
+    def _is_modality(self, token) -> bool:
+        return token.lower_ in self.g_modalities
 
     def _sites_in_context(self, spans: list[Span]) -> list[Span]:
         """Drop soft-tissue sites that only describe a complication or a protected structure,
