@@ -34,6 +34,7 @@ log = logging.getLogger("cryokb.publish")
 PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{}/"
 DOI_URL = "https://doi.org/{}"
 PMID_COLUMNS = frozenset({"pmid", "ref_pmid"})
+KEY_ARRAY_COLUMNS = frozenset({"approach", "lesion_types", "anatomic_sites", "indications", "guidance", "treatments"})
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                 ".svg": "image/svg+xml", ".png": "image/png"}
 FIELD_COLOURS = {"lesion_types": "#2c6fbb", "anatomic_sites": "#3a9a5b", "indications": "#d9822b",
@@ -154,10 +155,16 @@ def menu_links(datasette):
 
 
 @hookimpl
-def render_cell(value, column, table, database, datasette):
-    """PMIDs open PubMed (and their row here); DOIs open the publisher through doi.org."""
+def render_cell(row, value, column, table, database, datasette):
+    """PMIDs open PubMed (and their row here); DOIs open the publisher through doi.org;
+    on the articles table a title opens the article's page and each key of an evidence
+    array filters the articles that have it."""
     if value in (None, ""):
         return None
+    if table == "articles" and database == _state(datasette).database:
+        shown = _article_cell(row, value, column, database)
+        if shown is not None:
+            return shown
     label = None
     if isinstance(value, dict):  # a foreign key Datasette expanded to its label (the title)
         value, label = value.get("value"), value.get("label")
@@ -175,6 +182,21 @@ def render_cell(value, column, table, database, datasette):
         url = DOI_URL.format(urllib.parse.quote(value, safe="/:;()._-"))
         return Markup(f'<a class="cryokb-doi" href="{escape(url)}" title="Open the publisher\'s page">'
                       f"{escape(value)}</a>")
+    return None
+
+
+def _article_cell(row, value, column, database) -> Markup | None:
+    if column == "title" and isinstance(value, str) and "pmid" in row.keys():
+        return Markup('<a class="cryokb-article-link" href="/{}/articles/{}">{}</a>').format(
+            database, row["pmid"], value)
+    if column in KEY_ARRAY_COLUMNS and isinstance(value, str) and value.startswith("["):
+        try:
+            keys = json.loads(value)
+        except ValueError:
+            return None
+        links = [Markup('<a href="/{}/articles?{}__arraycontains={}">{}</a>').format(
+            database, column, urllib.parse.quote(str(key)), str(key).replace("_", " ")) for key in keys]
+        return Markup(", ").join(links) if links else Markup("&nbsp;")
     return None
 
 

@@ -26,6 +26,7 @@ SETTINGS = {
     "suggest_facets": False,
     "allow_download": True,
     "default_cache_ttl": 60,
+    "truncate_cells_html": 300,  # abstracts in table views: the article page shows them whole
 }
 
 

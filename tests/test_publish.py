@@ -554,3 +554,14 @@ def test_datasette_s_own_list_of_tables_stays_on_the_database_page(demo):
     page = fetch(demo, "/cryokb").text
     for name in ("articles", "outcomes", "evidence_by_lesion", "evidence_for_lesion"):
         assert f'href="/cryokb/{name}"' in page
+
+
+def test_the_articles_table_shows_key_columns_with_titles_and_keys_as_links(demo):
+    page = fetch(demo, "/cryokb/articles").text
+    headers = re.findall(r'<th [^>]*data-column="([a-z_]+)"', page)
+    assert headers == ["pmid", "title", "pub_year", "doi", "retracted", "study_design", "n_patients",
+                       "lesion_types", "indications"]
+    assert '<a class="cryokb-article-link" href="/cryokb/articles/91000003">' in page
+    assert '<a href="/cryokb/articles?indications__arraycontains=salvage">salvage</a>' in page
+    chosen = fetch(demo, "/cryokb/articles?_col=record_hash").text
+    assert re.findall(r'<th [^>]*data-column="([a-z_]+)"', chosen) == ["pmid", "record_hash"]
