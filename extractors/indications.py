@@ -22,7 +22,7 @@ from spacy.attrs import LOWER
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from extractors.concepts import CONCEPTS_KEY
+from extractors.concepts import CONCEPTS_KEY, TERMS_KEY
 from extractors.vocabulary import load_data
 
 EXTENSION = "cryokb_indications"
@@ -53,6 +53,7 @@ class Indications:
         self.treatment_words = frozenset(s["treatment_words"])
         self.after_words = frozenset(s["after_words"])
         self.after_window = s["after_window"]
+        self.after_reach = s["after_reach"]
         self.adjectives = frozenset(s["recurrence_adjectives"])
         self.verbs = frozenset(s["recurrence_verbs"])
         self.verb_window = s["verb_window"]
@@ -118,8 +119,11 @@ class Indications:
                     return doc[token.i: span.end]
         for j in range(token.i + 1, min(sentence.end, token.i + 1 + self.after_window)):
             if doc[j].lower_ in self.after_words:
+                cryo = {t.start for t in doc.spans.get(TERMS_KEY, []) if t.id_ == "cryo"}
                 for span in treatments:
-                    if 0 < span.start - j <= 3 and span.sent.start == sentence.start:
+                    if 0 < span.start - j <= self.after_reach and span.sent.start == sentence.start:
+                        if any(j < c < span.start for c in cryo):
+                            break  # "recurrence after cryoablation and RFA": an outcome of the study
                         return doc[token.i: span.end]
                 break
         return None

@@ -73,3 +73,15 @@ def test_refractory_to_a_treatment_is_salvage_but_to_opioids_is_not(nlp):
     assert "salvage" in indications(nlp, treated)
     analgesia = "Cryoablation of painful rib metastases\n\nPain was refractory to opioids in all patients."
     assert "salvage" not in indications(nlp, analgesia)
+
+
+def test_persistent_pain_after_earlier_sclerotherapy_is_salvage(nlp):
+    text = ("Cryoablation of intramuscular haemangioma\n\n"
+            "All had persistent pain after two sessions of sclerotherapy.")
+    assert "salvage" in indications(nlp, text)
+
+
+def test_recurrence_after_the_compared_ablations_is_an_outcome(nlp):
+    text = ("Cryoablation versus radiofrequency ablation for osteoid osteoma\n\n"
+            "We compared pain recurrence after percutaneous cryoablation and radiofrequency ablation.")
+    assert "salvage" not in indications(nlp, text)
