@@ -8,6 +8,7 @@ the same file again changes nothing.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -40,24 +41,45 @@ def batched(iterable: Iterable, size: int) -> Iterator[list]:
 def import_file(store: Store, path: str | Path, *, batch_size: int = DEFAULT_BATCH_SIZE,
                 run_id: int | None = None, on_batch: Callable[[int], None] | None = None,
                 on_problem: Callable[[ParseProblem], None] | None = None) -> FileResult:
-    """Import one file. A read error after some batches is recorded, not raised."""
+    """Import one file. A read error after some batches is recorded, not raised.
+
+    Batch N is written by a writer thread while batch N+1 is parsed: SQLite, zlib and
+    much of lxml run without the GIL, so on two cores parsing and writing overlap.
+    At most one batch waits, so memory stays flat; batches are written in order.
+    """
     result = FileResult(str(path))
-    try:
-        for batch in batched(read_records(path), batch_size):
-            for record in batch:
-                if isinstance(record, ParseProblem):
-                    log.warning("%s", record)
-                    if on_problem:
-                        on_problem(record)
-            result.counts.add(store.save_records(batch, run_id=run_id))
-            read = sum(isinstance(r, Article) for r in batch)
-            result.records += read
-            if on_batch:
-                on_batch(read)
-    except USER_ERRORS as exc:
-        result.error = str(exc)
-        log.error("%s", exc)
+    pending: tuple[Future, int] | None = None
+
+    def collect() -> None:
+        future, read = pending
+        result.counts.add(future.result())
+        result.records += read
+        if on_batch:
+            on_batch(read)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cryokb-writer") as writer:
+        try:
+            for batch in batched(read_records(path), batch_size):
+                _report_problems(batch, on_problem)
+                future = writer.submit(store.save_records, batch, run_id=run_id)
+                if pending:
+                    collect()
+                pending = (future, sum(isinstance(r, Article) for r in batch))
+        except USER_ERRORS as exc:
+            result.error = str(exc)
+            log.error("%s", exc)
+        finally:
+            if pending:
+                collect()
     return result
+
+
+def _report_problems(batch: list, on_problem) -> None:
+    for record in batch:
+        if isinstance(record, ParseProblem):
+            log.warning("%s", record)
+            if on_problem:
+                on_problem(record)
 
 
 def import_files(store: Store, paths: Iterable[str | Path], *, batch_size: int = DEFAULT_BATCH_SIZE,

@@ -16,6 +16,7 @@ import datetime as _dt
 import hashlib
 import json
 import logging
+import sqlite3
 import zlib
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -140,7 +141,8 @@ class Store:
             if path.exists() and path.is_dir():
                 raise StoreError(f"{path} is a directory, not a database file")
             try:
-                self.db = sqlite_utils.Database(path)
+                # One writer thread may use the connection (kb.importing), never two at once.
+                self.db = sqlite_utils.Database(sqlite3.connect(str(path), check_same_thread=False))
                 self._tune()
             except Exception as exc:  # sqlite3.DatabaseError: file is not a database
                 raise StoreError(f"cannot open database {path}: {exc}") from exc
