@@ -7,7 +7,8 @@ soft-tissue tumour phrase). The title says what the article is about, so it weig
 more: a title naming an off-topic target (kidney, lung, breast, atrial fibrillation,
 keloid, knee arthroplasty, Morton neuroma...) and no musculoskeletal one makes the
 article off-topic, as does a title naming another ablation technique and no cryo
-term (the cryo words of such an abstract are comparators or background). Otherwise the
+term (the cryo words of such an abstract are comparators or background), and so does
+a cryo term named once in an abstract whose title does not name it. Otherwise the
 off-topic and musculoskeletal evidence of the whole text are weighed.
 
 Writes ``doc._.cryokb_relevant`` (bool) and ``doc._.cryokb_relevance_reason`` (str).
@@ -61,6 +62,7 @@ class Relevance:
         self.title_weight = decision["title_weight"]
         self.offtopic = frozenset(decision["offtopic_labels"])
         self.comparator = decision["comparator_label"]
+        self.min_cryo = decision["min_cryo_mentions_without_title"]
         register_extensions()
 
     def __call__(self, doc: Doc) -> Doc:
@@ -120,6 +122,8 @@ class Relevance:
             return False, "the title names an off-topic target"
         if other[0] and not cryo[0]:
             return False, "the title names another ablation technique"
+        if not cryo[0] and cryo[1] < self.min_cryo:
+            return False, "cryo is named only in passing"
         weight = self.title_weight
         off_weight, msk_weight = off[0] * weight + off[1], msk[0] * weight + msk[1]
         if off_weight > msk_weight or (off[0] and off_weight == msk_weight):

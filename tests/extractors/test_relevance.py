@@ -35,6 +35,8 @@ def test_relevant_articles(nlp, title, abstract):
         ("Cryoneurolysis of the intercostal nerves after thoracotomy.", "Pain scores were lower.", "no musculoskeletal"),
         ("Radiofrequency ablation of osteoid osteoma: 200 cases.", "Cryoablation is an alternative that we did not use.", "another ablation"),
         ("Microwave ablation of spinal metastases.", "Vertebral augmentation followed.", "no cryo"),
+        ("Radiotherapy and surgery for spinal metastases: a review.",
+         "Stereotactic radiotherapy, separation surgery and, rarely, cryoablation are discussed.", "in passing"),
         ("Spray cryotherapy of skin metastases of melanoma.", "Subcutaneous metastases were frozen with liquid nitrogen.", "off-topic"),
     ],
 )
