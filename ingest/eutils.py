@@ -35,6 +35,8 @@ from typing import Callable
 from Bio import Entrez
 from lxml import etree
 
+from ingest.safexml import parse_bytes
+
 log = logging.getLogger("cryokb.eutils")
 
 if not callable(getattr(Entrez, "_build_request", None)):  # pinned: see the module docstring
@@ -274,7 +276,6 @@ def _parse_esearch(body: bytes) -> SearchResult:
     )
 
 
-_CHECK_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
 
 
 def _check_pubmed_xml(body: bytes) -> bytes:
@@ -286,7 +287,7 @@ def _check_pubmed_xml(body: bytes) -> bytes:
     if not body.rstrip().endswith(EFETCH_END_TAG):
         raise _Transient(f"truncated efetch XML ({len(body)} bytes, no closing </PubmedArticleSet>){_ncbi_error(body)}")
     try:
-        etree.fromstring(body, _CHECK_PARSER)
+        parse_bytes(body, "efetch reply")  # the same hardened parser as files: no entities, no network
     except etree.XMLSyntaxError as error:
         raise _Transient(f"unparsable efetch XML: {error}") from None
     return body

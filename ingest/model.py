@@ -92,7 +92,7 @@ class Article:
     volume: str | None = None
     issue: str | None = None
     pages: str | None = None
-    pub_date: str | None = None  # as written: "2019 Jan-Feb", "Winter 2018", "2020-03-15"
+    pub_date: str | None = None  # as MEDLINE writes it: "2019 Jan-Feb", "Winter 2018", "2020 Mar 15"
     pub_year: int | None = None
     entrez_date: str | None = None  # ISO YYYY-MM-DD
     revised_date: str | None = None  # ISO YYYY-MM-DD
