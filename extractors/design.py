@@ -38,6 +38,7 @@ DESIGNS = (
 _REQUIRED = {
     "publication_types", "strong_publication_types", "publication_type_priority", "order", "cues",
     "cue_keys", "blocked_before", "blocked_after", "clinical_evidence", "human_cohort", "default",
+    "single_person",
 }
 
 
@@ -57,6 +58,7 @@ class _Rules:
     blocked_before: dict[str, re.Pattern]
     blocked_after: dict[str, re.Pattern]
     clinical_evidence: re.Pattern
+    single_person: re.Pattern
     human_cohort: re.Pattern
     default: str
 
@@ -95,7 +97,8 @@ def rules() -> _Rules:
             cue_keys=cue_keys,
             blocked_before={k: re.compile(v, flags) for k, v in data["blocked_before"].items()},
             blocked_after={k: re.compile(v, flags) for k, v in data["blocked_after"].items()},
-            clinical_evidence=re.compile(data["clinical_evidence"], flags),
+            clinical_evidence=re.compile(lower_pattern(data["clinical_evidence"])),
+            single_person=re.compile(lower_pattern(data["single_person"])),
             human_cohort=re.compile(data["human_cohort"], flags),
             default=data["default"],
         )
@@ -111,6 +114,10 @@ def decide_design(text: str, publication_types=()) -> tuple[str, tuple[int, int]
     r = rules()
     text = lower_text(text)  # same length: spans still point into the original
     firsts = _first_matches(text)
+    if "case_report" not in firsts and "old" in text:
+        person = r.single_person.search(text)
+        if person is not None:
+            firsts["case_report"] = person.span()
     from_types = _from_publication_types(publication_types)
     if from_types in r.strong:
         return from_types, _cue_for(firsts, from_types)
@@ -165,7 +172,7 @@ def _first_cue(text: str, firsts: dict, from_types: str | None):
     r = rules()
     for group in r.order:
         key = r.cue_keys[group]
-        if key == "preclinical" and r.human_cohort.search(text):
+        if key == "preclinical" and group in firsts and r.human_cohort.search(text):
             continue
         if key == "review" and from_types == "prospective":
             continue

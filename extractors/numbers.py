@@ -183,12 +183,14 @@ def _parse_words(text: str) -> int:
 
 @lru_cache(maxsize=1)
 def anchor_pattern() -> re.Pattern:
-    """Where a number can start: a digit, or a number word (checked only at word starts
-    whose first letter can begin one). Scanning for anchors and trying the shapes only
-    there is several times faster than searching with the master regex."""
-    words = _rules().word_pattern
-    initials = "".join(sorted({w[0].lower() for w in _rules().words} | {w[0].upper() for w in _rules().words}))
-    return re.compile(rf"(?<![\w.,/\-−])(?:\d|\.\d|(?=[{initials}]){words})", re.IGNORECASE)
+    """Where a number can start: a digit, or the first letters of a number word.
+
+    Scanning for these anchors and trying the full shapes only there is several times
+    faster than searching with the master regex, whose number-word alternatives would
+    otherwise be tried at every word of the text."""
+    starts = sorted({w[:3] for w in _rules().words})
+    words = "|".join(re.escape(w) for w in starts)
+    return re.compile(rf"(?<![\w.,/\-−])(?:\d|\.\d|(?:{words}))", re.IGNORECASE)
 
 
 _PREFIX = re.compile(r"(?:\bp\s*(?:<|>|=|≤|≥|&lt;|&gt;)\s*=?\s*|\bn\s*=\s*|\bbetween\s+)$", re.IGNORECASE)
@@ -353,6 +355,7 @@ def doc_sentences(doc: Doc) -> list[tuple[int, int]]:
 
 
 _TEXT_KEY = "cryokb_text"
+_LIST_KEY = "cryokb_number_list"
 _SENTS_KEY = "cryokb_sentence_offsets"
 
 
@@ -384,19 +387,28 @@ class NumberFinder:
 
     def __call__(self, doc: Doc) -> Doc:
         spans = []
+        kept = []
         for number in find_numbers(doc_text(doc)):
             span = doc.char_span(number.start, number.end, alignment_mode="expand")
-            if span is None:
-                log.debug("number %r at %d has no token span", number.text, number.start)
+            if span is None or (spans and spans[-1].start == span.start and spans[-1].end == span.end):
+                log.debug("number %r at %d has no token span of its own", number.text, number.start)
                 continue
             span._.set(self.attr, number)
             spans.append(span)
+            kept.append(number)
         doc.spans[self.spans_key] = spans
+        doc.user_data[(_LIST_KEY, self.spans_key)] = kept
         return doc
 
 
 def numbers_of(doc: Doc, spans_key: str = SPANS_KEY, attr: str = "number") -> list[Number]:
-    """The Number objects of a processed doc, in text order."""
+    """The Number objects of a processed doc, in text order.
+
+    The component keeps them in a plain list as well: reading them back through
+    ``span._`` costs more than finding them did."""
+    listed = doc.user_data.get((_LIST_KEY, spans_key))
+    if listed is not None:
+        return listed
     if spans_key not in doc.spans:
         return []
     return [span._.get(attr) for span in doc.spans[spans_key]]
