@@ -49,7 +49,8 @@ _REQUIRED = {
     "not_a_rate_after", "count_blockers_before", "count_units", "all_fact", "comparators", "cryo",
     "comparator_after", "listing", "skip_sentence", "hedges", "clause_breaks", "directions",
     "pain_before_marker", "pain_before_after_value", "pain_stops", "followup_timepoint", "definition",
-    "before_gap_blockers", "vs_pair", "pain_before_anywhere", "one_before",
+    "before_gap_blockers", "vs_pair", "pain_before_anywhere", "one_before", "breakdown",
+    "pain_value_followers", "pain_value_gap",
 }
 _TIME_WORDS = {
     "h": "h", "hr": "h", "hrs": "h", "hour": "hour", "hours": "hour", "d": "day", "day": "day", "days": "day",
@@ -138,6 +139,9 @@ class _Rules:
     vs_pair: re.Pattern
     pain_before_anywhere: re.Pattern
     one_before: re.Pattern
+    breakdown: re.Pattern
+    pain_value_followers: re.Pattern
+    pain_value_gap: int
 
 
 @lru_cache(maxsize=1)
@@ -177,7 +181,7 @@ def rules() -> _Rules:
                 "not_a_rate_before", "not_a_rate_after", "count_blockers_before", "all_fact", "listing",
                 "skip_sentence", "hedges", "clause_breaks", "pain_before_marker", "pain_before_after_value",
                 "pain_stops", "followup_timepoint", "definition", "before_gap_blockers", "vs_pair",
-                "pain_before_anywhere", "one_before",
+                "pain_before_anywhere", "one_before", "breakdown", "pain_value_followers",
             )
         }
         return _Rules(
@@ -195,6 +199,7 @@ def rules() -> _Rules:
             cryo_after=re.compile(data["comparator_after"] + f"(?:{_words(data['cryo'])})", flags),
             cryo=re.compile(_words(data["cryo"]), flags),
             directions=directions,
+            pain_value_gap=int(data["pain_value_gap"]),
             **compiled,
         )
     except re.error as exc:
@@ -544,10 +549,24 @@ def _strong_count(sent: str, n: Number) -> bool:
 # --- facts to cues ------------------------------------------------------------------------
 
 
+def _is_breakdown(sent: str, cue: _Cue, cues: list[_Cue]) -> bool:
+    """A cue inside the breakdown of an earlier one ("Complications occurred in 12 (16%):
+    wound complications in four") is an item of that list, not a finding of its own.
+    A grade word is not: "5 (10%): 2 major and 3 minor" gives its split."""
+    if cue.grade is not None and not any(c.measure == cue.measure and c.grade == cue.grade for c in cues if c.start < cue.start):
+        return False
+    for earlier in cues:
+        if earlier.start >= cue.start or earlier.measure != cue.measure:
+            continue
+        if rules().breakdown.search(sent, earlier.end, cue.start):
+            return True
+    return False
+
+
 def _assign(sent: str, facts: list[_Fact], cues: list[_Cue], clauses: list[int]) -> None:
     """Give each fact to the nearest cue of its clause that can take it."""
     r = rules()
-    takers = [c for c in cues if not c.zero and c.measure != "pain_score"]
+    takers = [c for c in cues if not c.zero and c.measure != "pain_score" and not _is_breakdown(sent, c, cues)]
     owner: dict[int, _Cue] = {}
     for idx, fact in enumerate(facts):
         clause = _clause_of(fact.start, clauses)
@@ -568,6 +587,8 @@ def _assign(sent: str, facts: list[_Fact], cues: list[_Cue], clauses: list[int])
                 between = [j for j in range(idx) if facts[j].start >= cue.end]
                 if any(owner.get(j) is not cue for j in between):
                     continue
+                if cue.facts and r.breakdown.search(sent, cue.facts[-1].end, fact.start):
+                    continue  # "in 12 patients (16%): fracture in six, ...": a breakdown
                 score = len(gap) + (15 * len(between))
             elif cue.start >= fact.end:
                 gap = sent[fact.end : cue.start]
@@ -745,7 +766,20 @@ def _pain_values(sent, cue, numbers, times) -> list[Number]:
     other = [m.start() for m in r.cues.finditer(sent, cue.end, limit) if m.lastgroup != "pain_score"]
     if other:
         limit = min(limit, other[0])
-    return [n for n in numbers if cue.end <= n.start < limit and n.start not in times and _pain_value(n) is not None]
+    values = []
+    prev_end = cue.end
+    for n in numbers:
+        if not (cue.end <= n.start < limit) or n.start in times or _pain_value(n) is None:
+            continue
+        if n.start - prev_end > r.pain_value_gap:
+            break  # too far from the cue or the last score to be one of its values
+        if r.not_a_rate_before.search(sent, max(0, n.start - 25), n.start):
+            continue  # "a score of at least 4": an entry threshold
+        if n.kind == "number" and not r.pain_value_followers.match(sent, n.end):
+            continue  # "29 sessions", "1:1"
+        values.append(n)
+        prev_end = n.end
+    return values
 
 
 def _pairs(sent, cue, values, has_baseline):
