@@ -1,9 +1,9 @@
 """cryokb_concepts: find the schema's keys in the text.
 
-A PhraseMatcher on lower case holds every synonym and variant of data/vocabulary.json,
-a second one on exact case holds the abbreviations ("CT", "RFA", "OO"), and a third the
-helper terms of data/concept_rules.json and data/relevance_rules.json (cryo words,
-off-topic organs, "metastases", "bone"). Patterns are built once with
+A PhraseMatcher on lower case holds every synonym and variant of data/vocabulary.json
+and the helper terms of data/concept_rules.json and data/relevance_rules.json (cryo
+words, off-topic organs, "metastases", "bone"); a second one on exact case holds the
+abbreviations ("CT", "RFA", "OO"). Patterns are built once with
 ``nlp.tokenizer.pipe``. The raw matches are then judged in context by a few cheap
 rules kept in data/concept_rules.json:
 
@@ -94,7 +94,6 @@ class ConceptRuler:
         strings = nlp.vocab.strings
         self.lower_matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
         self.orth_matcher = PhraseMatcher(nlp.vocab, attr="ORTH")
-        self.term_matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
         self.meaning: dict[int, tuple[str, str]] = {}
         for entry in vocab.entries(CONCEPT_FIELDS):
             label = f"{entry.field}|{entry.key}"
@@ -105,7 +104,7 @@ class ConceptRuler:
         for kind, phrases in helper.items():
             label = f"term|{kind}"
             self.meaning[strings.add(label)] = ("term", kind)
-            self.term_matcher.add(label, _phrase_patterns(nlp, phrases))
+            self.lower_matcher.add(label, _phrase_patterns(nlp, phrases))
 
     def _build_rules(self):
         r = self.rules
@@ -158,17 +157,17 @@ class ConceptRuler:
     def __call__(self, doc: Doc) -> Doc:
         meaning = self.meaning
         by_field: dict[str, list[Span]] = {}
+        by_kind: dict[str, list[Span]] = {}
         for matcher in (self.lower_matcher, self.orth_matcher):
             for match_id, start, end in matcher(doc):
                 field, key = meaning[match_id]
+                if field == "term":
+                    by_kind.setdefault(key, []).append(Span(doc, start, end, label="term", span_id=key))
+                    continue
                 if self._blocked(doc, field, start, end):
                     continue
                 by_field.setdefault(field, []).append(Span(doc, start, end, label=field, span_id=key))
         by_field.setdefault("anatomic_sites", []).extend(self._spine_levels(doc))
-        by_kind: dict[str, list[Span]] = {}
-        for m, s, e in self.term_matcher(doc):
-            kind = meaning[m][1]
-            by_kind.setdefault(kind, []).append(Span(doc, s, e, label="term", span_id=kind))
         terms = []
         for found in by_kind.values():
             terms.extend(filter_spans(found) if len(found) > 1 else found)

@@ -8,7 +8,8 @@ more: a title naming an off-topic target (kidney, lung, breast, atrial fibrillat
 keloid, knee arthroplasty, Morton neuroma...) and no musculoskeletal one makes the
 article off-topic, as does a title naming another ablation technique and no cryo
 term (the cryo words of such an abstract are comparators or background), and so does
-a cryo term named once in an abstract whose title does not name it. Otherwise the
+a cryo term named once, in a list of ablation techniques, in an abstract whose title
+does not name it. Otherwise the
 off-topic and musculoskeletal evidence of the whole text are weighed.
 
 Writes ``doc._.cryokb_relevant`` (bool) and ``doc._.cryokb_relevance_reason`` (str).
@@ -89,6 +90,13 @@ class Relevance:
                     return True
         return False
 
+    def _listed_with_other_ablations(self, doc: Doc) -> bool:
+        """Every cryo word sits in a sentence that also names another ablation technique
+        ("... radiofrequency ablation, or cryoablation"): a list of options, not the topic."""
+        terms = [t for t in doc.spans.get(self.terms_key, []) if not t._.negated]
+        others = {t.sent.start for t in terms if t.id_ == self.comparator}
+        return all(t.sent.start in others for t in terms if t.id_ == "cryo")
+
     def decide(self, doc: Doc) -> tuple[bool, str]:
         end = title_end(doc)
         counts = {"cryo": [0, 0], "msk": [0, 0], "off": [0, 0], "other": [0, 0]}
@@ -122,7 +130,7 @@ class Relevance:
             return False, "the title names an off-topic target"
         if other[0] and not cryo[0]:
             return False, "the title names another ablation technique"
-        if not cryo[0] and cryo[1] < self.min_cryo:
+        if not cryo[0] and cryo[1] < self.min_cryo and self._listed_with_other_ablations(doc):
             return False, "cryo is named only in passing"
         weight = self.title_weight
         off_weight, msk_weight = off[0] * weight + off[1], msk[0] * weight + msk[1]

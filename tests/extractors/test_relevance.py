@@ -36,7 +36,7 @@ def test_relevant_articles(nlp, title, abstract):
         ("Radiofrequency ablation of osteoid osteoma: 200 cases.", "Cryoablation is an alternative that we did not use.", "another ablation"),
         ("Microwave ablation of spinal metastases.", "Vertebral augmentation followed.", "no cryo"),
         ("Radiotherapy and surgery for spinal metastases: a review.",
-         "Stereotactic radiotherapy, separation surgery and, rarely, cryoablation are discussed.", "in passing"),
+         "Options include separation surgery and ablation with laser, radiofrequency ablation or cryoablation.", "in passing"),
         ("Spray cryotherapy of skin metastases of melanoma.", "Subcutaneous metastases were frozen with liquid nitrogen.", "off-topic"),
     ],
 )
