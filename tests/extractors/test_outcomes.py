@@ -105,6 +105,19 @@ CASES = [
     ("Radiofrequency ablation achieved a local control rate of 90%.", []),
     ("The recurrence rate was 10% after cryoablation compared with 30% after surgical resection.",
      [{"measure": "recurrence", "percent": 10}]),
+    # a breakdown after the headline count is not a finding of its own
+    ("Complications occurred in 12 patients (16%): postoperative fracture in six, wound complications in four "
+     "and transient nerve palsy in two.", [{"measure": "complications", "grade": "any", "count": 12, "percent": 16}]),
+    ("Local recurrence occurred in 11 of 73 patients (15%): nine with giant cell tumour and two with cysts.",
+     [{"measure": "recurrence", "count": 11, "total": 73, "percent": 15}]),
+    ("Three minor complications occurred (paresthesia in two patients and a skin burn in one).",
+     [{"measure": "complications", "grade": "minor", "count": 3}]),
+    # thresholds and entry criteria are not results
+    ("Quality thresholds are proposed: technical success above 95% and a major complication rate below 5%.", []),
+    ("Patients with a worst pain score of at least 4 on the NRS were treated in 29 sessions.", []),
+    ("No other neurological complications occurred.", []),
+    ("Pain decreased from 8/10 to 1/10 on a numeric rating scale at 2 weeks.",
+     [{"measure": "pain_score", "scale": "nrs", "before": 8, "after": 1, "timepoint": "2 weeks"}]),
     # definitions, objectives and background are not results
     ("Technical success was defined as complete coverage of the tumour with a 5-mm margin.", []),
     ("To evaluate local control and complications after cryoablation of desmoid tumours.", []),
