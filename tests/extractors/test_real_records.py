@@ -12,7 +12,7 @@ from ingest.pubmed_xml import iter_records
 pytestmark = pytest.mark.real_data
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def records(pubmed_real, nlp):
     path = pubmed_real / "on-topic" / "four-records.xml"
     return {a.pmid: extract(a, nlp) for a in iter_records(path) if hasattr(a, "pmid")}
