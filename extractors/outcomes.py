@@ -467,6 +467,11 @@ def _facts(sent: str, numbers: list[Number], times: dict[int, str], cue_spans) -
                 close = re.match(r"\s*[\)\]]", sent[end:])
                 fact.end = end + (close.end() if close and "(" in sent[n.end : n2.start] else 0)
                 i += 1
+                if fact.total is None and i + 1 < len(singles):
+                    role3, n3, _ = singles[i + 1]
+                    if n3.kind == "number" and re.fullmatch(r"\s+of\s+(?:the\s+|all\s+)?", sent[fact.end : n3.start]):
+                        fact.total, fact.end = int(n3.value), n3.end  # "28 (93%) of 30 tumours"
+                        i += 1
             elif role == "count" and n.kind == "number" and not near_cue and not _strong_count(sent, n):
                 i += 1
                 continue
@@ -819,6 +824,8 @@ def _pain_value(n: Number):
 
 def _pain_timepoint(sent, after: Number, times, next_start, n_pairs, index, cue_start=0):
     r = rules()
+    if n_pairs > 1 and len(times) == n_pairs:
+        return [t for _, t in sorted(times.items())][index]  # "before and 1, 3 and 6 months after ... were"
     window_end = min(next_start, after.end + 45)
     later = [t for pos, t in sorted(times.items()) if after.end <= pos < window_end]
     if later:

@@ -40,6 +40,8 @@ CASES = [
     ("Technical success was 100%.", [{"measure": "technical_success", "percent": 100}]),
     ("Technical success was achieved in 30 of 34 sessions (88%).",
      [{"measure": "technical_success", "count": 30, "total": 34, "percent": 88}]),
+    ("Complete ablation was achieved in 28 (93%) of 30 tumours.",
+     [{"measure": "technical_success", "count": 28, "total": 30, "percent": 93}]),
     ("Cryoablation was successfully performed in all 23 patients.",
      [{"measure": "technical_success", "count": 23, "total": 23}]),
     # clinical success, numbers in words, British spelling
@@ -57,6 +59,10 @@ CASES = [
      [{"measure": "pain_score", "scale": "bpi", "before": 8, "after": 2, "timepoint": "24 hours"}]),
     ("At 1 month the mean visual analogue scale score was 2.1, compared with 6.8 before the procedure.",
      [{"measure": "pain_score", "scale": "vas", "before": 6.8, "after": 2.1, "timepoint": "1 month"}]),
+    ("VAS scores before and 1, 3 and 6 months after cryoablation were 7.2, 3.1, 2.5 and 2.0, respectively.",
+     [{"measure": "pain_score", "scale": "vas", "before": 7.2, "after": 3.1, "timepoint": "1 month"},
+      {"measure": "pain_score", "scale": "vas", "before": 7.2, "after": 2.5, "timepoint": "3 months"},
+      {"measure": "pain_score", "scale": "vas", "before": 7.2, "after": 2.0, "timepoint": "6 months"}]),
     # no baseline, no pain_score
     ("The VAS score at 1 month was 1.2.", []),
     # pain response
