@@ -29,7 +29,7 @@ from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
-from extractors.vocabulary import CONCEPT_FIELDS, load_data, load_vocabulary
+from extractors.vocabulary import CONCEPT_FIELDS, load_data, load_vocabulary, require
 
 PERCUTANEOUS_CEMENT = frozenset(
     {"percutaneous", "percutaneously", "vertebroplasty", "cementoplasty", "osteoplasty", "kyphoplasty", "sacroplasty"}
@@ -78,9 +78,12 @@ class ConceptRuler:
             from extractors.vocabulary import Vocabulary
 
             vocab = Vocabulary(load_data(vocabulary), vocabulary)
-        self.rules = load_data(rules)
+        self.rules = require(
+            load_data(rules), rules, "helper_terms", "metastasis", "site_blockers", "term_blockers",
+            "spine_levels", "guidance", "cement_in_surgery", "incidental_sites", "generic_extremity",
+        )
         helper = dict(self.rules["helper_terms"])
-        helper.update(load_data(relevance_rules)["terms"])
+        helper.update(require(load_data(relevance_rules), relevance_rules, "terms")["terms"])
         self._build_matchers(nlp, vocab, helper)
         self._build_rules()
         self.soft_site_words = frozenset(

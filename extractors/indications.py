@@ -23,7 +23,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from extractors.concepts import CONCEPTS_KEY, TERMS_KEY
-from extractors.vocabulary import load_data
+from extractors.vocabulary import load_data, require
 
 EXTENSION = "cryokb_indications"
 
@@ -45,7 +45,10 @@ class Indications:
     def __init__(self, nlp: Language, name: str, *, rules: str, spans_key: str):
         self.name = name
         self.spans_key = spans_key
-        r = load_data(rules)
+        r = require(
+            load_data(rules), rules, "salvage_context", "curative_lesions", "local_control_lesions",
+            "pain_outcomes", "local_control_outcomes", "pain_inference_skips_lesions",
+        )
         s = r["salvage_context"]
         self.window = s["window"]
         self.cue_words = frozenset(s["cue_words"])

@@ -22,7 +22,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from extractors.concepts import CONCEPTS_KEY, TERMS_KEY
-from extractors.vocabulary import load_data
+from extractors.vocabulary import load_data, require
 
 RELEVANT = "cryokb_relevant"
 REASON = "cryokb_relevance_reason"
@@ -59,7 +59,10 @@ class Relevance:
         self.name = name
         self.spans_key = spans_key
         self.terms_key = terms_key
-        decision = load_data(rules)["decision"]
+        decision = require(
+            load_data(rules), rules, "decision.title_weight", "decision.offtopic_labels",
+            "decision.comparator_label", "decision.min_cryo_mentions_without_title",
+        )["decision"]
         self.title_weight = decision["title_weight"]
         self.offtopic = frozenset(decision["offtopic_labels"])
         self.comparator = decision["comparator_label"]

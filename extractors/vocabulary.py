@@ -83,6 +83,17 @@ def load_data(name: str) -> dict:
         raise VocabularyError(f"{name}: not valid JSON at line {error.lineno}: {error.msg}") from error
 
 
+def require(raw: dict, where: str, *keys: str) -> dict:
+    """Check that rule file ``where`` has each dotted key ("guidance.window"); returns raw."""
+    for dotted in keys:
+        node = raw
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise VocabularyError(f"{where}: missing {dotted!r}")
+            node = node[part]
+    return raw
+
+
 def validate_entry(field: str, key: str, entry: dict, where: str = "vocabulary.json") -> Entry:
     """Check one entry against ENTRY_FIELDS and return it as an Entry."""
     name = f"{where}: {field}.{key}"

@@ -121,3 +121,10 @@ def test_the_file_is_plain_json_with_a_version():
     raw = raw_vocabulary()
     assert isinstance(raw["version"], str)
     json.dumps(raw)
+
+
+def test_a_rule_file_missing_a_section_is_named():
+    from extractors.vocabulary import require
+
+    with pytest.raises(VocabularyError, match=r"concept_rules.json: missing 'guidance.window'"):
+        require({"guidance": {}}, "concept_rules.json", "guidance.window")
