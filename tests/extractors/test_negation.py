@@ -79,3 +79,8 @@ def test_a_malformed_rule_is_named():
              "pseudo": [], "terminations": []}
     with pytest.raises(VocabularyError, match=r"rule 0 \('no'\)"):
         validate_rules(rules, "context_rules.json")
+
+
+def test_a_negated_finding_in_patients_with_a_lesion_leaves_the_lesion_alone(nlp):
+    negated, _u, _e = flags(nlp, "There were no complications in patients with spinal metastases.")["bone_metastasis"]
+    assert not negated
