@@ -43,8 +43,8 @@ _PATTERNS = (
     "lost_after", "results_context", "pooled", "pooled_after", "single_patient", "group_words", "arm_after",
 )
 _LISTS = ("no_patient_designs", "pooled_only_designs", "single_designs")
-_SCORES = {"total", "consecutive", "enrolment", "n_equals", "analysed", "subgroup", "in_parentheses",
-           "results_sentence", "excluded", "lost", "title"}
+_SCORES = {"total", "consecutive", "enrolment", "n_equals", "n_equals_lesions", "analysed", "subgroup",
+           "in_parentheses", "results_sentence", "excluded", "lost", "title", "lesion_minimum"}
 
 
 class SampleSizeRulesError(ValueError):
@@ -109,7 +109,7 @@ def count_population(text: str, sentences: list[tuple[int, int]], numbers: list[
         patients = _fraction_total(text, numbers) or _single(text)
     elif design in r.lists["single_designs"] and patients[0] > 1 and _single(text) and not _said_plural(candidates):
         patients = _single(text)
-    lesions = _best_lesions(candidates, patients)
+    lesions = _best_lesions(text, candidates, patients)
     return patients, lesions
 
 
@@ -122,9 +122,9 @@ def _candidates(text, n: Number, sentences, sent_starts, title_end):
     p = r.patterns
     if n.kind == "n":
         before = text[max(0, n.start - 30) : n.start]
-        for what, key in (("patients", "n_after_patients"), ("lesions", "n_after_lesions")):
+        for what, key, score in (("patients", "n_after_patients", "n_equals"), ("lesions", "n_after_lesions", "n_equals_lesions")):
             if p[key].search(before):
-                cand = Candidate(what, int(n.value), n.start, n.end, score=r.scores["n_equals"])
+                cand = Candidate(what, int(n.value), n.start, n.end, score=r.scores[score])
                 cand.sentence = _sentence_of(n.start, sent_starts)
                 yield cand
         return
@@ -156,7 +156,7 @@ def _score(cand: Candidate, text: str, n: Number, noun_phrase: str, s_start: int
     r = rules()
     p, s = r.patterns, r.scores
     before = text[max(s_start, n.start - 45) : n.start]
-    rest = text[cand.end : min(s_end, cand.end + 80)]
+    rest = _PARENTHESES.sub("", text[cand.end : min(s_end, cand.end + 240)])  # "29 patients (17 women) were"
     sentence = text[s_start:s_end]
     if p["total_before"].search(before):
         cand.score += s["total"]
@@ -185,6 +185,9 @@ def _score(cand: Candidate, text: str, n: Number, noun_phrase: str, s_start: int
         cand.score += s["title"]
 
 
+_PARENTHESES = re.compile(r"\s*[\(\[][^()\[\]]*[\)\]]")
+
+
 def _best(cands: list[Candidate]) -> Candidate | None:
     if not cands:
         return None
@@ -198,7 +201,7 @@ def _best_patients(text, candidates, sentences, numbers):
         return None
     value = best.value
     if not best.analysed:
-        excluded = [c for c in pats if c.excluded and c.start > best.start and c.value < best.value and c.start - best.end < 400]
+        excluded = [c for c in pats if c.excluded and c.start > best.start and c.value < best.value and c.start - best.end < 800]
         if excluded:
             value = best.value - excluded[0].value
         elif not best.total:
@@ -253,16 +256,20 @@ def _said_plural(candidates) -> bool:
     return any(c.what == "patients" and c.value > 1 and c.score >= 0 and not c.excluded for c in candidates)
 
 
-def _best_lesions(candidates, patients):
+def _best_lesions(text, candidates, patients):
     lesions = [c for c in candidates if c.what == "lesions" and not c.excluded]
     if not lesions:
         return None
     if patients is not None:
         start = patients[1][0]
         for c in lesions:
-            if abs(c.start - start) < 80:
-                c.score += 2
+            lo, hi = sorted((c.start, start))
+            between = _PARENTHESES.sub("", text[lo:hi])
+            if len(between) < 80 and not re.search(r"[.;]\s", between):
+                c.score += 2  # "23 patients with 31 lesions", "54 tumours in 50 patients"
     best = _best(lesions)
+    if best.score < rules().scores["lesion_minimum"]:
+        return None  # only a subgroup is counted ("three cysts persisted"): not the study's lesions
     return best.value, (best.start, best.end)
 
 

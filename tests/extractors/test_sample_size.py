@@ -33,6 +33,13 @@ def population(nlp, article):
         # a subgroup of results does not replace the population
         ("Thirty patients were treated. Clinical success was achieved in 27 patients.", (30, None)),
         ("Nine patients with 13 nodules were treated. In the seven patients with pain, VAS decreased.", (9, 13)),
+        # an enrolment verb after a parenthesis and a lesion phrase still marks the population
+        ("Between 2017 and 2023, 29 patients (17 women; mean age 66 years) with 34 painful metastases of the "
+         "spine (n = 21) or acetabulum (n = 13) were treated. Eleven patients received radiotherapy afterwards.", (29, 34)),
+        # lesions named by an abbreviation
+        ("Twenty-seven patients (21 women) with 29 DTs of the abdominal wall were treated.", (27, 29)),
+        # only a subgroup of lesions is counted: no lesion count
+        ("Twenty-three children were treated. Three cysts persisted and were curetted.", (23, None)),
     ],
 )
 def test_stated_populations(population, text, expected):
