@@ -50,7 +50,7 @@ _REQUIRED = {
     "comparator_after", "listing", "skip_sentence", "hedges", "clause_breaks", "directions",
     "pain_before_marker", "pain_before_after_value", "pain_stops", "followup_timepoint", "definition",
     "before_gap_blockers", "vs_pair", "pain_before_anywhere", "one_before", "breakdown",
-    "pain_value_followers", "pain_value_gap",
+    "pain_value_followers", "pain_value_gap", "prior_treatment_after_cue", "non_progression_before",
 }
 _TIME_WORDS = {
     "h": "h", "hr": "h", "hrs": "h", "hour": "hour", "hours": "hour", "d": "day", "day": "day", "days": "day",
@@ -142,6 +142,8 @@ class _Rules:
     breakdown: re.Pattern
     pain_value_followers: re.Pattern
     pain_value_gap: int
+    prior_treatment_after_cue: re.Pattern
+    non_progression_before: re.Pattern
 
 
 @lru_cache(maxsize=1)
@@ -182,6 +184,7 @@ def rules() -> _Rules:
                 "skip_sentence", "hedges", "clause_breaks", "pain_before_marker", "pain_before_after_value",
                 "pain_stops", "followup_timepoint", "definition", "before_gap_blockers", "vs_pair",
                 "pain_before_anywhere", "one_before", "breakdown", "pain_value_followers",
+                "non_progression_before",
             )
         }
         return _Rules(
@@ -200,6 +203,7 @@ def rules() -> _Rules:
             cryo=re.compile(_words(data["cryo"]), flags),
             directions=directions,
             pain_value_gap=int(data["pain_value_gap"]),
+            prior_treatment_after_cue=re.compile(data["prior_treatment_after_cue"] + f"(?:{comparator_words})", flags),
             **compiled,
         )
     except re.error as exc:
@@ -395,8 +399,16 @@ def _mark_zero(sent: str, cue: _Cue, cues: list[_Cue]) -> None:
     pre = sent[window_start : cue.start]
     m = r.zero_before.search(pre)
     if m and not r.zero_blockers.search(m.group(0)):
+        zero_start = window_start + m.start()
+        if (
+            cue.measure == "recurrence"
+            and "progress" in sent[cue.start : cue.end].lower()
+            and r.non_progression_before.search(sent, max(0, zero_start - 60), zero_start)
+        ):
+            cue.measure = "local_control"  # "9 of 11 tumours (82%) showed no local progression"
+            return
         cue.zero = True
-        cue.zero_start = window_start + m.start()
+        cue.zero_start = zero_start
         return
     if r.zero_after.match(sent, cue.end):
         cue.zero = True
@@ -627,6 +639,8 @@ def _cue_outcomes(sent, cue, numbers, times, clauses, ctx, has_comparator, bare)
     base = {"measure": cue.measure}
     if cue.measure == "complications":
         base["grade"] = cue.grade or "any"
+    if has_comparator and r.prior_treatment_after_cue.match(sent[cue.end : cue.end + 90]):
+        return  # "recurrent pain after previous radiofrequency ablation": history, not a result
     if cue.zero:
         start = cue.zero_start if cue.zero_start is not None else cue.start
         yield {**base, "count": 0}, start, cue.end

@@ -124,6 +124,14 @@ CASES = [
     ("No other neurological complications occurred.", []),
     ("Pain decreased from 8/10 to 1/10 on a numeric rating scale at 2 weeks.",
      [{"measure": "pain_score", "scale": "nrs", "before": 8, "after": 1, "timepoint": "2 weeks"}]),
+    # freedom from progression is local control; a history of recurrence is not a result
+    ("At 12 months, 25 of 27 patients (93%) were free of local progression.",
+     [{"measure": "local_control", "count": 25, "total": 27, "percent": 93, "timepoint": "12 months"}]),
+    ("After a median follow-up of 34 months, 9 of 11 tumours (82%) showed no local progression.",
+     [{"measure": "local_control", "count": 9, "total": 11, "percent": 82}]),
+    ("Twelve patients were enrolled; five had recurrent pain after previous radiofrequency ablation.", []),
+    ("There were no neurological or other major complications.", [{"measure": "complications", "grade": "major", "count": 0}]),
+    ("Heterogeneity was substantial for local control (I² = 64%).", []),
     # definitions, objectives and background are not results
     ("Technical success was defined as complete coverage of the tumour with a 5-mm margin.", []),
     ("To evaluate local control and complications after cryoablation of desmoid tumours.", []),
