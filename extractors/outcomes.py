@@ -548,9 +548,11 @@ def _as_written(value):
 
 
 def _merge_gap(gap: str) -> bool:
+    """Whether a count and a percent separated by ``gap`` state one fact: "48 of 50
+    patients (96%)", "3 (6%)", "96% (48/50)", "(3/50, 6%)"."""
     if len(gap) > 40 or re.search(r"\d|;|\band\b|\bor\b|\bvs\b|versus|\bwhile\b|\bwhereas\b", gap):
         return False
-    return bool(re.search(r"[\(\[,]", gap)) or gap.strip() == ""
+    return re.fullmatch(r"\s*(?:[A-Za-z-]+\s+){0,3}?[\(\[,]?\s*(?:n\s*=\s*)?", gap) is not None
 
 
 def _strong_count(sent: str, n: Number) -> bool:
