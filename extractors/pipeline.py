@@ -3,7 +3,12 @@
 ``build_nlp()`` makes it once per process; ``extract(article)`` returns one evidence
 record; ``extract_many(articles)`` streams records through ``nlp.pipe``. Articles go
 in as Docs made with ``nlp.make_doc`` carrying the PMID and publication types in
-``doc._``, so that the context travels with them into worker processes.
+``doc._``, which the components read as they run.
+
+With ``n_process`` > 1 the work is shared by a pool of worker processes, each with
+its own pipeline, that receive (pmid, text, publication types) and send back records:
+spaCy's own ``nlp.pipe(n_process=...)`` ships every Doc both ways through
+``Doc.to_bytes``, which costs several times more than our components themselves.
 
 No model is downloaded: every component is rules over data/ files.
 """
@@ -12,14 +17,18 @@ from __future__ import annotations
 
 import importlib
 import logging
+import multiprocessing
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
+from itertools import islice
 from typing import Iterable, Iterator
 
 import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from extractors.record import DETACH, PMID, PUBLICATION_TYPES, RECORD, register_extensions
+from extractors.record import PMID, PUBLICATION_TYPES, RECORD, register_extensions
 from extractors.tokenizer import customize_tokenizer
 
 logger = logging.getLogger("cryokb")
@@ -47,19 +56,11 @@ class PipelineError(RuntimeError):
     """The pipeline could not be built."""
 
 
-def _add_component(nlp: Language, factory: str, module: str) -> bool:
-    try:
-        importlib.import_module(module)
-    except ModuleNotFoundError as error:
-        if error.name != module:
-            raise
-        logger.warning("extractors: %s not available (%s missing); pipeline runs without it", factory, module)
-        return False
+def _add_component(nlp: Language, factory: str, module: str) -> None:
+    importlib.import_module(module)  # registers the factory
     if not Language.has_factory(factory):
-        logger.warning("extractors: %s does not register the factory %s; skipped", module, factory)
-        return False
+        raise PipelineError(f"extractors.pipeline: {module} does not register the factory {factory}")
     nlp.add_pipe(factory)
-    return True
 
 
 def new_nlp() -> Language:
@@ -68,8 +69,6 @@ def new_nlp() -> Language:
     nlp = customize_tokenizer(spacy.blank("en"))
     for factory, module in COMPONENTS:
         _add_component(nlp, factory, module)
-    if "cryokb_record" not in nlp.pipe_names:
-        raise PipelineError("extractors.pipeline: the cryokb_record component is missing")
     return nlp
 
 
@@ -81,9 +80,19 @@ def build_nlp() -> Language:
 
 def make_doc(nlp: Language, article) -> Doc:
     """A tokenized Doc of ``article.text`` with its PMID and publication types in ``doc._``."""
-    doc = nlp.make_doc(article.text)
-    doc._.set(PMID, article.pmid)
-    doc._.set(PUBLICATION_TYPES, [pt.name for pt in getattr(article, "publication_types", [])])
+    return _doc(nlp, _inputs(article))
+
+
+def _inputs(article) -> tuple[str, str, list[str]]:
+    """What the pipeline reads of an Article: small enough to send to a worker."""
+    return article.pmid, article.text, [pt.name for pt in getattr(article, "publication_types", [])]
+
+
+def _doc(nlp: Language, inputs: tuple[str, str, list[str]]) -> Doc:
+    pmid, text, publication_types = inputs
+    doc = nlp.make_doc(text)
+    doc._.set(PMID, pmid)
+    doc._.set(PUBLICATION_TYPES, publication_types)
     return doc
 
 
@@ -96,20 +105,46 @@ def extract(article, nlp: Language | None = None) -> dict:
 def extract_many(
     articles: Iterable, *, batch_size: int = 64, n_process: int = 1, nlp: Language | None = None
 ) -> Iterator[dict]:
-    """Records of ``articles`` in order, through ``nlp.pipe``.
+    """Records of ``articles`` in order, through ``nlp.pipe`` (in ``n_process`` processes)."""
+    for record, _ in extract_with_sentences(articles, batch_size=batch_size, n_process=n_process, nlp=nlp):
+        yield record
 
-    With ``n_process`` > 1 each Doc is marked to be detached: the record component
-    clears everything but the record, so that the Doc can travel back from the worker.
-    """
-    nlp = nlp or build_nlp()
-    detach = n_process > 1
 
-    def docs():
-        for article in articles:
-            doc = make_doc(nlp, article)
-            if detach:
-                doc._.set(DETACH, True)
-            yield doc
+def extract_with_sentences(
+    articles: Iterable, *, batch_size: int = 64, n_process: int = 1, nlp: Language | None = None
+) -> Iterator[tuple[dict, list[tuple[int, int]]]]:
+    """(record, sentence offsets) of ``articles`` in order: the knowledge base stores both."""
+    inputs = (_inputs(article) for article in articles)
+    if n_process <= 1:
+        yield from _run(nlp or build_nlp(), inputs, batch_size)
+        return
+    yield from _run_in_pool(inputs, batch_size, n_process)
 
-    for doc in nlp.pipe(docs(), batch_size=batch_size, n_process=n_process):
-        yield doc._.get(RECORD)
+
+def _run(nlp: Language, inputs: Iterable, batch_size: int) -> Iterator[tuple[dict, list[tuple[int, int]]]]:
+    docs = (_doc(nlp, item) for item in inputs)
+    for doc in nlp.pipe(docs, batch_size=batch_size):
+        yield doc._.get(RECORD), [(sent.start_char, sent.end_char) for sent in doc.sents]
+
+
+def _run_batch(batch: list) -> list:
+    """In a worker: one batch through the worker's own pipeline."""
+    return list(_run(build_nlp(), batch, len(batch)))
+
+
+def _run_in_pool(inputs: Iterable, batch_size: int, n_process: int) -> Iterator:
+    """Batches to worker processes, at most two each in flight, results in input order."""
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    pool = ProcessPoolExecutor(n_process, mp_context=context, initializer=build_nlp)
+    pending: deque = deque()
+    try:
+        iterator = iter(inputs)
+        while batch := list(islice(iterator, batch_size)):
+            pending.append(pool.submit(_run_batch, batch))
+            if len(pending) >= 2 * n_process:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -7,10 +7,8 @@ concept found only negated (or only in exclusion criteria) is not reported but k
 mention with ``negated: true``. For an article that is not relevant only
 ``lesion_types`` and ``anatomic_sites`` are filled, as the schema's convention says.
 
-The record is a plain dict in ``doc._.cryokb_record``. When ``doc._.cryokb_detach`` is
-set (``extract_many`` with several processes), everything else the pipeline stored in
-``doc.user_data`` is dropped afterwards: Span values cannot be serialised back to the
-parent process, and the record is all it needs.
+The record is a plain dict in ``doc._.cryokb_record``: it is what worker processes
+send back (extractors.pipeline), so it holds no spaCy objects.
 """
 
 from __future__ import annotations
@@ -24,7 +22,6 @@ from extractors.vocabulary import load_data
 RECORD = "cryokb_record"
 PMID = "cryokb_pmid"
 PUBLICATION_TYPES = "cryokb_publication_types"
-DETACH = "cryokb_detach"
 
 LIST_FIELDS = ("approach", "lesion_types", "anatomic_sites", "indications", "guidance", "treatments")
 KEPT_WHEN_NOT_RELEVANT = ("lesion_types", "anatomic_sites")
@@ -33,7 +30,7 @@ TARGET_TERMS = frozenset({"msk_generic", "neurolysis", "lesion_word"})
 
 def register_extensions() -> None:
     """The Doc attributes set before the pipeline runs and the one it returns."""
-    for name, default in ((RECORD, None), (PMID, None), (PUBLICATION_TYPES, None), (DETACH, False)):
+    for name, default in ((RECORD, None), (PMID, None), (PUBLICATION_TYPES, None)):
         if not Doc.has_extension(name):
             Doc.set_extension(name, default=default)
 
@@ -82,11 +79,7 @@ class RecordBuilder:
         register_extensions()
 
     def __call__(self, doc: Doc) -> Doc:
-        record = build_record(doc, self.spans_key, self.approach_rules)
-        detach = doc._.get(DETACH)
-        if detach:
-            doc.user_data.clear()
-        doc._.set(RECORD, record)
+        doc._.set(RECORD, build_record(doc, self.spans_key, self.approach_rules))
         return doc
 
 

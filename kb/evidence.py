@@ -184,19 +184,17 @@ def build(store: Store, *, full: bool = False, batch_size: int = 200, n_process:
 def extract_documents(articles: Iterable[Article], *, batch_size: int = 64, n_process: int = 1
                       ) -> Iterator[tuple[dict, str, list[tuple[int, int]]]]:
     """(record, text, sentence offsets) per article: the record plus the sentences behind it."""
-    from extractors.pipeline import DETACH, RECORD, build_nlp, make_doc
+    from extractors.pipeline import extract_with_sentences
 
-    nlp = build_nlp()
+    texts = {}
 
-    def docs():
-        for article in articles:
-            doc = make_doc(nlp, article)
-            if n_process > 1:
-                doc._.set(DETACH, True)
-            yield doc
+    def remember(items):
+        for article in items:
+            texts[article.pmid] = article.text
+            yield article
 
-    for doc in nlp.pipe(docs(), batch_size=batch_size, n_process=n_process):
-        yield doc._.get(RECORD), doc.text, [(s.start_char, s.end_char) for s in doc.sents]
+    for record, sentences in extract_with_sentences(remember(articles), batch_size=batch_size, n_process=n_process):
+        yield record, texts.pop(record["pmid"]), sentences
 
 
 def write_evidence(store: Store, items: Iterable, version: str, hashes: dict[str, str]) -> int:
