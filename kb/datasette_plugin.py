@@ -53,6 +53,7 @@ class _State:
 
     database: str | None = None
     synthetic: bool = False
+    has_concepts: bool = False
     cache: dict = field(default_factory=dict)
 
 
@@ -92,6 +93,7 @@ def startup(datasette):
             tables = set(await db.table_names())
             if {"articles", "cryokb_meta"} <= tables:
                 state.database = name
+                state.has_concepts = "article_concepts" in tables
                 rows = await db.execute("select value from cryokb_meta where key = 'synthetic'")
                 first = rows.first()
                 state.synthetic = bool(first) and str(first[0]).lower() in ("true", "1", "yes")
@@ -198,6 +200,33 @@ def _article_cell(row, value, column, database) -> Markup | None:
             database, column, urllib.parse.quote(str(key)), str(key).replace("_", " ")) for key in keys]
         return Markup(", ").join(links) if links else Markup("&nbsp;")
     return None
+
+
+@hookimpl
+def filters_from_request(request, database, table, datasette):
+    """Make the array filters of the articles table use the article_concepts index.
+
+    ``lesion_types__arraycontains=desmoid_tumor`` makes SQLite open every article's JSON
+    (a full scan: about half a second at 100,000 articles). The same articles are listed,
+    indexed, in article_concepts, so an extra ``pmid in (...)`` clause lets SQLite look them
+    up first and check the JSON on those rows only. Datasette's own clause stays: the
+    result is the same, only faster. The facets of the page run over the same rows.
+    """
+    state = _state(datasette)
+    if table != "articles" or database != state.database or not state.has_concepts:
+        return None
+    clauses, params = [], {}
+    for name in KEY_ARRAY_COLUMNS:
+        for key in request.args.getlist(f"{name}__arraycontains"):
+            n = len(params)
+            params[f"cryokb_f{n}"], params[f"cryokb_k{n}"] = name, key
+            clauses.append(f"pmid in (select pmid from article_concepts where field = :cryokb_f{n} "
+                           f"and concept = :cryokb_k{n} and negated = 0)")
+    if not clauses:
+        return None
+    from datasette.filters import FilterArguments
+
+    return FilterArguments(clauses, params)
 
 
 # --- the article's evidence, for its row page ----------------------------------------------

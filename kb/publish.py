@@ -22,7 +22,7 @@ METADATA_FILE = "metadata.yml"
 SETTINGS = {
     "default_page_size": 50,
     "sql_time_limit_ms": 3000,
-    "facet_time_limit_ms": 400,
+    "facet_time_limit_ms": 300,
     "suggest_facets": False,
     "allow_download": True,
     "default_cache_ttl": 60,

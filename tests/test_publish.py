@@ -565,3 +565,13 @@ def test_the_articles_table_shows_key_columns_with_titles_and_keys_as_links(demo
     assert '<a href="/cryokb/articles?indications__arraycontains=salvage">salvage</a>' in page
     chosen = fetch(demo, "/cryokb/articles?_col=record_hash").text
     assert re.findall(r'<th [^>]*data-column="([a-z_]+)"', chosen) == ["pmid", "record_hash"]
+
+
+def test_array_filters_look_articles_up_through_the_concept_index_with_the_same_result(demo_db, demo):
+    data = fetch(demo, "/cryokb/articles.json?lesion_types__arraycontains=desmoid_tumor&_shape=objects").json()
+    assert "article_concepts" in data["query"]["sql"]
+    conn = sqlite3.connect(demo_db)
+    by_json = {r[0] for r in conn.execute(
+        "select pmid from articles where 'desmoid_tumor' in (select value from json_each(lesion_types))")}
+    assert {r["pmid"] for r in data["rows"]} == by_json == {"91000001", "91000003", "91000006"}
+    assert "article_concepts" not in fetch(demo, "/cryokb/articles.json?study_design=prospective").json()["query"]["sql"]
