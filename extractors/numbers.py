@@ -188,7 +188,7 @@ def anchor_pattern() -> re.Pattern:
     Scanning for these anchors and trying the full shapes only there is several times
     faster than searching with the master regex, whose number-word alternatives would
     otherwise be tried at every word of the text."""
-    starts = sorted({w[:3] for w in _rules().words})
+    starts = sorted({w[:4] for w in _rules().words})
     words = "|".join(re.escape(w) for w in starts)
     return re.compile(rf"(?<![\w.,/\-−])(?:\d|\.\d|(?:{words}))", re.IGNORECASE)
 
@@ -422,7 +422,7 @@ def numbers_of(doc: Doc, spans_key: str = SPANS_KEY, attr: str = "number") -> li
 # must begin with; a scan then visits only the words that begin that way and tries the
 # full pattern there.
 
-_PREFIX_LENGTH = 3
+_PREFIX_LENGTH = 4
 
 
 def leading_prefixes(pattern: str, flags: int = 0) -> tuple[str, ...] | None:

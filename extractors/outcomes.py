@@ -284,9 +284,8 @@ def _skip_space(text: str, pos: int) -> int:
 def _doc_context(low: str) -> _Context:
     """The article-wide context, read from the lower-cased text."""
     r = rules()
-    text = low
     scale = r.scales_low.search(low)
-    contextual = {key: (then if pattern.search(text) else other) for key, (pattern, then, other) in r.contextual.items()}
+    contextual = {key: (then if pattern.search(low) else other) for key, (pattern, then, other) in r.contextual.items()}
     return _Context(scale=scale.lastgroup if scale else "other", contextual=contextual)
 
 
@@ -733,10 +732,11 @@ def _is_comparator(sent: str, fact: _Fact, cue: _Cue) -> bool:
         return False
     if r.comparator_after.match(tail):
         return True
-    return _comparator_before(sent, fact.start, cue.start)
+    return _comparator_before(sent, fact.start)
 
 
-def _comparator_before(sent: str, pos: int, cue_start: int | None = None) -> bool:
+def _comparator_before(sent: str, pos: int) -> bool:
+    """A comparator named, and cryoablation not, since the last number before ``pos``."""
     r = rules()
     head = sent[:pos]
     cut = max((m.end() for m in re.finditer(r"\d\s*%?\s*\)?", head)), default=0)

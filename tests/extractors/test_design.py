@@ -97,3 +97,23 @@ def test_keys_are_the_schema_keys():
         "randomized_trial", "prospective", "retrospective", "case_report", "review",
         "systematic_review", "guideline", "preclinical",
     }
+
+
+def test_a_cue_file_naming_an_unknown_design_is_refused(monkeypatch, tmp_path):
+    import json
+
+    from extractors import design as module
+
+    data = json.loads(module.cryokb_data.path(module.DATA_FILE).read_text(encoding="utf-8"))
+    data["study_design"]["publication_types"]["Editorial"] = "opinion"
+    bad = tmp_path / module.DATA_FILE
+    bad.write_text(json.dumps(data), encoding="utf-8")
+    monkeypatch.setattr(module.cryokb_data, "path", lambda name: bad)
+    module.rules.cache_clear()
+    try:
+        with pytest.raises(module.DesignRulesError, match=r"design_cues.json: not schema designs: \['opinion'\]"):
+            module.rules()
+    finally:
+        monkeypatch.undo()
+        module.rules.cache_clear()
+        module.rules()

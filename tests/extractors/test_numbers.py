@@ -152,3 +152,46 @@ def test_component_writes_number_spans(nlp):
     assert numbers["100%"].kind == "percent"
     assert numbers["7.5±1.2"].kind == "mean_sd"
     assert numbers["0.6"].value == 0.6
+
+
+def test_prefix_guided_scans_find_what_a_full_scan_finds(gold_dir):
+    """The cue scanners try their patterns only where a word starts with a derived prefix;
+    over every gold abstract that must give exactly the matches of a full regex scan."""
+    from extractors import design, outcomes
+    from extractors.numbers import scan
+    from ingest.model import Article
+    from ingest.pubmed_xml import iter_records
+
+    scanners = [
+        (outcomes.rules().cues_low, outcomes.rules().cue_finder),
+        (design.rules().combined, design.rules().finder),
+    ]
+    texts = [
+        outcomes.lower_text(a.text)
+        for path in sorted(gold_dir.glob("*.xml"))
+        for a in iter_records(path)
+        if isinstance(a, Article)
+    ]
+    assert texts
+    for pattern, finder in scanners:
+        assert finder is not None
+        for text in texts:
+            fast = [(m.span(), m.lastgroup) for m in scan(pattern, finder, text)]
+            full = [(m.span(), m.lastgroup) for m in pattern.finditer(text)]
+            assert fast == full
+
+
+def test_bad_rules_file_raises_a_typed_error_naming_the_file(monkeypatch, tmp_path):
+    from extractors import numbers
+
+    bad = tmp_path / "numbers.json"
+    bad.write_text('{"numbers": {"units": {}, "surprise": 1}}', encoding="utf-8")
+    monkeypatch.setattr(numbers.cryokb_data, "path", lambda name: bad)
+    numbers._rules.cache_clear()
+    try:
+        with pytest.raises(numbers.NumberRulesError, match="numbers.json"):
+            numbers._rules()
+    finally:
+        monkeypatch.undo()
+        numbers._rules.cache_clear()
+        numbers._rules()

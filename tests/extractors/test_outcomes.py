@@ -210,3 +210,21 @@ def test_gold_set_outcomes_do_not_regress(nlp, gold_dir):
     f1 = 2 * tp / (2 * tp + fp + fn)
     assert f1 >= 0.85, f"outcome measure F1 {f1:.3f}"
     assert hits / total >= 0.85, f"numeric facts {hits}/{total}"
+
+
+def test_a_rules_file_with_an_unknown_key_is_refused(monkeypatch, tmp_path):
+    from extractors import outcomes as module
+
+    good = json.loads(module.cryokb_data.path(module.DATA_FILE).read_text(encoding="utf-8"))
+    good["outcomes"]["typo_key"] = "x"
+    bad = tmp_path / module.DATA_FILE
+    bad.write_text(json.dumps(good), encoding="utf-8")
+    monkeypatch.setattr(module.cryokb_data, "path", lambda name: bad)
+    module.rules.cache_clear()
+    try:
+        with pytest.raises(module.OutcomeRulesError, match=r"outcome_patterns.json: unknown keys \['typo_key'\]"):
+            module.rules()
+    finally:
+        monkeypatch.undo()
+        module.rules.cache_clear()
+        module.rules()
