@@ -160,6 +160,11 @@ def test_symptoms_resolved_is_a_clinical_success_without_numbers(outcomes):
     assert outcomes(text, ["Case Reports"]) == [{"measure": "clinical_success"}]
 
 
+def test_a_general_claim_is_not_a_finding(outcomes):
+    text = "Thirty patients were treated. Cryoablation provides effective symptom relief with few complications."
+    assert outcomes(text) == []
+
+
 def test_a_case_report_baseline_pairs_with_later_scores(outcomes):
     text = (
         "Pain persisted despite analgesics, with a score of 6/10 on a numeric rating scale. "
