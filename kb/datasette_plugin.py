@@ -233,14 +233,14 @@ def filters_from_request(request, database, table, datasette):
 
 
 async def article_evidence(db, pmid: str) -> dict | None:
-    rows = await db.execute(
-        "select a.pmid, a.title, a.abstract, a.pub_year, a.doi, a.study_design, a.n_patients, a.n_lesions, "
-        "a.relevant, a.retracted, j.title as journal from articles a left join journals j on j.id = a.journal_id "
-        "where a.pmid = ?", [pmid])
-    article = rows.first()
-    if article is None:
+    rows = await db.execute("select a.*, j.title as journal from articles a "
+                            "left join journals j on j.id = a.journal_id where a.pmid = ?", [pmid])
+    row = rows.first()
+    if row is None:
         return None
-    article = dict(article)
+    wanted = ("pmid", "title", "abstract", "pub_year", "doi", "study_design", "n_patients", "n_lesions",
+              "relevant", "retracted", "journal")
+    article = {name: row[name] if name in row.keys() else None for name in wanted}  # evidence columns come with build
     tables = set(await db.table_names())
     mentions, outcomes = [], []
     if "mentions" in tables:
@@ -409,8 +409,11 @@ async def _labels(db) -> dict[str, str]:
 async def evidence_map_data(datasette) -> dict:
     state, db = _db(datasette)
     if "evidence_map" not in state.cache:
-        labels = await _labels(db)
-        cells = [dict(r) for r in await db.execute("select lesion_type, indication, studies, patients from evidence_map")]
+        labels = await _labels(db) if "concepts" in await db.table_names() else {}
+        cells = []
+        if "evidence_map" in set(await db.table_names()) | set(await db.view_names()):
+            cells = [dict(r) for r in await db.execute(
+                "select lesion_type, indication, studies, patients from evidence_map")]
         lesions = sorted({c["lesion_type"] for c in cells},
                          key=lambda k: (-sum(c["studies"] for c in cells if c["lesion_type"] == k), k))
         indications = sorted({c["indication"] for c in cells})
@@ -487,6 +490,9 @@ async def outcomes_data(datasette, measure: str | None) -> dict:
     key = ("outcomes", measure)
     if key not in state.cache:
         where = "a.relevant = 1 and a.retracted = 0 and a.deleted = 0 and a.pub_year is not null"
+        if "outcomes" not in await db.table_names():
+            state.cache[key] = {"counts": [], "measures": [], "measure": None, "values": []}
+            return state.cache[key]
         counts = [dict(r) for r in await db.execute(
             f"select a.pub_year as year, o.measure, count(distinct o.pmid) as articles from outcomes o "
             f"join articles a on a.pmid = o.pmid where {where} group by a.pub_year, o.measure order by 1, 2")]

@@ -575,3 +575,18 @@ def test_array_filters_look_articles_up_through_the_concept_index_with_the_same_
         "select pmid from articles where 'desmoid_tumor' in (select value from json_each(lesion_types))")}
     assert {r["pmid"] for r in data["rows"]} == by_json == {"91000001", "91000003", "91000006"}
     assert "article_concepts" not in fetch(demo, "/cryokb/articles.json?study_design=prospective").json()["query"]["sql"]
+
+
+def test_a_store_without_evidence_yet_is_served_and_says_so(tmp_path):
+    from kb.publish import make_datasette
+
+    store = Store(tmp_path / "harvested.db").ensure_shape()
+    store.save_records([Article(pmid="91000009", title="Cryoablation of a chordoma of the sacrum", pub_year=2020)])
+    store.db.close()
+    ds = make_datasette(tmp_path / "harvested.db")
+    assert "No evidence yet" in fetch(ds, "/-/cryokb/evidence-map").text
+    assert "No outcomes yet" in fetch(ds, "/-/cryokb/outcomes-by-year").text
+    assert "No graph yet" in fetch(ds, "/-/cryokb/graph").text
+    assert "<strong>1</strong> articles" in fetch(ds, "/").text
+    assert "Cryoablation of a chordoma of the sacrum" in fetch(ds, "/cryokb/articles/91000009").text
+    assert "Synthetic data." not in fetch(ds, "/").text
