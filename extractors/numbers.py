@@ -338,10 +338,10 @@ def _range(low_raw: str, high_raw: str, how: str, start: int, end: int, text: st
 def doc_text(doc: Doc) -> str:
     """``doc.text``, built once per doc: spaCy joins every token each time it is asked,
     which costs a quarter of a tokenizer pass per call."""
-    text = doc.user_data.get(_TEXT_KEY)
+    text = doc.user_data.get(TEXT_KEY)
     if text is None:
         text = doc.text
-        doc.user_data[_TEXT_KEY] = text
+        doc.user_data[TEXT_KEY] = text
     return text
 
 
@@ -354,7 +354,7 @@ def doc_sentences(doc: Doc) -> list[tuple[int, int]]:
     return sentences
 
 
-_TEXT_KEY = "cryokb_text"
+TEXT_KEY = "cryokb_text"
 _LIST_KEY = "cryokb_number_list"
 _SENTS_KEY = "cryokb_sentence_offsets"
 

@@ -28,6 +28,7 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from extractors.numbers import TEXT_KEY
 from extractors.record import PMID, PUBLICATION_TYPES, RECORD, register_extensions
 from extractors.tokenizer import customize_tokenizer
 
@@ -91,6 +92,7 @@ def _inputs(article) -> tuple[str, str, list[str]]:
 def _doc(nlp: Language, inputs: tuple[str, str, list[str]]) -> Doc:
     pmid, text, publication_types = inputs
     doc = nlp.make_doc(text)
+    doc.user_data[TEXT_KEY] = text  # the components read it rather than have spaCy join the tokens again
     doc._.set(PMID, pmid)
     doc._.set(PUBLICATION_TYPES, publication_types)
     return doc
