@@ -189,7 +189,7 @@ def test_a_lesion_facet_narrows_the_articles(tab, shots):
     assert 0 < after < before, label
     pubmed = page.locator("td.col-pmid a.cryokb-pubmed").first
     assert pubmed.get_attribute("href").startswith("https://pubmed.ncbi.nlm.nih.gov/")
-    page.screenshot(path=str(shots / "articles_facet.png"), full_page=False)
+    page.screenshot(path=str(shots / "articles_facet.png"), full_page=True)
 
 
 def test_a_full_text_search_finds_sentences(tab, shots):
