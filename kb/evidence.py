@@ -288,12 +288,19 @@ def _article_update(record: dict, version: str, record_hash: str | None, stamp: 
     return row
 
 
+MATERIALISED = ("evidence_by_lesion", "evidence_by_indication", "evidence_map")
+
+
 def apply_views(store: Store) -> None:
-    """(Re)create the summary views from data/views.sql."""
+    """(Re)create the views of data/views.sql, and store the summaries as tables."""
     from cryokb_data import path as data_path
 
-    sql_file = data_path("views.sql")
-    if not Path(str(sql_file)).exists():
-        log.warning("no data/views.sql: summary views not created")
-        return
-    store.db.executescript(sql_file.read_text(encoding="utf-8"))
+    db = store.db
+    for name in MATERIALISED:  # an older build may have left a view under the table's name
+        if name in db.view_names():
+            db.execute(f"drop view [{name}]")
+    db.executescript(data_path("views.sql").read_text(encoding="utf-8"))  # commits as it goes
+    with db.atomic():  # readers see the old summaries or the new, never none
+        for name in MATERIALISED:
+            db.execute(f"drop table if exists [{name}]")
+            db.execute(f"create table [{name}] as select * from [{name}_live]")

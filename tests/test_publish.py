@@ -153,6 +153,10 @@ def demo_db(tmp_path_factory):
     with sqlite3.connect(path) as conn:
         conn.execute("update concepts set label = ? where key = 'desmoid_tumor'", [EVIL_LABEL])
         conn.execute("update graph_nodes set label = ? where id = 'desmoid_tumor'", [EVIL_LABEL])
+    from kb.evidence import apply_views
+    from kb.store import Store
+
+    apply_views(Store(path))  # the stored summaries carry labels too, as after a build
     return path
 
 
