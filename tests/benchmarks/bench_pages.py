@@ -196,30 +196,6 @@ def synthetic_evidence(pmid: str, title: str, abstract: str):
 
 # --- measuring -------------------------------------------------------------------------------------
 
-SUMMARY_VIEWS = ("evidence_by_lesion", "evidence_by_indication", "evidence_map")
-
-
-def materialise(db_path: Path) -> Path:
-    """A copy of the store where the summary views are tables of the same name (what the
-    lead is asked to have `cryokb build` write), to show what that changes."""
-    import shutil
-
-    target = db_path.with_name(db_path.stem + "-materialised.db")
-    if target.exists():
-        return target
-    shutil.copyfile(db_path, target)
-    conn = sqlite3.connect(target)
-    started = time.perf_counter()
-    for view in SUMMARY_VIEWS:
-        conn.execute(f"create table {view}_m as select * from {view}")
-        conn.execute(f"drop view {view}")
-        conn.execute(f"alter table {view}_m rename to {view}")
-    conn.commit()
-    conn.close()
-    print(f"  materialised {', '.join(SUMMARY_VIEWS)} in {time.perf_counter() - started:.1f} s", flush=True)
-    return target
-
-
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
@@ -314,19 +290,13 @@ def main() -> None:
     parser.add_argument("--db", type=Path, help="Store to build or reuse (default /tmp/cryokb-bench-pages-N.db).")
     parser.add_argument("--rebuild", action="store_true", help="Build the store even if it exists.")
     parser.add_argument("--repeat", type=int, default=30, help="Timed requests per page.")
-    parser.add_argument("--materialised", action="store_true",
-                        help="Also measure a copy whose summary views are materialised as tables.")
     args = parser.parse_args()
     db_path = args.db or Path(tempfile.gettempdir()) / f"cryokb-bench-pages-{args.n}.db"
     if args.rebuild or not db_path.exists():
         print(f"Building a store of {args.n:,} synthetic articles at {db_path}", flush=True)
-        db_path.with_name(db_path.stem + "-materialised.db").unlink(missing_ok=True)
         build(db_path, args.n)
     rows = measure(db_path, args.repeat)
-    report(rows, "views as built")
-    if args.materialised:
-        rows = measure(materialise(db_path), args.repeat)
-        report(rows, "summary views materialised as tables")
+    report(rows, f"{args.n:,} articles")
 
 
 def measure(db_path: Path, repeat: int) -> list[dict]:
