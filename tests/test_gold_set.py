@@ -9,7 +9,7 @@ from cryokb_data import path as data_path
 from ingest.readers import read_records
 
 DATA = Path(__file__).resolve().parent / "data"
-GOLD_FILES = sorted((DATA / "gold").glob("*.jsonl")) + sorted((DATA / "holdout").glob("*.jsonl"))
+GOLD_FILES = [p for folder in ("gold", "holdout", "holdout2") for p in sorted((DATA / folder).glob("*.jsonl"))]
 SCHEMA = json.loads(data_path("schema_keys.json").read_text())["fields"]
 LIST_FIELDS = ("approach", "lesion_types", "anatomic_sites", "indications", "guidance", "treatments")
 RECORD_KEYS = {"pmid", "relevant", *LIST_FIELDS, "study_design", "n_patients", "n_lesions", "outcomes", "mentions"}
