@@ -19,9 +19,11 @@ from __future__ import annotations
 import numpy
 from spacy.attrs import ORTH
 from spacy.language import Language
+from spacy.strings import hash_string
 from spacy.tokens import Doc, Span
 
 from extractors.concepts import CONCEPTS_KEY, TERMS_KEY
+from extractors.numbers import doc_text
 
 EXTENSION = "cryokb_abbreviations"
 CLOSERS = frozenset({")", ",", ";"})
@@ -135,24 +137,35 @@ class AbbreviationResolver:
         for short, _long, field, key, index in definitions:
             meaning.setdefault(short, (field, key))
             definition_tokens.add(index)
+        text = doc_text(doc)
         keep_concepts = [
             s for s in concepts
-            if not (s.text in meaning and (s.label_, s.id_) != meaning[s.text])
+            if not ((short := text[s.start_char : s.end_char]) in meaning and (s.label_, s.id_) != meaning[short])
         ]
         existing = {(s.start, s.end, s.label_, s.id_) for s in keep_concepts}
-        for token in doc:
-            text = token.text
-            base = text[:-1] if text.endswith("s") and text[:-1] in meaning else text
-            if base not in meaning or token.i in definition_tokens:
+        for i, word in _tokens_spelled(doc, meaning):
+            base = word[:-1] if word.endswith("s") and word[:-1] in meaning else word
+            if base not in meaning or i in definition_tokens:
                 continue
             field, key = meaning[base]
             if field is None:
                 continue
-            span = Span(doc, token.i, token.i + 1, label=field, span_id=key)
+            span = Span(doc, i, i + 1, label=field, span_id=key)
             if field == "term":
                 terms.append(span)
-            elif (token.i, token.i + 1, field, key) not in existing:
+            elif (i, i + 1, field, key) not in existing:
                 keep_concepts.append(span)
         keep_concepts.sort(key=lambda s: (s.start, s.end, s.label_))
         doc.spans[self.spans_key] = keep_concepts
         doc.spans[self.terms_key] = sorted(terms, key=lambda s: (s.start, s.end))
+
+
+def _tokens_spelled(doc: Doc, meaning: dict) -> list[tuple[int, str]]:
+    """(index, text) of the tokens spelled as a short form or its plural ("OO", "OOs"),
+    found by their hashes: the other tokens are never made into Token objects."""
+    wanted = {}
+    for short in meaning:
+        for word in (short, short + "s"):
+            wanted[hash_string(word)] = word
+    orth = doc.to_array([ORTH]).tolist()
+    return [(i, wanted[o]) for i, o in enumerate(orth) if o in wanted]

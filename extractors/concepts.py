@@ -29,6 +29,7 @@ from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
+from extractors.numbers import TokenTable, doc_text, token_table
 from extractors.vocabulary import CONCEPT_FIELDS, load_data, load_vocabulary, require
 
 PERCUTANEOUS_CEMENT = frozenset(
@@ -159,6 +160,8 @@ class ConceptRuler:
     # -- running ------------------------------------------------------------------
     def __call__(self, doc: Doc) -> Doc:
         meaning = self.meaning
+        table = token_table(doc)
+        text = doc_text(doc)
         by_field: dict[str, list[Span]] = {}
         by_kind: dict[str, list[Span]] = {}
         for matcher in (self.lower_matcher, self.orth_matcher):
@@ -167,7 +170,7 @@ class ConceptRuler:
                 if field == "term":
                     by_kind.setdefault(key, []).append(Span(doc, start, end, label="term", span_id=key))
                     continue
-                if self._blocked(doc, field, start, end):
+                if self._blocked(table, text, field, start, end):
                     continue
                 by_field.setdefault(field, []).append(Span(doc, start, end, label=field, span_id=key))
         by_field.setdefault("anatomic_sites", []).extend(self._spine_levels(doc))
@@ -180,40 +183,40 @@ class ConceptRuler:
             spans.extend(filter_spans(found))
         spans = self._guidance_in_context(doc, spans, terms)
         spans = self._cement_in_context(doc, spans)
-        spans = self._sites_in_context(spans)
-        spans = self._primary_lesions(spans, terms)
-        spans.extend(self._metastases(doc, spans, terms))
+        spans = self._sites_in_context(spans, table, text)
+        spans = self._primary_lesions(spans, terms, table)
+        spans.extend(self._metastases(doc, spans, terms, table))
         spans.sort(key=lambda s: (s.start, s.end, s.label_))
         doc.spans[self.spans_key] = spans
         doc.spans[self.terms_key] = terms
         return doc
 
-    def _blocked(self, doc: Doc, field: str, start: int, end: int) -> bool:
+    def _blocked(self, table: TokenTable, text: str, field: str, start: int, end: int) -> bool:
         """A match made meaningless by its neighbour ("femoral artery", "radius of")."""
-        n = len(doc)
-        nxt = doc[end].lower_ if end < n else ""
-        prev = doc[start - 1].lower_ if start > 0 else ""
+        lower = table.lower
+        n = len(lower)
+        nxt = lower[end] if end < n else ""
+        prev = lower[start - 1] if start > 0 else ""
         if field == "anatomic_sites" and nxt:
             if nxt in self.site_next:
                 return True
-            if self._is_soft_site(doc, start, end) and self._pain_follows(doc, end):
+            if self._is_soft_site(table, text, start, end) and self._pain_follows(table, end):
                 return True
-        text = doc[start:end].text.lower() if end - start > 1 else doc[start].lower_
-        if text in self.term_next and (nxt in self.term_next[text] or prev in self.term_prev[text]):
+        words = text[table.start[start] : table.end[end - 1]].lower() if end - start > 1 else lower[start]
+        if words in self.term_next and (nxt in self.term_next[words] or prev in self.term_prev[words]):
             return True
         return False
 
-    def _is_soft_site(self, doc: Doc, start: int, end: int) -> bool:
+    def _is_soft_site(self, table: TokenTable, text: str, start: int, end: int) -> bool:
         """Whether the site matched at start:end is a soft-tissue site (by its words)."""
-        return doc[start:end].text.lower() in self.soft_site_words
+        return text[table.start[start] : table.end[end - 1]].lower() in self.soft_site_words
 
-    def _pain_follows(self, doc: Doc, end: int) -> bool:
+    def _pain_follows(self, table: TokenTable, end: int) -> bool:
         """"thigh pain", "buttock and perineal pain": a symptom, not where a lesion was."""
-        for j in range(end, min(len(doc), end + self.pain_window)):
-            word = doc[j].lower_
-            if word == "pain":
+        for j in range(end, min(len(table.lower), end + self.pain_window)):
+            if table.lower[j] == "pain":
                 return True
-            if doc[j].is_punct:
+            if table.punct[j]:
                 return False
         return False
 
@@ -286,24 +289,25 @@ class ConceptRuler:
     def _is_modality(self, token) -> bool:
         return token.lower_ in self.g_modalities
 
-    def _sites_in_context(self, spans: list[Span]) -> list[Span]:
+    def _sites_in_context(self, spans: list[Span], table: TokenTable, text: str) -> list[Span]:
         """Drop soft-tissue sites that only describe a complication or a protected structure,
         and generic limb words in a document without a soft-tissue lesion."""
         soft_lesion = any(s.label_ == "lesion_types" and s.id_ in self.soft_lesions for s in spans)
         kept = []
         for span in spans:
             if span.label_ == "anatomic_sites" and span.id_ in self.incidental_sites:
-                if not soft_lesion and span.text.lower() in self.generic_extremity:
+                if not soft_lesion and text[span.start_char : span.end_char].lower() in self.generic_extremity:
                     continue
-                if any(t.lower_ in self.incidental_words for t in span.sent):
+                lo, hi = _sentence_tokens(table, span.start)
+                if any(word in self.incidental_words for word in table.lower[lo:hi]):
                     continue
-            if span.label_ == "anatomic_sites" and self._primary_site(span):
+            if span.label_ == "anatomic_sites" and self._primary_site(span, table):
                 continue
             kept.append(span)
         return kept
 
     @staticmethod
-    def _primary_lesions(spans: list[Span], terms: list[Span]) -> list[Span]:
+    def _primary_lesions(spans: list[Span], terms: list[Span], table: TokenTable | None = None) -> list[Span]:
         """A sarcoma named as the origin of metastases ("osteosarcoma metastases",
         "metastases from soft-tissue sarcoma") is not itself a treated lesion."""
         metastasis_starts = {t.start for t in terms if t.id_ == "metastasis"}
@@ -314,20 +318,22 @@ class ConceptRuler:
             if (
                 span.label_ == "lesion_types"
                 and not span.id_.endswith("metastasis")
-                and (span.end in metastasis_starts or ConceptRuler._primary_site(span))
+                and (span.end in metastasis_starts or ConceptRuler._primary_site(span, table))
             ):
                 continue
             kept.append(span)
         return kept
 
     @staticmethod
-    def _primary_site(span: Span) -> bool:
+    def _primary_site(span: Span, table: TokenTable | None = None) -> bool:
         """"metastases from head and neck cancer": where the cancer began, not a treated site."""
-        doc = span.doc
-        lo = max(span.sent.start, span.start - 6)
+        if table is None:
+            table = token_table(span.doc)
+        lower = table.lower
+        lo = max(table.sent[span.start], span.start - 6)
         for j in range(span.start - 1, lo, -1):
-            if doc[j].lower_ == "from":
-                return doc[j - 1].lower_.startswith("metasta")
+            if lower[j] == "from":
+                return lower[j - 1].startswith("metasta")
         return False
 
     def _cement_in_context(self, doc: Doc, spans: list[Span]) -> list[Span]:
@@ -368,7 +374,7 @@ class ConceptRuler:
             return "soft_tissue_metastasis"
         return None
 
-    def _metastases(self, doc: Doc, spans: list[Span], terms: list[Span]) -> list[Span]:
+    def _metastases(self, doc: Doc, spans: list[Span], terms: list[Span], table: TokenTable) -> list[Span]:
         """Generic "metastases" near a bone or soft-tissue site, or near "bone"/"muscle"."""
         mets = [t for t in terms if t.id_ == "metastasis"]
         if not mets:
@@ -382,7 +388,8 @@ class ConceptRuler:
         for met in mets:
             if any(l.start <= met.start < l.end for l in lesions):
                 continue
-            near = [s for s in sites + words if abs(s.start - met.start) <= w and s.sent.start == met.sent.start]
+            sent = table.sent
+            near = [s for s in sites + words if abs(s.start - met.start) <= w and sent[s.start] == sent[met.start]]
             if not near:
                 if title is not None and met.text.lower().startswith("metastas"):
                     found.append(Span(doc, met.start, met.end, label="lesion_types", span_id=title))
@@ -397,3 +404,14 @@ class ConceptRuler:
             elif kind in self.soft_sites_met or kind == "soft_tissue_word":
                 found.append(Span(doc, met.start, met.end, label="lesion_types", span_id="soft_tissue_metastasis"))
         return found
+
+
+def _sentence_tokens(table: TokenTable, i: int) -> tuple[int, int]:
+    """The token range of the sentence holding token ``i`` (``token.sent``'s start and end)."""
+    sent = table.sent
+    start = sent[i]
+    end = i + 1
+    n = len(sent)
+    while end < n and sent[end] == start:
+        end += 1
+    return start, end

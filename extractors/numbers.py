@@ -13,11 +13,13 @@ Number words, units and year limits are data (``data/numbers.json``).
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from spacy.language import Language
 from spacy.tokens import Doc, Span
@@ -346,7 +348,8 @@ def doc_text(doc: Doc) -> str:
 
 
 def doc_sentences(doc: Doc) -> list[tuple[int, int]]:
-    """The (start_char, end_char) of every sentence, computed once per doc."""
+    """The (start_char, end_char) of every sentence, computed once per doc (the
+    sentence component leaves them; walking ``doc.sents`` makes a Span per sentence)."""
     sentences = doc.user_data.get(_SENTS_KEY)
     if sentences is None:
         sentences = [(s.start_char, s.end_char) for s in doc.sents]
@@ -354,9 +357,69 @@ def doc_sentences(doc: Doc) -> list[tuple[int, int]]:
     return sentences
 
 
+def set_sentences(doc: Doc, sentences: list[tuple[int, int]]) -> None:
+    """Record the sentences' (start_char, end_char), as the sentence component found them."""
+    doc.user_data[_SENTS_KEY] = sentences
+    doc.user_data.pop(_SENT_STARTS_KEY, None)
+
+
+def sentence_at(doc: Doc, char: int) -> tuple[int, int]:
+    """The (start_char, end_char) of the sentence holding the token that starts at ``char``:
+    ``span.sent`` without walking the tokens or making a Span."""
+    sentences = doc_sentences(doc)
+    starts = doc.user_data.get(_SENT_STARTS_KEY)
+    if starts is None:
+        starts = [start for start, _ in sentences]
+        doc.user_data[_SENT_STARTS_KEY] = starts
+    return sentences[max(0, bisect.bisect_right(starts, char) - 1)]
+
+
+class TokenTable(NamedTuple):
+    """Per-token facts as plain lists, read once per doc: a Token object costs more to
+    make than most rules spend looking at it.
+
+    ``lower`` is ``token.lower_``, ``start``/``end`` the token's character offsets,
+    ``punct`` ``token.is_punct``, ``sent`` the index of the token starting its sentence
+    (``token.sent.start``)."""
+
+    lower: list[str]
+    start: list[int]
+    end: list[int]
+    punct: list[bool]
+    sent: list[int]
+
+
+def token_table(doc: Doc) -> TokenTable:
+    """The doc's :class:`TokenTable`, built on first use (after the sentence component)."""
+    table = doc.user_data.get(_TABLE_KEY)
+    if table is None or len(table.lower) != len(doc):
+        table = _build_table(doc)
+        doc.user_data[_TABLE_KEY] = table
+    return table
+
+
+def _build_table(doc: Doc) -> TokenTable:
+    import numpy
+    from spacy.attrs import IDX, IS_PUNCT, LENGTH, LOWER, SENT_START
+
+    array = doc.to_array([LOWER, IDX, LENGTH, IS_PUNCT, SENT_START])
+    starts = array[:, 1]
+    positions = numpy.arange(len(array), dtype="uint64")
+    sent = numpy.maximum.accumulate(numpy.where(array[:, 4] == 1, positions, 0)) if len(array) else positions
+    return TokenTable(
+        lower=list(map(doc.vocab.strings.__getitem__, array[:, 0].tolist())),
+        start=starts.tolist(),
+        end=(starts + array[:, 2]).tolist(),
+        punct=array[:, 3].astype(bool).tolist(),
+        sent=sent.tolist(),
+    )
+
+
 TEXT_KEY = "cryokb_text"
 _LIST_KEY = "cryokb_number_list"
 _SENTS_KEY = "cryokb_sentence_offsets"
+_SENT_STARTS_KEY = "cryokb_sentence_starts"
+_TABLE_KEY = "cryokb_token_table"
 
 
 def ensure_extensions(attr: str = "number") -> None:

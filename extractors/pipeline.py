@@ -28,7 +28,7 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from extractors.numbers import TEXT_KEY
+from extractors.numbers import TEXT_KEY, doc_sentences
 from extractors.record import PMID, PUBLICATION_TYPES, RECORD, register_extensions
 from extractors.tokenizer import customize_tokenizer
 
@@ -126,7 +126,7 @@ def extract_with_sentences(
 def _run(nlp: Language, inputs: Iterable, batch_size: int) -> Iterator[tuple[dict, list[tuple[int, int]]]]:
     docs = (_doc(nlp, item) for item in inputs)
     for doc in nlp.pipe(docs, batch_size=batch_size):
-        yield doc._.get(RECORD), [(sent.start_char, sent.end_char) for sent in doc.sents]
+        yield doc._.get(RECORD), [tuple(offsets) for offsets in doc_sentences(doc)]
 
 
 def _run_batch(batch: list) -> list:

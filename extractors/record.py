@@ -17,6 +17,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from extractors.concepts import CONCEPTS_KEY, TERMS_KEY
+from extractors.numbers import doc_text, sentence_at
 from extractors.vocabulary import load_data
 
 RECORD = "cryokb_record"
@@ -45,13 +46,16 @@ def mention(field: str, key, span: Span | None, negated: bool = False, inferred:
         item = {"field": field, "key": key, "text": None, "start": None, "end": None,
                 "sentence": None, "negated": negated}
     else:
+        text = doc_text(span.doc)  # slices of the article text: span.text joins its tokens
+        start, end = span.start_char, span.end_char
+        s_start, s_end = sentence_at(span.doc, start)
         item = {
             "field": field,
             "key": key,
-            "text": span.text,
-            "start": span.start_char,
-            "end": span.end_char,
-            "sentence": span.sent.text.strip(),
+            "text": text[start:end],
+            "start": start,
+            "end": end,
+            "sentence": text[s_start:s_end].strip(),
             "negated": negated,
         }
     if inferred:

@@ -12,9 +12,11 @@ keeps the component far cheaper than the tokenizer itself.
 from __future__ import annotations
 
 import numpy
-from spacy.attrs import IS_SPACE, ORTH, SENT_START
+from spacy.attrs import IDX, IS_SPACE, LENGTH, ORTH, SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc
+
+from extractors.numbers import doc_text, set_sentences
 
 SENTENCE_END = (".", "!", "?", "…")
 NOT_START = numpy.uint64(2**64 - 1)  # -1 as spaCy stores it: "not a sentence start"
@@ -31,48 +33,61 @@ def make_sentences(nlp: Language, name: str, enders: list[str]):
 
 
 class SentenceRules:
-    """Marks sentence starts after end punctuation and after every line break."""
+    """Marks sentence starts after end punctuation and after every line break.
+
+    Reads token offsets and the article text rather than Token objects, and leaves the
+    sentences' character offsets in the doc (:func:`extractors.numbers.doc_sentences`)
+    so that no later component has to walk ``doc.sents`` again."""
 
     def __init__(self, nlp: Language, name: str, *, enders: list[str]):
         self.name = name
         self.ender_ids = frozenset(nlp.vocab.strings.add(e) for e in enders)
+        self.ender_array = numpy.array(sorted(self.ender_ids), dtype="uint64")
 
     def __call__(self, doc: Doc) -> Doc:
         n = len(doc)
         if n == 0:
             return doc
-        array = doc.to_array([ORTH, IS_SPACE]).tolist()
-        enders = self.ender_ids
-        candidates = [i for i, (orth, space) in enumerate(array) if space or orth in enders]
-        starts = numpy.full((n, 1), NOT_START, dtype="uint64")
-        starts[0, 0] = 1
+        attrs = doc.to_array([ORTH, IS_SPACE, IDX, LENGTH])
+        orth = attrs[:, 0]
+        candidates = numpy.flatnonzero(attrs[:, 1] | numpy.isin(orth, self.ender_array)).tolist()
+        columns = (attrs[:, 1].tolist(), attrs[:, 2].tolist(), attrs[:, 3].tolist())
+        text = doc_text(doc)
+        token_starts = [0]
         for i in candidates:
-            start = self._start_after(doc, i, n)
+            start = _start_after(columns, text, i, n)
             if start is not None:
-                starts[start, 0] = 1
+                token_starts.append(start)
+        token_starts = sorted(set(token_starts))
+        starts = numpy.full((n, 1), NOT_START, dtype="uint64")
+        starts[token_starts, 0] = 1
         doc.from_array([SENT_START], starts)
+        _space, idx, length = columns
+        ends = token_starts[1:] + [n]
+        set_sentences(doc, [(idx[a], idx[b - 1] + length[b - 1]) for a, b in zip(token_starts, ends)])
         return doc
 
-    @staticmethod
-    def _start_after(doc: Doc, i: int, n: int) -> int | None:
-        """The token that starts a sentence after candidate ``i``, or None."""
-        token = doc[i]
-        if token.is_space:
-            if "\n" not in token.text:
-                return None
-            j = i + 1
-            while j < n and doc[j].is_space:
-                j += 1
-            return j if j < n else None
-        j = i + 1
-        while j < n and doc[j].text in CLOSERS:
-            j += 1
-        if j >= n:
+
+def _start_after(columns: tuple, text: str, i: int, n: int) -> int | None:
+    """The token that starts a sentence after candidate ``i``, or None.
+
+    ``columns`` are the tokens' IS_SPACE, IDX and LENGTH values as lists."""
+    space, idx, length = columns
+    if space[i]:
+        if "\n" not in text[idx[i] : idx[i] + length[i]]:
             return None
-        following = doc[j]
-        if following.is_space:
-            return None  # the line break itself starts the next sentence
-        first = following.text[0]
-        if first.islower() or first in ",;:":
-            return None  # "approx. 3 cm" style, or an unlisted abbreviation
-        return j
+        j = i + 1
+        while j < n and space[j]:
+            j += 1
+        return j if j < n else None
+    j = i + 1
+    while j < n and length[j] == 1 and text[idx[j]] in CLOSERS:
+        j += 1
+    if j >= n:
+        return None
+    if space[j]:
+        return None  # the line break itself starts the next sentence
+    first = text[idx[j]]
+    if first.islower() or first in ",;:":
+        return None  # "approx. 3 cm" style, or an unlisted abbreviation
+    return j
