@@ -101,3 +101,75 @@ def test_demo_marks_its_database_synthetic(runner, tmp_path):
     assert result.exit_code == 0, result.output
     assert "synthetic" in result.output
     assert Store(db).get_meta("synthetic") == "true"
+
+
+# --- the import pipeline (kb.importing): a reader process, or all in this one
+
+
+def _table_contents(db_path):
+    store = Store(db_path)
+    volatile = {"first_seen", "last_updated"}
+    return {table: sorted(tuple(v for k, v in row.items() if k not in volatile)
+                          for row in store.db[table].rows)
+            for table in ("articles", "authors", "article_authors", "journals", "mesh_terms", "article_mesh",
+                          "publication_types", "keywords", "article_links", "raw_records")}
+
+
+def test_the_reader_process_stores_exactly_what_a_single_process_import_stores(tmp_path, sample_xml):
+    from kb.importing import import_files
+
+    for mode in (True, False):
+        store = Store(tmp_path / f"{mode}.db").ensure_shape()
+        result = import_files(store, [sample_xml, SAMPLES / "demo_medline.nbib"], batch_size=4, processes=mode)
+        assert [r.error for r in result] == [None, None] and result[0].records > 4
+    forked, single = _table_contents(tmp_path / "True.db"), _table_contents(tmp_path / "False.db")
+    assert forked["articles"] and forked == single
+
+
+@pytest.mark.parametrize("processes", [True, False])
+def test_a_broken_file_keeps_the_batches_before_the_break_and_names_file_and_line(tmp_path, sample_xml, processes):
+    from kb.importing import import_file
+
+    data = sample_xml.read_bytes()
+    cut = tmp_path / "cut.xml"
+    cut.write_bytes(data[: int(len(data) * 0.7)])
+    store = Store(tmp_path / "kb.db").ensure_shape()
+    result = import_file(store, cut, batch_size=3, processes=processes)
+    assert "cut.xml" in result.error and "line" in result.error
+    assert store.db["articles"].count == result.records >= 3
+
+
+def test_a_bug_in_the_reader_process_is_raised_with_its_traceback(tmp_path, sample_xml, monkeypatch):
+    import kb.importing
+    from kb.importing import ReaderError, import_file
+
+    def broken(records):
+        raise ZeroDivisionError("a bug while preparing rows")
+
+    monkeypatch.setattr(kb.importing, "prepare_records", broken)
+    store = Store(tmp_path / "kb.db").ensure_shape()
+    with pytest.raises(ReaderError, match="ZeroDivisionError: a bug while preparing rows"):
+        import_file(store, sample_xml, processes=True)
+
+
+def test_a_failing_write_stops_the_reader_process_and_keeps_earlier_batches(tmp_path, sample_xml, monkeypatch):
+    import multiprocessing
+    import sqlite3
+
+    from kb.importing import import_file
+
+    store = Store(tmp_path / "kb.db").ensure_shape()
+    real_save = store.save_prepared
+    calls = []
+
+    def save_then_fail(batch, **kwargs):
+        calls.append(batch)
+        if len(calls) == 2:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real_save(batch, **kwargs)
+
+    monkeypatch.setattr(store, "save_prepared", save_then_fail)
+    with pytest.raises(sqlite3.OperationalError):
+        import_file(store, sample_xml, batch_size=2, processes=True)
+    assert multiprocessing.active_children() == []
+    assert store.db["articles"].count == 2

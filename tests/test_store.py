@@ -184,3 +184,58 @@ def test_the_search_index_follows_revisions_deletions_and_revivals(store):
     store.save_records([make_article(pmid="90000002", title="Hepatic cryoablation revived", revised="2025-03-01")])
     assert search("revived") == ["90000002"]
     assert store.db.execute("insert into articles_fts(articles_fts) values('integrity-check')") is not None
+
+
+@pytest.mark.parametrize("items", [
+    ["eng", "fre"],
+    ['Department of Radiology, "Hôpital Saint-Éloi", Montpellier'],
+    ["Ørsted Institute\\Copenhagen", "line\nbreak", "tab\there", "bell\x07"],
+    ["Müller–Łukasiewicz ☃", ""],
+])
+def test_json_columns_are_exactly_what_the_json_module_writes(items):
+    import json
+
+    from kb.store import _json
+
+    assert _json(items) == json.dumps(items, ensure_ascii=False)
+    assert json.loads(_json(items)) == items
+
+
+def test_qualifier_json_matches_the_encoder_for_plain_and_awkward_names():
+    import json
+
+    from kb.store import _qualifiers_json
+
+    qualifiers = [MeshQualifier("therapy", "Q000628", True), MeshQualifier("adverse effects", None, False)]
+    expected = json.dumps([{"name": q.name, "ui": q.ui, "major": q.major} for q in qualifiers], ensure_ascii=False)
+    assert _qualifiers_json(qualifiers) == expected
+    awkward = [MeshQualifier('say "cryo"', "Q1", False), MeshQualifier("back\\slash", "Q2", True)]
+    assert json.loads(_qualifiers_json(awkward)) == [
+        {"name": 'say "cryo"', "ui": "Q1", "major": False}, {"name": "back\\slash", "ui": "Q2", "major": True}]
+
+
+def test_rows_hold_what_the_article_says(store):
+    retracted = make_article()
+    retracted.publication_types.append(PublicationType("Retracted Publication", "D016441"))
+    store.save_records([retracted])
+    row = store.db["articles"].get("90000001")
+    assert row["abstract"] == "Desmoid tumours recur after surgery.\nTwelve patients were treated under CT guidance."
+    assert row["authors"] == '["Okafor A", "Cryo Study Group"]'
+    assert row["keywords"] == '["cryoablation", "desmoid"]' and row["retracted"] == 1
+    assert row["journal_id"] == "8003538" and row["first_seen"] == row["last_updated"]
+    links = list(store.db.query("select position, author_id, affiliations from article_authors order by position"))
+    assert [r["position"] for r in links] == [1, 2]
+    assert links[0]["affiliations"] == '["Department of Radiology, Lagos"]' and links[1]["affiliations"] == "[]"
+    assert {r["id"] for r in store.db["authors"].rows} == {r["author_id"] for r in links}
+    mesh = store.db["article_mesh"].get(("90000001", "Fibromatosis, Aggressive"))
+    assert mesh["major"] == 1 and '"major": true' in mesh["qualifiers"]
+
+
+def test_a_revision_keeps_when_the_article_was_first_seen(store):
+    store.save_records([make_article()])
+    store.db.execute("update articles set first_seen = '2020-01-01T00:00:00+00:00'")
+    store.db.conn.commit()
+    store.save_records([make_article(title="Percutaneous cryoablation of desmoid tumours: update",
+                                     revised="2025-06-01")])
+    row = store.db["articles"].get("90000001")
+    assert row["first_seen"] == "2020-01-01T00:00:00+00:00" and row["last_updated"] > row["first_seen"]
