@@ -29,39 +29,39 @@ SELECT ac.concept AS indication, ac.inferred, s.*
 FROM article_concepts ac JOIN summary_articles s ON s.pmid = ac.pmid
 WHERE ac.field = 'indications' AND ac.negated = 0;
 
--- One row per (group, outcome) value, the input of the medians below.
+-- One row per (grouping, group, metric) value: the percentages of every outcome measure
+-- (and grade), and pain scores before and after, per lesion type and per indication.
 DROP VIEW IF EXISTS lesion_outcome_values;
-CREATE VIEW lesion_outcome_values AS
-SELECT l.lesion_type AS grp, o.measure, o.grade, o.percent, o.before, o.after, o.pmid
-FROM article_lesions l JOIN outcomes o ON o.pmid = l.pmid;
-
 DROP VIEW IF EXISTS indication_outcome_values;
-CREATE VIEW indication_outcome_values AS
-SELECT i.indication AS grp, o.measure, o.grade, o.percent, o.before, o.after, o.pmid
-FROM article_indications i JOIN outcomes o ON o.pmid = i.pmid;
+DROP VIEW IF EXISTS group_outcome_values;
+CREATE VIEW group_outcome_values AS
+WITH grouped AS (
+  SELECT 'lesion_type' AS grouping, l.lesion_type AS grp, o.* FROM article_lesions l JOIN outcomes o ON o.pmid = l.pmid
+  UNION ALL
+  SELECT 'indication', i.indication, o.* FROM article_indications i JOIN outcomes o ON o.pmid = i.pmid
+)
+SELECT grouping, grp, measure || coalesce(':' || grade, '') AS metric, percent AS v FROM grouped
+  WHERE percent IS NOT NULL
+UNION ALL SELECT grouping, grp, 'pain_before', before FROM grouped WHERE measure = 'pain_score' AND before IS NOT NULL
+UNION ALL SELECT grouping, grp, 'pain_after', after FROM grouped WHERE measure = 'pain_score' AND after IS NOT NULL;
+
+-- Median, range and count of each metric in each group.
+DROP VIEW IF EXISTS group_outcome_stats;
+CREATE VIEW group_outcome_stats AS
+WITH ranked AS (
+  SELECT grouping, grp, metric, v,
+         row_number() OVER (PARTITION BY grouping, grp, metric ORDER BY v) AS rn,
+         count(*) OVER (PARTITION BY grouping, grp, metric) AS n
+  FROM group_outcome_values
+)
+SELECT grouping, grp, metric, round(avg(CASE WHEN rn IN ((n + 1) / 2, (n + 2) / 2) THEN v END), 1) AS median,
+       round(min(v), 1) || '-' || round(max(v), 1) AS value_range, max(n) AS n
+FROM ranked GROUP BY grouping, grp, metric;
 
 DROP VIEW IF EXISTS evidence_by_lesion_live;
 CREATE VIEW evidence_by_lesion_live AS
 WITH
-  vals AS (
-    SELECT grp, measure || coalesce(':' || grade, '') AS metric, percent AS v FROM lesion_outcome_values
-      WHERE percent IS NOT NULL
-    UNION ALL SELECT grp, 'pain_before', before FROM lesion_outcome_values
-      WHERE measure = 'pain_score' AND before IS NOT NULL
-    UNION ALL SELECT grp, 'pain_after', after FROM lesion_outcome_values
-      WHERE measure = 'pain_score' AND after IS NOT NULL
-  ),
-  ranked AS (
-    SELECT grp, metric, v,
-           row_number() OVER (PARTITION BY grp, metric ORDER BY v) AS rn,
-           count(*) OVER (PARTITION BY grp, metric) AS n
-    FROM vals
-  ),
-  stats AS (
-    SELECT grp, metric, avg(CASE WHEN rn IN ((n + 1) / 2, (n + 2) / 2) THEN v END) AS median,
-           min(v) AS lo, max(v) AS hi, max(n) AS n
-    FROM ranked GROUP BY grp, metric
-  ),
+  stats AS (SELECT * FROM group_outcome_stats WHERE grouping = 'lesion_type'),
   designs AS (
     SELECT lesion_type, group_concat(study_design || ' ' || k, ', ') AS designs FROM (
       SELECT lesion_type, coalesce(study_design, 'unknown') AS study_design, count(*) AS k
@@ -84,15 +84,15 @@ SELECT
   b.lesions,
   d.designs,
   i.indications,
-  (SELECT round(median, 1) FROM stats s WHERE s.grp = b.lesion_type AND s.metric = 'clinical_success') AS clinical_success_median,
-  (SELECT round(lo, 1) || '-' || round(hi, 1) FROM stats s WHERE s.grp = b.lesion_type AND s.metric = 'clinical_success') AS clinical_success_range,
-  (SELECT round(median, 1) FROM stats s WHERE s.grp = b.lesion_type AND s.metric = 'local_control') AS local_control_median,
-  (SELECT round(lo, 1) || '-' || round(hi, 1) FROM stats s WHERE s.grp = b.lesion_type AND s.metric = 'local_control') AS local_control_range,
-  (SELECT round(median, 1) FROM stats s WHERE s.grp = b.lesion_type AND s.metric = 'complications:major') AS major_complications_median,
-  (SELECT round(median, 1) FROM stats s WHERE s.grp = b.lesion_type AND s.metric = 'complications:minor') AS minor_complications_median,
-  (SELECT round(median, 1) FROM stats s WHERE s.grp = b.lesion_type AND s.metric = 'complications:any') AS any_complications_median,
-  (SELECT round(median, 1) FROM stats s WHERE s.grp = b.lesion_type AND s.metric = 'pain_before') AS pain_before_median,
-  (SELECT round(median, 1) FROM stats s WHERE s.grp = b.lesion_type AND s.metric = 'pain_after') AS pain_after_median
+  (SELECT median FROM stats s WHERE s.grp = b.lesion_type AND s.metric = 'clinical_success') AS clinical_success_median,
+  (SELECT value_range FROM stats s WHERE s.grp = b.lesion_type AND s.metric = 'clinical_success') AS clinical_success_range,
+  (SELECT median FROM stats s WHERE s.grp = b.lesion_type AND s.metric = 'local_control') AS local_control_median,
+  (SELECT value_range FROM stats s WHERE s.grp = b.lesion_type AND s.metric = 'local_control') AS local_control_range,
+  (SELECT median FROM stats s WHERE s.grp = b.lesion_type AND s.metric = 'complications:major') AS major_complications_median,
+  (SELECT median FROM stats s WHERE s.grp = b.lesion_type AND s.metric = 'complications:minor') AS minor_complications_median,
+  (SELECT median FROM stats s WHERE s.grp = b.lesion_type AND s.metric = 'complications:any') AS any_complications_median,
+  (SELECT median FROM stats s WHERE s.grp = b.lesion_type AND s.metric = 'pain_before') AS pain_before_median,
+  (SELECT median FROM stats s WHERE s.grp = b.lesion_type AND s.metric = 'pain_after') AS pain_after_median
 FROM base b
 LEFT JOIN concepts c ON c.key = b.lesion_type
 LEFT JOIN designs d ON d.lesion_type = b.lesion_type
@@ -102,20 +102,7 @@ ORDER BY b.studies DESC, b.lesion_type;
 DROP VIEW IF EXISTS evidence_by_indication_live;
 CREATE VIEW evidence_by_indication_live AS
 WITH
-  vals AS (
-    SELECT grp, measure || coalesce(':' || grade, '') AS metric, percent AS v FROM indication_outcome_values
-      WHERE percent IS NOT NULL
-  ),
-  ranked AS (
-    SELECT grp, metric, v,
-           row_number() OVER (PARTITION BY grp, metric ORDER BY v) AS rn,
-           count(*) OVER (PARTITION BY grp, metric) AS n
-    FROM vals
-  ),
-  stats AS (
-    SELECT grp, metric, avg(CASE WHEN rn IN ((n + 1) / 2, (n + 2) / 2) THEN v END) AS median
-    FROM ranked GROUP BY grp, metric
-  ),
+  stats AS (SELECT * FROM group_outcome_stats WHERE grouping = 'indication'),
   lesions AS (
     SELECT i.indication, group_concat(DISTINCT l.lesion_type) AS lesion_types
     FROM article_indications i JOIN article_lesions l ON l.pmid = i.pmid GROUP BY i.indication
@@ -131,10 +118,10 @@ SELECT
   b.patients,
   b.inferred_in,
   l.lesion_types,
-  (SELECT round(median, 1) FROM stats s WHERE s.grp = b.indication AND s.metric = 'clinical_success') AS clinical_success_median,
-  (SELECT round(median, 1) FROM stats s WHERE s.grp = b.indication AND s.metric = 'local_control') AS local_control_median,
-  (SELECT round(median, 1) FROM stats s WHERE s.grp = b.indication AND s.metric = 'pain_response') AS pain_response_median,
-  (SELECT round(median, 1) FROM stats s WHERE s.grp = b.indication AND s.metric = 'complications:major') AS major_complications_median
+  (SELECT median FROM stats s WHERE s.grp = b.indication AND s.metric = 'clinical_success') AS clinical_success_median,
+  (SELECT median FROM stats s WHERE s.grp = b.indication AND s.metric = 'local_control') AS local_control_median,
+  (SELECT median FROM stats s WHERE s.grp = b.indication AND s.metric = 'pain_response') AS pain_response_median,
+  (SELECT median FROM stats s WHERE s.grp = b.indication AND s.metric = 'complications:major') AS major_complications_median
 FROM base b
 LEFT JOIN concepts c ON c.key = b.indication
 LEFT JOIN lesions l ON l.indication = b.indication
