@@ -231,3 +231,25 @@ def test_a_second_build_extracts_nothing_and_a_new_version_everything_stale(buil
     monkeypatch.setattr(extractors.pipeline, "EXTRACTOR_VERSION", extractors.pipeline.EXTRACTOR_VERSION + ".test")
     assert evidence.build(store).extracted == store.db.execute(
         "select count(*) from articles where deleted = 0").fetchone()[0]
+
+
+def test_summary_medians_equal_a_plain_python_median_of_the_same_outcomes(built):
+    import statistics
+
+    store, _ = built
+    values: dict[str, list[float]] = {}
+    for row in store.db.query("select pmid, lesion_types from articles where relevant = 1 and retracted = 0 "
+                              "and deleted = 0"):
+        percents = [r[0] for r in store.db.execute(
+            "select percent from outcomes where pmid = ? and measure = 'clinical_success' and percent is not null",
+            [row["pmid"]])]
+        for lesion in json.loads(row["lesion_types"]):
+            values.setdefault(lesion, []).extend(percents)
+    summary = {r["lesion_type"]: r for r in store.db.query("select * from evidence_by_lesion")}
+    checked = 0
+    for lesion, percents in values.items():
+        if percents:
+            assert summary[lesion]["clinical_success_median"] == round(statistics.median(percents), 1)
+            assert summary[lesion]["clinical_success_range"] == f"{round(min(percents), 1)}-{round(max(percents), 1)}"
+            checked += 1
+    assert checked >= 2
