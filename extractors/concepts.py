@@ -27,7 +27,6 @@ from spacy.attrs import ORTH
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
-from spacy.util import filter_spans
 
 from extractors.numbers import TokenTable, doc_text, token_table
 from extractors.vocabulary import CONCEPT_FIELDS, load_data, load_vocabulary, require
@@ -162,25 +161,26 @@ class ConceptRuler:
         meaning = self.meaning
         table = token_table(doc)
         text = doc_text(doc)
-        by_field: dict[str, list[Span]] = {}
-        by_kind: dict[str, list[Span]] = {}
+        by_field: dict[str, list[tuple[int, int, str]]] = {}
+        by_kind: dict[str, list[tuple[int, int, str]]] = {}
         for matcher in (self.lower_matcher, self.orth_matcher):
             for match_id, start, end in matcher(doc):
                 field, key = meaning[match_id]
                 if field == "term":
-                    by_kind.setdefault(key, []).append(Span(doc, start, end, label="term", span_id=key))
+                    by_kind.setdefault(key, []).append((start, end, key))
                     continue
-                if self._blocked(table, text, field, start, end):
+                if self._blocked(doc, table, field, start, end):
                     continue
-                by_field.setdefault(field, []).append(Span(doc, start, end, label=field, span_id=key))
-        by_field.setdefault("anatomic_sites", []).extend(self._spine_levels(doc))
+                by_field.setdefault(field, []).append((start, end, key))
+        by_field.setdefault("anatomic_sites", []).extend(self._spine_levels(doc, table))
         terms = []
         for found in by_kind.values():
-            terms.extend(filter_spans(found) if len(found) > 1 else found)
+            for start, end, key in filter_matches(found) if len(found) > 1 else found:
+                terms.append(Span(doc, start, end, label="term", span_id=key))
         terms.sort(key=lambda t: (t.start, t.end))
         spans: list[Span] = []
         for field, found in by_field.items():
-            spans.extend(filter_spans(found))
+            spans.extend(Span(doc, start, end, label=field, span_id=key) for start, end, key in filter_matches(found))
         spans = self._guidance_in_context(doc, spans, terms)
         spans = self._cement_in_context(doc, spans)
         spans = self._sites_in_context(spans, table, text)
@@ -191,50 +191,50 @@ class ConceptRuler:
         doc.spans[self.terms_key] = terms
         return doc
 
-    def _blocked(self, table: TokenTable, text: str, field: str, start: int, end: int) -> bool:
+    def _blocked(self, doc: Doc, table: TokenTable, field: str, start: int, end: int) -> bool:
         """A match made meaningless by its neighbour ("femoral artery", "radius of")."""
-        lower = table.lower
-        n = len(lower)
-        nxt = lower[end] if end < n else ""
-        prev = lower[start - 1] if start > 0 else ""
+        n = len(table.start)
+        nxt = table.lower(end) if end < n else ""
+        prev = table.lower(start - 1) if start > 0 else ""
         if field == "anatomic_sites" and nxt:
             if nxt in self.site_next:
                 return True
-            if self._is_soft_site(table, text, start, end) and self._pain_follows(table, end):
+            if self._is_soft_site(table, start, end) and self._pain_follows(doc, table, end):
                 return True
-        words = text[table.start[start] : table.end[end - 1]].lower() if end - start > 1 else lower[start]
+        words = table.span_lower(start, end)
         if words in self.term_next and (nxt in self.term_next[words] or prev in self.term_prev[words]):
             return True
         return False
 
-    def _is_soft_site(self, table: TokenTable, text: str, start: int, end: int) -> bool:
+    def _is_soft_site(self, table: TokenTable, start: int, end: int) -> bool:
         """Whether the site matched at start:end is a soft-tissue site (by its words)."""
-        return text[table.start[start] : table.end[end - 1]].lower() in self.soft_site_words
+        return table.span_lower(start, end) in self.soft_site_words
 
-    def _pain_follows(self, table: TokenTable, end: int) -> bool:
+    def _pain_follows(self, doc: Doc, table: TokenTable, end: int) -> bool:
         """"thigh pain", "buttock and perineal pain": a symptom, not where a lesion was."""
-        for j in range(end, min(len(table.lower), end + self.pain_window)):
-            if table.lower[j] == "pain":
+        for j in range(end, min(len(table.start), end + self.pain_window)):
+            if table.lower(j) == "pain":
                 return True
-            if table.punct[j]:
+            if doc[j].is_punct:
                 return False
         return False
 
-    def _spine_levels(self, doc: Doc) -> list[Span]:
-        """Vertebral levels written as C2, T12, L4 (spine) or S1 (sacrum).
+    def _spine_levels(self, doc: Doc, table: TokenTable) -> list[tuple[int, int, str]]:
+        """Vertebral levels written as C2, T12, L4 (spine) or S1 (sacrum), as (start, end, key).
 
         The candidate tokens are found by their hashes, without making Token objects."""
         orth = doc.to_array([ORTH]).tolist()
         level_ids = self.level_ids
+        lower = table.lower
         found = []
         n = len(doc)
         for i in [i for i, o in enumerate(orth) if o in level_ids]:
-            nxt = doc[i + 1].lower_ if i + 1 < n else ""
+            nxt = lower(i + 1) if i + 1 < n else ""
             if nxt == "-" and i + 2 < n:
-                nxt = doc[i + 2].lower_
-            prev = doc[i - 1].lower_ if i > 0 else ""
+                nxt = lower(i + 2)
+            prev = lower(i - 1) if i > 0 else ""
             if nxt not in self.level_next and prev not in self.level_prev:
-                found.append(Span(doc, i, i + 1, label="anatomic_sites", span_id=self.level_key[orth[i]]))
+                found.append((i, i + 1, self.level_key[orth[i]]))
         return found
 
     def _guidance_in_context(self, doc: Doc, spans: list[Span], terms: list[Span]) -> list[Span]:
@@ -298,8 +298,8 @@ class ConceptRuler:
             if span.label_ == "anatomic_sites" and span.id_ in self.incidental_sites:
                 if not soft_lesion and text[span.start_char : span.end_char].lower() in self.generic_extremity:
                     continue
-                lo, hi = _sentence_tokens(table, span.start)
-                if any(word in self.incidental_words for word in table.lower[lo:hi]):
+                lo, hi = table.sentence(span.start)
+                if any(table.lower(j) in self.incidental_words for j in range(lo, hi)):
                     continue
             if span.label_ == "anatomic_sites" and self._primary_site(span, table):
                 continue
@@ -329,11 +329,10 @@ class ConceptRuler:
         """"metastases from head and neck cancer": where the cancer began, not a treated site."""
         if table is None:
             table = token_table(span.doc)
-        lower = table.lower
         lo = max(table.sent[span.start], span.start - 6)
         for j in range(span.start - 1, lo, -1):
-            if lower[j] == "from":
-                return lower[j - 1].startswith("metasta")
+            if table.lower(j) == "from":
+                return table.lower(j - 1).startswith("metasta")
         return False
 
     def _cement_in_context(self, doc: Doc, spans: list[Span]) -> list[Span]:
@@ -406,12 +405,16 @@ class ConceptRuler:
         return found
 
 
-def _sentence_tokens(table: TokenTable, i: int) -> tuple[int, int]:
-    """The token range of the sentence holding token ``i`` (``token.sent``'s start and end)."""
-    sent = table.sent
-    start = sent[i]
-    end = i + 1
-    n = len(sent)
-    while end < n and sent[end] == start:
-        end += 1
-    return start, end
+def filter_matches(matches: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """``spacy.util.filter_spans`` over (start, end, key) tuples: the longest match wins,
+    the first on a tie, then in text order. Spans are made only for the matches kept
+    (making a Span reads two Token objects)."""
+    ranked = sorted(matches, key=lambda m: (m[1] - m[0], -m[0]), reverse=True)
+    kept = []
+    seen: set[int] = set()
+    for match in ranked:
+        start, end = match[0], match[1]
+        if start not in seen and end - 1 not in seen:
+            kept.append(match)
+            seen.update(range(start, end))
+    return sorted(kept, key=lambda m: m[0])

@@ -375,44 +375,66 @@ def sentence_at(doc: Doc, char: int) -> tuple[int, int]:
 
 
 class TokenTable(NamedTuple):
-    """Per-token facts as plain lists, read once per doc: a Token object costs more to
-    make than most rules spend looking at it.
+    """Token offsets and sentences as plain lists, made once per doc (by the sentence
+    component, from arrays it reads anyway): a Token object costs more to make than
+    most rules spend looking at it.
 
-    ``lower`` is ``token.lower_``, ``start``/``end`` the token's character offsets,
-    ``punct`` ``token.is_punct``, ``sent`` the index of the token starting its sentence
-    (``token.sent.start``)."""
+    ``start``/``end`` are each token's character offsets in ``text``, ``sent`` the index
+    of the token that starts its sentence (``token.sent.start``)."""
 
-    lower: list[str]
+    text: str
     start: list[int]
     end: list[int]
-    punct: list[bool]
     sent: list[int]
+
+    def lower(self, i: int) -> str:
+        """``doc[i].lower_`` (spaCy's LOWER is ``str.lower`` of the token's text)."""
+        return self.text[self.start[i] : self.end[i]].lower()
+
+    def span_lower(self, start: int, end: int) -> str:
+        """``doc[start:end].text.lower()``."""
+        return self.text[self.start[start] : self.end[end - 1]].lower()
+
+    def sentence(self, i: int) -> tuple[int, int]:
+        """The token range of the sentence holding token ``i`` (``token.sent``)."""
+        sent = self.sent
+        first = sent[i]
+        last = i + 1
+        n = len(sent)
+        while last < n and sent[last] == first:
+            last += 1
+        return first, last
 
 
 def token_table(doc: Doc) -> TokenTable:
-    """The doc's :class:`TokenTable`, built on first use (after the sentence component)."""
+    """The doc's :class:`TokenTable` (left by the sentence component, else built here)."""
     table = doc.user_data.get(_TABLE_KEY)
-    if table is None or len(table.lower) != len(doc):
+    if table is None or len(table.start) != len(doc):
         table = _build_table(doc)
         doc.user_data[_TABLE_KEY] = table
     return table
 
 
-def _build_table(doc: Doc) -> TokenTable:
-    import numpy
-    from spacy.attrs import IDX, IS_PUNCT, LENGTH, LOWER, SENT_START
+def set_token_table(doc: Doc, starts: list[int], ends: list[int], sentence_starts: list[int]) -> None:
+    """Record the table from the token offsets and the sentences' first tokens."""
+    sent: list[int] = []
+    bounds = sentence_starts[1:] + [len(starts)]
+    for first, last in zip(sentence_starts, bounds):
+        sent.extend([first] * (last - first))
+    doc.user_data[_TABLE_KEY] = TokenTable(doc_text(doc), starts, ends, sent)
 
-    array = doc.to_array([LOWER, IDX, LENGTH, IS_PUNCT, SENT_START])
-    starts = array[:, 1]
-    positions = numpy.arange(len(array), dtype="uint64")
-    sent = numpy.maximum.accumulate(numpy.where(array[:, 4] == 1, positions, 0)) if len(array) else positions
-    return TokenTable(
-        lower=list(map(doc.vocab.strings.__getitem__, array[:, 0].tolist())),
-        start=starts.tolist(),
-        end=(starts + array[:, 2]).tolist(),
-        punct=array[:, 3].astype(bool).tolist(),
-        sent=sent.tolist(),
-    )
+
+def _build_table(doc: Doc) -> TokenTable:
+    from spacy.attrs import IDX, LENGTH
+
+    array = doc.to_array([IDX, LENGTH])
+    starts = array[:, 0]
+    table_starts = starts.tolist()
+    sentence_starts = [s.start for s in doc.sents] if len(doc) else []
+    sent: list[int] = []
+    for first, last in zip(sentence_starts, sentence_starts[1:] + [len(doc)]):
+        sent.extend([first] * (last - first))
+    return TokenTable(doc_text(doc), table_starts, (starts + array[:, 1]).tolist(), sent)
 
 
 TEXT_KEY = "cryokb_text"
@@ -568,3 +590,91 @@ def scan(pattern: re.Pattern, finder: re.Pattern | None, low: str):
             yield match
         else:
             pos = hit.start() + 1
+
+
+# --- literal pre-filters -----------------------------------------------------------------
+#
+# Most sentences of an abstract contain none of the words a rule looks for, yet a regex
+# search still walks the whole sentence. From a pattern's parse tree we read a set of
+# literal strings of which every match must contain one; a plain ``in`` test on the
+# lower-cased sentence then skips the search where none occurs. The test is only a
+# shortcut: where a literal occurs, the original pattern still decides.
+
+# Characters that Python's case-insensitive matching folds onto an ASCII letter while
+# str.lower() does not (computed by tests/extractors/test_prefilter.py): a text holding
+# one is always searched in full.
+FOLD_UNSAFE = frozenset("\u0130\u0131\u017f")
+
+
+def required_literals(pattern: str, flags: int = 0) -> frozenset[str] | None:
+    """Lower-case ASCII strings of which every match of ``pattern`` contains at least
+    one, or None when no such set can be told (then always search)."""
+    try:
+        from re import _parser
+
+        found = _required(list(_parser.parse(pattern, flags)))
+    except (ImportError, RecursionError, ValueError, TypeError, re.error):
+        return None
+    if not found or "" in found:
+        return None
+    return frozenset(found)
+
+
+def _required(seq: list) -> set[str] | None:
+    """The most selective required set of a sequence of parse-tree items."""
+    from re import _constants as c
+
+    candidates: list[set[str]] = []
+    run = ""
+
+    def close():
+        nonlocal run
+        if run:
+            candidates.append({run})
+        run = ""
+
+    for op, av in seq:
+        char = None
+        if op is c.LITERAL:
+            char = chr(av)
+        elif op is c.IN and len(av) == 1 and av[0][0] is c.LITERAL:
+            char = chr(av[0][1])
+        if char is not None and char.isascii() and (char == " " or not char.isspace()):
+            run += char.lower()
+            continue
+        close()
+        if op in (c.AT, c.ASSERT, c.ASSERT_NOT):
+            continue  # zero width: neither adds nor breaks what is required
+        found = None
+        if op is c.SUBPATTERN:
+            found = _required(list(av[-1]))
+        elif op is c.BRANCH:
+            parts = [_required(list(alt)) for alt in av[1]]
+            found = None if any(p is None for p in parts) else set().union(*parts)
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT) and av[0] >= 1:
+            found = _required(list(av[2]))
+        if found:
+            candidates.append(found)
+    close()
+    if not candidates:
+        return None
+    return max(candidates, key=lambda strings: min(len(s) for s in strings))
+
+
+class Prefilter:
+    """``maybe(low)``: False only when ``pattern`` cannot match the text ``low`` is the
+    lower-cased form of (see :func:`lower_text` in extractors.outcomes)."""
+
+    def __init__(self, pattern: str, flags: int = 0):
+        self.literals = required_literals(pattern, flags)
+
+    def maybe(self, low: str) -> bool:
+        if self.literals is None:
+            return True
+        return any(literal in low for literal in self.literals)
+
+
+def fold_safe(text: str) -> bool:
+    """Whether literal pre-filters may be trusted on ``text`` (no character that
+    case-insensitive matching folds differently from str.lower())."""
+    return FOLD_UNSAFE.isdisjoint(text)

@@ -34,7 +34,8 @@ import cryokb_data
 
 from .numbers import SPANS_KEY as NUMBERS_KEY
 from .numbers import Number, ensure_extensions as ensure_number_extensions
-from .numbers import doc_sentences, doc_text, numbers_of, parse_value, pattern_plain_or_word, prefix_finder, scan
+from .numbers import Prefilter, doc_sentences, doc_text, fold_safe, numbers_of, parse_value, pattern_plain_or_word
+from .numbers import prefix_finder, scan
 
 log = logging.getLogger("cryokb")
 
@@ -107,6 +108,8 @@ class _Rules:
     cues_low: re.Pattern
     cue_finder: re.Pattern | None
     scales_low: re.Pattern
+    scales_finder: re.Pattern | None
+    prefilters: dict
     grades: re.Pattern
     scales: re.Pattern
     contextual: dict
@@ -192,6 +195,9 @@ def rules() -> _Rules:
             cues_low=re.compile(lower_pattern(cues.pattern)),
             cue_finder=prefix_finder(lower_pattern(cues.pattern)),
             scales_low=re.compile(lower_pattern(scales.pattern)),
+            scales_finder=prefix_finder(lower_pattern(scales.pattern)),
+            prefilters={key: Prefilter(data[key], flags) for key in _PREFILTERED}
+            | {"grades": Prefilter(grades.pattern, flags), "comparators": Prefilter(comparator_words, flags)},
             grades=grades,
             scales=scales,
             contextual=contextual,
@@ -208,6 +214,16 @@ def rules() -> _Rules:
         )
     except re.error as exc:
         raise OutcomeRulesError(f"{DATA_FILE}: bad pattern: {exc}") from exc
+
+
+# Sentence rules searched only where a literal they need occurs (numbers.Prefilter).
+_PREFILTERED = ("skip_sentence", "definition", "clause_breaks", "hedges", "all_fact")
+
+
+def _maybe(name: str, low: str | None) -> bool:
+    """Whether rule ``name`` can match the sentence whose lower-cased text is ``low``
+    (None: not known to be safe to tell, so search)."""
+    return low is None or rules().prefilters[name].maybe(low)
 
 
 @dataclass
@@ -248,6 +264,7 @@ def find_outcomes(text: str, sentences: list[tuple[int, int]], numbers: list[Num
     if not cue_matches:
         return []
     ctx = _doc_context(low)
+    safe = fold_safe(text)
     starts = [n.start for n in numbers]
     cue_starts = [c[0] for c in cue_matches]
     found: list[tuple[dict, int, int]] = []
@@ -260,7 +277,8 @@ def find_outcomes(text: str, sentences: list[tuple[int, int]], numbers: list[Num
         sentence_cues = [(a - s_start, min(b, s_end) - s_start, m) for a, b, m in cue_matches[c_lo:c_hi]]
         lo = bisect.bisect_left(starts, s_start)
         hi = bisect.bisect_left(starts, s_end)
-        numeric, bare = _sentence_outcomes(text, s_start, s_end, numbers[lo:hi], ctx, sentence_cues)
+        low_sent = low[s_start:s_end] if safe else None
+        numeric, bare = _sentence_outcomes(text, s_start, s_end, numbers[lo:hi], ctx, sentence_cues, low_sent)
         found.extend(numeric)
         bare_success.extend(bare)
     if bare_success and not any(o["measure"] == "clinical_success" for o, _, _ in found):
@@ -284,38 +302,45 @@ def _skip_space(text: str, pos: int) -> int:
 def _doc_context(low: str) -> _Context:
     """The article-wide context, read from the lower-cased text."""
     r = rules()
-    scale = r.scales_low.search(low)
+    scale = next(scan(r.scales_low, r.scales_finder, low), None)
     contextual = {key: (then if pattern.search(low) else other) for key, (pattern, then, other) in r.contextual.items()}
     return _Context(scale=scale.lastgroup if scale else "other", contextual=contextual)
 
 
-def _sentence_outcomes(text, s_start, s_end, numbers, ctx, sentence_cues):
-    """Outcomes of one sentence, and a bare clinical_success it states without numbers."""
+def _sentence_outcomes(text, s_start, s_end, numbers, ctx, sentence_cues, low_sent=None):
+    """Outcomes of one sentence, and a bare clinical_success it states without numbers.
+
+    ``low_sent``, the sentence lower-cased (None when pre-filters cannot be trusted on
+    this text), lets the sentence rules skip searches that cannot match."""
     r = rules()
     sent = text[s_start:s_end]
-    if r.skip_sentence.search(sent):
+    if _maybe("skip_sentence", low_sent) and r.skip_sentence.search(sent):
         return [], []
-    definitions = [m.span() for m in r.definition.finditer(sent)]
-    cues = [c for c in _find_cues(sent, ctx, sentence_cues) if not any(a <= c.start < b for a, b in definitions)]
+    definitions = [m.span() for m in r.definition.finditer(sent)] if _maybe("definition", low_sent) else []
+    cues = [
+        c for c in _find_cues(sent, ctx, sentence_cues, low_sent) if not any(a <= c.start < b for a, b in definitions)
+    ]
     if not cues:
         return [], []
-    clauses = [0] + [m.end() for m in r.clause_breaks.finditer(sent)]
+    clauses = [0]
+    if _maybe("clause_breaks", low_sent):
+        clauses += [m.end() for m in r.clause_breaks.finditer(sent)]
     local = [_shift(n, s_start) for n in numbers]
     times = _time_numbers(sent, local)
     cue_spans = [(c.start, c.end) for c in cues]
     masked = _mask(sent, cue_spans)
-    facts = _facts(masked, local, times, cue_spans + definitions)
+    facts = _facts(masked, local, times, cue_spans + definitions, safe=low_sent is not None)
     _assign(sent, facts, cues, clauses)
     if _RESPECTIVELY.search(sent):
         _respectively(cues)
     out: list[tuple[dict, int, int]] = []
     bare: list[tuple[dict, int, int]] = []
-    has_comparator = r.comparators.search(sent) is not None
+    has_comparator = _maybe("comparators", low_sent) and r.comparators.search(sent) is not None
     for cue in cues:
         for outcome, start, end in _cue_outcomes(sent, cue, local, times, clauses, ctx, has_comparator, bare):
             out.append((outcome, start + s_start, end + s_start))
     bare = [(o, a + s_start, b + s_start) for o, a, b in bare]
-    if r.hedges.search(sent):
+    if bare and _maybe("hedges", low_sent) and r.hedges.search(sent):
         bare = []
     return out, bare
 
@@ -343,7 +368,7 @@ def _clause_of(pos: int, clauses: list[int]) -> int:
 # --- cues -------------------------------------------------------------------------------
 
 
-def _find_cues(sent: str, ctx: _Context, sentence_cues=None) -> list[_Cue]:
+def _find_cues(sent: str, ctx: _Context, sentence_cues=None, low_sent: str | None = None) -> list[_Cue]:
     r = rules()
     if sentence_cues is None:
         sentence_cues = [(m.start(), m.end(), m.lastgroup) for m in r.cues.finditer(sent)]
@@ -354,7 +379,7 @@ def _find_cues(sent: str, ctx: _Context, sentence_cues=None) -> list[_Cue]:
     if not cues:
         return cues
     if any(c.measure == "complications" for c in cues):
-        cues = _attach_grades(sent, cues)
+        cues = _attach_grades(sent, cues, low_sent)
     for cue in cues:
         if cue.measure in r.zero_measures:
             _mark_zero(sent, cue, cues)
@@ -362,8 +387,10 @@ def _find_cues(sent: str, ctx: _Context, sentence_cues=None) -> list[_Cue]:
     return cues
 
 
-def _attach_grades(sent: str, cues: list[_Cue]) -> list[_Cue]:
+def _attach_grades(sent: str, cues: list[_Cue], low_sent: str | None = None) -> list[_Cue]:
     """Give each complications cue its grade; a grade word left over is a cue of its own."""
+    if not _maybe("grades", low_sent):
+        return cues
     grades = [(m.lastgroup, m.start(), m.end()) for m in rules().grades.finditer(sent)]
     used = set()
     for cue in (c for c in cues if c.measure == "complications"):
@@ -448,8 +475,10 @@ def _timepoint_text(n: Number, unit: str) -> str:
     return f"{n.text} {unit}"
 
 
-def _facts(sent: str, numbers: list[Number], times: dict[int, str], cue_spans) -> list[_Fact]:
-    """Counts, fractions and percents of the sentence, a count merged with its percent."""
+def _facts(sent: str, numbers: list[Number], times: dict[int, str], cue_spans, safe: bool = False) -> list[_Fact]:
+    """Counts, fractions and percents of the sentence, a count merged with its percent.
+
+    ``safe``: the literal pre-filter may decide whether "in all patients" is searched."""
     r = rules()
     singles: list[tuple[str, Number]] = []
     cue_starts = [a for a, _ in cue_spans]
@@ -493,7 +522,7 @@ def _facts(sent: str, numbers: list[Number], times: dict[int, str], cue_spans) -
             continue
         facts.append(fact)
         i += 1
-    for m in r.all_fact.finditer(sent):
+    for m in r.all_fact.finditer(sent) if not safe or _maybe("all_fact", sent.lower()) else ():
         if any(f.start <= m.start() < f.end for f in facts):
             continue
         count = _word_or_digit(m.group("n"))

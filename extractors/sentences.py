@@ -16,7 +16,7 @@ from spacy.attrs import IDX, IS_SPACE, LENGTH, ORTH, SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from extractors.numbers import doc_text, set_sentences
+from extractors.numbers import doc_text, set_sentences, set_token_table
 
 SENTENCE_END = (".", "!", "?", "…")
 NOT_START = numpy.uint64(2**64 - 1)  # -1 as spaCy stores it: "not a sentence start"
@@ -62,9 +62,11 @@ class SentenceRules:
         starts = numpy.full((n, 1), NOT_START, dtype="uint64")
         starts[token_starts, 0] = 1
         doc.from_array([SENT_START], starts)
-        _space, idx, length = columns
+        idx = columns[1]
+        token_ends = (attrs[:, 2] + attrs[:, 3]).tolist()
         ends = token_starts[1:] + [n]
-        set_sentences(doc, [(idx[a], idx[b - 1] + length[b - 1]) for a, b in zip(token_starts, ends)])
+        set_sentences(doc, [(idx[a], token_ends[b - 1]) for a, b in zip(token_starts, ends)])
+        set_token_table(doc, idx, token_ends, token_starts)
         return doc
 
 
