@@ -206,3 +206,28 @@ def test_set_aside_concepts_are_not_reported(record, sentence, field, absent, pr
     values = record(sentence)[field]
     assert absent not in values
     assert present in values
+
+
+# --- instruments and wordings of pain, quality of life, analgesics, symptom freedom -------
+
+INSTRUMENTS = [
+    ("Mean visual analogue pain scale decreased from 7.8 to 2.1 at 1 month.",
+     {"measure": "pain_score", "scale": "vas", "before": 7.8, "after": 2.1}),
+    ("The visual analog pain scale score fell from 6 to 1 at 3 months.",
+     {"measure": "pain_score", "scale": "vas", "before": 6, "after": 1}),
+    ("PedsQL scores improved after treatment.", {"measure": "quality_of_life", "direction": "improved"}),
+    ("Global health status on the QLQ-C30 improved at 6 months.", {"measure": "quality_of_life", "direction": "improved"}),
+    ("FACT-BP scores were unchanged at 3 months.", {"measure": "quality_of_life", "direction": "unchanged"}),
+    ("Eight patients discontinued codeine within 2 weeks.", {"measure": "analgesic_use", "direction": "decreased"}),
+    ("Daily pregabalin doses were tapered after the procedure.", {"measure": "analgesic_use", "direction": "decreased"}),
+]
+
+
+@pytest.mark.parametrize("sentence, expected", INSTRUMENTS)
+def test_instruments_and_drugs_are_read(record, sentence, expected):
+    assert _has(record(sentence)["outcomes"], expected)
+
+
+def test_symptom_free_is_clinical_success(record):
+    outcomes = record("Symptom-free status was reached in 18 of 20 patients (90%).", title=OSTEOID_TITLE)["outcomes"]
+    assert _has(outcomes, {"measure": "clinical_success", "count": 18, "total": 20, "percent": 90})
