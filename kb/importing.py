@@ -16,11 +16,13 @@ marshal, about twice as fast as pickle both ways.
 
 from __future__ import annotations
 
+import gc
 import logging
 import marshal
 import multiprocessing
 import pickle
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -34,6 +36,10 @@ from kb.store import PreparedArticle, PreparedBatch, SaveCounts, Store, prepare_
 log = logging.getLogger("cryokb.import")
 
 DEFAULT_BATCH_SIZE = 1000
+# A batch is tens of thousands of small objects, none of them in a reference cycle:
+# with the default threshold (700) the cyclic collector keeps re-scanning them, which
+# cost a third of the reader's time. Collections still happen, ~70 times less often.
+GC_THRESHOLD = 50_000
 
 
 class ReaderError(RuntimeError):
@@ -48,16 +54,14 @@ class FileResult:
     error: str | None = None
 
 
-def batched(iterable: Iterable, size: int) -> Iterator[list]:
-    iterator = iter(iterable)
-    while batch := list(islice(iterator, size)):
-        yield batch
-
-
 def prepared_batches(path: str | Path, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[PreparedBatch]:
     """The file's records as prepared batches, in file order, in this process."""
-    for batch in batched(read_records(path), batch_size):
-        yield prepare_records(batch)
+    records = iter(read_records(path))
+    while True:
+        batch = prepare_records(islice(records, batch_size))
+        if not (batch.read or batch.deletions or batch.problems):
+            return
+        yield batch
 
 
 def import_file(store: Store, path: str | Path, *, batch_size: int = DEFAULT_BATCH_SIZE,
@@ -73,6 +77,13 @@ def import_file(store: Store, path: str | Path, *, batch_size: int = DEFAULT_BAT
     if processes is None:
         processes = "fork" in multiprocessing.get_all_start_methods()
     source = _forked_batches(path, batch_size) if processes else _local_batches(path, batch_size)
+    with _fewer_collections():
+        _import_batches(store, source, result, run_id, on_batch, on_problem)
+    return result
+
+
+def _import_batches(store: Store, source: Iterator[PreparedBatch], result: FileResult, run_id, on_batch,
+                    on_problem) -> None:
     try:
         for batch in source:
             _report_problems(batch.problems, on_problem)
@@ -85,7 +96,17 @@ def import_file(store: Store, path: str | Path, *, batch_size: int = DEFAULT_BAT
         log.error("%s", exc)
     finally:
         source.close()
-    return result
+
+
+@contextmanager
+def _fewer_collections():
+    """Run the cyclic garbage collector less often for a while (see GC_THRESHOLD)."""
+    threshold = gc.get_threshold()
+    gc.set_threshold(max(threshold[0], GC_THRESHOLD), *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
 
 
 def _local_batches(path, batch_size: int) -> Iterator[PreparedBatch]:
@@ -112,7 +133,8 @@ def _forked_batches(path, batch_size: int) -> Iterator[PreparedBatch]:
                 raise ReaderError(f"{path}: the reader process stopped without a word "
                                   f"(exit code {reader.exitcode})") from None
             if message[:1] == b"B":
-                yield _decode_batch(message[1:])
+                yield _decode_batch(memoryview(message)[1:])  # a view: no copy of the batch
+                del message
                 continue
             kind, payload = pickle.loads(message[1:])
             if kind == "error":
@@ -131,6 +153,8 @@ def _forked_batches(path, batch_size: int) -> Iterator[PreparedBatch]:
 def _reader(receiver, sender, path: str, batch_size: int) -> None:
     """The reader process: send each prepared batch, then how the file ended."""
     receiver.close()  # the writer's end: with it closed here, a writer gone means a broken pipe
+    gc.freeze()  # what we inherited stays; the collector need not scan it again
+    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
     try:
         for batch in prepared_batches(path, batch_size):
             sender.send_bytes(b"B" + _encode_batch(batch))
@@ -168,7 +192,7 @@ def _encode_batch(batch: PreparedBatch) -> bytes:
     ))
 
 
-def _decode_batch(data: bytes) -> PreparedBatch:
+def _decode_batch(data: bytes | memoryview) -> PreparedBatch:
     articles, deletions, problems, read = marshal.loads(data)
     return PreparedBatch([PreparedArticle._make(a) for a in articles], deletions,
                          [ParseProblem(*p) for p in problems], read)
