@@ -178,6 +178,9 @@ GUIDANCE = [
     ("CT is the preferred modality for probe placement and ice-ball monitoring.", "ct"),
     ("Ultrasound is the standard technique for cryoprobe positioning in superficial tumours.", "ultrasound"),
     ("MRI is routinely used for cryoprobe placement near the sciatic nerve.", "mri"),
+    ("Probe placement was performed with ultrasound and CT.", "ultrasound"),
+    ("The cryoprobes were positioned with sonography in every case.", "ultrasound"),
+    ("Needle insertion was confirmed with CT before freezing.", "ct"),
 ]
 
 
@@ -186,8 +189,14 @@ def test_standard_modality_for_probe_placement_is_guidance(record, sentence, key
     assert key in record(sentence)["guidance"]
 
 
-def test_follow_up_modality_is_not_guidance(record):
-    sentence = "MRI is the standard modality for follow-up after cryoablation of the femur."
+FOLLOW_UP = [
+    "MRI is the standard modality for follow-up after cryoablation of the femur.",
+    "Cryoprobes were placed in the tumour of the femur, and MRI at 6 months showed no residual disease.",
+]
+
+
+@pytest.mark.parametrize("sentence", FOLLOW_UP)
+def test_follow_up_modality_is_not_guidance(record, sentence):
     assert "mri" not in record(sentence)["guidance"]
 
 
