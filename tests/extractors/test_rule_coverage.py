@@ -240,3 +240,18 @@ def test_instruments_and_drugs_are_read(record, sentence, expected):
 def test_symptom_free_is_clinical_success(record):
     outcomes = record("Symptom-free status was reached in 18 of 20 patients (90%).", title=OSTEOID_TITLE)["outcomes"]
     assert _has(outcomes, {"measure": "clinical_success", "count": 18, "total": 20, "percent": 90})
+
+
+# --- prior treatments named by their modern names ------------------------------------------
+
+TREATMENTS = [
+    ("Recurrent sacral chordoma after resection and carbon-ion therapy was treated with cryoablation.", "radiotherapy"),
+    ("Nodules that progressed after proton beam therapy were treated with cryoablation.", "radiotherapy"),
+    ("Desmoid tumours progressing on antiestrogen therapy were treated with cryoablation.", "systemic_therapy"),
+    ("Bone metastases of breast cancer treated with aromatase inhibitors underwent cryoablation.", "systemic_therapy"),
+]
+
+
+@pytest.mark.parametrize("sentence, key", TREATMENTS)
+def test_prior_treatments_are_named(record, sentence, key):
+    assert key in record(sentence)["treatments"]
