@@ -571,15 +571,14 @@ def prefix_finder(pattern: str, flags: int = 0) -> re.Pattern | None:
     return re.compile(r"(?<![\w-])(?:" + "|".join(map(re.escape, prefixes)) + ")")
 
 
-def scan(pattern: re.Pattern, finder: re.Pattern | None, low: str):
-    """``pattern.finditer(low)``, trying ``pattern`` only where ``finder`` finds a start.
+def scan(pattern: re.Pattern, finder: re.Pattern | None, low: str, pos: int = 0):
+    """``pattern.finditer(low, pos)``, trying ``pattern`` only where ``finder`` finds a start.
 
     ``low`` is lower-cased text; matches are yielded in order and do not overlap.
     """
     if finder is None:
-        yield from pattern.finditer(low)
+        yield from pattern.finditer(low, pos)
         return
-    pos = 0
     while True:
         hit = finder.search(low, pos)
         if hit is None:
@@ -606,72 +605,92 @@ def scan(pattern: re.Pattern, finder: re.Pattern | None, low: str):
 FOLD_UNSAFE = frozenset("\u0130\u0131\u017f")
 
 
-def required_literals(pattern: str, flags: int = 0) -> frozenset[str] | None:
-    """Lower-case ASCII strings of which every match of ``pattern`` contains at least
-    one, or None when no such set can be told (then always search)."""
+def required_literals(pattern: str, flags: int = 0):
+    """What every match of ``pattern`` must contain, as a tree of lower-case literals:
+    a string, ``("and", parts)`` or ``("or", parts)``; None when nothing can be told
+    (then always search)."""
     try:
         from re import _parser
 
-        found = _required(list(_parser.parse(pattern, flags)))
+        return _required(list(_parser.parse(pattern, flags)))
     except (ImportError, RecursionError, ValueError, TypeError, re.error):
         return None
-    if not found or "" in found:
+
+
+def _literal_char(op, av) -> str | None:
+    """The lower-case character a LITERAL (or one-letter class) item stands for, when the
+    lower-cased text must hold exactly it: ASCII, or a character with no case at all."""
+    from re import _casefix, _constants as c
+
+    if op is c.LITERAL:
+        char = chr(av)
+    elif op is c.IN and len(av) == 1 and av[0][0] is c.LITERAL:
+        char = chr(av[0][1])
+    else:
         return None
-    return frozenset(found)
+    if char.isspace() and char != " ":
+        return None
+    if char.isascii():
+        return char.lower()
+    if char.lower() == char == char.upper() and ord(char) not in _casefix._EXTRA_CASES:
+        return char
+    return None
 
 
-def _required(seq: list) -> set[str] | None:
-    """The most selective required set of a sequence of parse-tree items."""
+def _required(seq: list):
     from re import _constants as c
 
-    candidates: list[set[str]] = []
+    parts = []
     run = ""
-
-    def close():
-        nonlocal run
-        if run:
-            candidates.append({run})
-        run = ""
-
     for op, av in seq:
-        char = None
-        if op is c.LITERAL:
-            char = chr(av)
-        elif op is c.IN and len(av) == 1 and av[0][0] is c.LITERAL:
-            char = chr(av[0][1])
-        if char is not None and char.isascii() and (char == " " or not char.isspace()):
-            run += char.lower()
+        char = _literal_char(op, av)
+        if char is not None:
+            run += char
             continue
-        close()
-        if op in (c.AT, c.ASSERT, c.ASSERT_NOT):
+        if run:
+            parts.append(run)
+            run = ""
+        if op in (c.AT, c.ASSERT_NOT):
             continue  # zero width: neither adds nor breaks what is required
         found = None
-        if op is c.SUBPATTERN:
+        if op is c.ASSERT:
+            found = _required(list(av[1]))  # a lookaround's text is in the searched text too
+        elif op is c.SUBPATTERN:
             found = _required(list(av[-1]))
         elif op is c.BRANCH:
-            parts = [_required(list(alt)) for alt in av[1]]
-            found = None if any(p is None for p in parts) else set().union(*parts)
+            alternatives = [_required(list(alt)) for alt in av[1]]
+            if all(a is not None for a in alternatives):
+                found = ("or", alternatives)
         elif op in (c.MAX_REPEAT, c.MIN_REPEAT) and av[0] >= 1:
             found = _required(list(av[2]))
-        if found:
-            candidates.append(found)
-    close()
-    if not candidates:
+        if found is not None:
+            parts.append(found)
+    if run:
+        parts.append(run)
+    if not parts:
         return None
-    return max(candidates, key=lambda strings: min(len(s) for s in strings))
+    return parts[0] if len(parts) == 1 else ("and", parts)
+
+
+def _holds(need, low: str) -> bool:
+    if isinstance(need, str):
+        return need in low
+    kind, parts = need
+    if kind == "and":
+        return all(_holds(p, low) for p in parts)
+    return any(_holds(p, low) for p in parts)
 
 
 class Prefilter:
-    """``maybe(low)``: False only when ``pattern`` cannot match the text ``low`` is the
-    lower-cased form of (see :func:`lower_text` in extractors.outcomes)."""
+    """``maybe(low)``: False only when ``pattern`` cannot match anywhere in the text
+    ``low`` is the lower-cased form of (see :func:`lower_text` in extractors.outcomes).
+    Search the same text the pre-filter saw: a lookaround's words count as required."""
 
     def __init__(self, pattern: str, flags: int = 0):
-        self.literals = required_literals(pattern, flags)
+        self.need = required_literals(pattern, flags)
 
     def maybe(self, low: str) -> bool:
-        if self.literals is None:
-            return True
-        return any(literal in low for literal in self.literals)
+        return self.need is None or _holds(self.need, low)
 
 
 def fold_safe(text: str) -> bool:

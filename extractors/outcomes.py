@@ -64,6 +64,11 @@ class OutcomeRulesError(ValueError):
     """The outcome rules file is malformed (missing or unknown key, bad regex)."""
 
 
+# A pattern that names a space character literally may tell apart the spaces that
+# lower_text() makes all " ": then the lower-cased scan is not used in its place.
+_LITERAL_SPACE = re.compile(r"\s|\\[tnrfvx]|\\u|\\N")
+
+
 def _alt(fragments) -> str:
     return "|".join(f"(?:{f})" for f in fragments)
 
@@ -107,6 +112,7 @@ class _Rules:
     cues: re.Pattern
     cues_low: re.Pattern
     cue_finder: re.Pattern | None
+    cues_low_exact: bool
     scales_low: re.Pattern
     scales_finder: re.Pattern | None
     prefilters: dict
@@ -194,6 +200,7 @@ def rules() -> _Rules:
             cues=cues,
             cues_low=re.compile(lower_pattern(cues.pattern)),
             cue_finder=prefix_finder(lower_pattern(cues.pattern)),
+            cues_low_exact=not _LITERAL_SPACE.search(cues.pattern),
             scales_low=re.compile(lower_pattern(scales.pattern)),
             scales_finder=prefix_finder(lower_pattern(scales.pattern)),
             prefilters={key: Prefilter(data[key], flags) for key in _PREFILTERED}
@@ -217,7 +224,9 @@ def rules() -> _Rules:
 
 
 # Sentence rules searched only where a literal they need occurs (numbers.Prefilter).
-_PREFILTERED = ("skip_sentence", "definition", "clause_breaks", "hedges", "all_fact")
+_PREFILTERED = (
+    "skip_sentence", "definition", "clause_breaks", "hedges", "all_fact", "not_a_rate_before", "count_blockers_before",
+)
 
 
 def _maybe(name: str, low: str | None) -> bool:
@@ -337,7 +346,7 @@ def _sentence_outcomes(text, s_start, s_end, numbers, ctx, sentence_cues, low_se
     bare: list[tuple[dict, int, int]] = []
     has_comparator = _maybe("comparators", low_sent) and r.comparators.search(sent) is not None
     for cue in cues:
-        for outcome, start, end in _cue_outcomes(sent, cue, local, times, clauses, ctx, has_comparator, bare):
+        for outcome, start, end in _cue_outcomes(sent, cue, local, times, clauses, ctx, has_comparator, bare, low_sent):
             out.append((outcome, start + s_start, end + s_start))
     bare = [(o, a + s_start, b + s_start) for o, a, b in bare]
     if bare and _maybe("hedges", low_sent) and r.hedges.search(sent):
@@ -485,7 +494,7 @@ def _facts(sent: str, numbers: list[Number], times: dict[int, str], cue_spans, s
     for n in numbers:
         if n.start in times or any(a <= n.start < b for a, b in cue_spans):
             continue
-        role = _role(sent, n)
+        role = _role(sent, n, safe)
         if role == "count" and n.kind == "number" and any(0 < a - n.end <= 12 for a in cue_starts):
             role = "cue_count"  # "Two cysts persisted", "3 minor complications"
         if role is not None:
@@ -546,18 +555,21 @@ def _word_or_digit(raw: str | None) -> int | None:
     return None
 
 
-def _role(sent: str, n: Number) -> str | None:
+def _role(sent: str, n: Number, safe: bool = False) -> str | None:
     r = rules()
     before = sent[max(0, n.start - 30) : n.start]
     after = sent[n.end : n.end + 30]
+    low = before.lower() if safe else None
     if n.kind == "percent":
-        if r.not_a_rate_before.search(before) or r.not_a_rate_after.match(after):
+        if (_maybe("not_a_rate_before", low) and r.not_a_rate_before.search(before)) or r.not_a_rate_after.match(after):
             return None
         return "percent"
     if n.kind in ("fraction", "n"):
         return "count"
     if n.kind == "number" and isinstance(n.value, int) and not n.is_time and not n.is_measurement:
-        if r.count_blockers_before.search(before) or r.not_a_rate_before.search(before):
+        if (_maybe("count_blockers_before", low) and r.count_blockers_before.search(before)) or (
+            _maybe("not_a_rate_before", low) and r.not_a_rate_before.search(before)
+        ):
             return None
         if re.match(r"\s*(?:/|-|–|to\b|points?\b|mm\b|cm\b)", after):
             return None
@@ -679,7 +691,7 @@ def _assign(sent: str, facts: list[_Fact], cues: list[_Cue], clauses: list[int])
 # --- outcomes of a cue ---------------------------------------------------------------------
 
 
-def _cue_outcomes(sent, cue, numbers, times, clauses, ctx, has_comparator, bare):
+def _cue_outcomes(sent, cue, numbers, times, clauses, ctx, has_comparator, bare, low_sent=None):
     r = rules()
     base = {"measure": cue.measure}
     if cue.measure == "complications":
@@ -691,7 +703,7 @@ def _cue_outcomes(sent, cue, numbers, times, clauses, ctx, has_comparator, bare)
         yield {**base, "count": 0}, start, cue.end
         return
     if cue.measure == "pain_score":
-        yield from _pain_pairs(sent, cue, numbers, times, ctx, has_comparator)
+        yield from _pain_pairs(sent, cue, numbers, times, ctx, has_comparator, low_sent)
         return
     if cue.measure in r.directions:
         direction = _direction(sent, cue, clauses)
@@ -788,7 +800,7 @@ def _comparator_before(sent: str, pos: int) -> bool:
     return r.comparators.search(window) is not None and r.cryo.search(window) is None
 
 
-def _pain_pairs(sent, cue, numbers, times, ctx, has_comparator):
+def _pain_pairs(sent, cue, numbers, times, ctx, has_comparator, low_sent=None):
     """One pain_score per (before, after) pair: "VAS fell from 7.1 to 1.4 at 4 weeks".
 
     A baseline stated alone in an earlier sentence ("a score of 6/10 on a numeric
@@ -798,7 +810,7 @@ def _pain_pairs(sent, cue, numbers, times, ctx, has_comparator):
     r = rules()
     scale_match = r.scales.search(sent)
     scale = scale_match.lastgroup if scale_match else ctx.scale
-    values = _pain_values(sent, cue, numbers, times)
+    values = _pain_values(sent, cue, numbers, times, low_sent)
     has_baseline = r.pain_before_anywhere.search(sent) is not None
     if not values:
         earlier = [n for n in numbers if n.end <= cue.start and n.start not in times and _pain_value(n) is not None]
@@ -823,14 +835,18 @@ def _pain_pairs(sent, cue, numbers, times, ctx, has_comparator):
         yield outcome, cue.start, a.end
 
 
-def _pain_values(sent, cue, numbers, times) -> list[Number]:
+def _pain_values(sent, cue, numbers, times, low_sent=None) -> list[Number]:
     """The score values after a pain cue, up to the next other measure or scale."""
     r = rules()
     stop = r.pain_stops.search(sent, cue.end)
     limit = stop.start() if stop else len(sent)
-    other = [m.start() for m in r.cues.finditer(sent, cue.end, limit) if m.lastgroup != "pain_score"]
-    if other:
-        limit = min(limit, other[0])
+    if low_sent is not None and r.cues_low_exact:  # the prefix scan of the lower-cased sentence
+        others = scan(r.cues_low, r.cue_finder, low_sent[:limit], cue.end)
+    else:
+        others = r.cues.finditer(sent, cue.end, limit)
+    other = next((m.start() for m in others if m.lastgroup != "pain_score"), None)
+    if other is not None:
+        limit = min(limit, other)
     values = []
     prev_end = cue.end
     for n in numbers:
