@@ -127,6 +127,7 @@ NOT_COMPLICATIONS = [
     "No fractures occurred.",
     "No infections were observed during follow-up.",
     "Patients with an impending pathological fracture were excluded.",
+    "Skeletal-related events occurred in 12 patients during follow-up.",
 ]
 
 
@@ -255,3 +256,8 @@ TREATMENTS = [
 @pytest.mark.parametrize("sentence, key", TREATMENTS)
 def test_prior_treatments_are_named(record, sentence, key):
     assert key in record(sentence)["treatments"]
+
+
+def test_symptom_free_survival_is_not_clinical_success(record):
+    outcomes = record("Symptom-free survival was 70% at 2 years.", title=OSTEOID_TITLE)["outcomes"]
+    assert not _has(outcomes, {"measure": "clinical_success"})
