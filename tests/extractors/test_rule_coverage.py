@@ -261,3 +261,25 @@ def test_prior_treatments_are_named(record, sentence, key):
 def test_symptom_free_survival_is_not_clinical_success(record):
     outcomes = record("Symptom-free survival was 70% at 2 years.", title=OSTEOID_TITLE)["outcomes"]
     assert not _has(outcomes, {"measure": "clinical_success"})
+
+
+# --- clinical success phrased as a successful treatment or a symptom-free patient ---------
+
+CLINICAL = [
+    ("Treatment succeeded in 14 of 16 patients (88%).", {"count": 14, "total": 16, "percent": 88}),
+    ("The treatment was successful in 9 of 10 children (90%).", {"count": 9, "total": 10, "percent": 90}),
+    ("At 12 months the patient was asymptomatic, with no residual nidus on CT.", {}),
+    ("She remains symptom-free two years after the procedure.", {}),
+    ("All patients had become completely asymptomatic by 6 weeks.", {}),
+]
+
+
+@pytest.mark.parametrize("sentence, facts", CLINICAL)
+def test_successful_treatment_and_no_symptoms_are_clinical_success(record, sentence, facts):
+    outcomes = record(sentence, title=OSTEOID_TITLE)["outcomes"]
+    assert _has(outcomes, {"measure": "clinical_success", **facts})
+
+
+def test_asymptomatic_as_an_entry_criterion_is_not_clinical_success(record):
+    outcomes = record("Patients who were asymptomatic were not treated.", title=OSTEOID_TITLE)["outcomes"]
+    assert not _has(outcomes, {"measure": "clinical_success"})
