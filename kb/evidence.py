@@ -10,6 +10,7 @@ at the sentence it came from.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -103,11 +104,21 @@ def load_concepts(store: Store) -> None:
 
 
 def current_version() -> str:
-    """Extractor and vocabulary versions together: a change in either makes evidence stale."""
+    """Extractor version, vocabulary version and a digest of every rule file.
+
+    A change in any of them makes stored evidence stale: a rule edited in data/
+    without a version bump is still picked up by the next build.
+    """
+    from cryokb_data import path as data_path
     from extractors.pipeline import EXTRACTOR_VERSION
     from extractors.vocabulary import load_data
 
-    return f"{EXTRACTOR_VERSION}+vocab.{load_data('vocabulary.json').get('version')}"
+    digest = hashlib.sha1()
+    for item in sorted(data_path("").iterdir(), key=lambda p: p.name):
+        if item.name.endswith(".json"):
+            digest.update(item.name.encode() + b"\0" + item.read_bytes())
+    vocabulary = load_data("vocabulary.json").get("version")
+    return f"{EXTRACTOR_VERSION}+vocab.{vocabulary}+rules.{digest.hexdigest()[:10]}"
 
 
 def article_from_row(row: dict) -> Article:

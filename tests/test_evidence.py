@@ -253,3 +253,17 @@ def test_summary_medians_equal_a_plain_python_median_of_the_same_outcomes(built)
             assert summary[lesion]["clinical_success_range"] == f"{round(min(percents), 1)}-{round(max(percents), 1)}"
             checked += 1
     assert checked >= 2
+
+
+def test_editing_any_rule_file_makes_stored_evidence_stale(monkeypatch, tmp_path):
+    import shutil
+
+    import cryokb_data
+
+    copy = tmp_path / "data"
+    shutil.copytree(Path(cryokb_data.__file__).parent, copy)
+    monkeypatch.setattr(cryokb_data, "path", lambda name: copy / name)
+    before = evidence.current_version()
+    rules = copy / "outcome_patterns.json"
+    rules.write_text(rules.read_text() + "\n")
+    assert evidence.current_version() != before
