@@ -26,7 +26,7 @@ from spacy.tokens import Doc, Span
 import cryokb_data
 
 from .numbers import doc_text, prefix_finder, scan
-from .outcomes import lower_pattern, lower_text
+from .outcomes import doc_lower_text, lower_pattern, lower_text
 
 log = logging.getLogger("cryokb")
 
@@ -106,13 +106,14 @@ def rules() -> _Rules:
         raise DesignRulesError(f"{DATA_FILE}: bad pattern: {exc}") from exc
 
 
-def decide_design(text: str, publication_types=()) -> tuple[str, tuple[int, int] | None] | None:
+def decide_design(text: str, publication_types=(), low: str | None = None) -> tuple[str, tuple[int, int] | None] | None:
     """The design key of an article and the character span of the cue that supports it.
 
     Returns None for a text that says nothing of a study (no design cue, no patients).
+    ``low`` is ``lower_text(text)`` when the caller has it already.
     """
     r = rules()
-    text = lower_text(text)  # same length: spans still point into the original
+    text = lower_text(text) if low is None else low  # same length: spans still point into the original
     firsts = _first_matches(text)
     if "case_report" not in firsts and "old" in text:
         person = r.single_person.search(text)
@@ -199,7 +200,7 @@ def design_of(doc: Doc, types_attr: str = "cryokb_publication_types"):
     """:func:`decide_design` for a doc, computed once: the sample-size component needs it
     too, and may run first."""
     if _DECISION_KEY not in doc.user_data:
-        doc.user_data[_DECISION_KEY] = decide_design(doc_text(doc), doc._.get(types_attr) or ())
+        doc.user_data[_DECISION_KEY] = decide_design(doc_text(doc), doc._.get(types_attr) or (), doc_lower_text(doc))
     return doc.user_data[_DECISION_KEY]
 
 
