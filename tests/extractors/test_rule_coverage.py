@@ -283,3 +283,20 @@ def test_successful_treatment_and_no_symptoms_are_clinical_success(record, sente
 def test_asymptomatic_as_an_entry_criterion_is_not_clinical_success(record):
     outcomes = record("Patients who were asymptomatic were not treated.", title=OSTEOID_TITLE)["outcomes"]
     assert not _has(outcomes, {"measure": "clinical_success"})
+
+
+# --- imaging that watches the ice ball, or supplements the main modality, is guidance -------
+
+GUIDANCE = [
+    ("Cryoprobes were placed under fluoroscopy and CT was used to monitor the ice ball.", {"ct", "fluoroscopy"}),
+    ("Probes were positioned under CT guidance, supplemented by ultrasound for superficial lesions.",
+     {"ct", "ultrasound"}),
+    ("Ablations were performed percutaneously under 1.5-T MRI guidance in all patients.", {"mri"}),
+    ("Follow-up CT at 3 months showed no residual tumour; probes had been placed under ultrasound guidance.",
+     {"ultrasound"}),
+]
+
+
+@pytest.mark.parametrize("sentence, modalities", GUIDANCE)
+def test_monitoring_and_supplementary_imaging_is_guidance(record, sentence, modalities):
+    assert set(record(sentence)["guidance"]) == modalities
