@@ -70,12 +70,14 @@ def import_file(store: Store, path: str | Path, *, batch_size: int = DEFAULT_BAT
                 processes: bool | None = None) -> FileResult:
     """Import one file. A read error after some batches is recorded, not raised.
 
-    ``processes`` (default: wherever fork exists) reads in a second process;
-    False reads and writes in this one, with the same results.
+    ``processes`` (default: wherever fork exists, and not inside a daemonic process,
+    which may have no children) reads in a second process; False reads and writes in
+    this one, with the same results.
     """
     result = FileResult(str(path))
     if processes is None:
-        processes = "fork" in multiprocessing.get_all_start_methods()
+        processes = ("fork" in multiprocessing.get_all_start_methods()
+                     and not multiprocessing.current_process().daemon)
     source = _forked_batches(path, batch_size) if processes else _local_batches(path, batch_size)
     with _fewer_collections():
         _import_batches(store, source, result, run_id, on_batch, on_problem)
