@@ -23,7 +23,7 @@ from spacy.strings import hash_string
 from spacy.tokens import Doc, Span
 
 from extractors.concepts import CONCEPTS_KEY, TERMS_KEY
-from extractors.numbers import doc_text
+from extractors.numbers import doc_text, set_span_list, span_list
 
 EXTENSION = "cryokb_abbreviations"
 CLOSERS = frozenset({")", ",", ";"})
@@ -86,8 +86,8 @@ class AbbreviationResolver:
         if not len(opens):
             doc._.set(EXTENSION, [])
             return doc
-        concepts = list(doc.spans.get(self.spans_key, []))
-        terms = list(doc.spans.get(self.terms_key, []))
+        concepts = list(span_list(doc, self.spans_key))
+        terms = list(span_list(doc, self.terms_key))
         ends: dict[int, list[Span]] = {}
         for span in concepts:
             ends.setdefault(span.end, []).append(span)
@@ -156,8 +156,8 @@ class AbbreviationResolver:
             elif (i, i + 1, field, key) not in existing:
                 keep_concepts.append(span)
         keep_concepts.sort(key=lambda s: (s.start, s.end, s.label_))
-        doc.spans[self.spans_key] = keep_concepts
-        doc.spans[self.terms_key] = sorted(terms, key=lambda s: (s.start, s.end))
+        set_span_list(doc, self.spans_key, keep_concepts)
+        set_span_list(doc, self.terms_key, sorted(terms, key=lambda s: (s.start, s.end)))
 
 
 def _tokens_spelled(doc: Doc, meaning: dict) -> list[tuple[int, str]]:

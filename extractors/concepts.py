@@ -28,7 +28,7 @@ from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
 
-from extractors.numbers import TokenTable, doc_text, token_table
+from extractors.numbers import TokenTable, doc_text, set_span_list, token_table
 from extractors.vocabulary import CONCEPT_FIELDS, load_data, load_vocabulary, require
 
 PERCUTANEOUS_CEMENT = frozenset(
@@ -187,8 +187,8 @@ class ConceptRuler:
         spans = self._primary_lesions(spans, terms, table)
         spans.extend(self._metastases(doc, spans, terms, table))
         spans.sort(key=lambda s: (s.start, s.end, s.label_))
-        doc.spans[self.spans_key] = spans
-        doc.spans[self.terms_key] = terms
+        set_span_list(doc, self.spans_key, spans)
+        set_span_list(doc, self.terms_key, terms)
         return doc
 
     def _blocked(self, doc: Doc, table: TokenTable, field: str, start: int, end: int) -> bool:

@@ -23,6 +23,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from extractors.concepts import CONCEPTS_KEY, TERMS_KEY
+from extractors.numbers import span_list
 from extractors.vocabulary import load_data, require
 
 EXTENSION = "cryokb_indications"
@@ -72,7 +73,7 @@ class Indications:
         register_extensions()
 
     def __call__(self, doc: Doc) -> Doc:
-        concepts = [s for s in doc.spans.get(self.spans_key, []) if not s._.negated]
+        concepts = [s for s in span_list(doc, self.spans_key) if not s._.negated]
         found: dict[str, tuple] = {}
         for span in concepts:
             if span.label_ == "indications" and span.id_ not in found:
@@ -122,7 +123,7 @@ class Indications:
                     return doc[token.i: span.end]
         for j in range(token.i + 1, min(sentence.end, token.i + 1 + self.after_window)):
             if doc[j].lower_ in self.after_words:
-                cryo = {t.start for t in doc.spans.get(TERMS_KEY, []) if t.id_ == "cryo"}
+                cryo = {t.start for t in span_list(doc, TERMS_KEY) if t.id_ == "cryo"}
                 for span in treatments:
                     if 0 < span.start - j <= self.after_reach and span.sent.start == sentence.start:
                         if any(j < c < span.start for c in cryo):

@@ -21,6 +21,7 @@ from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
 
 from extractors.concepts import CONCEPTS_KEY, TERMS_KEY
+from extractors.numbers import span_list
 from extractors.vocabulary import VocabularyError, load_data
 
 CATEGORIES = ("negated", "uncertain", "excluded")
@@ -112,7 +113,7 @@ class ContextNegation:
         triggers = self._longest(triggers)
         scopes = [self._scope(doc, start, end, rule, stops) for start, end, rule in triggers]
         for key in self.span_keys:
-            for span in doc.spans.get(key, []):
+            for span in span_list(doc, key):
                 for (t_start, t_end, rule), (s_start, s_end) in zip(triggers, scopes):
                     if s_start <= span.start and span.end <= s_end and not (t_start <= span.start < t_end):
                         category = rule["category"]

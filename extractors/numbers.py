@@ -437,11 +437,33 @@ def _build_table(doc: Doc) -> TokenTable:
     return TokenTable(doc_text(doc), table_starts, (starts + array[:, 1]).tolist(), sent)
 
 
+def span_list(doc: Doc, key: str) -> list[Span]:
+    """``list(doc.spans[key])`` (empty when absent), made once per span group: a
+    SpanGroup makes new Span objects, two Token reads each, every time it is iterated.
+    Treat the list as read-only."""
+    group = doc.spans.get(key)
+    if group is None:
+        return []
+    cached = doc.user_data.get((_SPAN_LIST_KEY, key))
+    if cached is not None and cached[0] is group and len(cached[1]) == len(group):
+        return cached[1]
+    spans = list(group)
+    doc.user_data[(_SPAN_LIST_KEY, key)] = (group, spans)
+    return spans
+
+
+def set_span_list(doc: Doc, key: str, spans: list[Span]) -> None:
+    """``doc.spans[key] = spans``, keeping ``spans`` as what :func:`span_list` returns."""
+    doc.spans[key] = spans
+    doc.user_data[(_SPAN_LIST_KEY, key)] = (doc.spans[key], list(spans))
+
+
 TEXT_KEY = "cryokb_text"
 _LIST_KEY = "cryokb_number_list"
 _SENTS_KEY = "cryokb_sentence_offsets"
 _SENT_STARTS_KEY = "cryokb_sentence_starts"
 _TABLE_KEY = "cryokb_token_table"
+_SPAN_LIST_KEY = "cryokb_span_list"
 
 
 def ensure_extensions(attr: str = "number") -> None:
@@ -672,25 +694,33 @@ def _required(seq: list):
     return parts[0] if len(parts) == 1 else ("and", parts)
 
 
-def _holds(need, low: str) -> bool:
+def _expression(need) -> str:
+    """The requirement tree as one Python expression over ``s``."""
     if isinstance(need, str):
-        return need in low
+        return f"{need!r} in s"
     kind, parts = need
-    if kind == "and":
-        return all(_holds(p, low) for p in parts)
-    return any(_holds(p, low) for p in parts)
+    joiner = " and " if kind == "and" else " or "
+    return "(" + joiner.join(_expression(p) for p in parts) + ")"
 
 
 class Prefilter:
     """``maybe(low)``: False only when ``pattern`` cannot match anywhere in the text
     ``low`` is the lower-cased form of (see :func:`lower_text` in extractors.outcomes).
-    Search the same text the pre-filter saw: a lookaround's words count as required."""
+    Search the same text the pre-filter saw: a lookaround's words count as required.
+
+    The requirement tree is compiled once into a single expression of ``in`` tests
+    (a walk over the tree per sentence cost as much as some searches it saved)."""
 
     def __init__(self, pattern: str, flags: int = 0):
         self.need = required_literals(pattern, flags)
+        if self.need is None:
+            self.maybe = _always
+        else:
+            self.maybe = eval(f"lambda s: {_expression(self.need)}")  # literals are repr()s: no user code
 
-    def maybe(self, low: str) -> bool:
-        return self.need is None or _holds(self.need, low)
+
+def _always(low: str) -> bool:
+    return True
 
 
 def fold_safe(text: str) -> bool:

@@ -17,7 +17,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from extractors.concepts import CONCEPTS_KEY, TERMS_KEY
-from extractors.numbers import doc_text, sentence_at
+from extractors.numbers import doc_text, sentence_at, span_list, token_table
 from extractors.vocabulary import load_data
 
 RECORD = "cryokb_record"
@@ -93,10 +93,11 @@ def build_record(doc: Doc, spans_key: str = CONCEPTS_KEY, approach_rules=(frozen
     affirmed: dict[tuple[str, str], Span] = {}
     negated: dict[tuple[str, str], Span] = {}
     supported = None if relevant else _sentences_with_targets(doc, spans_key)
-    for span in doc.spans.get(spans_key, []):
+    sent = token_table(doc).sent  # token -> first token of its sentence (span.sent.start)
+    for span in span_list(doc, spans_key):
         if span.label_ not in fields or span.label_ == "indications":
             continue
-        if supported is not None and span.label_ == "anatomic_sites" and span.sent.start not in supported:
+        if supported is not None and span.label_ == "anatomic_sites" and sent[span.start] not in supported:
             continue
         target = negated if span._.negated else affirmed
         target.setdefault((span.label_, span.id_), span)
@@ -133,8 +134,9 @@ def _sentences_with_targets(doc: Doc, spans_key: str) -> set[int]:
     """Sentences (by start) naming a lesion, a tumour or an off-topic target: in an article
     that is not relevant, only sites named with a lesion say where a lesion was ("rib
     fractures occurred in four patients" does not make the rib a site)."""
-    starts = {s.sent.start for s in doc.spans.get(spans_key, []) if s.label_ == "lesion_types" and not s._.negated}
-    starts |= {t.sent.start for t in doc.spans.get(TERMS_KEY, []) if t.id_ in TARGET_TERMS}
+    sent = token_table(doc).sent
+    starts = {sent[s.start] for s in span_list(doc, spans_key) if s.label_ == "lesion_types" and not s._.negated}
+    starts |= {sent[t.start] for t in span_list(doc, TERMS_KEY) if t.id_ in TARGET_TERMS}
     return starts
 
 
@@ -147,11 +149,11 @@ def _approach(doc: Doc, affirmed: dict, rules) -> tuple[str, str] | None:
     if any(f == "approach" for f, _k in affirmed):
         return None
     cryo_terms, surgery_words = rules
-    cryo = [t for t in doc.spans.get(TERMS_KEY, []) if t.id_ == "cryo" and not t._.negated]
+    cryo = [t for t in span_list(doc, TERMS_KEY) if t.id_ == "cryo" and not t._.negated]
     for term in cryo:
         if term.text.lower() in cryo_terms:
             sentence = term.sent.start
-            for span in doc.spans.get(CONCEPTS_KEY, []):
+            for span in span_list(doc, CONCEPTS_KEY):
                 if span.id_ == "surgery" and span.sent.start == sentence and span.text.lower() in surgery_words:
                     affirmed[("approach", "intraoperative")] = term
                     return ("approach", "intraoperative")

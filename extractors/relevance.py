@@ -22,6 +22,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from extractors.concepts import CONCEPTS_KEY, TERMS_KEY
+from extractors.numbers import span_list
 from extractors.vocabulary import load_data, require
 
 RELEVANT = "cryokb_relevant"
@@ -96,7 +97,7 @@ class Relevance:
     def _listed_with_other_ablations(self, doc: Doc) -> bool:
         """Every cryo word sits in a sentence that also names another ablation technique
         ("... radiofrequency ablation, or cryoablation"): a list of options, not the topic."""
-        terms = [t for t in doc.spans.get(self.terms_key, []) if not t._.negated]
+        terms = [t for t in span_list(doc, self.terms_key) if not t._.negated]
         others = {t.sent.start for t in terms if t.id_ == self.comparator}
         return all(t.sent.start in others for t in terms if t.id_ == "cryo")
 
@@ -107,7 +108,7 @@ class Relevance:
         def add(kind, span):
             counts[kind][0 if span.start_char < end else 1] += 1
 
-        for span in doc.spans.get(self.terms_key, []):
+        for span in span_list(doc, self.terms_key):
             if span._.negated:
                 continue
             kind = span.id_
@@ -121,7 +122,7 @@ class Relevance:
                 add("off", span)
             elif kind == self.comparator:
                 add("other", span)
-        for span in doc.spans.get(self.spans_key, []):
+        for span in span_list(doc, self.spans_key):
             if span.label_ == "lesion_types" and not span._.negated:
                 add("msk", span)
         cryo, msk, off, other = (counts[k] for k in ("cryo", "msk", "off", "other"))
