@@ -50,7 +50,10 @@ class SentenceRules:
             return doc
         attrs = doc.to_array([ORTH, IS_SPACE, IDX, LENGTH])
         orth = attrs[:, 0]
-        candidates = numpy.flatnonzero(attrs[:, 1] | numpy.isin(orth, self.ender_array)).tolist()
+        is_candidate = attrs[:, 1] == 1
+        for ender in self.ender_array:  # a few vector compares: cheaper than numpy.isin
+            is_candidate |= orth == ender
+        candidates = numpy.flatnonzero(is_candidate).tolist()
         columns = (attrs[:, 1].tolist(), attrs[:, 2].tolist(), attrs[:, 3].tolist())
         text = doc_text(doc)
         token_starts = [0]
