@@ -25,7 +25,7 @@ from spacy.tokens import Doc, Span
 
 import cryokb_data
 
-from .numbers import doc_text, prefix_finder, scan
+from .numbers import char_span_expand, doc_text, prefix_finder, scan
 from .outcomes import doc_lower_text, lower_pattern, lower_text
 
 log = logging.getLogger("cryokb")
@@ -241,6 +241,6 @@ class StudyDesign:
         key, where = decided
         span: Span | None = None
         if where is not None:
-            span = doc.char_span(where[0], where[1], alignment_mode="expand")
+            span = char_span_expand(doc, where[0], where[1])
         doc._.set(self.attr, (key, span))
         return doc

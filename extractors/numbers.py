@@ -437,6 +437,21 @@ def _build_table(doc: Doc) -> TokenTable:
     return TokenTable(doc_text(doc), table_starts, (starts + array[:, 1]).tolist(), sent)
 
 
+def char_span_expand(doc: Doc, start_char: int, end_char: int) -> Span | None:
+    """``doc.char_span(start_char, end_char, alignment_mode="expand")`` found by bisecting
+    the token table's offsets (spaCy reads Token objects to do it). Every character of
+    the text belongs to one token or to its trailing space, as spaCy's lookup assumes."""
+    table = token_table(doc)
+    length = len(table.text)
+    if not (0 <= start_char < length and 0 <= end_char - 1 < length) or not table.start:
+        return None
+    first = bisect.bisect_right(table.start, start_char) - 1
+    last = bisect.bisect_right(table.start, end_char - 1) - 1
+    if start_char == table.end[first]:
+        first += 1  # in the trailing space of a token: the span starts at the next one
+    return Span(doc, first, last + 1)
+
+
 def span_list(doc: Doc, key: str) -> list[Span]:
     """``list(doc.spans[key])`` (empty when absent), made once per span group: a
     SpanGroup makes new Span objects, two Token reads each, every time it is iterated.
@@ -496,7 +511,7 @@ class NumberFinder:
         spans = []
         kept = []
         for number in find_numbers(doc_text(doc)):
-            span = doc.char_span(number.start, number.end, alignment_mode="expand")
+            span = char_span_expand(doc, number.start, number.end)
             if span is None or (spans and spans[-1].start == span.start and spans[-1].end == span.end):
                 log.debug("number %r at %d has no token span of its own", number.text, number.start)
                 continue

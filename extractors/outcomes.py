@@ -35,7 +35,7 @@ import cryokb_data
 from .numbers import SPANS_KEY as NUMBERS_KEY
 from .numbers import Number, ensure_extensions as ensure_number_extensions
 from .numbers import Prefilter, doc_sentences, doc_text, fold_safe, numbers_of, parse_value, pattern_plain_or_word
-from .numbers import prefix_finder, scan
+from .numbers import char_span_expand, prefix_finder, scan
 
 log = logging.getLogger("cryokb")
 
@@ -974,7 +974,7 @@ class OutcomeExtractor:
         numbers = numbers_of(doc, self.numbers_key, self.number_attr)
         result: list[tuple[dict, Span]] = []
         for outcome, start, end in find_outcomes(doc_text(doc), doc_sentences(doc), numbers, doc_lower_text(doc)):
-            span = doc.char_span(start, end, alignment_mode="expand")
+            span = char_span_expand(doc, start, end)
             if span is not None:
                 result.append((outcome, span))
         doc._.set(self.attr, result)

@@ -31,7 +31,7 @@ import cryokb_data
 from .design import design_of
 from .design import ensure_extensions as ensure_design_extensions
 from .numbers import SPANS_KEY as NUMBERS_KEY
-from .numbers import Number, doc_sentences, doc_text, numbers_of
+from .numbers import Number, char_span_expand, doc_sentences, doc_text, numbers_of
 from .numbers import ensure_extensions as ensure_number_extensions
 
 log = logging.getLogger("cryokb")
@@ -331,5 +331,5 @@ class SampleSize:
         if found is None:
             return None
         value, (start, end) = found
-        span = doc.char_span(start, end, alignment_mode="expand")
+        span = char_span_expand(doc, start, end)
         return (value, span) if span is not None else None

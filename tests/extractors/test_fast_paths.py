@@ -116,3 +116,23 @@ def test_filter_matches_keeps_what_filter_spans_keeps(nlp):
     matches = [(0, 3, "a"), (1, 3, "b"), (1, 2, "c"), (5, 7, "d"), (6, 7, "e"), (5, 7, "f"), (8, 10, "g"), (9, 10, "h")]
     expected = filter_spans([Span(doc, s, e, label=k) for s, e, k in matches])
     assert [(s, e, k) for s, e, k in filter_matches(matches)] == [(s.start, s.end, s.label_) for s in expected]
+
+
+def test_char_span_expand_equals_spacy_for_every_character_range(nlp):
+    from extractors.numbers import char_span_expand
+
+    doc = nlp(make_doc(nlp, Article(pmid="90000078", title="Cryoablation  of 3 cm lesions",
+                                    abstract_sections=[AbstractSection(text="In 48/50 (96%) it worked.")])))
+    text = doc.text
+    for a in range(-1, len(text) + 1):
+        for b in range(a + 1, len(text) + 2):
+            try:
+                expected = doc.char_span(a, b, alignment_mode="expand")
+            except Exception as exc:  # spaCy refuses a range that ends before it starts
+                with pytest.raises(type(exc)):
+                    char_span_expand(doc, a, b)
+                continue
+            found = char_span_expand(doc, a, b)
+            assert (found is None) == (expected is None), (a, b)
+            if found is not None:
+                assert (found.start, found.end) == (expected.start, expected.end), (a, b)
