@@ -183,4 +183,5 @@ def _numbers(doc: Doc, record: dict) -> None:
                 mentions.append(mention(field, number, span))
     for outcome, span in _get(doc, "cryokb_outcomes") or []:
         record["outcomes"].append(outcome)
-        mentions.append(mention("outcomes", outcome.get("measure"), span))
+        # a stated zero ("no major complications") is the text negating the measure
+        mentions.append(mention("outcomes", outcome.get("measure"), span, negated=outcome.get("count") == 0))

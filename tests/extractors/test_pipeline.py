@@ -98,3 +98,23 @@ def test_every_gold_mention_is_located_in_its_article(nlp, gold_dir):
             for m in extract(article, nlp)["mentions"]:
                 assert article.text[m["start"]:m["end"]] == m["text"], (article.pmid, m)
                 assert m["text"] in m["sentence"], (article.pmid, m)
+
+
+def test_a_reported_key_always_has_an_affirmed_mention_and_a_stated_zero_is_a_count(nlp, gold_dir):
+    zeros = 0
+    for xml in sorted(gold_dir.glob("*.xml")):
+        for article in iter_records(xml):
+            if not hasattr(article, "pmid"):
+                continue
+            record = extract(article, nlp)
+            for field in ("lesion_types", "anatomic_sites", "guidance", "treatments", "approach"):
+                for key in record[field]:
+                    affirmed = [m for m in record["mentions"]
+                                if m["field"] == field and m["key"] == key and not m["negated"]]
+                    assert affirmed, (article.pmid, field, key)
+            for outcome, m in zip(record["outcomes"],
+                                  [m for m in record["mentions"] if m["field"] == "outcomes"]):
+                if m["negated"]:
+                    assert outcome.get("count") == 0, (article.pmid, outcome, m["text"])
+                    zeros += 1
+    assert zeros > 0
