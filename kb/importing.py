@@ -1,17 +1,17 @@
 """Import saved PubMed files (XML, .xml.gz, MEDLINE .txt/.nbib) into the store.
 
 Records are streamed from the file and written a batch at a time, each batch in one
-transaction: a broken file keeps every batch read before the break, and importing
+transaction: a broken file keeps everything read before the break, and importing
 the same file again changes nothing.
 
 Two cores: a reader process (forked, so nothing is re-imported) parses the file and
-turns each batch into row tuples with the raw records compressed
-(``kb.store.prepare_records``), while this process only runs the SQL
+turns each batch into row tuples (``kb.store.prepare_records``), while this process only runs the SQL and zlib
 (``Store.save_prepared``). Python code on both sides would fight over one GIL in
-threads; in two processes it does not. Batches travel through a pipe, one at a
-time, in file order: the reader waits until the writer takes the batch it holds, so
-memory stays flat whatever the size of the file. Batches are plain tuples sent with
-marshal, about twice as fast as pickle both ways.
+threads; in two processes it does not. Batches travel through a pipe in pieces
+(PIECE_SIZE records), in file order, each batch still written in one transaction:
+the reader waits until the writer takes the piece it holds, so memory stays flat
+whatever the size of the file. Pieces are plain tuples sent with marshal, about
+twice as fast as pickle both ways.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import marshal
 import multiprocessing
 import pickle
 import traceback
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -36,6 +36,7 @@ from kb.store import PreparedArticle, PreparedBatch, SaveCounts, Store, prepare_
 log = logging.getLogger("cryokb.import")
 
 DEFAULT_BATCH_SIZE = 1000
+PIECE_SIZE = 250
 # A batch is tens of thousands of small objects, none of them in a reference cycle:
 # with the default threshold (700) the cyclic collector keeps re-scanning them, which
 # cost a third of the reader's time. Collections still happen, ~70 times less often.
@@ -54,14 +55,44 @@ class FileResult:
     error: str | None = None
 
 
-def prepared_batches(path: str | Path, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[PreparedBatch]:
-    """The file's records as prepared batches, in file order, in this process."""
+def prepared_batches(path: str | Path, batch_size: int = DEFAULT_BATCH_SIZE,
+                     piece_size: int | None = None) -> Iterator[tuple[PreparedBatch, bool]]:
+    """The file's records in prepared pieces, in file order, each with whether it ends a batch.
+
+    A batch (``batch_size`` records, one transaction) travels in pieces of at most
+    ``piece_size`` records, so that the writer starts on a batch before all of it is
+    read and the two processes overlap more (the first and last batch of a file are
+    otherwise read or written alone). A last piece may be empty.
+    """
+    piece_size = piece_size or PIECE_SIZE
     records = iter(read_records(path))
     while True:
-        batch = prepare_records(islice(records, batch_size))
-        if not (batch.read or batch.deletions or batch.problems):
-            return
-        yield batch
+        taken = 0
+        while True:
+            wanted = min(piece_size, batch_size - taken)
+            counted = _Counted(islice(records, wanted))
+            piece = prepare_records(counted)
+            taken += counted.n
+            ends = counted.n < wanted or taken == batch_size
+            if counted.n or taken:
+                yield piece, ends
+            if counted.n < wanted:
+                return
+            if ends:
+                break
+
+
+class _Counted:
+    """An iterator that counts what it hands out (records of any kind)."""
+
+    def __init__(self, iterator: Iterator):
+        self._iterator = iterator
+        self.n = 0
+
+    def __iter__(self):
+        for item in self._iterator:
+            self.n += 1
+            yield item
 
 
 def import_file(store: Store, path: str | Path, *, batch_size: int = DEFAULT_BATCH_SIZE,
@@ -84,19 +115,34 @@ def import_file(store: Store, path: str | Path, *, batch_size: int = DEFAULT_BAT
     return result
 
 
-def _import_batches(store: Store, source: Iterator[PreparedBatch], result: FileResult, run_id, on_batch,
-                    on_problem) -> None:
+def _import_batches(store: Store, source: Iterator[tuple[PreparedBatch, bool]], result: FileResult, run_id,
+                    on_batch, on_problem) -> None:
+    """Write pieces as they come, one transaction a batch; a read error commits what was read."""
+    transaction: ExitStack | None = None
     try:
-        for batch in source:
-            _report_problems(batch.problems, on_problem)
-            result.counts.add(store.save_prepared(batch, run_id=run_id))
-            result.records += batch.read
-            if on_batch:
-                on_batch(batch.read)
+        for piece, ends_batch in source:
+            if transaction is None:
+                transaction = ExitStack()
+                transaction.enter_context(store.db.atomic())
+            _report_problems(piece.problems, on_problem)
+            result.counts.add(store.save_prepared(piece, run_id=run_id))
+            result.records += piece.read
+            if ends_batch:
+                transaction, finished = None, transaction
+                finished.close()
+            if on_batch and piece.read:
+                on_batch(piece.read)
     except USER_ERRORS as exc:
         result.error = str(exc)
         log.error("%s", exc)
+    except BaseException as exc:
+        if transaction is not None:
+            transaction, failed = None, transaction
+            failed.__exit__(type(exc), exc, exc.__traceback__)  # rolls the batch back
+        raise
     finally:
+        if transaction is not None:
+            transaction.close()  # the pieces read before a broken part of the file
         source.close()
 
 
@@ -111,14 +157,15 @@ def _fewer_collections():
         gc.set_threshold(*threshold)
 
 
-def _local_batches(path, batch_size: int) -> Iterator[PreparedBatch]:
+def _local_batches(path, batch_size: int) -> Iterator[tuple[PreparedBatch, bool]]:
     yield from prepared_batches(path, batch_size)
 
 
-# Messages from the reader process: b"B" + a marshalled batch, or b"P" + a pickled
+# Messages from the reader process: b"B" + a marshalled piece of a batch (b"E" for the
+# piece that ends its batch), or b"P" + a pickled
 # ("error", exception), ("crash", traceback text) or ("end", None).
 
-def _forked_batches(path, batch_size: int) -> Iterator[PreparedBatch]:
+def _forked_batches(path, batch_size: int) -> Iterator[tuple[PreparedBatch, bool]]:
     """Prepared batches from a forked reader process; its errors re-raised here, in order."""
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
@@ -134,8 +181,8 @@ def _forked_batches(path, batch_size: int) -> Iterator[PreparedBatch]:
                 reader.join(5)
                 raise ReaderError(f"{path}: the reader process stopped without a word "
                                   f"(exit code {reader.exitcode})") from None
-            if message[:1] == b"B":
-                yield _decode_batch(memoryview(message)[1:])  # a view: no copy of the batch
+            if message[:1] in (b"B", b"E"):
+                yield _decode_batch(memoryview(message)[1:]), message[:1] == b"E"  # a view: no copy
                 del message
                 continue
             kind, payload = pickle.loads(message[1:])
@@ -158,8 +205,8 @@ def _reader(receiver, sender, path: str, batch_size: int) -> None:
     gc.freeze()  # what we inherited stays; the collector need not scan it again
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
     try:
-        for batch in prepared_batches(path, batch_size):
-            sender.send_bytes(b"B" + _encode_batch(batch))
+        for piece, ends_batch in prepared_batches(path, batch_size):
+            sender.send_bytes((b"E" if ends_batch else b"B") + _encode_batch(piece))
         _send(sender, "end", None)
     except (BrokenPipeError, KeyboardInterrupt):
         pass  # the writer is gone or the user stopped the run; nothing to tell

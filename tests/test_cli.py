@@ -173,3 +173,35 @@ def test_a_failing_write_stops_the_reader_process_and_keeps_earlier_batches(tmp_
         import_file(store, sample_xml, batch_size=2, processes=True)
     assert multiprocessing.active_children() == []
     assert store.db["articles"].count == 2
+
+
+@pytest.mark.parametrize("processes", [True, False])
+def test_a_batch_sent_in_pieces_is_still_one_transaction(tmp_path, sample_xml, monkeypatch, processes):
+    import sqlite3
+
+    import kb.importing
+    from kb.importing import import_file
+
+    monkeypatch.setattr(kb.importing, "PIECE_SIZE", 3)
+    store = Store(tmp_path / "kb.db").ensure_shape()
+    real_save = store.save_prepared
+    pieces = []
+
+    def fail_in_the_third_batch(piece, **kwargs):
+        pieces.append(piece.read)
+        if len(pieces) == 5:  # batches of 6 records in pieces of 3: the first piece of batch 3
+            raise sqlite3.OperationalError("database or disk is full")
+        return real_save(piece, **kwargs)
+
+    monkeypatch.setattr(store, "save_prepared", fail_in_the_third_batch)
+    with pytest.raises(sqlite3.OperationalError):
+        import_file(store, sample_xml, batch_size=6, processes=processes)
+    assert pieces == [3, 3, 3, 3, 3]
+    assert store.db["articles"].count == 12  # two whole batches, nothing of the third
+
+
+def test_pieces_end_each_batch_and_the_file(tmp_path, sample_xml):
+    from kb.importing import prepared_batches
+
+    sizes = [(piece.read, ends) for piece, ends in prepared_batches(sample_xml, batch_size=10, piece_size=4)]
+    assert sizes == [(4, False), (4, False), (2, True)] * 3 + [(4, False), (2, True)]
