@@ -23,7 +23,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from extractors.concepts import CONCEPTS_KEY, TERMS_KEY
-from extractors.numbers import span_list
+from extractors.numbers import is_negated, span_list
 from extractors.vocabulary import load_data, require
 
 EXTENSION = "cryokb_indications"
@@ -73,7 +73,7 @@ class Indications:
         register_extensions()
 
     def __call__(self, doc: Doc) -> Doc:
-        concepts = [s for s in span_list(doc, self.spans_key) if not s._.negated]
+        concepts = [s for s in span_list(doc, self.spans_key) if not is_negated(s)]
         found: dict[str, tuple] = {}
         for span in concepts:
             if span.label_ == "indications" and span.id_ not in found:

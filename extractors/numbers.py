@@ -452,6 +452,13 @@ def char_span_expand(doc: Doc, start_char: int, end_char: int) -> Span | None:
     return Span(doc, first, last + 1)
 
 
+def is_negated(span: Span) -> bool:
+    """``span._.negated`` read straight from ``doc.user_data``, where spaCy keeps span
+    extension values under ("._.", name, start_char, end_char): ``span._`` makes an
+    Underscore object per read, and the deciding components read every span."""
+    return span.doc.user_data.get(("._.", "negated", span.start_char, span.end_char), False)
+
+
 def span_list(doc: Doc, key: str) -> list[Span]:
     """``list(doc.spans[key])`` (empty when absent), made once per span group: a
     SpanGroup makes new Span objects, two Token reads each, every time it is iterated.

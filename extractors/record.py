@@ -17,7 +17,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from extractors.concepts import CONCEPTS_KEY, TERMS_KEY
-from extractors.numbers import doc_text, sentence_at, span_list, token_table
+from extractors.numbers import doc_text, is_negated, sentence_at, span_list, token_table
 from extractors.vocabulary import load_data
 
 RECORD = "cryokb_record"
@@ -99,7 +99,7 @@ def build_record(doc: Doc, spans_key: str = CONCEPTS_KEY, approach_rules=(frozen
             continue
         if supported is not None and span.label_ == "anatomic_sites" and sent[span.start] not in supported:
             continue
-        target = negated if span._.negated else affirmed
+        target = negated if is_negated(span) else affirmed
         target.setdefault((span.label_, span.id_), span)
     inferred = _approach(doc, affirmed, approach_rules) if relevant else None
     lists = {field: sorted({key for f, key in affirmed if f == field}) for field in LIST_FIELDS}
@@ -135,7 +135,7 @@ def _sentences_with_targets(doc: Doc, spans_key: str) -> set[int]:
     that is not relevant, only sites named with a lesion say where a lesion was ("rib
     fractures occurred in four patients" does not make the rib a site)."""
     sent = token_table(doc).sent
-    starts = {sent[s.start] for s in span_list(doc, spans_key) if s.label_ == "lesion_types" and not s._.negated}
+    starts = {sent[s.start] for s in span_list(doc, spans_key) if s.label_ == "lesion_types" and not is_negated(s)}
     starts |= {sent[t.start] for t in span_list(doc, TERMS_KEY) if t.id_ in TARGET_TERMS}
     return starts
 
@@ -149,7 +149,7 @@ def _approach(doc: Doc, affirmed: dict, rules) -> tuple[str, str] | None:
     if any(f == "approach" for f, _k in affirmed):
         return None
     cryo_terms, surgery_words = rules
-    cryo = [t for t in span_list(doc, TERMS_KEY) if t.id_ == "cryo" and not t._.negated]
+    cryo = [t for t in span_list(doc, TERMS_KEY) if t.id_ == "cryo" and not is_negated(t)]
     for term in cryo:
         if term.text.lower() in cryo_terms:
             sentence = term.sent.start

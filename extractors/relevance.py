@@ -22,7 +22,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from extractors.concepts import CONCEPTS_KEY, TERMS_KEY
-from extractors.numbers import span_list
+from extractors.numbers import is_negated, span_list
 from extractors.vocabulary import load_data, require
 
 RELEVANT = "cryokb_relevant"
@@ -97,7 +97,7 @@ class Relevance:
     def _listed_with_other_ablations(self, doc: Doc) -> bool:
         """Every cryo word sits in a sentence that also names another ablation technique
         ("... radiofrequency ablation, or cryoablation"): a list of options, not the topic."""
-        terms = [t for t in span_list(doc, self.terms_key) if not t._.negated]
+        terms = [t for t in span_list(doc, self.terms_key) if not is_negated(t)]
         others = {t.sent.start for t in terms if t.id_ == self.comparator}
         return all(t.sent.start in others for t in terms if t.id_ == "cryo")
 
@@ -109,7 +109,7 @@ class Relevance:
             counts[kind][0 if span.start_char < end else 1] += 1
 
         for span in span_list(doc, self.terms_key):
-            if span._.negated:
+            if is_negated(span):
                 continue
             kind = span.id_
             if kind == "cryo":
@@ -123,7 +123,7 @@ class Relevance:
             elif kind == self.comparator:
                 add("other", span)
         for span in span_list(doc, self.spans_key):
-            if span.label_ == "lesion_types" and not span._.negated:
+            if span.label_ == "lesion_types" and not is_negated(span):
                 add("msk", span)
         cryo, msk, off, other = (counts[k] for k in ("cryo", "msk", "off", "other"))
         if not sum(cryo):

@@ -136,3 +136,12 @@ def test_char_span_expand_equals_spacy_for_every_character_range(nlp):
             assert (found is None) == (expected is None), (a, b)
             if found is not None:
                 assert (found.start, found.end) == (expected.start, expected.end), (a, b)
+
+
+def test_is_negated_reads_what_the_extension_holds(nlp):
+    from extractors.numbers import is_negated
+
+    doc = nlp(make_doc(nlp, ABSTRACT))
+    spans = span_list(doc, CONCEPTS_KEY) + span_list(doc, TERMS_KEY)
+    assert any(s._.negated for s in spans) and not all(s._.negated for s in spans)
+    assert [is_negated(s) for s in spans] == [s._.negated for s in spans]
