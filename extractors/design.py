@@ -14,7 +14,6 @@ from the Article before the components run). Cues are data (``data/design_cues.j
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from functools import lru_cache
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-import cryokb_data
+from extractors.vocabulary import load_section
 
 from .numbers import char_span_expand, doc_text, prefix_finder, scan
 from .outcomes import doc_lower_text, lower_pattern, lower_text
@@ -66,14 +65,7 @@ class _Rules:
 @lru_cache(maxsize=1)
 def rules() -> _Rules:
     """Load, validate and compile ``data/design_cues.json`` once per process."""
-    raw = json.loads(cryokb_data.path(DATA_FILE).read_text(encoding="utf-8"))
-    data = raw.get("study_design")
-    if not isinstance(data, dict):
-        raise DesignRulesError(f"{DATA_FILE}: top-level key 'study_design' missing")
-    unknown = set(data) - _REQUIRED - {"_about"}
-    missing = _REQUIRED - set(data)
-    if unknown or missing:
-        raise DesignRulesError(f"{DATA_FILE}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
+    data = load_section(DATA_FILE, "study_design", _REQUIRED, DesignRulesError)
     cue_keys = {group: data["cue_keys"].get(group, group) for group in data["order"]}
     named = set(data["publication_types"].values()) | set(cue_keys.values()) | {data["default"]}
     if not named <= set(DESIGNS):

@@ -14,7 +14,6 @@ Number words, units and year limits are data (``data/numbers.json``).
 from __future__ import annotations
 
 import bisect
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from typing import NamedTuple
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-import cryokb_data
+from extractors.vocabulary import load_section
 
 log = logging.getLogger("cryokb")
 
@@ -86,16 +85,7 @@ class _Rules:
 @lru_cache(maxsize=1)
 def _rules() -> _Rules:
     """Load and validate ``data/numbers.json`` once per process."""
-    raw = json.loads(cryokb_data.path(DATA_FILE).read_text(encoding="utf-8"))
-    data = raw.get("numbers")
-    if not isinstance(data, dict):
-        raise NumberRulesError(f"{DATA_FILE}: top-level key 'numbers' missing")
-    unknown = set(data) - _ALLOWED_KEYS
-    if unknown:
-        raise NumberRulesError(f"{DATA_FILE}: unknown keys {sorted(unknown)}")
-    missing = _ALLOWED_KEYS - {"_about"} - set(data)
-    if missing:
-        raise NumberRulesError(f"{DATA_FILE}: missing keys {sorted(missing)}")
+    data = load_section(DATA_FILE, "numbers", _ALLOWED_KEYS - {"_about"}, NumberRulesError)
     words = {**data["units"], **data["teens"], **data["tens"]}
     for phrase in data["single"]:
         words[phrase] = 1

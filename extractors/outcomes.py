@@ -21,7 +21,6 @@ is data (``data/outcome_patterns.json``).
 from __future__ import annotations
 
 import bisect
-import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from functools import lru_cache
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-import cryokb_data
+from extractors.vocabulary import load_section
 
 from .numbers import SPANS_KEY as NUMBERS_KEY
 from .numbers import Number, ensure_extensions as ensure_number_extensions
@@ -171,14 +170,7 @@ class _Rules:
 @lru_cache(maxsize=1)
 def rules() -> _Rules:
     """Load, validate and compile ``data/outcome_patterns.json`` once per process."""
-    raw = json.loads(cryokb_data.path(DATA_FILE).read_text(encoding="utf-8"))
-    data = raw.get("outcomes")
-    if not isinstance(data, dict):
-        raise OutcomeRulesError(f"{DATA_FILE}: top-level key 'outcomes' missing")
-    unknown = set(data) - _REQUIRED - {"_about"}
-    missing = _REQUIRED - set(data)
-    if unknown or missing:
-        raise OutcomeRulesError(f"{DATA_FILE}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
+    data = load_section(DATA_FILE, "outcomes", _REQUIRED, OutcomeRulesError)
     order = data["measure_order"]
     if set(order) != set(data["measures"]):
         raise OutcomeRulesError(f"{DATA_FILE}: measure_order and measures name different measures")

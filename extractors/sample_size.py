@@ -17,7 +17,6 @@ Cue patterns and scores are data (``data/sample_size_cues.json``).
 from __future__ import annotations
 
 import bisect
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from functools import lru_cache
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-import cryokb_data
+from extractors.vocabulary import load_section
 
 from .design import design_of
 from .design import ensure_extensions as ensure_design_extensions
@@ -61,15 +60,8 @@ class _Rules:
 @lru_cache(maxsize=1)
 def rules() -> _Rules:
     """Load, validate and compile ``data/sample_size_cues.json`` once per process."""
-    raw = json.loads(cryokb_data.path(DATA_FILE).read_text(encoding="utf-8"))
-    data = raw.get("sample_size")
-    if not isinstance(data, dict):
-        raise SampleSizeRulesError(f"{DATA_FILE}: top-level key 'sample_size' missing")
     expected = set(_PATTERNS) | set(_LISTS) | {"scores", "_about"}
-    if set(data) != expected:
-        raise SampleSizeRulesError(
-            f"{DATA_FILE}: unknown keys {sorted(set(data) - expected)}, missing keys {sorted(expected - set(data))}"
-        )
+    data = load_section(DATA_FILE, "sample_size", expected, SampleSizeRulesError, optional=())
     if set(data["scores"]) != _SCORES:
         raise SampleSizeRulesError(f"{DATA_FILE}: scores must name exactly {sorted(_SCORES)}")
     try:

@@ -83,6 +83,25 @@ def load_data(name: str) -> dict:
         raise VocabularyError(f"{name}: not valid JSON at line {error.lineno}: {error.msg}") from error
 
 
+def load_section(name: str, section: str, required, error: type[Exception], optional=("_about",)) -> dict:
+    """The one top-level ``section`` of rule file ``name``, its keys checked.
+
+    The number, outcome, sample-size and design rules each keep one section; a key
+    missing or unknown raises ``error`` naming the file and the keys.
+    """
+    try:
+        data = load_data(name).get(section)
+    except VocabularyError as exc:
+        raise error(str(exc)) from exc
+    if not isinstance(data, dict):
+        raise error(f"{name}: top-level key '{section}' missing")
+    unknown = set(data) - set(required) - set(optional)
+    missing = set(required) - set(data)
+    if unknown or missing:
+        raise error(f"{name}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
+    return data
+
+
 def require(raw: dict, where: str, *keys: str) -> dict:
     """Check that rule file ``where`` has each dotted key ("guidance.window"); returns raw."""
     for dotted in keys:

@@ -1,5 +1,6 @@
 """cryokb_study_design: publication types first, then the abstract's own words."""
 
+import cryokb_data
 import pytest
 
 from extractors.design import DESIGNS, decide_design
@@ -104,11 +105,11 @@ def test_a_cue_file_naming_an_unknown_design_is_refused(monkeypatch, tmp_path):
 
     from extractors import design as module
 
-    data = json.loads(module.cryokb_data.path(module.DATA_FILE).read_text(encoding="utf-8"))
+    data = json.loads(cryokb_data.path(module.DATA_FILE).read_text(encoding="utf-8"))
     data["study_design"]["publication_types"]["Editorial"] = "opinion"
     bad = tmp_path / module.DATA_FILE
     bad.write_text(json.dumps(data), encoding="utf-8")
-    monkeypatch.setattr(module.cryokb_data, "path", lambda name: bad)
+    monkeypatch.setattr(cryokb_data, "path", lambda name: bad)
     module.rules.cache_clear()
     try:
         with pytest.raises(module.DesignRulesError, match=r"design_cues.json: not schema designs: \['opinion'\]"):

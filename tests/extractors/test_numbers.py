@@ -1,5 +1,6 @@
 """cryokb_numbers: every number shape of a results section, resolved to its value."""
 
+import cryokb_data
 import pytest
 
 from extractors.numbers import Number, find_numbers, parse_value
@@ -186,7 +187,7 @@ def test_bad_rules_file_raises_a_typed_error_naming_the_file(monkeypatch, tmp_pa
 
     bad = tmp_path / "numbers.json"
     bad.write_text('{"numbers": {"units": {}, "surprise": 1}}', encoding="utf-8")
-    monkeypatch.setattr(numbers.cryokb_data, "path", lambda name: bad)
+    monkeypatch.setattr(cryokb_data, "path", lambda name: bad)
     numbers._rules.cache_clear()
     try:
         with pytest.raises(numbers.NumberRulesError, match="numbers.json"):

@@ -4,6 +4,7 @@ Every expected object below was written from EVIDENCE_SCHEMA.md's Outcomes table
 Conventions by reading the sentence, not copied from the extractor's output.
 """
 
+import cryokb_data
 import json
 from collections import Counter
 
@@ -223,11 +224,11 @@ def test_gold_set_outcomes_do_not_regress(nlp, gold_dir):
 def test_a_rules_file_with_an_unknown_key_is_refused(monkeypatch, tmp_path):
     from extractors import outcomes as module
 
-    good = json.loads(module.cryokb_data.path(module.DATA_FILE).read_text(encoding="utf-8"))
+    good = json.loads(cryokb_data.path(module.DATA_FILE).read_text(encoding="utf-8"))
     good["outcomes"]["typo_key"] = "x"
     bad = tmp_path / module.DATA_FILE
     bad.write_text(json.dumps(good), encoding="utf-8")
-    monkeypatch.setattr(module.cryokb_data, "path", lambda name: bad)
+    monkeypatch.setattr(cryokb_data, "path", lambda name: bad)
     module.rules.cache_clear()
     try:
         with pytest.raises(module.OutcomeRulesError, match=r"outcome_patterns.json: unknown keys \['typo_key'\]"):
