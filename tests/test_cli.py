@@ -205,3 +205,29 @@ def test_pieces_end_each_batch_and_the_file(tmp_path, sample_xml):
 
     sizes = [(piece.read, ends) for piece, ends in prepared_batches(sample_xml, batch_size=10, piece_size=4)]
     assert sizes == [(4, False), (4, False), (2, True)] * 3 + [(4, False), (2, True)]
+
+
+def test_harvest_fills_the_store_from_the_eutils_url_and_a_second_run_fetches_nothing(runner, tmp_path):
+    from emulator import Emulator, synthetic_records
+
+    db = tmp_path / "kb.db"
+    with Emulator(synthetic_records(30)) as emu:
+        args = ["harvest", "--db", str(db), "--eutils-url", emu.url, "--email", "cli-test@example.org",
+                "--query", "cryoablation[tiab]", "--batch-size", "10"]
+        first = runner.invoke(cli, args)
+        assert first.exit_code == 0, first.output
+        assert "30 new" in first.output
+        efetches = len(emu.requests_to("efetch"))
+        assert efetches == 3
+        second = runner.invoke(cli, args)
+        assert second.exit_code == 0, second.output
+        assert len(emu.requests_to("efetch")) == efetches
+        assert all(r.params.get("tool") == "cryokb" for r in emu.requests_to("esearch"))
+    assert Store(db).stats()["articles"] == 30
+
+
+def test_harvest_refuses_a_bad_date_before_any_request(runner, tmp_path):
+    result = runner.invoke(cli, ["harvest", "--db", str(tmp_path / "kb.db"), "--since", "2024-01-01",
+                                 "--eutils-url", "http://127.0.0.1:9/"])
+    assert result.exit_code == 2
+    assert "YYYY/MM/DD" in result.output
