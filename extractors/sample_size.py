@@ -40,6 +40,7 @@ _PATTERNS = (
     "patient_after", "lesion_after", "not_lesions", "n_after_patients", "n_after_lesions", "total_before",
     "total_after", "consecutive", "subgroup_before", "excluded_after", "analysed_after", "analysed_before",
     "lost_after", "results_context", "pooled", "pooled_after", "single_patient", "group_words", "arm_after",
+    "bare_analysed_before", "bare_analysed_after", "bare_analysed_sentence", "sex_after", "sex_pair_gap",
 )
 _LISTS = ("no_patient_designs", "pooled_only_designs", "single_designs")
 _SCORES = {"total", "consecutive", "enrolment", "n_equals", "n_equals_lesions", "analysed", "subgroup",
@@ -134,6 +135,7 @@ def _candidates(text, n: Number, sentences, sent_starts, title_end):
             pm = None
     match = pm or lm
     if match is None:
+        yield from _bare_analysed(text, n, sentences, sent_starts)
         return
     what = "patients" if pm else "lesions"
     end = n.end + match.end()
@@ -142,6 +144,25 @@ def _candidates(text, n: Number, sentences, sent_starts, title_end):
     cand = Candidate(what, int(n.value), n.start, end, sentence=idx)
     _score(cand, text, n, match.group(0), s_start, s_end, title_end)
     yield cand
+
+
+def _bare_analysed(text, n: Number, sentences, sent_starts):
+    """The number left for analysis after exclusions, stated without a noun.
+
+    "... three were excluded from the analysis, leaving 45." names no patients after
+    45, yet it is the population the Conventions count; only a sentence that speaks
+    of exclusions or withdrawals makes such a bare number one.
+    """
+    p, s = rules().patterns, rules().scores
+    idx = _sentence_of(n.start, sent_starts)
+    s_start, s_end = sentences[idx] if sentences else (0, len(text))
+    if not p["bare_analysed_before"].search(text[max(s_start, n.start - 20) : n.start]):
+        return
+    if not p["bare_analysed_after"].match(text[n.end : s_end]):
+        return
+    if not p["bare_analysed_sentence"].search(text, s_start, n.start):
+        return
+    yield Candidate("patients", int(n.value), n.start, n.end, score=s["analysed"], analysed=True, sentence=idx)
 
 
 def _score(cand: Candidate, text: str, n: Number, noun_phrase: str, s_start: int, s_end: int, title_end: int) -> None:
@@ -196,9 +217,37 @@ def _best_patients(text, candidates, sentences, numbers):
         excluded = [c for c in pats if c.excluded and c.start > best.start and c.value < best.value and c.start - best.end < 800]
         if excluded:
             value = best.value - excluded[0].value
+        elif sexes := _sexes_total(text, best, numbers):
+            value = sexes
         elif not best.total:
             value = _arms_total(text, best, sentences, numbers) or value
     return value, (best.start, best.end)
+
+
+_OTHER_SEX = {"women": "men", "men": "women", "females": "males", "males": "females", "boys": "girls", "girls": "boys"}
+
+
+def _sexes_total(text, best: Candidate, numbers) -> int | None:
+    """A population stated only by sex ("25 women and 15 men"): the two added up.
+
+    A count of one sex is never the whole population when the other sex follows, so
+    this holds even after a total cue ("comprised 25 women and 15 men"); a stated total
+    ("38 patients (25 women and 13 men)") outscores the sex counts and keeps its value.
+    """
+    p = rules().patterns
+    first = next((n for n in numbers if n.start == best.start), None)
+    m = p["sex_after"].match(text, first.end) if first is not None else None
+    if m is None or m.end() != best.end:
+        return None
+    other = _OTHER_SEX[m.group("sex").lower()]
+    for n in numbers:
+        if n.start < best.end or n.kind != "number" or not isinstance(n.value, int) or n.is_time or n.is_measurement:
+            continue
+        if not p["sex_pair_gap"].search(text[best.end : n.start]):
+            return None
+        m2 = p["sex_after"].match(text, n.end)
+        return best.value + n.value if m2 and m2.group("sex").lower() == other else None
+    return None
 
 
 def _arms_total(text, best: Candidate, sentences, numbers) -> int | None:

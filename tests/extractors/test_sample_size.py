@@ -95,3 +95,40 @@ def test_the_evidence_span_covers_the_count(nlp, article):
     assert value == 23 and "23 patients" in span.text
     value, span = doc._.cryokb_n_lesions
     assert value == 31 and "31 lesions" in span.text
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Fifty-two patients were enrolled; four withdrew before treatment and three were excluded from the "
+         "analysis, leaving 45.", 45),
+        ("We enrolled 61 patients. Five withdrew consent and two were excluded from the analysis because of "
+         "missing imaging, leaving 54 for the analysis of pain.", 54),
+        ("Of 47 patients treated, two died before follow-up imaging and three were excluded, leaving 42.", 42),
+        ("Seventy patients were randomised; six withdrew and were excluded from the analysis, leaving 64 "
+         "(32 in each arm).", 64),
+    ],
+)
+def test_the_number_left_after_exclusions_is_analysed_without_a_noun(population, text, expected):
+    assert population(text)[0] == expected
+
+
+def test_a_bare_remaining_number_without_exclusions_is_not_a_population(population):
+    text = "Forty patients with 52 tumours were treated; 12 tumours were in the spine and the remaining 28."
+    assert population(text)[0] == 40
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("The cohort comprised 25 women and 15 men with painful bone metastases.", 40),
+        ("Twelve men and 9 women with desmoid tumours underwent cryoablation.", 21),
+        ("Eleven boys and seven girls with osteoid osteoma underwent CT-guided cryoablation.", 18),
+        # a stated total keeps its own value
+        ("Thirty-eight patients (25 women and 12 men) were treated with cryoablation.", 38),
+        # two counts of the same sex are not summed
+        ("Fourteen women with breast cancer and 6 women with myeloma underwent cryoablation.", 14),
+    ],
+)
+def test_a_population_stated_by_sex_is_added_up(population, text, expected):
+    assert population(text)[0] == expected
