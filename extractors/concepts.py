@@ -139,6 +139,7 @@ class ConceptRuler:
         self.g_not_before = frozenset(g["not_before"])
         self.g_suppressed_by = frozenset(g["suppressed_by"])
         self.g_ice_window = g["ice_ball_window"]
+        self.g_count_nouns = frozenset(g["count_nouns"])
         self.g_self_cued = frozenset(g["self_cued_words"])
         self.g_modalities = frozenset(g["modality_words"])
         self.g_not_for = frozenset(g["not_for_treatments"])
@@ -281,10 +282,30 @@ class ConceptRuler:
             word = doc[i].lower_
             if word in self.g_before:
                 return True
+            skip = self._count_phrase_before(doc, i)
+            if skip:
+                i -= skip
+                continue
             if word not in self.g_bridge and not self._is_modality(doc[i]):
                 break
             i -= 1
         return False
+
+    def _count_phrase_before(self, doc: Doc, i: int) -> int:
+        """Tokens of a count ending at ``i`` that the backward cue walk may step over.
+
+        "guided by CT in 19 patients and by ultrasound": the count "in 19 patients" of
+        the first modality sits between the second one and the cue, as a number does in
+        the forward walk ("CT (n = 12) or MRI (n = 3) guidance").
+        """
+        j = i
+        if doc[j].lower_ in self.g_count_nouns and j > 0 and doc[j - 1].like_num:
+            j -= 1
+        if not doc[j].like_num:
+            return 0
+        if j > 0 and doc[j - 1].lower_ == "in":
+            j -= 1
+        return i - j + 1
 
     def _is_modality(self, token) -> bool:
         return token.lower_ in self.g_modalities

@@ -82,6 +82,10 @@ def test_morton_neuroma_is_not_a_nerve_sheath_tumour(concepts):
         ("Probes were positioned under fluoroscopy.", "fluoroscopy"),
         ("Cryoablation was performed under CT (n = 12) or MRI (n = 3) guidance.", "mri"),
         ("FDG PET/CT-guided cryoablation.", "pet_ct"),
+        # the first modality's count lies between the cue and the second modality
+        ("Guidance was by CT in 23 patients and by ultrasound combined with CT in five.", "ultrasound"),
+        ("Probe placement was guided by CT in 14 cases and by MRI in 3.", "mri"),
+        ("Cryoprobes were positioned with CT in 9 and with ultrasound in 2 procedures.", "ultrasound"),
     ],
 )
 def test_imaging_that_guided_the_procedure(concepts, text, key):
@@ -95,6 +99,8 @@ def test_imaging_that_guided_the_procedure(concepts, text, key):
         "MRI at follow-up showed no residual tumour.",
         "Response was assessed on contrast-enhanced MRI every 6 months.",
         "CT-guided biopsy confirmed the diagnosis.",
+        # a count does not carry a cue across a sentence that has none
+        "Recurrence was found in 4 patients and by MRI in two more.",
     ],
 )
 def test_imaging_for_diagnosis_or_follow_up_is_not_guidance(concepts, text):
