@@ -51,6 +51,7 @@ _REQUIRED = {
     "pain_before_marker", "pain_before_after_value", "pain_stops", "followup_timepoint", "definition",
     "before_gap_blockers", "vs_pair", "pain_before_anywhere", "one_before", "breakdown",
     "pain_value_followers", "pain_value_gap", "prior_treatment_after_cue", "non_progression_before",
+    "interval_parenthesis",
 }
 _TIME_WORDS = {
     "h": "h", "hr": "h", "hrs": "h", "hour": "hour", "hours": "hour", "d": "day", "day": "day", "days": "day",
@@ -165,6 +166,7 @@ class _Rules:
     pain_value_gap: int
     prior_treatment_after_cue: re.Pattern
     non_progression_before: re.Pattern
+    interval_parenthesis: re.Pattern
 
 
 @lru_cache(maxsize=1)
@@ -198,7 +200,7 @@ def rules() -> _Rules:
                 "skip_sentence", "hedges", "clause_breaks", "pain_before_marker", "pain_before_after_value",
                 "pain_stops", "followup_timepoint", "definition", "before_gap_blockers", "vs_pair",
                 "pain_before_anywhere", "one_before", "breakdown", "pain_value_followers",
-                "non_progression_before",
+                "non_progression_before", "interval_parenthesis",
             )
         }
         return _Rules(
@@ -647,6 +649,16 @@ def _is_breakdown(sent: str, cue: _Cue, cues: list[_Cue]) -> bool:
     return False
 
 
+def _breaks_down(sent: str, lo: int, hi: int) -> bool:
+    """Whether ``sent[lo:hi]`` opens a breakdown of the fact before it.
+
+    A parenthesised interval ("84% (95% CI 70-92) at 1 year and 76% ...") qualifies the
+    rate before it and opens no list, so it is left out before the breakdown check.
+    """
+    r = rules()
+    return r.breakdown.search(r.interval_parenthesis.sub(" ", sent[lo:hi])) is not None
+
+
 def _assign(sent: str, facts: list[_Fact], cues: list[_Cue], clauses: list[int]) -> None:
     """Give each fact to the nearest cue of its clause that can take it."""
     r = rules()
@@ -671,7 +683,7 @@ def _assign(sent: str, facts: list[_Fact], cues: list[_Cue], clauses: list[int])
                 between = [j for j in range(idx) if facts[j].start >= cue.end]
                 if any(owner.get(j) is not cue for j in between):
                     continue
-                if cue.facts and r.breakdown.search(sent, cue.facts[-1].end, fact.start):
+                if cue.facts and _breaks_down(sent, cue.facts[-1].end, fact.start):
                     continue  # "in 12 patients (16%): fracture in six, ...": a breakdown
                 score = len(gap) + (15 * len(between))
             elif cue.start >= fact.end:

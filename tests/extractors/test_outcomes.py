@@ -237,3 +237,22 @@ def test_a_rules_file_with_an_unknown_key_is_refused(monkeypatch, tmp_path):
         monkeypatch.undo()
         module.rules.cache_clear()
         module.rules()
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Local control was 84% (95% CI 70-92) at 1 year and 76% (95% CI 60-87) at 2 years.",
+         [{"measure": "local_control", "percent": 84, "timepoint": "1 year"},
+          {"measure": "local_control", "percent": 76, "timepoint": "2 years"}]),
+        ("Local tumour control rates were 91% (95% CI, 80-96) at 6 months and 79% (95% CI, 65-88) at 18 months.",
+         [{"measure": "local_control", "percent": 91, "timepoint": "6 months"},
+          {"measure": "local_control", "percent": 79, "timepoint": "18 months"}]),
+        ("Local progression-free survival was 88% (95% confidence interval: 75-95) at 1 year and 70% "
+         "(95% confidence interval: 52-83) at 3 years.",
+         [{"measure": "local_control", "percent": 88, "timepoint": "1 year"},
+          {"measure": "local_control", "percent": 70, "timepoint": "3 years"}]),
+    ],
+)
+def test_each_rate_keeps_its_timepoint_across_a_confidence_interval(outcomes, text, expected):
+    assert outcomes(text) == expected
