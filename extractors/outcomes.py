@@ -886,14 +886,22 @@ def _pain_values(sent, cue, numbers, times, low_sent=None) -> list[Number]:
 
 
 def _pairs(sent, cue, values, has_baseline):
-    """(before value, after Number) pairs of one sentence, in the order written."""
+    """(before value, after Number) pairs of one sentence, in the order written.
+
+    A baseline stated once ("7.4 before treatment, 2.1 at one month and 1.6 at twelve
+    months") is the before of every later value.
+    """
     r = rules()
     pairs = []
     before: Number | None = None
     prev_end = cue.end
     for v in values:
         gap = sent[prev_end : v.start]
-        marked = r.pain_before_marker.search(gap) is not None or r.pain_before_after_value.match(sent, v.end)
+        # "7.4 before treatment, 2.1 at one month": the marker labels the value before it
+        owned_by_previous = before is not None and r.pain_before_after_value.match(sent, prev_end) is not None
+        marked = (r.pain_before_marker.search(gap) is not None and not owned_by_previous) or (
+            r.pain_before_after_value.match(sent, v.end) is not None
+        )
         if before is None or (marked and not re.search(r"\bto\b", gap)):
             if before is not None and not pairs and not r.pain_before_marker.search(sent[cue.end : before.start]):
                 pairs.append((v, before))  # "VAS was 2 at 4 weeks versus 7 at baseline"

@@ -256,3 +256,21 @@ def test_a_rules_file_with_an_unknown_key_is_refused(monkeypatch, tmp_path):
 )
 def test_each_rate_keeps_its_timepoint_across_a_confidence_interval(outcomes, text, expected):
     assert outcomes(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("The mean VAS score was 6.9 ± 1.4 before treatment, 2.3 ± 1.7 at one month and 1.5 ± 1.2 at six months.",
+         [{"measure": "pain_score", "scale": "vas", "before": 6.9, "after": 2.3, "timepoint": "one month"},
+          {"measure": "pain_score", "scale": "vas", "before": 6.9, "after": 1.5, "timepoint": "six months"}]),
+        ("The mean NRS score was 6.8 at baseline, 3.0 at 1 week and 1.2 at 6 months.",
+         [{"measure": "pain_score", "scale": "nrs", "before": 6.8, "after": 3.0, "timepoint": "1 week"},
+          {"measure": "pain_score", "scale": "nrs", "before": 6.8, "after": 1.2, "timepoint": "6 months"}]),
+        # a later value that states its own baseline still pairs the other way round
+        ("The VAS score was 2 at 4 weeks versus 7 at baseline.",
+         [{"measure": "pain_score", "scale": "vas", "before": 7, "after": 2, "timepoint": "4 weeks"}]),
+    ],
+)
+def test_a_baseline_stated_once_is_the_before_of_every_later_score(outcomes, text, expected):
+    assert outcomes(text) == expected
