@@ -52,6 +52,7 @@ _REQUIRED = {
     "before_gap_blockers", "vs_pair", "pain_before_anywhere", "one_before", "breakdown",
     "pain_value_followers", "pain_value_gap", "prior_treatment_after_cue", "non_progression_before",
     "interval_parenthesis",
+    "pooled_over_arms",
 }
 _TIME_WORDS = {
     "h": "h", "hr": "h", "hrs": "h", "hour": "hour", "hours": "hour", "d": "day", "day": "day", "days": "day",
@@ -166,6 +167,7 @@ class _Rules:
     pain_value_gap: int
     prior_treatment_after_cue: re.Pattern
     non_progression_before: re.Pattern
+    pooled_over_arms: re.Pattern
     interval_parenthesis: re.Pattern
 
 
@@ -201,6 +203,7 @@ def rules() -> _Rules:
                 "pain_stops", "followup_timepoint", "definition", "before_gap_blockers", "vs_pair",
                 "pain_before_anywhere", "one_before", "breakdown", "pain_value_followers",
                 "non_progression_before", "interval_parenthesis",
+                "pooled_over_arms",
             )
         }
         return _Rules(
@@ -265,10 +268,12 @@ class _Fact:
 @dataclass
 class _Context:
     """What the whole article says that sentence rules need: its pain scale, its lesion
-    focus, and a pain baseline stated alone, waiting for the values after treatment."""
+    focus, whether it names a comparator treatment, and a pain baseline stated alone,
+    waiting for the values after treatment."""
 
     scale: str
     contextual: dict
+    comparative: bool = False
     pending_baseline: int | float | None = None
 
 
@@ -325,7 +330,8 @@ def _doc_context(low: str) -> _Context:
     r = rules()
     scale = next(scan(r.scales_low, r.scales_finder, low), None)
     contextual = {key: (then if pattern.search(low) else other) for key, (pattern, then, other) in r.contextual.items()}
-    return _Context(scale=scale.lastgroup if scale else "other", contextual=contextual)
+    comparative = r.comparators.search(low) is not None
+    return _Context(scale=scale.lastgroup if scale else "other", contextual=contextual, comparative=comparative)
 
 
 def _sentence_outcomes(text, s_start, s_end, numbers, ctx, sentence_cues, low_sent=None):
@@ -732,7 +738,10 @@ def _cue_outcomes(sent, cue, numbers, times, clauses, ctx, has_comparator, bare,
         if direction is None:
             return
         base["direction"] = direction
-    facts = [f for f in cue.facts if not (has_comparator and _is_comparator(sent, f, cue))]
+    facts = [
+        f for f in cue.facts
+        if not (has_comparator and _is_comparator(sent, f, cue)) and not (ctx.comparative and _is_pooled(sent, f))
+    ]
     if not facts:
         if cue.facts:
             return
@@ -811,6 +820,19 @@ def _is_comparator(sent: str, fact: _Fact, cue: _Cue) -> bool:
     if r.comparator_after.match(tail):
         return True
     return _comparator_before(sent, fact.start)
+
+
+def _is_pooled(sent: str, fact: _Fact) -> bool:
+    """A fact pooled over the arms of a comparative study, which the Conventions leave out.
+
+    "complications followed 11 procedures (8%), with no difference between techniques":
+    the sentence says the figure spans both techniques, and the fact names neither.
+    """
+    r = rules()
+    if r.pooled_over_arms.search(sent) is None:
+        return False
+    near = sent[fact.start : fact.end + 45]
+    return r.cryo.search(near) is None and r.comparators.search(near) is None
 
 
 def _comparator_before(sent: str, pos: int) -> bool:

@@ -274,3 +274,32 @@ def test_each_rate_keeps_its_timepoint_across_a_confidence_interval(outcomes, te
 )
 def test_a_baseline_stated_once_is_the_before_of_every_later_score(outcomes, text, expected):
     assert outcomes(text) == expected
+
+
+COMPARATIVE = "We compared 64 cryoablations with 72 microwave ablations (MWA) of painful bone metastases. "
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # the comparator arm's count is left out, a plural abbreviation included
+        ("Major complications occurred in 2 of 64 cryoablations (3%) and 3 of 72 MWAs (4%).",
+         [{"measure": "complications", "grade": "major", "count": 2, "total": 64, "percent": 3}]),
+        ("Minor complications were seen after 6 of 64 cryoablation procedures and 9 of 72 microwave ablations.",
+         [{"measure": "complications", "grade": "minor", "count": 6, "total": 64}]),
+        # a total pooled over both techniques is not the cryoablation arm's
+        ("Overall, complications followed 11 procedures (8.1%), with no significant difference between techniques.", []),
+        ("In total, complications occurred in 9 of 136 ablations (6.6%) across both techniques.", []),
+        ("Overall, complications followed 12 procedures (8.8%), with no difference between the two techniques: "
+         "major complications occurred after 3 of 64 cryoablations (5%) and 4 of 72 MWAs (6%).",
+         [{"measure": "complications", "grade": "major", "count": 3, "total": 64, "percent": 5}]),
+    ],
+)
+def test_a_comparative_study_reports_the_cryoablation_arm_only(outcomes, text, expected):
+    assert outcomes(COMPARATIVE + text) == expected
+
+
+def test_a_subgroup_difference_in_a_single_arm_study_keeps_its_finding(outcomes):
+    text = ("Forty patients underwent cryoablation. Complications occurred in 4 of 40 patients (10%), with no "
+            "difference between the two groups.")
+    assert outcomes(text) == [{"measure": "complications", "grade": "any", "count": 4, "total": 40, "percent": 10}]
