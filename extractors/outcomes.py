@@ -53,6 +53,7 @@ _REQUIRED = {
     "pain_value_followers", "pain_value_gap", "prior_treatment_after_cue", "non_progression_before",
     "interval_parenthesis",
     "pooled_over_arms",
+    "measure_in_gap",
 }
 _TIME_WORDS = {
     "h": "h", "hr": "h", "hrs": "h", "hour": "hour", "hours": "hour", "d": "day", "day": "day", "days": "day",
@@ -167,6 +168,7 @@ class _Rules:
     pain_value_gap: int
     prior_treatment_after_cue: re.Pattern
     non_progression_before: re.Pattern
+    measure_in_gap: re.Pattern
     pooled_over_arms: re.Pattern
     interval_parenthesis: re.Pattern
 
@@ -204,6 +206,7 @@ def rules() -> _Rules:
                 "pain_before_anywhere", "one_before", "breakdown", "pain_value_followers",
                 "non_progression_before", "interval_parenthesis",
                 "pooled_over_arms",
+                "measure_in_gap",
             )
         }
         return _Rules(
@@ -665,6 +668,12 @@ def _breaks_down(sent: str, lo: int, hi: int) -> bool:
     return r.breakdown.search(r.interval_parenthesis.sub(" ", sent[lo:hi])) is not None
 
 
+def _unmeasured(gap: str) -> str:
+    """``gap`` without its sizes and ages: "One patient with a 35-mm tumor had residual
+    tumor" links the count to its cue across a number that is no count."""
+    return rules().measure_in_gap.sub(" ", gap)
+
+
 def _assign(sent: str, facts: list[_Fact], cues: list[_Cue], clauses: list[int]) -> None:
     """Give each fact to the nearest cue of its clause that can take it."""
     r = rules()
@@ -694,7 +703,7 @@ def _assign(sent: str, facts: list[_Fact], cues: list[_Cue], clauses: list[int])
                 score = len(gap) + (15 * len(between))
             elif cue.start >= fact.end:
                 gap = sent[fact.end : cue.start]
-                if any(fact.end <= f.start < cue.start for f in facts) or re.search(r"\d|[;:]", gap):
+                if any(fact.end <= f.start < cue.start for f in facts) or re.search(r"\d|[;:]", _unmeasured(gap)):
                     continue
                 if gap.rstrip().endswith("("):  # "in one patient (major complication)"
                     if len(gap) > 100:

@@ -303,3 +303,20 @@ def test_a_subgroup_difference_in_a_single_arm_study_keeps_its_finding(outcomes)
     text = ("Forty patients underwent cryoablation. Complications occurred in 4 of 40 patients (10%), with no "
             "difference between the two groups.")
     assert outcomes(text) == [{"measure": "complications", "grade": "any", "count": 4, "total": 40, "percent": 10}]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("One patient with a 35-mm tumor had residual tumor on the first follow-up MRI.",
+         [{"measure": "recurrence", "count": 1}]),
+        ("Two patients with tumours larger than 40 mm had residual disease at 3 months.",
+         [{"measure": "recurrence", "count": 2}]),
+        ("Three patients aged over 70 years developed local recurrence.",
+         [{"measure": "recurrence", "count": 3}]),
+        # a second count in the gap is its own fact: the first one is not carried across it
+        ("Of 5 patients with sacral tumours, 2 had residual tumor.", [{"measure": "recurrence", "count": 2}]),
+    ],
+)
+def test_a_count_reaches_its_cue_across_a_size_or_an_age(outcomes, text, expected):
+    assert outcomes(text) == expected
