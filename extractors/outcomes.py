@@ -54,6 +54,8 @@ _REQUIRED = {
     "interval_parenthesis",
     "pooled_over_arms",
     "measure_in_gap",
+    "named_event_after_verb",
+    "named_event_blockers",
 }
 _TIME_WORDS = {
     "h": "h", "hr": "h", "hrs": "h", "hour": "hour", "hours": "hour", "d": "day", "day": "day", "days": "day",
@@ -168,6 +170,8 @@ class _Rules:
     pain_value_gap: int
     prior_treatment_after_cue: re.Pattern
     non_progression_before: re.Pattern
+    named_event_blockers: re.Pattern
+    named_event_after_verb: re.Pattern
     measure_in_gap: re.Pattern
     pooled_over_arms: re.Pattern
     interval_parenthesis: re.Pattern
@@ -207,6 +211,8 @@ def rules() -> _Rules:
                 "non_progression_before", "interval_parenthesis",
                 "pooled_over_arms",
                 "measure_in_gap",
+                "named_event_after_verb",
+                "named_event_blockers",
             )
         }
         return _Rules(
@@ -290,7 +296,8 @@ def find_outcomes(
         low = lower_text(text)
     r = rules()
     cue_matches = [(_skip_space(low, m.start()), m.end(), m.lastgroup) for m in scan(r.cues_low, r.cue_finder, low)]
-    if not cue_matches:
+    events = r.named_event_after_verb.search(text) is not None  # "two patients developed a neuropathy"
+    if not cue_matches and not events:
         return []
     ctx = _doc_context(low)
     safe = fold_safe(text)
@@ -301,7 +308,7 @@ def find_outcomes(
     for s_start, s_end in sentences:
         c_lo = bisect.bisect_left(cue_starts, s_start)
         c_hi = bisect.bisect_left(cue_starts, s_end)
-        if c_lo == c_hi:
+        if c_lo == c_hi and not (events and r.named_event_after_verb.search(text, s_start, s_end)):
             continue
         sentence_cues = [(a - s_start, min(b, s_end) - s_start, m) for a, b, m in cue_matches[c_lo:c_hi]]
         lo = bisect.bisect_left(starts, s_start)
@@ -406,15 +413,53 @@ def _find_cues(sent: str, ctx: _Context, sentence_cues=None, low_sent: str | Non
     for start, end, measure in sentence_cues:
         measure = ctx.contextual.get(measure, measure)
         cues.append(_Cue(measure, start, end))
+    named = _named_events(sent, cues)
+    cues += named
     if not cues:
         return cues
     if any(c.measure == "complications" for c in cues):
         cues = _attach_grades(sent, cues, low_sent)
+    if len(named) == 1 and named[0].grade is None:
+        cues = _grade_named_event(named[0], cues)
     for cue in cues:
         if cue.measure in r.zero_measures:
             _mark_zero(sent, cue, cues)
     cues.sort(key=lambda c: c.start)
     return cues
+
+
+def _named_events(sent: str, cues: list[_Cue]) -> list[_Cue]:
+    """Adverse events named after a verb: "One patient developed a sciatic neuropathy".
+
+    The cue patterns find a named event only before "occurred in N"; written the other
+    way round, the verb comes first and the count before it is the event's count. An
+    event the patients had before treatment ("a fracture at presentation", "none of
+    whom had a deficit") is none.
+    """
+    r = rules()
+    if "ed " not in sent and "had " not in sent:
+        return []
+    if any(c.measure == "complications" for c in cues):
+        return []  # "developed a hematoma (major complication)": the sentence's own cue reads it
+    found = []
+    for m in r.named_event_after_verb.finditer(sent):
+        start, end = m.span("event")
+        if any(c.start < end and start < c.end for c in cues):
+            continue
+        if r.named_event_blockers.search(sent):
+            return []
+        found.append(_Cue("complications", start, end))
+    return found
+
+
+def _grade_named_event(event: _Cue, cues: list[_Cue]) -> list[_Cue]:
+    """The one grade of a sentence left over after a named event ("developed a sciatic
+    neuropathy with persistent weakness (Clavien-Dindo grade III)") is that event's."""
+    leftover = [c for c in cues if c is not event and c.measure == "complications" and c.grade is not None]
+    if len(leftover) != 1 or leftover[0].start < event.end:
+        return cues
+    event.grade = leftover[0].grade
+    return [c for c in cues if c is not leftover[0]]
 
 
 def _attach_grades(sent: str, cues: list[_Cue], low_sent: str | None = None) -> list[_Cue]:

@@ -320,3 +320,28 @@ def test_a_subgroup_difference_in_a_single_arm_study_keeps_its_finding(outcomes)
 )
 def test_a_count_reaches_its_cue_across_a_size_or_an_age(outcomes, text, expected):
     assert outcomes(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("One patient developed a sciatic neuropathy with persistent weakness of ankle dorsiflexion.",
+         [{"measure": "complications", "grade": "any", "count": 1}]),
+        ("Two patients experienced transient paresthesia of the thigh.",
+         [{"measure": "complications", "grade": "any", "count": 2}]),
+        ("Three patients had a pathological fracture of the treated femur within 6 months.",
+         [{"measure": "complications", "grade": "any", "count": 3}]),
+        ("One patient developed a grade 3 skin necrosis that required debridement.",
+         [{"measure": "complications", "grade": "major", "count": 1}]),
+        # an event present before treatment is no complication of it
+        ("Four patients had a pathological fracture at presentation.", []),
+        ("Two patients had a previous fracture of the same vertebra.", []),
+        ("Nine cysts were in the humerus; 6 had presented with a pathological fracture.", []),
+        ("Twenty patients were treated, none of whom had a neurological deficit.", []),
+        # a grade stated later in the sentence is the event's
+        ("One patient developed a peroneal neuropathy with lasting foot weakness (Clavien-Dindo grade III).",
+         [{"measure": "complications", "grade": "major", "count": 1}]),
+    ],
+)
+def test_an_adverse_event_named_after_its_verb_is_a_complication(outcomes, text, expected):
+    assert outcomes(text) == expected
