@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ingest.eutils import EutilsClient, EutilsError, SearchResult
-from ingest.model import Article, ParseProblem
+from ingest.model import Article, ParseProblem, SaveCounts
 from ingest.pubmed_xml import iter_records
 
 log = logging.getLogger("cryokb.harvest")
@@ -61,26 +61,6 @@ class Window:
         return f"{self.datetype.upper()} {format_date(self.mindate)}-{format_date(self.maxdate)}"
 
 
-@dataclass
-class RunCounts:
-    """The store's per-batch counts summed over a run (the same fields as kb.store.SaveCounts)."""
-
-    new: int = 0
-    revised: int = 0
-    unchanged: int = 0
-    deleted: int = 0
-    problems: int = 0
-
-    def add(self, other) -> "RunCounts":
-        for name in FIELDS_COUNTED:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        return self
-
-    def as_dict(self) -> dict:
-        return {name: getattr(self, name) for name in FIELDS_COUNTED}
-
-
-FIELDS_COUNTED = ("new", "revised", "unchanged", "deleted", "problems")
 
 
 @dataclass
@@ -94,7 +74,7 @@ class HarvestResult:
     matched: int = 0  # records the windows hold (overlaps counted twice)
     fetched: int = 0  # records read from efetch replies
     batches: int = 0
-    counts: "RunCounts" = field(default_factory=lambda: RunCounts())
+    counts: SaveCounts = field(default_factory=SaveCounts)
     problems: list[str] = field(default_factory=list)
     truncated: bool = False  # stopped at max_records before the windows were exhausted
 
@@ -265,7 +245,7 @@ def _plan_run(client, query, since_day, until_day, *, explicit_until: bool) -> l
 
 def _fetch_windows(client, store, result: HarvestResult, max_records, batch_size, progress) -> None:
     """Fetch every window batch by batch, one store transaction per batch."""
-    result.counts = RunCounts()
+    result.counts = SaveCounts()
     result.matched = sum(w.search.count for w in result.windows)
     total = min(result.matched, max_records) if max_records else result.matched
     done = 0

@@ -157,3 +157,30 @@ class ParseProblem:
 
     def __str__(self) -> str:
         return f"{self.source}: {self.where}: {self.message}"
+
+
+@dataclass
+class SaveCounts:
+    """What a store did with the records it was given; summed over the batches of a run.
+
+    Here rather than in kb.store so that the harvester (ingest) can add them up without
+    importing the store.
+    """
+
+    new: int = 0
+    revised: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    problems: int = 0
+
+    def add(self, other: "SaveCounts") -> "SaveCounts":
+        for name in ("new", "revised", "unchanged", "deleted", "problems"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        return self
+
+    @property
+    def stored(self) -> int:
+        return self.new + self.revised
+
+    def as_dict(self) -> dict:
+        return asdict(self)

@@ -335,7 +335,6 @@ def _db(datasette):
 
 
 async def _render(datasette, request, template, title, **context):
-    state = _state(datasette)
     context = {"page_title": title, "metadata": datasette.metadata(), **context}
     html = await datasette.render_template(template, context, request=request)
     return Response.html(html)

@@ -19,14 +19,13 @@ import logging
 import re
 import sqlite3
 import zlib
-from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, NamedTuple
 
 import sqlite_utils
 
-from ingest.model import Article, Deletion, ParseProblem
+from ingest.model import Article, Deletion, ParseProblem, SaveCounts
 
 try:  # Intel's ISA-L: zlib-compatible output, about four times faster; stdlib zlib reads it back
     from isal.isal_zlib import compress as _compress
@@ -94,27 +93,6 @@ RAW_COLUMNS = ("pmid", "format", "compressed", "sha1")
 
 class StoreError(Exception):
     """A problem with the database file itself (not a PubMed record)."""
-
-
-@dataclass
-class SaveCounts:
-    new: int = 0
-    revised: int = 0
-    unchanged: int = 0
-    deleted: int = 0
-    problems: int = 0
-
-    def add(self, other: "SaveCounts") -> "SaveCounts":
-        for name in ("new", "revised", "unchanged", "deleted", "problems"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        return self
-
-    @property
-    def stored(self) -> int:
-        return self.new + self.revised
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def now_iso() -> str:
