@@ -178,6 +178,20 @@ def harvest(db_path, email, api_key, eutils_url, query, since, until, max_record
         click.echo(_describe_counts("Harvested", result.counts, result.fetched), err=True)
 
 
+def _build_evidence(store, quiet: bool, **options):
+    """Extract what is stale, with a progress bar, then rebuild the concept graph."""
+    from kb import evidence, graph
+    from kb.progress import progressbar
+
+    with progressbar(desc="build", unit="articles", quiet=quiet) as bar:
+        def on_total(total):
+            bar.total = total
+            bar.refresh()
+
+        result = evidence.build(store, progress=bar.update, on_total=on_total, **options)
+    return result, graph.rebuild(store)
+
+
 def _check_date(name, value):
     import datetime as dt
 
@@ -284,9 +298,7 @@ def demo(db_path, serve_after, host, port, quiet, verbose):
         cryokb demo                       # build cryokb-demo.db, browse http://127.0.0.1:8001/
         cryokb demo --no-serve --db /tmp/demo.db
     """
-    from kb import evidence, graph
     from kb.importing import import_files
-    from kb.progress import progressbar
 
     setup_logging(verbose, quiet)
     samples = sorted(p for p in data_path("samples").iterdir() if p.name.endswith((".xml", ".nbib", ".txt")))
@@ -298,9 +310,7 @@ def demo(db_path, serve_after, host, port, quiet, verbose):
     if failed:
         raise click.ClickException("; ".join(f"{r.path}: {r.error}" for r in failed))
     store.set_meta("synthetic", "true")
-    with progressbar(desc="build", unit="articles", quiet=quiet) as bar:
-        built = evidence.build(store, progress=bar.update)
-    concept_graph = graph.rebuild(store)
+    built, concept_graph = _build_evidence(store, quiet)
     if not quiet:
         figures = store.stats()
         click.echo(f"Demo knowledge base (synthetic data): {db_path.resolve()} ({figures['articles']} articles, "
@@ -314,6 +324,7 @@ def demo(db_path, serve_after, host, port, quiet, verbose):
             run_server(db_path, host=host, port=port, log_level="warning" if quiet else "info")
         except PublishError as exc:
             raise click.ClickException(str(exc)) from exc
+
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True,
@@ -428,21 +439,12 @@ def build(db_path, full, n_process, batch_size, quiet, verbose):
         cryokb build
         cryokb build --full --n-process 2
     """
-    from kb import evidence, graph
-    from kb.progress import progressbar
 
     setup_logging(verbose, quiet)
     if not db_path.exists():
         raise click.ClickException(f"no database at {db_path} (run 'cryokb harvest' or 'cryokb import' first)")
     store = open_store(db_path)
-    with progressbar(desc="build", unit="articles", quiet=quiet) as bar:
-        def on_total(total):
-            bar.total = total
-            bar.refresh()
-
-        result = evidence.build(store, full=full, batch_size=batch_size, n_process=n_process,
-                                progress=bar.update, on_total=on_total)
-    concept_graph = graph.rebuild(store)
+    result, concept_graph = _build_evidence(store, quiet, full=full, batch_size=batch_size, n_process=n_process)
     if not quiet:
         click.echo(f"Extracted {result.extracted} articles (extractor {result.version}); graph of "
                    f"{concept_graph.number_of_nodes()} concepts and {concept_graph.number_of_edges()} links",
