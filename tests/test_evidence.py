@@ -9,6 +9,8 @@ from ingest.model import AbstractSection, Article, PublicationType
 from kb import evidence, graph
 from kb.store import Store
 
+from evidence_records import mention, sentence_spans
+
 TITLE = "Percutaneous cryoablation of desmoid tumours"
 ABSTRACT = ("Twelve patients with extra-abdominal desmoid tumours were treated under CT guidance. "
             "Local control was achieved in 10 of 12 patients (83%) at 1 year. "
@@ -23,31 +25,6 @@ def article(pmid, title=TITLE, abstract=ABSTRACT, retracted=False):
     return a
 
 
-def sentence_spans(text):
-    """The title, then each ". "-separated sentence of the abstract (enough for these texts)."""
-    spans = []
-    title_end = text.index("\n\n")
-    spans.append((0, title_end))
-    start = title_end + 2
-    while start < len(text):
-        end = text.find(". ", start)
-        end = len(text) if end == -1 else end + 1
-        spans.append((start, end))
-        start = end + 1
-    return spans
-
-
-def mention(text, field, key, phrase, negated=False, inferred=False, spans=None):
-    start = text.index(phrase)
-    end = start + len(phrase)
-    sentence = next(text[s:e] for s, e in spans if s <= start < e)
-    m = {"field": field, "key": key, "text": phrase, "start": start, "end": end, "sentence": sentence,
-         "negated": negated}
-    if inferred:
-        m["inferred"] = True
-    return m
-
-
 def desmoid_record(a, lesion="desmoid_tumor"):
     text = a.text
     spans = sentence_spans(text)
@@ -60,13 +37,12 @@ def desmoid_record(a, lesion="desmoid_tumor"):
             {"measure": "complications", "grade": "major", "count": 0},
         ],
         "mentions": [
-            mention(text, "approach", "percutaneous", "Percutaneous", spans=spans),
-            mention(text, "lesion_types", lesion, "desmoid tumours", spans=spans),
-            mention(text, "guidance", "ct", "CT guidance", spans=spans),
-            mention(text, "indications", "local_tumor_control", "Local control", inferred=True, spans=spans),
-            mention(text, "outcomes", "local_control", "Local control was achieved in 10 of 12 patients (83%)",
-                    spans=spans),
-            mention(text, "outcomes", "complications", "no major complications", negated=True, spans=spans),
+            mention(text, spans, "approach", "percutaneous", "Percutaneous"),
+            mention(text, spans, "lesion_types", lesion, "desmoid tumours"),
+            mention(text, spans, "guidance", "ct", "CT guidance"),
+            mention(text, spans, "indications", "local_tumor_control", "Local control", inferred=True),
+            mention(text, spans, "outcomes", "local_control", "Local control was achieved in 10 of 12 patients (83%)"),
+            mention(text, spans, "outcomes", "complications", "no major complications", negated=True),
         ],
     }
     return record, text, spans

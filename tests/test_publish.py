@@ -11,7 +11,6 @@ The abstracts below are invented for these tests; they describe no real study.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import sqlite3
 from pathlib import Path
@@ -21,6 +20,8 @@ import pytest
 from ingest.model import AbstractSection, Article, Journal, PublicationType
 from kb import evidence, graph
 from kb.store import Store
+
+from evidence_records import mention, sentence_spans
 
 # --- a small synthetic knowledge base --------------------------------------------------------
 
@@ -76,30 +77,11 @@ ARTICLES = [
 ]
 
 
-def sentence_spans(text):
-    """The title, then each ". "-separated sentence of the abstract (enough for these texts)."""
-    title_end = text.index("\n\n")
-    spans, start = [(0, title_end)], title_end + 2
-    while start < len(text):
-        end = text.find(". ", start)
-        end = len(text) if end == -1 else end + 1
-        spans.append((start, end))
-        start = end + 1
-    return spans
-
-
-def _mention(text, spans, field, key, phrase, negated=False):
-    start = text.index(phrase)
-    sentence = next(text[s:e] for s, e in spans if s <= start < e)
-    return {"field": field, "key": key, "text": phrase, "start": start, "end": start + len(phrase),
-            "sentence": sentence, "negated": negated}
-
-
 def _item(a, facts):
     text = a.text
     spans = sentence_spans(text)
     lesion, phrase = facts["lesion"]
-    mentions = [_mention(text, spans, "lesion_types", lesion, phrase)]
+    mentions = [mention(text, spans, "lesion_types", lesion, phrase)]
     record = {"pmid": a.pmid, "relevant": True, "approach": ["percutaneous"], "lesion_types": [lesion],
               "anatomic_sites": [], "indications": [], "guidance": [], "treatments": [],
               "study_design": facts["design"], "n_patients": facts["n"], "n_lesions": None, "outcomes": []}
@@ -108,10 +90,10 @@ def _item(a, facts):
             key, phrase = facts[name]
             field = "indications" if name == "indication" else "guidance"
             record[field] = [key]
-            mentions.append(_mention(text, spans, field, key, phrase))
+            mentions.append(mention(text, spans, field, key, phrase))
     for outcome, phrase, *negated in facts["outcomes"]:
         record["outcomes"].append(outcome)
-        mentions.append(_mention(text, spans, "outcomes", outcome["measure"], phrase, bool(negated)))
+        mentions.append(mention(text, spans, "outcomes", outcome["measure"], phrase, bool(negated)))
     record["mentions"] = mentions
     return record, text, spans
 
