@@ -4,9 +4,11 @@ Building the pipeline compiles a few thousand phrase patterns, so every test mod
 shares the same one (``nlp``), as sqlite-utils' tests share one blank pipeline.
 """
 
+import json
 import os
 from pathlib import Path
 
+import cryokb_data
 import pytest
 
 from extractors.pipeline import build_nlp
@@ -64,3 +66,24 @@ def concepts(nlp):
         return found
 
     return run
+
+
+@pytest.fixture
+def rules_file(monkeypatch, tmp_path):
+    """``rules_file(loader, name, content)``: serve ``content`` as data file ``name`` to the
+    cached rule ``loader``, for one test; the real rules are loaded again afterwards."""
+    loaders = []
+
+    def install(loader, name, content):
+        path = tmp_path / name
+        path.write_text(content if isinstance(content, str) else json.dumps(content), encoding="utf-8")
+        monkeypatch.setattr(cryokb_data, "path", lambda _name: path)
+        loader.cache_clear()
+        loaders.append(loader)
+        return loader
+
+    yield install
+    monkeypatch.undo()
+    for loader in loaders:
+        loader.cache_clear()
+        loader()

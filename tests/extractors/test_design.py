@@ -1,5 +1,7 @@
 """cryokb_study_design: publication types first, then the abstract's own words."""
 
+import json
+
 import cryokb_data
 import pytest
 
@@ -100,21 +102,11 @@ def test_keys_are_the_schema_keys():
     }
 
 
-def test_a_cue_file_naming_an_unknown_design_is_refused(monkeypatch, tmp_path):
-    import json
-
+def test_a_cue_file_naming_an_unknown_design_is_refused(rules_file):
     from extractors import design as module
 
     data = json.loads(cryokb_data.path(module.DATA_FILE).read_text(encoding="utf-8"))
     data["study_design"]["publication_types"]["Editorial"] = "opinion"
-    bad = tmp_path / module.DATA_FILE
-    bad.write_text(json.dumps(data), encoding="utf-8")
-    monkeypatch.setattr(cryokb_data, "path", lambda name: bad)
-    module.rules.cache_clear()
-    try:
-        with pytest.raises(module.DesignRulesError, match=r"design_cues.json: not schema designs: \['opinion'\]"):
-            module.rules()
-    finally:
-        monkeypatch.undo()
-        module.rules.cache_clear()
-        module.rules()
+    rules = rules_file(module.rules, module.DATA_FILE, data)
+    with pytest.raises(module.DesignRulesError, match=r"design_cues.json: not schema designs: \['opinion'\]"):
+        rules()

@@ -1,6 +1,5 @@
 """cryokb_numbers: every number shape of a results section, resolved to its value."""
 
-import cryokb_data
 import pytest
 
 from extractors.numbers import Number, find_numbers, parse_value
@@ -182,17 +181,9 @@ def test_prefix_guided_scans_find_what_a_full_scan_finds(gold_dir):
             assert fast == full
 
 
-def test_bad_rules_file_raises_a_typed_error_naming_the_file(monkeypatch, tmp_path):
+def test_bad_rules_file_raises_a_typed_error_naming_the_file(rules_file):
     from extractors import numbers
 
-    bad = tmp_path / "numbers.json"
-    bad.write_text('{"numbers": {"units": {}, "surprise": 1}}', encoding="utf-8")
-    monkeypatch.setattr(cryokb_data, "path", lambda name: bad)
-    numbers._rules.cache_clear()
-    try:
-        with pytest.raises(numbers.NumberRulesError, match="numbers.json"):
-            numbers._rules()
-    finally:
-        monkeypatch.undo()
-        numbers._rules.cache_clear()
-        numbers._rules()
+    rules = rules_file(numbers._rules, "numbers.json", '{"numbers": {"units": {}, "surprise": 1}}')
+    with pytest.raises(numbers.NumberRulesError, match="numbers.json"):
+        rules()

@@ -221,22 +221,14 @@ def test_gold_set_outcomes_do_not_regress(nlp, gold_dir):
     assert hits / total >= 0.85, f"numeric facts {hits}/{total}"
 
 
-def test_a_rules_file_with_an_unknown_key_is_refused(monkeypatch, tmp_path):
+def test_a_rules_file_with_an_unknown_key_is_refused(rules_file):
     from extractors import outcomes as module
 
     good = json.loads(cryokb_data.path(module.DATA_FILE).read_text(encoding="utf-8"))
     good["outcomes"]["typo_key"] = "x"
-    bad = tmp_path / module.DATA_FILE
-    bad.write_text(json.dumps(good), encoding="utf-8")
-    monkeypatch.setattr(cryokb_data, "path", lambda name: bad)
-    module.rules.cache_clear()
-    try:
-        with pytest.raises(module.OutcomeRulesError, match=r"outcome_patterns.json: unknown keys \['typo_key'\]"):
-            module.rules()
-    finally:
-        monkeypatch.undo()
-        module.rules.cache_clear()
-        module.rules()
+    rules = rules_file(module.rules, module.DATA_FILE, good)
+    with pytest.raises(module.OutcomeRulesError, match=r"outcome_patterns.json: unknown keys \['typo_key'\]"):
+        rules()
 
 
 @pytest.mark.parametrize(
