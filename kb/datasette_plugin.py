@@ -29,6 +29,8 @@ from datasette import hookimpl
 from datasette.utils import tilde_decode
 from datasette.utils.asgi import NotFound, Response
 
+from kb.facets import FILTER_ARG, ConceptFacet, concept_filter
+
 log = logging.getLogger("cryokb.publish")
 
 PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{}/"
@@ -196,37 +198,39 @@ def _article_cell(row, value, column, database) -> Markup | None:
             keys = json.loads(value)
         except ValueError:
             return None
-        links = [Markup('<a href="/{}/articles?{}__arraycontains={}">{}</a>').format(
-            database, column, urllib.parse.quote(str(key)), str(key).replace("_", " ")) for key in keys]
+        links = [Markup('<a href="/{}/articles?{}={}">{}</a>').format(
+            database, FILTER_ARG, urllib.parse.quote(str(key)), str(key).replace("_", " ")) for key in keys]
         return Markup(", ").join(links) if links else Markup("&nbsp;")
     return None
 
 
 @hookimpl
-def filters_from_request(request, database, table, datasette):
-    """Make the array filters of the articles table use the article_concepts index.
+def register_facet_classes():
+    return [ConceptFacet]
 
-    ``lesion_types__arraycontains=desmoid_tumor`` makes SQLite open every article's JSON
-    (a full scan: about half a second at 100,000 articles). The same articles are listed,
-    indexed, in article_concepts, so an extra ``pmid in (...)`` clause lets SQLite look them
-    up first and check the JSON on those rows only. Datasette's own clause stays: the
-    result is the same, only faster. The facets of the page run over the same rows.
+
+@hookimpl
+def filters_from_request(request, database, table, datasette):
+    """Filter the articles table by concept through the article_concepts index.
+
+    ``_concept=KEY`` (kb.facets) is the filter the concept facets and the key links of the
+    articles table use. Datasette's own ``lesion_types__arraycontains=desmoid_tumor`` makes
+    SQLite open every article's JSON (a full scan); for it we add a ``pmid in (...)`` clause
+    over the same index, so that SQLite looks the articles up first and checks the JSON on
+    those rows only. Datasette's clause stays: the result is the same, only faster.
     """
     state = _state(datasette)
     if table != "articles" or database != state.database or not state.has_concepts:
         return None
-    clauses, params = [], {}
-    for name in KEY_ARRAY_COLUMNS:
-        for key in request.args.getlist(f"{name}__arraycontains"):
-            n = len(params)
-            params[f"cryokb_f{n}"], params[f"cryokb_k{n}"] = name, key
-            clauses.append(f"pmid in (select pmid from article_concepts where field = :cryokb_f{n} "
-                           f"and concept = :cryokb_k{n} and negated = 0)")
-    if not clauses:
+    keys = request.args.getlist(FILTER_ARG)
+    keys += [key for name in KEY_ARRAY_COLUMNS for key in request.args.getlist(f"{name}__arraycontains")]
+    if not keys:
         return None
     from datasette.filters import FilterArguments
 
-    return FilterArguments(clauses, params)
+    clauses, params = concept_filter(keys)
+    described = [f"{key.replace('_', ' ')} is reported" for key in request.args.getlist(FILTER_ARG)]
+    return FilterArguments(clauses, params, human_descriptions=described)
 
 
 # --- the article's evidence, for its row page ----------------------------------------------
@@ -464,8 +468,7 @@ def heatmap_svg(data: dict, database: str) -> Markup:
                 continue
             fraction = math.sqrt(cell["studies"] / top)
             href = (f"/{database}/articles?relevant=1&retracted=0&deleted=0"
-                    f"&lesion_types__arraycontains={urllib.parse.quote(lesion)}"
-                    f"&indications__arraycontains={urllib.parse.quote(ind)}")
+                    f"&{FILTER_ARG}={urllib.parse.quote(lesion)}&{FILTER_ARG}={urllib.parse.quote(ind)}")
             tip = f"{labels[lesion]} \u00d7 {labels[ind]}: {cell['studies']} studies, {cell['patients'] or 0} patients"
             ink = "light" if fraction > 0.55 else "dark"
             out.append(f'<a href="{escape(href)}"><title>{escape(tip)}</title>'
@@ -734,8 +737,7 @@ def concept_link(database: str, concept: str, field_name: str | None) -> str:
     if field_name == "outcomes":
         return f"/{database}/outcome_sentences?measure={urllib.parse.quote(concept)}"
     if field_name:
-        return (f"/{database}/articles?relevant=1&retracted=0&{urllib.parse.quote(field_name)}__arraycontains="
-                f"{urllib.parse.quote(concept)}")
+        return f"/{database}/articles?relevant=1&retracted=0&{FILTER_ARG}={urllib.parse.quote(concept)}"
     return f"/{database}/article_concepts?concept={urllib.parse.quote(concept)}"
 
 

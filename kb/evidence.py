@@ -24,6 +24,8 @@ log = logging.getLogger("cryokb.evidence")
 LIST_FIELDS = ("approach", "lesion_types", "anatomic_sites", "indications", "guidance", "treatments")
 OUTCOME_KEYS = ("measure", "grade", "scale", "percent", "count", "total", "before", "after", "timepoint",
                 "direction")
+# Indexes of earlier versions, dropped: the covering indexes of ensure_evidence_shape serve their queries.
+SUPERSEDED_INDEXES = ("idx_article_concepts_concept", "idx_article_concepts_field", "idx_article_concepts_field_concept")
 EVIDENCE_TABLES = ("mentions", "outcomes", "sentences", "article_concepts", "evidence")
 PAGE = 500
 
@@ -73,8 +75,14 @@ def ensure_evidence_shape(store: Store) -> None:
         if_not_exists=True,
     )
     indexes = {
-        "articles": [["relevant"], ["study_design"], ["extractor_version"]],
-        "article_concepts": [["concept"], ["field"], ["field", "concept"]],
+        # (pmid, X) answers the X facet of a filtered articles page without reading the
+        # articles' rows (Datasette's "X is not null" makes it the index SQLite picks).
+        "articles": [["relevant"], ["study_design"], ["extractor_version"], ["pmid", "study_design"],
+                     ["pmid", "pub_year"]],
+        # Covering indexes for the concept filter (concept -> articles), the unfiltered concept
+        # facets (field -> concept counts) and the filtered ones (article -> its concepts).
+        "article_concepts": [["concept", "negated", "pmid"], ["field", "negated", "concept"],
+                             ["pmid", "field", "negated", "concept"]],
         "sentences": [["pmid", "idx"]],
         "mentions": [["pmid"], ["concept"], ["sentence_id"]],
         "outcomes": [["pmid"], ["measure", "grade"], ["sentence_id"]],
@@ -83,6 +91,8 @@ def ensure_evidence_shape(store: Store) -> None:
     for table, columns_list in indexes.items():
         for columns in columns_list:
             db[table].create_index(columns, if_not_exists=True)
+    for name in SUPERSEDED_INDEXES:
+        db.execute(f"drop index if exists [{name}]")
     if "sentences_fts" not in db.table_names():
         db["sentences"].enable_fts(["text"], create_triggers=True, tokenize="porter")
 
@@ -314,3 +324,7 @@ def apply_views(store: Store) -> None:
         for name in MATERIALISED:
             db.execute(f"drop table if exists [{name}]")
             db.execute(f"create table [{name}] as select * from [{name}_live]")
+    # Statistics for the query planner: without them SQLite looks a filtered articles page's
+    # rows up through the primary key and reads each one, rather than the covering indexes
+    # above (about twice slower at 100,000 articles).
+    db.analyze()

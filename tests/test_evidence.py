@@ -87,6 +87,20 @@ def test_article_columns_hold_json_arrays_for_array_facets(kb):
     assert facet == [{"value": "desmoid_tumor", "n": 3}]
 
 
+def test_affirmed_article_concepts_mirror_the_json_arrays_so_concept_filters_find_the_same_articles(kb):
+    from kb.datasette_plugin import KEY_ARRAY_COLUMNS
+
+    checked = 0
+    for row in kb.db["articles"].rows:
+        for column in KEY_ARRAY_COLUMNS:
+            listed = set(json.loads(row[column] or "[]"))
+            indexed = {r["concept"] for r in kb.db.query(
+                "select concept from article_concepts where pmid = ? and field = ? and negated = 0", [row["pmid"], column])}
+            assert listed == indexed, (row["pmid"], column)
+            checked += len(listed)
+    assert checked >= 6
+
+
 def test_an_inferred_indication_is_marked_inferred(kb):
     row = next(kb.db.query("select * from article_concepts where pmid = '90000001' and field = 'indications'"))
     assert (row["concept"], row["inferred"]) == ("local_tumor_control", 1)

@@ -224,6 +224,7 @@ def test_the_source_line_is_shown_on_the_home_page(plain):
 def test_default_facets_count_articles_by_lesion_indication_design_and_year(demo):
     facets = fetch(demo, "/cryokb/articles.json").json()["facet_results"]
     assert set(facets) >= {"lesion_types", "indications", "study_design", "pub_year"}
+    assert facets["lesion_types"]["type"] == "concept"
     lesions = {r["value"]: r["count"] for r in facets["lesion_types"]["results"]}
     assert lesions == {"desmoid_tumor": 3, "bone_metastasis": 2, "osteoid_osteoma": 1}
     years = {r["value"]: r["count"] for r in facets["pub_year"]["results"]}
@@ -234,6 +235,41 @@ def test_an_array_facet_filters_articles_by_two_values_at_once(demo):
     found = rows(demo, "/cryokb/articles?lesion_types__arraycontains=desmoid_tumor"
                        "&indications__arraycontains=salvage")
     assert [r["pmid"] for r in found] == ["91000003"]
+
+
+@pytest.mark.parametrize("query", ["", "_concept=desmoid_tumor", "_search=cryoablation", "study_design=retrospective",
+                                   "_concept=bone_metastasis&_concept=pain_palliation", "_concept=no_such_concept"])
+@pytest.mark.parametrize("column", ["lesion_types", "indications", "anatomic_sites"])
+def test_concept_facets_count_what_datasette_s_array_facet_counts(demo, query, column):
+    data = fetch(demo, f"/cryokb/articles.json?{query}&_facet_concept={column}&_facet_array={column}").json()
+    results = {facet["type"]: {r["value"]: r["count"] for r in facet["results"]}
+               for facet in data["facet_results"].values() if facet["name"] == column}
+    assert results["concept"] == results["array"]
+
+
+def test_concept_filters_keep_the_articles_whose_arrays_hold_every_chosen_key(demo):
+    assert {r["pmid"] for r in rows(demo, "/cryokb/articles?_concept=desmoid_tumor")} == {"91000001", "91000003", "91000006"}
+    both = rows(demo, "/cryokb/articles?_concept=desmoid_tumor&_concept=salvage")
+    assert [r["pmid"] for r in both] == ["91000003"]
+    assert rows(demo, "/cryokb/articles?_concept=desmoid_tumor&_concept=bone_metastasis") == []
+    page = fetch(demo, "/cryokb/articles?_concept=desmoid_tumor&_concept=salvage").text
+    assert "desmoid tumor is reported" in page and "salvage is reported" in page
+
+
+def test_a_concept_facet_value_toggles_its_filter(demo):
+    facets = fetch(demo, "/cryokb/articles.json?_concept=desmoid_tumor").json()["facet_results"]
+    lesions = {r["value"]: r for r in facets["lesion_types"]["results"]}
+    assert lesions["desmoid_tumor"]["selected"] and set(lesions) == {"desmoid_tumor"}
+    assert "_concept=desmoid_tumor" not in lesions["desmoid_tumor"]["toggle_url"]
+    salvage = {r["value"]: r for r in facets["indications"]["results"]}["salvage"]
+    assert not salvage["selected"] and salvage["count"] == 1 and salvage["label"]
+    narrowed = salvage["toggle_url"].split("/cryokb/articles.json?", 1)[1]
+    assert [r["pmid"] for r in rows(demo, f"/cryokb/articles?{narrowed}")] == ["91000003"]
+
+
+def test_concept_facets_are_left_to_the_articles_table(demo):
+    data = fetch(demo, "/cryokb/outcomes.json?_facet_concept=measure").json()
+    assert not [f for f in data["facet_results"].values() if f["type"] == "concept"]
 
 
 def test_full_text_search_finds_articles_and_sentences(demo):
@@ -548,7 +584,7 @@ def test_the_articles_table_shows_key_columns_with_titles_and_keys_as_links(demo
     assert headers == ["pmid", "title", "pub_year", "doi", "retracted", "study_design", "n_patients",
                        "lesion_types", "indications"]
     assert '<a class="cryokb-article-link" href="/cryokb/articles/91000003">' in page
-    assert '<a href="/cryokb/articles?indications__arraycontains=salvage">salvage</a>' in page
+    assert '<a href="/cryokb/articles?_concept=salvage">salvage</a>' in page
     chosen = fetch(demo, "/cryokb/articles?_col=record_hash").text
     assert re.findall(r'<th [^>]*data-column="([a-z_]+)"', chosen) == ["pmid", "record_hash"]
 

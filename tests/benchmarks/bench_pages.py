@@ -44,7 +44,9 @@ sys.path.insert(0, str(ROOT))
 PAGES = [
     ("home page", "/"),
     ("evidence_by_lesion view", "/cryokb/evidence_by_lesion"),
-    ("faceted articles", "/cryokb/articles?lesion_types__arraycontains=desmoid_tumor"),
+    ("articles (4 default facets)", "/cryokb/articles"),
+    ("faceted articles", "/cryokb/articles?_concept=desmoid_tumor"),
+    ("faceted articles, two concepts", "/cryokb/articles?_concept=bone_metastasis&_concept=pain_palliation"),
     ("full-text search (articles)", "/cryokb/articles?_search=desmoid"),
     ("full-text search (sentences)", "/cryokb/sentences?_search=recurrence"),
     ("evidence map (view)", "/cryokb/evidence_map"),
