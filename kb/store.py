@@ -561,15 +561,29 @@ def prepare_article(article: Article) -> PreparedArticle:
                            (pmid, article.source_format, raw, digest))
 
 
+# An author's row by name: prolific authors recur across a file, and hashing the name is
+# the dearest part of an author's rows. Emptied when full, so memory stays flat.
+_AUTHOR_ROWS: dict[tuple, tuple] = {}
+_AUTHOR_ROWS_MAX = 50_000
+
+
 def _author_rows(pmid: str, authors: list) -> tuple[list, list, list]:
     author_table, links, names = [], [], []
+    known = _AUTHOR_ROWS
     for position, author in enumerate(authors, 1):
-        last, fore, initials, collective = author.last_name, author.fore_name, author.initials, author.collective_name
-        aid = _author_id(last, fore, initials, collective)
-        name = collective or " ".join([p for p in (last, initials or fore) if p])
-        names.append(name)
-        author_table.append((aid, last, fore, initials, collective, name))
-        links.append((pmid, position, aid, _json(author.affiliations), author.orcid))
+        key = (author.last_name, author.fore_name, author.initials, author.collective_name)
+        row = known.get(key)
+        if row is None:
+            last, fore, initials, collective = key
+            name = collective or " ".join([p for p in (last, initials or fore) if p])
+            row = (_author_id(last, fore, initials, collective), last, fore, initials, collective, name)
+            if len(known) >= _AUTHOR_ROWS_MAX:
+                known.clear()
+            known[key] = row
+        names.append(row[5])
+        author_table.append(row)
+        affiliations = author.affiliations
+        links.append((pmid, position, row[0], _json(affiliations) if affiliations else "[]", author.orcid))
     return author_table, links, names
 
 
@@ -663,16 +677,30 @@ def _json(value: list) -> str:
         return "[]"
     if type(value[0]) is str:
         try:
-            joined = '", "'.join(value)
+            plain = not _NEEDS_ESCAPE.search("".join(value))  # not the joined output: its quotes
         except TypeError:
             return _encode(value)
-        if not _NEEDS_ESCAPE.search(joined):
-            return '["' + joined + '"]'
+        if plain:
+            return '["' + '", "'.join(value) + '"]'
     return _encode(value)
 
 
 def _sections_json(sections: list) -> str:
-    return _encode([{"label": s.label, "nlm_category": s.nlm_category, "text": s.text} for s in sections])
+    """'[{"label": ..., "nlm_category": ..., "text": ...}]', without the encoder when the strings are plain."""
+    parts = []
+    for section in sections:
+        label, category, text = section.label, section.nlm_category, section.text
+        if not (_plain_json(text) and (label is None or _plain_json(label))
+                and (category is None or _plain_json(category))):
+            return _encode([{"label": s.label, "nlm_category": s.nlm_category, "text": s.text} for s in sections])
+        parts.append(f'{{"label": {"null" if label is None else chr(34) + label + chr(34)}, "nlm_category": '
+                     f'{"null" if category is None else chr(34) + category + chr(34)}, "text": "{text}"}}')
+    return "[" + ", ".join(parts) + "]"
+
+
+def _plain_json(value) -> bool:
+    """A str that JSON writes as itself between quotes."""
+    return type(value) is str and not _NEEDS_ESCAPE.search(value)
 
 
 _FALSE_TRUE = ("false", "true")

@@ -201,6 +201,45 @@ def test_json_columns_are_exactly_what_the_json_module_writes(items):
     assert json.loads(_json(items)) == items
 
 
+def test_lists_of_plain_strings_are_joined_without_the_encoder(monkeypatch):
+    import kb.store
+
+    def refuse(value):
+        raise AssertionError(f"the encoder was asked for {value!r}")
+
+    monkeypatch.setattr(kb.store, "_encode", refuse)
+    assert kb.store._json(["Aged", "Bone Neoplasms", "Cryosurgery"]) == '["Aged", "Bone Neoplasms", "Cryosurgery"]'
+
+
+@pytest.mark.parametrize("sections", [
+    [AbstractSection("Desmoid tumours recur after surgery.", "BACKGROUND", "BACKGROUND"),
+     AbstractSection("Twelve patients were treated.", None, None)],
+    [AbstractSection('The "ice ball" covered the lesion.', "RESULTS", "RESULTS")],
+    [AbstractSection("Pain fell\tfrom 7 to 2.", "RESULTS", None), AbstractSection("Müller ≥ 5 mm", 'A "label"', "X")],
+    [AbstractSection("Back\\slash", "CONCLUSIONS", "CONCLUSIONS")],
+])
+def test_section_json_is_exactly_what_the_json_module_writes(sections):
+    import json
+
+    from kb.store import _sections_json
+
+    expected = [{"label": s.label, "nlm_category": s.nlm_category, "text": s.text} for s in sections]
+    assert _sections_json(sections) == json.dumps(expected, ensure_ascii=False)
+
+
+def test_authors_of_one_name_share_one_id_across_articles(store):
+    first = make_article(pmid="90000011")
+    second = make_article(pmid="90000012", title="Cryoablation of extra-abdominal desmoids")
+    second.authors = [Author("Okafor", "Adaeze", "A", affiliations=["Another hospital, Abuja"]),
+                      Author("Okafor", "Chidi", "C")]
+    store.save_records([first, second])
+    rows = list(store.db.query("select pmid, position, author_id, affiliations from article_authors "
+                               "order by pmid, position"))
+    assert rows[0]["author_id"] == rows[2]["author_id"] != rows[3]["author_id"]
+    assert rows[2]["affiliations"] == '["Another hospital, Abuja"]'
+    assert store.db["authors"].count == 3
+
+
 def test_qualifier_json_matches_the_encoder_for_plain_and_awkward_names():
     import json
 
