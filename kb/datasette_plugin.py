@@ -117,6 +117,15 @@ def _data_dir(name: str) -> Path | None:
 
 
 @hookimpl
+def prepare_connection(conn, database, datasette):
+    from kb.publish import DATABASE_NAME, READ_PRAGMAS
+
+    if database == DATABASE_NAME:
+        for pragma in READ_PRAGMAS:
+            conn.execute(f"PRAGMA {pragma}")
+
+
+@hookimpl
 def extra_template_vars(database, table, view_name, request, datasette):
     """An article's row page gets its text with the evidence marked, and its outcomes."""
     state = _state(datasette)

@@ -19,6 +19,11 @@ log = logging.getLogger("cryokb.publish")
 
 DATABASE_NAME = "cryokb"
 METADATA_FILE = "metadata.yml"
+# Every connection Datasette opens on the knowledge base reads it through a memory map: the file
+# is immutable while served, and a page that looks up thousands of articles then reads their
+# pages from memory instead of one system call each (a filtered articles page or a full-text
+# search at 100,000 articles: 1.3-2.7x less SQL time). SQLite caps the size at its build limit.
+READ_PRAGMAS = ("mmap_size = 2147418112",)
 SETTINGS = {
     "default_page_size": 50,
     "sql_time_limit_ms": 3000,

@@ -514,6 +514,11 @@ def test_serve_command_reports_a_missing_database(tmp_path):
     assert "no database at" in result.output
 
 
+def test_the_knowledge_base_is_read_through_a_memory_map(demo):
+    mapped = asyncio.run(demo.get_database("cryokb").execute("pragma mmap_size")).first()[0]
+    assert mapped > 0
+
+
 def test_the_database_is_served_read_only(demo):
     response = asyncio.run(demo.client.post("/cryokb/-/query", data={"sql": "delete from articles"}))
     assert response.status_code in (403, 400, 405)

@@ -14,7 +14,8 @@ with the bare SQL behind each page.
 2. Serves it as `cryokb serve` does (kb.publish.make_datasette) and asks Datasette's own
    client for each page --repeat times after a warm-up: median and p95 in ms.
 3. Collects the SQL each page actually ran (Datasette's ?_trace=1) and runs exactly those
-   statements, with their parameters, directly in sqlite3 on the same file (immutable):
+   statements, with their parameters, directly in sqlite3 on the same file (immutable, with
+   the connection settings our plugin gives Datasette's connections):
    median and p95 again. The ratio page/SQL is the cost of Datasette and our plugin.
 
 Targets: p95 of every page < 150 ms and <= 3x its bare SQL. Prints a Markdown table.
@@ -260,8 +261,12 @@ def traced_sql(ds_traced, path: str) -> list[tuple[str, list]]:
 def sql_times(db_path: Path, statements, repeat: int) -> list[float]:
     from datasette.utils import escape_fts
 
+    from kb.publish import READ_PRAGMAS
+
     conn = sqlite3.connect(f"file:{db_path}?immutable=1", uri=True)
     conn.create_function("escape_fts", 1, escape_fts)  # as Datasette's own connections have it
+    for pragma in READ_PRAGMAS:  # and these, from kb.datasette_plugin.prepare_connection
+        conn.execute(f"PRAGMA {pragma}")
     run = lambda: [conn.execute(sql, params).fetchall() for sql, params in statements]  # noqa: E731
     start = time.perf_counter()
     run()
