@@ -67,7 +67,8 @@ def database_facts(db_path: Path) -> dict:
         if "articles" not in tables:
             raise PublishError(f"{db_path} is not a cryokb database (no articles table)")
         facts: dict = {"meta": {}, "last_run": None, "articles": conn.execute(
-            "select count(*) from articles where deleted = 0").fetchone()[0]}
+            "select count(*) from articles where deleted = 0").fetchone()[0], "tables": tables,
+            "article_columns": {r[1] for r in conn.execute("pragma table_info(articles)")}}
         if "cryokb_meta" in tables:
             facts["meta"] = dict(conn.execute("select key, value from cryokb_meta"))
         if "harvest_runs" in tables:
@@ -102,7 +103,23 @@ def build_metadata(db_path: Path, base: dict | None = None) -> dict:
     if facts["meta"].get("extractor_version"):
         extra.append(f"extractor {facts['meta']['extractor_version']}")
     database["description"] = f"{database.get('description', '').strip()} ({'; '.join(extra)})"
+    _keep_facets_the_database_can_answer(database.get("tables", {}).get("articles"), facts)
     return metadata
+
+
+def _keep_facets_the_database_can_answer(table: dict | None, facts: dict) -> None:
+    """A store that was harvested but never built has no evidence columns or article_concepts
+    yet: its default facets on those would make the articles page an SQL error."""
+    if not table or "facets" not in table:
+        return
+
+    def answerable(facet) -> bool:
+        kind, column = ("column", facet) if isinstance(facet, str) else next(iter(facet.items()))
+        if kind == "concept" and "article_concepts" not in facts["tables"]:
+            return False
+        return column in facts["article_columns"]
+
+    table["facets"] = [facet for facet in table["facets"] if answerable(facet)]
 
 
 def register_plugin() -> None:

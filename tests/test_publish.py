@@ -611,6 +611,9 @@ def test_a_store_without_evidence_yet_is_served_and_says_so(tmp_path):
     store.save_records([Article(pmid="91000009", title="Cryoablation of a chordoma of the sacrum", pub_year=2020)])
     store.db.close()
     ds = make_datasette(tmp_path / "harvested.db")
+    assert "Cryoablation of a chordoma of the sacrum" in fetch(ds, "/cryokb/articles").text
+    facets = fetch(ds, "/cryokb/articles.json").json()["facet_results"]
+    assert set(facets) == {"pub_year"}
     assert "No evidence yet" in fetch(ds, "/-/cryokb/evidence-map").text
     assert "No outcomes yet" in fetch(ds, "/-/cryokb/outcomes-by-year").text
     assert "No graph yet" in fetch(ds, "/-/cryokb/graph").text
