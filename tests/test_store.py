@@ -86,6 +86,22 @@ def test_a_revised_record_replaces_the_older_version_and_keeps_its_revision_date
     assert store.db["article_authors"].count == 2
 
 
+def test_one_batch_adds_new_articles_and_replaces_stored_ones_each_with_its_own_row(store):
+    store.save_records([make_article(title="Cryoablation of desmoid tumours, first version")])
+    counts = store.save_records([
+        make_article(pmid="90000003", title="Cryoablation of chondroblastoma"),
+        make_article(title="Cryoablation of desmoid tumours, second version", revised="2025-01-15"),
+        make_article(pmid="90000004", title="Cryoablation of osteoid osteoma"),
+    ])
+    assert (counts.new, counts.revised) == (2, 1)
+    titles = dict(store.db.execute("select pmid, title from articles").fetchall())
+    assert titles == {"90000001": "Cryoablation of desmoid tumours, second version",
+                      "90000003": "Cryoablation of chondroblastoma", "90000004": "Cryoablation of osteoid osteoma"}
+    found = store.db.execute("select a.pmid from articles_fts join articles a on a.rowid = articles_fts.rowid "
+                             "where articles_fts match 'version' order by a.pmid").fetchall()
+    assert found == [("90000001",)]
+
+
 def test_an_older_revision_does_not_overwrite_a_newer_one(store):
     store.save_records([make_article(title="Newer", revised="2025-01-15")])
     counts = store.save_records([make_article(title="Older", revised="2020-01-01")])
