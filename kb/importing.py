@@ -5,9 +5,11 @@ transaction: a broken file keeps everything read before the break, and importing
 the same file again changes nothing.
 
 Two cores: a reader process (forked, so nothing is re-imported) parses the file and
-turns each batch into row tuples (``kb.store.prepare_records``), while this process only runs the SQL and zlib
-(``Store.save_prepared``). Python code on both sides would fight over one GIL in
-threads; in two processes it does not. Batches travel through a pipe in pieces
+flattens each article into plain tuples (``kb.store.read_batch``), while this process
+builds the rows (``kb.store.prepare_batch``: hashes, JSON) and runs the SQL and zlib
+(``Store.save_prepared``). Parsing is the larger half, so the rows are built on the
+writer's side, which would otherwise wait. Python code on both sides would fight over
+one GIL in threads; in two processes it does not. Batches travel through a pipe in pieces
 (PIECE_SIZE records), in file order, each batch still written in one transaction:
 the reader waits until the writer takes the piece it holds, so memory stays flat
 whatever the size of the file. Pieces are plain tuples sent with marshal, about
@@ -31,7 +33,7 @@ from typing import Callable, Iterable, Iterator
 from ingest.model import ParseProblem
 from ingest.readers import read_records
 from kb.errors import USER_ERRORS
-from kb.store import PreparedArticle, PreparedBatch, SaveCounts, Store, prepare_records
+from kb.store import PreparedBatch, ReadBatch, SaveCounts, Store, prepare_batch, read_batch
 
 log = logging.getLogger("cryokb.import")
 
@@ -57,7 +59,14 @@ class FileResult:
 
 def prepared_batches(path: str | Path, batch_size: int = DEFAULT_BATCH_SIZE,
                      piece_size: int | None = None) -> Iterator[tuple[PreparedBatch, bool]]:
-    """The file's records in prepared pieces, in file order, each with whether it ends a batch.
+    """The file's records in prepared pieces (rows), in file order, each with whether it ends a batch."""
+    for piece, ends in read_pieces(path, batch_size, piece_size):
+        yield prepare_batch(piece), ends
+
+
+def read_pieces(path: str | Path, batch_size: int = DEFAULT_BATCH_SIZE,
+                piece_size: int | None = None) -> Iterator[tuple[ReadBatch, bool]]:
+    """The file's records in read pieces (flattened articles), in file order, each with whether it ends a batch.
 
     A batch (``batch_size`` records, one transaction) travels in pieces of at most
     ``piece_size`` records, so that the writer starts on a batch before all of it is
@@ -71,7 +80,7 @@ def prepared_batches(path: str | Path, batch_size: int = DEFAULT_BATCH_SIZE,
         while True:
             wanted = min(piece_size, batch_size - taken)
             counted = _Counted(islice(records, wanted))
-            piece = prepare_records(counted)
+            piece = read_batch(counted)
             taken += counted.n
             ends = counted.n < wanted or taken == batch_size
             if counted.n or taken:
@@ -109,7 +118,7 @@ def import_file(store: Store, path: str | Path, *, batch_size: int = DEFAULT_BAT
     if processes is None:
         processes = ("fork" in multiprocessing.get_all_start_methods()
                      and not multiprocessing.current_process().daemon)
-    source = _forked_batches(path, batch_size) if processes else _local_batches(path, batch_size)
+    source = _forked_batches(path, batch_size) if processes else prepared_batches(path, batch_size)
     with _fewer_collections():
         _import_batches(store, source, result, run_id, on_batch, on_problem)
     return result
@@ -157,16 +166,12 @@ def _fewer_collections():
         gc.set_threshold(*threshold)
 
 
-def _local_batches(path, batch_size: int) -> Iterator[tuple[PreparedBatch, bool]]:
-    yield from prepared_batches(path, batch_size)
-
-
-# Messages from the reader process: b"B" + a marshalled piece of a batch (b"E" for the
-# piece that ends its batch), or b"P" + a pickled
+# Messages from the reader process: b"B" + a marshalled ReadBatch, a piece of a batch
+# (b"E" for the piece that ends its batch), or b"P" + a pickled
 # ("error", exception), ("crash", traceback text) or ("end", None).
 
 def _forked_batches(path, batch_size: int) -> Iterator[tuple[PreparedBatch, bool]]:
-    """Prepared batches from a forked reader process; its errors re-raised here, in order."""
+    """Pieces read by a forked reader process, prepared here; its errors re-raised here, in order."""
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
     reader = context.Process(target=_reader, args=(receiver, sender, str(path), batch_size),
@@ -182,7 +187,7 @@ def _forked_batches(path, batch_size: int) -> Iterator[tuple[PreparedBatch, bool
                 raise ReaderError(f"{path}: the reader process stopped without a word "
                                   f"(exit code {reader.exitcode})") from None
             if message[:1] in (b"B", b"E"):
-                yield _decode_batch(memoryview(message)[1:]), message[:1] == b"E"  # a view: no copy
+                yield prepare_batch(_decode_batch(memoryview(message)[1:])), message[:1] == b"E"  # a view: no copy
                 del message
                 continue
             kind, payload = pickle.loads(message[1:])
@@ -200,12 +205,12 @@ def _forked_batches(path, batch_size: int) -> Iterator[tuple[PreparedBatch, bool
 
 
 def _reader(receiver, sender, path: str, batch_size: int) -> None:
-    """The reader process: send each prepared batch, then how the file ended."""
+    """The reader process: send each piece read, then how the file ended."""
     receiver.close()  # the writer's end: with it closed here, a writer gone means a broken pipe
     gc.freeze()  # what we inherited stays; the collector need not scan it again
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
     try:
-        for piece, ends_batch in prepared_batches(path, batch_size):
+        for piece, ends_batch in read_pieces(path, batch_size):
             sender.send_bytes((b"E" if ends_batch else b"B") + _encode_batch(piece))
         _send(sender, "end", None)
     except (BrokenPipeError, KeyboardInterrupt):
@@ -232,19 +237,18 @@ def _picklable(exc: BaseException) -> BaseException:
         return OSError(str(exc))
 
 
-def _encode_batch(batch: PreparedBatch) -> bytes:
+def _encode_batch(batch: ReadBatch) -> bytes:
     return marshal.dumps((
-        [tuple(article) for article in batch.articles],
+        batch.articles,
         batch.deletions,
         [(p.source, p.where, p.message) for p in batch.problems],
         batch.read,
     ))
 
 
-def _decode_batch(data: bytes | memoryview) -> PreparedBatch:
+def _decode_batch(data: bytes | memoryview) -> ReadBatch:
     articles, deletions, problems, read = marshal.loads(data)
-    return PreparedBatch([PreparedArticle._make(a) for a in articles], deletions,
-                         [ParseProblem(*p) for p in problems], read)
+    return ReadBatch(articles, deletions, [ParseProblem(*p) for p in problems], read)
 
 
 def _report_problems(problems: list[ParseProblem], on_problem) -> None:

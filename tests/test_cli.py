@@ -146,7 +146,7 @@ def test_a_bug_in_the_reader_process_is_raised_with_its_traceback(tmp_path, samp
     def broken(records):
         raise ZeroDivisionError("a bug while preparing rows")
 
-    monkeypatch.setattr(kb.importing, "prepare_records", broken)
+    monkeypatch.setattr(kb.importing, "read_batch", broken)
     store = Store(tmp_path / "kb.db").ensure_shape()
     with pytest.raises(ReaderError, match="ZeroDivisionError: a bug while preparing rows"):
         import_file(store, sample_xml, processes=True)

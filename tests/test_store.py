@@ -7,7 +7,7 @@ import pytest
 
 from ingest.model import (AbstractSection, Article, Author, Deletion, Journal, Link, MeshHeading,
                           MeshQualifier, ParseProblem, PublicationType)
-from kb.store import Store, StoreError
+from kb.store import ARTICLE_COLUMNS, Store, StoreError
 
 
 def make_article(pmid="90000001", title="Percutaneous cryoablation of desmoid tumours", revised="2024-03-01",
@@ -228,18 +228,17 @@ def test_lists_of_plain_strings_are_joined_without_the_encoder(monkeypatch):
 
 
 @pytest.mark.parametrize("sections", [
-    [AbstractSection("Desmoid tumours recur after surgery.", "BACKGROUND", "BACKGROUND"),
-     AbstractSection("Twelve patients were treated.", None, None)],
-    [AbstractSection('The "ice ball" covered the lesion.', "RESULTS", "RESULTS")],
-    [AbstractSection("Pain fell\tfrom 7 to 2.", "RESULTS", None), AbstractSection("Müller ≥ 5 mm", 'A "label"', "X")],
-    [AbstractSection("Back\\slash", "CONCLUSIONS", "CONCLUSIONS")],
+    [("Desmoid tumours recur after surgery.", "BACKGROUND", "BACKGROUND"), ("Twelve patients were treated.", None, None)],
+    [('The "ice ball" covered the lesion.', "RESULTS", "RESULTS")],
+    [("Pain fell\tfrom 7 to 2.", "RESULTS", None), ("Müller ≥ 5 mm", 'A "label"', "X")],
+    [("Back\\slash", "CONCLUSIONS", "CONCLUSIONS")],
 ])
 def test_section_json_is_exactly_what_the_json_module_writes(sections):
     import json
 
     from kb.store import _sections_json
 
-    expected = [{"label": s.label, "nlm_category": s.nlm_category, "text": s.text} for s in sections]
+    expected = [{"label": label, "nlm_category": category, "text": text} for text, label, category in sections]
     assert _sections_json(sections) == json.dumps(expected, ensure_ascii=False)
 
 
@@ -261,10 +260,10 @@ def test_qualifier_json_matches_the_encoder_for_plain_and_awkward_names():
 
     from kb.store import _qualifiers_json
 
-    qualifiers = [MeshQualifier("therapy", "Q000628", True), MeshQualifier("adverse effects", None, False)]
-    expected = json.dumps([{"name": q.name, "ui": q.ui, "major": q.major} for q in qualifiers], ensure_ascii=False)
+    qualifiers = [("therapy", "Q000628", True), ("adverse effects", None, False)]
+    expected = json.dumps([{"name": n, "ui": u, "major": m} for n, u, m in qualifiers], ensure_ascii=False)
     assert _qualifiers_json(qualifiers) == expected
-    awkward = [MeshQualifier('say "cryo"', "Q1", False), MeshQualifier("back\\slash", "Q2", True)]
+    awkward = [('say "cryo"', "Q1", False), ("back\\slash", "Q2", True)]
     assert json.loads(_qualifiers_json(awkward)) == [
         {"name": 'say "cryo"', "ui": "Q1", "major": False}, {"name": "back\\slash", "ui": "Q2", "major": True}]
 
@@ -294,3 +293,29 @@ def test_a_revision_keeps_when_the_article_was_first_seen(store):
                                      revised="2025-06-01")])
     row = store.db["articles"].get("90000001")
     assert row["first_seen"] == "2020-01-01T00:00:00+00:00" and row["last_updated"] > row["first_seen"]
+
+
+def test_a_flattened_article_survives_marshal_as_the_reader_process_sends_it():
+    import marshal
+
+    from kb.store import FLAT_FIELDS, flatten_article, prepare_article, prepare_flat
+
+    article = make_article(links=[Link("RetractionIn", "90000099", "Cryobiology. 2024;1:1")])
+    flat = flatten_article(article)
+    assert len(flat) == len(FLAT_FIELDS)
+    sent = marshal.loads(marshal.dumps(flat))
+    assert sent == flat
+    prepared = prepare_flat(sent)
+    assert prepared == prepare_article(article)
+    assert prepared.row[list(ARTICLE_COLUMNS).index("retracted")] == 1
+    assert prepared.children[-1] == [("90000001", 1, "RetractionIn", "90000099", "Cryobiology. 2024;1:1")]
+
+
+def test_an_article_without_raw_bytes_is_hashed_from_its_fields(store):
+    from kb.store import record_hash
+
+    article = make_article()
+    article.raw = None
+    store.save_records([article])
+    assert store.db["articles"].get("90000001")["record_hash"] == record_hash(article)
+    assert store.save_records([article]).unchanged == 1
