@@ -14,6 +14,7 @@ browser's ``textContent`` in the JavaScript): titles and abstracts are data, nev
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -200,17 +201,24 @@ def render_cell(row, value, column, table, database, datasette):
 
 def _article_cell(row, value, column, database) -> Markup | None:
     if column == "title" and isinstance(value, str) and "pmid" in row.keys():
-        return Markup('<a class="cryokb-article-link" href="/{}/articles/{}">{}</a>').format(
-            database, row["pmid"], value)
+        return Markup(f'<a class="cryokb-article-link" href="/{escape(database)}/articles/{escape(row["pmid"])}">'
+                      f"{escape(value)}</a>")
     if column in KEY_ARRAY_COLUMNS and isinstance(value, str) and value.startswith("["):
         try:
             keys = json.loads(value)
         except ValueError:
             return None
-        links = [Markup('<a href="/{}/articles?{}={}">{}</a>').format(
-            database, FILTER_ARG, urllib.parse.quote(str(key)), str(key).replace("_", " ")) for key in keys]
+        links = [_key_link(database, str(key)) for key in keys]
         return Markup(", ").join(links) if links else Markup("&nbsp;")
     return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_link(database: str, key: str) -> Markup:
+    """The link that filters the articles by one evidence key (a page shows hundreds of them,
+    from a vocabulary of about a hundred keys: built once each)."""
+    return Markup(f'<a href="/{escape(database)}/articles?{FILTER_ARG}={escape(urllib.parse.quote(key))}">'
+                  f'{escape(key.replace("_", " "))}</a>')
 
 
 @hookimpl
