@@ -2,6 +2,7 @@
 
     python tests/benchmarks/bench_import.py            # N=10,000 and 100,000, plus the real update file
     python tests/benchmarks/bench_import.py --sizes 2000 --no-real
+    python tests/benchmarks/bench_import.py --sizes 10000 --no-real --profile   # where the time goes
 
 For each synthetic file (written by synth.py) it times, each in a fresh subprocess so
 that peak memory (ru_maxrss) is the job's own:
@@ -15,6 +16,11 @@ forked reader), and CPU seconds count both, so that two cores are visible as suc
 Targets: import >= 40% of the walk's records/s, >= 3x Entrez.read; import's peak memory
 at 100,000 records within 1.5x of that at 10,000. Ratios, not seconds, are the result:
 the machines are noisy.
+
+--profile runs the import under cProfile, in both of its processes (the writer, this
+one, and the forked reader), and prints and saves (output/import-*.prof) each one's
+most expensive functions: the import has two halves, and only the slower one sets
+the pace. Profiled rates are slower and are not results.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+PROFILE_LINES = 25
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -56,20 +64,63 @@ def job_walk(path: str):
     return run
 
 
-def job_import(path: str):
+def job_import(path: str, profile: bool = False):
     from kb.importing import import_files
     from kb.store import Store
 
     tmp = tempfile.mkdtemp()
     store = Store(Path(tmp) / "bench.db").ensure_shape()
+    if profile:
+        _profile_reader_process()
 
     def run() -> int:
-        results = import_files(store, [path])
+        with _profiled("writer", profile):
+            results = import_files(store, [path])
         if results[0].error:
             raise SystemExit(results[0].error)
         return results[0].records
 
     return run
+
+
+class _profiled:
+    """cProfile around a block when asked; stats saved as output/import-<side>.prof and printed to stderr."""
+
+    def __init__(self, side: str, enabled: bool):
+        self.side = side
+        self.profile = None
+        if enabled:
+            import cProfile
+
+            self.profile = cProfile.Profile()
+
+    def __enter__(self):
+        if self.profile:
+            self.profile.enable()
+
+    def __exit__(self, *exc):
+        if self.profile:
+            import pstats
+
+            self.profile.disable()
+            out = HERE / "output"
+            out.mkdir(exist_ok=True)
+            self.profile.dump_stats(out / f"import-{self.side}.prof")
+            print(f"--- import, {self.side} process (cProfile, by own time) ---", file=sys.stderr)
+            pstats.Stats(self.profile, stream=sys.stderr).sort_stats("tottime").print_stats(PROFILE_LINES)
+
+
+def _profile_reader_process() -> None:
+    """Wrap the forked reader's entry point (kb.importing._reader) in a profile of its own."""
+    from kb import importing
+
+    reader = importing._reader
+
+    def profiled_reader(*args):
+        with _profiled("reader", True):
+            reader(*args)
+
+    importing._reader = profiled_reader
 
 
 def job_entrez(path: str):
@@ -89,17 +140,20 @@ def job_entrez(path: str):
 JOBS = {"walk": job_walk, "import": job_import, "entrez": job_entrez}
 
 
-def run_job(name: str, path: str) -> dict:
+def run_job(name: str, path: str, profile: bool = False) -> dict:
     """Run one job in a child process; return records, seconds, peak RSS (MiB)."""
-    out = subprocess.run([sys.executable, __file__, "--job", name, path], capture_output=True, text=True,
-                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    profile = profile and name == "import"
+    out = subprocess.run([sys.executable, __file__, "--job", name, path] + (["--profile"] if profile else []),
+                         capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     if out.returncode:
         raise SystemExit(f"{name} on {path} failed:\n{out.stderr}")
+    if profile:
+        print(out.stderr, end="")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def child(name: str, path: str) -> None:
-    run = JOBS[name](path)
+def child(name: str, path: str, profile: bool = False) -> None:
+    run = job_import(path, profile) if name == "import" else JOBS[name](path)
     start = time.perf_counter()
     records = run()
     seconds = time.perf_counter() - start
@@ -114,10 +168,10 @@ def child(name: str, path: str) -> None:
                       "cpu_seconds": round(cpu, 2)}))
 
 
-def measure(path: str, label: str, with_entrez: bool) -> dict:
+def measure(path: str, label: str, with_entrez: bool, profile: bool = False) -> dict:
     row = {"file": label}
     for name in ("walk", "import") + (("entrez",) if with_entrez else ()):
-        result = run_job(name, path)
+        result = run_job(name, path, profile)
         result["rate"] = result["records"] / result["seconds"]
         row[name] = result
         print(f"  {label:>22} {name:<7} {result['records']:>7} records {result['seconds']:8.1f} s "
@@ -134,10 +188,12 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--entrez-max", type=int, default=10_000)
     parser.add_argument("--no-real", action="store_true")
+    parser.add_argument("--profile", action="store_true",
+                        help="profile the import's writer and reader processes (rates then are not results)")
     parser.add_argument("--job", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.job:
-        child(*args.job)
+        child(*args.job, profile=args.profile)
         return
     sys.path.insert(0, str(HERE))
     from synth import write_pubmed_xml
@@ -147,10 +203,10 @@ def main() -> None:
         for n in args.sizes:
             path = Path(tmp) / f"synthetic-{n}.xml"
             write_pubmed_xml(path, n, seed=1)
-            rows.append(measure(str(path), f"synthetic N={n:,}", n <= args.entrez_max))
+            rows.append(measure(str(path), f"synthetic N={n:,}", n <= args.entrez_max, args.profile))
             path.unlink()
     if not args.no_real and REAL.exists():
-        rows.append(measure(str(REAL), REAL.name, False))
+        rows.append(measure(str(REAL), REAL.name, False, args.profile))
     print("\nfile                     import/walk  import/Entrez.read  import peak MiB")
     for row in rows:
         entrez = f"{row['import_vs_entrez']:.1f}x" if "import_vs_entrez" in row else "-"
