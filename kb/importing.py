@@ -11,14 +11,13 @@ builds the rows (``kb.store.prepare_batch``: hashes, JSON) and runs the SQL and 
 writer's side, which would otherwise wait. Python code on both sides would fight over
 one GIL in threads; in two processes it does not. Batches travel through a pipe in pieces
 (PIECE_SIZE records), in file order, each batch still written in one transaction:
-the reader waits once the pipe (PIPE_BYTES, about one piece) is full, so memory stays
-flat whatever the size of the file. Pieces are plain tuples sent with marshal, about
+the reader waits until the writer takes the piece it holds, so memory stays flat
+whatever the size of the file. Pieces are plain tuples sent with marshal, about
 twice as fast as pickle both ways.
 """
 
 from __future__ import annotations
 
-import fcntl
 import gc
 import logging
 import marshal
@@ -39,11 +38,7 @@ from kb.store import PreparedBatch, ReadBatch, SaveCounts, Store, prepare_batch,
 log = logging.getLogger("cryokb.import")
 
 DEFAULT_BATCH_SIZE = 1000
-PIECE_SIZE = 100
-# The pipe holds about one piece (~1 MB for 100 records), so the reader can hand over a
-# piece and start on the next while the writer is still busy with the one before: the
-# two sides wait less for each other on a busy machine than with the default 64 KiB.
-PIPE_BYTES = 1 << 20
+PIECE_SIZE = 250
 # A batch is tens of thousands of small objects, none of them in a reference cycle:
 # with the default threshold (700) the cyclic collector keeps re-scanning them, which
 # cost a third of the reader's time. Collections still happen, ~70 times less often.
@@ -179,7 +174,6 @@ def _forked_batches(path, batch_size: int) -> Iterator[tuple[PreparedBatch, bool
     """Pieces read by a forked reader process, prepared here; its errors re-raised here, in order."""
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
-    _widen(sender)
     reader = context.Process(target=_reader, args=(receiver, sender, str(path), batch_size),
                              name="cryokb-reader", daemon=True)
     reader.start()
@@ -208,17 +202,6 @@ def _forked_batches(path, batch_size: int) -> Iterator[tuple[PreparedBatch, bool
         if reader.is_alive():
             reader.terminate()
             reader.join()
-
-
-def _widen(connection) -> None:
-    """Ask for a pipe of PIPE_BYTES (Linux); elsewhere, or when refused, the default is kept."""
-    setsize = getattr(fcntl, "F_SETPIPE_SZ", None)
-    if setsize is None:
-        return
-    try:
-        fcntl.fcntl(connection.fileno(), setsize, PIPE_BYTES)
-    except OSError as err:  # above /proc/sys/fs/pipe-max-size for this user
-        log.debug("pipe kept at its default size: %s", err)
 
 
 def _reader(receiver, sender, path: str, batch_size: int) -> None:
