@@ -336,8 +336,8 @@ def measure(db_path: Path, repeat: int) -> list[dict]:
                "sql_statements": len(statements), "sql_median_ms": statistics.median(bare),
                "sql_p95_ms": percentile(bare, 0.95), "facets_timed_out": facets_timed_out(ds, path)}
         row["ratio"] = row["p95_ms"] / max(row["sql_p95_ms"], 0.05)
-        row["ok"] = status == 200 and row["p95_ms"] < TARGET_MS and (
-            row["ratio"] <= TARGET_RATIO or row["p95_ms"] < 10)
+        row["fast"] = status == 200 and row["p95_ms"] < TARGET_MS
+        row["close_to_sql"] = status == 200 and row["ratio"] <= TARGET_RATIO
         rows.append(row)
         print(f"  {label:<30} {row['median_ms']:7.1f} {row['p95_ms']:7.1f} ms | SQL x{len(statements)} "
               f"{row['sql_median_ms']:7.1f} {row['sql_p95_ms']:7.1f} ms | first {first:7.0f} ms", flush=True)
@@ -347,15 +347,15 @@ def measure(db_path: Path, repeat: int) -> list[dict]:
 def report(rows: list[dict], title: str) -> None:
     print(f"\n{title}:\n")
     print(f"| page ({rows[0]['articles']:,} articles) | median ms | p95 ms | bare SQL median ms | bare SQL p95 ms "
-          "| p95 / SQL | first load ms | target met |")
-    print("|---|---:|---:|---:|---:|---:|---:|---|")
+          f"| p95 / SQL | first load ms | p95 < {TARGET_MS} ms | p95 <= {TARGET_RATIO}x SQL |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|---|")
     for r in rows:
         note = f" (facets timed out: {', '.join(r['facets_timed_out'])})" if r["facets_timed_out"] else ""
         print(f"| {r['page']} `{r['path']}` | {r['median_ms']:.1f} | {r['p95_ms']:.1f} | {r['sql_median_ms']:.1f} "
               f"| {r['sql_p95_ms']:.1f} | {r['ratio']:.1f}x | {r['first_ms']:.0f} | "
-              f"{'yes' if r['ok'] else 'NO'}{note} |")
-    print(f"\nTargets: p95 < {TARGET_MS} ms and p95 <= {TARGET_RATIO}x bare SQL "
-          "(pages under 10 ms count as met whatever the ratio: their SQL takes microseconds).")
+              f"{'yes' if r['fast'] else 'NO'}{note} | {'yes' if r['close_to_sql'] else 'no'} |")
+    print(f"\nTargets: p95 < {TARGET_MS} ms, and p95 <= {TARGET_RATIO}x the bare SQL. A page whose SQL takes "
+          "well under a millisecond cannot meet the ratio: Datasette's own work per page is milliseconds.")
 
 
 if __name__ == "__main__":
