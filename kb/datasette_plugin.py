@@ -30,6 +30,7 @@ from datasette import hookimpl
 from datasette.utils import tilde_decode
 from datasette.utils.asgi import NotFound, Response
 
+from kb.evidence import LIST_FIELDS
 from kb.facets import FILTER_ARG, ConceptFacet, concept_filter
 
 log = logging.getLogger("cryokb.publish")
@@ -37,7 +38,7 @@ log = logging.getLogger("cryokb.publish")
 PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{}/"
 DOI_URL = "https://doi.org/{}"
 PMID_COLUMNS = frozenset({"pmid", "ref_pmid"})
-KEY_ARRAY_COLUMNS = frozenset({"approach", "lesion_types", "anatomic_sites", "indications", "guidance", "treatments"})
+KEY_ARRAY_COLUMNS = frozenset(LIST_FIELDS)  # the evidence key arrays on articles
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                 ".svg": "image/svg+xml", ".png": "image/png"}
 FIELD_COLOURS = {"lesion_types": "#2c6fbb", "anatomic_sites": "#3a9a5b", "indications": "#d9822b",
