@@ -19,6 +19,7 @@ import logging
 import re
 import sqlite3
 import zlib
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, NamedTuple
@@ -69,6 +70,10 @@ ARTICLE_COLUMNS = {
     "last_updated": str,
 }
 
+ROWID_ARTICLE_COLUMNS = ("rowid",) + tuple(ARTICLE_COLUMNS)
+_TITLE = ROWID_ARTICLE_COLUMNS.index("title")
+_ABSTRACT = ROWID_ARTICLE_COLUMNS.index("abstract")
+
 CHILD_TABLES = (
     "article_authors",
     "article_mesh",
@@ -89,6 +94,20 @@ CHILD_COLUMNS = {
     "article_links": ("pmid", "position", "ref_type", "ref_pmid", "source"),
 }
 RAW_COLUMNS = ("pmid", "format", "compressed", "sha1")
+
+# Indexes on columns Datasette filters and sorts by; Store.bulk_load builds them after
+# a large import rather than row by row.
+SECONDARY_INDEXES = {
+    "articles": [["pub_year"], ["journal_id"], ["entrez_date"], ["revised_date"], ["deleted"], ["retracted"]],
+    "article_authors": [["author_id"]],
+    "article_mesh": [["descriptor"]],
+    "publication_types": [["name"]],
+    "keywords": [["keyword"]],
+    "article_links": [["ref_type"], ["ref_pmid"]],
+    "harvest_runs": [["kind", "outcome"]],
+}
+# Below this many records an import keeps the indexes: rebuilding them is not worth it.
+BULK_LOAD_MIN = 2000
 
 
 class StoreError(Exception):
@@ -142,8 +161,14 @@ class Store:
         few commits, which the next run fetches again. 16 KiB pages (applied only
         when the file is new) hold an article row (title, abstract and its sections,
         ~5 KB) without overflow pages: an import spends less time writing pages.
+
+        Foreign keys are declared (Datasette links by them) but not enforced: a batch
+        writes journals, authors and MeSH terms before the rows that name them, in one
+        transaction, so every reference holds by construction (tests run SQLite's
+        foreign_key_check after imports, revisions and deletions), and enforcing them
+        cost a fifth of an import's SQL time in parent lookups.
         """
-        for pragma in ("page_size = 16384", "foreign_keys = ON", "synchronous = NORMAL", "cache_size = -65536"):
+        for pragma in ("page_size = 16384", "foreign_keys = OFF", "synchronous = NORMAL", "cache_size = -65536"):
             self.db.execute(f"PRAGMA {pragma}")
 
     # -- schema ---------------------------------------------------------------
@@ -189,7 +214,8 @@ class Store:
             pk="id",
             if_not_exists=True,
         )
-        db["article_authors"].create(
+        self._create_link_table(
+            "article_authors",
             {
                 "pmid": str,
                 "position": int,
@@ -199,32 +225,31 @@ class Store:
             },
             pk=("pmid", "position"),
             foreign_keys=[("pmid", "articles", "pmid"), ("author_id", "authors", "id")],
-            if_not_exists=True,
         )
         db["mesh_terms"].create({"descriptor": str, "ui": str}, pk="descriptor", if_not_exists=True)
-        db["article_mesh"].create(
+        self._create_link_table(
+            "article_mesh",
             {"pmid": str, "descriptor": str, "major": int, "qualifiers": str},
             pk=("pmid", "descriptor"),
             foreign_keys=[("pmid", "articles", "pmid"), ("descriptor", "mesh_terms", "descriptor")],
-            if_not_exists=True,
         )
-        db["publication_types"].create(
+        self._create_link_table(
+            "publication_types",
             {"pmid": str, "name": str, "ui": str},
             pk=("pmid", "name"),
             foreign_keys=[("pmid", "articles", "pmid")],
-            if_not_exists=True,
         )
-        db["keywords"].create(
+        self._create_link_table(
+            "keywords",
             {"pmid": str, "keyword": str},
             pk=("pmid", "keyword"),
             foreign_keys=[("pmid", "articles", "pmid")],
-            if_not_exists=True,
         )
-        db["article_links"].create(
+        self._create_link_table(
+            "article_links",
             {"pmid": str, "position": int, "ref_type": str, "ref_pmid": str, "source": str},
             pk=("pmid", "position"),
             foreign_keys=[("pmid", "articles", "pmid")],
-            if_not_exists=True,
         )
         db["raw_records"].create(
             {"pmid": str, "format": str, "compressed": bytes, "sha1": str},
@@ -268,19 +293,49 @@ class Store:
             db["articles"].enable_fts(["title", "abstract"], create_triggers=False, tokenize="porter")
         return self
 
+    def _create_link_table(self, name: str, columns: dict, *, pk: tuple, foreign_keys: list) -> None:
+        """A table of an article's authors, headings, types, keywords or links, WITHOUT ROWID.
+
+        Their rows are small and found by their primary key (pmid first), so the key's
+        B-tree can hold the rows themselves: one B-tree to write a row into instead of
+        two, a sixth less of an import's SQL time. Stores made before this keep their
+        rowid tables, which behave the same to every query.
+        """
+        if not self.db[name].exists():
+            sql = self.db.create_table_sql(name, columns, pk=pk, foreign_keys=foreign_keys)
+            self.db.execute(sql.rstrip().rstrip(";") + " WITHOUT ROWID")
+
     def _ensure_indexes(self) -> None:
-        wanted = {
-            "articles": [["pub_year"], ["journal_id"], ["entrez_date"], ["revised_date"], ["deleted"], ["retracted"]],
-            "article_authors": [["author_id"]],
-            "article_mesh": [["descriptor"]],
-            "publication_types": [["name"]],
-            "keywords": [["keyword"]],
-            "article_links": [["ref_type"], ["ref_pmid"]],
-            "harvest_runs": [["kind", "outcome"]],
-        }
-        for table, indexes in wanted.items():
+        for table, indexes in SECONDARY_INDEXES.items():
             for columns in indexes:
                 self.db[table].create_index(columns, if_not_exists=True)
+
+    @contextmanager
+    def bulk_load(self, expected_records: int):
+        """Write a large import without the secondary indexes, then build them in one go.
+
+        Each indexed row costs SQLite a B-tree insert per index as it is written; a
+        sorted build at the end costs a tenth of that (measured: ~11 µs an article for
+        all of them, against ~40 µs a record kept up to date). So the indexes go when
+        the import is expected to be at least half the size of what is stored, and
+        come back when it ends, however it ends. A process killed in between leaves
+        every row intact and the indexes missing, and ``ensure_shape`` (which every
+        command runs first) builds them again.
+        """
+        stored = self.db.execute("select count(*) from articles").fetchone()[0]
+        if expected_records < BULK_LOAD_MIN or stored > 2 * expected_records:
+            yield False
+            return
+        names = [_index_name(table, columns) for table, indexes in SECONDARY_INDEXES.items()
+                 for columns in indexes if table != "harvest_runs"]
+        with self.db.atomic():
+            for name in names:
+                self.db.execute(f"drop index if exists [{name}]")
+        try:
+            yield True
+        finally:
+            with self.db.atomic():
+                self._ensure_indexes()
 
     # -- writing --------------------------------------------------------------
 
@@ -350,9 +405,9 @@ class Store:
         _fill_mesh_uis(conn, rows.mesh_terms)
         # A new PMID (none stored, as read in this transaction) takes a plain INSERT: the
         # upsert costs SQLite about twice as much a row, index maintenance included.
-        _write_rows(conn, "articles", rows.articles, columns=tuple(ARTICLE_COLUMNS))
+        _insert_and_index(conn, rows.articles)
         _write_rows(conn, "articles", rows.replacing, columns=tuple(ARTICLE_COLUMNS), upsert="pmid")
-        _index(conn, [row[0] for row in rows.articles] + [row[0] for row in rows.replacing])
+        _index(conn, [row[0] for row in rows.replacing])
         for table in CHILD_TABLES:
             _write_rows(conn, table, rows.children[table], columns=CHILD_COLUMNS[table], conflict="IGNORE")
         _write_rows(conn, "raw_records", rows.raw, columns=RAW_COLUMNS, conflict="REPLACE")
@@ -697,9 +752,29 @@ def _fill_mesh_uis(conn, terms: dict) -> None:
         conn.executemany("update mesh_terms set ui = ? where descriptor = ? and ui is null", with_ui)
 
 
+def _index_name(table: str, columns: list[str]) -> str:
+    """The name sqlite-utils gives an index it creates (Table.create_index)."""
+    return f"idx_{table.replace(' ', '_')}_{'_'.join(columns)}"
+
+
 def _chunks(items: list, size: int = 500):
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _insert_and_index(conn, rows: list[tuple]) -> None:
+    """Insert new articles with the rowids SQLite would give them, and index their text.
+
+    Knowing the rowids, the full-text index takes title and abstract from the rows in
+    hand rather than reading them back from the table (a fifth of its cost).
+    """
+    if not rows:
+        return
+    start = conn.execute("select coalesce(max(rowid), 0) from articles").fetchone()[0] + 1
+    numbered = [(rowid,) + row for rowid, row in enumerate(rows, start)]
+    _write_rows(conn, "articles", numbered, columns=ROWID_ARTICLE_COLUMNS)
+    conn.executemany("insert into articles_fts (rowid, title, abstract) values (?, ?, ?)",
+                     [(row[0], row[_TITLE], row[_ABSTRACT]) for row in numbered])
 
 
 def _index(conn, pmids: list[str]) -> None:

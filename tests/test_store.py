@@ -319,3 +319,103 @@ def test_an_article_without_raw_bytes_is_hashed_from_its_fields(store):
     store.save_records([article])
     assert store.db["articles"].get("90000001")["record_hash"] == record_hash(article)
     assert store.save_records([article]).unchanged == 1
+
+
+def _integrity(store):
+    """SQLite's own checks: every declared reference resolves, the search index is sound, and it
+    holds exactly the live articles' text (withdrawn ones are left out of it on purpose)."""
+    dangling = store.db.execute("pragma foreign_key_check").fetchall()
+    store.db.execute("insert into articles_fts(articles_fts) values('integrity-check')")
+    live = store.db.execute("select rowid, title, abstract from articles where deleted = 0 order by rowid").fetchall()
+    for rowid, title, abstract in live:
+        word = title.split()[-1]
+        assert rowid in [r for (r,) in store.db.execute(
+            "select rowid from articles_fts where articles_fts match ?", [f'title:"{word}"'])], title
+    return dangling
+
+
+def test_references_hold_without_enforcement_through_revisions_and_deletions(store):
+    assert store.db.execute("pragma foreign_keys").fetchone()[0] == 0
+    store.save_records([make_article(), make_article(pmid="90000002", title="Renal cryoablation")])
+    store.save_records([make_article(pmid="90000002", title="Hepatic cryoablation", revised="2025-02-01",
+                                     links=[Link("CommentIn", "90000001", "J Fict 2025")]),
+                        make_article(pmid="90000003", title="Spinal cryoablation")])
+    store.save_records([Deletion(["90000001"])])
+    assert _integrity(store) == []
+    assert store.db["article_mesh"].count == 3 and store.db["mesh_terms"].count == 1
+
+
+def test_a_new_store_keeps_an_articles_rows_in_tables_without_rowid(store):
+    for table in ("article_authors", "article_mesh", "publication_types", "keywords", "article_links"):
+        assert store.db[table].schema.rstrip().endswith("WITHOUT ROWID"), table
+    store.save_records([make_article()])
+    assert [r["keyword"] for r in store.db["keywords"].rows_where(order_by="keyword")] == ["cryoablation", "desmoid"]
+
+
+def test_a_store_made_with_rowid_tables_reads_and_writes_as_before(db_path):
+    store = Store(db_path).ensure_shape()
+    store.db["keywords"].drop()  # as the store was made before the link tables lost their rowids
+    store.db["keywords"].create({"pmid": str, "keyword": str}, pk=("pmid", "keyword"),
+                                foreign_keys=[("pmid", "articles", "pmid")])
+    store.db.conn.close()
+    store = Store(db_path).ensure_shape()
+    assert "WITHOUT ROWID" not in store.db["keywords"].schema
+    store.save_records([make_article()])
+    revised = make_article(revised="2025-01-01")
+    revised.keywords = ["cryotherapy"]
+    store.save_records([revised])
+    assert [r["keyword"] for r in store.db["keywords"].rows] == ["cryotherapy"]
+    assert _integrity(store) == []
+
+
+def test_each_new_article_is_found_by_the_search_index_under_its_own_row(store):
+    """New articles are indexed from the rows in hand, under the rowids they were given."""
+    store.save_records([make_article(pmid=str(90000001 + i), title=f"Cryoablation case {word}")
+                        for i, word in enumerate(["alpha", "bravo", "charlie"])])
+    store.db.execute("update articles set deleted = 1 where pmid = '90000002'")  # a gap in the live rows
+    store.save_records([make_article(pmid="90000010", title="Cryoablation case delta"),
+                        make_article(pmid="90000001", title="Cryoablation case echo", revised="2025-05-01")])
+    for word, pmid in [("alpha", None), ("charlie", "90000003"), ("delta", "90000010"), ("echo", "90000001")]:
+        found = [r["pmid"] for r in store.db["articles"].search(word)]
+        assert found == ([pmid] if pmid else []), word
+    _integrity(store)
+
+
+def test_a_bulk_load_builds_the_indexes_after_the_rows_however_it_ends(store):
+    from kb.store import SECONDARY_INDEXES
+
+    def indexes():
+        return {name for (name,) in store.db.execute(
+            "select name from sqlite_master where type = 'index' and name like 'idx_%'")}
+
+    every = indexes()
+    assert len(every) == sum(map(len, SECONDARY_INDEXES.values()))
+    with store.bulk_load(expected_records=5000) as deferred:
+        assert deferred and indexes() == {"idx_harvest_runs_kind_outcome"}
+        store.save_records([make_article()])
+    assert indexes() == every
+    with pytest.raises(RuntimeError):
+        with store.bulk_load(expected_records=5000):
+            raise RuntimeError("the import failed half-way")
+    assert indexes() == every
+    assert store.db.execute("select pmid from articles where pub_year = 2023").fetchall() == [("90000001",)]
+
+
+def test_a_small_import_or_a_large_store_keeps_the_indexes(store, monkeypatch):
+    import kb.store
+
+    with store.bulk_load(expected_records=100) as deferred:
+        assert not deferred
+    monkeypatch.setattr(kb.store, "BULK_LOAD_MIN", 1)
+    store.save_records([make_article(pmid=str(90000001 + i)) for i in range(5)])
+    with store.bulk_load(expected_records=2) as deferred:  # 5 stored > 2 x 2 expected
+        assert not deferred
+    with store.bulk_load(expected_records=3) as deferred:
+        assert deferred
+
+
+def test_indexes_lost_with_a_killed_bulk_load_come_back_with_the_next_command(db_path):
+    store = Store(db_path).ensure_shape()
+    store.db.execute("drop index idx_articles_pub_year")  # as a kill between drop and rebuild leaves it
+    store.db.conn.close()
+    assert "idx_articles_pub_year" in {i.name for i in Store(db_path).ensure_shape().db["articles"].indexes}

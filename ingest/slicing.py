@@ -1,0 +1,190 @@
+"""Cut a PubMed XML document into the bytes of its records, without parsing it whole.
+
+Why: an import keeps every record's raw XML, and re-serialising a parsed record cost
+a third as much as parsing it. Cut out of the file, the raw bytes come for free, and
+each record parsed on its own (``etree.fromstring``) costs less than ``iterparse``
+over the document, which also builds the tree around the records and must free it.
+For NCBI's files the bytes are exactly what lxml would have written back (checked on
+the real baseline files), so stored records keep their hashes.
+
+Only documents whose records stand alone are cut: UTF-8 (or ASCII), no namespace
+declared on the root for the records to inherit. ``record_start`` says whether a
+document qualifies; :mod:`ingest.pubmed_xml` reads any other with ``iterparse``.
+Between records only whitespace is expected; anything else is handed on as a gap
+for the parser to check, so that text which is not XML is still an error.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import BinaryIO, Iterator, NamedTuple
+
+from ingest import safexml
+
+RECORD_TAGS = (b"PubmedArticle", b"PubmedBookArticle", b"MedlineCitation", b"DeleteCitation")
+_RECORD_START = re.compile(rb"<(" + b"|".join(RECORD_TAGS) + rb")(?=[\s/>])")
+_ROOT_TAG = re.compile(rb"<([A-Za-z_][\w.\-]*)")
+_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._\-]+)["']""")
+_UTF8 = frozenset({b"utf-8", b"utf8", b"us-ascii", b"ascii"})
+
+BLOCK = 1 << 20
+# A record whose end tag has not come within this many bytes is broken (an unclosed
+# element): it is parsed as far as it goes, for lxml to say where, rather than held.
+MAX_RECORD = 64 << 20
+
+
+class Piece(NamedTuple):
+    """A record's bytes (``tag`` its element name), or a gap that is not whitespace (``tag`` None)."""
+
+    tag: str | None
+    data: bytes
+    line: int  # where ``data`` starts in the document, for error messages
+    column: int
+
+
+class Unfinished(NamedTuple):
+    """The document ended inside a record or before its root element's end tag."""
+
+    data: bytes  # the record so far (empty if it ended between records)
+    line: int
+    column: int
+    root: str
+
+
+def record_start(head: bytes) -> tuple[str, int] | None:
+    """The root element's name and the offset just past its start tag, when the records
+    of the document in ``head`` (its prolog and root start tag, at least) can be cut out
+    as bytes; None when they cannot (or when ``head`` is not XML at all)."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00", b"<\x00")):
+        return None  # UTF-16 or UTF-32
+    declared = _ENCODING.match(head.removeprefix(b"\xef\xbb\xbf"))
+    if declared and declared.group(1).lower() not in _UTF8:
+        return None
+    start = safexml.root_start(head.decode("latin-1"))
+    if start < 0:
+        return None
+    tag = _ROOT_TAG.match(head, start)
+    end = head.find(b">", start)
+    if tag is None or end < 0 or head[end - 1 : end] == b"/" or b"xmlns" in head[start:end]:
+        return None
+    return tag.group(1).decode("ascii"), end + 1
+
+
+def iter_pieces(head: bytes, stream: BinaryIO, root: str, offset: int) -> Iterator[Piece | Unfinished]:
+    """The records after ``offset`` in ``head`` and the rest of ``stream``, in order.
+
+    Non-whitespace between records comes as a gap (``tag`` None), anything after the
+    root's end tag as a piece with ``tag`` "" (an error), and a document that stops
+    before ``</root>`` ends with an ``Unfinished``.
+    """
+    cutter = _Cutter(head, stream, offset)
+    root_end = b"</" + root.encode("ascii") + b">"
+    while True:
+        found = cutter.next_start()
+        line, column = cutter.position()
+        gap = cutter.take_gap(found.start() if found else None)
+        closing = gap.find(root_end)
+        if closing >= 0:
+            if gap[:closing].strip():
+                yield Piece(None, gap[:closing], line, column)
+            after = closing + len(root_end)
+            if found is not None or gap[after:].strip():
+                yield Piece("", gap[after:], *_moved(line, column, gap[:after]))
+            return
+        if gap.strip():
+            yield Piece(None, gap, line, column)
+        if found is None:
+            yield Unfinished(b"", *cutter.position(), root)
+            return
+        record = cutter.take_record(found.start(), found.group(1))
+        if record is None:
+            yield Unfinished(cutter.rest(), *cutter.position(), root)
+            return
+        yield record
+
+
+def _moved(line: int, column: int, text: bytes) -> tuple[int, int]:
+    """The position just after ``text``, which starts at (line, column)."""
+    newlines = text.count(b"\n")
+    if not newlines:
+        return line, column + len(text)
+    return line + newlines, len(text) - text.rfind(b"\n")
+
+
+class _Cutter:
+    """A window on the stream: blocks are appended as needed and consumed bytes dropped."""
+
+    def __init__(self, head: bytes, stream: BinaryIO, offset: int):
+        self.stream = stream
+        self.buf = head
+        self.pos = offset
+        self.line = 1 + head.count(b"\n", 0, offset)  # the line ``pos`` is on
+        self.column = offset - head.rfind(b"\n", 0, offset)  # ``pos``'s, 1-based
+        self.eof = False
+
+    def _more(self) -> bool:
+        if self.eof:
+            return False
+        block = self.stream.read(BLOCK)
+        if not block:
+            self.eof = True
+            return False
+        self.buf = self.buf[self.pos :] + block
+        self.pos = 0
+        return True
+
+    def next_start(self) -> re.Match | None:
+        while True:
+            found = _RECORD_START.search(self.buf, self.pos)
+            # a start tag cut at the block's end must not be missed: read on and look again
+            if found is not None and found.end() < len(self.buf):
+                return found
+            if not self._more():
+                return found
+
+    def take_gap(self, end: int | None) -> bytes:
+        end = len(self.buf) if end is None else end
+        gap = self.buf[self.pos : end]
+        self._advance(end)
+        return gap
+
+    def take_record(self, start: int, tag: bytes) -> Piece | None:
+        """The record starting at ``start``; None if the document ends (or it grows too long) first."""
+        line, column = self.line, self.column
+        gt = self.buf.find(b">", start)
+        while gt < 0 and self._more():
+            start, gt = 0, self.buf.find(b">")
+        if gt < 0:
+            return None
+        if self.buf[gt - 1] == 0x2F:  # "/>": an empty record
+            end = gt + 1
+        else:
+            closing = b"</" + tag + b">"
+            searched = gt
+            while (found := self.buf.find(closing, searched)) < 0:
+                so_far = len(self.buf) - self.pos
+                if so_far > MAX_RECORD or not self._more():
+                    return None
+                searched = max(so_far - len(closing), 0)
+            end = found + len(closing)
+        data = self.buf[self.pos : end]
+        self._advance(end)
+        return Piece(tag.decode("ascii"), data, line, column)
+
+    def rest(self) -> bytes:
+        while self._more():
+            if len(self.buf) - self.pos > MAX_RECORD:
+                break
+        return self.buf[self.pos :]
+
+    def position(self) -> tuple[int, int]:
+        return self.line, self.column
+
+    def _advance(self, end: int) -> None:
+        newlines = self.buf.count(b"\n", self.pos, end)
+        if newlines:
+            self.line += newlines
+            self.column = end - self.buf.rfind(b"\n", self.pos, end)
+        else:
+            self.column += end - self.pos
+        self.pos = end
