@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 from lxml import etree
 
-from ingest import safexml
+from ingest import safexml, slicing
 from ingest.model import (
     AbstractSection,
     Article,
@@ -46,6 +46,9 @@ MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "O
 MONTHS = {name.lower(): number for number, name in enumerate(MONTH_NAMES, start=1)}
 _YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 _ORCID = re.compile(r"(\d{4}-?\d{4}-?\d{4}-?\d{3}[\dXx])")
+
+_POSITION_SUFFIX = re.compile(r", line \d+, column \d+$")
+_TAG_LINE = re.compile(r"(in tag \S+ line )(\d+)")
 
 _PMID_PATHS = ("MedlineCitation/PMID", "BookDocument/PMID", "PMID")
 
@@ -84,8 +87,39 @@ def iter_records(source: str | os.PathLike | BinaryIO, name: str | None = None) 
 
 
 def _iter_stream(stream: BinaryIO, name: str) -> Iterator[Record]:
-    checked = safexml.checked_stream(stream, name)
-    events = etree.iterparse(checked, events=("end",), tag=RECORD_TAGS, **safexml.PARSER_OPTIONS)
+    head = safexml.read_head(stream, name)
+    safexml.check_prolog(head, name)
+    start = slicing.record_start(head)
+    if start is not None and start[0] in RECORD_SETS:
+        yield from _iter_slices(head, stream, name, *start)
+    else:  # another encoding, namespaces on the root, or not a PubMed document at all
+        yield from _iter_tree(safexml.prefixed_stream(head, stream), name)
+
+
+def _iter_slices(head: bytes, stream: BinaryIO, name: str, root: str, offset: int) -> Iterator[Record]:
+    """Records cut out of the document as bytes (ingest.slicing), each parsed on its own."""
+    parser = etree.XMLParser(**safexml.PARSER_OPTIONS)
+    position = 0
+    for piece in slicing.iter_pieces(head, stream, root, offset):
+        if isinstance(piece, slicing.Unfinished):
+            raise _unfinished(name, piece, parser)
+        if not piece.tag:
+            _check_gap(name, piece, parser, root)
+            continue
+        try:
+            elem = etree.fromstring(piece.data, parser)
+        except etree.XMLSyntaxError as err:
+            raise _syntax_error(name, err, piece.line, piece.column) from err
+        if piece.tag == "DeleteCitation":
+            yield _deletion(elem)
+        else:
+            position += 1
+            yield _read_one(elem, piece.tag, name, position, raw=piece.data)
+
+
+def _iter_tree(stream: BinaryIO, name: str) -> Iterator[Record]:
+    """Records read with iterparse, each freed once read (documents that cannot be cut)."""
+    events = etree.iterparse(stream, events=("end",), tag=RECORD_TAGS, **safexml.PARSER_OPTIONS)
     position = 0
     try:
         for _, elem in events:
@@ -94,23 +128,57 @@ def _iter_stream(stream: BinaryIO, name: str) -> Iterator[Record]:
             if tag == "MedlineCitation" and parent is not None and parent.tag == "PubmedArticle":
                 continue  # read with its PubmedArticle, at that element's end
             if tag == "DeleteCitation":
-                record: Record = Deletion([pmid.text.strip() for pmid in elem if pmid.tag == "PMID" and pmid.text])
+                record: Record = _deletion(elem)
             else:
                 position += 1
                 record = _read_one(elem, tag, name, position)
             _release(elem, parent)
             yield record
     except etree.XMLSyntaxError as err:
-        line, column = err.position if err.position else (None, None)
-        raise XMLFileError(
-            f"{name}: not well-formed XML at line {line}, column {column}: {err.msg}",
-            name,
-            line,
-            column,
-        ) from err
+        raise _syntax_error(name, err) from err
     root = events.root
     if position == 0 and root is not None and root.tag not in RECORD_SETS:
         raise XMLFileError(f"{name}: root element <{root.tag}> is not a PubMed record set", name)
+
+
+def _deletion(elem: etree._Element) -> Deletion:
+    return Deletion([pmid.text.strip() for pmid in elem if pmid.tag == "PMID" and pmid.text])
+
+
+def _syntax_error(name: str, err: etree.XMLSyntaxError, line: int = 1, column: int = 1) -> XMLFileError:
+    """The error at its place in the document, given where the parsed bytes began there."""
+    at_line, at_column = err.position if err.position else (None, None)
+    message = _POSITION_SUFFIX.sub("", err.msg)
+    if at_line is not None:
+        at_column = at_column + column - 1 if at_line == 1 and at_column is not None else at_column
+        at_line += line - 1
+        # lxml names the line an unclosed tag opened on, counted from the parsed bytes
+        message = _TAG_LINE.sub(lambda found: f"{found.group(1)}{int(found.group(2)) + line - 1}", message)
+    return XMLFileError(f"{name}: not well-formed XML at line {at_line}, column {at_column}: {message}",
+                        name, at_line, at_column)
+
+
+def _unfinished(name: str, piece: slicing.Unfinished, parser: etree.XMLParser) -> XMLFileError:
+    """The document stops inside a record (lxml says where) or before its root's end tag."""
+    if piece.data:
+        try:
+            etree.fromstring(piece.data, parser)
+        except etree.XMLSyntaxError as err:
+            return _syntax_error(name, err, piece.line, piece.column)
+    return XMLFileError(f"{name}: not well-formed XML at line {piece.line}, column {piece.column}: "
+                        f"the document ends before </{piece.root}>", name, piece.line, piece.column)
+
+
+def _check_gap(name: str, piece: slicing.Piece, parser: etree.XMLParser, root: str) -> None:
+    """Text between records must be well-formed XML (other elements are passed over);
+    after the root's end tag nothing may follow."""
+    if piece.tag == "":
+        raise XMLFileError(f"{name}: not well-formed XML at line {piece.line}, column {piece.column}: "
+                           f"content after </{root}>", name, piece.line, piece.column)
+    try:
+        etree.fromstring(b"<gap>" + piece.data + b"</gap>", parser)
+    except etree.XMLSyntaxError as err:
+        raise _syntax_error(name, err, piece.line, piece.column - len(b"<gap>")) from err
 
 
 def _release(elem: etree._Element, parent: etree._Element | None) -> None:
@@ -121,7 +189,9 @@ def _release(elem: etree._Element, parent: etree._Element | None) -> None:
             del parent[0]
 
 
-def _read_one(elem: etree._Element, tag: str, name: str, position: int) -> Article | ParseProblem:
+def _read_one(elem: etree._Element, tag: str, name: str, position: int,
+              raw: bytes | None = None) -> Article | ParseProblem:
+    """The record's Article; ``raw``, its bytes in the file when known, else written back from ``elem``."""
     try:
         if tag == "PubmedArticle":
             article = _pubmed_article(elem)
@@ -129,7 +199,8 @@ def _read_one(elem: etree._Element, tag: str, name: str, position: int) -> Artic
             article = _book_article(elem)
         else:
             article = _medline_citation(elem)
-        article.raw = etree.tostring(elem, encoding="UTF-8", xml_declaration=False, with_tail=False)
+        article.raw = raw if raw is not None else etree.tostring(
+            elem, encoding="UTF-8", xml_declaration=False, with_tail=False)
         return article
     except (RecordError, ValueError) as err:
         where = _where(elem, position)
@@ -155,7 +226,7 @@ def article_from_xml(raw: bytes, name: str = "<raw>") -> Article:
     elem = safexml.parse_bytes(raw, name)
     if elem.tag not in RECORD_TAGS[:3]:
         raise RecordError(f"{name}: <{elem.tag}> is not a PubMed record")
-    result = _read_one(elem, elem.tag, name, 1)
+    result = _read_one(elem, elem.tag, name, 1, raw=raw)
     if isinstance(result, ParseProblem):
         raise RecordError(str(result))
     return result

@@ -61,7 +61,7 @@ def _refuse(name: str, why: str) -> UnsafeXMLError:
     )
 
 
-def _root_start(text: str) -> int:
+def root_start(text: str) -> int:
     """Index of the root element's "<", or -1 if the prolog has not ended yet."""
     i = 0
     while True:
@@ -113,7 +113,7 @@ def check_prolog(head: bytes, name: str) -> None:
     """
     text = _decode_head(head)
     doctype = text.find("<!DOCTYPE")
-    root = _root_start(text)
+    root = root_start(text)
     if doctype < 0 or (0 <= root < doctype):
         return
     end = _doctype_end(text, doctype)
@@ -134,7 +134,7 @@ def read_head(stream, name: str) -> bytes:
         if not chunk:
             return head
         head += chunk
-        if _root_start(_decode_head(head)) >= 0:
+        if root_start(_decode_head(head)) >= 0:
             return head
     raise _refuse(name, f"has a prolog longer than {PROLOG_LIMIT} bytes")
 
@@ -164,7 +164,12 @@ def checked_stream(stream, name: str) -> _PrefixedStream:
     """Check the prolog of binary ``stream`` and return a stream of the whole document."""
     head = read_head(stream, name)
     check_prolog(head, name)
-    return _PrefixedStream(head, stream)
+    return prefixed_stream(head, stream)
+
+
+def prefixed_stream(head: bytes, rest) -> _PrefixedStream:
+    """A stream of ``head`` (bytes already read) followed by the rest of ``rest``."""
+    return _PrefixedStream(head, rest)
 
 
 def parse_bytes(data: bytes, name: str = "<bytes>") -> etree._Element:

@@ -304,30 +304,94 @@ def test_xml_that_is_not_pubmed_is_an_error():
         read("esearch_reply.xml")
 
 
-def test_memory_is_released_as_records_are_read():
-    """Each record (and earlier siblings) is cleared once read: the tree never grows."""
+def many_records(n, prolog=b""):
     record = (XML / "update_with_deletions.xml").read_bytes().split(b"<PubmedArticle>")[1].split(b"</PubmedArticle>")[0]
     body = b"".join(
         b"<PubmedArticle>" + record.replace(b"39990401", str(40000000 + i).encode()) + b"</PubmedArticle>\n"
-        for i in range(300)
+        for i in range(n)
     )
-    doc = b"<PubmedArticleSet>" + body + b"</PubmedArticleSet>"
-    sizes = []
-    pmids = []
-    source = io.BytesIO(doc)
+    return prolog + b"<PubmedArticleSet>" + body + b"</PubmedArticleSet>"
+
+
+def test_a_document_that_cannot_be_cut_releases_each_record_once_read(monkeypatch):
+    """Read with iterparse (here: a declared Latin-1 encoding), each record and the
+    siblings before it are cleared once read: the tree never grows."""
     from ingest import pubmed_xml
 
+    sizes = []
     original = pubmed_xml._release
 
     def spy(elem, parent):
         original(elem, parent)
         sizes.append((len(elem), sum(1 for _ in elem.itersiblings(preceding=True))))
 
-    pubmed_xml._release = spy
-    try:
-        pmids = [r.pmid for r in iter_records(source, "many.xml")]
-    finally:
-        pubmed_xml._release = original
+    monkeypatch.setattr(pubmed_xml, "_release", spy)
+    doc = many_records(300, b'<?xml version="1.0" encoding="ISO-8859-1"?>\n')
+    pmids = [r.pmid for r in iter_records(io.BytesIO(doc), "many.xml")]
     assert len(pmids) == 300 and len(set(pmids)) == 300
-    # after each record: it is emptied and nothing read before it is still attached
     assert sizes == [(0, 0)] * 300
+
+
+def test_records_cut_as_bytes_hold_no_more_than_a_block_and_a_record(monkeypatch):
+    from ingest import slicing
+
+    monkeypatch.setattr(slicing, "BLOCK", 4096)
+    held = []
+    original = slicing._Cutter._more
+
+    def spy(cutter):
+        more = original(cutter)
+        held.append(len(cutter.buf))
+        return more
+
+    monkeypatch.setattr(slicing._Cutter, "_more", spy)
+    doc = many_records(1000)
+    pmids = [r.pmid for r in iter_records(io.BytesIO(doc), "many.xml")]
+    assert len(set(pmids)) == 1000
+    record = len(doc) // 1000
+    # the first 64 KiB come with the prolog check; the rest block by block, never all at once
+    assert len(held) >= (len(doc) - 65536) // 4096 and max(held) < 4096 + 2 * record
+
+
+def test_the_raw_bytes_of_a_record_are_the_files_own(tmp_path):
+    """Cut out of the file, a record's raw XML is its bytes there, odd spacing and all."""
+    doc = many_records(3).replace(b"<PMID Version=\"1\">", b"<PMID  Version='1'>")
+    records = list(iter_records(io.BytesIO(doc), "spaced.xml"))
+    first = doc[doc.index(b"<PubmedArticle>") : doc.index(b"</PubmedArticle>") + len(b"</PubmedArticle>")]
+    assert records[0].raw == first
+    assert b"<PMID  Version='1'>" in records[0].raw
+    assert [r.pmid for r in records] == ["40000000", "40000001", "40000002"]
+
+
+@pytest.mark.parametrize("prolog", [b"", b'<?xml version="1.0" encoding="ISO-8859-1"?>\n'],
+                         ids=["cut as bytes", "read as a tree"])
+def test_both_ways_of_reading_give_the_same_articles(prolog):
+    data = (XML / "update_with_deletions.xml").read_bytes()
+    start = data.index(b"<PubmedArticleSet")
+    as_bytes = list(iter_records(io.BytesIO(data), "a.xml"))
+    as_tree = list(iter_records(io.BytesIO(b'<?xml version="1.0" encoding="ISO-8859-1"?>\n' + data[start:]), "b.xml"))
+    assert [type(r) for r in as_bytes] == [type(r) for r in as_tree]
+    for cut, tree in zip(as_bytes, as_tree):
+        if isinstance(cut, Article):
+            assert {**cut.to_dict(), "raw": None} == {**tree.to_dict(), "raw": None}
+            assert etree.tostring(etree.fromstring(cut.raw)) == etree.tostring(etree.fromstring(tree.raw))
+        else:
+            assert cut == tree
+
+
+@pytest.mark.parametrize("tail, column, expected", [
+    (b"<PubmedArticle><MedlineCitation><PMID>1</PMID>", 47, "Premature end of data in tag MedlineCitation line {line}"),
+    (b"", 1, "the document ends before </PubmedArticleSet>"),
+    (b"</PubmedArticleSet>\n<PubmedArticle/>", 20, "content after </PubmedArticleSet>"),
+    (b"  stray & text\n</PubmedArticleSet>", 10, "xmlParseEntityRef: no name"),
+])
+def test_a_damaged_document_is_an_error_that_says_where(tail, column, expected):
+    doc = b"<?xml version='1.0'?>\n" + many_records(1).replace(b"</PubmedArticleSet>", b"") + b"\n"
+    line = doc.count(b"\n") + 1  # where the tail begins
+    records = iter_records(io.BytesIO(doc + tail), "damaged.xml")
+    assert next(records).pmid == "40000000"
+    with pytest.raises(XMLFileError) as caught:
+        list(records)
+    assert str(caught.value) == (f"damaged.xml: not well-formed XML at line {line}, column {column}: "
+                                 + expected.format(line=line))
+    assert (caught.value.line, caught.value.column) == (line, column)
