@@ -19,6 +19,7 @@ import logging
 import os
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import BinaryIO
 
 from lxml import etree
@@ -449,20 +450,26 @@ def _iso_date(elem: etree._Element) -> str:
         elif tag == "Day":
             day = (child.text or "").strip()
     try:
-        y = int(year) if year and len(year) == 4 else None
-        if y is None:
-            raise ValueError(f"year {year!r}")
-        if not month:
-            return year
-        m = int(month) if month.isdigit() else MONTHS[month[:3].lower()]
-        if not day:
-            datetime.date(y, m, 1)
-            return f"{y:04d}-{m:02d}"
-        return datetime.date(y, m, int(day)).isoformat()
+        return _iso(year, month, day)
     except (ValueError, KeyError) as err:
         raise RecordError(
             f"{elem.tag} is not a valid date (Year {year!r}, Month {month!r}, Day {day!r})"
         ) from err
+
+
+@lru_cache(maxsize=4096)
+def _iso(year: str | None, month: str | None, day: str | None) -> str:
+    """Cached: a file's records share few dates, and checking one costs more than finding it."""
+    y = int(year) if year and len(year) == 4 else None
+    if y is None:
+        raise ValueError(f"year {year!r}")
+    if not month:
+        return year
+    m = int(month) if month.isdigit() else MONTHS[month[:3].lower()]
+    if not day:
+        datetime.date(y, m, 1)
+        return f"{y:04d}-{m:02d}"
+    return datetime.date(y, m, int(day)).isoformat()
 
 
 def _pages(elem: etree._Element) -> str | None:

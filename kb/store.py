@@ -108,6 +108,8 @@ SECONDARY_INDEXES = {
 }
 # Below this many records an import keeps the indexes: rebuilding them is not worth it.
 BULK_LOAD_MIN = 2000
+# Pages of write-ahead log (16 KiB each) between checkpoints during a bulk load.
+BULK_CHECKPOINT = 10_000
 
 
 class StoreError(Exception):
@@ -321,6 +323,10 @@ class Store:
         come back when it ends, however it ends. A process killed in between leaves
         every row intact and the indexes missing, and ``ensure_shape`` (which every
         command runs first) builds them again.
+
+        Meanwhile the write-ahead log is copied into the database every BULK_CHECKPOINT
+        pages rather than every 1,000: the same index and full-text pages change in
+        every batch, and each checkpoint copied them again (a tenth of the writes' time).
         """
         stored = self.db.execute("select count(*) from articles").fetchone()[0]
         if expected_records < BULK_LOAD_MIN or stored > 2 * expected_records:
@@ -331,9 +337,12 @@ class Store:
         with self.db.atomic():
             for name in names:
                 self.db.execute(f"drop index if exists [{name}]")
+        every = self.db.execute("pragma wal_autocheckpoint").fetchone()[0]
+        self.db.execute(f"pragma wal_autocheckpoint = {BULK_CHECKPOINT}")
         try:
             yield True
         finally:
+            self.db.execute(f"pragma wal_autocheckpoint = {every}")
             with self.db.atomic():
                 self._ensure_indexes()
 
