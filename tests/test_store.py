@@ -390,10 +390,15 @@ def test_a_bulk_load_builds_the_indexes_after_the_rows_however_it_ends(store):
 
     every = indexes()
     assert len(every) == sum(map(len, SECONDARY_INDEXES.values()))
+    def checkpoint_every():
+        return store.db.execute("pragma wal_autocheckpoint").fetchone()[0]
+
+    usual = checkpoint_every()
     with store.bulk_load(expected_records=5000) as deferred:
         assert deferred and indexes() == {"idx_harvest_runs_kind_outcome"}
+        assert checkpoint_every() > usual
         store.save_records([make_article()])
-    assert indexes() == every
+    assert indexes() == every and checkpoint_every() == usual
     with pytest.raises(RuntimeError):
         with store.bulk_load(expected_records=5000):
             raise RuntimeError("the import failed half-way")
