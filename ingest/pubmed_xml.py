@@ -3,9 +3,11 @@
 One reader for everything NCBI serves as XML: efetch replies and the annual baseline and
 daily update files (``PubmedArticleSet`` with ``PubmedArticle``, ``PubmedBookArticle`` and
 ``DeleteCitation``) and the old ``MedlineCitationSet`` files (``MedlineCitation`` at the
-top level). Files run to hundreds of megabytes, so we stream with ``iterparse`` on the
-record tags only and free each record (and the siblings before it) once read: memory
-stays flat whatever the file size.
+top level). Files run to hundreds of megabytes, so they are streamed: each record's
+bytes are cut out of the document (ingest.slicing) and parsed on their own, which also
+gives the raw XML the store keeps; documents that cannot be cut so (another encoding,
+namespaces declared on the root) go through ``iterparse`` on the record tags, each
+record freed once read. Either way memory stays flat whatever the file size.
 
 Speed matters because ``cryokb import`` is benchmarked against a bare iterparse walk:
 field extraction walks each element's children once and dispatches on the tag, rather

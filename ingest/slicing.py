@@ -159,17 +159,30 @@ class _Cutter:
         if self.buf[gt - 1] == 0x2F:  # "/>": an empty record
             end = gt + 1
         else:
-            closing = b"</" + tag + b">"
-            searched = gt
-            while (found := self.buf.find(closing, searched)) < 0:
-                so_far = len(self.buf) - self.pos
-                if so_far > MAX_RECORD or not self._more():
-                    return None
-                searched = max(so_far - len(closing), 0)
-            end = found + len(closing)
+            end = self._end_tag(b"</" + tag, gt)
+            if end is None:
+                return None
         data = self.buf[self.pos : end]
         self._advance(end)
         return Piece(tag.decode("ascii"), data, line, column)
+
+    def _end_tag(self, closing: bytes, searched: int) -> int | None:
+        """The offset just past the end tag that starts with ``closing`` ("</Tag", then
+        optional whitespace and ">"), reading on as needed; None if it never comes."""
+        while True:
+            found = self.buf.find(closing, searched)
+            if found >= 0:
+                after = found + len(closing)
+                gt = self.buf.find(b">", after)
+                if gt >= 0:
+                    if not self.buf[after:gt].strip():
+                        return gt + 1
+                    searched = after  # a longer name ("</PubmedArticleSet"): not ours
+                    continue
+            so_far = len(self.buf) - self.pos
+            if so_far > MAX_RECORD or not self._more():
+                return None
+            searched = max(so_far - len(closing) - 64, 0)
 
     def rest(self) -> bytes:
         while self._more():

@@ -13,7 +13,9 @@ one GIL in threads; in two processes it does not. Batches travel through a pipe 
 (PIECE_SIZE records), in file order, each batch still written in one transaction:
 the reader waits until the writer takes the piece it holds, so memory stays flat
 whatever the size of the file. Pieces are plain tuples sent with marshal, about
-twice as fast as pickle both ways.
+twice as fast as pickle both ways. A run expected to be large next to the store (from
+the files' sizes) writes without the secondary indexes and builds them at the end
+(``Store.bulk_load``).
 """
 
 from __future__ import annotations

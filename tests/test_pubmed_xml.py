@@ -395,3 +395,24 @@ def test_a_damaged_document_is_an_error_that_says_where(tail, column, expected):
     assert str(caught.value) == (f"damaged.xml: not well-formed XML at line {line}, column {column}: "
                                  + expected.format(line=line))
     assert (caught.value.line, caught.value.column) == (line, column)
+
+
+def test_end_tags_with_space_before_the_bracket_still_end_their_records():
+    doc = many_records(3).replace(b"</PubmedArticle>", b"</PubmedArticle\n  >")
+    records = list(iter_records(io.BytesIO(doc), "spaced.xml"))
+    assert [r.pmid for r in records] == ["40000000", "40000001", "40000002"]
+    assert records[1].raw.endswith(b"</PubmedArticle\n  >")
+
+
+@pytest.mark.parametrize("block", [1, 7, 64, 333])
+def test_records_longer_than_a_block_are_cut_where_they_end(monkeypatch, block):
+    """Start and end tags split across blocks at every offset: the same records, the same bytes."""
+    from ingest import slicing
+
+    doc = many_records(4).replace(b"</PubmedArticle>", b"</PubmedArticle >", 1)
+    expected = list(iter_records(io.BytesIO(doc), "whole.xml"))
+    monkeypatch.setattr(slicing, "BLOCK", block)
+    monkeypatch.setattr(slicing.safexml, "_CHUNK", 50)  # the prolog check reads no further
+    cut = list(iter_records(io.BytesIO(doc), "blocks.xml"))
+    assert [(r.pmid, r.raw) for r in cut] == [(r.pmid, r.raw) for r in expected]
+    assert len(expected) == 4
