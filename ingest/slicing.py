@@ -135,11 +135,10 @@ class _Cutter:
 
     def next_start(self) -> re.Match | None:
         while True:
+            # the pattern looks at the byte after the name, so a start tag cut at the
+            # buffer's end only matches once the next block is in
             found = _RECORD_START.search(self.buf, self.pos)
-            # a start tag cut at the block's end must not be missed: read on and look again
-            if found is not None and found.end() < len(self.buf):
-                return found
-            if not self._more():
+            if found is not None or not self._more():
                 return found
 
     def take_gap(self, end: int | None) -> bytes:
@@ -153,7 +152,7 @@ class _Cutter:
         line, column = self.line, self.column
         gt = self.buf.find(b">", start)
         while gt < 0 and self._more():
-            start, gt = 0, self.buf.find(b">")
+            gt = self.buf.find(b">")  # the record now starts the buffer
         if gt < 0:
             return None
         if self.buf[gt - 1] == 0x2F:  # "/>": an empty record
