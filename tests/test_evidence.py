@@ -129,6 +129,16 @@ def test_rewriting_an_article_replaces_its_rows(kb):
     assert kb.db.execute("select count(*) from sentences where pmid = '90000001'").fetchone()[0] == len(spans)
 
 
+def test_every_declared_reference_holds_after_a_build_and_a_rewrite(kb, built):
+    """The store does not enforce foreign keys (kb.store), so the evidence writes must
+    keep them by themselves: SQLite's own check finds nothing dangling."""
+    a = article("90000001")
+    record, text, spans = desmoid_record(a, lesion="soft_tissue_sarcoma")
+    evidence.write_evidence(kb, [(record, text, spans)], "test-2", {})
+    for store in (kb, built[0]):
+        assert store.db["mentions"].count and store.db.execute("pragma foreign_key_check").fetchall() == []
+
+
 def test_sentences_are_searchable(kb):
     hits = list(kb.db["sentences"].search("complications"))
     assert {h["pmid"] for h in hits} == {"90000001", "90000002", "90000003"}
