@@ -168,8 +168,9 @@ def _unfinished(name: str, piece: slicing.Unfinished, parser: etree.XMLParser) -
             etree.fromstring(piece.data, parser)
         except etree.XMLSyntaxError as err:
             return _syntax_error(name, err, piece.line, piece.column)
-    return XMLFileError(f"{name}: not well-formed XML at line {piece.line}, column {piece.column}: "
-                        f"the document ends before </{piece.root}>", name, piece.line, piece.column)
+    why = piece.why or f"the document ends before </{piece.root}>"
+    return XMLFileError(f"{name}: not well-formed XML at line {piece.line}, column {piece.column}: {why}",
+                        name, piece.line, piece.column)
 
 
 def _check_gap(name: str, piece: slicing.Piece, parser: etree.XMLParser, root: str) -> None:

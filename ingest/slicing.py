@@ -43,12 +43,14 @@ class Piece(NamedTuple):
 
 
 class Unfinished(NamedTuple):
-    """The document ended inside a record or before its root element's end tag."""
+    """The document ended inside a record or before its root element's end tag (or, with
+    ``why``, went on for more than MAX_RECORD bytes without a record)."""
 
     data: bytes  # the record so far (empty if it ended between records)
     line: int
     column: int
     root: str
+    why: str = ""
 
 
 def record_start(head: bytes) -> tuple[str, int] | None:
@@ -90,6 +92,9 @@ def iter_pieces(head: bytes, stream: BinaryIO, root: str, offset: int) -> Iterat
             after = closing + len(root_end)
             if found is not None or gap[after:].strip():
                 yield Piece("", gap[after:], *_moved(line, column, gap[:after]))
+            return
+        if found is None and not cutter.eof:
+            yield Unfinished(b"", line, column, root, f"no record starts within {MAX_RECORD:,} bytes")
             return
         if gap.strip():
             yield Piece(None, gap, line, column)
@@ -138,7 +143,7 @@ class _Cutter:
             # the pattern looks at the byte after the name, so a start tag cut at the
             # buffer's end only matches once the next block is in
             found = _RECORD_START.search(self.buf, self.pos)
-            if found is not None or not self._more():
+            if found is not None or len(self.buf) - self.pos > MAX_RECORD or not self._more():
                 return found
 
     def take_gap(self, end: int | None) -> bytes:

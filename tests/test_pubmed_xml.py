@@ -416,3 +416,19 @@ def test_records_longer_than_a_block_are_cut_where_they_end(monkeypatch, block):
     cut = list(iter_records(io.BytesIO(doc), "blocks.xml"))
     assert [(r.pmid, r.raw) for r in cut] == [(r.pmid, r.raw) for r in expected]
     assert len(expected) == 4
+
+
+def test_a_stretch_without_records_longer_than_a_record_may_be_is_an_error_not_a_held_file(monkeypatch):
+    """Bytes between records are held until the next record starts: past MAX_RECORD
+    the reader stops with an error rather than holding the rest of the file."""
+    from ingest import slicing
+
+    monkeypatch.setattr(slicing, "MAX_RECORD", 5000)
+    monkeypatch.setattr(slicing, "BLOCK", 1000)
+    filler = b"<Note>" + b"padding " * 20000 + b"</Note>\n"  # past the 64 KiB read with the prolog
+    doc = many_records(1).replace(b"</PubmedArticleSet>", filler + b"</PubmedArticleSet>")
+    records = iter_records(io.BytesIO(doc), "padded.xml")
+    assert next(records).pmid == "40000000"
+    with pytest.raises(XMLFileError, match=r"padded\.xml: not well-formed XML at line \d+, column \d+: "
+                                           r"no record starts within 5,000 bytes"):
+        next(records)
