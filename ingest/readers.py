@@ -8,7 +8,6 @@ there), never taken from the extension.
 
 from __future__ import annotations
 
-import gzip
 import logging
 import os
 import zlib
