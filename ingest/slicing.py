@@ -147,10 +147,7 @@ class _Cutter:
                 return found
 
     def take_gap(self, end: int | None) -> bytes:
-        end = len(self.buf) if end is None else end
-        gap = self.buf[self.pos : end]
-        self._advance(end)
-        return gap
+        return self._take(len(self.buf) if end is None else end)
 
     def take_record(self, start: int, tag: bytes) -> Piece | None:
         """The record starting at ``start``; None if the document ends (or it grows too long) first."""
@@ -166,9 +163,7 @@ class _Cutter:
             end = self._end_tag(b"</" + tag, gt)
             if end is None:
                 return None
-        data = self.buf[self.pos : end]
-        self._advance(end)
-        return Piece(tag.decode("ascii"), data, line, column)
+        return Piece(tag.decode("ascii"), self._take(end), line, column)
 
     def _end_tag(self, closing: bytes, searched: int) -> int | None:
         """The offset just past the end tag that starts with ``closing`` ("</Tag", then
@@ -197,11 +192,9 @@ class _Cutter:
     def position(self) -> tuple[int, int]:
         return self.line, self.column
 
-    def _advance(self, end: int) -> None:
-        newlines = self.buf.count(b"\n", self.pos, end)
-        if newlines:
-            self.line += newlines
-            self.column = end - self.buf.rfind(b"\n", self.pos, end)
-        else:
-            self.column += end - self.pos
+    def _take(self, end: int) -> bytes:
+        """The bytes up to ``end``, consumed: the position moves past them."""
+        taken = self.buf[self.pos : end]
+        self.line, self.column = _moved(self.line, self.column, taken)
         self.pos = end
+        return taken
