@@ -839,18 +839,25 @@ def _sections_json(sections: list[tuple]) -> str:
     sections, without the encoder when the strings are plain."""
     parts = []
     for text, label, category in sections:
-        if not (_plain_json(text) and (label is None or _plain_json(label))
-                and (category is None or _plain_json(category))):
+        if not (_plain_json(text) and _plain_or_null(label) and _plain_or_null(category)):
             return _encode([{"label": label, "nlm_category": category, "text": text}
                             for text, label, category in sections])
-        parts.append(f'{{"label": {"null" if label is None else chr(34) + label + chr(34)}, "nlm_category": '
-                     f'{"null" if category is None else chr(34) + category + chr(34)}, "text": "{text}"}}')
+        parts.append(f'{{"label": {_quoted(label)}, "nlm_category": {_quoted(category)}, "text": "{text}"}}')
     return "[" + ", ".join(parts) + "]"
 
 
 def _plain_json(value) -> bool:
     """A str that JSON writes as itself between quotes."""
     return type(value) is str and not _NEEDS_ESCAPE.search(value)
+
+
+def _plain_or_null(value) -> bool:
+    return value is None or _plain_json(value)
+
+
+def _quoted(value: str | None) -> str:
+    """The JSON of a plain str (see _plain_json) or None."""
+    return "null" if value is None else '"' + value + '"'
 
 
 _FALSE_TRUE = ("false", "true")
@@ -863,11 +870,9 @@ def _qualifiers_json(qualifiers: list[tuple]) -> str:
         return "[]"
     parts = []
     for name, ui, major in qualifiers:
-        if type(name) is not str or _NEEDS_ESCAPE.search(name) or (ui is not None and (
-                type(ui) is not str or _NEEDS_ESCAPE.search(ui))):
+        if not (_plain_json(name) and _plain_or_null(ui)):
             return _encode([{"name": n, "ui": u, "major": m} for n, u, m in qualifiers])
-        ui_json = "null" if ui is None else '"' + ui + '"'
-        parts.append(f'{{"name": "{name}", "ui": {ui_json}, "major": '
+        parts.append(f'{{"name": "{name}", "ui": {_quoted(ui)}, "major": '
                      f'{_FALSE_TRUE[major] if type(major) is bool else _encode(major)}}}')
     return "[" + ", ".join(parts) + "]"
 
