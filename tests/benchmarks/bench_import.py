@@ -3,6 +3,7 @@
     python tests/benchmarks/bench_import.py            # N=10,000 and 100,000, plus the real update file
     python tests/benchmarks/bench_import.py --sizes 2000 --no-real
     python tests/benchmarks/bench_import.py --sizes 10000 --no-real --profile   # where the time goes
+    python tests/benchmarks/bench_import.py --floors   # what compiled field extraction could reach
 
 For each synthetic file (written by synth.py) it times, each in a fresh subprocess so
 that peak memory (ru_maxrss) is the job's own:
@@ -18,6 +19,11 @@ at 100,000 records within 1.5x of that at 10,000. Ratios, not seconds, are the r
 the machines are noisy. So noisy (the same job's time varies by a third from one run to
 the next) that each job runs --repeat times, the jobs taking turns, and each job's
 fastest run is the one compared.
+
+--floors also times each half of the import with its Python work taken away: parse
+(open, gunzip, cut and parse every record, reading no field) and store (the SQL,
+compression and indexes of rows built beforehand). The import runs its halves on two
+cores, so no rewrite of its Python, however fast, brings it past the slower floor.
 
 --profile runs the import under cProfile, in both of its processes (the writer, this
 one, and the forked reader), and prints and saves (output/import-*.prof) each one's
@@ -139,7 +145,44 @@ def job_entrez(path: str):
     return run
 
 
-JOBS = {"walk": job_walk, "import": job_import, "entrez": job_entrez}
+# The floors: what each half of the import would still cost if all of its Python work
+# were free. Compiled field extraction could at best bring the import to the slower of
+# the two (each half runs on a core of its own), so they tell which targets such work
+# could reach.
+
+def job_parse(path: str):
+    """The reader's floor: open, gunzip, cut and parse every record as the import does,
+    and read no field of it."""
+    from ingest import pubmed_xml
+    from ingest.readers import read_records
+
+    pubmed_xml._read_one = lambda elem, tag, name, position, raw=None: None
+
+    def run() -> int:
+        return sum(1 for record in read_records(path) if record is None)
+
+    return run
+
+
+def job_store(path: str):
+    """The writer's floor: the store's SQL, compression and indexes for every record, its
+    rows built beforehand (untimed), in the import's batches and transactions."""
+    from kb.importing import FileResult, _import_batches, expected_records, prepared_batches
+    from kb.store import Store
+
+    store = Store(Path(tempfile.mkdtemp()) / "bench.db").ensure_shape()
+    pieces = list(prepared_batches(path))
+
+    def run() -> int:
+        result = FileResult(path)
+        with store.bulk_load(expected_records([path])):
+            _import_batches(store, (piece for piece in pieces), result, None, None, None)
+        return result.records
+
+    return run
+
+
+JOBS = {"walk": job_walk, "import": job_import, "entrez": job_entrez, "parse": job_parse, "store": job_store}
 
 
 def run_job(name: str, path: str, profile: bool = False) -> dict:
@@ -170,12 +213,14 @@ def child(name: str, path: str, profile: bool = False) -> None:
                       "cpu_seconds": round(cpu, 2)}))
 
 
-def measure(path: str, label: str, with_entrez: bool, profile: bool = False, repeat: int = 1) -> dict:
+def measure(path: str, label: str, with_entrez: bool, profile: bool = False, repeat: int = 1,
+            floors: bool = False) -> dict:
     """Each job ``repeat`` times, taking turns; a job's fastest run stands for it (its
     peak memory is the largest seen), since noise on a shared machine only slows a run."""
     row = {"file": label}
+    jobs = ("walk", "import") + (("entrez",) if with_entrez else ()) + (("parse", "store") if floors else ())
     for _ in range(repeat):
-        for name in ("walk", "import") + (("entrez",) if with_entrez else ()):
+        for name in jobs:
             result = run_job(name, path, profile)
             result["rate"] = result["records"] / result["seconds"]
             print(f"  {label:>22} {name:<7} {result['records']:>7} records {result['seconds']:8.2f} s "
@@ -189,6 +234,11 @@ def measure(path: str, label: str, with_entrez: bool, profile: bool = False, rep
     row["import_vs_walk"] = row["import"]["rate"] / row["walk"]["rate"]
     if with_entrez:
         row["import_vs_entrez"] = row["import"]["rate"] / row["entrez"]["rate"]
+    if floors:
+        for name in ("parse", "store"):
+            row[f"{name}_vs_walk"] = row[name]["rate"] / row["walk"]["rate"]
+            if with_entrez:
+                row[f"{name}_vs_entrez"] = row[name]["rate"] / row["entrez"]["rate"]
     return row
 
 
@@ -201,6 +251,9 @@ def main() -> None:
                         help="runs of each job, taking turns; the fastest counts (default 3)")
     parser.add_argument("--profile", action="store_true",
                         help="profile the import's writer and reader processes (rates then are not results)")
+    parser.add_argument("--floors", action="store_true",
+                        help="also time each half of the import with its Python work taken away "
+                             "(parse: cut and parse only; store: the writes of rows built beforehand)")
     parser.add_argument("--job", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.job:
@@ -214,14 +267,24 @@ def main() -> None:
         for n in args.sizes:
             path = Path(tmp) / f"synthetic-{n}.xml"
             write_pubmed_xml(path, n, seed=1)
-            rows.append(measure(str(path), f"synthetic N={n:,}", n <= args.entrez_max, args.profile, args.repeat))
+            rows.append(measure(str(path), f"synthetic N={n:,}", n <= args.entrez_max, args.profile, args.repeat,
+                                args.floors))
             path.unlink()
     if not args.no_real and REAL.exists():
-        rows.append(measure(str(REAL), REAL.name, False, args.profile, args.repeat))
+        rows.append(measure(str(REAL), REAL.name, False, args.profile, args.repeat, args.floors))
     print("\nfile                     import/walk  import/Entrez.read  import peak MiB")
     for row in rows:
         entrez = f"{row['import_vs_entrez']:.1f}x" if "import_vs_entrez" in row else "-"
         print(f"{row['file']:<24} {row['import_vs_walk']:>10.0%} {entrez:>19} {row['import']['peak_mib']:>16.1f}")
+    if args.floors:
+        print("\nfloors (the import's two halves, their Python work taken away)")
+        print("file                      parse/walk  store/walk  both on two cores: at best  vs Entrez.read")
+        for row in rows:
+            bound = min(row["parse_vs_walk"], row["store_vs_walk"])
+            entrez = (f"{min(row['parse_vs_entrez'], row['store_vs_entrez']):.1f}x"
+                      if "parse_vs_entrez" in row else "-")
+            print(f"{row['file']:<24} {row['parse_vs_walk']:>11.0%} {row['store_vs_walk']:>11.0%} "
+                  f"{bound:>27.0%} {entrez:>14}")
     synthetic = [r for r in rows if r["file"].startswith("synthetic")]
     if len(synthetic) >= 2:
         growth = synthetic[-1]["import"]["peak_mib"] / synthetic[0]["import"]["peak_mib"]
