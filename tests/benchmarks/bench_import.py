@@ -20,10 +20,11 @@ the machines are noisy. So noisy (the same job's time varies by a third from one
 the next) that each job runs --repeat times, the jobs taking turns, and each job's
 fastest run is the one compared.
 
---floors also times each half of the import with its Python work taken away: parse
+--floors also times each half of the import with its field work taken away: parse
 (open, gunzip, cut and parse every record, reading no field) and store (the SQL,
 compression and indexes of rows built beforehand). The import runs its halves on two
-cores, so no rewrite of its Python, however fast, brings it past the slower floor.
+cores, so no faster reading of fields or building of rows, compiled or not, brings it
+past the slower floor.
 
 --profile runs the import under cProfile, in both of its processes (the writer, this
 one, and the forked reader), and prints and saves (output/import-*.prof) each one's
@@ -145,10 +146,10 @@ def job_entrez(path: str):
     return run
 
 
-# The floors: what each half of the import would still cost if all of its Python work
-# were free. Compiled field extraction could at best bring the import to the slower of
-# the two (each half runs on a core of its own), so they tell which targets such work
-# could reach.
+# The floors: what each half of the import would still cost if reading fields and
+# building rows were free. Compiled field extraction could at best bring the import to
+# the slower of the two (each half runs on a core of its own), so they tell which
+# targets such work could reach.
 
 def job_parse(path: str):
     """The reader's floor: open, gunzip, cut and parse every record as the import does,
@@ -252,7 +253,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true",
                         help="profile the import's writer and reader processes (rates then are not results)")
     parser.add_argument("--floors", action="store_true",
-                        help="also time each half of the import with its Python work taken away "
+                        help="also time each half of the import with its field work taken away "
                              "(parse: cut and parse only; store: the writes of rows built beforehand)")
     parser.add_argument("--job", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -277,7 +278,7 @@ def main() -> None:
         entrez = f"{row['import_vs_entrez']:.1f}x" if "import_vs_entrez" in row else "-"
         print(f"{row['file']:<24} {row['import_vs_walk']:>10.0%} {entrez:>19} {row['import']['peak_mib']:>16.1f}")
     if args.floors:
-        print("\nfloors (the import's two halves, their Python work taken away)")
+        print("\nfloors (the import's two halves, their field work taken away)")
         print("file                      parse/walk  store/walk  both on two cores: at best  vs Entrez.read")
         for row in rows:
             bound = min(row["parse_vs_walk"], row["store_vs_walk"])
