@@ -21,6 +21,7 @@ bundled in Biopython (no network).
 from __future__ import annotations
 
 import email.utils
+import functools
 import http.client
 import io
 import logging
@@ -28,6 +29,7 @@ import random
 import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from typing import Callable
@@ -53,6 +55,7 @@ INTERVAL_WITH_KEY = 0.11
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 EFETCH_END_TAG = b"</PubmedArticleSet>"
+EFETCH_RECORD_TAGS = frozenset({"PubmedArticle", "PubmedBookArticle"})
 
 
 class EutilsError(Exception):
@@ -123,6 +126,7 @@ class EutilsClient:
             log.warning("no email address set: NCBI asks every E-utilities client for a contact address")
         if max_tries < 1:
             raise ValueError(f"EutilsClient: max_tries must be at least 1, not {max_tries}")
+        _check_base_url(base_url)
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.email = email or None
         self.api_key = api_key or None
@@ -160,12 +164,19 @@ class EutilsClient:
         return self._request("esearch.fcgi", params, label, _parse_esearch)
 
     def efetch(self, webenv: str, query_key: str, retstart: int, retmax: int, *,
-               label: str | None = None) -> bytes:
-        """Fetch records ``retstart`` to ``retstart + retmax - 1`` of a history entry as PubMed XML."""
+               label: str | None = None, expected: int | None = None) -> bytes:
+        """Fetch records ``retstart`` to ``retstart + retmax - 1`` of a history entry as PubMed XML.
+
+        ``expected``: how many records the reply must hold (a caller that knows the slice
+        lies inside the result). NCBI now and then sends a well-formed reply with records
+        missing; fewer than expected is retried like a truncated reply, since once
+        accepted the missing records would never be asked for again.
+        """
         params = {"db": self.db, "WebEnv": webenv, "query_key": query_key, "retstart": retstart,
                   "retmax": retmax, "rettype": "xml", "retmode": "xml"}
         label = label or f"efetch records {retstart}-{retstart + retmax - 1}"
-        return self._request("efetch.fcgi", params, label, _check_pubmed_xml)
+        check = _check_pubmed_xml if expected is None else functools.partial(_check_pubmed_xml, expected=expected)
+        return self._request("efetch.fcgi", params, label, check)
 
     def efetch_ids(self, ids, *, label: str | None = None) -> bytes:
         """Fetch the given PMIDs as PubMed XML, by POST (NCBI's advice for long id lists)."""
@@ -186,9 +197,9 @@ class EutilsClient:
             try:
                 return check(self._send(request))
             except _Permanent as problem:
-                raise EutilsError(f"{label} failed: {problem}") from None
+                raise EutilsError(f"{label} failed: {self._redact(str(problem))}") from None
             except _Transient as problem:
-                last_error = str(problem)
+                last_error = self._redact(str(problem))
                 if attempt == self.max_tries:
                     break
                 delay = self._backoff(attempt, problem.retry_after)
@@ -196,6 +207,10 @@ class EutilsClient:
                             label, attempt, self.max_tries, last_error, delay)
                 self._sleep(delay)
         raise EutilsError(f"{label} failed after {self.max_tries} tries: {last_error}")
+
+    def _redact(self, text: str) -> str:
+        """``text`` without the API key: error messages are printed and stored in harvest_runs."""
+        return text.replace(self.api_key, "<api key>") if self.api_key else text
 
     def _build(self, utility: str, params: dict, post: bool | None) -> urllib.request.Request:
         """A Request built by Biopython for our URL, with our identity and never its globals."""
@@ -231,6 +246,16 @@ class EutilsClient:
         if retry_after is not None:
             delay = max(delay, min(retry_after, self.retry_after_cap))
         return delay
+
+
+def _check_base_url(base_url: str) -> None:
+    """Refuse a base URL that urllib cannot send to, before its error (which quotes the
+    whole request URL, API key included) could."""
+    parts = urllib.parse.urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() or not c.isprintable()
+                                                                        for c in base_url):
+        raise EutilsError(f"E-utilities URL {base_url!r} is not an http:// or https:// address "
+                          f"(for instance {DEFAULT_BASE_URL})")
 
 
 def _describe_search(datetype, mindate, maxdate) -> str:
@@ -278,8 +303,9 @@ def _parse_esearch(body: bytes) -> SearchResult:
 
 
 
-def _check_pubmed_xml(body: bytes) -> bytes:
-    """Accept an efetch body only if it is a whole PubmedArticleSet document.
+def _check_pubmed_xml(body: bytes, expected: int | None = None) -> bytes:
+    """Accept an efetch body only if it is a whole PubmedArticleSet document (holding
+    ``expected`` records, when given).
 
     A body cut short by the network still parses up to the cut with a lenient reader,
     so we demand both the closing tag and a clean parse by lxml.
@@ -287,9 +313,13 @@ def _check_pubmed_xml(body: bytes) -> bytes:
     if not body.rstrip().endswith(EFETCH_END_TAG):
         raise _Transient(f"truncated efetch XML ({len(body)} bytes, no closing </PubmedArticleSet>){_ncbi_error(body)}")
     try:
-        parse_bytes(body, "efetch reply")  # the same hardened parser as files: no entities, no network
+        root = parse_bytes(body, "efetch reply")  # the same hardened parser as files: no entities, no network
     except etree.XMLSyntaxError as error:
         raise _Transient(f"unparsable efetch XML: {error}") from None
+    if expected is not None:
+        held = sum(1 for child in root if child.tag in EFETCH_RECORD_TAGS)
+        if held < expected:
+            raise _Transient(f"efetch reply holds {held} of the {expected} records asked for")
     return body
 
 

@@ -8,8 +8,12 @@ batch in flight: every earlier batch is already committed, and because records a
 upserted by PMID the next run can safely go over the same ground again.
 
 Runs are incremental: the store keeps each run's window, and a run without ``since``
-asks only for what entered (EDAT) or changed (MDAT) from one day before the last
-successful run's ``until`` to today. The first run has no date bound at all.
+asks only for what entered (EDAT) or changed (MDAT) from one day before the end of the
+stretch that successful runs have covered without a gap (``covered_until``) to today.
+The first run has no date bound at all. A run whose ``since`` leaves a gap after that
+stretch (or a first run with one) fetches what it was asked for but moves nothing: the
+next incremental run still starts where the unbroken stretch ends, so nothing between
+is skipped.
 """
 
 from __future__ import annotations
@@ -204,11 +208,12 @@ def harvest(client: EutilsClient, store, query: str, *, query_version: str | Non
         raise HarvestError(f"batch_size must be between 1 and 10000, not {batch_size}")
     today = today or utc_today()
     until_day = parse_date(until, "until") or today
+    if until_day > today:  # nothing has entered PubMed after today; recorded as is, it would skip days
+        log.info("until %s is after today: harvesting up to %s", format_date(until_day), format_date(today))
+        until_day = today
     since_day = parse_date(since, "since")
     if since_day is None:
-        last = store.last_successful_run(kind="harvest", query=query)
-        if last and last.get("until"):
-            since_day = min(parse_date(last["until"], "the last run's until") - OVERLAP, until_day)
+        since_day = resume_point(store, query, until_day)
     if since_day is not None and since_day > until_day:
         raise HarvestError(f"since {format_date(since_day)} is after until {format_date(until_day)}")
     result = HarvestResult(
@@ -229,6 +234,31 @@ def harvest(client: EutilsClient, store, query: str, *, query_version: str | Non
     log.info("harvest run %d: %d windows, %d records fetched in %d batches", result.run_id,
              len(result.windows), result.fetched, result.batches)
     return result
+
+
+def resume_point(store, query: str, today: dt.date) -> dt.date | None:
+    """Where an incremental run of ``query`` starts: a day before the end of what earlier
+    successful runs covered without a gap, or None (everything) when none did."""
+    end = covered_until((run["since"], run["until"]) for run in store.successful_runs("harvest", query))
+    return None if end is None else min(end - OVERLAP, today)
+
+
+def covered_until(windows) -> dt.date | None:
+    """The end of the stretch that successful runs' (since, until) windows, in run order,
+    cover from the first record on, or None.
+
+    A run extends the stretch only if it started inside it (an incremental run starts a
+    day before its end) or had no lower bound: a later ``since`` leaves a gap, and if it
+    counted, the next incremental run would start after records it never fetched.
+    """
+    end = None
+    for since, until in windows:
+        since_day, until_day = parse_date(since, "a stored run's since"), parse_date(until, "a stored run's until")
+        if until_day is None:
+            continue
+        if since_day is None or (end is not None and since_day <= end):
+            end = until_day if end is None else max(end, until_day)
+    return end
 
 
 def _plan_run(client, query, since_day, until_day, *, explicit_until: bool) -> list[Window]:
@@ -259,7 +289,8 @@ def _fetch_windows(client, store, result: HarvestResult, max_records, batch_size
                 return
             result.batches += 1
             label = _batch_label(result.batches, retstart, retmax, window, len(result.windows))
-            body = client.efetch(window.search.webenv, window.search.query_key, retstart, retmax, label=label)
+            body = client.efetch(window.search.webenv, window.search.query_key, retstart, retmax, label=label,
+                                 expected=retmax)
             _save_batch(store, result, body, label)
             done += retmax
             if progress:

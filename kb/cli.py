@@ -10,6 +10,7 @@ import functools
 import json
 import logging
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -72,7 +73,7 @@ def user_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from kb.errors import USER_ERRORS
+        from kb.errors import USER_ERRORS, busy_message, is_busy
 
         try:
             return fn(*args, **kwargs)
@@ -81,6 +82,10 @@ def user_errors(fn):
             sys.exit(1)
         except USER_ERRORS as exc:
             raise click.ClickException(str(exc)) from exc
+        except sqlite3.OperationalError as exc:
+            if is_busy(exc):
+                raise click.ClickException(busy_message(kwargs.get("db_path"))) from exc
+            raise
 
     return wrapper
 
@@ -128,7 +133,9 @@ def cli():
 @eutils_options
 @click.option("--query", help="PubMed query (default: the versioned query in data/pubmed_query.toml).")
 @click.option("--since", metavar="YYYY/MM/DD", help="Only records entered or revised on or after this date "
-              "(default: since the last successful harvest; everything on the first run).")
+              "(default: since the last successful harvest; everything on the first run). A run that "
+              "starts after what earlier runs covered is a one-off: the next run without --since still "
+              "starts where they ended.")
 @click.option("--until", metavar="YYYY/MM/DD", help="Only records entered or revised up to this date.")
 @click.option("--max", "max_records", type=click.IntRange(min=1), help="Stop after this many records.")
 @click.option("--batch-size", type=click.IntRange(1, 10000), default=500, show_default=True,
@@ -164,8 +171,8 @@ def harvest(db_path, email, api_key, eutils_url, query, since, until, max_record
     if not email:
         click.echo("Warning: no --email / NCBI_EMAIL given; NCBI asks every client for a contact address.",
                    err=True)
-    store = open_store(db_path)
     client = EutilsClient(base_url=eutils_url, email=email, api_key=api_key)
+    store = open_store(db_path)
     with progressbar(desc="harvest", quiet=quiet) as bar:
         def progress(done, total):
             bar.total = total

@@ -306,8 +306,8 @@ class _FromTheStart:
     def __init__(self, store: Store):
         self._store = store
 
-    def last_successful_run(self, *args, **kwargs):
-        return None
+    def successful_runs(self, *args, **kwargs):
+        return []
 
     def __getattr__(self, name):
         return getattr(self._store, name)
@@ -608,7 +608,7 @@ def _run_phases(store: Store, settings: Settings, query: str, result: RefreshRes
 
 def dry_run(settings: Settings, *, full: bool = False, reextract: bool = False) -> DryRunResult:
     """What a refresh would fetch and extract: esearch only, nothing written, no lock taken."""
-    from ingest.harvest import OVERLAP, format_date, parse_date, plan_windows, utc_today
+    from ingest.harvest import format_date, plan_windows, resume_point, utc_today
     from kb import evidence
 
     published = Path(settings.db)
@@ -620,9 +620,7 @@ def dry_run(settings: Settings, *, full: bool = False, reextract: bool = False) 
     with _read_only(published) as store:
         if store is not None:
             check_query(store, query, query_version, full)
-            last = None if full else store.last_successful_run(kind="harvest", query=query)
-            if last and last.get("until"):
-                since = min(parse_date(last["until"]) - OVERLAP, today)
+            since = None if full else resume_point(store, query, today)
             result.stored = store.db.execute("select count(*) from articles where deleted = 0").fetchone()[0]
             result.would_extract = _count_stale(store, evidence.current_version(), reextract)
     client = make_client(settings)

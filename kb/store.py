@@ -110,6 +110,9 @@ SECONDARY_INDEXES = {
 BULK_LOAD_MIN = 2000
 # Pages of write-ahead log (16 KiB each) between checkpoints during a bulk load.
 BULK_CHECKPOINT = 10_000
+# Seconds a write waits for another process's transaction (an import batch, the index
+# build after a bulk load) before SQLite gives up with "database is locked".
+BUSY_TIMEOUT = 30.0
 
 
 class StoreError(Exception):
@@ -150,7 +153,8 @@ class Store:
                 raise StoreError(f"{path} is a directory, not a database file")
             try:
                 # One writer thread may use the connection (kb.importing), never two at once.
-                self.db = sqlite_utils.Database(sqlite3.connect(str(path), check_same_thread=False))
+                self.db = sqlite_utils.Database(sqlite3.connect(str(path), check_same_thread=False,
+                                                                timeout=BUSY_TIMEOUT))
                 self._tune()
             except Exception as exc:  # sqlite3.DatabaseError: file is not a database
                 raise StoreError(f"cannot open database {path}: {exc}") from exc
@@ -485,6 +489,15 @@ class Store:
             update["until"] = until
         with self.db.atomic():
             self.db["harvest_runs"].update(run_id, update)
+
+    def successful_runs(self, kind: str = "harvest", query: str | None = None) -> list[dict]:
+        """Every run of ``kind`` (of ``query``, if given) that ended "ok", oldest first."""
+        sql = "select * from harvest_runs where kind = ? and outcome = 'ok'"
+        params: list = [kind]
+        if query is not None:
+            sql += " and query = ?"
+            params.append(query)
+        return list(self.db.query(sql + " order by id", params))
 
     def last_successful_run(self, kind: str = "harvest", query: str | None = None) -> dict | None:
         sql = "select * from harvest_runs where kind = ? and outcome = 'ok'"

@@ -179,10 +179,11 @@ def render_article(rec: SyntheticRecord) -> str:
 class Fault:
     """What to do instead of (or before) a normal reply."""
 
-    kind: str  # "status", "truncate" or "slow"
+    kind: str  # "status", "truncate", "short" or "slow"
     status: int = 500
     retry_after: str | None = None
     delay: float = 0.0
+    missing: int = 0
 
     @classmethod
     def http(cls, status: int, retry_after: str | None = None) -> "Fault":
@@ -191,6 +192,11 @@ class Fault:
     @classmethod
     def truncated(cls) -> "Fault":
         return cls("truncate")
+
+    @classmethod
+    def short(cls, missing: int) -> "Fault":
+        """A well-formed efetch reply without its last ``missing`` records."""
+        return cls("short", missing=missing)
 
     @classmethod
     def slow(cls, seconds: float) -> "Fault":
@@ -303,7 +309,7 @@ class Emulator:
                 f"<IdList>\n{id_list}</IdList><TranslationSet/>"
                 f"<QueryTranslation>{escape(params['term'])}</QueryTranslation></eSearchResult>\n")
 
-    def efetch(self, params: dict) -> str:
+    def efetch(self, params: dict, missing: int = 0) -> str:
         if "id" in params:
             pmids = [p.strip() for p in params["id"].split(",") if p.strip()]
         else:
@@ -317,7 +323,7 @@ class Emulator:
             pmids = entries[key - 1][retstart : min(retstart + retmax, HANDOUT_CAP)]
         with self._lock:
             found = [self._by_pmid[p] for p in pmids if p in self._by_pmid]
-        body = "".join(render_article(r) for r in found)
+        body = "".join(render_article(r) for r in found[: len(found) - missing])
         return f"{EFETCH_HEAD}<PubmedArticleSet>\n{body}</PubmedArticleSet>\n"
 
 
@@ -373,7 +379,10 @@ def _make_handler(emulator: Emulator):
                 return self._reply(fault.status, b'{"error":"injected"}', headers, "application/json")
             if fault and fault.kind == "slow":
                 time.sleep(fault.delay)
-            body = getattr(emulator, utility)(params).encode("utf-8")
+            if fault and fault.kind == "short":
+                body = emulator.efetch(params, missing=fault.missing).encode("utf-8")
+            else:
+                body = getattr(emulator, utility)(params).encode("utf-8")
             if fault and fault.kind == "truncate":
                 body = body[: len(body) * 3 // 5]
             self._reply(200, body, {}, "text/xml; charset=UTF-8")

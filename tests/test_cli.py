@@ -226,6 +226,38 @@ def test_harvest_fills_the_store_from_the_eutils_url_and_a_second_run_fetches_no
     assert Store(db).stats()["articles"] == 30
 
 
+def test_harvest_refuses_an_eutils_url_without_a_scheme_in_one_line_and_stores_nothing(runner, tmp_path, monkeypatch):
+    monkeypatch.setenv("NCBI_API_KEY", "k3y-never-shown")
+    db = tmp_path / "kb.db"
+    result = runner.invoke(cli, ["harvest", "--db", str(db), "--email", "cli-test@example.org",
+                                 "--eutils-url", "eutils.ncbi.nlm.nih.gov/entrez/eutils/"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: E-utilities URL 'eutils.ncbi.nlm.nih.gov/entrez/eutils/' is not "
+                                    "an http:// or https:// address")
+    assert "Traceback" not in result.output and "k3y-never-shown" not in result.output
+    assert not db.exists()
+
+
+def test_a_command_that_meets_another_writer_says_so_in_one_line(runner, tmp_path, monkeypatch):
+    import sqlite3
+
+    import kb.store
+
+    db = tmp_path / "kb.db"
+    Store(db).ensure_shape()
+    monkeypatch.setattr(kb.store, "BUSY_TIMEOUT", 0.1)
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("begin immediate")  # another process in the middle of a write
+    try:
+        result = runner.invoke(cli, ["import", "--db", str(db), "-q", str(SAMPLES / "demo_pubmed.xml")])
+    finally:
+        other.execute("rollback")
+        other.close()
+    assert result.exit_code == 1
+    assert result.output.strip() == (f"Error: database {db} is locked: another process (an import, a harvest, "
+                                     "a build or a refresh) is writing to it; try again when it has finished")
+
+
 def test_harvest_refuses_a_bad_date_before_any_request(runner, tmp_path):
     result = runner.invoke(cli, ["harvest", "--db", str(tmp_path / "kb.db"), "--since", "2024-01-01",
                                  "--eutils-url", "http://127.0.0.1:9/"])

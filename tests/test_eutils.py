@@ -120,6 +120,24 @@ def test_the_api_key_is_never_logged_nor_put_in_an_error(emu, caplog):
     assert SECRET not in caplog.text and SECRET not in str(failure.value) and SECRET not in repr(client)
 
 
+def test_an_error_quoting_the_request_url_does_not_carry_the_api_key_out(emu):
+    class QuotingProxy(urllib.request.OpenerDirector):
+        def open(self, request, timeout=None):
+            raise OSError(f"proxy refused {request.full_url}")
+
+    client = fast_client(emu, api_key=SECRET, max_tries=2, opener=QuotingProxy())
+    with pytest.raises(EutilsError, match=r"proxy refused .*api_key=<api key>") as failure:
+        client.esearch("cryoablation")
+    assert SECRET not in str(failure.value)
+
+
+@pytest.mark.parametrize("url", ["eutils.ncbi.nlm.nih.gov/entrez/eutils/", "ftp://mirror.example.org/eutils/",
+                                 "http://", "http://mirror example.org/eutils/"])
+def test_a_base_url_that_urllib_cannot_send_to_is_refused_before_any_request(url):
+    with pytest.raises(EutilsError, match=r"is not an http:// or https:// address"):
+        EutilsClient(url, email=EMAIL)
+
+
 # -- retries ------------------------------------------------------------------------
 
 @pytest.mark.parametrize(

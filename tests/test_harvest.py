@@ -17,6 +17,7 @@ from ingest.harvest import (
     HarvestError,
     WindowTooLargeError,
     build_query,
+    covered_until,
     harvest,
     load_default_query,
 )
@@ -155,6 +156,56 @@ def test_max_records_bounds_a_run_that_then_does_not_count_as_the_cursor(emu, cl
     assert store.db["articles"].count == 700
 
 
+def entered_on(day: dt.date, n: int, first_pmid: int) -> list[SyntheticRecord]:
+    """``n`` new records that entered PubMed (and were last changed) on ``day``."""
+    return [dataclasses.replace(r, entrez_date=day, modified_date=day)
+            for r in synthetic_records(n, first_pmid=first_pmid, seed=5)]
+
+
+def test_an_until_after_today_is_taken_as_today_so_the_next_run_misses_nothing(emu, client, store):
+    emu.records = synthetic_records(80, end=dt.date(2025, 3, 1))
+    result = harvest(client, store, QUERY, until="2030/01/01", today=TODAY)
+    assert result.until == "2025/03/14" and runs(store)[-1]["until"] == "2025/03/14"
+    fresh = entered_on(TODAY + dt.timedelta(days=6), 5, 90600001)
+    emu.records = emu.records + fresh
+    harvest(client, store, QUERY, today=TODAY + dt.timedelta(days=20))
+    assert {r.pmid for r in fresh} <= set(stored_pmids(store))
+
+
+def test_a_run_from_a_later_since_leaves_a_gap_that_the_next_plain_run_goes_over(emu, client, store):
+    emu.records = synthetic_records(80, end=dt.date(2025, 1, 9))
+    harvest(client, store, QUERY, today=dt.date(2025, 1, 10))
+    in_the_gap = entered_on(dt.date(2025, 2, 10), 4, 90700001)
+    emu.records = emu.records + in_the_gap
+    harvest(client, store, QUERY, since="2025/03/01", today=dt.date(2025, 3, 5))
+    assert not {r.pmid for r in in_the_gap} & set(stored_pmids(store))
+    before = len(emu.requests)
+    harvest(client, store, QUERY, today=dt.date(2025, 4, 1))
+    assert {r.pmid for r in in_the_gap} <= set(stored_pmids(store))
+    assert [r.params["mindate"] for r in emu.requests[before:] if r.utility == "esearch"] == ["2025/01/09"] * 2
+
+
+def test_after_a_first_run_with_since_the_next_plain_run_fetches_everything(emu, client, store):
+    emu.records = synthetic_records(300)
+    harvest(client, store, QUERY, since="2020/01/01", today=TODAY)
+    assert 0 < store.db["articles"].count < 300
+    harvest(client, store, QUERY, today=TODAY)
+    assert store.db["articles"].count == 300
+
+
+def test_incremental_runs_continue_the_unbroken_stretch_of_earlier_runs():
+    day = dt.date
+    assert covered_until([]) is None
+    assert covered_until([(None, "2025/01/10")]) == day(2025, 1, 10)
+    # an incremental run starts a day before the end: it extends the stretch
+    assert covered_until([(None, "2025/01/10"), ("2025/01/09", "2025/02/01")]) == day(2025, 2, 1)
+    # a later since leaves a gap; an earlier until does not shorten what was covered
+    assert covered_until([(None, "2025/01/10"), ("2025/03/01", "2025/03/05")]) == day(2025, 1, 10)
+    assert covered_until([(None, "2025/01/10"), ("2010/01/01", "2011/12/31")]) == day(2025, 1, 10)
+    # a first run bounded below covers nothing from the start
+    assert covered_until([("2020/01/01", "2025/01/10")]) is None
+
+
 # -- faults --------------------------------------------------------------------------------
 
 def test_throttling_server_errors_truncation_and_timeouts_are_retried_and_the_run_completes(emu, client, store):
@@ -187,6 +238,24 @@ def test_a_persistent_fault_names_the_batch_and_keeps_every_earlier_batch(emu, c
     assert stored_pmids(store) == sorted(newest_first)
     assert (result.counts.new, result.counts.unchanged) == (400, 600)
     assert runs(store)[-1]["outcome"] == "ok"
+
+
+def test_a_reply_with_records_missing_is_fetched_again(emu, client, store):
+    emu.records = synthetic_records(600)
+    emu.inject("efetch", Fault.short(10), times=2, when=lambda p: p["retstart"] == "200")
+    result = harvest(client, store, QUERY, batch_size=200, today=TODAY)
+    assert store.db["articles"].count == 600 and result.fetched == 600
+    assert runs(store)[-1]["outcome"] == "ok"
+    assert [r.fault for r in emu.requests_to("efetch")].count("short") == 2
+
+
+def test_a_reply_that_stays_short_fails_the_run_by_batch_and_keeps_the_earlier_ones(emu, client, store):
+    emu.records = synthetic_records(600)
+    emu.inject("efetch", Fault.short(10), times=None, when=lambda p: p["retstart"] == "400")
+    with pytest.raises(EutilsError, match=r"efetch batch 3 .* failed after 3 tries: "
+                                          r"efetch reply holds 190 of the 200 records asked for"):
+        harvest(client, store, QUERY, batch_size=200, today=TODAY)
+    assert store.db["articles"].count == 400 and runs(store)[-1]["outcome"] == "failed"
 
 
 def test_a_record_that_cannot_be_parsed_is_counted_and_the_rest_are_stored(emu, client, store):
