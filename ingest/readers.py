@@ -86,7 +86,9 @@ def _xml_records(rest: _Rewound, name: str) -> Iterator[Article | Deletion | Par
 
 def _medline_records(rest: _Rewound, name: str) -> Iterator[Article | ParseProblem]:
     """MEDLINE text has no end marker, so each record is held back until the next one
-    starts: when the gzip stream breaks, the last record (likely cut short) is dropped."""
+    starts: when the gzip stream breaks, the last record (likely cut short) is dropped.
+    A record the parser could not read does not cost the one held before it, which was
+    whole: it ended where the unreadable one began."""
     held = None
     try:
         for record in medline.iter_records(rest, name):
@@ -94,6 +96,8 @@ def _medline_records(rest: _Rewound, name: str) -> Iterator[Article | ParseProbl
                 yield held
             held = record
     except medline.MedlineFileError as err:
+        if held is not None:
+            yield held
         rest.raise_broken()
         raise ReadError(str(err)) from err
     rest.raise_broken()

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from ingest.model import ParseProblem
-from ingest.readers import read_records
+from ingest.readers import ReadError, read_records
 from kb.errors import USER_ERRORS
 from kb.store import PreparedBatch, ReadBatch, SaveCounts, Store, prepare_batch, read_batch
 
@@ -57,6 +57,11 @@ GZIP_RATIO = 6
 
 class ReaderError(RuntimeError):
     """The reader process failed on something that is not a user error (a bug); carries its traceback."""
+
+
+class ReaderKilled(ReadError):
+    """The reader process was ended by a signal (the kernel's out-of-memory killer, an
+    operator): nothing wrong with the file or with cryokb, so one line, not a traceback."""
 
 
 @dataclass
@@ -92,6 +97,9 @@ def read_pieces(path: str | Path, batch_size: int = DEFAULT_BATCH_SIZE,
             counted = _Counted(islice(records, wanted))
             piece = read_batch(counted)
             taken += counted.n
+            if counted.error is not None:  # what was read before a broken part of the file is kept
+                yield piece, True
+                raise counted.error
             ends = counted.n < wanted or taken == batch_size
             if counted.n or taken:
                 yield piece, ends
@@ -102,16 +110,21 @@ def read_pieces(path: str | Path, batch_size: int = DEFAULT_BATCH_SIZE,
 
 
 class _Counted:
-    """An iterator that counts what it hands out (records of any kind)."""
+    """An iterator that counts what it hands out (records of any kind), and ends early,
+    keeping the error, where reading fails: the records before it still make a piece."""
 
     def __init__(self, iterator: Iterator):
         self._iterator = iterator
         self.n = 0
+        self.error: Exception | None = None
 
     def __iter__(self):
-        for item in self._iterator:
-            self.n += 1
-            yield item
+        try:
+            for item in self._iterator:
+                self.n += 1
+                yield item
+        except Exception as error:  # noqa: BLE001 - re-raised by read_pieces once the piece is sent
+            self.error = error
 
 
 def import_file(store: Store, path: str | Path, *, batch_size: int = DEFAULT_BATCH_SIZE,
@@ -194,6 +207,9 @@ def _forked_batches(path, batch_size: int) -> Iterator[tuple[PreparedBatch, bool
                 message = receiver.recv_bytes()
             except EOFError:
                 reader.join(5)
+                if reader.exitcode is not None and reader.exitcode < 0:
+                    raise ReaderKilled(f"{path}: the reader process was killed (signal {-reader.exitcode}); "
+                                       "the batches read before it are stored") from None
                 raise ReaderError(f"{path}: the reader process stopped without a word "
                                   f"(exit code {reader.exitcode})") from None
             if message[:1] in (b"B", b"E"):
@@ -286,19 +302,29 @@ def import_files(store: Store, paths: Iterable[str | Path], *, batch_size: int =
     paths = [str(p) for p in paths]
     run_id = store.start_run(kind="import", source=", ".join(paths))
     results = []
-    with store.bulk_load(expected_records(paths)):
-        for path in paths:
-            results.append(import_file(store, path, batch_size=batch_size, run_id=run_id,
-                                       on_batch=on_batch, on_problem=on_problem, processes=processes))
+    try:
+        with store.bulk_load(expected_records(paths)):
+            for path in paths:
+                results.append(import_file(store, path, batch_size=batch_size, run_id=run_id,
+                                           on_batch=on_batch, on_problem=on_problem, processes=processes))
+    except BaseException as exc:  # Ctrl-C, a full disk, a bug: the run must not stay "running"
+        _finish(store, run_id, results, f"{exc}" or type(exc).__name__, quietly=True)
+        raise
+    errors = [f"{r.path}: {r.error}" for r in results if r.error]
+    _finish(store, run_id, results, "; ".join(errors) or None)
+    return results
+
+
+def _finish(store: Store, run_id: int, results: list[FileResult], error: str | None, quietly: bool = False) -> None:
+    """Record how the run ended; ``quietly`` when an error is already on its way out,
+    which a failure to record it (the same full disk) must not replace."""
     total = SaveCounts()
     for result in results:
         total.add(result.counts)
-    errors = [f"{r.path}: {r.error}" for r in results if r.error]
-    store.finish_run(
-        run_id,
-        outcome="failed" if errors else "ok",
-        counts=total,
-        fetched=sum(r.records for r in results),
-        error="; ".join(errors) or None,
-    )
-    return results
+    try:
+        store.finish_run(run_id, outcome="failed" if error else "ok", counts=total,
+                         fetched=sum(r.records for r in results), error=error)
+    except Exception:  # noqa: BLE001
+        if not quietly:
+            raise
+        log.exception("could not record the end of import run %d", run_id)

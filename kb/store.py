@@ -394,7 +394,7 @@ class Store:
             first_seen = stamp
             if old is not None:
                 old_digest, old_revised, old_deleted, old_first_seen = old
-                if old_digest == item.digest and not old_deleted:
+                if old_digest == item.digest:  # the very record stored; a deletion since stands
                     counts.unchanged += 1
                     continue
                 if old_revised and item.revised_date and item.revised_date < old_revised:
@@ -411,7 +411,8 @@ class Store:
         self._delete_children(replaced)
         conn = self.db.conn
         _unindex(conn, replaced)
-        _write_rows(conn, "journals", list(rows.journals.values()), columns=JOURNAL_COLUMNS, upsert="id")
+        _write_rows(conn, "journals", list(rows.journals.values()), columns=JOURNAL_COLUMNS, upsert="id",
+                    keep_known=True)
         _write_rows(conn, "authors", list(rows.authors.values()), columns=AUTHOR_COLUMNS, conflict="IGNORE")
         _write_rows(conn, "mesh_terms", list(rows.mesh_terms.items()), columns=MESH_TERM_COLUMNS,
                     conflict="IGNORE")
@@ -597,7 +598,8 @@ FLAT_FIELDS = (
 def prepare_records(records: Iterable) -> PreparedBatch:
     """Turn a batch of records into rows; raise TypeError on anything else.
 
-    Of two copies of a PMID in one batch the later wins (in the earlier one's place).
+    Of two copies of a PMID in one batch the later wins (in the earlier one's place)
+    unless it was revised before the earlier one, as across batches.
     """
     return prepare_batch(read_batch(records))
 
@@ -609,20 +611,33 @@ def read_batch(records: Iterable) -> ReadBatch:
     its Article objects all at once.
     """
     articles: dict[str, tuple] = {}
-    deletions: list[str] = []
+    deletions: dict[str, None] = {}
     problems: list[ParseProblem] = []
     read = 0
     for record in records:
         if isinstance(record, Article):
-            articles[record.pmid] = flatten_article(record)
+            flat = flatten_article(record)
+            earlier = articles.get(record.pmid)
+            if earlier is None or not _revised_before(flat, earlier):
+                articles[record.pmid] = flat
+            deletions.pop(record.pmid, None)  # a record after its deletion brings it back, as in the file
             read += 1
         elif isinstance(record, Deletion):
-            deletions.extend(record.pmids)
+            deletions.update(dict.fromkeys(record.pmids))
         elif isinstance(record, ParseProblem):
             problems.append(record)
         else:
             raise TypeError(f"cannot store {type(record).__name__}")
-    return ReadBatch(list(articles.values()), deletions, problems, read)
+    return ReadBatch(list(articles.values()), list(deletions), problems, read)
+
+
+_REVISED = FLAT_FIELDS.index("revised_date")
+
+
+def _revised_before(flat: tuple, other: tuple) -> bool:
+    """Whether one copy of a PMID was revised before the other (the store keeps the later
+    revision whatever the order of the copies: Store._save_articles)."""
+    return bool(flat[_REVISED] and other[_REVISED] and flat[_REVISED] < other[_REVISED])
 
 
 def prepare_batch(batch: ReadBatch) -> PreparedBatch:
@@ -891,23 +906,27 @@ def _qualifiers_json(qualifiers: list[tuple]) -> str:
 
 
 @lru_cache(maxsize=64)
-def _insert_sql(table: str, columns: tuple[str, ...], conflict: str | None, upsert: str | None) -> str:
+def _insert_sql(table: str, columns: tuple[str, ...], conflict: str | None, upsert: str | None,
+                keep_known: bool = False) -> str:
     names = ", ".join(f"[{c}]" for c in columns)
     marks = ", ".join("?" * len(columns))
     verb = f"INSERT OR {conflict}" if conflict else "INSERT"
     sql = f"{verb} INTO [{table}] ({names}) VALUES ({marks})"
     if upsert:
-        updates = ", ".join(f"[{c}] = excluded.[{c}]" for c in columns if c != upsert)
+        new = "coalesce(excluded.[{0}], [{0}])" if keep_known else "excluded.[{0}]"
+        updates = ", ".join(f"[{c}] = {new.format(c)}" for c in columns if c != upsert)
         sql += f" ON CONFLICT([{upsert}]) DO UPDATE SET {updates}"
     return sql
 
 
 def _write_rows(conn, table: str, rows: list[tuple], *, columns: tuple[str, ...], conflict: str | None = None,
-               upsert: str | None = None) -> None:
+               upsert: str | None = None, keep_known: bool = False) -> None:
     """Write row tuples (in ``columns`` order) with one prepared statement: the hot path of an import.
 
     sqlite-utils creates and evolves the schema; the bulk writes go straight to
     executemany, which is several times faster than building a statement per chunk.
+    ``keep_known``: an upsert keeps a stored value where the new row has none (a
+    journal named by one record with its ISSN and by the next without).
     """
     if rows:
-        conn.executemany(_insert_sql(table, columns, conflict, upsert), rows)
+        conn.executemany(_insert_sql(table, columns, conflict, upsert, keep_known), rows)

@@ -126,17 +126,20 @@ def test_the_reader_process_stores_exactly_what_a_single_process_import_stores(t
     assert forked["articles"] and forked == single
 
 
+@pytest.mark.parametrize("batch_size", [3, 1000])
 @pytest.mark.parametrize("processes", [True, False])
-def test_a_broken_file_keeps_the_batches_before_the_break_and_names_file_and_line(tmp_path, sample_xml, processes):
+def test_a_broken_file_keeps_every_record_before_the_break_and_names_file_and_line(tmp_path, sample_xml,
+                                                                                   processes, batch_size):
     from kb.importing import import_file
 
     data = sample_xml.read_bytes()
     cut = tmp_path / "cut.xml"
     cut.write_bytes(data[: int(len(data) * 0.7)])
+    whole = cut.read_bytes().count(b"</PubmedArticle>")
     store = Store(tmp_path / "kb.db").ensure_shape()
-    result = import_file(store, cut, batch_size=3, processes=processes)
+    result = import_file(store, cut, batch_size=batch_size, processes=processes)
     assert "cut.xml" in result.error and "line" in result.error
-    assert store.db["articles"].count == result.records >= 3
+    assert store.db["articles"].count == result.records == whole >= 3
 
 
 def test_a_bug_in_the_reader_process_is_raised_with_its_traceback(tmp_path, sample_xml, monkeypatch):
@@ -150,6 +153,44 @@ def test_a_bug_in_the_reader_process_is_raised_with_its_traceback(tmp_path, samp
     store = Store(tmp_path / "kb.db").ensure_shape()
     with pytest.raises(ReaderError, match="ZeroDivisionError: a bug while preparing rows"):
         import_file(store, sample_xml, processes=True)
+
+
+def test_a_reader_process_killed_by_a_signal_is_one_line_and_keeps_the_batches_before(tmp_path, sample_xml,
+                                                                                      monkeypatch):
+    import os
+    import signal
+
+    import kb.importing
+    from kb.importing import import_file
+
+    real = kb.importing.read_pieces
+
+    def killed_after_the_first_batch(*args, **kwargs):
+        for number, piece in enumerate(real(*args, **kwargs)):
+            if number == 1:
+                os.kill(os.getpid(), signal.SIGKILL)
+            yield piece
+
+    monkeypatch.setattr(kb.importing, "read_pieces", killed_after_the_first_batch)
+    store = Store(tmp_path / "kb.db").ensure_shape()
+    result = import_file(store, sample_xml, batch_size=2, processes=True)
+    assert result.error == f"{sample_xml}: the reader process was killed (signal 9); the batches read before it are stored"
+    assert store.db["articles"].count == 2
+
+
+def test_an_interrupted_import_is_recorded_as_failed_not_left_running(tmp_path, sample_xml):
+    from kb.importing import import_files
+
+    store = Store(tmp_path / "kb.db").ensure_shape()
+
+    def interrupt_after_the_first_batch(records):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        import_files(store, [sample_xml], batch_size=4, on_batch=interrupt_after_the_first_batch)
+    run = store.db["harvest_runs"].get(1)
+    assert (run["kind"], run["outcome"], run["error"]) == ("import", "failed", "KeyboardInterrupt")
+    assert store.db["articles"].count == 4
 
 
 def test_a_failing_write_stops_the_reader_process_and_keeps_earlier_batches(tmp_path, sample_xml, monkeypatch):

@@ -134,3 +134,15 @@ def test_medline_that_is_not_utf8_is_a_read_error(tmp_path):
     path.write_bytes("PMID- 39991601\nTI  - Tumeur osseuse trait\u00e9e\n".encode("latin-1"))
     with pytest.raises(ReadError, match=r"latin1.nbib: line 2 is not UTF-8"):
         list(read_records(path))
+
+
+def test_medline_that_turns_unreadable_keeps_every_whole_record_before_it(tmp_path):
+    good = MEDLINE_FILE.read_bytes()
+    path = tmp_path / "mixed.nbib"
+    path.write_bytes(b"\n".join(many_copies(good, b"39990001", 2))
+                     + "\nPMID- 39991602\nTI  - Tumeur osseuse trait\u00e9e\n".encode("latin-1"))
+    read = []
+    with pytest.raises(ReadError, match=r"mixed.nbib: line \d+ is not UTF-8"):
+        for record in read_records(path):
+            read.append(record)
+    assert [a.pmid for a in read] == ["39000000", "39000001"]

@@ -118,6 +118,44 @@ def test_a_deleted_citation_is_marked_not_lost(store):
     assert store.stats()["articles"] == 1
 
 
+def test_importing_a_file_again_leaves_a_later_deletion_standing(store):
+    baseline = [make_article(), make_article(pmid="90000002")]
+    store.save_records(baseline)
+    store.save_records([Deletion(["90000001"])])  # the update file that followed
+    counts = store.save_records(baseline)  # the baseline imported again
+    assert (counts.unchanged, counts.revised) == (2, 0)
+    assert store.db["articles"].get("90000001")["deleted"] == 1
+
+
+def test_a_new_version_of_a_deleted_citation_brings_it_back(store):
+    store.save_records([make_article()])
+    store.save_records([Deletion(["90000001"])])
+    counts = store.save_records([make_article(title="Reinstated after correction", revised="2025-06-01")])
+    assert counts.revised == 1 and store.db["articles"].get("90000001")["deleted"] == 0
+
+
+@pytest.mark.parametrize("batch", ["one batch", "batch by batch"])
+def test_deletions_and_copies_apply_in_file_order_whatever_the_batches(store, batch):
+    stored = make_article(pmid="90000002", title="Stored")
+    store.save_records([make_article(), stored])
+    records = [Deletion(["90000001"]), make_article(title="Reinstated", revised="2025-06-01"),
+               make_article(pmid="90000002", title="Newer copy", revised="2025-05-01"),
+               make_article(pmid="90000002", title="Older copy", revised="2025-04-01")]
+    for group in ([records] if batch == "one batch" else [[r] for r in records]):
+        store.save_records(group)
+    assert [(row["pmid"], row["title"], row["deleted"]) for row in store.db["articles"].rows] == [
+        ("90000001", "Reinstated", 0), ("90000002", "Newer copy", 0)]
+
+
+def test_a_record_that_leaves_out_its_journal_issn_does_not_erase_it(store):
+    store.save_records([make_article()])
+    sparse = make_article(pmid="90000002")
+    sparse.journal = Journal("Cardiovascular and Interventional Radiology", None, None, nlm_unique_id="8003538")
+    store.save_records([sparse])
+    journal = store.db["journals"].get("8003538")
+    assert (journal["iso_abbreviation"], journal["issn"]) == ("Cardiovasc Intervent Radiol", "0174-1551")
+
+
 def test_a_retraction_link_flags_the_article(store):
     store.save_records([make_article(links=[Link("RetractionIn", "90000099", "J Fict 2025")])])
     assert store.db["articles"].get("90000001")["retracted"] == 1
