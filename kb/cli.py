@@ -73,7 +73,7 @@ def user_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from kb.errors import USER_ERRORS, busy_message, is_busy
+        from kb.errors import USER_ERRORS, sqlite_trouble
 
         try:
             return fn(*args, **kwargs)
@@ -82,10 +82,11 @@ def user_errors(fn):
             sys.exit(1)
         except USER_ERRORS as exc:
             raise click.ClickException(str(exc)) from exc
-        except sqlite3.OperationalError as exc:
-            if is_busy(exc):
-                raise click.ClickException(busy_message(kwargs.get("db_path"))) from exc
-            raise
+        except sqlite3.DatabaseError as exc:
+            message = sqlite_trouble(exc, kwargs.get("db_path"))
+            if message is None:
+                raise
+            raise click.ClickException(message) from exc
 
     return wrapper
 
@@ -312,6 +313,9 @@ def demo(db_path, serve_after, host, port, quiet, verbose):
     if not samples:
         raise click.ClickException("no sample records found in the installed data/samples")
     store = open_store(db_path)
+    if store.get_meta("synthetic") != "true" and store.db.execute("select count(*) from articles").fetchone()[0]:
+        raise click.ClickException(f"{db_path} holds real articles: the demo's synthetic records would mix with "
+                                   "them and mark every page synthetic; give the demo a --db of its own")
     results = import_files(store, samples)
     failed = [r for r in results if r.error]
     if failed:
@@ -532,7 +536,7 @@ def refresh(ctx, db_path, config_file, query, email, eutils_url, batch_size, ful
     from kb.lock import LockError, LockHeld
     from kb.refresh import (RefreshError, command_logging, dry_run as plan_refresh, format_dry_run,
                             format_summary, refresh as run_refresh)
-    from kb.errors import USER_ERRORS
+    from kb.errors import USER_ERRORS, sqlite_trouble
 
     def fail(message, code, **fields):
         if as_json:
@@ -560,6 +564,12 @@ def refresh(ctx, db_path, config_file, query, email, eutils_url, batch_size, ful
         except (RefreshError, LockError, ConfigError, *USER_ERRORS) as exc:
             note_failure(str(exc))
             fail(str(exc), 1)
+        except sqlite3.DatabaseError as exc:
+            message = sqlite_trouble(exc, settings.db)
+            if message is None:
+                raise
+            note_failure(message)
+            fail(message, 1)
         logging.getLogger("cryokb.refresh").info("%s", format_summary(result))
         if as_json:
             click.echo(json.dumps(result.as_dict(), indent=2))

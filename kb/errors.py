@@ -25,13 +25,28 @@ USER_ERRORS = (
 )
 
 
-def is_busy(exc: BaseException) -> bool:
-    """SQLite gave up waiting for another process's write (``kb.store.BUSY_TIMEOUT``): a
-    moment's clash, not a bug, and nothing of ours was written."""
-    return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
+# What SQLite says when the trouble lies in the machine or the file, not in cryokb: each
+# (words in the message, what to tell the user) in the order they are checked.
+SQLITE_TROUBLE = (
+    (("locked", "busy"), "is locked: another process (an import, a harvest, a build or a refresh) is writing "
+                         "to it; try again when it has finished"),
+    (("disk is full",), "cannot be written: the disk is full; free some space and run the command again "
+                        "(whatever was committed before is kept)"),
+    (("not a database", "malformed"), "is damaged ({error}): restore it from a backup or rebuild it "
+                                      "(cryokb refresh --full)"),
+    (("unable to open", "readonly", "disk i/o error"), "cannot be used: {error}"),
+)
 
 
-def busy_message(db_path) -> str:
+def sqlite_trouble(exc: BaseException, db_path=None) -> str | None:
+    """A one-line message for an SQLite error caused by the machine or the file (a full
+    disk, a lock held for longer than kb.store.BUSY_TIMEOUT, a damaged file), or None
+    for one that means a bug in cryokb, which keeps its traceback."""
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return None
+    text = str(exc).lower()
     where = f"database {db_path}" if db_path else "the database"
-    return (f"{where} is locked: another process (an import, a harvest, a build or a refresh) is "
-            "writing to it; try again when it has finished")
+    for words, message in SQLITE_TROUBLE:
+        if any(word in text for word in words):
+            return f"{where} {message.format(error=exc)}"
+    return None

@@ -36,7 +36,7 @@ import sqlite3
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -482,16 +482,34 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _settle_published_wal(published: Path) -> None:
-    """Fold a -wal beside the published file into it and remove it, or refuse to publish.
+def _settle_published_wal(published: Path) -> bool:
+    """Fold a -wal beside the published file into it and remove it, or refuse to publish;
+    True if the published file was changed (its content stays the same).
 
-    Content does not change; only a file last written in WAL mode (by a direct
-    harvest or import) has one. If another process holds it in WAL mode we cannot
-    tell its frames from ours after the rename, so we stop and keep the staging copy.
+    Only a file last written in WAL mode (by a direct harvest or import) has one. If
+    another process holds it in WAL mode we cannot tell its frames from ours after the
+    rename, so we stop and keep the staging copy. Side files with no published file
+    (it was removed by hand) belong to no database, and the renamed copy would take
+    them for its own: they are removed. A rollback journal left by a killed writer is
+    rolled back into the file it belongs to, which opening that file does.
     """
     wal = Path(f"{published}-wal")
-    if not published.exists() or not wal.exists():
-        return
+    journal = Path(f"{published}-journal")
+    if not published.exists():
+        for orphan in (wal, Path(f"{published}-shm"), journal):
+            if orphan.exists():
+                log.warning("removing %s: its database is gone, and the published copy must not take it", orphan)
+                orphan.unlink()
+        return False
+    if journal.exists() and not wal.exists():
+        conn = sqlite3.connect(published, timeout=5)
+        try:
+            conn.execute("select count(*) from sqlite_master").fetchone()
+        finally:
+            conn.close()
+        return True
+    if not wal.exists():
+        return False
     try:
         conn = sqlite3.connect(published, timeout=5)
         try:
@@ -505,6 +523,7 @@ def _settle_published_wal(published: Path) -> None:
                            f"stop it and rerun (the finished work stays in {staging_path(published)})")
     Path(f"{published}-shm").unlink(missing_ok=True)
     wal.unlink(missing_ok=True)
+    return True
 
 
 def publish(store: Store, published: Path) -> None:
@@ -527,15 +546,21 @@ def publish(store: Store, published: Path) -> None:
     if Path(f"{staging}-wal").exists():
         raise PublishError(f"cannot publish {staging}: its -wal file is still there")
     Path(f"{staging}-shm").unlink(missing_ok=True)
-    if fingerprint(published) != base:
-        raise PublishError(f"{published} was written by another command during this refresh; publishing would "
-                           "lose that change, so nothing was published: run the refresh again")
     _fsync(staging)
-    _settle_published_wal(published)
+    _check_unchanged(published, base)
+    if _settle_published_wal(published):
+        base = fingerprint(published)
     pause_point("publish")
+    _check_unchanged(published, base)  # again, as close to the rename as it gets
     os.replace(staging, published)
     _fsync(published.parent)
     log.info("published %s", published)
+
+
+def _check_unchanged(published: Path, base: str) -> None:
+    if fingerprint(published) != base:
+        raise PublishError(f"{published} was written by another command during this refresh; publishing would "
+                           "lose that change, so nothing was published: run the refresh again")
 
 
 def _finalize(store: Store, result: RefreshResult) -> None:
@@ -557,7 +582,10 @@ def refresh(settings: Settings, *, full: bool = False, reextract: bool = False, 
     Raises LockHeld when another refresh runs (unless ``wait``), QueryChangedError,
     RefreshError for a failed run (its staging copy kept for the next run).
     """
-    published = Path(settings.db)
+    # A symlinked --db: the lock, the staging copy and the rename act on the real file,
+    # which the rename would otherwise turn the link into a copy of.
+    settings = replace(settings, db=Path(settings.db).resolve())
+    published = settings.db
     if not published.parent.is_dir():
         raise RefreshError(f"{published.parent}: no such folder for the database")
     clock = time.monotonic()
@@ -602,7 +630,10 @@ def _run_phases(store: Store, settings: Settings, query: str, result: RefreshRes
     except BaseException as error:
         result.outcome, result.finished = "failed", now_iso()
         result.error = str(error) or type(error).__name__
-        _save_run(store, result)
+        try:
+            _save_run(store, result)
+        except Exception:  # noqa: BLE001 - the same full disk, say: the first error is the one to tell
+            log.exception("could not record the failed refresh")
         raise
 
 

@@ -103,6 +103,30 @@ def test_demo_marks_its_database_synthetic(runner, tmp_path):
     assert Store(db).get_meta("synthetic") == "true"
 
 
+def test_demo_refuses_a_database_of_real_articles_and_rebuilds_its_own(runner, tmp_path):
+    real = tmp_path / "cryokb.db"
+    assert runner.invoke(cli, ["import", "--db", str(real), "-q", str(SAMPLES / "demo_medline.nbib")]).exit_code == 0
+    refused = runner.invoke(cli, ["demo", "--no-serve", "-q", "--db", str(real)])
+    assert refused.exit_code == 1 and "holds real articles" in refused.output
+    assert Store(real).get_meta("synthetic") is None and Store(real).stats()["articles"] == 8
+    demo = tmp_path / "demo.db"
+    for _ in range(2):
+        assert runner.invoke(cli, ["demo", "--no-serve", "-q", "--db", str(demo)]).exit_code == 0
+
+
+def test_sqlite_troubles_of_the_machine_or_the_file_are_one_line_and_bugs_are_not():
+    import sqlite3
+
+    from kb.errors import sqlite_trouble
+
+    full = sqlite_trouble(sqlite3.OperationalError("database or disk is full"), "kb.db")
+    assert full.startswith("database kb.db cannot be written: the disk is full")
+    damaged = sqlite_trouble(sqlite3.DatabaseError("database disk image is malformed"), "kb.db")
+    assert damaged.startswith("database kb.db is damaged (database disk image is malformed)")
+    assert sqlite_trouble(sqlite3.OperationalError("no such column: titel")) is None
+    assert sqlite_trouble(ValueError("database is locked")) is None
+
+
 # --- the import pipeline (kb.importing): a reader process, or all in this one
 
 

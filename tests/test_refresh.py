@@ -511,3 +511,61 @@ def test_a_write_into_the_published_file_during_a_refresh_is_not_overwritten(con
     assert summary["resumed"] is False and (summary["new"], summary["revised"]) == (5, 2)
     assert query(db, "select value from cryokb_meta where key = 'curator_note'") == [("desmoid series checked",)]
     assert_complete(db, later_records())
+
+
+def test_a_write_in_the_last_moment_before_the_rename_is_not_overwritten_either(config, emu, tmp_path):
+    db = tmp_path / "kb.db"
+    refresh_json(config)
+    emu.records = later_records()
+    marker = tmp_path / "paused"
+    process = start_paused(config, "publish", marker)  # past the first check, just before the rename
+    wait_for(marker, process)
+    with sqlite3.connect(db) as conn:
+        conn.execute("insert into cryokb_meta values ('curator_note', 'checked at the last moment')")
+    marker.unlink()
+    assert process.wait(timeout=120) == 1
+    assert "was written by another command during this refresh" in process.stderr.read()
+    assert query(db, "select value from cryokb_meta where key = 'curator_note'") == [("checked at the last moment",)]
+
+
+def test_side_files_left_beside_a_removed_database_do_not_take_over_the_new_one(config, emu, tmp_path):
+    db = tmp_path / "kb.db"
+    # A writer killed with a commit still in its -wal; then someone removes the database to start over.
+    subprocess.run([sys.executable, "-c", "import os, sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+                    "c.execute('pragma page_size = 16384'); c.execute('pragma journal_mode = wal'); "
+                    "c.execute('pragma wal_autocheckpoint = 0'); c.execute('create table t (x)'); "
+                    "c.commit(); os._exit(0)", str(db)], check=True)
+    db.unlink()
+    assert Path(f"{db}-wal").stat().st_size > 0
+    refresh_json(config)
+    assert_sound_and_alone(db)
+    assert_complete(db, OLD)
+
+
+def test_a_damaged_database_is_a_one_line_error_in_text_and_in_json(config, emu, tmp_path):
+    db = tmp_path / "kb.db"
+    refresh_json(config)
+    data = bytearray(db.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    data[page : 2 * page] = b"\x5a" * page  # the second page, where the tables begin
+    db.write_bytes(bytes(data))
+    emu.records = later_records()
+    result = CliRunner().invoke(cli, ["refresh", "--config", str(config), "-q", "--json"])
+    assert result.exit_code == 1 and not isinstance(result.exception, sqlite3.Error)
+    assert json.loads(result.stdout)["outcome"] == "failed"
+    assert f"database {db} is damaged" in result.stderr
+
+
+def test_a_symlinked_database_is_refreshed_where_the_link_points(emu, tmp_path):
+    volume, served = tmp_path / "volume", tmp_path / "srv"
+    volume.mkdir()
+    served.mkdir()
+    config = write_config(served, emu)
+    refresh_json(config)
+    os.replace(served / "kb.db", volume / "kb.db")
+    (served / "kb.db").symlink_to(volume / "kb.db")
+    emu.records = later_records()
+    refresh_json(config)
+    assert (served / "kb.db").is_symlink()
+    assert_complete(volume / "kb.db", later_records())
+    assert not list(served.glob("kb.db.*"))  # no staging copy or lock left beside the link
