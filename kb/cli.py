@@ -91,6 +91,10 @@ def user_errors(fn):
     return wrapper
 
 
+# Skipped records an import lists on the terminal; the rest are counted (all are stored).
+SHOWN_PROBLEMS = 20
+
+
 def setup_logging(verbose: int, quiet: bool = False) -> None:
     level = logging.WARNING
     if verbose == 1:
@@ -242,20 +246,26 @@ def import_(db_path, files, batch_size, quiet, verbose):
 
     setup_logging(verbose, quiet)
     store = open_store(db_path)
-    problems = []
+    shown, skipped = [], [0]  # the first problems are shown; every one is in the problems table
+
+    def note_problem(problem):
+        skipped[0] += 1
+        if len(shown) < SHOWN_PROBLEMS:
+            shown.append(problem)
+
     with progressbar(desc="import", quiet=quiet) as bar:
-        results = import_files(store, files, batch_size=batch_size, on_batch=bar.update,
-                               on_problem=problems.append)
-    for problem in problems[:20]:
+        results = import_files(store, files, batch_size=batch_size, on_batch=bar.update, on_problem=note_problem)
+    for problem in shown:
         click.echo(f"Skipped: {problem}", err=True)
-    if len(problems) > 20:
-        click.echo(f"... and {len(problems) - 20} more skipped records (see the problems table)", err=True)
+    if skipped[0] > len(shown):
+        click.echo(f"... and {skipped[0] - len(shown)} more skipped records (see the problems table)", err=True)
     for result in results:
         if not quiet:
             click.echo(_describe_counts(f"{result.path}:", result.counts, result.records), err=True)
     failed = [r for r in results if r.error]
     if failed:
-        raise click.ClickException("; ".join(f"{r.path}: {r.error}" for r in failed)
+        raise click.ClickException("; ".join(r.error if r.error.startswith(r.path) else f"{r.path}: {r.error}"
+                                             for r in failed)
                                    + " (records read before the error were stored)")
 
 

@@ -103,6 +103,29 @@ def test_demo_marks_its_database_synthetic(runner, tmp_path):
     assert Store(db).get_meta("synthetic") == "true"
 
 
+def test_import_lists_the_first_skipped_records_and_counts_the_rest(runner, tmp_path):
+    bad = "".join(f"<PubmedArticle><MedlineCitation><PMID>draft-{n}</PMID></MedlineCitation></PubmedArticle>\n"
+                  for n in range(25))
+    path = tmp_path / "drafts.xml"
+    path.write_text(f"<?xml version='1.0'?>\n<PubmedArticleSet>\n{bad}</PubmedArticleSet>\n")
+    db = tmp_path / "kb.db"
+    result = runner.invoke(cli, ["import", "--db", str(db), str(path)])
+    assert result.exit_code == 0, result.output
+    skipped = [line for line in result.output.splitlines() if line.startswith("Skipped: ")]
+    assert len(skipped) == 20 and "draft-0" in skipped[0]
+    assert "... and 5 more skipped records (see the problems table)" in result.output
+    assert Store(db).db["problems"].count == 25
+
+
+def test_an_import_error_names_the_file_once(runner, tmp_path, sample_xml):
+    broken = tmp_path / "broken.xml.gz"
+    broken.write_bytes(gzip.compress(sample_xml.read_bytes())[:-200])
+    result = runner.invoke(cli, ["import", "--db", str(tmp_path / "kb.db"), "-q", str(broken)])
+    assert result.exit_code == 1
+    error = [line for line in result.output.splitlines() if line.startswith("Error: ")]
+    assert len(error) == 1 and error[0].count(str(broken)) == 1, result.output
+
+
 def test_demo_refuses_a_database_of_real_articles_and_rebuilds_its_own(runner, tmp_path):
     real = tmp_path / "cryokb.db"
     assert runner.invoke(cli, ["import", "--db", str(real), "-q", str(SAMPLES / "demo_medline.nbib")]).exit_code == 0
