@@ -501,13 +501,8 @@ class Store:
         return list(self.db.query(sql + " order by id", params))
 
     def last_successful_run(self, kind: str = "harvest", query: str | None = None) -> dict | None:
-        sql = "select * from harvest_runs where kind = ? and outcome = 'ok'"
-        params: list = [kind]
-        if query is not None:
-            sql += " and query = ?"
-            params.append(query)
-        rows = list(self.db.query(sql + " order by id desc limit 1", params))
-        return rows[0] if rows else None
+        runs = self.successful_runs(kind, query)
+        return runs[-1] if runs else None
 
     # -- settings kept in the database ----------------------------------------
 
