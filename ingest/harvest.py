@@ -126,10 +126,14 @@ def build_query(data: dict, name: str = QUERY_FILE) -> str:
 # -- dates -----------------------------------------------------------------------
 
 def parse_date(value, what: str = "date") -> dt.date | None:
-    """A date from YYYY/MM/DD, YYYY-MM-DD (as stored) or a date object; None stays None."""
+    """A date from YYYY/MM/DD, YYYY-MM-DD or an ISO timestamp (as stored) or a date object;
+    None stays None."""
     if value is None or isinstance(value, dt.date):
         return value
-    text = str(value).strip()[:10]
+    text = str(value).strip()
+    if len(text) > 10 and text[10] not in "T ":  # "2024/01/015" is no date, not 2024/01/01
+        raise HarvestError(f"{what}: {value!r} is not a date in the form YYYY/MM/DD")
+    text = text[:10]
     for pattern in ("%Y/%m/%d", "%Y-%m-%d"):
         try:
             return dt.datetime.strptime(text, pattern).date()

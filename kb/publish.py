@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import copy
 import logging
+import socket
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 log = logging.getLogger("cryokb.publish")
@@ -58,26 +60,29 @@ def database_facts(db_path: Path) -> dict:
     immutable reader would not see pages still sitting in the -wal file.
     """
     try:
-        conn = sqlite3.connect(str(db_path))
-        try:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except sqlite3.DatabaseError as exc:
-            log.warning("could not checkpoint %s: %s", db_path, exc)
-        tables = {r[0] for r in conn.execute("select name from sqlite_master where type in ('table', 'view')")}
-        if "articles" not in tables:
-            raise PublishError(f"{db_path} is not a cryokb database (no articles table)")
-        facts: dict = {"meta": {}, "last_run": None, "articles": conn.execute(
-            "select count(*) from articles where deleted = 0").fetchone()[0], "tables": tables,
-            "article_columns": {r[1] for r in conn.execute("pragma table_info(articles)")}}
-        if "cryokb_meta" in tables:
-            facts["meta"] = dict(conn.execute("select key, value from cryokb_meta"))
-        if "harvest_runs" in tables:
-            conn.row_factory = sqlite3.Row
-            row = conn.execute("select * from harvest_runs where outcome = 'ok' order by id desc limit 1").fetchone()
-            facts["last_run"] = dict(row) if row else None
-        conn.close()
+        with closing(sqlite3.connect(str(db_path))) as conn:
+            return _facts(conn, db_path)
     except sqlite3.DatabaseError as exc:
         raise PublishError(f"cannot read {db_path}: {exc}") from exc
+
+
+def _facts(conn: sqlite3.Connection, db_path: Path) -> dict:
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except sqlite3.DatabaseError as exc:
+        log.warning("could not checkpoint %s: %s", db_path, exc)
+    tables = {r[0] for r in conn.execute("select name from sqlite_master where type in ('table', 'view')")}
+    if "articles" not in tables:
+        raise PublishError(f"{db_path} is not a cryokb database (no articles table)")
+    facts: dict = {"meta": {}, "last_run": None, "articles": conn.execute(
+        "select count(*) from articles where deleted = 0").fetchone()[0], "tables": tables,
+        "article_columns": {r[1] for r in conn.execute("pragma table_info(articles)")}}
+    if "cryokb_meta" in tables:
+        facts["meta"] = dict(conn.execute("select key, value from cryokb_meta"))
+    if "harvest_runs" in tables:
+        conn.row_factory = sqlite3.Row
+        row = conn.execute("select * from harvest_runs where outcome = 'ok' order by id desc limit 1").fetchone()
+        facts["last_run"] = dict(row) if row else None
     return facts
 
 
@@ -156,7 +161,23 @@ def serve(db_path: str | Path, host: str = "127.0.0.1", port: int = 8001, *, set
 
     import uvicorn
 
+    _check_address(host, port)
     ds = make_datasette(db_path, settings=settings)
     asyncio.run(ds.invoke_startup())
     log.info("serving %s at http://%s:%s/", db_path, host, port)
     uvicorn.run(ds.app(), host=host, port=port, log_level=log_level, lifespan="on")
+
+
+def _check_address(host: str, port: int) -> None:
+    """Fail in one line when the address cannot be listened on (a port in use, an unknown
+    host): uvicorn would log the error and exit with its own code 3, which for cryokb
+    means "another refresh is running"."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+            probe.bind(address)
+    except OSError as err:
+        raise PublishError(f"cannot serve on {host}:{port}: {err.strerror or err} "
+                           "(is another server there? choose another --port or --host)") from None

@@ -283,6 +283,8 @@ def test_bad_dates_are_refused_before_any_request(emu, client, store):
         harvest(client, store, QUERY, since="2024-13-01", today=TODAY)
     with pytest.raises(HarvestError, match="since 2024/06/01 is after until 2024/01/01"):
         harvest(client, store, QUERY, since="2024/06/01", until="2024/01/01", today=TODAY)
+    with pytest.raises(HarvestError, match="until: '2024/01/015' is not a date"):
+        harvest(client, store, QUERY, until="2024/01/015", today=TODAY)
     assert emu.requests == []
 
 

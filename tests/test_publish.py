@@ -514,6 +514,22 @@ def test_serve_command_reports_a_missing_database(tmp_path):
     assert "no database at" in result.output
 
 
+def test_serve_on_a_port_in_use_is_a_one_line_error_not_uvicorns_exit_3(demo_db):
+    import socket
+
+    from click.testing import CliRunner
+
+    from kb.cli import cli
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["serve", "--db", str(demo_db), "--port", str(port), "-q"])
+    assert result.exit_code == 1
+    assert f"cannot serve on 127.0.0.1:{port}: Address already in use" in result.output
+
+
 def test_the_knowledge_base_is_read_through_a_memory_map(demo):
     mapped = asyncio.run(demo.get_database("cryokb").execute("pragma mmap_size")).first()[0]
     assert mapped > 0
