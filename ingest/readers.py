@@ -8,6 +8,7 @@ there), never taken from the extension.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import zlib
@@ -105,9 +106,10 @@ def _medline_records(rest: _Rewound, name: str) -> Iterator[Article | ParseProbl
         yield held
 
 
-def _maybe_gunzip(raw: BinaryIO, name: str) -> BinaryIO:
-    magic = raw.read(2)
-    raw.seek(0)
+def _maybe_gunzip(raw: io.BufferedReader, name: str) -> BinaryIO:
+    """The stream itself, or gunzipped. The magic bytes are peeked, not read: a pipe
+    (``cryokb import <(zcat ...)``, /dev/stdin) cannot seek back."""
+    magic = raw.peek(2)[:2]
     return _GzipFile(fileobj=raw, mode="rb", filename=name) if magic == GZIP_MAGIC else raw
 
 

@@ -240,6 +240,7 @@ def import_(db_path, files, batch_size, quiet, verbose):
         cryokb import pubmed-cryo-set.xml
         cryokb import pubmed21n1298.xml.gz --db baseline.db
         cryokb import citations.nbib -q
+        cat exports/*.nbib | cryokb import /dev/stdin   # a pipe works too
     """
     from kb.importing import import_files
     from kb.progress import progressbar

@@ -146,3 +146,24 @@ def test_medline_that_turns_unreadable_keeps_every_whole_record_before_it(tmp_pa
         for record in read_records(path):
             read.append(record)
     assert [a.pmid for a in read] == ["39000000", "39000001"]
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_pipe_is_read_like_a_file(tmp_path, compress):
+    import os
+    import threading
+
+    data = XML_FILE.read_bytes()
+    fifo = tmp_path / "records.pipe"
+    os.mkfifo(fifo)
+
+    def write():
+        with open(fifo, "wb") as pipe:
+            pipe.write(gzip.compress(data) if compress else data)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    from_pipe = [getattr(r, "pmid", None) or getattr(r, "pmids", None) for r in read_records(fifo)]
+    writer.join()
+    assert from_pipe == [getattr(r, "pmid", None) or getattr(r, "pmids", None) for r in read_records(XML_FILE)]
+    assert len(from_pipe) > 2
