@@ -30,7 +30,10 @@ FROM article_concepts ac JOIN summary_articles s ON s.pmid = ac.pmid
 WHERE ac.field = 'indications' AND ac.negated = 0;
 
 -- One row per (grouping, group, metric) value: the percentages of every outcome measure
--- (and grade), and pain scores before and after, per lesion type and per indication.
+-- (and grade), and pain scores before and after, per lesion type and per indication,
+-- each with the outcome (outcome_id, in outcome_sentences with its sentence) it came
+-- from. A percentage is the one stated, else the count over the total; a stated zero
+-- ("no major complications": count 0, no total) is 0%.
 DROP VIEW IF EXISTS lesion_outcome_values;
 DROP VIEW IF EXISTS indication_outcome_values;
 DROP VIEW IF EXISTS group_outcome_values;
@@ -39,11 +42,17 @@ WITH grouped AS (
   SELECT 'lesion_type' AS grouping, l.lesion_type AS grp, o.* FROM article_lesions l JOIN outcomes o ON o.pmid = l.pmid
   UNION ALL
   SELECT 'indication', i.indication, o.* FROM article_indications i JOIN outcomes o ON o.pmid = i.pmid
+), valued AS (
+  SELECT *, coalesce(percent, CASE WHEN count = 0 THEN 0.0
+                                   WHEN total > 0 THEN round(100.0 * count / total, 1) END) AS share
+  FROM grouped
 )
-SELECT grouping, grp, measure || coalesce(':' || grade, '') AS metric, percent AS v FROM grouped
-  WHERE percent IS NOT NULL
-UNION ALL SELECT grouping, grp, 'pain_before', before FROM grouped WHERE measure = 'pain_score' AND before IS NOT NULL
-UNION ALL SELECT grouping, grp, 'pain_after', after FROM grouped WHERE measure = 'pain_score' AND after IS NOT NULL;
+SELECT grouping, grp, measure || coalesce(':' || grade, '') AS metric, share AS v, id AS outcome_id, pmid
+  FROM valued WHERE share IS NOT NULL
+UNION ALL SELECT grouping, grp, 'pain_before', before, id, pmid FROM grouped
+  WHERE measure = 'pain_score' AND before IS NOT NULL
+UNION ALL SELECT grouping, grp, 'pain_after', after, id, pmid FROM grouped
+  WHERE measure = 'pain_score' AND after IS NOT NULL;
 
 -- Median, range and count of each metric in each group.
 DROP VIEW IF EXISTS group_outcome_stats;

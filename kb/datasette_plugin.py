@@ -390,8 +390,9 @@ async def home_figures(datasette) -> dict:
         if "article_concepts" in tables:
             figures["relevant"] = one(await db.execute(
                 "select count(*) from articles where relevant = 1 and deleted = 0 and retracted = 0"))
-            figures["outcomes"] = one(await db.execute("select count(*) from outcomes"))
-            figures["sentences"] = one(await db.execute("select count(*) from sentences"))
+            live = "pmid in (select pmid from articles where deleted = 0)"
+            figures["outcomes"] = one(await db.execute(f"select count(*) from outcomes where {live}"))
+            figures["sentences"] = one(await db.execute(f"select count(*) from sentences where {live}"))
             labels = await _labels(db)
             rows = await db.execute(
                 "select ac.concept, count(*) as n from article_concepts ac join articles a on a.pmid = ac.pmid "
@@ -506,32 +507,34 @@ def heatmap_svg(data: dict, database: str) -> Markup:
 
 
 async def outcomes_data(datasette, measure: str | None) -> dict:
+    """Counts per year and measure, and the chosen measure's percentages, each with its
+    outcome. Cached per measure the database has (not per ``?measure=`` asked, which
+    anyone can vary without end)."""
     state, db = _db(datasette)
-    key = ("outcomes", measure)
+    where = "a.relevant = 1 and a.retracted = 0 and a.deleted = 0 and a.pub_year is not null"
+    if "outcome_counts" not in state.cache:
+        counts = []
+        if "outcomes" in await db.table_names():
+            counts = [dict(r) for r in await db.execute(
+                f"select a.pub_year as year, o.measure, count(distinct o.pmid) as articles from outcomes o "
+                f"join articles a on a.pmid = o.pmid where {where} group by a.pub_year, o.measure order by 1, 2")]
+        state.cache["outcome_counts"] = counts
+    counts = state.cache["outcome_counts"]
+    measures = sorted({c["measure"] for c in counts})
+    chosen = measure if measure in measures else ("local_control" if "local_control" in measures else
+                                                  (measures[0] if measures else None))
+    key = ("outcome_values", chosen)
     if key not in state.cache:
-        where = "a.relevant = 1 and a.retracted = 0 and a.deleted = 0 and a.pub_year is not null"
-        if "outcomes" not in await db.table_names():
-            state.cache[key] = {"counts": [], "measures": [], "measure": None, "values": []}
-            return state.cache[key]
-        counts = [dict(r) for r in await db.execute(
-            f"select a.pub_year as year, o.measure, count(distinct o.pmid) as articles from outcomes o "
-            f"join articles a on a.pmid = o.pmid where {where} group by a.pub_year, o.measure order by 1, 2")]
-        measures = sorted({c["measure"] for c in counts})
-        chosen = measure if measure in measures else ("local_control" if "local_control" in measures else
-                                                      (measures[0] if measures else None))
-        values = []
-        if chosen:
-            values = [dict(r) for r in await db.execute(
-                f"select a.pub_year as year, o.percent, o.pmid, a.title from outcomes o join articles a "
-                f"on a.pmid = o.pmid where {where} and o.measure = ? and o.percent is not null "
-                "order by a.pub_year, o.pmid", [chosen])]
-        state.cache[key] = {"counts": counts, "measures": measures, "measure": chosen, "values": values}
-    return state.cache[key]
+        state.cache[key] = [dict(r) for r in await db.execute(
+            f"select a.pub_year as year, o.percent, o.pmid, o.id as outcome_id, a.title from outcomes o "
+            f"join articles a on a.pmid = o.pmid where {where} and o.measure = ? and o.percent is not null "
+            "order by a.pub_year, o.pmid", [chosen])] if chosen else []
+    return {"counts": counts, "measures": measures, "measure": chosen, "values": state.cache[key]}
 
 
 async def outcomes_json(datasette, request):
     data = await outcomes_data(datasette, request.args.get("measure"))
-    summary = dict(data, values=[{k: v[k] for k in ("year", "percent", "pmid")} for v in data["values"]])
+    summary = dict(data, values=[{k: v[k] for k in ("year", "percent", "pmid", "outcome_id")} for v in data["values"]])
     return Response.json(summary)
 
 
@@ -753,15 +756,18 @@ def graph_svg(data: dict) -> Markup:
 def concept_link(database: str, concept: str, field_name: str | None) -> str:
     """Where 'all articles with this concept' lives in Datasette."""
     if field_name == "outcomes":
-        return f"/{database}/outcome_sentences?measure={urllib.parse.quote(concept)}"
+        return f"/{database}/outcome_sentences?measure={urllib.parse.quote(concept)}&retracted=0"
     if field_name:
-        return f"/{database}/articles?relevant=1&retracted=0&{FILTER_ARG}={urllib.parse.quote(concept)}"
+        return (f"/{database}/articles?relevant=1&retracted=0&deleted=0"
+                f"&{FILTER_ARG}={urllib.parse.quote(concept)}")
     return f"/{database}/article_concepts?concept={urllib.parse.quote(concept)}"
 
 
 async def graph_node_json(datasette, request):
     state, db = _db(datasette)
     concept = request.args.get("id", "")
+    if "graph_nodes" not in await db.table_names():
+        return Response.json({"error": "no concept graph yet: run cryokb build"}, status=404)
     node = (await db.execute("select id, field, label, articles, degree from graph_nodes where id = ?", [concept])).first()
     if node is None:
         return Response.json({"error": f"no concept {concept!r} in the graph"}, status=404)
@@ -782,6 +788,8 @@ async def graph_node_json(datasette, request):
 async def graph_edge_json(datasette, request):
     state, db = _db(datasette)
     source, target = request.args.get("source", ""), request.args.get("target", "")
+    if "graph_edges" not in await db.table_names():
+        return Response.json({"error": "no concept graph yet: run cryokb build"}, status=404)
     row = (await db.execute("select source, target, weight, pmids from graph_edges where "
                             "(source = ? and target = ?) or (source = ? and target = ?)",
                             [source, target, target, source])).first()

@@ -196,6 +196,7 @@ def build(store: Store, *, full: bool = False, batch_size: int = 200, n_process:
         result.extracted += write_evidence(store, batch, version, hashes)
         if progress:
             progress(len(batch))
+    _purge_withdrawn(store)
     apply_views(store)
     store.set_meta("extractor_version", version)
     return result
@@ -236,7 +237,7 @@ def write_evidence(store: Store, items: Iterable, version: str, hashes: dict[str
                 next_sentence += 1
             _rows_of(record, spans, ids, mentions, outcomes, concepts)
             evidence.append({"pmid": record["pmid"], "record": json.dumps(record, ensure_ascii=False)})
-            updates.append(_article_update(record, version, hashes.get(record["pmid"]), stamp))
+            updates.append(_article_update(record, version, hashes.pop(record["pmid"], None), stamp))
         db["sentences"].insert_all(sentences, pk="id")
         db["mentions"].insert_all(mentions, pk="id")
         db["outcomes"].insert_all(outcomes, pk="id")
@@ -244,6 +245,20 @@ def write_evidence(store: Store, items: Iterable, version: str, hashes: dict[str
         db["evidence"].insert_all(evidence, pk="pmid", replace=True)
         db["articles"].upsert_all(updates, pk="pmid")
     return len(items)
+
+
+def _purge_withdrawn(store: Store) -> None:
+    """Remove the evidence of articles deleted since it was extracted (a DeleteCitation):
+    a withdrawn citation's numbers must not stay in the tables and summaries. Should the
+    PMID come back with a new record, its changed hash makes it stale again."""
+    pmids = [row[0] for row in store.db.execute(
+        "select pmid from evidence where pmid in (select pmid from articles where deleted = 1)")]
+    for start in range(0, len(pmids), PAGE):
+        chunk = pmids[start : start + PAGE]
+        with store.db.atomic():
+            _delete_evidence(store, chunk)
+            marks = ",".join("?" * len(chunk))
+            store.db.execute(f"update articles set extracted_hash = null where pmid in ({marks})", chunk)
 
 
 def _delete_evidence(store: Store, pmids: list[str]) -> None:

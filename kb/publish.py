@@ -109,7 +109,28 @@ def build_metadata(db_path: Path, base: dict | None = None) -> dict:
         extra.append(f"extractor {facts['meta']['extractor_version']}")
     database["description"] = f"{database.get('description', '').strip()} ({'; '.join(extra)})"
     _keep_facets_the_database_can_answer(database.get("tables", {}).get("articles"), facts)
+    _keep_queries_the_database_can_run(database.get("queries", {}), db_path)
     return metadata
+
+
+class _AnyValue(dict):
+    """Named parameters for preparing a canned query: every one is NULL."""
+
+    def __missing__(self, key):
+        return None
+
+
+def _keep_queries_the_database_can_run(queries: dict, db_path: Path) -> None:
+    """A canned query on a table that only some commands make (refresh_runs, made by
+    cryokb refresh) or on evidence columns before the first build would show its users
+    an SQL error: such queries are left out of this database's menu."""
+    with closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as conn:
+        for name, query in list(queries.items()):
+            try:
+                conn.execute(f"explain {query['sql']}", _AnyValue())
+            except sqlite3.Error as exc:
+                log.info("canned query %s left out: %s", name, exc)
+                del queries[name]
 
 
 def _keep_facets_the_database_can_answer(table: dict | None, facts: dict) -> None:

@@ -116,6 +116,18 @@ def test_summaries_leave_out_retracted_articles(kb):
     assert reasons == {"retracted, but has evidence"}
 
 
+def test_a_stated_zero_counts_in_the_medians_and_every_value_names_the_outcome_it_came_from(kb):
+    by_lesion = next(kb.db.query("select * from evidence_by_lesion where lesion_type = 'desmoid_tumor'"))
+    assert by_lesion["major_complications_median"] == 0  # "There were no major complications."
+    values = list(kb.db.query("select metric, v, outcome_id, pmid from group_outcome_values"))
+    assert {v["metric"] for v in values} == {"local_control", "complications:major"}
+    for value in values:
+        source = next(kb.db.query("select pmid, percent, count, sentence from outcome_sentences where outcome_id = ?",
+                                  [value["outcome_id"]]))
+        assert source["pmid"] == value["pmid"] and source["sentence"]
+        assert value["v"] == (source["percent"] if source["percent"] is not None else 0)
+
+
 def test_rewriting_an_article_replaces_its_rows(kb):
     a = article("90000001")
     record, text, spans = desmoid_record(a, lesion="soft_tissue_sarcoma")
@@ -236,13 +248,21 @@ def test_a_second_build_extracts_nothing_and_a_new_version_everything_stale(buil
 def test_summary_medians_equal_a_plain_python_median_of_the_same_outcomes(built):
     import statistics
 
+    def share(percent, count, total):
+        """As stated, else count over total; a stated zero is 0%."""
+        if percent is not None:
+            return percent
+        if count == 0:
+            return 0.0
+        return round(100 * count / total, 1) if count is not None and total else None
+
     store, _ = built
     values: dict[str, list[float]] = {}
     for row in store.db.query("select pmid, lesion_types from articles where relevant = 1 and retracted = 0 "
                               "and deleted = 0"):
-        percents = [r[0] for r in store.db.execute(
-            "select percent from outcomes where pmid = ? and measure = 'clinical_success' and percent is not null",
-            [row["pmid"]])]
+        percents = [v for v in (share(*r) for r in store.db.execute(
+            "select percent, count, total from outcomes where pmid = ? and measure = 'clinical_success'",
+            [row["pmid"]])) if v is not None]
         for lesion in json.loads(row["lesion_types"]):
             values.setdefault(lesion, []).extend(percents)
     summary = {r["lesion_type"]: r for r in store.db.query("select * from evidence_by_lesion")}
@@ -267,3 +287,17 @@ def test_editing_any_rule_file_makes_stored_evidence_stale(monkeypatch, tmp_path
     rules = copy / "outcome_patterns.json"
     rules.write_text(rules.read_text() + "\n")
     assert evidence.current_version() != before
+
+
+def test_a_deleted_article_leaves_no_evidence_behind_after_the_next_build(store):
+    from ingest.model import Deletion
+    from ingest.readers import read_records
+
+    store.save_records(read_records(DEMO))
+    evidence.build(store)
+    pmid = store.db.execute("select pmid from outcomes order by pmid limit 1").fetchone()[0]
+    store.save_records([Deletion([pmid])])
+    evidence.build(store)
+    for table in evidence.EVIDENCE_TABLES:
+        assert store.db.execute(f"select count(*) from {table} where pmid = ?", [pmid]).fetchone()[0] == 0, table
+    assert store.db["articles"].get(pmid)["extracted_hash"] is None

@@ -326,6 +326,44 @@ def test_what_changed_lists_only_articles_touched_since_the_last_run_started(tmp
     assert [(r["pmid"], r["change"]) for r in found] == [("91000002", "revised")]
 
 
+def test_a_deleted_article_drops_out_of_the_home_figures_the_graph_links_and_says_deleted(tmp_path):
+    from ingest.model import Deletion
+    from kb.publish import make_datasette
+
+    path = make_kb(tmp_path / "kb.db", synthetic=False)
+    before = fetch(make_datasette(path), "/").text
+    store = Store(path)
+    store.save_records([Deletion(["91000001"])])
+    evidence.build(store)
+    store.db.close()
+    ds = make_datasette(path)
+    count = lambda page, what: int(re.search(rf"<strong>([\d,]+)</strong> {what}", page).group(1))  # noqa: E731
+    live = sqlite3.connect(path).execute(
+        "select count(*) from outcomes o join articles a using (pmid) where a.deleted = 0").fetchone()[0]
+    assert count(fetch(ds, "/").text, "outcomes") == live == count(before, "outcomes") - 2
+    node = fetch(ds, "/-/cryokb/graph/node.json?id=desmoid_tumor").json()
+    assert {r["pmid"] for r in rows(ds, node["all_url"])} == {"91000003", "91000006"}
+    changed = {r["pmid"]: r["change"] for r in rows(ds, "/cryokb/changed_in_last_refresh")}
+    assert changed.get("91000001") == "deleted"
+
+
+def test_canned_queries_the_database_cannot_run_are_left_out_of_its_menu(tmp_path, demo_db):
+    from kb.publish import build_metadata
+
+    assert "latest_refresh_runs" not in build_metadata(demo_db)["databases"]["cryokb"]["queries"]
+    with_runs = tmp_path / "refreshed.db"
+    with_runs.write_bytes(Path(demo_db).read_bytes())
+    with sqlite3.connect(with_runs) as conn:
+        conn.execute("create table refresh_runs (id integer primary key, started text, finished text, outcome text, "
+                     "since text, until text, fetched int, new int, revised int, deleted int, extracted int, "
+                     "reextracted int, problems int, error text, summary text)")
+    queries = build_metadata(with_runs)["databases"]["cryokb"]["queries"]
+    assert {"latest_refresh_runs", "evidence_for_lesion", "changed_in_last_refresh"} <= set(queries)
+    bare = Store(tmp_path / "harvested.db").ensure_shape()
+    bare.db.close()
+    assert build_metadata(tmp_path / "harvested.db")["databases"]["cryokb"].get("queries", {}) == {}
+
+
 # --- links ------------------------------------------------------------------------------------
 
 def test_pmid_cells_open_pubmed_and_the_article_page(demo):
@@ -420,6 +458,19 @@ def test_outcomes_by_year_counts_articles_per_measure_and_plots_the_chosen_one(d
     page = fetch(demo, "/-/cryokb/outcomes-by-year?measure=clinical_success").text
     assert '<option value="clinical_success" selected>' in page
     assert page.count('<circle class="dot"') == 1
+    for value in data["values"]:  # each dot leads to its sentence
+        source = rows(demo, f"/cryokb/outcome_sentences?outcome_id={value['outcome_id']}")
+        assert source[0]["percent"] == value["percent"] and source[0]["sentence"]
+
+
+def test_asking_for_measures_that_do_not_exist_does_not_grow_the_cache(demo):
+    from kb.datasette_plugin import _state
+
+    fetch(demo, "/-/cryokb/outcomes-by-year.json")
+    size = len(_state(demo).cache)
+    for n in range(50):
+        assert fetch(demo, f"/-/cryokb/outcomes-by-year.json?measure=nonsense-{n}").json()["measure"] == "local_control"
+    assert len(_state(demo).cache) == size
 
 
 def test_the_graph_page_draws_every_node_and_edge_of_the_stored_graph(demo, demo_db):
@@ -633,6 +684,8 @@ def test_a_store_without_evidence_yet_is_served_and_says_so(tmp_path):
     assert "No evidence yet" in fetch(ds, "/-/cryokb/evidence-map").text
     assert "No outcomes yet" in fetch(ds, "/-/cryokb/outcomes-by-year").text
     assert "No graph yet" in fetch(ds, "/-/cryokb/graph").text
+    assert "error" in fetch(ds, "/-/cryokb/graph/node.json?id=chordoma", status=404).json()
+    assert "error" in fetch(ds, "/-/cryokb/graph/edge.json?source=a&target=b", status=404).json()
     assert "<strong>1</strong> articles" in fetch(ds, "/").text
     assert "Cryoablation of a chordoma of the sacrum" in fetch(ds, "/cryokb/articles/91000009").text
     assert "Synthetic data." not in fetch(ds, "/").text
