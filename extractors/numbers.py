@@ -112,6 +112,10 @@ def _word_number_pattern(data: dict) -> str:
     return rf"\b(?:{hundreds}|{below100}|{single})\b"
 
 
+# What stands before a p-value: "p < 0.05", "P = .01", "p-value = 0.002", "P values <= 0.05".
+P_VALUE_PREFIX = r"\bp(?:[\s-]*values?)?\s*(?:<|>|=|≤|≥|&lt;|&gt;)\s*=?\s*"
+
+
 @lru_cache(maxsize=1)
 def number_pattern() -> re.Pattern:
     """The master regex: every number shape, tried in order at each position."""
@@ -119,7 +123,7 @@ def number_pattern() -> re.Pattern:
     dash = r"(?:-|–|—|‒)"
     pm = r"(?:±|\+/-|\+/−|\+-)"
     shapes = [
-        rf"\bp\s*(?:<|>|=|≤|≥|&lt;|&gt;)\s*=?\s*(?P<pv>{num})",
+        rf"{P_VALUE_PREFIX}(?P<pv>{num})",
         rf"\bn\s*=\s*(?P<nv>{num})",
         rf"(?P<m1>{num})\s*{pm}\s*(?P<sd1>{num})",
         rf"(?P<m2>{num})\s*\(\s*(?:SD|s\.d\.|standard deviation|{pm})\s*[=:,]?\s*(?P<sd2>{num})\s*\)",
@@ -185,7 +189,7 @@ def anchor_pattern() -> re.Pattern:
     return re.compile(rf"(?<![\w.,/\-−])(?:\d|\.\d|(?:{words}))", re.IGNORECASE)
 
 
-_PREFIX = re.compile(r"(?:\bp\s*(?:<|>|=|≤|≥|&lt;|&gt;)\s*=?\s*|\bn\s*=\s*|\bbetween\s+)$", re.IGNORECASE)
+_PREFIX = re.compile(rf"(?:{P_VALUE_PREFIX}|\bn\s*=\s*|\bbetween\s+)$", re.IGNORECASE)
 
 
 def find_numbers(text: str) -> list[Number]:

@@ -84,3 +84,12 @@ def test_a_malformed_rule_is_named():
 def test_a_negated_finding_in_patients_with_a_lesion_leaves_the_lesion_alone(nlp):
     negated, _u, _e = flags(nlp, "There were no complications in patients with spinal metastases.")["bone_metastasis"]
     assert not negated
+
+
+@pytest.mark.parametrize("text", [
+    "Cryoablation was combined with cementoplasty in patients with or without prior radiotherapy.",
+    "Outcomes were compared in patients with and without prior radiotherapy.",
+])
+def test_with_or_without_negates_nothing(nlp, text):
+    negated, _u, _e = flags(nlp, text)["radiotherapy"]
+    assert not negated

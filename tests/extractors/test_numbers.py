@@ -107,6 +107,8 @@ def test_centre_with_spread(text, kind, centre, low, high):
     [
         ("(p < 0.001)", "p_value", 0.001),
         ("(P < .001)", "p_value", 0.001),
+        ("(P value = 0.002)", "p_value", 0.002),
+        ("(p-value < 0.01)", "p_value", 0.01),
         ("(n = 23)", "n", 23),
         ("(n=23)", "n", 23),
         ("between 2015 and 2021", "range", 2015),

@@ -46,6 +46,18 @@ def test_stated_populations(population, text, expected):
     assert population(text) == expected
 
 
+def test_a_number_ending_the_title_is_not_the_patients_the_abstract_begins_with(nlp, article):
+    doc = nlp(make_doc(nlp, article("Cryoablation of painful bone metastases: interim report of phase 2",
+                                    "Patients with painful bone metastases of the pelvis were treated with CT-guided "
+                                    "percutaneous cryoablation.")))
+    assert not doc._.cryokb_n_patients
+
+
+def test_a_count_of_hospitals_is_not_a_count_of_patients(population):
+    assert population("Cryoablation was performed in 3 university hospitals in patients with bone metastases.") == \
+        (None, None)
+
+
 def test_patients_excluded_from_the_analysis_are_subtracted(population):
     text = "Sixty-eight patients were enrolled; six were excluded from the analysis, leaving 62 patients with 71 tumours."
     assert population(text) == (62, 71)
