@@ -109,7 +109,9 @@ def _word_number_pattern(data: dict) -> str:
     below100 = rf"(?:(?:{_alt(data['tens'])})(?:[\s-](?:{units}))?|(?:{_alt(data['teens'])})|(?:{_alt(data['units'])}))"
     hundreds = rf"(?:{below100})\s+hundred(?:\s+(?:and\s+)?{below100})?"
     single = "|".join(r"\s+".join(map(re.escape, s.split())) for s in data["single"])
-    return rf"\b(?:{hundreds}|{below100}|{single})\b"
+    # Atomic: "ninety-six" is one number, never "ninety" then a dash (which the range
+    # shapes would read as 90-6, then reject, losing the percent).
+    return rf"\b(?>(?:{hundreds}|{below100}|{single})\b)"
 
 
 # What stands before a p-value: "p < 0.05", "P = .01", "p-value = 0.002", "P values <= 0.05".

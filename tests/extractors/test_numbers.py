@@ -81,6 +81,16 @@ def test_a_hyphenated_number_word_is_not_a_range():
     assert only("Thirty-one tumours").value == 31
 
 
+@pytest.mark.parametrize("text, value", [("ninety-six percent", 96), ("Twenty-five per cent", 25)])
+def test_a_hyphenated_number_word_before_percent_is_a_percentage(text, value):
+    assert (only(text).kind, only(text).value) == ("percent", value)
+
+
+def test_a_range_of_two_number_words_is_still_a_range():
+    number = only("eighty-ninety percent")
+    assert (number.kind, number.low, number.high) == ("percent_range", 80, 90)
+
+
 @pytest.mark.parametrize("text", ["7.5 ± 1.2", "7.5±1.2", "7.5 +/- 1.2", "7.5 (SD 1.2)", "7.5 (SD, 1.2)"])
 def test_mean_and_standard_deviation(text):
     number = only(f"mean VAS {text} before treatment")
