@@ -160,6 +160,22 @@ def test_all_but_some_and_not_all_are_neither_everyone_nor_the_exceptions(outcom
     assert not any(o.get("percent") == 100 or o.get("count") in (1, 3) for o in found), found
 
 
+@pytest.mark.parametrize("text, measure", [
+    ("Local recurrence occurred in 6 patients (20%). Survival was longer in patients without local recurrence.",
+     "recurrence"),
+    ("Major complications occurred in 3 patients (10%). Patients without major complications went home the next day.",
+     "complications"),
+])
+def test_patients_without_a_finding_are_a_subgroup_not_a_stated_zero(outcomes, text, measure):
+    found = [o for o in outcomes(text) if o["measure"] == measure]
+    assert len(found) == 1 and found[0]["count"] > 0, found
+
+
+def test_a_procedure_without_complications_is_still_a_stated_zero(outcomes):
+    assert outcomes("All procedures were completed without major complications.") == [
+        {"measure": "complications", "grade": "major", "count": 0}]
+
+
 def test_complete_pain_relief_is_clinical_success_for_osteoid_osteoma(outcomes):
     text = "Thirty patients with osteoid osteoma were treated. Complete pain relief was obtained in 28 of 30 patients (93%)."
     assert outcomes(text) == [{"measure": "clinical_success", "count": 28, "total": 30, "percent": 93}]
