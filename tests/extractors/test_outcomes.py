@@ -176,6 +176,18 @@ def test_a_procedure_without_complications_is_still_a_stated_zero(outcomes):
         {"measure": "complications", "grade": "major", "count": 0}]
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("Local recurrence was observed in 3 patients (10%) and minor complications in 2 patients (7%).",
+     [{"measure": "recurrence", "percent": 10, "count": 3},
+      {"measure": "complications", "grade": "minor", "percent": 7, "count": 2}]),
+    ("Technical success was achieved in 30 patients (100%) and clinical success in 26 patients (87%).",
+     [{"measure": "technical_success", "percent": 100, "count": 30},
+      {"measure": "clinical_success", "percent": 87, "count": 26}]),
+])
+def test_a_finding_joined_by_and_keeps_its_own_numbers(outcomes, text, expected):
+    assert outcomes(text) == expected
+
+
 def test_complete_pain_relief_is_clinical_success_for_osteoid_osteoma(outcomes):
     text = "Thirty patients with osteoid osteoma were treated. Complete pain relief was obtained in 28 of 30 patients (93%)."
     assert outcomes(text) == [{"measure": "clinical_success", "count": 28, "total": 30, "percent": 93}]
