@@ -681,12 +681,16 @@ _RESPECTIVELY = re.compile(r"\brespectively\b", re.IGNORECASE)
 
 def _respectively(cues: list[_Cue]) -> None:
     """"Major and minor complication rates were 2% and 8%, respectively": the facts that
-    went to the last of several coordinated cues of one measure are shared out in order."""
+    went to the last of several coordinated cues are shared out in order, among the cues
+    of its measure if they match in number, else among all the cues still without a fact
+    ("Technical success, clinical success and local control were 100%, 87% and 80%")."""
     for i, cue in enumerate(cues):
-        waiting = [c for c in cues[:i] if c.measure == cue.measure and not c.facts and not c.zero]
-        if waiting and len(cue.facts) == len(waiting) + 1:
-            for c, fact in zip(waiting + [cue], list(cue.facts)):
-                c.facts = [fact]
+        earlier = [c for c in cues[:i] if not c.facts and not c.zero]
+        for waiting in ([c for c in earlier if c.measure == cue.measure], earlier):
+            if waiting and len(cue.facts) == len(waiting) + 1:
+                for c, fact in zip(waiting + [cue], list(cue.facts)):
+                    c.facts = [fact]
+                break
 
 
 def _is_breakdown(sent: str, cue: _Cue, cues: list[_Cue]) -> bool:

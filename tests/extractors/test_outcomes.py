@@ -188,6 +188,13 @@ def test_a_finding_joined_by_and_keeps_its_own_numbers(outcomes, text, expected)
     assert outcomes(text) == expected
 
 
+def test_respectively_shares_numbers_out_across_different_measures(outcomes):
+    text = "Technical success, clinical success and local control were 100%, 87% and 80%, respectively."
+    assert outcomes(text) == [{"measure": "technical_success", "percent": 100},
+                              {"measure": "clinical_success", "percent": 87},
+                              {"measure": "local_control", "percent": 80}]
+
+
 def test_complete_pain_relief_is_clinical_success_for_osteoid_osteoma(outcomes):
     text = "Thirty patients with osteoid osteoma were treated. Complete pain relief was obtained in 28 of 30 patients (93%)."
     assert outcomes(text) == [{"measure": "clinical_success", "count": 28, "total": 30, "percent": 93}]
