@@ -225,8 +225,9 @@ def write_evidence(store: Store, items: Iterable, version: str, hashes: dict[str
     stamp = now_iso()
     with db.atomic():
         pmids = [record["pmid"] for record, _, _ in items]
+        next_ids = _next_ids(store)
         _delete_evidence(store, pmids)
-        next_sentence = (db.execute("select coalesce(max(id), 0) from sentences").fetchone()[0]) + 1
+        next_sentence = next_ids["sentences"]
         sentences, mentions, outcomes, concepts, evidence, updates = [], [], [], [], [], []
         for record, text, spans in items:
             ids = {}
@@ -238,13 +239,32 @@ def write_evidence(store: Store, items: Iterable, version: str, hashes: dict[str
             _rows_of(record, spans, ids, mentions, outcomes, concepts)
             evidence.append({"pmid": record["pmid"], "record": json.dumps(record, ensure_ascii=False)})
             updates.append(_article_update(record, version, hashes.pop(record["pmid"], None), stamp))
+        next_ids["sentences"] = next_sentence
+        for table, rows in (("mentions", mentions), ("outcomes", outcomes)):
+            for number, row in enumerate(rows, next_ids[table]):
+                row["id"] = number
+            next_ids[table] += len(rows)
         db["sentences"].insert_all(sentences, pk="id")
         db["mentions"].insert_all(mentions, pk="id")
         db["outcomes"].insert_all(outcomes, pk="id")
+        for table, number in next_ids.items():
+            store.set_meta(f"next_id:{table}", str(number))
         db["article_concepts"].insert_all(concepts, pk=("pmid", "concept"), replace=True)
         db["evidence"].insert_all(evidence, pk="pmid", replace=True)
         db["articles"].upsert_all(updates, pk="pmid")
     return len(items)
+
+
+# Evidence rows keep their ids for good: a link to /cryokb/sentences/<id>, or an outcome_id
+# quoted beside a median, never comes to mean another row once an article is extracted
+# again (SQLite would hand the highest ids out again after their rows were deleted).
+ID_TABLES = ("sentences", "mentions", "outcomes")
+
+
+def _next_ids(store: Store) -> dict[str, int]:
+    return {table: max(store.db.execute(f"select coalesce(max(id), 0) from {table}").fetchone()[0] + 1,
+                       int(store.get_meta(f"next_id:{table}", "1")))
+            for table in ID_TABLES}
 
 
 def _purge_withdrawn(store: Store) -> None:

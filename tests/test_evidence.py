@@ -141,6 +141,20 @@ def test_rewriting_an_article_replaces_its_rows(kb):
     assert kb.db.execute("select count(*) from sentences where pmid = '90000001'").fetchone()[0] == len(spans)
 
 
+def test_ids_of_rewritten_evidence_are_never_handed_out_again(kb):
+    def ids(table):
+        return {r[0] for r in kb.db.execute(f"select id from {table} where pmid = '90000002'")}
+
+    seen = {table: ids(table) for table in evidence.ID_TABLES}
+    assert all(seen.values())
+    for _ in range(2):  # after the first rewrite its rows hold the highest ids
+        record, text, spans = desmoid_record(article("90000002"))
+        evidence.write_evidence(kb, [(record, text, spans)], "test-2", {})
+        for table in evidence.ID_TABLES:
+            assert ids(table) and not ids(table) & seen[table], table
+            seen[table] |= ids(table)
+
+
 def test_every_declared_reference_holds_after_a_build_and_a_rewrite(kb, built):
     """The store does not enforce foreign keys (kb.store), so the evidence writes must
     keep them by themselves: SQLite's own check finds nothing dangling."""
