@@ -90,13 +90,12 @@ def iter_records(source: str | os.PathLike | BinaryIO, name: str | None = None) 
 
 
 def _iter_stream(stream: BinaryIO, name: str) -> Iterator[Record]:
-    head = safexml.read_head(stream, name)
-    safexml.check_prolog(head, name)
+    head = safexml.checked_head(stream, name)
     start = slicing.record_start(head)
     if start is not None and start[0] in RECORD_SETS:
         yield from _iter_slices(head, stream, name, *start)
     else:  # another encoding, namespaces on the root, or not a PubMed document at all
-        yield from _iter_tree(safexml.prefixed_stream(head, stream), name)
+        yield from _iter_tree(safexml.PrefixedStream(head, stream), name)
 
 
 def _iter_slices(head: bytes, stream: BinaryIO, name: str, root: str, offset: int) -> Iterator[Record]:

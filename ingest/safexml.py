@@ -139,7 +139,7 @@ def read_head(stream, name: str) -> bytes:
     raise _refuse(name, f"has a prolog longer than {PROLOG_LIMIT} bytes")
 
 
-class _PrefixedStream:
+class PrefixedStream:
     """A read()-able stream that first returns bytes already read, then the rest.
 
     Lets us inspect the prolog of a non-seekable stream (a gzip member, a socket)
@@ -160,16 +160,12 @@ class _PrefixedStream:
         return self._rest.read(size)
 
 
-def checked_stream(stream, name: str) -> _PrefixedStream:
-    """Check the prolog of binary ``stream`` and return a stream of the whole document."""
+def checked_head(stream, name: str) -> bytes:
+    """Read the prolog of binary ``stream`` (up to the root's start) and check it; the
+    bytes read, for ``PrefixedStream`` to hand on with the rest."""
     head = read_head(stream, name)
     check_prolog(head, name)
-    return prefixed_stream(head, stream)
-
-
-def prefixed_stream(head: bytes, rest) -> _PrefixedStream:
-    """A stream of ``head`` (bytes already read) followed by the rest of ``rest``."""
-    return _PrefixedStream(head, rest)
+    return head
 
 
 def parse_bytes(data: bytes, name: str = "<bytes>") -> etree._Element:

@@ -8,7 +8,7 @@ from lxml import etree
 
 from ingest import safexml
 from ingest.pubmed_xml import iter_records
-from ingest.safexml import UnsafeXMLError, check_prolog, checked_stream, parse_bytes
+from ingest.safexml import PrefixedStream, UnsafeXMLError, check_prolog, checked_head, parse_bytes
 
 XML = Path(__file__).parent / "data" / "xml"
 
@@ -80,12 +80,13 @@ def test_prolog_check_reads_past_a_small_first_chunk(monkeypatch):
     monkeypatch.setattr(safexml, "_CHUNK", 16)
     doc = b"<?xml version='1.0'?>" + b"<!--" + b" padding " * 20 + b"-->" + b"<!DOCTYPE x [<!ENTITY e 'x'>]><x/>"
     with pytest.raises(UnsafeXMLError):
-        checked_stream(io.BytesIO(doc), "chunked.xml")
+        checked_head(io.BytesIO(doc), "chunked.xml")
 
 
-def test_checked_stream_hands_on_every_byte():
+def test_the_checked_head_and_the_rest_hand_on_every_byte():
     doc = NCBI_PROLOG + RECORD
-    stream = checked_stream(io.BytesIO(doc), "efetch.xml")
+    source = io.BytesIO(doc)
+    stream = PrefixedStream(checked_head(source, "efetch.xml"), source)
     out = b""
     while chunk := stream.read(7):
         out += chunk
