@@ -336,8 +336,8 @@ class Store:
         if expected_records < BULK_LOAD_MIN or stored > 2 * expected_records:
             yield False
             return
-        names = [_index_name(table, columns) for table, indexes in SECONDARY_INDEXES.items()
-                 for columns in indexes if table != "harvest_runs"]
+        names = [index.name for table, indexes in SECONDARY_INDEXES.items() if table != "harvest_runs"
+                 for index in self.db[table].indexes if index.columns in indexes]
         with self.db.atomic():
             for name in names:
                 self.db.execute(f"drop index if exists [{name}]")
@@ -782,11 +782,6 @@ def _fill_mesh_uis(conn, terms: dict) -> None:
     with_ui = [(ui, descriptor) for descriptor, ui in terms.items() if ui]
     if with_ui:
         conn.executemany("update mesh_terms set ui = ? where descriptor = ? and ui is null", with_ui)
-
-
-def _index_name(table: str, columns: list[str]) -> str:
-    """The name sqlite-utils gives an index it creates (Table.create_index)."""
-    return f"idx_{table.replace(' ', '_')}_{'_'.join(columns)}"
 
 
 def _chunks(items: list, size: int = 500):
