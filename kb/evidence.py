@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 from ingest.model import AbstractSection, Article, PublicationType
-from kb.store import Store, now_iso
+from kb.store import Store, chunks, now_iso
 
 log = logging.getLogger("cryokb.evidence")
 
@@ -273,8 +273,7 @@ def _purge_withdrawn(store: Store) -> None:
     PMID come back with a new record, its changed hash makes it stale again."""
     pmids = [row[0] for row in store.db.execute(
         "select pmid from evidence where pmid in (select pmid from articles where deleted = 1)")]
-    for start in range(0, len(pmids), PAGE):
-        chunk = pmids[start : start + PAGE]
+    for chunk in chunks(pmids, PAGE):
         with store.db.atomic():
             _delete_evidence(store, chunk)
             marks = ",".join("?" * len(chunk))

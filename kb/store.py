@@ -372,7 +372,7 @@ class Store:
 
     def _existing(self, pmids: list[str]) -> dict[str, tuple]:
         found = {}
-        for chunk in _chunks(pmids):
+        for chunk in chunks(pmids):
             marks = ",".join("?" * len(chunk))
             for pmid, *known in self.db.execute(
                 "select pmid, record_hash, revised_date, deleted, first_seen "
@@ -427,8 +427,7 @@ class Store:
         _write_rows(conn, "raw_records", rows.raw, columns=RAW_COLUMNS, conflict="REPLACE")
 
     def _delete_children(self, pmids: list[str]) -> None:
-        for start in range(0, len(pmids), 500):
-            chunk = pmids[start : start + 500]
+        for chunk in chunks(pmids):
             marks = ",".join("?" * len(chunk))
             for table in CHILD_TABLES:
                 self.db.execute(f"delete from {table} where pmid in ({marks})", chunk)
@@ -784,7 +783,8 @@ def _fill_mesh_uis(conn, terms: dict) -> None:
         conn.executemany("update mesh_terms set ui = ? where descriptor = ? and ui is null", with_ui)
 
 
-def _chunks(items: list, size: int = 500):
+def chunks(items: list, size: int = 500):
+    """``items`` a slice at a time, each within SQLite's parameter limit (999 in older builds)."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -810,7 +810,7 @@ def _index(conn, pmids: list[str]) -> None:
     The index is maintained here rather than by per-row triggers: one
     INSERT ... SELECT per batch is about five times faster on an import.
     """
-    for chunk in _chunks(pmids):
+    for chunk in chunks(pmids):
         conn.execute(
             "insert into articles_fts (rowid, title, abstract) select rowid, title, abstract from articles "
             f"where pmid in ({','.join('?' * len(chunk))})", chunk)
@@ -822,7 +822,7 @@ def _unindex(conn, pmids: list[str]) -> None:
     Only live rows are in the index: deleting text that was never indexed would
     corrupt an external-content FTS5 table.
     """
-    for chunk in _chunks(pmids):
+    for chunk in chunks(pmids):
         conn.execute(
             "insert into articles_fts (articles_fts, rowid, title, abstract) "
             "select 'delete', rowid, title, abstract from articles "
