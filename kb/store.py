@@ -27,6 +27,7 @@ from typing import Iterable, NamedTuple
 import sqlite_utils
 
 from ingest.model import Article, Deletion, ParseProblem, SaveCounts
+from kb.lock import LockInfo
 
 try:  # Intel's ISA-L: zlib-compatible output, about four times faster; stdlib zlib reads it back
     from isal.isal_zlib import compress as _compress
@@ -458,7 +459,10 @@ class Store:
 
     def start_run(self, *, kind: str, query: str | None = None, query_version: str | None = None,
                   since: str | None = None, until: str | None = None, source: str | None = None) -> int:
+        """Record a run as "running", naming its process, and close the runs whose process died."""
+        me = LockInfo.current()
         with self.db.atomic():
+            self._close_dead_runs()
             table = self.db["harvest_runs"].insert(
                 {
                     "kind": kind,
@@ -469,9 +473,22 @@ class Store:
                     "until": until,
                     "source": source,
                     "outcome": "running",
+                    "details": json.dumps({"pid": me.pid, "host": me.host}),
                 }
             )
         return table.last_pk
+
+    def _close_dead_runs(self) -> None:
+        """Mark "interrupted" the runs left "running" by a process that has since died.
+
+        A run killed outright (SIGKILL, the out-of-memory killer, a power cut) never
+        records its end, and would read "running" for ever. Its batches up to the last
+        commit are stored; the next run's cursor (successful runs only) covers the rest.
+        A run on another host, or whose pid is alive, is left alone.
+        """
+        for run in self.db.query("select * from harvest_runs where outcome = 'running'"):
+            if run_process_gone(run):
+                self.db["harvest_runs"].update(run["id"], {"outcome": "interrupted", "error": _gone(run)})
 
     def finish_run(self, run_id: int, *, outcome: str, counts: SaveCounts | None = None,
                    fetched: int | None = None, error: str | None = None, extra: dict | None = None,
@@ -530,6 +547,8 @@ class Store:
         )
         first, last = one("select min(pub_year), max(pub_year) from articles where deleted = 0")
         last_run = list(db.query("select * from harvest_runs order by id desc limit 1"))
+        if last_run and run_process_gone(last_run[0]):  # read-only here: the next run records it
+            last_run[0].update(outcome="interrupted", error=_gone(last_run[0]))
         return {
             "articles": total - deleted,
             "deleted": deleted,
@@ -543,6 +562,24 @@ class Store:
             "runs": db["harvest_runs"].count,
             "last_run": last_run[0] if last_run else None,
         }
+
+
+def run_process_gone(run: dict) -> bool:
+    """Whether a run still recorded "running" was left so by a process no longer alive on this host."""
+    if run.get("outcome") != "running":
+        return False
+    try:
+        details = json.loads(run.get("details") or "{}")
+        process = LockInfo(int(details["pid"]), str(details["host"]), run.get("started") or "")
+    except (ValueError, KeyError, TypeError):
+        return False  # a run recorded before runs named their process
+    return process.alive() is False
+
+
+def _gone(run: dict) -> str:
+    details = json.loads(run["details"])
+    return (f"the run's process (pid {details['pid']} on {details['host']}) ended without recording "
+            "its end (killed?); the batches it committed are stored")
 
 
 class PreparedArticle(NamedTuple):

@@ -240,6 +240,43 @@ def test_an_interrupted_import_is_recorded_as_failed_not_left_running(tmp_path, 
     assert store.db["articles"].count == 4
 
 
+KILLED_AFTER_ONE_BATCH = """
+import os, signal, sys
+from kb.importing import import_files
+from kb.store import Store
+store = Store(sys.argv[1]).ensure_shape()
+import_files(store, [sys.argv[2]], batch_size=4, on_batch=lambda n: os.kill(os.getpid(), signal.SIGKILL))
+"""
+
+
+def test_a_run_killed_outright_is_shown_and_then_recorded_as_interrupted(runner, tmp_path, sample_xml):
+    import subprocess
+    import sys
+
+    db = tmp_path / "kb.db"
+    killed = subprocess.run([sys.executable, "-c", KILLED_AFTER_ONE_BATCH, str(db), str(sample_xml)])
+    assert killed.returncode == -9
+    assert Store(db).db["harvest_runs"].get(1)["outcome"] == "running"  # it never recorded its end
+
+    shown = runner.invoke(cli, ["stats", "--db", str(db), "--json"])
+    assert json.loads(shown.output)["last_run"]["outcome"] == "interrupted"
+    assert Store(db).db["harvest_runs"].get(1)["outcome"] == "running"  # stats only reads
+
+    assert runner.invoke(cli, ["import", str(sample_xml), "--db", str(db)]).exit_code == 0
+    first, second = Store(db).db["harvest_runs"].rows
+    assert first["outcome"] == "interrupted"
+    assert f"pid {json.loads(first['details'])['pid']} on " in first["error"]
+    assert "the batches it committed are stored" in first["error"]
+    assert second["outcome"] == "ok" and second["unchanged"] == 4  # the killed run's batch was kept
+
+
+def test_a_run_whose_process_lives_is_left_running(tmp_path, sample_xml):
+    store = Store(tmp_path / "kb.db").ensure_shape()
+    ours = store.start_run(kind="harvest")
+    store.start_run(kind="import")
+    assert store.db["harvest_runs"].get(ours)["outcome"] == "running"
+
+
 def test_a_failing_write_stops_the_reader_process_and_keeps_earlier_batches(tmp_path, sample_xml, monkeypatch):
     import multiprocessing
     import sqlite3
