@@ -16,7 +16,7 @@ from __future__ import annotations
 import bisect
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -194,8 +194,24 @@ def anchor_pattern() -> re.Pattern:
 _PREFIX = re.compile(rf"(?:{P_VALUE_PREFIX}|\bn\s*=\s*|\bbetween\s+)$", re.IGNORECASE)
 
 
+# The Lancet and its family write decimals with a raised dot ("65·3%", "0·72").
+_MIDDLE_DOT_DECIMAL = re.compile(r"(?<=\d)·(?=\d)")
+
+
 def find_numbers(text: str) -> list[Number]:
-    """Every number in ``text`` in order, each resolved to its shape and value."""
+    """Every number in ``text`` in order, each resolved to its shape and value.
+
+    A raised decimal dot is read as a point: the shapes run over a copy of the text
+    with the dot replaced (same length, so the offsets hold), and each number keeps
+    its text as written.
+    """
+    if "·" not in text:
+        return _find_numbers(text)
+    return [replace(number, text=text[number.start : number.end])
+            for number in _find_numbers(_MIDDLE_DOT_DECIMAL.sub(".", text))]
+
+
+def _find_numbers(text: str) -> list[Number]:
     found = []
     master = number_pattern()
     anchors = anchor_pattern()

@@ -43,6 +43,22 @@ def test_decimal_percent_keeps_its_decimals():
     assert only("a rate of 92.1%").value == 92.1
 
 
+@pytest.mark.parametrize("text, kind, value", [
+    ("a rate of 92·1%", "percent", 92.1),
+    ("decreased by 0·72 points", "number", 0.72),
+    ("a mean of 6·2 ± 1·4", "mean_sd", 6.2),
+    ("median 14·5 months (IQR 8·0-20·5)", "median_iqr", 14.5),
+])
+def test_a_raised_decimal_dot_is_a_decimal_point_and_the_text_stays_as_written(text, kind, value):
+    number = only(text)
+    assert (number.kind, number.value) == (kind, value)
+    assert number.text == text[number.start : number.end] and "·" in number.text
+
+
+def test_a_raised_dot_between_words_or_numbers_and_spaces_is_no_decimal():
+    assert [n.value for n in find_numbers("in 12 · 3 sessions")] == [12, 3]
+
+
 @pytest.mark.parametrize(
     "text, value, total",
     [

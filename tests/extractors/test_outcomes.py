@@ -141,6 +141,11 @@ CASES = [
     ("To evaluate local control and complications after cryoablation of desmoid tumours.", []),
     ("Clinical success, defined as a decrease of at least 2 points, was achieved in 13 of 15 patients (87%).",
      [{"measure": "clinical_success", "count": 13, "total": 15, "percent": 87}]),
+    # decimals written with a raised dot, as the Lancet's journals do
+    ("Mean pain score decreased from 6·2 to 1·8 at 6 months.",
+     [{"measure": "pain_score", "scale": "other", "before": 6.2, "after": 1.8, "timepoint": "6 months"}]),
+    ("Technical success was 96·7% (29 of 30).",
+     [{"measure": "technical_success", "percent": 96.7, "count": 29, "total": 30}]),
 ]
 
 
