@@ -35,6 +35,7 @@ from ingest.model import (
     MeshQualifier,
     ParseProblem,
     PublicationType,
+    is_pmid,
 )
 from ingest.pubmed_xml import normalise_orcid
 
@@ -79,7 +80,7 @@ _UPPER_LABEL = re.compile(
 )
 _TITLE_LABEL = re.compile(
     _SENTENCE_START
-    + r"([A-Z][a-z]+(?:[ ,/&-]{1,3}(?:[A-Z][a-z]*|and|of|or|the|for|in|to|with|and/or))*): (?=\S)"
+    + r"([A-Z][a-z]+(?:[ ,/&-]{1,3}(?:[A-Z][a-z]*|and|of|or|the|for|in|to|with))*): (?=\S)"
 )
 _LINK_PMID = re.compile(r"\s*PMID:\s*(\d+)\s*$")
 _YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
@@ -104,7 +105,8 @@ def iter_records(source: str | os.PathLike | BinaryIO, name: str | None = None) 
 
 
 def _iter_stream(stream: BinaryIO, name: str) -> Iterator[Article | ParseProblem]:
-    for position, (first_line, lines) in enumerate(split_records(_decoded_lines(stream, name)), start=1):
+    lines = map(_spaced, _decoded_lines(stream, name))
+    for position, (first_line, lines) in enumerate(split_records(lines), start=1):
         try:
             yield parse_record(lines)
         except ValueError as err:
@@ -120,6 +122,18 @@ def _decoded_lines(stream: BinaryIO, name: str) -> Iterator[str]:
             yield decoder.decode(raw)
         except UnicodeDecodeError as err:
             raise MedlineFileError(f"{name}: line {number} is not UTF-8 text ({err.reason})") from err
+
+
+def _spaced(line: str) -> str:
+    """A field line as MEDLINE writes it: "PMID- 5000", not "PMID-5000".
+
+    Readers (Bio.Medline among them) take a field's value from the seventh character
+    on, so without the space its first character ("5", the "C" of "Cryoablation") was
+    silently lost.
+    """
+    if len(line) > 5 and line[4] == "-" and line[5] not in " \r\n" and line[:1] != " ":
+        return f"{line[:5]} {line[5:]}"
+    return line
 
 
 def split_records(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
@@ -149,7 +163,7 @@ def _where(lines: list[str], position: int) -> str:
     for line in lines:
         if line.startswith("PMID-"):
             pmid = line[6:].strip()
-            if pmid.isdigit():
+            if is_pmid(pmid):
                 return f"PMID {pmid}"
     return f"record {position}"
 
@@ -179,7 +193,7 @@ def parse_record(lines: list[str]) -> Article:
     pmid = _clean(record.get("PMID", ""))
     if not pmid:
         raise ValueError("record has no PMID")
-    if not pmid.isdigit():
+    if not is_pmid(pmid):
         raise ValueError(f"PMID {pmid!r} is not a number")
     article = Article(pmid=pmid, source_format="medline", raw="".join(lines).encode("utf-8"))
     article.title = _clean(record.get("TI", "")) or _clean(record.get("TT", ""))

@@ -184,3 +184,8 @@ class SaveCounts:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def is_pmid(text: str) -> bool:
+    """A PMID is ASCII digits only: str.isdigit also takes "12²" and Arabic-Indic digits."""
+    return text.isascii() and text.isdigit()

@@ -38,6 +38,7 @@ from ingest.model import (
     MeshQualifier,
     ParseProblem,
     PublicationType,
+    is_pmid,
 )
 
 log = logging.getLogger("cryokb")
@@ -113,7 +114,7 @@ def _iter_slices(head: bytes, stream: BinaryIO, name: str, root: str, offset: in
         except etree.XMLSyntaxError as err:
             raise _syntax_error(name, err, piece.line, piece.column) from err
         if piece.tag == "DeleteCitation":
-            yield _deletion(elem)
+            yield _deletion(elem, name)
         else:
             position += 1
             yield _read_one(elem, piece.tag, name, position, raw=piece.data)
@@ -130,7 +131,7 @@ def _iter_tree(stream: BinaryIO, name: str) -> Iterator[Record]:
             if tag == "MedlineCitation" and parent is not None and parent.tag == "PubmedArticle":
                 continue  # read with its PubmedArticle, at that element's end
             if tag == "DeleteCitation":
-                record: Record = _deletion(elem)
+                record: Record = _deletion(elem, name)
             else:
                 position += 1
                 record = _read_one(elem, tag, name, position)
@@ -143,8 +144,16 @@ def _iter_tree(stream: BinaryIO, name: str) -> Iterator[Record]:
         raise XMLFileError(f"{name}: root element <{root.tag}> is not a PubMed record set", name)
 
 
-def _deletion(elem: etree._Element) -> Deletion:
-    return Deletion([pmid.text.strip() for pmid in elem if pmid.tag == "PMID" and pmid.text])
+def _deletion(elem: etree._Element, name: str) -> Deletion | ParseProblem:
+    """The PMIDs withdrawn; a PMID that is not a number withdraws nothing and is reported."""
+    pmids = []
+    for child in elem:
+        if child.tag == "PMID":
+            pmid = "".join(child.itertext()).strip()
+            if not is_pmid(pmid):
+                return ParseProblem(name, "DeleteCitation", f"PMID {pmid!r} is not a number; nothing deleted")
+            pmids.append(pmid)
+    return Deletion(pmids)
 
 
 def _syntax_error(name: str, err: etree.XMLSyntaxError, line: int = 1, column: int = 1) -> XMLFileError:
@@ -219,7 +228,7 @@ def _where(elem: etree._Element, position: int) -> str:
         pmid = elem.findtext(path)
         if pmid is not None:
             break
-    if pmid and pmid.strip().isdigit():
+    if pmid and is_pmid(pmid.strip()):
         return f"PMID {pmid.strip()}"
     return f"record {position}"
 
@@ -329,8 +338,8 @@ class _State:
 
 
 def _set_pmid(article: Article, elem: etree._Element) -> None:
-    pmid = (elem.text or "").strip()
-    if not pmid.isdigit():
+    pmid = "".join(elem.itertext()).strip()  # all of it: a comment inside must not cut "20<!-- -->04" to "20"
+    if not is_pmid(pmid):
         raise RecordError(f"PMID {pmid!r} is not a number")
     article.pmid = pmid
     version = elem.get("Version")

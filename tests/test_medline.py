@@ -219,6 +219,31 @@ def test_ordered_fields_join_continuations_and_reject_garbage():
         ordered_fields(["PMID- 1\n", "garbage here\n"])
 
 
+def test_a_field_without_the_space_after_its_dash_keeps_its_first_character():
+    text = "PMID-39991402\nTI  -Cryoablation of a synthetic tumour.\nAB  -Twelve patients.\n"
+    (article,) = list(iter_records(io.BytesIO(text.encode()), "tight.nbib"))
+    assert (article.pmid, article.title, article.abstract) == (
+        "39991402", "Cryoablation of a synthetic tumour.", "Twelve patients.")
+
+
+def test_a_pmid_of_digits_other_than_ascii_is_a_problem():
+    text = "PMID- ١٢٣\nTI  - Arabic-Indic digits.\n"
+    (problem,) = list(iter_records(io.BytesIO(text.encode()), "digits.nbib"))
+    assert isinstance(problem, ParseProblem) and "is not a number" in problem.message
+
+
+def test_a_label_of_many_and_or_reads_at_once():
+    """A label pattern that could read "and/or" two ways took minutes on this (each
+    repeat doubling the time); a record must read in milliseconds."""
+    import time
+
+    started = time.perf_counter()
+    sections = split_structured_abstract("Results" + " and/or" * 40 + " none.")
+    assert time.perf_counter() - started < 1.0
+    assert [s.label for s in sections] == [None]
+    assert [s.label for s in split_structured_abstract("Methods and/or Results: x.")] == ["Methods and/or Results"]
+
+
 def test_crlf_line_ends_and_byte_order_mark():
     text = "\ufeffPMID- 39991401\r\nTI  - Windows line ends\r\n      survive.\r\nDP  - 2020\r\n"
     (article,) = list(iter_records(io.BytesIO(text.encode("utf-8")), "win.nbib"))

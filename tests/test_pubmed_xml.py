@@ -280,6 +280,31 @@ def test_unreadable_records_become_problems_and_parsing_goes_on(caplog):
     assert sum("PMID 39990604" in m for m in caplog.messages) == 1
 
 
+def one_record(pmid_xml: bytes, title: bytes = b"A synthetic record") -> bytes:
+    return (b"<PubmedArticleSet><PubmedArticle><MedlineCitation Status=\"MEDLINE\">" + pmid_xml
+            + b"<Article><ArticleTitle>" + title + b"</ArticleTitle></Article></MedlineCitation></PubmedArticle>"
+            b"</PubmedArticleSet>")
+
+
+@pytest.mark.parametrize("pmid, shown", [
+    (b"<PMID Version=\"1\">20<!-- a note -->04</PMID>", "2004"),
+    (b"<PMID>12\xc2\xb2</PMID>", "12\u00b2"),
+    (b"<PMID>\xd9\xa1\xd9\xa2</PMID>", "\u0661\u0662"),
+])
+def test_a_pmid_is_all_of_its_text_and_ascii_digits_only(pmid, shown):
+    (record,) = list(iter_records(io.BytesIO(one_record(pmid)), "odd.xml"))
+    if shown.isascii():
+        assert record.pmid == shown  # not "20": the comment does not cut it short
+    else:
+        assert isinstance(record, ParseProblem) and repr(shown) in record.message
+
+
+def test_a_deletion_of_a_pmid_that_is_not_a_number_deletes_nothing_and_says_so():
+    data = b"<PubmedArticleSet><DeleteCitation><PMID>20<!-- x -->04</PMID><PMID>7\xc2\xb2</PMID></DeleteCitation></PubmedArticleSet>"
+    (problem,) = list(iter_records(io.BytesIO(data), "del.xml"))
+    assert isinstance(problem, ParseProblem) and "'7\u00b2' is not a number; nothing deleted" in problem.message
+
+
 def test_truncated_file_yields_earlier_records_then_a_clear_error():
     data = (XML / "update_with_deletions.xml").read_bytes()
     cut = data.index(b"<ArticleTitle>Second record")
