@@ -55,6 +55,10 @@ _POSITION_SUFFIX = re.compile(r", line \d+, column \d+$")
 _TAG_LINE = re.compile(r"(in tag \S+ line )(\d+)")
 
 _PMID_PATHS = ("MedlineCitation/PMID", "BookDocument/PMID", "PMID")
+# In the bytes of a record that does not parse: its PMID, where a reader looks first;
+# libxml2's safety limits.
+_RAW_PMID = re.compile(rb"<PMID(?:\s[^>]*)?>\s*(\d+)\s*</PMID")
+_LIMIT = re.compile(r"Excessive depth|Resource limit exceeded|XML_PARSE_HUGE|[Hh]uge")
 
 Record = Article | Deletion | ParseProblem
 
@@ -109,15 +113,39 @@ def _iter_slices(head: bytes, stream: BinaryIO, name: str, root: str, offset: in
         if not piece.tag:
             _check_gap(name, piece, parser, root)
             continue
+        if piece.tag != "DeleteCitation":
+            position += 1
         try:
             elem = etree.fromstring(piece.data, parser)
         except etree.XMLSyntaxError as err:
-            raise _syntax_error(name, err, piece.line, piece.column) from err
+            if _starts_of(piece) > 1:  # its end tag lost: the cut took in the next record too
+                raise _syntax_error(name, err, piece.line, piece.column) from err
+            yield _broken_record(name, err, piece, position)
+            continue
         if piece.tag == "DeleteCitation":
             yield _deletion(elem, name)
         else:
-            position += 1
             yield _read_one(elem, piece.tag, name, position, raw=piece.data)
+
+
+def _starts_of(piece: slicing.Piece) -> int:
+    """How many start tags of the record's own element its bytes hold."""
+    return len(re.findall(rb"<" + piece.tag.encode() + rb"[\s>/]", piece.data))
+
+
+def _broken_record(name: str, err: etree.XMLSyntaxError, piece: slicing.Piece, position: int) -> ParseProblem:
+    """A record whose own bytes do not parse (an unescaped "&", an unclosed tag, beyond the
+    parser's safety limits): reported and skipped, as any unreadable record is; the records
+    around it were cut apart from it and are read as usual."""
+    error = _syntax_error(name, err, piece.line, piece.column)
+    message = str(error).removeprefix(f"{name}: ")
+    if _LIMIT.search(message):
+        message = message.replace("not well-formed XML", "beyond the XML parser's safety limits", 1)
+    if piece.tag == "DeleteCitation":
+        return ParseProblem(name, f"DeleteCitation at line {piece.line}", f"{message}; nothing deleted")
+    found = _RAW_PMID.search(piece.data)
+    where = f"PMID {found.group(1).decode()}" if found else f"record {position}"
+    return ParseProblem(name, where, message)
 
 
 def _iter_tree(stream: BinaryIO, name: str) -> Iterator[Record]:

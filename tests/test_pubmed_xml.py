@@ -404,6 +404,31 @@ def test_both_ways_of_reading_give_the_same_articles(prolog):
             assert cut == tree
 
 
+@pytest.mark.parametrize("damage, why", [
+    (b"<ArticleTitle>Salt & pepper", "xmlParseEntityRef: no name"),
+    (b"<ArticleTitle>" + b"<i>" * 300, "beyond the XML parser's safety limits"),
+], ids=["an unescaped ampersand", "markup nested too deep"])
+def test_a_record_that_does_not_parse_is_a_problem_and_the_records_after_it_are_read(damage, why):
+    doc = many_records(3)
+    second = doc.index(b"40000001")
+    title = doc.index(b"<ArticleTitle>", second)
+    doc = doc[:title] + damage + doc[title + len(b"<ArticleTitle>"):]
+    records = list(iter_records(io.BytesIO(doc), "amp.xml"))
+    assert [type(r) for r in records] == [Article, ParseProblem, Article]
+    assert [records[0].pmid, records[2].pmid] == ["40000000", "40000002"]
+    problem = records[1]
+    assert problem.where == "PMID 40000001" and problem.source == "amp.xml"
+    line = doc[:title].count(b"\n") + 1
+    assert f"at line {line}," in problem.message and why in problem.message
+
+
+def test_a_record_whose_end_tag_is_lost_stops_the_file_with_its_place():
+    doc = many_records(3).replace(b"</PubmedArticle>", b"</PubmedArticl>", 1)
+    records = iter_records(io.BytesIO(doc), "lost.xml")
+    with pytest.raises(XMLFileError, match="lost.xml: not well-formed XML at line"):
+        list(records)
+
+
 @pytest.mark.parametrize("tail, column, expected", [
     (b"<PubmedArticle><MedlineCitation><PMID>1</PMID>", 47, "Premature end of data in tag MedlineCitation line {line}"),
     (b"", 1, "the document ends before </PubmedArticleSet>"),
