@@ -130,14 +130,15 @@ class _Counted:
 def import_file(store: Store, path: str | Path, *, batch_size: int = DEFAULT_BATCH_SIZE,
                 run_id: int | None = None, on_batch: Callable[[int], None] | None = None,
                 on_problem: Callable[[ParseProblem], None] | None = None,
-                processes: bool | None = None) -> FileResult:
+                processes: bool | None = None, result: FileResult | None = None) -> FileResult:
     """Import one file. A read error after some batches is recorded, not raised.
 
     ``processes`` (default: wherever fork exists, and not inside a daemonic process,
     which may have no children) reads in a second process; False reads and writes in
-    this one, with the same results.
+    this one, with the same results. ``result``, when given, is filled in as batches
+    are committed, so that a caller still has the counts when the import is cut short.
     """
-    result = FileResult(str(path))
+    result = result or FileResult(str(path))
     if processes is None:
         processes = ("fork" in multiprocessing.get_all_start_methods()
                      and not multiprocessing.current_process().daemon)
@@ -149,19 +150,25 @@ def import_file(store: Store, path: str | Path, *, batch_size: int = DEFAULT_BAT
 
 def _import_batches(store: Store, source: Iterator[tuple[PreparedBatch, bool]], result: FileResult, run_id,
                     on_batch, on_problem) -> None:
-    """Write pieces as they come, one transaction a batch; a read error commits what was read."""
+    """Write pieces as they come, one transaction a batch; a read error commits what was read.
+
+    ``result`` counts a batch once it is committed, so that it never counts the pieces
+    of a batch rolled back.
+    """
     transaction: ExitStack | None = None
+    pending = FileResult(result.path)
     try:
         for piece, ends_batch in source:
             if transaction is None:
                 transaction = ExitStack()
                 transaction.enter_context(store.db.atomic())
             _report_problems(piece.problems, on_problem)
-            result.counts.add(store.save_prepared(piece, run_id=run_id))
-            result.records += piece.read
+            pending.counts.add(store.save_prepared(piece, run_id=run_id))
+            pending.records += piece.read
             if ends_batch:
                 transaction, finished = None, transaction
                 finished.close()
+                pending = _committed(pending, result)
             if on_batch and piece.read:
                 on_batch(piece.read)
     except USER_ERRORS as exc:
@@ -175,7 +182,15 @@ def _import_batches(store: Store, source: Iterator[tuple[PreparedBatch, bool]], 
     finally:
         if transaction is not None:
             transaction.close()  # the pieces read before a broken part of the file
+            _committed(pending, result)
         source.close()
+
+
+def _committed(pending: FileResult, result: FileResult) -> FileResult:
+    """Add a committed batch's counts to the file's; a fresh tally for the next batch."""
+    result.counts.add(pending.counts)
+    result.records += pending.records
+    return FileResult(result.path)
 
 
 @contextmanager
@@ -305,8 +320,9 @@ def import_files(store: Store, paths: Iterable[str | Path], *, batch_size: int =
     try:
         with store.bulk_load(expected_records(paths)):
             for path in paths:
-                results.append(import_file(store, path, batch_size=batch_size, run_id=run_id,
-                                           on_batch=on_batch, on_problem=on_problem, processes=processes))
+                results.append(FileResult(path))  # counted batch by batch: an interrupted run still says what it stored
+                import_file(store, path, batch_size=batch_size, run_id=run_id, on_batch=on_batch,
+                            on_problem=on_problem, processes=processes, result=results[-1])
     except BaseException as exc:  # Ctrl-C, a full disk, a bug: the run must not stay "running"
         _finish(store, run_id, results, f"{exc}" or type(exc).__name__, quietly=True)
         raise

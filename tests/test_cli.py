@@ -238,6 +238,27 @@ def test_an_interrupted_import_is_recorded_as_failed_not_left_running(tmp_path, 
     run = store.db["harvest_runs"].get(1)
     assert (run["kind"], run["outcome"], run["error"]) == ("import", "failed", "KeyboardInterrupt")
     assert store.db["articles"].count == 4
+    assert (run["fetched"], run["new"]) == (4, 4)  # what the interrupted run did store
+
+
+def test_an_import_interrupted_inside_a_batch_counts_only_committed_batches(tmp_path, sample_xml, monkeypatch):
+    from kb.importing import import_files
+
+    store = Store(tmp_path / "kb.db").ensure_shape()
+    monkeypatch.setattr("kb.importing.PIECE_SIZE", 2)  # a batch of 4 travels in two pieces
+    pieces = []
+
+    def interrupt_halfway_through_the_second_batch(records):
+        pieces.append(records)
+        if len(pieces) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        import_files(store, [sample_xml], batch_size=4, on_batch=interrupt_halfway_through_the_second_batch,
+                     processes=False)
+    run = store.db["harvest_runs"].get(1)
+    assert store.db["articles"].count == 4  # the second batch was rolled back
+    assert (run["outcome"], run["fetched"], run["new"]) == ("failed", 4, 4)
 
 
 KILLED_AFTER_ONE_BATCH = """
