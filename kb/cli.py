@@ -112,10 +112,16 @@ def setup_logging(verbose: int, quiet: bool = False) -> None:
     logger.propagate = False
 
 
-def open_store(db_path: Path):
+def open_store(db_path: Path, *, existing: bool = False):
+    """The store, its tables created where missing; ``existing``: refuse a file that holds
+    no cryokb store, rather than write cryokb's tables into it (a mistyped --db)."""
     from kb.store import Store
 
-    return Store(db_path).ensure_shape()
+    store = Store(db_path)
+    if existing and "articles" not in store.db.table_names():
+        raise click.ClickException(f"{db_path} is not a cryokb database (it has no articles table): "
+                                   "run 'cryokb harvest' or 'cryokb import' first")
+    return store.ensure_shape()
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -465,7 +471,7 @@ def build(db_path, full, n_process, batch_size, quiet, verbose):
     setup_logging(verbose, quiet)
     if not db_path.exists():
         raise click.ClickException(f"no database at {db_path} (run 'cryokb harvest' or 'cryokb import' first)")
-    store = open_store(db_path)
+    store = open_store(db_path, existing=True)
     result, concept_graph = _build_evidence(store, quiet, full=full, batch_size=batch_size, n_process=n_process)
     if not quiet:
         click.echo(f"Extracted {result.extracted} articles (extractor {result.version}); graph of "
@@ -494,7 +500,7 @@ def graph_(db_path, fmt, output, bipartite):
 
     if not db_path.exists():
         raise click.ClickException(f"no database at {db_path}")
-    store = open_store(db_path)
+    store = open_store(db_path, existing=True)
     if "article_concepts" not in store.db.table_names():
         raise click.ClickException(f"{db_path} has no evidence yet: run 'cryokb build' first")
     result = graph.bipartite_graph(store) if bipartite else graph.add_metrics(graph.concept_graph(store))

@@ -126,6 +126,20 @@ def test_an_import_error_names_the_file_once(runner, tmp_path, sample_xml):
     assert len(error) == 1 and error[0].count(str(broken)) == 1, result.output
 
 
+@pytest.mark.parametrize("command", [["build"], ["graph", "-o", "g.graphml"]])
+def test_build_and_graph_leave_a_database_that_is_not_a_store_untouched(runner, tmp_path, command):
+    import sqlite3
+
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("create table notes (x)")
+    before = other.read_bytes()
+    result = runner.invoke(cli, command + ["--db", str(other)])
+    assert result.exit_code == 1
+    assert f"{other} is not a cryokb database (it has no articles table)" in result.output
+    assert other.read_bytes() == before
+
+
 def test_demo_refuses_a_database_of_real_articles_and_rebuilds_its_own(runner, tmp_path):
     real = tmp_path / "cryokb.db"
     assert runner.invoke(cli, ["import", "--db", str(real), "-q", str(SAMPLES / "demo_medline.nbib")]).exit_code == 0
