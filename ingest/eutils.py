@@ -235,9 +235,9 @@ class EutilsClient:
         except urllib.error.URLError as error:
             if isinstance(error.reason, (TimeoutError, socket.timeout)):
                 raise _Transient(f"timed out after {self.timeout:g} s") from None
-            raise _Transient(f"connection error: {error.reason}") from None
+            raise _Transient(f"connection error with {request.host}: {error.reason}") from None
         except (http.client.HTTPException, ConnectionError, OSError) as error:
-            raise _Transient(f"connection error: {type(error).__name__}: {error}") from None
+            raise _Transient(f"connection error with {request.host}: {type(error).__name__}: {error}") from None
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         """Exponential delay with jitter (upper half of the range); Retry-After is a floor."""
@@ -251,7 +251,11 @@ class EutilsClient:
 def _check_base_url(base_url: str) -> None:
     """Refuse a base URL that urllib cannot send to, before its error (which quotes the
     whole request URL, API key included) could."""
-    parts = urllib.parse.urlsplit(base_url)
+    try:
+        parts = urllib.parse.urlsplit(base_url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:  # "Invalid IPv6 URL", a bad port
+        parts = urllib.parse.SplitResult("", "", "", "", "")
     if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() or not c.isprintable()
                                                                         for c in base_url):
         raise EutilsError(f"E-utilities URL {base_url!r} is not an http:// or https:// address "

@@ -132,7 +132,8 @@ def test_an_error_quoting_the_request_url_does_not_carry_the_api_key_out(emu):
 
 
 @pytest.mark.parametrize("url", ["eutils.ncbi.nlm.nih.gov/entrez/eutils/", "ftp://mirror.example.org/eutils/",
-                                 "http://", "http://mirror example.org/eutils/"])
+                                 "http://", "http://mirror example.org/eutils/", "http://[::1/eutils/",
+                                 "http://mirror.example.org:port/eutils/"])
 def test_a_base_url_that_urllib_cannot_send_to_is_refused_before_any_request(url):
     with pytest.raises(EutilsError, match=r"is not an http:// or https:// address"):
         EutilsClient(url, email=EMAIL)
@@ -212,7 +213,7 @@ def test_a_refused_connection_is_retried_then_reported():
         port = probe.getsockname()[1]
     client = EutilsClient(f"http://127.0.0.1:{port}/eutils/", email=EMAIL, interval=0.0, backoff_base=0.01,
                           max_tries=2)
-    with pytest.raises(EutilsError, match="esearch failed after 2 tries: connection error"):
+    with pytest.raises(EutilsError, match=f"esearch failed after 2 tries: connection error with 127.0.0.1:{port}: "):
         client.esearch("cryoablation")
 
 
