@@ -429,6 +429,8 @@ def evaluate(gold, article_files, as_json, show_errors):
         sources = list(article_files) or list(dict.fromkeys(sibling_articles(p) for p in gold))
     except GoldFileError as exc:
         raise click.ClickException(str(exc)) from exc
+    if not gold_records:  # every score would be a vacuous 1.000
+        raise click.ClickException(f"no gold records in {', '.join(map(str, gold))}")
     wanted = {str(r["pmid"]) for r in gold_records}
     problems = []
     articles = (a for a in _articles_of(sources, problems) if a.pmid in wanted)

@@ -423,3 +423,11 @@ def test_harvest_refuses_a_bad_date_before_any_request(runner, tmp_path):
                                  "--eutils-url", "http://127.0.0.1:9/"])
     assert result.exit_code == 2
     assert "YYYY/MM/DD" in result.output
+
+
+def test_evaluate_refuses_an_empty_gold_file_rather_than_score_it_perfect(runner, tmp_path, sample_xml):
+    gold = tmp_path / "empty.jsonl"
+    gold.write_text("")
+    result = runner.invoke(cli, ["evaluate", str(gold), "--articles", str(sample_xml)])
+    assert result.exit_code == 1
+    assert f"no gold records in {gold}" in result.output
