@@ -174,8 +174,9 @@ def harvest(db_path, email, api_key, eutils_url, query, since, until, max_record
     from kb.progress import progressbar
 
     setup_logging(verbose, quiet)
-    for name, value in (("--since", since), ("--until", until)):
-        _check_date(name, value)
+    since_day, until_day = _check_date("--since", since), _check_date("--until", until)
+    if since_day and until_day and since_day > until_day:
+        raise click.BadParameter(f"{since} is after --until {until}", param_hint="--since")
     query_version = None
     if not query:
         query, query_version = load_default_query()
@@ -211,12 +212,13 @@ def _build_evidence(store, quiet: bool, **options):
 
 
 def _check_date(name, value):
+    """The date of a YYYY/MM/DD option, or a usage error (exit 2) naming it."""
     import datetime as dt
 
     if value is None:
-        return
+        return None
     try:
-        dt.datetime.strptime(value, "%Y/%m/%d")
+        return dt.datetime.strptime(value, "%Y/%m/%d").date()
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date in the form YYYY/MM/DD", param_hint=name)
 

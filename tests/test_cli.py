@@ -425,6 +425,15 @@ def test_harvest_refuses_a_bad_date_before_any_request(runner, tmp_path):
     assert "YYYY/MM/DD" in result.output
 
 
+def test_harvest_refuses_since_after_until_as_a_usage_error_and_creates_no_database(runner, tmp_path):
+    db = tmp_path / "kb.db"
+    result = runner.invoke(cli, ["harvest", "--db", str(db), "--since", "2024/12/01", "--until", "2024/02/01",
+                                 "--eutils-url", "http://127.0.0.1:9/"])
+    assert result.exit_code == 2
+    assert "2024/12/01 is after --until 2024/02/01" in result.output
+    assert not db.exists() or db.stat().st_size == 0
+
+
 def test_evaluate_refuses_an_empty_gold_file_rather_than_score_it_perfect(runner, tmp_path, sample_xml):
     gold = tmp_path / "empty.jsonl"
     gold.write_text("")
