@@ -12,6 +12,7 @@ import logging
 import os
 import sqlite3
 import sys
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import click
@@ -359,7 +360,7 @@ def demo(db_path, serve_after, host, port, quiet, verbose):
 @cli.command()
 @click.argument("files", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-",
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default="-",
               help="Write the JSON Lines here instead of standard output.")
 @click.option("--n-process", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Worker processes for nlp.pipe.")
@@ -383,12 +384,35 @@ def extract(files, output, n_process, batch_size, quiet, verbose):
 
     setup_logging(verbose, quiet)
     problems = []
-    with progressbar(desc="extract", unit="abstracts", quiet=quiet or output.name == "<stdout>") as bar:
+    to_stdout = str(output) == "-"
+    with _written(output) as stream, progressbar(desc="extract", unit="abstracts", quiet=quiet or to_stdout) as bar:
         for record in extract_many(_articles_of(files, problems), batch_size=batch_size, n_process=n_process):
-            output.write(json.dumps(record, ensure_ascii=False) + "\n")
+            stream.write(json.dumps(record, ensure_ascii=False) + "\n")
             bar.update(1)
     for problem in problems:
         click.echo(f"Skipped: {problem}", err=True)
+
+
+@contextmanager
+def _written(path: Path):
+    """A text file to write, or standard output for "-", flushed and closed here.
+
+    Not click.File: click closes it after the command has returned, outside user_errors,
+    so a full disk at the last flush was a traceback rather than a one-line error.
+    """
+    if str(path) == "-":
+        stream = click.get_text_stream("stdout")
+        yield stream
+        stream.flush()
+        return
+    stream = open(path, "w", encoding="utf-8")
+    try:
+        yield stream
+        stream.close()
+    finally:
+        if not stream.closed:  # an error on the way: what is buffered cannot be written either
+            with suppress(OSError):
+                stream.close()
 
 
 def _articles_of(files, problems):

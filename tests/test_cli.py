@@ -440,3 +440,20 @@ def test_evaluate_refuses_an_empty_gold_file_rather_than_score_it_perfect(runner
     result = runner.invoke(cli, ["evaluate", str(gold), "--articles", str(sample_xml)])
     assert result.exit_code == 1
     assert f"no gold records in {gold}" in result.output
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_extract_to_a_full_disk_is_a_one_line_error(runner, sample_xml):
+    result = runner.invoke(cli, ["extract", str(sample_xml), "-o", "/dev/full", "-q"])
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: [Errno 28] No space left on device"
+    assert not isinstance(result.exception, OSError)  # raised by click's own closing, it escaped as a traceback
+
+
+def test_extract_writes_every_record_to_the_output_file(runner, tmp_path, sample_xml):
+    from ingest.readers import read_records
+
+    out = tmp_path / "evidence.jsonl"
+    assert runner.invoke(cli, ["extract", str(sample_xml), "-o", str(out), "-q"]).exit_code == 0
+    pmids = [json.loads(line)["pmid"] for line in out.read_text().splitlines()]
+    assert pmids == [record.pmid for record in read_records(sample_xml)]
