@@ -10,6 +10,7 @@ import functools
 import json
 import logging
 import os
+import signal
 import sqlite3
 import sys
 from contextlib import contextmanager, suppress
@@ -653,5 +654,20 @@ def serve(db_path, host, port, quiet, verbose):
         raise click.ClickException(str(exc)) from exc
 
 
-if __name__ == "__main__":  # pragma: no cover
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``systemctl stop``, ``kill``), unwound as Ctrl-C is: a run records how it
+    ended and what it stored, a refresh releases its lock and keeps its staging copy."""
+
+
+def _terminate(signum, frame):
+    raise Terminated("terminated (SIGTERM)")
+
+
+def main():
+    """The console script: the command group, with SIGTERM raised as Terminated."""
+    signal.signal(signal.SIGTERM, _terminate)
     cli()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

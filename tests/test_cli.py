@@ -457,3 +457,44 @@ def test_extract_writes_every_record_to_the_output_file(runner, tmp_path, sample
     assert runner.invoke(cli, ["extract", str(sample_xml), "-o", str(out), "-q"]).exit_code == 0
     pmids = [json.loads(line)["pmid"] for line in out.read_text().splitlines()]
     assert pmids == [record.pmid for record in read_records(sample_xml)]
+
+
+def test_sigterm_ends_an_import_as_ctrl_c_does_and_the_run_says_what_it_stored(tmp_path, sample_xml):
+    """`systemctl stop` sends SIGTERM: the run must not be left "running" with nothing said."""
+    import re
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    data = sample_xml.read_bytes()
+    head, body = data.split(b"<PubmedArticleSet>", 1)
+    body = body.rsplit(b"</PubmedArticleSet>", 1)[0]
+    big = tmp_path / "big.xml"
+    with big.open("wb") as out:
+        out.write(head + b"<PubmedArticleSet>")
+        for copy in range(300):  # 10,800 records: several seconds of import
+            out.write(re.sub(rb'(<PMID Version="1">)99(\d{6})', lambda m: m.group(1) + b"%02d" % (copy % 100)
+                             + b"%d" % (copy // 100) + m.group(2), body))
+        out.write(b"</PubmedArticleSet>")
+    db = tmp_path / "kb.db"
+    importing = subprocess.Popen([sys.executable, "-m", "kb.cli", "import", str(big), "--db", str(db), "-q",
+                                  "--batch-size", "200"], stderr=subprocess.PIPE, text=True)
+    stored = 0
+    deadline = time.monotonic() + 60
+    while not stored and time.monotonic() < deadline:
+        time.sleep(0.05)
+        try:
+            with sqlite3.connect(db) as conn:
+                stored = conn.execute("select count(*) from articles").fetchone()[0]
+        except sqlite3.OperationalError:
+            pass  # not created yet
+    importing.send_signal(signal.SIGTERM)
+    _, stderr = importing.communicate(timeout=60)
+    assert importing.returncode == 1 and "Aborted!" in stderr and "Traceback" not in stderr
+    with sqlite3.connect(db) as conn:
+        articles = conn.execute("select count(*) from articles").fetchone()[0]
+        run = conn.execute("select outcome, error, new from harvest_runs").fetchone()
+    assert 0 < articles < 10_800
+    assert run == ("failed", "terminated (SIGTERM)", articles)
