@@ -156,8 +156,8 @@ def _iter_tree(stream: BinaryIO, name: str) -> Iterator[Record]:
         for _, elem in events:
             parent = elem.getparent()
             tag = elem.tag
-            if tag == "MedlineCitation" and parent is not None and parent.tag == "PubmedArticle":
-                continue  # read with its PubmedArticle, at that element's end
+            if parent is not None and parent.getparent() is not None:
+                continue  # inside a record (a PubmedArticle's MedlineCitation): read with it, at its end
             if tag == "DeleteCitation":
                 record: Record = _deletion(elem, name)
             else:

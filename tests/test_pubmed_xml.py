@@ -404,6 +404,17 @@ def test_both_ways_of_reading_give_the_same_articles(prolog):
             assert cut == tree
 
 
+@pytest.mark.parametrize("prolog", [b"", b'<?xml version="1.0" encoding="ISO-8859-1"?>\n'],
+                         ids=["cut as bytes", "read as a tree"])
+def test_a_record_tag_inside_a_record_is_part_of_it_not_a_record_of_its_own(prolog):
+    """A DeleteCitation nested in an article must not withdraw PMID 1000, nor lose the article."""
+    doc = prolog + (b"<PubmedArticleSet><PubmedArticle><MedlineCitation><PMID>2005</PMID><Article>"
+                    b"<ArticleTitle>Nested</ArticleTitle></Article><DeleteCitation><PMID>1000</PMID>"
+                    b"</DeleteCitation></MedlineCitation></PubmedArticle></PubmedArticleSet>")
+    (record,) = list(iter_records(io.BytesIO(doc), "nested.xml"))
+    assert isinstance(record, Article) and (record.pmid, record.title) == ("2005", "Nested")
+
+
 @pytest.mark.parametrize("damage, why", [
     (b"<ArticleTitle>Salt & pepper", "xmlParseEntityRef: no name"),
     (b"<ArticleTitle>" + b"<i>" * 300, "beyond the XML parser's safety limits"),
