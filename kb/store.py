@@ -651,7 +651,7 @@ def read_batch(records: Iterable) -> ReadBatch:
             earlier = articles.get(record.pmid)
             if earlier is None or not _revised_before(flat, earlier):
                 articles[record.pmid] = flat
-            deletions.pop(record.pmid, None)  # a record after its deletion brings it back, as in the file
+                deletions.pop(record.pmid, None)  # a record after its deletion brings it back, as in the file
             read += 1
         elif isinstance(record, Deletion):
             deletions.update(dict.fromkeys(record.pmids))

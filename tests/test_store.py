@@ -140,11 +140,14 @@ def test_deletions_and_copies_apply_in_file_order_whatever_the_batches(store, ba
     store.save_records([make_article(), stored])
     records = [Deletion(["90000001"]), make_article(title="Reinstated", revised="2025-06-01"),
                make_article(pmid="90000002", title="Newer copy", revised="2025-05-01"),
-               make_article(pmid="90000002", title="Older copy", revised="2025-04-01")]
+               make_article(pmid="90000002", title="Older copy", revised="2025-04-01"),
+               # an older copy after a deletion is passed over, and does not undo the deletion
+               make_article(pmid="90000003", title="Withdrawn", revised="2025-06-01"), Deletion(["90000003"]),
+               make_article(pmid="90000003", title="Stale copy", revised="2025-01-01")]
     for group in ([records] if batch == "one batch" else [[r] for r in records]):
         store.save_records(group)
     assert [(row["pmid"], row["title"], row["deleted"]) for row in store.db["articles"].rows] == [
-        ("90000001", "Reinstated", 0), ("90000002", "Newer copy", 0)]
+        ("90000001", "Reinstated", 0), ("90000002", "Newer copy", 0), ("90000003", "Withdrawn", 1)]
 
 
 def test_a_record_that_leaves_out_its_journal_issn_does_not_erase_it(store):
