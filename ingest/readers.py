@@ -31,7 +31,8 @@ except ImportError:  # pragma: no cover - a platform without isal wheels
     _IsalError = zlib.error
 DECOMPRESSION_ERRORS = (OSError, EOFError, zlib.error, _IsalError)
 SNIFF_BYTES = 1 << 16
-_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+_UTF32_BOMS = (b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00")
+_BOMS = (b"\xef\xbb\xbf", *_UTF32_BOMS, b"\xff\xfe", b"\xfe\xff")  # UTF-32's before UTF-16's, which begin them
 
 
 class ReadError(OSError):
@@ -47,8 +48,8 @@ def sniff_format(head: bytes) -> str | None:
         if head.startswith(bom):
             head = head[len(bom) :]
             break
-    stripped = head.lstrip()
-    if stripped.startswith(b"<") or stripped.startswith(b"<\x00"):
+    stripped = head.lstrip(b" \t\r\n\x00")  # the zero bytes of UTF-16 and UTF-32 around "<"
+    if stripped.startswith(b"<"):
         return "xml"
     if stripped.startswith(b"PMID-") or b"\nPMID-" in head:
         return "medline"
@@ -66,6 +67,8 @@ def read_records(path: str | os.PathLike) -> Iterator[Article | Deletion | Parse
         stream = _maybe_gunzip(raw, name)
         head = _peek(stream, name)
         kind = sniff_format(head)
+        if head[:4] in _UTF32_BOMS:  # libxml2 reads no UTF-32
+            raise ReadError(f"{name}: UTF-32 text is not supported; save the file as UTF-8 or UTF-16")
         if kind is None:
             raise ReadError(f"{name}: neither PubMed XML nor MEDLINE text (first bytes {head[:20]!r})")
         log.debug("%s: reading as %s", name, kind)

@@ -326,7 +326,7 @@ def import_files(store: Store, paths: Iterable[str | Path], *, batch_size: int =
     except BaseException as exc:  # Ctrl-C, a full disk, a bug: the run must not stay "running"
         _finish(store, run_id, results, f"{exc}" or type(exc).__name__, quietly=True)
         raise
-    errors = [f"{r.path}: {r.error}" for r in results if r.error]
+    errors = [r.error if r.error.startswith(f"{r.path}: ") else f"{r.path}: {r.error}" for r in results if r.error]
     _finish(store, run_id, results, "; ".join(errors) or None)
     return results
 

@@ -72,6 +72,8 @@ def test_a_truncated_file_keeps_what_was_read_and_says_where(runner, tmp_path, s
     assert result.exit_code == 1
     assert "cut.xml" in result.output and "Traceback" not in result.output
     assert Store(db).db["articles"].count >= 5
+    error = Store(db).db["harvest_runs"].get(1)["error"]
+    assert error.startswith(f"{cut}: not well-formed XML at line ") and error.count(str(cut)) == 1
 
 
 def test_a_file_that_is_not_pubmed_is_refused_clearly(runner, tmp_path):

@@ -167,3 +167,20 @@ def test_a_pipe_is_read_like_a_file(tmp_path, compress):
     writer.join()
     assert from_pipe == [getattr(r, "pmid", None) or getattr(r, "pmids", None) for r in read_records(XML_FILE)]
     assert len(from_pipe) > 2
+
+
+@pytest.mark.parametrize("encoding, bom", [("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff")])
+def test_xml_in_utf16_of_either_byte_order_is_read(tmp_path, encoding, bom):
+    text = XML_FILE.read_text(encoding="utf-8").replace('encoding="UTF-8"', "", 1)
+    path = tmp_path / "wide.xml"
+    path.write_bytes(bom + text.encode(encoding))
+    assert [r.pmid for r in read_records(path) if isinstance(r, Article)] == [
+        r.pmid for r in read_records(XML_FILE) if isinstance(r, Article)]
+
+
+@pytest.mark.parametrize("bom", [b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00"])
+def test_utf32_is_refused_with_a_word_on_what_to_do(tmp_path, bom):
+    path = tmp_path / "wider.xml"
+    path.write_bytes(bom + "<PubmedArticleSet/>".encode("utf-32-be" if bom[0] == 0 else "utf-32-le"))
+    with pytest.raises(ReadError, match="wider.xml: UTF-32 text is not supported; save the file as UTF-8"):
+        list(read_records(path))
