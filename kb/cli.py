@@ -296,7 +296,7 @@ def stats(db_path, as_json):
 
     if not db_path.exists():
         raise click.ClickException(f"no database at {db_path} (run 'cryokb harvest' or 'cryokb import' first)")
-    figures = Store(db_path).stats()
+    figures = Store.reading(db_path).stats()
     if as_json:
         click.echo(json.dumps(figures, indent=2, default=str))
         return

@@ -14,8 +14,10 @@ import copy
 import logging
 import socket
 import sqlite3
-from contextlib import closing
+from contextlib import contextmanager
 from pathlib import Path
+
+from kb.store import immutable_uri, on_read_only_media
 
 log = logging.getLogger("cryokb.publish")
 
@@ -54,23 +56,39 @@ def load_metadata() -> dict:
 
 
 def database_facts(db_path: Path) -> dict:
-    """What the metadata needs from the database: last successful run, query, flags.
+    """What the metadata needs from the database: last successful run, query, flags."""
+    with _reading(db_path) as conn:
+        return _facts(conn, db_path)
 
-    Checkpoints the write-ahead log first: the database is served immutable, and an
-    immutable reader would not see pages still sitting in the -wal file.
-    """
+
+@contextmanager
+def _reading(db_path: Path):
+    """A connection to read the database before it is served, its write-ahead log
+    checkpointed first: the database is served immutable, and an immutable reader would
+    not see pages still sitting in the -wal file. On read-only media (a published copy
+    on a read-only mount), where a WAL database cannot be opened for writing, the
+    connection is immutable itself."""
     try:
-        with closing(sqlite3.connect(str(db_path))) as conn:
-            return _facts(conn, db_path)
+        conn = sqlite3.connect(str(db_path))
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            if not on_read_only_media(exc):
+                raise
+            log.info("%s cannot be written (%s): reading it immutable", db_path, exc)
+            conn = sqlite3.connect(immutable_uri(db_path), uri=True)
     except sqlite3.DatabaseError as exc:
         raise PublishError(f"cannot read {db_path}: {exc}") from exc
+    try:
+        yield conn
+    except sqlite3.DatabaseError as exc:
+        raise PublishError(f"cannot read {db_path}: {exc}") from exc
+    finally:
+        conn.close()
 
 
 def _facts(conn: sqlite3.Connection, db_path: Path) -> dict:
-    try:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    except sqlite3.DatabaseError as exc:
-        log.warning("could not checkpoint %s: %s", db_path, exc)
     tables = {r[0] for r in conn.execute("select name from sqlite_master where type in ('table', 'view')")}
     if "articles" not in tables:
         raise PublishError(f"{db_path} is not a cryokb database (no articles table)")
@@ -89,7 +107,11 @@ def _facts(conn: sqlite3.Connection, db_path: Path) -> dict:
 def build_metadata(db_path: Path, base: dict | None = None) -> dict:
     """The metadata file, with the source line telling where and when the data came from."""
     metadata = copy.deepcopy(base if base is not None else load_metadata())
-    facts = database_facts(db_path)
+    with _reading(db_path) as conn:
+        return _fill_metadata(metadata, _facts(conn, db_path), conn)
+
+
+def _fill_metadata(metadata: dict, facts: dict, conn: sqlite3.Connection) -> dict:
     run = facts["last_run"]
     parts = [metadata.get("source", "PubMed")]
     if run:
@@ -109,7 +131,7 @@ def build_metadata(db_path: Path, base: dict | None = None) -> dict:
         extra.append(f"extractor {facts['meta']['extractor_version']}")
     database["description"] = f"{database.get('description', '').strip()} ({'; '.join(extra)})"
     _keep_facets_the_database_can_answer(database.get("tables", {}).get("articles"), facts)
-    _keep_queries_the_database_can_run(database.get("queries", {}), db_path)
+    _keep_queries_the_database_can_run(database.get("queries", {}), conn)
     return metadata
 
 
@@ -120,17 +142,16 @@ class _AnyValue(dict):
         return None
 
 
-def _keep_queries_the_database_can_run(queries: dict, db_path: Path) -> None:
+def _keep_queries_the_database_can_run(queries: dict, conn: sqlite3.Connection) -> None:
     """A canned query on a table that only some commands make (refresh_runs, made by
     cryokb refresh) or on evidence columns before the first build would show its users
     an SQL error: such queries are left out of this database's menu."""
-    with closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as conn:
-        for name, query in list(queries.items()):
-            try:
-                conn.execute(f"explain {query['sql']}", _AnyValue())
-            except sqlite3.Error as exc:
-                log.info("canned query %s left out: %s", name, exc)
-                del queries[name]
+    for name, query in list(queries.items()):
+        try:
+            conn.execute(f"explain {query['sql']}", _AnyValue())
+        except sqlite3.Error as exc:
+            log.info("canned query %s left out: %s", name, exc)
+            del queries[name]
 
 
 def _keep_facets_the_database_can_answer(table: dict | None, facts: dict) -> None:

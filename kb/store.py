@@ -120,6 +120,20 @@ class StoreError(Exception):
     """A problem with the database file itself (not a PubMed record)."""
 
 
+# What SQLite says when it cannot write beside a write-ahead-logged database (its -shm file).
+READ_ONLY_MEDIA = ("unable to open database file", "readonly database")
+
+
+def on_read_only_media(error: BaseException | None) -> bool:
+    """Whether SQLite failed because the database cannot be written (a read-only mount)."""
+    return isinstance(error, sqlite3.DatabaseError) and any(words in str(error) for words in READ_ONLY_MEDIA)
+
+
+def immutable_uri(db_path: str | Path) -> str:
+    """The URI that opens a database read-only without its -wal and -shm files."""
+    return f"{Path(db_path).resolve().as_uri()}?immutable=1"
+
+
 def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
@@ -159,6 +173,20 @@ class Store:
                 self._tune()
             except Exception as exc:  # sqlite3.DatabaseError: file is not a database
                 raise StoreError(f"cannot open database {path}: {exc}") from exc
+
+    @classmethod
+    def reading(cls, db_path: str | Path) -> "Store":
+        """A store that will only be read (``cryokb stats``): on read-only media, where
+        SQLite cannot open a write-ahead-logged database for writing, opened immutable."""
+        try:
+            return cls(db_path)
+        except StoreError as exc:
+            if not on_read_only_media(exc.__cause__):
+                raise
+        wal = Path(f"{db_path}-wal")
+        if wal.exists() and wal.stat().st_size:
+            log.warning("%s cannot be written, and the changes in %s are not read", db_path, wal)
+        return cls(sqlite_utils.Database(sqlite3.connect(immutable_uri(db_path), uri=True)))
 
     def _tune(self) -> None:
         """Connection settings for bulk writes.

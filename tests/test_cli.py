@@ -500,3 +500,29 @@ def test_sigterm_ends_an_import_as_ctrl_c_does_and_the_run_says_what_it_stored(t
         run = conn.execute("select outcome, error, new from harvest_runs").fetchone()
     assert 0 < articles < 10_800
     assert run == ("failed", "terminated (SIGTERM)", articles)
+
+
+def test_stats_reads_a_database_on_read_only_media(runner, tmp_path, sample_xml, monkeypatch):
+    """On a read-only mount SQLite cannot open a write-ahead-logged database for writing
+    (no -shm file can be made); tests run as root, so chmod cannot stage that."""
+    import sqlite3
+
+    from ingest.readers import read_records
+
+    db = tmp_path / "kb.db"
+    assert runner.invoke(cli, ["import", str(sample_xml), "--db", str(db), "-q"]).exit_code == 0
+    with sqlite3.connect(db) as conn:  # as it is once its writers are done, before it is copied there
+        conn.execute("pragma wal_checkpoint(truncate)")
+    real_connect = sqlite3.connect
+
+    class ReadOnlyMedia(sqlite3.Connection):
+        def execute(self, *args):
+            raise sqlite3.OperationalError("unable to open database file")
+
+    def connect(database, *args, uri=False, **kwargs):
+        return real_connect(database, *args, uri=uri, factory=sqlite3.Connection if uri else ReadOnlyMedia, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    result = runner.invoke(cli, ["stats", "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["articles"] == sum(1 for _ in read_records(sample_xml))

@@ -215,6 +215,34 @@ def test_metadata_names_the_query_its_version_and_the_last_refresh(demo_db, plai
     assert "SYNTHETIC" in build_metadata(demo_db)["source"]
 
 
+class _ReadOnlyMedia(sqlite3.Connection):
+    """What SQLite does with a write-ahead-logged database on a read-only mount: nothing
+    that needs its -shm file can be opened (tests run as root, so chmod would not do)."""
+
+    def execute(self, sql, *args):
+        if "wal_checkpoint" in sql:
+            raise sqlite3.OperationalError("unable to open database file")
+        return super().execute(sql, *args)
+
+
+def test_a_database_on_read_only_media_is_described_and_served_immutable(plain_db, monkeypatch):
+    from kb.publish import build_metadata
+
+    real_connect = sqlite3.connect
+    opened = []
+
+    def connect(database, *args, uri=False, **kwargs):
+        opened.append(str(database))
+        factory = sqlite3.Connection if uri else _ReadOnlyMedia
+        return real_connect(database, *args, uri=uri, factory=factory, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    metadata = build_metadata(plain_db)
+    assert "cryoablation AND (bone OR soft tissue)" in metadata["source"]
+    assert "evidence_for_lesion" in metadata["databases"]["cryokb"]["queries"]  # not dropped as unreadable
+    assert opened[-1].endswith("?immutable=1")
+
+
 def test_the_source_line_is_shown_on_the_home_page(plain):
     page = fetch(plain, "/").text
     assert "cryoablation AND (bone OR soft tissue)" in page
