@@ -11,25 +11,15 @@ from __future__ import annotations
 import io
 import logging
 import os
-import zlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from ingest import medline, pubmed_xml
+from ingest import gunzip, medline, pubmed_xml
 from ingest.model import Article, Deletion, ParseProblem
 
 log = logging.getLogger("cryokb")
 
-GZIP_MAGIC = b"\x1f\x8b"
-
-try:  # ISA-L's gzip reader: the same files, a third of the time (0.3 s against 0.9 s for 233 MB)
-    from isal.igzip import IGzipFile as _GzipFile
-    from isal.isal_zlib import error as _IsalError
-except ImportError:  # pragma: no cover - a platform without isal wheels
-    from gzip import GzipFile as _GzipFile
-
-    _IsalError = zlib.error
-DECOMPRESSION_ERRORS = (OSError, EOFError, zlib.error, _IsalError)
+DECOMPRESSION_ERRORS = gunzip.ERRORS
 SNIFF_BYTES = 1 << 16
 _UTF32_BOMS = (b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00")
 _BOMS = (b"\xef\xbb\xbf", *_UTF32_BOMS, b"\xff\xfe", b"\xfe\xff")  # UTF-32's before UTF-16's, which begin them
@@ -113,7 +103,7 @@ def _maybe_gunzip(raw: io.BufferedReader, name: str) -> BinaryIO:
     """The stream itself, or gunzipped. The magic bytes are peeked, not read: a pipe
     (``cryokb import <(zcat ...)``, /dev/stdin) cannot seek back."""
     magic = raw.peek(2)[:2]
-    return _GzipFile(fileobj=raw, mode="rb", filename=name) if magic == GZIP_MAGIC else raw
+    return gunzip.Gunzip(raw, name) if magic == gunzip.MAGIC else raw
 
 
 def _peek(stream: BinaryIO, name: str) -> bytes:

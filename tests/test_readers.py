@@ -1,6 +1,7 @@
 """read_records: gzip opened transparently, format sniffed from the bytes, not the name."""
 
 import gzip
+import zlib
 from pathlib import Path
 
 import pytest
@@ -107,6 +108,26 @@ def test_gzip_cut_short_yields_earlier_xml_records_then_names_the_file(tmp_path)
             read.append(r.pmid)
     assert 100 < len(read) < 3000
     assert read == [str(39000000 + i) for i in range(len(read))]
+    # every record whole in what the cut file still decompresses to, not only those of earlier reads
+    whole = zlib.decompressobj(31).decompress(data[: len(data) // 2]).count(b"</PubmedArticle>")
+    assert len(read) == whole
+
+
+@pytest.mark.parametrize("tail, damage", [
+    (b"", None),
+    (gzip.compress(b"\n\n"), None),
+    (b"\x00" * 300, None),
+    (b"not gzip at all", "bytes after the end of the gzip data are not gzip"),
+], ids=["nothing", "a second member", "zero padding", "junk"])
+def test_what_follows_a_gzip_member_reads_as_gzip_reads_it(tmp_path, tail, damage):
+    path = tmp_path / "tail.xml.gz"
+    path.write_bytes(gzip.compress(XML_FILE.read_bytes()) + tail)
+    if damage is None:
+        assert [r.pmid for r in read_records(path) if isinstance(r, Article)] == [
+            r.pmid for r in read_records(XML_FILE) if isinstance(r, Article)]
+    else:
+        with pytest.raises(ReadError, match=f"tail.xml.gz: cannot decompress \\({damage}\\)"):
+            list(read_records(path))
 
 
 def test_gzip_cut_short_drops_the_last_medline_record_it_cannot_vouch_for(tmp_path):
