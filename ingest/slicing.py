@@ -26,6 +26,8 @@ _RECORD_START = re.compile(rb"<(" + b"|".join(RECORD_TAGS) + rb")(?=[\s/>])")
 _ROOT_TAG = re.compile(rb"<([A-Za-z_][\w.\-]*)")
 _ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._\-]+)["']""")
 _UTF8 = frozenset({b"utf-8", b"utf8", b"us-ascii", b"ascii"})
+# What XML allows after the root element besides whitespace: comments and processing instructions.
+_MISC = re.compile(rb"<!--.*?-->|<\?.*?\?>", re.DOTALL)
 
 BLOCK = 1 << 20
 # A record whose end tag has not come within this many bytes is broken (an unclosed
@@ -90,7 +92,7 @@ def iter_pieces(head: bytes, stream: BinaryIO, root: str, offset: int) -> Iterat
             if gap[:closing].strip():
                 yield Piece(None, gap[:closing], line, column)
             after = closing + len(root_end)
-            if found is not None or gap[after:].strip():
+            if found is not None or _MISC.sub(b"", gap[after:]).strip():
                 yield Piece("", gap[after:], *_moved(line, column, gap[:after]))
             return
         if found is None and not cutter.eof:

@@ -415,6 +415,11 @@ def test_a_record_tag_inside_a_record_is_part_of_it_not_a_record_of_its_own(prol
     assert isinstance(record, Article) and (record.pmid, record.title) == ("2005", "Nested")
 
 
+def test_comments_and_processing_instructions_after_the_root_are_xml_not_damage():
+    doc = many_records(2) + b"\n<!-- written by a tool -->\n<?tool done?>\n"
+    assert [r.pmid for r in iter_records(io.BytesIO(doc), "misc.xml")] == ["40000000", "40000001"]
+
+
 @pytest.mark.parametrize("damage, why", [
     (b"<ArticleTitle>Salt & pepper", "xmlParseEntityRef: no name"),
     (b"<ArticleTitle>" + b"<i>" * 300, "beyond the XML parser's safety limits"),
