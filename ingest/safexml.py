@@ -13,6 +13,7 @@ defence for anything the prolog check does not catch.
 from __future__ import annotations
 
 import codecs
+import re
 import logging
 
 from lxml import etree
@@ -36,6 +37,9 @@ class UnsafeXMLError(ValueError):
     """The document declares entities (or hides its prolog); it is not parsed at all."""
 
 
+_DECLARED_ENCODING = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._\-]+)["']""")
+
+
 def _decode_head(head: bytes) -> str:
     """Decode the prolog bytes, honouring a UTF-16/32 byte order mark.
 
@@ -49,8 +53,16 @@ def _decode_head(head: bytes) -> str:
     ):
         if head.startswith(bom):
             return head.decode(codec, errors="replace")
+    if head[:4] in (b"<\x00\x00\x00", b"\x00\x00\x00<"):
+        return head.decode("utf-32-le" if head[0] == 0x3C else "utf-32-be", errors="replace")
     if head[:4] in (b"<\x00?\x00", b"\x00<\x00?"):
         return head.decode("utf-16-le" if head[0] == 0x3C else "utf-16-be", errors="replace")
+    declared = _DECLARED_ENCODING.match(head)
+    if declared:  # in an encoding that is not ASCII's superset (UTF-7: "+ADw-!ENTITY"), the bytes lie
+        try:
+            return head.decode(declared.group(1).decode("ascii"), errors="replace")
+        except LookupError:
+            pass  # an encoding Python does not know: libxml2 refuses the document itself
     return head.decode("latin-1")
 
 

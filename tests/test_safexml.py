@@ -70,6 +70,14 @@ def test_entities_written_in_utf16_are_refused():
         check_prolog(text.encode("utf-16"), "utf16.xml")
 
 
+@pytest.mark.parametrize("encoding", ["utf-32-le", "utf-32-be", "utf-7"])
+def test_entities_written_in_other_encodings_without_a_byte_order_mark_are_refused(encoding):
+    name = encoding.upper()
+    text = f'<?xml version="1.0" encoding="{name}"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/hostname">]><x>&e;</x>'
+    with pytest.raises(UnsafeXMLError):
+        check_prolog(text.encode(encoding), f"{encoding}.xml")
+
+
 def test_comments_before_the_doctype_do_not_hide_it():
     doc = b"<?xml version='1.0'?><!-- a note --><!-- another --><!DOCTYPE x [<!ENTITY e 'x'>]><x/>"
     with pytest.raises(UnsafeXMLError):
