@@ -31,6 +31,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -123,7 +124,7 @@ class EutilsClient:
                  sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None,
                  opener: urllib.request.OpenerDirector | None = None):
         if not email:
-            log.warning("no email address set: NCBI asks every E-utilities client for a contact address")
+            log.warning("no email address set (--email, NCBI_EMAIL): NCBI asks every E-utilities client for a contact address")
         if max_tries < 1:
             raise ValueError(f"EutilsClient: max_tries must be at least 1, not {max_tries}")
         _check_base_url(base_url)
@@ -215,7 +216,9 @@ class EutilsClient:
     def _build(self, utility: str, params: dict, post: bool | None) -> urllib.request.Request:
         """A Request built by Biopython for our URL, with our identity and never its globals."""
         params = dict(params, tool=self.tool, email=self.email, api_key=self.api_key)
-        request = Entrez._build_request(self.base_url + utility, params, post=post)
+        with warnings.catch_warnings():  # its dozen lines on a missing email, each request: we said it once
+            warnings.filterwarnings("ignore", r"\s*Email address is not specified", UserWarning)
+            request = Entrez._build_request(self.base_url + utility, params, post=post)
         log.debug("%s %s%s (%s)", request.get_method(), self.base_url, utility,
                   ", ".join(f"{k}={v}" for k, v in params.items() if k not in ("api_key", "id")))
         return request

@@ -182,9 +182,6 @@ def harvest(db_path, email, api_key, eutils_url, query, since, until, max_record
     query_version = None
     if not query:
         query, query_version = load_default_query()
-    if not email:
-        click.echo("Warning: no --email / NCBI_EMAIL given; NCBI asks every client for a contact address.",
-                   err=True)
     client = EutilsClient(base_url=eutils_url, email=email, api_key=api_key)
     store = open_store(db_path)
     with progressbar(desc="harvest", quiet=quiet) as bar:

@@ -277,3 +277,17 @@ def test_real_default_spacing_with_a_key_keeps_under_ten_requests_a_second(emu):
     times = [r.time for r in emu.requests]
     assert (len(times) - 1) / (times[-1] - times[0]) <= 10
     assert all(sum(1 for t in times if start <= t < start + 1.0) <= 10 for start in times)
+
+
+def test_a_missing_email_is_said_once_not_at_every_request(emu, caplog):
+    import logging
+    import warnings
+
+    with caplog.at_level(logging.WARNING, logger="cryokb"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        client = fast_client(emu, email=None)
+        client.esearch("cryoablation")
+        client.esearch("cryotherapy")
+    assert [r.getMessage() for r in caplog.records if "email" in r.getMessage()] == [
+        "no email address set (--email, NCBI_EMAIL): NCBI asks every E-utilities client for a contact address"]
+    assert not [w for w in caught if "Email address is not specified" in str(w.message)]
