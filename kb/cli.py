@@ -347,10 +347,10 @@ def demo(db_path, serve_after, host, port, quiet, verbose):
     if serve_after:
         from kb.publish import PublishError, serve as run_server
 
-        click.echo(f"Serving at http://{host}:{port}/ (Ctrl-C to stop)", err=True)
         store.db.close()
         try:
-            run_server(db_path, host=host, port=port, log_level="warning" if quiet else "info")
+            run_server(db_path, host=host, port=port, log_level="warning" if quiet else "info",
+                       on_ready=None if quiet else _announce("Serving at"))
         except PublishError as exc:
             raise click.ClickException(str(exc)) from exc
 
@@ -643,12 +643,16 @@ def serve(db_path, host, port, quiet, verbose):
     from kb.publish import PublishError, serve as run_server
 
     setup_logging(verbose, quiet)
-    if not quiet:
-        click.echo(f"Serving {db_path} at http://{host}:{port}/ (Ctrl-C to stop)", err=True)
     try:
-        run_server(db_path, host=host, port=port, log_level="warning" if quiet else "info")
+        run_server(db_path, host=host, port=port, log_level="warning" if quiet else "info",
+                   on_ready=None if quiet else _announce(f"Serving {db_path} at"))
     except PublishError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _announce(what: str):
+    """Say where the server listens, once it does (the port bound, the database checked)."""
+    return lambda url: click.echo(f"{what} {url} (Ctrl-C to stop)", err=True)
 
 
 class Terminated(KeyboardInterrupt):

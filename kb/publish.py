@@ -16,6 +16,7 @@ import socket
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable
 
 from kb.store import immutable_uri, on_read_only_media
 
@@ -197,29 +198,45 @@ def make_datasette(db_path: str | Path, *, metadata: dict | None = None, setting
 
 
 def serve(db_path: str | Path, host: str = "127.0.0.1", port: int = 8001, *, settings: dict | None = None,
-          log_level: str = "info") -> None:
-    """Run the Datasette app under uvicorn until interrupted (blocks)."""
+          log_level: str = "info", on_ready: Callable[[str], None] | None = None) -> None:
+    """Run the Datasette app under uvicorn until interrupted (blocks).
+
+    ``on_ready(url)`` is called once the address is bound and the database checked, with
+    the port actually bound (``port=0`` picks a free one), so that what is announced is
+    what serves.
+    """
     import asyncio
 
     import uvicorn
 
-    _check_address(host, port)
-    ds = make_datasette(db_path, settings=settings)
-    asyncio.run(ds.invoke_startup())
-    log.info("serving %s at http://%s:%s/", db_path, host, port)
-    uvicorn.run(ds.app(), host=host, port=port, log_level=log_level, lifespan="on")
+    listening = _bind(host, port)
+    with listening:
+        ds = make_datasette(db_path, settings=settings)
+        asyncio.run(ds.invoke_startup())
+        listening.listen(2048)  # connections wait in the backlog until uvicorn accepts them
+        bound = listening.getsockname()[1]
+        url = f"http://{f'[{host}]' if ':' in host else host}:{bound}/"
+        log.info("serving %s at %s", db_path, url)
+        if on_ready:
+            on_ready(url)
+        uvicorn.Server(uvicorn.Config(ds.app(), log_level=log_level, lifespan="on")).run(sockets=[listening])
 
 
-def _check_address(host: str, port: int) -> None:
-    """Fail in one line when the address cannot be listened on (a port in use, an unknown
-    host): uvicorn would log the error and exit with its own code 3, which for cryokb
-    means "another refresh is running"."""
+def _bind(host: str, port: int) -> socket.socket:
+    """The socket to serve on, bound here: an address that cannot be listened on (a port
+    in use, an unknown host) fails in one line, where uvicorn would log the error and
+    exit with its own code 3, which for cryokb means "another refresh is running"."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
         family, kind, proto, _, address = infos[0]
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
-            probe.bind(address)
+        listening = socket.socket(family, kind, proto)
+        try:
+            listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+            listening.bind(address)
+        except OSError:
+            listening.close()
+            raise
+        return listening
     except OSError as err:
         raise PublishError(f"cannot serve on {host}:{port}: {err.strerror or err} "
                            "(is another server there? choose another --port or --host)") from None

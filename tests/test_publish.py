@@ -666,6 +666,38 @@ def test_cryokb_serve_answers_over_http(demo_db):
         server.wait(timeout=10)
 
 
+def test_serve_announces_the_port_it_bound_and_that_url_answers(demo_db):
+    import re
+    import subprocess
+    import sys
+    import urllib.request
+
+    server = subprocess.Popen([sys.executable, "-m", "kb.cli", "serve", "--db", str(demo_db), "--port", "0"],
+                              stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
+    try:
+        announced = server.stderr.readline()
+        url = re.fullmatch(rf"Serving {re.escape(str(demo_db))} at (http://127\.0\.0\.1:(\d+)/) \(Ctrl-C to stop\)\n",
+                           announced)
+        assert url and url.group(2) != "0", announced
+        with urllib.request.urlopen(url.group(1) + "-/cryokb/evidence-map", timeout=30) as reply:
+            assert "cryokb-heatmap" in reply.read().decode()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_serve_says_nothing_of_serving_when_the_database_cannot_be_served(tmp_path):
+    from click.testing import CliRunner
+
+    from kb.cli import cli
+
+    junk = tmp_path / "notes.db"
+    junk.write_text("not a database")
+    result = CliRunner().invoke(cli, ["serve", "--db", str(junk), "--port", "0"])
+    assert result.exit_code == 1
+    assert result.output == f"Error: cannot read {junk}: file is not a database\n"
+
+
 def test_the_home_page_lists_only_the_knowledge_base(demo):
     databases = fetch(demo, "/.json").json()
     assert list(databases) == ["cryokb"]
