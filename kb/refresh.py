@@ -340,9 +340,11 @@ def run_harvest(store: Store, settings: Settings, query: str, query_version: str
             outcome = harvest(client, _FromTheStart(store) if full else store, query,
                               query_version=query_version, batch_size=settings.batch_size, progress=progress)
         except EutilsError as error:
-            kept = store.db.execute("select count(*) from articles").fetchone()[0]
-            raise RefreshError(f"harvest stopped: {error}; the {kept} records in {staging_path(settings.db)} "
-                               "are kept and the next refresh resumes from there") from None
+            fetched = store.db.execute("select coalesce(fetched, 0) from harvest_runs where kind = 'harvest' "
+                                       "order by id desc limit 1").fetchone()
+            raise RefreshError(f"harvest stopped: {error}; the {fetched[0] if fetched else 0} records this run "
+                               f"fetched before it are kept in {staging_path(settings.db)}, and the next "
+                               "refresh resumes from there") from None
     result.since, result.until = outcome.since, outcome.until
     result.windows = len(outcome.windows)
     result.fetched = outcome.fetched

@@ -241,6 +241,7 @@ def test_a_network_failure_stops_at_its_batch_and_the_next_run_resumes(config, e
     assert "ERROR harvest stopped: efetch batch 3" in log_file.read_text()  # the log alone tells what happened
     assert "efetch batch 3 (records 10-14 of 25)" in failed.stderr
     assert "failed after 3 tries: HTTP 500" in failed.stderr and "the next refresh resumes" in failed.stderr
+    assert f"the 10 records this run fetched before it are kept in {db}.staging" in failed.stderr
     assert json.loads(failed.stdout)["outcome"] == "failed"
     assert not db.exists(), "a failed first run publishes nothing"
     staging = Path(f"{db}.staging")
