@@ -139,19 +139,23 @@ def _spaced(line: str) -> str:
 def split_records(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
     """Group lines into records: each starts at a "PMID-" line and ends at a blank line.
 
+    A blank line followed by a continuation line (six spaces) is a stray line break
+    inside a field, not a record's end: nothing can start a record but a field, so the
+    text that follows stays with its field rather than becoming a record of its own.
+
     Yields (line number of the record's first line, its lines with line ends kept).
     """
     record: list[str] = []
     start = 0
+    ended = False  # a blank line came after the record's last line
     for number, line in enumerate(lines, start=1):
-        if line.startswith("PMID-") and record:
+        if not line.strip():
+            ended = ended or bool(record)
+            continue
+        if record and (line.startswith("PMID-") or (ended and not line.startswith("      "))):
             yield start, record
             record = []
-        if not line.strip():
-            if record:
-                yield start, record
-                record = []
-            continue
+        ended = False
         if not record:
             start = number
         record.append(line)

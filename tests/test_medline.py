@@ -244,6 +244,15 @@ def test_a_label_of_many_and_or_reads_at_once():
     assert [s.label for s in split_structured_abstract("Methods and/or Results: x.")] == ["Methods and/or Results"]
 
 
+def test_a_blank_line_inside_a_field_does_not_end_the_record():
+    text = ("PMID- 39991403\nTI  - A synthetic title.\nAB  - First paragraph.\n\n      Second paragraph.\n"
+            "LA  - eng\nPT  - Journal Article\n\nPMID- 39991404\nTI  - The next record.\n")
+    first, second = list(iter_records(io.BytesIO(text.encode()), "gap.nbib"))
+    assert (first.abstract, first.languages) == ("First paragraph. Second paragraph.", ["eng"])
+    assert [pt.name for pt in first.publication_types] == ["Journal Article"]
+    assert second.title == "The next record."
+
+
 def test_crlf_line_ends_and_byte_order_mark():
     text = "\ufeffPMID- 39991401\r\nTI  - Windows line ends\r\n      survive.\r\nDP  - 2020\r\n"
     (article,) = list(iter_records(io.BytesIO(text.encode("utf-8")), "win.nbib"))
