@@ -52,7 +52,7 @@ _YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 _ORCID = re.compile(r"(\d{4}-?\d{4}-?\d{4}-?\d{3}[\dXx])")
 
 _POSITION_SUFFIX = re.compile(r", line \d+, column \d+$")
-_TAG_LINE = re.compile(r"(in tag \S+ line )(\d+)")
+_TAG_LINE = re.compile(r"((?:in tag|tag mismatch:) \S+ line )(\d+)")
 
 _PMID_PATHS = ("MedlineCitation/PMID", "BookDocument/PMID", "PMID")
 # In the bytes of a record that does not parse: its PMID, where a reader looks first;

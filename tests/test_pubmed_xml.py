@@ -438,6 +438,16 @@ def test_a_record_that_does_not_parse_is_a_problem_and_the_records_after_it_are_
     assert f"at line {line}," in problem.message and why in problem.message
 
 
+def test_a_tag_mismatch_names_the_line_in_the_document_not_in_the_record():
+    doc = many_records(3)
+    second = doc.index(b"40000001")
+    title = doc.index(b"<ArticleTitle>", second) + len(b"<ArticleTitle>")
+    doc = doc[:title] + b"<i>\nitalic</b>" + doc[title:]
+    problem = list(iter_records(io.BytesIO(doc), "tags.xml"))[1]
+    line = doc[:title].count(b"\n") + 1
+    assert f"Opening and ending tag mismatch: i line {line} and b" in problem.message
+
+
 def test_a_record_whose_end_tag_is_lost_stops_the_file_with_its_place():
     doc = many_records(3).replace(b"</PubmedArticle>", b"</PubmedArticl>", 1)
     records = iter_records(io.BytesIO(doc), "lost.xml")
