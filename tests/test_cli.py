@@ -53,6 +53,18 @@ def test_importing_twice_changes_nothing(runner, tmp_path, sample_xml):
     assert [l for l in Store(db).db.iterdump() if "harvest_runs" not in l] == dump
 
 
+def test_the_import_summary_adds_up_when_a_file_repeats_its_records(runner, tmp_path, sample_xml):
+    from ingest.readers import read_records
+
+    head, body = sample_xml.read_bytes().split(b"<PubmedArticleSet>", 1)
+    body = body.rsplit(b"</PubmedArticleSet>", 1)[0]
+    twice = tmp_path / "twice.xml"
+    twice.write_bytes(head + b"<PubmedArticleSet>" + body + body + b"</PubmedArticleSet>")
+    n = sum(1 for _ in read_records(sample_xml))
+    result = runner.invoke(cli, ["import", str(twice), "--db", str(tmp_path / "kb.db")])
+    assert f"{twice}: {2 * n} records: {n} new, 0 revised, 0 unchanged, {n} repeated, 0 deleted" in result.output
+
+
 def test_gzip_and_medline_import_like_plain_xml(runner, tmp_path, sample_xml):
     gz = tmp_path / "demo.xml.gz"
     gz.write_bytes(gzip.compress(sample_xml.read_bytes()))
