@@ -141,6 +141,14 @@ def cli():
     """
 
 
+def _say_what_was_kept(store) -> None:
+    run = next(store.db.query("select * from harvest_runs order by id desc limit 1"), None)
+    if run and run["outcome"] == "failed":
+        click.echo(f"\nInterrupted: {run['kind']} run #{run['id']} recorded as failed; the "
+                   f"{run['fetched'] or 0} records of its committed batches are stored "
+                   f"({run['new'] or 0} new, {run['revised'] or 0} revised)", err=True)
+
+
 @cli.command()
 @db_option()
 @eutils_options
@@ -190,8 +198,12 @@ def harvest(db_path, email, api_key, eutils_url, query, since, until, max_record
             bar.n = done
             bar.refresh()
 
-        result = run_harvest(client, store, query, query_version=query_version, since=since, until=until,
-                             max_records=max_records, batch_size=batch_size, progress=progress)
+        try:
+            result = run_harvest(client, store, query, query_version=query_version, since=since, until=until,
+                                 max_records=max_records, batch_size=batch_size, progress=progress)
+        except KeyboardInterrupt:
+            _say_what_was_kept(store)
+            raise
     if not quiet:
         click.echo(_describe_counts("Harvested", result.counts, result.fetched), err=True)
 
@@ -266,7 +278,12 @@ def import_(db_path, files, batch_size, quiet, verbose):
             shown.append(problem)
 
     with progressbar(desc="import", quiet=quiet) as bar:
-        results = import_files(store, files, batch_size=batch_size, on_batch=bar.update, on_problem=note_problem)
+        try:
+            results = import_files(store, files, batch_size=batch_size, on_batch=bar.update,
+                                   on_problem=note_problem)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: say what was kept before click's "Aborted!"
+            _say_what_was_kept(store)
+            raise
     for problem in shown:
         click.echo(f"Skipped: {problem}", err=True)
     if skipped[0] > len(shown):

@@ -512,6 +512,8 @@ def test_sigterm_ends_an_import_as_ctrl_c_does_and_the_run_says_what_it_stored(t
         run = conn.execute("select outcome, error, new from harvest_runs").fetchone()
     assert 0 < articles < 10_800
     assert run == ("failed", "terminated (SIGTERM)", articles)
+    assert (f"Interrupted: import run #1 recorded as failed; the {articles} records of its committed batches "
+            f"are stored ({articles} new, 0 revised)") in stderr
 
 
 def test_stats_reads_a_database_on_read_only_media(runner, tmp_path, sample_xml, monkeypatch):
