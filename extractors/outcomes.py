@@ -56,6 +56,9 @@ _REQUIRED = {
     "measure_in_gap",
     "named_event_after_verb",
     "named_event_blockers",
+    "negated_before",
+    "negated_after",
+    "zero_exceptions",
 }
 _TIME_WORDS = {
     "h": "h", "hr": "h", "hrs": "h", "hour": "hour", "hours": "hour", "d": "day", "day": "day", "days": "day",
@@ -175,6 +178,9 @@ class _Rules:
     measure_in_gap: re.Pattern
     pooled_over_arms: re.Pattern
     interval_parenthesis: re.Pattern
+    negated_before: re.Pattern
+    negated_after: re.Pattern
+    zero_exceptions: re.Pattern
 
 
 @lru_cache(maxsize=1)
@@ -213,6 +219,9 @@ def rules() -> _Rules:
                 "measure_in_gap",
                 "named_event_after_verb",
                 "named_event_blockers",
+                "negated_before",
+                "negated_after",
+                "zero_exceptions",
             )
         }
         return _Rules(
@@ -263,6 +272,8 @@ class _Cue:
     zero: bool = False
     zero_start: int | None = None
     facts: list = field(default_factory=list)
+    dropped: bool = False  # negated, but not a stated zero: no outcome at all
+    turned: bool = False  # "no local progression", read as local control: its negation is taken
 
 
 @dataclass
@@ -368,6 +379,7 @@ def _sentence_outcomes(text, s_start, s_end, numbers, ctx, sentence_cues, low_se
     if (facts or any(c.facts or c.measure in r.directions for c in cues)) and _maybe("clause_breaks", low_sent):
         clauses += [m.end() for m in r.clause_breaks.finditer(sent)]
     _assign(sent, facts, cues, clauses)
+    _drop_contradicted_zeros(sent, facts, cues, clauses)
     if _RESPECTIVELY.search(sent):
         _respectively(cues)
     out: list[tuple[dict, int, int]] = []
@@ -509,6 +521,7 @@ def _mark_zero(sent: str, cue: _Cue, cues: list[_Cue]) -> None:
             and r.non_progression_before.search(sent, max(0, zero_start - 60), zero_start)
         ):
             cue.measure = "local_control"  # "9 of 11 tumours (82%) showed no local progression"
+            cue.turned = True
             return
         cue.zero = True
         cue.zero_start = zero_start
@@ -693,6 +706,36 @@ def _respectively(cues: list[_Cue]) -> None:
                 break
 
 
+def _drop_contradicted_zeros(sent: str, facts: list[_Fact], cues: list[_Cue], clauses: list[int]) -> None:
+    """"No residual tumour in 18 of 20 patients", "Fifteen of 16 remained free of recurrence",
+    "No complications apart from two skin burns": a negated cue whose clause also gives a
+    rate that no other cue took, or whose sentence makes an exception, states no zero;
+    its complement is not written either, so it gives no outcome at all."""
+    r = rules()
+    for cue in cues:
+        if not cue.zero:
+            continue
+        clause = _clause_of(cue.start, clauses)
+        taken = {id(f) for c in cues for f in c.facts}
+        rated = any(id(f) not in taken and _clause_of(f.start, clauses) == clause and _partial(f) for f in facts)
+        if rated or r.zero_exceptions.search(sent):
+            cue.zero, cue.dropped = False, True
+
+
+def _partial(fact: _Fact) -> bool:
+    """A rate short of everyone ("18 of 20", "85%"); "all 20 patients" is consistent with a zero."""
+    if fact.total is not None and fact.count is not None:
+        return fact.count < fact.total
+    return fact.percent is not None and 0 < fact.percent < 100
+
+
+def _negated(sent: str, cue: _Cue) -> bool:
+    """"Technical success was not achieved in 2 of 30", "had no pain response", "local
+    control failed in 4": the numbers count the failures, not the measure."""
+    r = rules()
+    return bool(r.negated_before.search(sent, max(0, cue.start - 40), cue.start) or r.negated_after.match(sent, cue.end))
+
+
 def _is_breakdown(sent: str, cue: _Cue, cues: list[_Cue]) -> bool:
     """A cue inside the breakdown of an earlier one ("Complications occurred in 12 (16%):
     wound complications in four") is an item of that list, not a finding of its own.
@@ -790,6 +833,9 @@ def _cue_outcomes(sent, cue, numbers, times, clauses, ctx, has_comparator, bare,
         base["grade"] = cue.grade or "any"
     if has_comparator and r.prior_treatment_after_cue.match(sent[cue.end : cue.end + 90]):
         return  # "recurrent pain after previous radiofrequency ablation": history, not a result
+    if cue.dropped or (cue.measure not in r.zero_measures and cue.measure not in r.directions
+                       and cue.measure != "pain_score" and not cue.turned and _negated(sent, cue)):
+        return
     if cue.zero:
         start = cue.zero_start if cue.zero_start is not None else cue.start
         yield {**base, "count": 0}, start, cue.end

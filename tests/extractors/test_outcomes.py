@@ -141,6 +141,22 @@ CASES = [
     ("To evaluate local control and complications after cryoablation of desmoid tumours.", []),
     ("Clinical success, defined as a decrease of at least 2 points, was achieved in 13 of 15 patients (87%).",
      [{"measure": "clinical_success", "count": 13, "total": 15, "percent": 87}]),
+    # a negated success counts the failures: no outcome rather than the failures as successes
+    ("Technical success was not achieved in 2 of 30 lesions.", []),
+    ("Local control failed in 4 of 20 tumours.", []),
+    ("Five patients (25%) had no pain response.", []),
+    ("Clinical success was achieved in 20 of 22 patients (91%); it was not achieved in two.",
+     [{"measure": "clinical_success", "count": 20, "total": 22, "percent": 91}]),
+    # a negated finding with a partial rate or an exception is no stated zero
+    ("There was no evidence of residual tumour in 18 of 20 patients.", []),
+    ("Fifteen of 16 patients remained free of recurrence.", []),
+    ("No recurrence was seen in 17 patients (85%).", []),
+    ("Local recurrence was not observed except in one patient.", []),
+    ("No complications occurred apart from two minor skin burns.", []),
+    ("Complications were not recorded systematically.", []),
+    ("All 20 patients remained free of recurrence.", [{"measure": "recurrence", "count": 0}]),
+    ("No complications occurred and technical success was 100%.",
+     [{"measure": "complications", "grade": "any", "count": 0}, {"measure": "technical_success", "percent": 100}]),
     # decimals written with a raised dot, as the Lancet's journals do
     ("Mean pain score decreased from 6·2 to 1·8 at 6 months.",
      [{"measure": "pain_score", "scale": "other", "before": 6.2, "after": 1.8, "timepoint": "6 months"}]),
