@@ -183,7 +183,7 @@ def _score(cand: Candidate, text: str, n: Number, noun_phrase: str, s_start: int
     if p["analysed_after"].match(rest) or p["analysed_before"].search(before):
         cand.score += s["analysed"]
         cand.analysed = True
-    if p["subgroup_before"].search(before) and not cand.analysed:
+    if p["subgroup_before"].search(before) and not (cand.analysed or cand.total):  # "performed in 23 patients"
         cand.score += s["subgroup"]
     if text.count("(", s_start, n.start) > text.count(")", s_start, n.start):
         cand.score += s["in_parentheses"]

@@ -40,6 +40,12 @@ def population(nlp, article):
         ("Twenty-seven patients (21 women) with 29 DTs of the abdominal wall were treated.", (27, 29)),
         # only a subgroup of lesions is counted: no lesion count
         ("Twenty-three children were treated. Three cysts persisted and were curetted.", (23, None)),
+        # "in N patients" after a lesion count or a procedure verb is the population, not a subgroup
+        ("Nineteen schwannomas in 17 patients were treated with cryoablation. One patient developed a "
+         "transient foot drop.", (17, 19)),
+        ("Cryoablation was performed in 23 patients with painful bone metastases. One patient had a haematoma.",
+         (23, None)),
+        ("Thirty-one desmoid tumours in 27 patients were treated. Three patients required a second session.", (27, 31)),
     ],
 )
 def test_stated_populations(population, text, expected):
