@@ -382,6 +382,8 @@ def _sentence_outcomes(text, s_start, s_end, numbers, ctx, sentence_cues, low_se
     _drop_contradicted_zeros(sent, facts, cues, clauses)
     if _RESPECTIVELY.search(sent):
         _respectively(cues)
+        if ctx.comparative:
+            _drop_arm_series(cues, times)
     out: list[tuple[dict, int, int]] = []
     bare: list[tuple[dict, int, int]] = []
     has_comparator = _maybe("comparators", low_sent) and r.comparators.search(sent) is not None
@@ -734,6 +736,16 @@ def _negated(sent: str, cue: _Cue) -> bool:
     control failed in 4": the numbers count the failures, not the measure."""
     r = rules()
     return bool(r.negated_before.search(sent, max(0, cue.start - 40), cue.start) or r.negated_after.match(sent, cue.end))
+
+
+def _drop_arm_series(cues: list[_Cue], times: dict) -> None:
+    """"Clinical success rates were 93% and 95%, respectively", in an article that names
+    another treatment: one value per arm, and which arm is cryoablation's was said in
+    another sentence. Unless the values are a series over the sentence's timepoints
+    ("at 1 and 2 years ... 90% and 80%"), none is kept rather than the comparator's."""
+    for cue in cues:
+        if len(cue.facts) > 1 and len(times) < len(cue.facts):
+            cue.dropped = True
 
 
 def _is_breakdown(sent: str, cue: _Cue, cues: list[_Cue]) -> bool:

@@ -404,3 +404,31 @@ def test_a_count_reaches_its_cue_across_a_size_or_an_age(outcomes, text, expecte
 )
 def test_an_adverse_event_named_after_its_verb_is_a_complication(outcomes, text, expected):
     assert outcomes(text) == expected
+
+
+@pytest.mark.parametrize("text, grade", [
+    ("SIR grade C complications were seen in 2 patients.", "major"),
+    ("Two patients had SIR grade D complications.", "major"),
+    ("SIR grade B complications occurred in 3 patients.", "minor"),
+])
+def test_sir_grades_written_as_grades_are_graded(outcomes, text, grade):
+    assert [(o["grade"], o["count"]) for o in outcomes(text)] == [(grade, 2 if grade == "major" else 3)]
+
+
+def test_grade_a_evidence_is_no_complication(outcomes):
+    assert outcomes("Grade A evidence supports its use in 12 centres.") == []
+
+
+@pytest.mark.parametrize("arms", [
+    "Thirty patients had cryoablation and 40 had radiofrequency ablation. ",
+    "Thirty patients had surgery and 25 had cryoablation. ",
+])
+def test_a_respectively_series_over_arms_credits_no_arm_to_cryoablation(outcomes, arms):
+    """Which value is cryoablation's was said in another sentence: none is kept rather than the comparator's."""
+    assert outcomes(arms + "Clinical success rates were 93% and 95%, respectively.") == []
+
+
+def test_a_respectively_series_over_timepoints_is_kept_in_a_comparative_article(outcomes):
+    text = ("Two patients had prior radiotherapy. Local control rates at 1 and 2 years were 90% and 80%, "
+            "respectively.")
+    assert [(o["percent"], o["timepoint"]) for o in outcomes(text)] == [(90, "1 year"), (80, "2 years")]
