@@ -79,9 +79,14 @@ def test_losses_to_follow_up_do_not_reduce_the_population(population):
     assert population(text)[0] == 40
 
 
-def test_a_comparative_study_counts_all_arms(population):
-    text = "Twenty patients treated with cryoablation and 25 treated with radiofrequency ablation were compared."
-    assert population(text)[0] == 45
+@pytest.mark.parametrize("text, total", [
+    ("Twenty patients treated with cryoablation and 25 treated with radiofrequency ablation were compared.", 45),
+    # the second arm's verb left out, or "had"
+    ("In this comparative study, 40 patients underwent cryoablation and 35 microwave ablation.", 75),
+    ("Thirty patients had cryoablation and 40 had radiofrequency ablation.", 70),
+])
+def test_a_comparative_study_counts_all_arms(population, text, total):
+    assert population(text)[0] == total
 
 
 def test_a_systematic_review_counts_its_pooled_patients(population):
