@@ -779,6 +779,19 @@ def _unmeasured(gap: str) -> str:
 
 
 _COORDINATOR = re.compile(r"\s*(?:and|or|but|while|whereas)\b", re.IGNORECASE)
+_AND_OR = re.compile(r"\s*,?\s*(?:and|or|while|whereas)\s*", re.IGNORECASE)
+
+
+def _linked_cue_after(sent: str, fact: _Fact, cues: list[_Cue]) -> bool:
+    """Whether a cue follows the fact, tied to it by a verb ("one had a major nerve injury")."""
+    r = rules()
+    for cue in cues:
+        if cue.start >= fact.end:
+            gap = sent[fact.end : cue.start]
+            if len(gap) <= 30 and r.link_after.search(gap) and not r.link_after_blockers.search(gap) \
+                    and not re.search(r"\d|[;:,]", gap):
+                return True
+    return False
 
 
 def _assign(sent: str, facts: list[_Fact], cues: list[_Cue], clauses: list[int]) -> None:
@@ -807,6 +820,8 @@ def _assign(sent: str, facts: list[_Fact], cues: list[_Cue], clauses: list[int])
                     continue
                 if cue.facts and _breaks_down(sent, cue.facts[-1].end, fact.start):
                     continue  # "in 12 patients (16%): fracture in six, ...": a breakdown
+                if _AND_OR.fullmatch(gap) and _linked_cue_after(sent, fact, takers):
+                    continue  # "a minor burn and one had a major nerve injury": the next finding's count
                 score = len(gap) + (15 * len(between))
             elif cue.start >= fact.end:
                 gap = sent[fact.end : cue.start]

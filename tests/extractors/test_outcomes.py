@@ -432,3 +432,12 @@ def test_a_respectively_series_over_timepoints_is_kept_in_a_comparative_article(
     text = ("Two patients had prior radiotherapy. Local control rates at 1 and 2 years were 90% and 80%, "
             "respectively.")
     assert [(o["percent"], o["timepoint"]) for o in outcomes(text)] == [(90, "1 year"), (80, "2 years")]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Two patients had a minor skin burn and one had a major nerve injury.", [("minor", 2), ("major", 1)]),
+    ("One patient had a grade 4 nerve injury and two had grade 1 skin burns.", [("major", 1), ("minor", 2)]),
+    ("Two patients (5%) had grade 2 and one (2.5%) had grade 4 neuropathy.", [("minor", 2), ("major", 1)]),
+])
+def test_a_count_after_and_belongs_to_the_event_its_verb_names(outcomes, text, expected):
+    assert [(o["grade"], o["count"]) for o in outcomes(text)] == expected
