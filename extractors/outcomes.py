@@ -778,7 +778,8 @@ def _unmeasured(gap: str) -> str:
     return rules().measure_in_gap.sub(" ", gap)
 
 
-_COORDINATOR = re.compile(r"\s*(?:and|or|but|while|whereas)\b", re.IGNORECASE)
+# "in 20 tumours and minor complications in 3": a coordinator between a count and the cue after it
+_COORDINATED = re.compile(r"\b(?:and|or|but|while|whereas)\b", re.IGNORECASE)
 _AND_OR = re.compile(r"\s*,?\s*(?:and|or|while|whereas)\s*", re.IGNORECASE)
 
 
@@ -827,8 +828,8 @@ def _assign(sent: str, facts: list[_Fact], cues: list[_Cue], clauses: list[int])
                 gap = sent[fact.end : cue.start]
                 if any(fact.end <= f.start < cue.start for f in facts) or re.search(r"\d|[;:]", _unmeasured(gap)):
                     continue
-                if _COORDINATOR.match(gap) and any(c.end <= fact.start and _clause_of(c.start, clauses) == clause
-                                                   for c in takers):
+                if _COORDINATED.search(gap) and any(c.end <= fact.start and _clause_of(c.start, clauses) == clause
+                                                    for c in takers):
                     continue  # "recurrence in 3 (10%) and minor complications in 2": the next finding's cue
                 if gap.rstrip().endswith("("):  # "in one patient (major complication)"
                     if len(gap) > 100:

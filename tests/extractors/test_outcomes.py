@@ -441,3 +441,14 @@ def test_a_respectively_series_over_timepoints_is_kept_in_a_comparative_article(
 ])
 def test_a_count_after_and_belongs_to_the_event_its_verb_names(outcomes, text, expected):
     assert [(o["grade"], o["count"]) for o in outcomes(text)] == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Technical success was achieved in 20 tumours and minor complications in 3.",
+     [{"measure": "technical_success", "count": 20}, {"measure": "complications", "grade": "minor", "count": 3}]),
+    # "progression" is no cue of its own, but its count is not local control's either
+    ("Local control was achieved in 18 patients and progression occurred in 4.",
+     [{"measure": "local_control", "count": 18}]),
+])
+def test_a_count_stays_with_its_own_finding_across_and(outcomes, text, expected):
+    assert outcomes(text) == expected
