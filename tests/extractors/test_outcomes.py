@@ -452,3 +452,8 @@ def test_a_count_after_and_belongs_to_the_event_its_verb_names(outcomes, text, e
 ])
 def test_a_count_stays_with_its_own_finding_across_and(outcomes, text, expected):
     assert outcomes(text) == expected
+
+
+def test_thresholds_a_guideline_sets_are_not_results(outcomes):
+    assert outcomes("Reported technical success thresholds are 95%, and major complication thresholds 5%.",
+                    publication_types=("Practice Guideline",)) == []
