@@ -46,6 +46,9 @@ def population(nlp, article):
         ("Cryoablation was performed in 23 patients with painful bone metastases. One patient had a haematoma.",
          (23, None)),
         ("Thirty-one desmoid tumours in 27 patients were treated. Three patients required a second session.", (27, 31)),
+        ("Nineteen schwannomas of the thigh and arm in 17 patients were treated. One patient developed a foot drop.",
+         (17, 19)),
+        ("We analysed 48 procedures in 44 patients with bone tumours. Two patients had a nerve injury.", (44, None)),
     ],
 )
 def test_stated_populations(population, text, expected):
