@@ -55,6 +55,14 @@ INTERVAL_WITH_KEY = 0.11
 # HTTP statuses worth another try: throttling and server-side failures.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
+# A reply may take this many times ``timeout`` in all: the socket timeout bounds each read,
+# not a reply that trickles in a byte at a time (a stalled proxy), which would hang a run.
+REPLY_DEADLINE_FACTOR = 5
+# Bytes one reply may hold: 500 records are about 5 MB; a reply of hundreds of megabytes
+# is a broken server or proxy, read whole into memory on every try.
+MAX_REPLY_BYTES = 256 << 20
+READ_CHUNK = 1 << 16
+
 EFETCH_END_TAG = b"</PubmedArticleSet>"
 EFETCH_RECORD_TAGS = frozenset({"PubmedArticle", "PubmedBookArticle"})
 
@@ -191,10 +199,10 @@ class EutilsClient:
     def _request(self, utility: str, params: dict, label: str, check: Callable[[bytes], object],
                  post: bool | None = None):
         """Send one request until ``check`` accepts the body, or raise EutilsError."""
-        request = self._build(utility, params, post)
         last_error = ""
         for attempt in range(1, self.max_tries + 1):
             self.limiter.wait()
+            request = self._build(utility, params, post)  # each try its own: urllib keeps redirect state on it
             try:
                 return check(self._send(request))
             except _Permanent as problem:
@@ -227,7 +235,7 @@ class EutilsClient:
         """One HTTP exchange; failures become _Transient (worth a retry) or _Permanent."""
         try:
             with self._opener.open(request, timeout=self.timeout) as response:
-                return response.read()
+                return self._read_reply(response)
         except urllib.error.HTTPError as error:
             error.close()
             if error.code in RETRY_STATUSES:
@@ -241,6 +249,20 @@ class EutilsClient:
             raise _Transient(f"connection error with {request.host}: {error.reason}") from None
         except (http.client.HTTPException, ConnectionError, OSError) as error:
             raise _Transient(f"connection error with {request.host}: {type(error).__name__}: {error}") from None
+
+    def _read_reply(self, response) -> bytes:
+        """The body, read against a deadline and a size cap (each a failed try)."""
+        deadline = time.monotonic() + REPLY_DEADLINE_FACTOR * self.timeout
+        chunks, size = [], 0
+        while chunk := response.read1(READ_CHUNK) if hasattr(response, "read1") else response.read(READ_CHUNK):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_REPLY_BYTES:
+                raise _Transient(f"reply larger than {MAX_REPLY_BYTES:,} bytes")
+            if time.monotonic() > deadline:
+                raise _Transient(f"reply still arriving after {REPLY_DEADLINE_FACTOR * self.timeout:g} s "
+                                 f"({size:,} bytes so far)")
+        return b"".join(chunks)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         """Exponential delay with jitter (upper half of the range); Retry-After is a floor."""
@@ -288,6 +310,9 @@ def _retry_after(headers) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+_KINDS = {"PhraseNotFound": "terms not found", "FieldNotFound": "unknown search fields"}
+
+
 def _parse_esearch(body: bytes) -> SearchResult:
     """Bio.Entrez.read over the reply; an unreadable or ERROR reply is worth another try."""
     try:
@@ -296,6 +321,11 @@ def _parse_esearch(body: bytes) -> SearchResult:
         raise _Transient(f"unparsable esearch XML ({type(error).__name__}: {error})") from None
     if "ERROR" in data:
         raise _Transient(f"NCBI error: {' '.join(str(data['ERROR']).split())[:300]}")
+    not_found = {kind: list(items) for kind, items in (data.get("ErrorList") or {}).items() if items}
+    if not_found:  # PubMed searched without them: a broader search than asked, and a count that lies
+        said = "; ".join(f"{_KINDS.get(kind, kind)}: {', '.join(map(str, items))}" for kind, items in not_found.items())
+        raise _Permanent(f"PubMed could not use part of the query ({said}) and would search without it; "
+                         "correct the query")
     try:
         count = int(data["Count"])
     except (KeyError, ValueError):

@@ -179,11 +179,12 @@ def render_article(rec: SyntheticRecord) -> str:
 class Fault:
     """What to do instead of (or before) a normal reply."""
 
-    kind: str  # "status", "truncate", "short" or "slow"
+    kind: str  # "status", "truncate", "short", "slow", "drip" or "phrase"
     status: int = 500
     retry_after: str | None = None
     delay: float = 0.0
     missing: int = 0
+    phrase: str = ""
 
     @classmethod
     def http(cls, status: int, retry_after: str | None = None) -> "Fault":
@@ -201,6 +202,17 @@ class Fault:
     @classmethod
     def slow(cls, seconds: float) -> "Fault":
         return cls("slow", delay=seconds)
+
+    @classmethod
+    def drip(cls, seconds_per_byte: float) -> "Fault":
+        """The reply's headers at once, then its body a byte at a time (a stalled link, slowloris)."""
+        return cls("drip", delay=seconds_per_byte)
+
+    @classmethod
+    def phrase_not_found(cls, phrase: str) -> "Fault":
+        """An esearch reply as PubMed sends it for a term it cannot find: the count of the
+        query searched without it, and an ErrorList naming it."""
+        return cls("phrase", phrase=phrase)
 
 
 @dataclass
@@ -385,7 +397,25 @@ def _make_handler(emulator: Emulator):
                 body = getattr(emulator, utility)(params).encode("utf-8")
             if fault and fault.kind == "truncate":
                 body = body[: len(body) * 3 // 5]
+            if fault and fault.kind == "phrase":
+                body = body.replace(b"</eSearchResult>", b"<ErrorList><PhraseNotFound>" + escape(fault.phrase).encode()
+                                    + b"</PhraseNotFound></ErrorList></eSearchResult>")
+            if fault and fault.kind == "drip":
+                return self._drip(body, fault.delay)
             self._reply(200, body, {}, "text/xml; charset=UTF-8")
+
+        def _drip(self, body: bytes, delay: float) -> None:
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/xml; charset=UTF-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                for i in range(len(body)):
+                    self.wfile.write(body[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(delay)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
 
         def _reply(self, status: int, body: bytes, headers: dict | None = None,
                    content_type: str = "text/plain") -> None:

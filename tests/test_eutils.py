@@ -291,3 +291,64 @@ def test_a_missing_email_is_said_once_not_at_every_request(emu, caplog):
     assert [r.getMessage() for r in caplog.records if "email" in r.getMessage()] == [
         "no email address set (--email, NCBI_EMAIL): NCBI asks every E-utilities client for a contact address"]
     assert not [w for w in caught if "Email address is not specified" in str(w.message)]
+
+
+def test_a_term_pubmed_cannot_find_fails_the_search_at_once_rather_than_broaden_it(emu):
+    """PubMed searches without a term it cannot find and says so only in an ErrorList: the
+    count is then that of a broader search, and a harvest recorded "ok" on it would move on."""
+    emu.inject("esearch", Fault.phrase_not_found("cryoablatoin"), times=None)
+    client = fast_client(emu)
+    with pytest.raises(EutilsError, match=r"PubMed could not use part of the query \(terms not found: "
+                                          r"cryoablatoin\) and would search without it; correct the query"):
+        client.esearch("cryoablatoin AND bone")
+    assert len(emu.requests_to("esearch")) == 1  # another try would only repeat it
+
+
+def test_a_reply_that_trickles_in_is_a_failed_try_not_a_hang(emu):
+    """The socket timeout bounds each read; a reply sent a byte at a time never trips it."""
+    import time
+
+    emu.inject("esearch", Fault.drip(0.05), times=1)
+    client = fast_client(emu, timeout=0.2, max_tries=2)
+    started = time.monotonic()
+    result = client.esearch("cryoablation")  # the second try is served whole
+    assert result.count == 60
+    assert [r.fault for r in emu.requests_to("esearch")] == ["drip", None]
+    assert time.monotonic() - started < 10
+
+
+def test_a_reply_over_the_size_cap_is_a_failed_try(emu, monkeypatch):
+    import ingest.eutils
+
+    monkeypatch.setattr(ingest.eutils, "MAX_REPLY_BYTES", 1000)
+    client = fast_client(emu, max_tries=2)
+    with pytest.raises(EutilsError, match="failed after 2 tries: reply larger than 1,000 bytes"):
+        client.efetch(client.esearch("cryoablation").webenv, "1", 0, 20)
+
+
+def test_every_try_through_a_redirect_is_a_real_try(emu):
+    """urllib keeps the URLs a request was redirected through on the request: reused for
+    the next try, its fifth visit looked like a redirect loop and failed unsent."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Moved(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(301)
+            self.send_header("Location", emu.url.rstrip("/") + self.path.removeprefix("/old"))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Moved)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        emu.inject("esearch", Fault.http(503), times=4)
+        client = fast_client(emu, max_tries=5)
+        client.base_url = f"http://127.0.0.1:{server.server_port}/old/"
+        assert client.esearch("cryoablation").count == 60
+        assert len(emu.requests_to("esearch")) == 5
+    finally:
+        server.shutdown()
