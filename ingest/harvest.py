@@ -188,11 +188,13 @@ def _split(client, query, datetype, low, high, count, limit) -> list[Window]:
 
 
 def _search(client, query, datetype, mindate, maxdate) -> SearchResult:
+    """One esearch, with its ids: a window holds fewer than ESEARCH_LIMIT, so all of them,
+    against which every efetch reply is checked (_fetch_window)."""
     if datetype is None:
-        search = client.esearch(query)
+        search = client.esearch(query, retmax=ESEARCH_LIMIT - 1)
     else:
         search = client.esearch(query, datetype=datetype, mindate=format_date(mindate),
-                                maxdate=format_date(maxdate))
+                                maxdate=format_date(maxdate), retmax=ESEARCH_LIMIT - 1)
     log.debug("esearch %s: %d records", Window(datetype, mindate, maxdate, search).describe(), search.count)
     return search
 
@@ -286,19 +288,60 @@ def _fetch_windows(client, store, result: HarvestResult, max_records, batch_size
     if progress:
         progress(done, total)
     for window in result.windows:
-        for retstart in range(0, window.search.count, batch_size):
-            retmax = min(batch_size, window.search.count - retstart, total - done)
-            if retmax <= 0:
-                result.truncated = True
-                return
-            result.batches += 1
-            label = _batch_label(result.batches, retstart, retmax, window, len(result.windows))
-            body = client.efetch(window.search.webenv, window.search.query_key, retstart, retmax, label=label,
-                                 expected=retmax)
-            _save_batch(store, result, body, label)
-            done += retmax
-            if progress:
-                progress(done, total)
+        done = _fetch_window(client, store, result, window, done, total, batch_size, progress)
+        if result.truncated:
+            return
+
+
+def _fetch_window(client, store, result: HarvestResult, window: Window, done: int, total: int, batch_size: int,
+                  progress) -> int:
+    """One window batch by batch through its history entry, each reply checked against the
+    window's ids: a record the search did not find is not stored (a proxy's stray, a reply
+    for another query), and the window's records that no batch brought (a reply for another
+    retstart, a repeated record, a result that moved) are fetched by id at the end. One
+    that efetch never returns is recorded as a problem, not retried for ever."""
+    ids = window.search.ids if len(window.search.ids) == window.search.count else None
+    seen = _Brought()
+    for retstart in range(0, window.search.count, batch_size):
+        retmax = min(batch_size, window.search.count - retstart, total - done)
+        if retmax <= 0:
+            result.truncated = True
+            return done
+        result.batches += 1
+        label = _batch_label(result.batches, retstart, retmax, window, len(result.windows))
+        body = client.efetch(window.search.webenv, window.search.query_key, retstart, retmax, label=label,
+                             expected=None if ids else retmax)
+        _save_batch(store, result, body, label, ids and set(ids), seen)
+        done += retmax
+        if progress:
+            progress(done, total)
+    missing = [pmid for pmid in ids or () if pmid not in seen.pmids]
+    if len(missing) <= seen.unreadable:
+        missing = []  # the records that came unreadable, without a PMID to tell them by
+    for start in range(0, len(missing), batch_size):
+        chunk = missing[start : start + batch_size]
+        label = f"efetch of {len(chunk)} ids missing from {window.describe()}"
+        _save_batch(store, result, client.efetch_ids(chunk, label=label), label, set(ids), seen)
+    never = [pmid for pmid in missing if pmid not in seen.pmids]
+    if never:
+        _record_problems(store, result, [ParseProblem("efetch", f"PMID {pmid}", "in the search result, but efetch "
+                                                      "did not return it") for pmid in never])
+    return done
+
+
+@dataclass
+class _Brought:
+    """What a window's replies brought: PMIDs, and how many records came unreadable without one."""
+
+    pmids: set = field(default_factory=set)
+    unreadable: int = 0
+
+
+def _record_problems(store, result: HarvestResult, problems: list[ParseProblem]) -> None:
+    for problem in problems:
+        log.warning("%s", problem)
+        result.problems.append(str(problem))
+    result.counts.add(store.save_records(problems, run_id=result.run_id))
 
 
 def _batch_label(number: int, retstart: int, retmax: int, window: Window, windows: int) -> str:
@@ -306,9 +349,27 @@ def _batch_label(number: int, retstart: int, retmax: int, window: Window, window
     return label if windows == 1 and window.datetype is None else f"{label} in {window.describe()}"
 
 
-def _save_batch(store, result: HarvestResult, body: bytes, label: str) -> None:
-    """Parse one efetch reply and write it in one transaction; parse problems are counted, not fatal."""
-    records = list(iter_records(io.BytesIO(body), name=label.split(" (", 1)[0]))
+def _save_batch(store, result: HarvestResult, body: bytes, label: str, wanted: set[str] | None = None,
+                seen: "_Brought | None" = None) -> None:
+    """Parse one efetch reply and write it in one transaction; parse problems are counted, not fatal.
+
+    ``wanted``: the PMIDs the search found; records outside it are reported, not stored.
+    ``seen`` collects the PMIDs the reply brought.
+    """
+    name = label.split(" (", 1)[0]
+    records = list(iter_records(io.BytesIO(body), name=name))
+    strays = [r for r in records if wanted is not None and isinstance(r, Article) and r.pmid not in wanted]
+    if strays:
+        records = [r for r in records if not any(r is stray for stray in strays)]
+    if seen is not None:  # a record that came unreadable came all the same: it is a problem already
+        for r in records:
+            if isinstance(r, Article):
+                seen.pmids.add(r.pmid)
+            elif isinstance(r, ParseProblem) and r.where.startswith("PMID "):
+                seen.pmids.add(r.where.removeprefix("PMID "))
+            elif isinstance(r, ParseProblem):
+                seen.unreadable += 1  # its PMID unreadable too: one record fewer to look for
+    records += [ParseProblem(name, f"PMID {r.pmid}", "not in the search result; not stored") for r in strays]
     problems = [r for r in records if isinstance(r, ParseProblem)]
     for problem in problems:
         log.warning("%s", problem)

@@ -33,6 +33,7 @@ from xml.sax.saxutils import escape
 # The cap PubMed puts on what one search result can hand out (retstart <= 9998).
 MAX_RETSTART = 9998
 HANDOUT_CAP = MAX_RETSTART + 1
+STRAY_PMID = "77000001"  # a record no search of the emulator finds
 
 ESEARCH_HEAD = (
     '<?xml version="1.0" encoding="UTF-8" ?>\n'
@@ -179,7 +180,7 @@ def render_article(rec: SyntheticRecord) -> str:
 class Fault:
     """What to do instead of (or before) a normal reply."""
 
-    kind: str  # "status", "truncate", "short", "slow", "drip" or "phrase"
+    kind: str  # "status", "truncate", "short", "slow", "drip", "phrase", "stale" or "stray"
     status: int = 500
     retry_after: str | None = None
     delay: float = 0.0
@@ -207,6 +208,16 @@ class Fault:
     def drip(cls, seconds_per_byte: float) -> "Fault":
         """The reply's headers at once, then its body a byte at a time (a stalled link, slowloris)."""
         return cls("drip", delay=seconds_per_byte)
+
+    @classmethod
+    def stale(cls) -> "Fault":
+        """An efetch reply for retstart 0 whatever was asked (a caching proxy that ignores it)."""
+        return cls("stale")
+
+    @classmethod
+    def stray(cls) -> "Fault":
+        """An efetch reply with a record the search never found appended (a mixed-up proxy)."""
+        return cls("stray")
 
     @classmethod
     def phrase_not_found(cls, phrase: str) -> "Fault":
@@ -244,6 +255,7 @@ class Emulator:
         self.requests: list[LoggedRequest] = []
         self._rules: list[_Rule] = []
         self._history: dict[str, list[list[str]]] = {}
+        self.unfetchable: set[str] = set()  # found by esearch, never served by efetch (deleted in between)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
@@ -334,7 +346,7 @@ class Emulator:
                 return f'<?xml version="1.0" ?>\n<eFetchResult><ERROR>{escape(CAP_ERROR)}</ERROR></eFetchResult>\n'
             pmids = entries[key - 1][retstart : min(retstart + retmax, HANDOUT_CAP)]
         with self._lock:
-            found = [self._by_pmid[p] for p in pmids if p in self._by_pmid]
+            found = [self._by_pmid[p] for p in pmids if p in self._by_pmid and p not in self.unfetchable]
         body = "".join(render_article(r) for r in found[: len(found) - missing])
         return f"{EFETCH_HEAD}<PubmedArticleSet>\n{body}</PubmedArticleSet>\n"
 
@@ -393,6 +405,11 @@ def _make_handler(emulator: Emulator):
                 time.sleep(fault.delay)
             if fault and fault.kind == "short":
                 body = emulator.efetch(params, missing=fault.missing).encode("utf-8")
+            elif fault and fault.kind == "stale":
+                body = emulator.efetch({**params, "retstart": "0"}).encode("utf-8")
+            elif fault and fault.kind == "stray":
+                stray = render_article(dataclasses.replace(emulator._records[0], pmid=STRAY_PMID))
+                body = emulator.efetch(params).replace("</PubmedArticleSet>", stray + "</PubmedArticleSet>").encode()
             else:
                 body = getattr(emulator, utility)(params).encode("utf-8")
             if fault and fault.kind == "truncate":

@@ -240,22 +240,46 @@ def test_a_persistent_fault_names_the_batch_and_keeps_every_earlier_batch(emu, c
     assert runs(store)[-1]["outcome"] == "ok"
 
 
-def test_a_reply_with_records_missing_is_fetched_again(emu, client, store):
+def test_a_reply_with_records_missing_has_them_fetched_by_id(emu, client, store):
     emu.records = synthetic_records(600)
-    emu.inject("efetch", Fault.short(10), times=2, when=lambda p: p["retstart"] == "200")
+    emu.inject("efetch", Fault.short(10), times=1, when=lambda p: p.get("retstart") == "200")
     result = harvest(client, store, QUERY, batch_size=200, today=TODAY)
     assert store.db["articles"].count == 600 and result.fetched == 600
     assert runs(store)[-1]["outcome"] == "ok"
-    assert [r.fault for r in emu.requests_to("efetch")].count("short") == 2
+    by_id = [r for r in emu.requests_to("efetch") if "id" in r.params]
+    assert [len(r.params["id"].split(",")) for r in by_id] == [10]
 
 
-def test_a_reply_that_stays_short_fails_the_run_by_batch_and_keeps_the_earlier_ones(emu, client, store):
+def test_a_record_efetch_never_returns_is_a_problem_and_the_run_goes_on(emu, client, store):
+    """A record deleted between the search and the fetch: retried for ever, it failed every
+    run at its batch, and no run reached the records after it."""
     emu.records = synthetic_records(600)
-    emu.inject("efetch", Fault.short(10), times=None, when=lambda p: p["retstart"] == "400")
-    with pytest.raises(EutilsError, match=r"efetch batch 3 .* failed after 3 tries: "
-                                          r"efetch reply holds 190 of the 200 records asked for"):
-        harvest(client, store, QUERY, batch_size=200, today=TODAY)
-    assert store.db["articles"].count == 400 and runs(store)[-1]["outcome"] == "failed"
+    ghost = emu.records[450].pmid
+    emu.unfetchable = {ghost}
+    result = harvest(client, store, QUERY, batch_size=200, today=TODAY)
+    assert store.db["articles"].count == 599 and runs(store)[-1]["outcome"] == "ok"
+    assert result.problems == [f"efetch: PMID {ghost}: in the search result, but efetch did not return it"]
+    assert store.db["problems"].count == 1
+
+
+def test_a_proxy_that_ignores_retstart_loses_nothing(emu, client, store):
+    """Every reply the first slice: each looked whole (200 records), 400 were never stored,
+    and the run said "ok" (and "unchanged" for records it had just stored)."""
+    emu.records = synthetic_records(600)
+    emu.inject("efetch", Fault.stale(), times=None, when=lambda p: "id" not in p)
+    result = harvest(client, store, QUERY, batch_size=200, today=TODAY)
+    assert store.db["articles"].count == 600 and runs(store)[-1]["outcome"] == "ok"
+    assert result.counts.new == 600
+
+
+def test_a_record_the_search_did_not_find_is_not_stored(emu, client, store):
+    from emulator import STRAY_PMID
+
+    emu.records = synthetic_records(100)
+    emu.inject("efetch", Fault.stray(), times=1)
+    result = harvest(client, store, QUERY, batch_size=50, today=TODAY)
+    assert store.db["articles"].count == 100 and not store.db["articles"].count_where("pmid = ?", [STRAY_PMID])
+    assert any(f"PMID {STRAY_PMID}: not in the search result; not stored" in p for p in result.problems)
 
 
 def test_a_record_that_cannot_be_parsed_is_counted_and_the_rest_are_stored(emu, client, store):
