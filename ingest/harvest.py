@@ -35,6 +35,8 @@ log = logging.getLogger("cryokb.harvest")
 ESEARCH_LIMIT = 10_000
 # Lower bound for splitting an unbounded search: older than any PubMed entrez date.
 EARLIEST_DATE = dt.date(1781, 1, 1)
+# NCBI's word for a history entry (WebEnv) it no longer holds: they expire after hours.
+HISTORY_GONE = "Unable to obtain query"
 # How far an incremental run reaches back before the last run's end (time zones, late indexing).
 OVERLAP = dt.timedelta(days=1)
 QUERY_FILE = "pubmed_query.toml"
@@ -309,8 +311,15 @@ def _fetch_window(client, store, result: HarvestResult, window: Window, done: in
             return done
         result.batches += 1
         label = _batch_label(result.batches, retstart, retmax, window, len(result.windows))
-        body = client.efetch(window.search.webenv, window.search.query_key, retstart, retmax, label=label,
-                             expected=None if ids else retmax)
+        try:
+            body = client.efetch(window.search.webenv, window.search.query_key, retstart, retmax, label=label,
+                                 expected=None if ids else retmax)
+        except EutilsError as error:
+            if not (ids and HISTORY_GONE in str(error)):
+                raise
+            log.warning("%s: NCBI no longer holds the search (%s); the rest of %s is fetched by id",
+                        label, HISTORY_GONE, window.describe())
+            break
         _save_batch(store, result, body, label, ids and set(ids), seen)
         done += retmax
         if progress:

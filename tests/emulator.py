@@ -180,7 +180,7 @@ def render_article(rec: SyntheticRecord) -> str:
 class Fault:
     """What to do instead of (or before) a normal reply."""
 
-    kind: str  # "status", "truncate", "short", "slow", "drip", "phrase", "stale" or "stray"
+    kind: str  # "status", "truncate", "short", "slow", "drip", "phrase", "stale", "stray" or "expired"
     status: int = 500
     retry_after: str | None = None
     delay: float = 0.0
@@ -213,6 +213,11 @@ class Fault:
     def stale(cls) -> "Fault":
         """An efetch reply for retstart 0 whatever was asked (a caching proxy that ignores it)."""
         return cls("stale")
+
+    @classmethod
+    def expired(cls) -> "Fault":
+        """NCBI's reply to an efetch on a history entry it no longer holds."""
+        return cls("expired")
 
     @classmethod
     def stray(cls) -> "Fault":
@@ -405,6 +410,8 @@ def _make_handler(emulator: Emulator):
                 time.sleep(fault.delay)
             if fault and fault.kind == "short":
                 body = emulator.efetch(params, missing=fault.missing).encode("utf-8")
+            elif fault and fault.kind == "expired":
+                body = b'<?xml version="1.0" ?>\n<eFetchResult><ERROR>Unable to obtain query #1</ERROR></eFetchResult>\n'
             elif fault and fault.kind == "stale":
                 body = emulator.efetch({**params, "retstart": "0"}).encode("utf-8")
             elif fault and fault.kind == "stray":

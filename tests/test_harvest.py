@@ -354,3 +354,12 @@ def test_a_query_file_with_an_unknown_key_is_refused_by_name():
     data = tomllib.loads('version = "2"\n[[block]]\nname = "cryo"\n')
     with pytest.raises(HarvestError, match=r"block 1 \(cryo\) has no terms"):
         build_query(data)
+
+
+def test_a_search_ncbi_no_longer_holds_is_finished_by_id(emu, client, store):
+    """History entries expire: every later batch would fail, and every run start over."""
+    emu.records = synthetic_records(600)
+    emu.inject("efetch", Fault.expired(), times=None, when=lambda p: p.get("retstart") not in (None, "0"))
+    harvest(client, store, QUERY, batch_size=200, today=TODAY)
+    assert store.db["articles"].count == 600 and runs(store)[-1]["outcome"] == "ok"
+    assert sorted(len(r.params["id"].split(",")) for r in emu.requests_to("efetch") if "id" in r.params) == [200, 200]
