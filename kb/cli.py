@@ -420,7 +420,7 @@ def _written(path: Path):
     so a full disk at the last flush was a traceback rather than a one-line error.
     """
     if str(path) == "-":
-        stream = click.get_text_stream("stdout")
+        stream = sys.stdout
         yield stream
         stream.flush()
         return
