@@ -74,11 +74,15 @@ def _reading(db_path: Path):
         try:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.DatabaseError as exc:
-            conn.close()
-            if not on_read_only_media(exc):
+            if on_read_only_media(exc):
+                conn.close()
+                log.info("%s cannot be written (%s): reading it immutable", db_path, exc)
+                conn = sqlite3.connect(immutable_uri(db_path), uri=True)
+            elif "locked" in str(exc) or "busy" in str(exc):  # a writer at work: served as it stands
+                log.warning("could not checkpoint %s: %s", db_path, exc)
+            else:
+                conn.close()
                 raise
-            log.info("%s cannot be written (%s): reading it immutable", db_path, exc)
-            conn = sqlite3.connect(immutable_uri(db_path), uri=True)
     except sqlite3.DatabaseError as exc:
         raise PublishError(f"cannot read {db_path}: {exc}") from exc
     try:
