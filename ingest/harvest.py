@@ -304,6 +304,7 @@ def _fetch_window(client, store, result: HarvestResult, window: Window, done: in
     that efetch never returns is recorded as a problem, not retried for ever."""
     ids = window.search.ids if len(window.search.ids) == window.search.count else None
     seen = _Brought()
+    gone = False
     for retstart in range(0, window.search.count, batch_size):
         retmax = min(batch_size, window.search.count - retstart, total - done)
         if retmax <= 0:
@@ -319,6 +320,7 @@ def _fetch_window(client, store, result: HarvestResult, window: Window, done: in
                 raise
             log.warning("%s: NCBI no longer holds the search (%s); the rest of %s is fetched by id",
                         label, HISTORY_GONE, window.describe())
+            gone = True
             break
         _save_batch(store, result, body, label, ids and set(ids), seen)
         done += retmax
@@ -327,6 +329,9 @@ def _fetch_window(client, store, result: HarvestResult, window: Window, done: in
     missing = [pmid for pmid in ids or () if pmid not in seen.pmids]
     if len(missing) <= seen.unreadable:
         missing = []  # the records that came unreadable, without a PMID to tell them by
+    if gone:  # the batches never asked for, within --max
+        missing = missing[: max(0, total - done)]
+        done += len(missing)
     for start in range(0, len(missing), batch_size):
         chunk = missing[start : start + batch_size]
         label = f"efetch of {len(chunk)} ids missing from {window.describe()}"
