@@ -654,6 +654,8 @@ def _role(sent: str, n: Number, safe: bool = False) -> str | None:
             return None
         if re.match(r"\s*(?:/|-|–|to\b|points?\b|mm\b|cm\b)", after):
             return None
+        if _OF_WHOM.match(after):
+            return None  # "20 patients, 15 of whom (75%) were women": who they were, not a result
         return "count"
     return None
 
@@ -778,6 +780,7 @@ def _unmeasured(gap: str) -> str:
     return rules().measure_in_gap.sub(" ", gap)
 
 
+_OF_WHOM = re.compile(r"\s+of\s+(?:whom|them)\b", re.IGNORECASE)
 # "in 20 tumours and minor complications in 3": a coordinator between a count and the cue after it
 _COORDINATED = re.compile(r"\b(?:and|or|but|while|whereas)\b", re.IGNORECASE)
 _AND_OR = re.compile(r"\s*,?\s*(?:and|or|while|whereas)\s*", re.IGNORECASE)

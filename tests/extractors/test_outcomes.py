@@ -457,3 +457,12 @@ def test_a_count_stays_with_its_own_finding_across_and(outcomes, text, expected)
 def test_thresholds_a_guideline_sets_are_not_results(outcomes):
     assert outcomes("Reported technical success thresholds are 95%, and major complication thresholds 5%.",
                     publication_types=("Practice Guideline",)) == []
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Clinical success was achieved in 20 patients, 15 of whom (75%) were women.",
+     [{"measure": "clinical_success", "count": 20}]),
+    ("Recurrence occurred in 4 patients, 3 of whom were retreated.", [{"measure": "recurrence", "count": 4}]),
+])
+def test_a_count_of_whom_describes_the_patients_it_is_not_a_result(outcomes, text, expected):
+    assert outcomes(text) == expected
