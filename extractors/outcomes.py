@@ -337,7 +337,16 @@ def find_outcomes(
         if key not in seen:
             seen.add(key)
             unique.append((outcome, start, end))
-    return unique
+    return _without_contradicted_zeros(unique)
+
+
+def _without_contradicted_zeros(found: list[tuple[dict, int, int]]) -> list[tuple[dict, int, int]]:
+    """"Grade IIIa in 1 patient. No grade IV or V complications": a stated zero of a measure
+    and grade the article also counts above zero says only that none was worse; the count
+    stands alone rather than beside a zero that contradicts it."""
+    counted = {(o["measure"], o.get("grade")) for o, _, _ in found if o.get("count") or o.get("percent")}
+    return [(o, a, b) for o, a, b in found
+            if not (o.get("count") == 0 and "percent" not in o and (o["measure"], o.get("grade")) in counted)]
 
 
 def _skip_space(text: str, pos: int) -> int:

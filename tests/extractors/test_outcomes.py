@@ -466,3 +466,14 @@ def test_thresholds_a_guideline_sets_are_not_results(outcomes):
 ])
 def test_a_count_of_whom_describes_the_patients_it_is_not_a_result(outcomes, text, expected):
     assert outcomes(text) == expected
+
+
+def test_a_zero_beside_a_count_of_the_same_grade_gives_way_to_the_count(outcomes):
+    text = ("Complications were Clavien-Dindo grade I in 4 patients and grade IIIa in 1 patient. "
+            "No grade IV or V complications occurred.")
+    assert [(o["grade"], o["count"]) for o in outcomes(text)] == [("minor", 4), ("major", 1)]
+
+
+def test_a_zero_of_another_grade_stands(outcomes):
+    assert [(o["grade"], o["count"]) for o in outcomes(
+        "No major complications occurred; minor complications occurred in 3 patients.")] == [("major", 0), ("minor", 3)]
