@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ingest.eutils import EutilsClient, EutilsError, SearchResult
-from ingest.model import Article, ParseProblem, SaveCounts
+from ingest.model import Article, Deletion, ParseProblem, SaveCounts
 from ingest.pubmed_xml import iter_records
 
 log = logging.getLogger("cryokb.harvest")
@@ -372,6 +372,11 @@ def _save_batch(store, result: HarvestResult, body: bytes, label: str, wanted: s
     """
     name = label.split(" (", 1)[0]
     records = list(iter_records(io.BytesIO(body), name=name))
+    withdrawn = [r for r in records if isinstance(r, Deletion)]
+    if withdrawn:  # efetch serves records, never withdrawals: only NLM's update files carry those
+        records = [r for r in records if not isinstance(r, Deletion)]
+        records += [ParseProblem(name, "DeleteCitation", f"withdrawal of PMIDs {', '.join(r.pmids)} in an efetch "
+                                 "reply; not applied") for r in withdrawn]
     strays = [r for r in records if wanted is not None and isinstance(r, Article) and r.pmid not in wanted]
     if strays:
         records = [r for r in records if not any(r is stray for stray in strays)]

@@ -180,7 +180,7 @@ def render_article(rec: SyntheticRecord) -> str:
 class Fault:
     """What to do instead of (or before) a normal reply."""
 
-    kind: str  # "status", "truncate", "short", "slow", "drip", "phrase", "stale", "stray" or "expired"
+    kind: str  # "status", "truncate", "short", "slow", "drip", "phrase", "stale", "stray", "expired", "withdrawal"
     status: int = 500
     retry_after: str | None = None
     delay: float = 0.0
@@ -218,6 +218,11 @@ class Fault:
     def expired(cls) -> "Fault":
         """NCBI's reply to an efetch on a history entry it no longer holds."""
         return cls("expired")
+
+    @classmethod
+    def withdrawal(cls, pmid: str) -> "Fault":
+        """An efetch reply with a DeleteCitation of ``pmid`` appended (as no real efetch sends)."""
+        return cls("withdrawal", phrase=pmid)
 
     @classmethod
     def stray(cls) -> "Fault":
@@ -414,6 +419,9 @@ def _make_handler(emulator: Emulator):
                 body = b'<?xml version="1.0" ?>\n<eFetchResult><ERROR>Unable to obtain query #1</ERROR></eFetchResult>\n'
             elif fault and fault.kind == "stale":
                 body = emulator.efetch({**params, "retstart": "0"}).encode("utf-8")
+            elif fault and fault.kind == "withdrawal":
+                withdrawn = f'<DeleteCitation><PMID Version="1">{fault.phrase}</PMID></DeleteCitation>'
+                body = emulator.efetch(params).replace("</PubmedArticleSet>", withdrawn + "</PubmedArticleSet>").encode()
             elif fault and fault.kind == "stray":
                 stray = render_article(dataclasses.replace(emulator._records[0], pmid=STRAY_PMID))
                 body = emulator.efetch(params).replace("</PubmedArticleSet>", stray + "</PubmedArticleSet>").encode()

@@ -363,3 +363,12 @@ def test_a_search_ncbi_no_longer_holds_is_finished_by_id(emu, client, store):
     harvest(client, store, QUERY, batch_size=200, today=TODAY)
     assert store.db["articles"].count == 600 and runs(store)[-1]["outcome"] == "ok"
     assert sorted(len(r.params["id"].split(",")) for r in emu.requests_to("efetch") if "id" in r.params) == [200, 200]
+
+
+def test_a_withdrawal_inside_an_efetch_reply_is_reported_not_applied(emu, client, store):
+    emu.records = synthetic_records(100)
+    first = emu.records[0].pmid
+    emu.inject("efetch", Fault.withdrawal(first), times=1, when=lambda p: p.get("retstart") == "50")
+    result = harvest(client, store, QUERY, batch_size=50, today=TODAY)
+    assert store.db["articles"].get(first)["deleted"] == 0
+    assert any(f"withdrawal of PMIDs {first} in an efetch reply; not applied" in p for p in result.problems)
