@@ -32,6 +32,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -235,7 +236,8 @@ class EutilsClient:
         """One HTTP exchange; failures become _Transient (worth a retry) or _Permanent."""
         try:
             with self._opener.open(request, timeout=self.timeout) as response:
-                return self._read_reply(response)
+                body = self._read_reply(response)
+                encoding = (response.headers.get("Content-Encoding") or "").strip().lower() if response.headers else ""
         except urllib.error.HTTPError as error:
             error.close()
             if error.code in RETRY_STATUSES:
@@ -249,6 +251,7 @@ class EutilsClient:
             raise _Transient(f"connection error with {request.host}: {error.reason}") from None
         except (http.client.HTTPException, ConnectionError, OSError) as error:
             raise _Transient(f"connection error with {request.host}: {type(error).__name__}: {error}") from None
+        return _decoded(body, encoding)
 
     def _read_reply(self, response) -> bytes:
         """The body, read against a deadline and a size cap (each a failed try)."""
@@ -271,6 +274,24 @@ class EutilsClient:
         if retry_after is not None:
             delay = max(delay, min(retry_after, self.retry_after_cap))
         return delay
+
+
+def _decoded(body: bytes, encoding: str) -> bytes:
+    """The body as sent, undone: a proxy may gzip a reply nobody asked it to (urllib does not undo it)."""
+    if encoding in ("", "identity"):
+        return body
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        inflater = zlib.decompressobj(47)  # a gzip or zlib header, whichever it has
+        try:
+            out = inflater.decompress(body, MAX_REPLY_BYTES + 1)
+        except zlib.error as error:
+            raise _Transient(f"a reply sent as {encoding} that does not decompress ({error})") from None
+        if len(out) > MAX_REPLY_BYTES:
+            raise _Transient(f"reply larger than {MAX_REPLY_BYTES:,} bytes")
+        if not inflater.eof:
+            raise _Transient(f"a reply sent as {encoding}, cut short")
+        return out
+    raise _Permanent(f"a reply in an encoding cryokb cannot read (Content-Encoding: {encoding})")
 
 
 def _check_base_url(base_url: str) -> None:

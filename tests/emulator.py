@@ -19,6 +19,7 @@ The query term is not interpreted: every record in the store matches any search.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import datetime as dt
 import random
 import threading
@@ -180,7 +181,7 @@ def render_article(rec: SyntheticRecord) -> str:
 class Fault:
     """What to do instead of (or before) a normal reply."""
 
-    kind: str  # "status", "truncate", "short", "slow", "drip", "phrase", "stale", "stray", "expired", "withdrawal"
+    kind: str  # "status", "truncate", "short", "slow", "drip", "phrase", "stale", "stray", "expired", "withdrawal", "gzipped"
     status: int = 500
     retry_after: str | None = None
     delay: float = 0.0
@@ -223,6 +224,11 @@ class Fault:
     def withdrawal(cls, pmid: str) -> "Fault":
         """An efetch reply with a DeleteCitation of ``pmid`` appended (as no real efetch sends)."""
         return cls("withdrawal", phrase=pmid)
+
+    @classmethod
+    def gzipped(cls) -> "Fault":
+        """The reply gzipped, with Content-Encoding: gzip, though nobody asked (a proxy)."""
+        return cls("gzipped")
 
     @classmethod
     def stray(cls) -> "Fault":
@@ -434,6 +440,8 @@ def _make_handler(emulator: Emulator):
                                     + b"</PhraseNotFound></ErrorList></eSearchResult>")
             if fault and fault.kind == "drip":
                 return self._drip(body, fault.delay)
+            if fault and fault.kind == "gzipped":
+                return self._reply(200, gzip.compress(body), {"Content-Encoding": "gzip"}, "text/xml; charset=UTF-8")
             self._reply(200, body, {}, "text/xml; charset=UTF-8")
 
         def _drip(self, body: bytes, delay: float) -> None:

@@ -352,3 +352,12 @@ def test_every_try_through_a_redirect_is_a_real_try(emu):
         assert len(emu.requests_to("esearch")) == 5
     finally:
         server.shutdown()
+
+
+def test_a_reply_gzipped_by_a_proxy_is_read(emu):
+    emu.inject("esearch", Fault.gzipped(), times=1)
+    emu.inject("efetch", Fault.gzipped(), times=1)
+    client = fast_client(emu, max_tries=1)
+    search = client.esearch("cryoablation", retmax=5)
+    assert search.count == 60 and len(search.ids) == 5
+    assert client.efetch(search.webenv, search.query_key, 0, 5, expected=5).count(b"<PubmedArticle>") == 5
