@@ -186,7 +186,7 @@ class Fault:
     retry_after: str | None = None
     delay: float = 0.0
     missing: int = 0
-    phrase: str = ""
+    text: str = ""  # the phrase PubMed cannot find, the PMID withdrawn
 
     @classmethod
     def http(cls, status: int, retry_after: str | None = None) -> "Fault":
@@ -223,7 +223,7 @@ class Fault:
     @classmethod
     def withdrawal(cls, pmid: str) -> "Fault":
         """An efetch reply with a DeleteCitation of ``pmid`` appended (as no real efetch sends)."""
-        return cls("withdrawal", phrase=pmid)
+        return cls("withdrawal", text=pmid)
 
     @classmethod
     def gzipped(cls) -> "Fault":
@@ -239,7 +239,7 @@ class Fault:
     def phrase_not_found(cls, phrase: str) -> "Fault":
         """An esearch reply as PubMed sends it for a term it cannot find: the count of the
         query searched without it, and an ErrorList naming it."""
-        return cls("phrase", phrase=phrase)
+        return cls("phrase", text=phrase)
 
 
 @dataclass
@@ -426,7 +426,7 @@ def _make_handler(emulator: Emulator):
             elif fault and fault.kind == "stale":
                 body = emulator.efetch({**params, "retstart": "0"}).encode("utf-8")
             elif fault and fault.kind == "withdrawal":
-                withdrawn = f'<DeleteCitation><PMID Version="1">{fault.phrase}</PMID></DeleteCitation>'
+                withdrawn = f'<DeleteCitation><PMID Version="1">{fault.text}</PMID></DeleteCitation>'
                 body = emulator.efetch(params).replace("</PubmedArticleSet>", withdrawn + "</PubmedArticleSet>").encode()
             elif fault and fault.kind == "stray":
                 stray = render_article(dataclasses.replace(emulator._records[0], pmid=STRAY_PMID))
@@ -436,7 +436,7 @@ def _make_handler(emulator: Emulator):
             if fault and fault.kind == "truncate":
                 body = body[: len(body) * 3 // 5]
             if fault and fault.kind == "phrase":
-                body = body.replace(b"</eSearchResult>", b"<ErrorList><PhraseNotFound>" + escape(fault.phrase).encode()
+                body = body.replace(b"</eSearchResult>", b"<ErrorList><PhraseNotFound>" + escape(fault.text).encode()
                                     + b"</PhraseNotFound></ErrorList></eSearchResult>")
             if fault and fault.kind == "drip":
                 return self._drip(body, fault.delay)
