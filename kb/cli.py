@@ -293,8 +293,7 @@ def import_(db_path, files, batch_size, quiet, verbose):
             click.echo(_describe_counts(f"{result.path}:", result.counts, result.records), err=True)
     failed = [r for r in results if r.error]
     if failed:
-        raise click.ClickException("; ".join(r.error if r.error.startswith(r.path) else f"{r.path}: {r.error}"
-                                             for r in failed)
+        raise click.ClickException("; ".join(r.named_error() for r in failed)
                                    + " (records read before the error were stored)")
 
 

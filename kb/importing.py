@@ -71,6 +71,12 @@ class FileResult:
     records: int = 0
     error: str | None = None
 
+    def named_error(self) -> str | None:
+        """The error, naming the file once (the readers' errors name it already)."""
+        if self.error is None or self.error.startswith(f"{self.path}: "):
+            return self.error
+        return f"{self.path}: {self.error}"
+
 
 def prepared_batches(path: str | Path, batch_size: int = DEFAULT_BATCH_SIZE,
                      piece_size: int | None = None) -> Iterator[tuple[PreparedBatch, bool]]:
@@ -326,7 +332,7 @@ def import_files(store: Store, paths: Iterable[str | Path], *, batch_size: int =
     except BaseException as exc:  # Ctrl-C, a full disk, a bug: the run must not stay "running"
         _finish(store, run_id, results, f"{exc}" or type(exc).__name__, quietly=True)
         raise
-    errors = [r.error if r.error.startswith(f"{r.path}: ") else f"{r.path}: {r.error}" for r in results if r.error]
+    errors = [r.named_error() for r in results if r.error]
     _finish(store, run_id, results, "; ".join(errors) or None)
     return results
 
