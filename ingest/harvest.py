@@ -352,10 +352,14 @@ class _Brought:
 
 
 def _record_problems(store, result: HarvestResult, problems: list[ParseProblem]) -> None:
+    _note_problems(result, problems)
+    result.counts.add(store.save_records(problems, run_id=result.run_id))
+
+
+def _note_problems(result: HarvestResult, problems: list[ParseProblem]) -> None:
     for problem in problems:
         log.warning("%s", problem)
         result.problems.append(str(problem))
-    result.counts.add(store.save_records(problems, run_id=result.run_id))
 
 
 def _batch_label(number: int, retstart: int, retmax: int, window: Window, windows: int) -> str:
@@ -377,9 +381,10 @@ def _save_batch(store, result: HarvestResult, body: bytes, label: str, wanted: s
         records = [r for r in records if not isinstance(r, Deletion)]
         records += [ParseProblem(name, "DeleteCitation", f"withdrawal of PMIDs {', '.join(r.pmids)} in an efetch "
                                  "reply; not applied") for r in withdrawn]
-    strays = [r for r in records if wanted is not None and isinstance(r, Article) and r.pmid not in wanted]
-    if strays:
-        records = [r for r in records if not any(r is stray for stray in strays)]
+    strays = []
+    if wanted is not None:
+        strays = [r for r in records if isinstance(r, Article) and r.pmid not in wanted]
+        records = [r for r in records if not (isinstance(r, Article) and r.pmid not in wanted)]
     if seen is not None:  # a record that came unreadable came all the same: it is a problem already
         for r in records:
             if isinstance(r, Article):
@@ -389,10 +394,7 @@ def _save_batch(store, result: HarvestResult, body: bytes, label: str, wanted: s
             elif isinstance(r, ParseProblem):
                 seen.unreadable += 1  # its PMID unreadable too: one record fewer to look for
     records += [ParseProblem(name, f"PMID {r.pmid}", "not in the search result; not stored") for r in strays]
-    problems = [r for r in records if isinstance(r, ParseProblem)]
-    for problem in problems:
-        log.warning("%s", problem)
-        result.problems.append(str(problem))
+    _note_problems(result, [r for r in records if isinstance(r, ParseProblem)])
     counts = store.save_records(records, run_id=result.run_id)
     result.counts.add(counts)
     read = sum(isinstance(r, Article) for r in records)
