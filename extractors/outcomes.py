@@ -725,11 +725,11 @@ def _drop_contradicted_zeros(sent: str, facts: list[_Fact], cues: list[_Cue], cl
     rate that no other cue took, or whose sentence makes an exception, states no zero;
     its complement is not written either, so it gives no outcome at all."""
     r = rules()
+    taken = {id(f) for c in cues for f in c.facts}
     for cue in cues:
         if not cue.zero:
             continue
         clause = _clause_of(cue.start, clauses)
-        taken = {id(f) for c in cues for f in c.facts}
         rated = any(id(f) not in taken and _clause_of(f.start, clauses) == clause and _partial(f) for f in facts)
         if rated or r.zero_exceptions.search(sent):
             cue.zero, cue.dropped = False, True

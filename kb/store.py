@@ -594,19 +594,22 @@ class Store:
 
 def run_process_gone(run: dict) -> bool:
     """Whether a run still recorded "running" was left so by a process no longer alive on this host."""
-    if run.get("outcome") != "running":
-        return False
+    process = _run_process(run)
+    return run.get("outcome") == "running" and process is not None and process.alive() is False
+
+
+def _run_process(run: dict) -> LockInfo | None:
+    """The process a run names in its details (None for runs recorded before they did)."""
     try:
         details = json.loads(run.get("details") or "{}")
-        process = LockInfo(int(details["pid"]), str(details["host"]), run.get("started") or "")
+        return LockInfo(int(details["pid"]), str(details["host"]), run.get("started") or "")
     except (ValueError, KeyError, TypeError):
-        return False  # a run recorded before runs named their process
-    return process.alive() is False
+        return None
 
 
 def _gone(run: dict) -> str:
-    details = json.loads(run["details"])
-    return (f"the run's process (pid {details['pid']} on {details['host']}) ended without recording "
+    process = _run_process(run)
+    return (f"the run's process (pid {process.pid} on {process.host}) ended without recording "
             "its end (killed?); the batches it committed are stored")
 
 
