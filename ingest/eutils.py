@@ -256,8 +256,9 @@ class EutilsClient:
     def _read_reply(self, response) -> bytes:
         """The body, read against a deadline and a size cap (each a failed try)."""
         deadline = time.monotonic() + REPLY_DEADLINE_FACTOR * self.timeout
+        read = getattr(response, "read1", response.read)  # read1: what has arrived, without waiting for more
         chunks, size = [], 0
-        while chunk := response.read1(READ_CHUNK) if hasattr(response, "read1") else response.read(READ_CHUNK):
+        while chunk := read(READ_CHUNK):
             chunks.append(chunk)
             size += len(chunk)
             if size > MAX_REPLY_BYTES:
