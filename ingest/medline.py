@@ -37,7 +37,7 @@ from ingest.model import (
     PublicationType,
     is_pmid,
 )
-from ingest.pubmed_xml import normalise_orcid
+from ingest.fields import normalise_orcid
 
 log = logging.getLogger("cryokb")
 

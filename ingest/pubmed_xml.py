@@ -16,17 +16,16 @@ than asking ElementPath or XPath one question per field.
 
 from __future__ import annotations
 
-import datetime
 import logging
 import os
 import re
 from collections.abc import Iterator
-from functools import lru_cache
 from typing import BinaryIO
 
 from lxml import etree
 
 from ingest import safexml, slicing
+from ingest.fields import RecordError, iso_date, normalise_orcid, pub_date
 from ingest.model import (
     AbstractSection,
     Article,
@@ -43,13 +42,14 @@ from ingest.model import (
 
 log = logging.getLogger("cryokb")
 
+try:  # the compiled field walk (setup.py); where it is not built, the Python walk reads every record
+    from ingest._fastwalk import citation as _flat_citation
+except (ImportError, ValueError) as err:  # ValueError: built against another lxml's C API
+    log.debug("ingest._fastwalk not used: %s", err)
+    _flat_citation = None
+
 RECORD_TAGS = ("PubmedArticle", "PubmedBookArticle", "MedlineCitation", "DeleteCitation")
 RECORD_SETS = frozenset({"PubmedArticleSet", "MedlineCitationSet", "PubmedBookArticleSet"})
-
-MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-MONTHS = {name.lower(): number for number, name in enumerate(MONTH_NAMES, start=1)}
-_YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
-_ORCID = re.compile(r"(\d{4}-?\d{4}-?\d{4}-?\d{3}[\dXx])")
 
 _POSITION_SUFFIX = re.compile(r", line \d+, column \d+$")
 _TAG_LINE = re.compile(r"((?:in tag|tag mismatch:) \S+ line )(\d+)")
@@ -73,37 +73,37 @@ class XMLFileError(ValueError):
         self.column = column
 
 
-class RecordError(ValueError):
-    """One record cannot be read; becomes a ParseProblem and parsing goes on."""
-
-
 # --------------------------------------------------------------------------- reading
 
 
-def iter_records(source: str | os.PathLike | BinaryIO, name: str | None = None) -> Iterator[Record]:
+def iter_records(source: str | os.PathLike | BinaryIO, name: str | None = None, *,
+                 flat: bool = False) -> Iterator[Record | tuple]:
     """Yield Article, Deletion and ParseProblem objects in file order.
 
     ``source`` is a path or a binary file object (already gunzipped); ``name`` labels
-    errors and problems (defaults to the path or the file object's name).
+    errors and problems (defaults to the path or the file object's name). ``flat``: an
+    article the compiled walk reads comes as the tuple kb.store.flatten_article makes
+    of an Article (what an import's reader sends on); the others still as Articles.
     """
     if isinstance(source, (str, os.PathLike)):
         name = name or os.fspath(source)
         with open(source, "rb") as stream:
-            yield from _iter_stream(stream, name)
+            yield from _iter_stream(stream, name, flat)
     else:
-        yield from _iter_stream(source, name or getattr(source, "name", None) or "<stream>")
+        yield from _iter_stream(source, name or getattr(source, "name", None) or "<stream>", flat)
 
 
-def _iter_stream(stream: BinaryIO, name: str) -> Iterator[Record]:
+def _iter_stream(stream: BinaryIO, name: str, flat: bool) -> Iterator[Record | tuple]:
     head = safexml.checked_head(stream, name)
     start = slicing.record_start(head)
     if start is not None and start[0] in RECORD_SETS:
-        yield from _iter_slices(head, stream, name, *start)
+        yield from _iter_slices(head, stream, name, *start, flat=flat)
     else:  # another encoding, namespaces on the root, or not a PubMed document at all
-        yield from _iter_tree(safexml.PrefixedStream(head, stream), name)
+        yield from _iter_tree(safexml.PrefixedStream(head, stream), name, flat)
 
 
-def _iter_slices(head: bytes, stream: BinaryIO, name: str, root: str, offset: int) -> Iterator[Record]:
+def _iter_slices(head: bytes, stream: BinaryIO, name: str, root: str, offset: int,
+                 flat: bool) -> Iterator[Record | tuple]:
     """Records cut out of the document as bytes (ingest.slicing), each parsed on its own."""
     parser = etree.XMLParser(**safexml.PARSER_OPTIONS)
     position = 0
@@ -125,7 +125,7 @@ def _iter_slices(head: bytes, stream: BinaryIO, name: str, root: str, offset: in
         if piece.tag == "DeleteCitation":
             yield _deletion(elem, name)
         else:
-            yield _read_one(elem, piece.tag, name, position, raw=piece.data)
+            yield _read_one(elem, piece.tag, name, position, raw=piece.data, flat=flat)
 
 
 def _starts_of(piece: slicing.Piece) -> int:
@@ -148,7 +148,7 @@ def _broken_record(name: str, err: etree.XMLSyntaxError, piece: slicing.Piece, p
     return ParseProblem(name, where, message)
 
 
-def _iter_tree(stream: BinaryIO, name: str) -> Iterator[Record]:
+def _iter_tree(stream: BinaryIO, name: str, flat: bool) -> Iterator[Record | tuple]:
     """Records read with iterparse, each freed once read (documents that cannot be cut)."""
     events = etree.iterparse(stream, events=("end",), tag=RECORD_TAGS, **safexml.PARSER_OPTIONS)
     position = 0
@@ -159,10 +159,10 @@ def _iter_tree(stream: BinaryIO, name: str) -> Iterator[Record]:
             if parent is not None and parent.getparent() is not None:
                 continue  # inside a record (a PubmedArticle's MedlineCitation): read with it, at its end
             if tag == "DeleteCitation":
-                record: Record = _deletion(elem, name)
+                record: Record | tuple = _deletion(elem, name)
             else:
                 position += 1
-                record = _read_one(elem, tag, name, position)
+                record = _read_one(elem, tag, name, position, flat=flat)
             _release(elem, parent)
             yield record
     except etree.XMLSyntaxError as err:
@@ -230,8 +230,17 @@ def _release(elem: etree._Element, parent: etree._Element | None) -> None:
 
 
 def _read_one(elem: etree._Element, tag: str, name: str, position: int,
-              raw: bytes | None = None) -> Article | ParseProblem:
-    """The record's Article; ``raw``, its bytes in the file when known, else written back from ``elem``."""
+              raw: bytes | None = None, flat: bool = False) -> Article | ParseProblem | tuple:
+    """The record's Article; ``raw``, its bytes in the file when known, else written back from ``elem``.
+
+    ``flat``: the flattened article where the compiled walk reads the record (iter_records).
+    """
+    if raw is None:
+        raw = etree.tostring(elem, encoding="UTF-8", xml_declaration=False, with_tail=False)
+    if flat and _flat_citation is not None:
+        record = _flat_citation(elem, tag, raw)
+        if record is not None:
+            return record
     try:
         if tag == "PubmedArticle":
             article = _pubmed_article(elem)
@@ -239,8 +248,7 @@ def _read_one(elem: etree._Element, tag: str, name: str, position: int,
             article = _book_article(elem)
         else:
             article = _medline_citation(elem)
-        article.raw = raw if raw is not None else etree.tostring(
-            elem, encoding="UTF-8", xml_declaration=False, with_tail=False)
+        article.raw = raw
         return article
     except (RecordError, ValueError) as err:
         where = _where(elem, position)
@@ -322,13 +330,21 @@ def _pubmed_article(elem: etree._Element) -> Article:
             data = child
     if citation is None:
         raise RecordError("PubmedArticle has no MedlineCitation")
-    article = _medline_citation(citation)
+    article, state = _citation(citation)
     if data is not None:
         _pubmed_data(article, data)
+    _finish(article, state)  # after PubmedData: its ArticleId DOI comes before ELocationID's, as MEDLINE's AID before LID
     return article
 
 
 def _medline_citation(elem: etree._Element) -> Article:
+    article, state = _citation(elem)
+    _finish(article, state)
+    return article
+
+
+def _citation(elem: etree._Element) -> tuple[Article, "_State"]:
+    """A MedlineCitation's article, and what settles only once the whole record is read."""
     article = Article(pmid="", status=elem.get("Status"))
     state = _State()
     for child in elem:
@@ -349,8 +365,7 @@ def _medline_citation(elem: etree._Element) -> Article:
             article.keywords.extend(k for k in (text_of(kw) for kw in child if kw.tag == "Keyword") if k)
         elif tag == "CommentsCorrectionsList":
             article.links = [_link(c) for c in child if c.tag == "CommentsCorrections"]
-    _finish(article, state)
-    return article
+    return article, state
 
 
 class _State:
@@ -447,31 +462,7 @@ def _journal_info(journal: Journal, elem: etree._Element) -> None:
 
 
 def _pub_date(article: Article, elem: etree._Element) -> None:
-    """The date as PubMed writes it ("2019 Jan-Feb", "2018 Winter", "2020 Mar 5").
-
-    MedlineDate is kept verbatim; a structured date is written the way MEDLINE's DP
-    writes it (month as its abbreviation, day without a leading zero), so the XML and
-    MEDLINE paths give the same string.
-    """
-    parts = {child.tag: _plain(child) for child in elem}
-    medline_date = parts.get("MedlineDate")
-    if medline_date:
-        article.pub_date = medline_date
-        found = _YEAR.search(medline_date)
-        article.pub_year = int(found.group(1)) if found else None
-        return
-    year = parts.get("Year")
-    if year is not None and not (len(year) == 4 and year.isdigit()):
-        raise RecordError(f"PubDate has a broken Year {year!r}")
-    month = parts.get("Month")
-    if month and month.isdigit() and 1 <= int(month) <= 12:
-        month = MONTH_NAMES[int(month) - 1]
-    day = parts.get("Day")
-    if day and day.isdigit():
-        day = str(int(day))
-    written = [p for p in (year, parts.get("Season") or month, day) if p]
-    article.pub_date = " ".join(written) or None
-    article.pub_year = int(year) if year else None
+    article.pub_date, article.pub_year = pub_date({child.tag: _plain(child) for child in elem})
 
 
 def _iso_date(elem: etree._Element) -> str:
@@ -489,26 +480,11 @@ def _iso_date(elem: etree._Element) -> str:
         elif tag == "Day":
             day = (child.text or "").strip()
     try:
-        return _iso(year, month, day)
+        return iso_date(year, month, day)
     except (ValueError, KeyError) as err:
         raise RecordError(
             f"{elem.tag} is not a valid date (Year {year!r}, Month {month!r}, Day {day!r})"
         ) from err
-
-
-@lru_cache(maxsize=4096)
-def _iso(year: str | None, month: str | None, day: str | None) -> str:
-    """Cached: a file's records share few dates, and checking one costs more than finding it."""
-    y = int(year) if year and len(year) == 4 else None
-    if y is None:
-        raise ValueError(f"year {year!r}")
-    if not month:
-        return year
-    m = int(month) if month.isdigit() else MONTHS[month[:3].lower()]
-    if not day:
-        datetime.date(y, m, 1)
-        return f"{y:04d}-{m:02d}"
-    return datetime.date(y, m, int(day)).isoformat()
 
 
 def _pages(elem: etree._Element) -> str | None:
@@ -572,19 +548,6 @@ def _author(elem: etree._Element) -> Author:
         elif tag == "Affiliation" and text:
             affiliations.append(text)
     return Author(last, fore, initials, collective, affiliations, orcid)
-
-
-def normalise_orcid(value: str | None) -> str | None:
-    """'http://orcid.org/0000-0002-1825-0097' or '0000000218250097' -> '0000-0002-1825-0097'."""
-    if not value:
-        return None
-    if len(value) == 19 and value[4] == "-" and value[9] == "-" and value[14] == "-" and value[:4].isdigit():
-        return value.upper()  # already in the canonical form (the usual case)
-    found = _ORCID.search(value)
-    if not found:
-        return value.strip() or None
-    digits = found.group(1).replace("-", "").upper()
-    return "-".join(digits[i : i + 4] for i in range(0, 16, 4))
 
 
 def _mesh_heading(elem: etree._Element) -> MeshHeading:

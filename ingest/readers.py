@@ -46,8 +46,11 @@ def sniff_format(head: bytes) -> str | None:
     return None
 
 
-def read_records(path: str | os.PathLike) -> Iterator[Article | Deletion | ParseProblem]:
-    """Yield the records of a PubMed XML or MEDLINE file, gzipped or not."""
+def read_records(path: str | os.PathLike, *, flat: bool = False) -> Iterator[Article | Deletion | ParseProblem | tuple]:
+    """Yield the records of a PubMed XML or MEDLINE file, gzipped or not.
+
+    ``flat``: articles of an XML file as ingest.pubmed_xml.iter_records gives them with ``flat``.
+    """
     name = os.fspath(path)
     try:
         raw = open(path, "rb")
@@ -64,14 +67,14 @@ def read_records(path: str | os.PathLike) -> Iterator[Article | Deletion | Parse
         log.debug("%s: reading as %s", name, kind)
         rest = _Rewound(head, stream, name)
         if kind == "xml":
-            yield from _xml_records(rest, name)
+            yield from _xml_records(rest, name, flat)
         else:
             yield from _medline_records(rest, name)
 
 
-def _xml_records(rest: _Rewound, name: str) -> Iterator[Article | Deletion | ParseProblem]:
+def _xml_records(rest: _Rewound, name: str, flat: bool) -> Iterator[Article | Deletion | ParseProblem | tuple]:
     try:
-        yield from pubmed_xml.iter_records(rest, name)
+        yield from pubmed_xml.iter_records(rest, name, flat=flat)
     except pubmed_xml.XMLFileError:
         rest.raise_broken()  # a damaged gzip is the real cause of a cut-short document
         raise

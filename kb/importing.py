@@ -5,11 +5,11 @@ transaction: a broken file keeps everything read before the break, and importing
 the same file again changes nothing.
 
 Two cores: a reader process (forked, so nothing is re-imported) parses the file and
-flattens each article into plain tuples (``kb.store.read_batch``), while this process
-builds the rows (``kb.store.prepare_batch``: hashes, JSON) and runs the SQL and zlib
-(``Store.save_prepared``). Parsing is the larger half, so the rows are built on the
-writer's side, which would otherwise wait. Python code on both sides would fight over
-one GIL in threads; in two processes it does not. Batches travel through a pipe in pieces
+builds each article's rows (``kb.store.read_batch`` and ``prepare_batch``: fields,
+hashes, JSON), while this process runs the SQL and zlib (``Store.save_prepared``).
+SQLite's writes are the larger half once the fields are read by the compiled walk
+(ingest._fastwalk), so everything else is done on the reader's side. Python code on
+both sides would fight over one GIL in threads; in two processes it does not. Batches travel through a pipe in pieces
 (PIECE_SIZE records), in file order, each batch still written in one transaction:
 the reader waits until the writer takes the piece it holds, so memory stays flat
 whatever the size of the file. Pieces are plain tuples sent with marshal, about
@@ -36,7 +36,7 @@ from typing import Callable, Iterable, Iterator
 from ingest.model import ParseProblem
 from ingest.readers import ReadError, read_records
 from kb.errors import USER_ERRORS
-from kb.store import PreparedBatch, ReadBatch, SaveCounts, Store, prepare_batch, read_batch
+from kb.store import PreparedArticle, PreparedBatch, ReadBatch, SaveCounts, Store, prepare_batch, read_batch
 
 log = logging.getLogger("cryokb.import")
 
@@ -95,7 +95,7 @@ def read_pieces(path: str | Path, batch_size: int = DEFAULT_BATCH_SIZE,
     otherwise read or written alone). A last piece may be empty.
     """
     piece_size = piece_size or PIECE_SIZE
-    records = iter(read_records(path))
+    records = iter(read_records(path, flat=True))
     while True:
         taken = 0
         while True:
@@ -210,12 +210,12 @@ def _fewer_collections():
         gc.set_threshold(*threshold)
 
 
-# Messages from the reader process: b"B" + a marshalled ReadBatch, a piece of a batch
+# Messages from the reader process: b"B" + a marshalled PreparedBatch, a piece of a batch
 # (b"E" for the piece that ends its batch), or b"P" + a pickled
 # ("error", exception), ("crash", traceback text) or ("end", None).
 
 def _forked_batches(path, batch_size: int) -> Iterator[tuple[PreparedBatch, bool]]:
-    """Pieces read by a forked reader process, prepared here; its errors re-raised here, in order."""
+    """Pieces read and prepared by a forked reader process; its errors re-raised here, in order."""
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
     reader = context.Process(target=_reader, args=(receiver, sender, str(path), batch_size),
@@ -234,7 +234,7 @@ def _forked_batches(path, batch_size: int) -> Iterator[tuple[PreparedBatch, bool
                 raise ReaderError(f"{path}: the reader process stopped without a word "
                                   f"(exit code {reader.exitcode})") from None
             if message[:1] in (b"B", b"E"):
-                yield prepare_batch(_decode_batch(memoryview(message)[1:])), message[:1] == b"E"  # a view: no copy
+                yield _decode_batch(memoryview(message)[1:]), message[:1] == b"E"  # a view: no copy
                 del message
                 continue
             kind, payload = pickle.loads(message[1:])
@@ -252,12 +252,12 @@ def _forked_batches(path, batch_size: int) -> Iterator[tuple[PreparedBatch, bool
 
 
 def _reader(receiver, sender, path: str, batch_size: int) -> None:
-    """The reader process: send each piece read, then how the file ended."""
+    """The reader process: send each piece read and prepared, then how the file ended."""
     receiver.close()  # the writer's end: with it closed here, a writer gone means a broken pipe
     gc.freeze()  # what we inherited stays; the collector need not scan it again
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
     try:
-        for piece, ends_batch in read_pieces(path, batch_size):
+        for piece, ends_batch in prepared_batches(path, batch_size):
             sender.send_bytes((b"E" if ends_batch else b"B") + _encode_batch(piece))
         _send(sender, "end", None)
     except (BrokenPipeError, KeyboardInterrupt):
@@ -284,18 +284,19 @@ def _picklable(exc: BaseException) -> BaseException:
         return OSError(str(exc))
 
 
-def _encode_batch(batch: ReadBatch) -> bytes:
+def _encode_batch(batch: PreparedBatch) -> bytes:
     return marshal.dumps((
-        batch.articles,
+        [tuple(article) for article in batch.articles],  # marshal takes no NamedTuple
         batch.deletions,
         [(p.source, p.where, p.message) for p in batch.problems],
         batch.read,
     ))
 
 
-def _decode_batch(data: bytes | memoryview) -> ReadBatch:
+def _decode_batch(data: bytes | memoryview) -> PreparedBatch:
     articles, deletions, problems, read = marshal.loads(data)
-    return ReadBatch(articles, deletions, [ParseProblem(*p) for p in problems], read)
+    return PreparedBatch([PreparedArticle._make(article) for article in articles], deletions,
+                         [ParseProblem(*p) for p in problems], read)
 
 
 def _report_problems(problems: list[ParseProblem], on_problem) -> None:

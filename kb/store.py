@@ -639,7 +639,7 @@ class PreparedBatch(NamedTuple):
 
 
 class ReadBatch(NamedTuple):
-    """A batch as read, before any rows are built: what an import's reader process sends."""
+    """A batch as read, before any rows are built (prepare_batch builds them)."""
 
     articles: list[tuple]  # flatten_article tuples, one per PMID
     deletions: list[str]
@@ -670,19 +670,21 @@ def read_batch(records: Iterable) -> ReadBatch:
     """The first half of prepare_records: each article flattened, no rows built yet.
 
     Each article is flattened as it comes, so a batch read from a stream never holds
-    its Article objects all at once.
+    its Article objects all at once; an article the reader flattened already (a tuple,
+    ingest.pubmed_xml.iter_records with ``flat``) is taken as it is.
     """
     articles: dict[str, tuple] = {}
     deletions: dict[str, None] = {}
     problems: list[ParseProblem] = []
     read = 0
     for record in records:
-        if isinstance(record, Article):
-            flat = flatten_article(record)
-            earlier = articles.get(record.pmid)
+        if type(record) is tuple or isinstance(record, Article):  # a tuple: flattened by the reader
+            flat = record if type(record) is tuple else flatten_article(record)
+            pmid = flat[0]
+            earlier = articles.get(pmid)
             if earlier is None or not _revised_before(flat, earlier):
-                articles[record.pmid] = flat
-                deletions.pop(record.pmid, None)  # a record after its deletion brings it back, as in the file
+                articles[pmid] = flat
+                deletions.pop(pmid, None)  # a record after its deletion brings it back, as in the file
             read += 1
         elif isinstance(record, Deletion):
             deletions.update(dict.fromkeys(record.pmids))
@@ -716,10 +718,9 @@ def prepare_article(article: Article) -> PreparedArticle:
 def flatten_article(article: Article) -> tuple:
     """The article as nested tuples and lists of plain values, in FLAT_FIELDS order.
 
-    Why: an import reads in one process and writes in another (kb.importing), and the
-    reader is the slower of the two. Flattening costs a third of building the rows and
-    marshals in half the time, so the reader only flattens and the writer, which would
-    otherwise wait, builds the rows, hashes and JSON (prepare_flat).
+    Why: the compiled walk of PubMed XML (ingest._fastwalk) reads a record straight into
+    this form, with no Article in between, so the rows (prepare_flat) are built from one
+    form whichever walk read the record.
     """
     raw = article.raw
     digest = None

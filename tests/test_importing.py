@@ -7,8 +7,8 @@ from kb import importing
 SAMPLE_XML = Path(__file__).resolve().parents[1] / "data" / "samples" / "demo_pubmed.xml"
 
 
-def test_read_pieces_cross_the_pipe_as_they_were_sent_and_end_a_batch_every_five_records():
-    pieces = list(importing.read_pieces(SAMPLE_XML, batch_size=5, piece_size=2))
+def test_prepared_pieces_cross_the_pipe_as_they_were_sent_and_end_a_batch_every_five_records():
+    pieces = list(importing.prepared_batches(SAMPLE_XML, batch_size=5, piece_size=2))
     assert pieces and all(len(piece.articles) <= 2 for piece, _ in pieces)
     for piece, _ in pieces:
         assert importing._decode_batch(importing._encode_batch(piece)) == piece

@@ -249,6 +249,16 @@ def test_vernacular_title_elocation_doi_and_start_end_pages():
     assert article.languages == ["spa"]
 
 
+def test_the_doi_pubmed_lists_comes_before_the_publishers_elocation():
+    """As MEDLINE's AID before its LID: the two differ when a publisher's ELocationID is
+    off, and PubMed's own ArticleIdList is the one to keep."""
+    document = (XML / "full_record.xml").read_bytes().replace(
+        b'<ELocationID EIdType="doi" ValidYN="Y">10.5555/jmio.2023.0417<',
+        b'<ELocationID EIdType="doi" ValidYN="Y">10.5555/jmio.2023.417<', 1)
+    (article,) = list(iter_records(io.BytesIO(document), "two-dois.xml"))
+    assert article.doi == "10.5555/jmio.2023.0417"
+
+
 @pytest.mark.parametrize(
     "value, expected",
     [

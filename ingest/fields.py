@@ -1,0 +1,78 @@
+"""How PubMed XML writes dates and ORCIDs, read into the article model's values.
+
+Here, not in ingest.pubmed_xml, because two walks of a record's elements share them:
+the Python walk (ingest.pubmed_xml) and the compiled one (ingest._fastwalk). They find
+the elements; these functions say what the elements' text means, once for both.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from functools import lru_cache
+
+MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+MONTHS = {name.lower(): number for number, name in enumerate(MONTH_NAMES, start=1)}
+_YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
+_ORCID = re.compile(r"(\d{4}-?\d{4}-?\d{4}-?\d{3}[\dXx])")
+
+
+class RecordError(ValueError):
+    """One record cannot be read; becomes a ParseProblem and parsing goes on."""
+
+
+def pub_date(parts: dict) -> tuple[str | None, int | None]:
+    """The publication date as PubMed writes it ("2019 Jan-Feb", "2018 Winter", "2020 Mar 5")
+    and its year, from a PubDate's children (tag: stripped text or None).
+
+    MedlineDate is kept verbatim; a structured date is written the way MEDLINE's DP
+    writes it (month as its abbreviation, day without a leading zero), so the XML and
+    MEDLINE paths give the same string.
+    """
+    medline_date = parts.get("MedlineDate")
+    if medline_date:
+        found = _YEAR.search(medline_date)
+        return medline_date, int(found.group(1)) if found else None
+    year = parts.get("Year")
+    if year is not None and not (len(year) == 4 and year.isdigit()):
+        raise RecordError(f"PubDate has a broken Year {year!r}")
+    month = parts.get("Month")
+    if month and month.isdigit() and 1 <= int(month) <= 12:
+        month = MONTH_NAMES[int(month) - 1]
+    day = parts.get("Day")
+    if day and day.isdigit():
+        day = str(int(day))
+    written = [p for p in (year, parts.get("Season") or month, day) if p]
+    return " ".join(written) or None, int(year) if year else None
+
+
+@lru_cache(maxsize=4096)
+def iso_date(year: str | None, month: str | None, day: str | None) -> str:
+    """ISO date from a date element's Year, Month and Day ("YYYY-MM-DD"; "YYYY-MM" or
+    "YYYY" if partial); ValueError or KeyError for a date that does not exist.
+
+    Cached: a file's records share few dates, and checking one costs more than finding it.
+    """
+    y = int(year) if year and len(year) == 4 else None
+    if y is None:
+        raise ValueError(f"year {year!r}")
+    if not month:
+        return year
+    m = int(month) if month.isdigit() else MONTHS[month[:3].lower()]
+    if not day:
+        datetime.date(y, m, 1)
+        return f"{y:04d}-{m:02d}"
+    return datetime.date(y, m, int(day)).isoformat()
+
+
+def normalise_orcid(value: str | None) -> str | None:
+    """'http://orcid.org/0000-0002-1825-0097' or '0000000218250097' -> '0000-0002-1825-0097'."""
+    if not value:
+        return None
+    if len(value) == 19 and value[4] == "-" and value[9] == "-" and value[14] == "-" and value[:4].isdigit():
+        return value.upper()  # already in the canonical form (the usual case)
+    found = _ORCID.search(value)
+    if not found:
+        return value.strip() or None
+    digits = found.group(1).replace("-", "").upper()
+    return "-".join(digits[i : i + 4] for i in range(0, 16, 4))
