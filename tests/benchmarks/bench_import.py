@@ -35,9 +35,11 @@ the pace. Profiled rates are slower and are not results.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -53,6 +55,14 @@ REAL = Path(os.environ.get("CRYOKB_SHARED", ROOT.parent / "shared")) / "pubmed-r
 
 # Each job imports what it needs and sets up, then returns the function that is timed:
 # module loading and schema creation are not throughput.
+
+def _scratch() -> Path:
+    """A directory for a job's database, removed when the job's process ends (a 100,000-record
+    store is a gigabyte, and a run makes a dozen)."""
+    tmp = tempfile.mkdtemp(prefix="cryokb-bench-")
+    atexit.register(shutil.rmtree, tmp, True)
+    return Path(tmp)
+
 
 def job_walk(path: str):
     import gzip
@@ -77,8 +87,7 @@ def job_import(path: str, profile: bool = False):
     from kb.importing import import_files
     from kb.store import Store
 
-    tmp = tempfile.mkdtemp()
-    store = Store(Path(tmp) / "bench.db").ensure_shape()
+    store = Store(_scratch() / "bench.db").ensure_shape()
     if profile:
         _profile_reader_process()
 
@@ -157,7 +166,7 @@ def job_parse(path: str):
     from ingest import pubmed_xml
     from ingest.readers import read_records
 
-    pubmed_xml._read_one = lambda elem, tag, name, position, raw=None: None
+    pubmed_xml._read_one = lambda elem, tag, name, position, raw=None, flat=False: None
 
     def run() -> int:
         return sum(1 for record in read_records(path) if record is None)
@@ -171,7 +180,7 @@ def job_store(path: str):
     from kb.importing import FileResult, _import_batches, expected_records, prepared_batches
     from kb.store import Store
 
-    store = Store(Path(tempfile.mkdtemp()) / "bench.db").ensure_shape()
+    store = Store(_scratch() / "bench.db").ensure_shape()
     pieces = list(prepared_batches(path))
 
     def run() -> int:
