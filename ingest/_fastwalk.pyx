@@ -220,27 +220,68 @@ cdef bytes _all_text(xmlNode* node):
 
 cdef str _text_of(xmlNode* node):
     """``ingest.pubmed_xml.text_of``: all text inside, whitespace normalised."""
-    return _squashed(_all_text(node))
+    cdef xmlNode* child = node.children
+    cdef const char* text
+    if child is not NULL and child.next is NULL and (
+            child.type == XML_TEXT_NODE or child.type == XML_CDATA_SECTION_NODE):
+        text = _content(child)  # the usual leaf: its one text node, read in place
+        return _squashed(<const unsigned char*>text, strlen(text))
+    cdef bytes data = _all_text(node)
+    return _squashed(data, len(data))
 
 
-cdef str _squashed(bytes data):
-    """``" ".join(text.split())`` of the decoded text; printable ASCII without a double
-    space (most names, titles and abstracts) is only trimmed, without a str in between."""
-    cdef const unsigned char* text = data
-    cdef Py_ssize_t size = len(data), i, start = 0, end
+def squash(bytes data):
+    """The text of UTF-8 ``data`` as ingest.pubmed_xml.squash normalises it (for tests)."""
+    return _squashed(data, len(data))
+
+
+cdef str _squashed(const unsigned char* text, Py_ssize_t size):
+    """``" ".join(text.split())`` of the UTF-8 text.
+
+    Text whose only whitespace is single ASCII spaces (most names, titles and abstracts)
+    is only trimmed and decoded; the rest goes through split and join. The whitespace
+    str.split knows: ASCII 0x09-0x0D, 0x1C-0x20, and U+0085, U+00A0, U+1680,
+    U+2000-U+200A, U+2028, U+2029, U+202F, U+205F, U+3000 (tests check the list).
+    """
+    cdef Py_ssize_t i = 0, start = 0, end = size
     cdef unsigned char c
     cdef bint space = False
-    for i in range(size):
+    while i < size:
         c = text[i]
-        if c < 0x20 or c > 0x7e or (c == 0x20 and space):
-            return " ".join(data.decode("utf-8").split())
-        space = c == 0x20
-    end = size
+        if c == 0x20:
+            if space:
+                return _split_and_joined(text, size)
+            space = True
+        else:
+            space = False
+            if c < 0x20 or (c >= 0x80 and _wide_space(text, i, size)):
+                return _split_and_joined(text, size)
+        i += 1
     while start < end and text[start] == 0x20:
         start += 1
     while end > start and text[end - 1] == 0x20:
         end -= 1
-    return PyUnicode_DecodeASCII(<const char*>text + start, end - start, NULL)
+    return PyUnicode_DecodeUTF8(<const char*>text + start, end - start, NULL)
+
+
+cdef inline bint _wide_space(const unsigned char* text, Py_ssize_t i, Py_ssize_t size) noexcept:
+    """Whether a whitespace character other than ASCII's starts at byte ``i``."""
+    cdef unsigned char c = text[i], b1 = text[i + 1] if i + 1 < size else 0
+    cdef unsigned char b2 = text[i + 2] if i + 2 < size else 0
+    if c == 0xC2:
+        return b1 == 0x85 or b1 == 0xA0
+    if c == 0xE1:
+        return b1 == 0x9A and b2 == 0x80
+    if c == 0xE2:
+        return (b1 == 0x80 and (0x80 <= b2 <= 0x8A or b2 == 0xA8 or b2 == 0xA9 or b2 == 0xAF)) or (
+            b1 == 0x81 and b2 == 0x9F)
+    if c == 0xE3:
+        return b1 == 0x80 and b2 == 0x80
+    return False
+
+
+cdef str _split_and_joined(const unsigned char* text, Py_ssize_t size):
+    return " ".join(PyUnicode_DecodeUTF8(<const char*>text, size, NULL).split())
 
 
 # --------------------------------------------------------------------------- records

@@ -1,4 +1,4 @@
-"""A non-editable install finds everything it reads from data/.
+"""A non-editable install finds everything it reads from data/, and its compiled walk.
 
 Builds a wheel-based install into a fresh virtual environment, then runs the installed
 `cryokb` from a folder far from the checkout, so that nothing can be found through
@@ -42,6 +42,16 @@ def test_installed_package_reads_its_data_from_site_packages(installed, tmp_path
     query_file, kb_file = json.loads(out.stdout)
     assert str(installed) in query_file and str(installed) in kb_file
     assert not query_file.startswith(str(ROOT)) and Path(query_file).is_file()
+
+
+def test_installed_package_reads_xml_with_its_compiled_walk(installed, tmp_path):
+    code = ("import ingest._fastwalk as walk, ingest.pubmed_xml as xml; "
+            "print(walk.__file__, xml._flat_citation is walk.citation)")
+    out = subprocess.run([str(installed / "bin" / "python"), "-c", code], cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    where, used = out.stdout.split()
+    assert where.startswith(str(installed)) and where.endswith(".so") and used == "True"
 
 
 def test_installed_demo_builds_a_database_away_from_the_checkout(installed, tmp_path):
