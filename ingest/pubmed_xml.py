@@ -11,7 +11,9 @@ record freed once read. Either way memory stays flat whatever the file size.
 
 Speed matters because ``cryokb import`` is benchmarked against a bare iterparse walk:
 field extraction walks each element's children once and dispatches on the tag, rather
-than asking ElementPath or XPath one question per field.
+than asking ElementPath or XPath one question per field. An import goes further: with
+``flat`` it reads records with the compiled walk (ingest._fastwalk), which mirrors the
+one below over libxml2's nodes and leaves every unusual record to it.
 """
 
 from __future__ import annotations

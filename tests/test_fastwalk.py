@@ -78,6 +78,17 @@ def test_a_book_and_an_element_in_a_namespace_are_left_to_the_python_walk():
     assert python and all(isinstance(record, Article) and record.is_book for record in compiled)
 
 
+def test_the_compiled_walk_normalises_whitespace_as_split_and_join_for_every_character():
+    """It decides from the UTF-8 bytes which characters are whitespace: every code point
+    of the Basic Multilingual Plane and a sample beyond, between letters and at the ends."""
+    from ingest._fastwalk import squash
+
+    points = [c for c in range(0x10000) if not 0xD800 <= c <= 0xDFFF] + list(range(0x10000, 0x110000, 97))
+    for point in points:
+        for text in (f"a{chr(point)}b", f"{chr(point)} x  {chr(point)}", f"\u00e9 {chr(point)}"):
+            assert squash(text.encode()) == " ".join(text.split()), hex(point)
+
+
 # ------------------------------------------------------------------ records mutated at random
 
 SPACES = [" ", "  ", "\t", "\n", "\u00a0", "\u2009", "\u3000", " \n "]
