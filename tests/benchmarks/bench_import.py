@@ -3,7 +3,7 @@
     python tests/benchmarks/bench_import.py            # N=10,000 and 100,000, plus the real update file
     python tests/benchmarks/bench_import.py --sizes 2000 --no-real
     python tests/benchmarks/bench_import.py --sizes 10000 --no-real --profile   # where the time goes
-    python tests/benchmarks/bench_import.py --floors   # what compiled field extraction could reach
+    python tests/benchmarks/bench_import.py --floors   # and what each half costs with no field work
 
 For each synthetic file (written by synth.py) it times, each in a fresh subprocess so
 that peak memory (ru_maxrss) is the job's own:
@@ -156,9 +156,9 @@ def job_entrez(path: str):
 
 
 # The floors: what each half of the import would still cost if reading fields and
-# building rows were free. Compiled field extraction could at best bring the import to
-# the slower of the two (each half runs on a core of its own), so they tell which
-# targets such work could reach.
+# building rows were free. No faster field walk (ingest._fastwalk is already compiled)
+# can bring the import past the slower of the two (each half runs on a core of its own),
+# so they tell which targets such work could reach.
 
 def job_parse(path: str):
     """The reader's floor: open, gunzip, cut and parse every record as the import does,
