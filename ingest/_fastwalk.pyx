@@ -1,12 +1,12 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
 """The field walk of ingest.pubmed_xml over libxml2's nodes, giving a record as the
-flattened article that an import sends to its writer (kb.store.FLAT_FIELDS).
+flattened article an import builds its rows from (kb.store.FLAT_FIELDS).
 
-Why: an import reads its file on one core and writes on the other, and the reader is
+Why: an import reads its file on one core and writes on the other, and the reader was
 the slower half. Most of its time went to lxml's Python API: an element proxy for every
 child, a new string for every tag compared. Here the walk reads names, attributes and
 text straight from the tree lxml parsed (through lxml's public C API), and builds the
-tuples the writer takes, with no Article objects in between.
+tuples the rows are made of, with no Article objects in between.
 
 It reads ordinary records only. Anything else returns None and the caller reads the
 record with the Python walk, which holds the one copy of every rule for odd records and
@@ -16,7 +16,7 @@ means (dates, ORCIDs) comes from ingest.fields, shared with the Python walk. Tes
 check that both walks give the same article for every record they read.
 """
 
-from cpython.unicode cimport PyUnicode_DecodeASCII, PyUnicode_DecodeUTF8
+from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.string cimport strcmp, strlen
 
 cimport lxml.includes.etreepublic as cetree
@@ -106,7 +106,7 @@ cdef class _Record:
 
 
 cdef inline bint _is(xmlNode* node, const char* name) noexcept:
-    """An element of this name in no namespace (lxml's tag is "{uri}name" otherwise)."""
+    """Whether an element (in no namespace: _element sees to that) has this name."""
     return strcmp(<const char*>node.name, name) == 0
 
 
