@@ -27,6 +27,8 @@ from lxml.includes.tree cimport (
     XML_PI_NODE,
     XML_TEXT_NODE,
     xmlAttr,
+    xmlDoc,
+    xmlDtd,
     xmlNode,
 )
 
@@ -45,6 +47,8 @@ def citation(elem, str tag, bytes raw):
     a record the Python walk must read."""
     cdef xmlNode* node = (<cetree._Element?>elem)._c_node
     cdef _Record record = _Record()
+    if _declares_attributes(node.doc):
+        return None  # lxml's get() gives the defaults a DTD declares; this walk reads only what is written
     try:
         if tag == "PubmedArticle":
             _pubmed_article(record, node)
@@ -103,6 +107,18 @@ cdef class _Record:
 
 
 # --------------------------------------------------------------------------- nodes
+
+
+cdef bint _declares_attributes(xmlDoc* doc) noexcept:
+    """Whether the document's DTD declares attributes (a DOCTYPE's internal subset with
+    <!ATTLIST>, read through iterparse): their defaults count for elem.get()."""
+    if doc is NULL:
+        return False
+    return _has_attributes(doc.intSubset) or _has_attributes(doc.extSubset)
+
+
+cdef inline bint _has_attributes(xmlDtd* dtd) noexcept:
+    return dtd is not NULL and dtd.attributes is not NULL
 
 
 cdef inline bint _is(xmlNode* node, const char* name) noexcept:

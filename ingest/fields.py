@@ -49,7 +49,8 @@ def pub_date(parts: dict) -> tuple[str | None, int | None]:
 @lru_cache(maxsize=4096)
 def iso_date(year: str | None, month: str | None, day: str | None) -> str:
     """ISO date from a date element's Year, Month and Day ("YYYY-MM-DD"; "YYYY-MM" or
-    "YYYY" if partial); ValueError or KeyError for a date that does not exist.
+    "YYYY" if partial); ValueError or KeyError for a date that does not exist, however
+    large its numbers.
 
     Cached: a file's records share few dates, and checking one costs more than finding it.
     """
@@ -59,10 +60,13 @@ def iso_date(year: str | None, month: str | None, day: str | None) -> str:
     if not month:
         return year
     m = int(month) if month.isdigit() else MONTHS[month[:3].lower()]
-    if not day:
-        datetime.date(y, m, 1)
-        return f"{y:04d}-{m:02d}"
-    return datetime.date(y, m, int(day)).isoformat()
+    try:
+        if not day:
+            datetime.date(y, m, 1)
+            return f"{y:04d}-{m:02d}"
+        return datetime.date(y, m, int(day)).isoformat()
+    except OverflowError as err:  # "Day 3000000000" is past C's integers: as invalid as day 32
+        raise ValueError(f"{year}-{month}-{day} is out of range") from err
 
 
 def normalise_orcid(value: str | None) -> str | None:

@@ -169,6 +169,25 @@ def test_records_read_through_iterparse_take_the_compiled_walk_too():
     assert assert_same_records(python, compiled) == 1
 
 
+@pytest.mark.parametrize("declaration, written, field, value", [
+    ('<!ATTLIST PMID Version CDATA "3">', b'<PMID Version="2">', "version", 3),
+    ('<!ATTLIST Author ValidYN CDATA #FIXED "N">', b'<Author ValidYN="Y">', "authors", []),
+])
+def test_attribute_defaults_a_doctype_declares_are_read_as_lxml_reads_them(declaration, written, field, value):
+    """A document read through iterparse (here: a namespace on its root) keeps its DOCTYPE,
+    and lxml's get() gives the defaults its <!ATTLIST> declares to elements that do not
+    write the attribute; the compiled walk, which reads only what is written, leaves such
+    documents to the Python walk."""
+    document = (XML / "full_record.xml").read_bytes().replace(
+        b'"https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd">',
+        b'"https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd" [' + declaration.encode() + b"]>", 1,
+    ).replace(b"<PubmedArticleSet>", b'<PubmedArticleSet xmlns:m="urn:example:note">', 1)
+    document = document.replace(written, written.split(b" ")[0] + b">")
+    python, compiled = both_walks(document)
+    assert compiled == python and isinstance(compiled[0], Article)
+    assert getattr(compiled[0], field) == value
+
+
 # ------------------------------------------------------------------ real files
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "pubmed-real"

@@ -290,6 +290,19 @@ def test_unreadable_records_become_problems_and_parsing_goes_on(caplog):
     assert sum("PMID 39990604" in m for m in caplog.messages) == 1
 
 
+@pytest.mark.parametrize("flat", [False, True], ids=["python walk", "compiled walk"])
+@pytest.mark.parametrize("date", [
+    b"<DateRevised><Year>2020</Year><Month>1</Month><Day>3000000000</Day></DateRevised>",
+    b"<DateRevised><Year>2020</Year><Month>30000000000000000000</Month></DateRevised>",
+])
+def test_a_date_with_a_number_past_any_calendar_is_a_problem_and_the_file_goes_on(date, flat):
+    document = (b"<PubmedArticleSet>" + one_record(b"<PMID>1</PMID>" + date)[len(b"<PubmedArticleSet>"):-len(
+        b"</PubmedArticleSet>")] + one_record(b"<PMID>2</PMID>")[len(b"<PubmedArticleSet>"):])
+    first, second = list(iter_records(io.BytesIO(document), "far.xml", flat=flat))
+    assert isinstance(first, ParseProblem) and "DateRevised is not a valid date" in first.message
+    assert (second[0] if flat else second.pmid) == "2"
+
+
 def one_record(pmid_xml: bytes, title: bytes = b"A synthetic record") -> bytes:
     return (b"<PubmedArticleSet><PubmedArticle><MedlineCitation Status=\"MEDLINE\">" + pmid_xml
             + b"<Article><ArticleTitle>" + title + b"</ArticleTitle></Article></MedlineCitation></PubmedArticle>"
