@@ -26,6 +26,8 @@ import marshal
 import multiprocessing
 import os
 import pickle
+import signal
+import threading
 import traceback
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -173,8 +175,9 @@ def _import_batches(store: Store, source: Iterator[tuple[PreparedBatch, bool]], 
             pending.records += piece.read
             if ends_batch:
                 transaction, finished = None, transaction
-                finished.close()
-                pending = _committed(pending, result)
+                with _signals_held():
+                    finished.close()
+                    pending = _committed(pending, result)
             if on_batch and piece.read:
                 on_batch(piece.read)
     except USER_ERRORS as exc:
@@ -187,8 +190,9 @@ def _import_batches(store: Store, source: Iterator[tuple[PreparedBatch, bool]], 
         raise
     finally:
         if transaction is not None:
-            transaction.close()  # the pieces read before a broken part of the file
-            _committed(pending, result)
+            with _signals_held():
+                transaction.close()  # the pieces read before a broken part of the file
+                _committed(pending, result)
         source.close()
 
 
@@ -197,6 +201,25 @@ def _committed(pending: FileResult, result: FileResult) -> FileResult:
     result.counts.add(pending.counts)
     result.records += pending.records
     return FileResult(result.path)
+
+
+@contextmanager
+def _signals_held():
+    """Ctrl-C and SIGTERM wait while a batch is committed and counted, then stop the run.
+
+    A stop that landed between the COMMIT and the count (the COMMIT returns only after
+    its checkpoint, while other connections already see the rows) left the run recording
+    fewer records than it stored. Held only in the main thread, where Python runs signal
+    handlers; the kernel keeps the signal until the mask is restored.
+    """
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 @contextmanager

@@ -58,3 +58,39 @@ def test_an_import_without_indexes_stores_what_one_with_them_does(tmp_path, monk
     assert strip(without.pop("articles")) == strip(with_indexes.pop("articles"))
     assert without == with_indexes and without["article_mesh"]
     assert {i.name for i in store.db["articles"].indexes} >= {"idx_articles_pub_year", "idx_articles_retracted"}
+
+
+def test_a_stop_signal_the_moment_a_batch_is_committed_still_counts_that_batch(tmp_path):
+    """The run records what its result counted: a SIGTERM landing right after a COMMIT
+    must not leave five stored records counted as none."""
+    import os
+    import signal
+    from contextlib import contextmanager
+
+    import pytest
+
+    from kb.store import Store
+
+    store = Store(tmp_path / "kb.db").ensure_shape()
+    atomic = store.db.atomic
+
+    @contextmanager
+    def atomic_then_stopped():
+        with atomic():
+            yield store.db
+        if not store.db.conn.in_transaction:  # the COMMIT itself, not a nested savepoint
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    store.db.atomic = atomic_then_stopped
+    previous = signal.signal(signal.SIGTERM, stop)
+    result = importing.FileResult(str(SAMPLE_XML))
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            importing.import_file(store, SAMPLE_XML, batch_size=5, processes=False, result=result)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    stored = store.db.execute("select count(*) from articles").fetchone()[0]
+    assert stored == 5 and result.counts.new == 5 and result.records == 5
