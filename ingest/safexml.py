@@ -37,7 +37,8 @@ class UnsafeXMLError(ValueError):
     """The document declares entities (or hides its prolog); it is not parsed at all."""
 
 
-_DECLARED_ENCODING = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._\-]+)["']""")
+# The encoding an XML declaration names (match it at the start of a document's bytes).
+DECLARED_ENCODING = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._\-]+)["']""")
 
 
 def _decode_head(head: bytes) -> str:
@@ -57,7 +58,7 @@ def _decode_head(head: bytes) -> str:
         return head.decode("utf-32-le" if head[0] == 0x3C else "utf-32-be", errors="replace")
     if head[:4] in (b"<\x00?\x00", b"\x00<\x00?"):
         return head.decode("utf-16-le" if head[0] == 0x3C else "utf-16-be", errors="replace")
-    declared = _DECLARED_ENCODING.match(head)
+    declared = DECLARED_ENCODING.match(head)
     if declared:  # in an encoding that is not ASCII's superset (UTF-7: "+ADw-!ENTITY"), the bytes lie
         try:
             return head.decode(declared.group(1).decode("ascii"), errors="replace")

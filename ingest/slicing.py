@@ -24,7 +24,6 @@ from ingest import safexml
 RECORD_TAGS = (b"PubmedArticle", b"PubmedBookArticle", b"MedlineCitation", b"DeleteCitation")
 _RECORD_START = re.compile(rb"<(" + b"|".join(RECORD_TAGS) + rb")(?=[\s/>])")
 _ROOT_TAG = re.compile(rb"<([A-Za-z_][\w.\-]*)")
-_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._\-]+)["']""")
 _UTF8 = frozenset({b"utf-8", b"utf8", b"us-ascii", b"ascii"})
 # What XML allows after the root element besides whitespace: comments and processing instructions.
 _MISC = re.compile(rb"<!--.*?-->|<\?.*?\?>", re.DOTALL)
@@ -61,7 +60,7 @@ def record_start(head: bytes) -> tuple[str, int] | None:
     as bytes; None when they cannot (or when ``head`` is not XML at all)."""
     if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00", b"<\x00")):
         return None  # UTF-16 or UTF-32
-    declared = _ENCODING.match(head.removeprefix(b"\xef\xbb\xbf"))
+    declared = safexml.DECLARED_ENCODING.match(head.removeprefix(b"\xef\xbb\xbf"))
     if declared and declared.group(1).lower() not in _UTF8:
         return None
     start = safexml.root_start(head.decode("latin-1"))
