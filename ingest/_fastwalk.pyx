@@ -139,8 +139,9 @@ cdef inline xmlNode* _element(xmlNode* node) except? NULL:
     return node
 
 
-cdef object _attribute(xmlNode* node, const char* name):
-    """``elem.get(name)``: an attribute in no namespace, None if absent."""
+cdef const char* _attribute_value(xmlNode* node, const char* name) except? NULL:
+    """The UTF-8 value of an attribute in no namespace, NULL if absent; Unusual for a value
+    libxml2 keeps as more than one text node."""
     cdef xmlAttr* attribute = node.properties
     cdef xmlNode* text
     while attribute is not NULL:
@@ -149,26 +150,22 @@ cdef object _attribute(xmlNode* node, const char* name):
             if text is NULL:
                 return ""
             if text.next is NULL and text.type == XML_TEXT_NODE:
-                return _decoded(_content(text))
+                return _content(text)
             raise Unusual()
         attribute = attribute.next
-    return None
+    return NULL
+
+
+cdef object _attribute(xmlNode* node, const char* name):
+    """``elem.get(name)``: an attribute in no namespace, None if absent."""
+    cdef const char* value = _attribute_value(node, name)
+    return None if value is NULL else _decoded(value)
 
 
 cdef bint _attribute_is(xmlNode* node, const char* name, const char* value) except -1:
     """``elem.get(name) == value``, compared without making a str of the attribute."""
-    cdef xmlAttr* attribute = node.properties
-    cdef xmlNode* text
-    while attribute is not NULL:
-        if attribute.ns is NULL and strcmp(<const char*>attribute.name, name) == 0:
-            text = attribute.children
-            if text is NULL:
-                return value[0] == 0
-            if text.next is NULL and text.type == XML_TEXT_NODE:
-                return strcmp(_content(text), value) == 0
-            raise Unusual()
-        attribute = attribute.next
-    return False
+    cdef const char* found = _attribute_value(node, name)
+    return found is not NULL and strcmp(found, value) == 0
 
 
 cdef inline str _decoded(const char* text):
