@@ -10,6 +10,7 @@ references), and on the real NCBI files when ../shared is there.
 
 from __future__ import annotations
 
+import io
 import random
 import re
 from pathlib import Path
@@ -31,7 +32,6 @@ def both_walks(source, name: str = "<test>") -> tuple[list, list]:
     """The records of ``source`` (a path or bytes) as the Python walk and as an import reads them."""
     def read(flat: bool) -> list:
         if isinstance(source, bytes):
-            import io
             return list(pubmed_xml.iter_records(io.BytesIO(source), name, flat=flat))
         return list(pubmed_xml.iter_records(source, flat=flat))
     return read(False), read(True)
