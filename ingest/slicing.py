@@ -8,7 +8,8 @@ For NCBI's files the bytes are exactly what lxml would have written back (checke
 the real baseline files), so stored records keep their hashes.
 
 Only documents whose records stand alone are cut: UTF-8 (or ASCII), no namespace
-declared on the root for the records to inherit. ``record_start`` says whether a
+declared on the root and no attribute defaults declared in the DOCTYPE for the records
+to inherit. ``record_start`` says whether a
 document qualifies; :mod:`ingest.pubmed_xml` reads any other with ``iterparse``.
 Between records only whitespace is expected; anything else is handed on as a gap
 for the parser to check, so that text which is not XML is still an error.
@@ -64,8 +65,8 @@ def record_start(head: bytes) -> tuple[str, int] | None:
     if declared and declared.group(1).lower() not in _UTF8:
         return None
     start = safexml.root_start(head.decode("latin-1"))
-    if start < 0:
-        return None
+    if start < 0 or b"<!ATTLIST" in head[:start]:
+        return None  # attribute defaults declared in the DOCTYPE: a record cut out would lose them
     tag = _ROOT_TAG.match(head, start)
     end = head.find(b">", start)
     if tag is None or end < 0 or head[end - 1 : end] == b"/" or b"xmlns" in head[start:end]:

@@ -241,6 +241,25 @@ def test_old_medline_citation_set():
     assert deletion == Deletion(["8990499"])
 
 
+def test_attribute_defaults_declared_in_the_doctype_count_however_the_document_is_read(monkeypatch):
+    """A record without MajorTopicYN takes the default its DOCTYPE's <!ATTLIST> declares,
+    as lxml reads it, whether the document's records are cut out as bytes (each parsed
+    without the DOCTYPE) or read through iterparse."""
+    from ingest import slicing
+
+    document = (XML / "full_record.xml").read_bytes().replace(
+        b'"https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd">',
+        b'"https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd" '
+        b'[<!ATTLIST DescriptorName MajorTopicYN (Y|N) "Y">]>', 1,
+    ).replace(b'<DescriptorName UI="D001859" MajorTopicYN="N">', b'<DescriptorName UI="D001859">', 1)
+    (as_read,) = iter_records(io.BytesIO(document), "attlist.xml")
+    monkeypatch.setattr(slicing, "record_start", lambda head: None)
+    (through_iterparse,) = iter_records(io.BytesIO(document), "attlist.xml")
+    heading = next(m for m in as_read.mesh_headings if m.ui == "D001859")
+    assert heading.major is True
+    assert as_read.to_dict() == through_iterparse.to_dict()
+
+
 def test_vernacular_title_elocation_doi_and_start_end_pages():
     article = only_article("vernacular_title.xml")
     assert article.title == "Crioablación percutánea de metástasis óseas dolorosas."
