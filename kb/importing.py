@@ -48,6 +48,8 @@ PIECE_SIZE = 250
 # with the default threshold (700) the cyclic collector keeps re-scanning them, which
 # cost a third of the reader's time. Collections still happen, ~70 times less often.
 GC_THRESHOLD = 50_000
+# What stops a run from outside: Ctrl-C and the scheduler's or an operator's kill.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 # What a PubMed XML record takes, and how much gzip shrinks one: enough to tell a bulk
@@ -209,17 +211,33 @@ def _signals_held():
 
     A stop that landed between the COMMIT and the count (the COMMIT returns only after
     its checkpoint, while other connections already see the rows) left the run recording
-    fewer records than it stored. Held only in the main thread, where Python runs signal
-    handlers; the kernel keeps the signal until the mask is restored.
+    fewer records than it stored. The handlers are swapped for ones that only note the
+    signal, and the noted signal goes to the run's own handler once the batch is counted.
+    Not a thread's signal mask: the kernel hands a signal the main thread blocks to any
+    other thread (numpy's OpenBLAS keeps one), and Python still runs the handler at once.
+    Handlers can be swapped only in the main thread, the one Python runs them in.
     """
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    noted: list[tuple[int, object]] = []
+    held = {signum: signal.signal(signum, lambda *caught: noted.append(caught))
+            for signum in STOP_SIGNALS if signal.getsignal(signum) is not None}  # None: not Python's to swap
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        for signum, handler in held.items():
+            signal.signal(signum, handler)
+        for signum, frame in noted:
+            _deliver(signum, frame, held[signum])
+
+
+def _deliver(signum: int, frame, handler) -> None:
+    """Act on a signal as the handler that was in place would have."""
+    if callable(handler):
+        handler(signum, frame)
+    elif handler == signal.SIG_DFL:
+        os.kill(os.getpid(), signum)  # the default action (SIGTERM ends the process), now unhindered
 
 
 @contextmanager

@@ -60,18 +60,13 @@ def test_an_import_without_indexes_stores_what_one_with_them_does(tmp_path, monk
     assert {i.name for i in store.db["articles"].indexes} >= {"idx_articles_pub_year", "idx_articles_retracted"}
 
 
-def test_a_stop_signal_the_moment_a_batch_is_committed_still_counts_that_batch(tmp_path):
-    """The run records what its result counted: a SIGTERM landing right after a COMMIT
-    must not leave five stored records counted as none."""
+def stopped_at_the_first_commit(store) -> None:
+    """Make the store send SIGTERM to its own process the moment a batch's COMMIT returns."""
     import os
     import signal
+    import time
     from contextlib import contextmanager
 
-    import pytest
-
-    from kb.store import Store
-
-    store = Store(tmp_path / "kb.db").ensure_shape()
     atomic = store.db.atomic
 
     @contextmanager
@@ -80,17 +75,67 @@ def test_a_stop_signal_the_moment_a_batch_is_committed_still_counts_that_batch(t
             yield store.db
         if not store.db.conn.in_transaction:  # the COMMIT itself, not a nested savepoint
             os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # long enough for whichever thread the kernel chose to take it
+
+    store.db.atomic = atomic_then_stopped
+
+
+def test_a_stop_signal_the_moment_a_batch_is_committed_still_counts_that_batch(tmp_path):
+    """The run records what its result counted: a SIGTERM landing right after a COMMIT
+    must not leave five stored records counted as none. Another thread is waiting, as
+    numpy's OpenBLAS thread does in every cryokb process: the kernel may hand it the
+    signal, and Python then runs the handler in the main thread all the same."""
+    import signal
+    import threading
+
+    import pytest
+
+    from kb.store import Store
+
+    store = Store(tmp_path / "kb.db").ensure_shape()
+    stopped_at_the_first_commit(store)
 
     def stop(signum, frame):
         raise KeyboardInterrupt
 
-    store.db.atomic = atomic_then_stopped
     previous = signal.signal(signal.SIGTERM, stop)
+    done = threading.Event()
+    waiting = threading.Thread(target=done.wait)
+    waiting.start()
     result = importing.FileResult(str(SAMPLE_XML))
     try:
         with pytest.raises(KeyboardInterrupt):
             importing.import_file(store, SAMPLE_XML, batch_size=5, processes=False, result=result)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        done.set()
+        waiting.join()
     stored = store.db.execute("select count(*) from articles").fetchone()[0]
     assert stored == 5 and result.counts.new == 5 and result.records == 5
+
+
+def test_a_sigterm_held_during_a_commit_still_ends_a_process_that_kept_the_default_action(tmp_path):
+    """A library caller that installed no handler: the SIGTERM waits for the COMMIT, then
+    ends the process as it would have, with the batch stored."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_importing import stopped_at_the_first_commit
+        from kb import importing
+        from kb.store import Store
+        store = Store({str(tmp_path / "kb.db")!r}).ensure_shape()
+        stopped_at_the_first_commit(store)
+        importing.import_file(store, {str(SAMPLE_XML)!r}, batch_size=5, processes=False)
+        print("the import went on")
+    """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == -signal.SIGTERM, run.stderr
+    assert "went on" not in run.stdout
+    from kb.store import Store
+
+    assert Store(tmp_path / "kb.db").db.execute("select count(*) from articles").fetchone()[0] == 5
