@@ -53,8 +53,9 @@ DEFAULT_BASE_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 INTERVAL_WITHOUT_KEY = 0.37
 INTERVAL_WITH_KEY = 0.11
 
-# HTTP statuses worth another try: throttling and server-side failures.
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# HTTP statuses worth another try: a request timeout, throttling, and every server-side
+# failure (5xx: a proxy's 520-524 as much as NCBI's own 500-504).
+RETRY_STATUSES = frozenset({408, 429, *range(500, 600)})
 
 # A reply may take this many times ``timeout`` in all: the socket timeout bounds each read,
 # not a reply that trickles in a byte at a time (a stalled proxy), which would hang a run.
@@ -152,7 +153,7 @@ class EutilsClient:
         self.limiter = RateLimiter(interval, clock=clock, sleep=sleep)
         self._sleep = sleep
         self._rng = rng or random.Random()
-        self._opener = opener or urllib.request.build_opener()
+        self._opener = opener or urllib.request.build_opener(_PacedRedirects(self.limiter))
 
     def __repr__(self) -> str:
         key = "set" if self.api_key else "none"
@@ -189,23 +190,32 @@ class EutilsClient:
         return self._request("efetch.fcgi", params, label, check)
 
     def efetch_ids(self, ids, *, label: str | None = None) -> bytes:
-        """Fetch the given PMIDs as PubMed XML, by POST (NCBI's advice for long id lists)."""
+        """Fetch the given PMIDs as PubMed XML, by POST (NCBI's advice for long id lists).
+
+        A reply with fewer records than ids is tried again like a truncated one, and the
+        last try takes what comes: a record deleted since it was found never comes, and
+        the caller reports the ones still missing.
+        """
         ids = [str(i) for i in ids]
         params = {"db": self.db, "id": ids, "rettype": "xml", "retmode": "xml"}
         label = label or f"efetch of {len(ids)} ids"
-        return self._request("efetch.fcgi", params, label, _check_pubmed_xml, post=True)
+        return self._request("efetch.fcgi", params, label,
+                             functools.partial(_check_pubmed_xml, expected=len(ids)), post=True,
+                             last_check=_check_pubmed_xml)
 
     # -- one request, with its tries ----------------------------------------
 
     def _request(self, utility: str, params: dict, label: str, check: Callable[[bytes], object],
-                 post: bool | None = None):
-        """Send one request until ``check`` accepts the body, or raise EutilsError."""
+                 post: bool | None = None, last_check: Callable[[bytes], object] | None = None):
+        """Send one request until ``check`` (on the last try ``last_check``, if given)
+        accepts the body, or raise EutilsError."""
         last_error = ""
         for attempt in range(1, self.max_tries + 1):
             self.limiter.wait()
             request = self._build(utility, params, post)  # each try its own: urllib keeps redirect state on it
+            accept = last_check if last_check is not None and attempt == self.max_tries else check
             try:
-                return check(self._send(request))
+                return accept(self._send(request))
             except _Permanent as problem:
                 raise EutilsError(f"{label} failed: {self._redact(str(problem))}") from None
             except _Transient as problem:
@@ -277,6 +287,20 @@ class EutilsClient:
         return delay
 
 
+class _PacedRedirects(urllib.request.HTTPRedirectHandler):
+    """Redirects followed as urllib follows them, each new request spaced by the client's
+    limiter: NCBI counts the request a redirect sends as much as the first."""
+
+    def __init__(self, limiter: RateLimiter):
+        self.limiter = limiter
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None:
+            self.limiter.wait()
+        return new
+
+
 def _decoded(body: bytes, encoding: str) -> bytes:
     """The body as sent, undone: a proxy may gzip a reply nobody asked it to (urllib does not undo it)."""
     if encoding in ("", "identity"):
@@ -337,8 +361,8 @@ _KINDS = {"PhraseNotFound": "terms not found", "FieldNotFound": "unknown search 
 
 def _parse_esearch(body: bytes) -> SearchResult:
     """Bio.Entrez.read over the reply; an unreadable or ERROR reply is worth another try."""
-    try:
-        data = Entrez.read(io.BytesIO(body))
+    try:  # ignore_errors: an <ERROR> reply comes back as data, for the check below to name
+        data = Entrez.read(io.BytesIO(body), ignore_errors=True)
     except Exception as error:  # Biopython raises several parser errors; all mean "bad body"
         raise _Transient(f"unparsable esearch XML ({type(error).__name__}: {error})") from None
     if "ERROR" in data:

@@ -8,6 +8,7 @@ import datetime as dt
 import logging
 import random
 import socket
+import time
 import urllib.request
 
 import pytest
@@ -98,6 +99,23 @@ def test_efetch_ids_goes_by_post_with_every_id(emu):
     assert sorted(pmids_in(body)) == sorted(ids)
 
 
+def test_an_efetch_by_id_short_of_records_is_tried_again(emu):
+    client = fast_client(emu)
+    ids = [r.pmid for r in emu.records[:20]]
+    emu.inject("efetch", Fault.short(3))
+    assert sorted(pmids_in(client.efetch_ids(ids))) == sorted(ids)
+    assert [r.fault for r in emu.requests_to("efetch")] == ["short", None]
+
+
+def test_the_last_try_of_an_efetch_by_id_takes_the_records_that_still_come(emu):
+    """A record deleted since the search never comes: the caller reports it, and keeps the rest."""
+    client = fast_client(emu, max_tries=3)
+    ids = [r.pmid for r in emu.records[:20]]
+    emu.unfetchable = {ids[4]}
+    assert sorted(pmids_in(client.efetch_ids(ids))) == sorted(ids[:4] + ids[5:])
+    assert len(emu.requests_to("efetch")) == 3
+
+
 def test_every_request_names_the_tool_the_email_and_the_key(emu):
     client = fast_client(emu, api_key=SECRET)
     search = client.esearch("cryoablation")
@@ -147,6 +165,8 @@ def test_a_base_url_that_urllib_cannot_send_to_is_refused_before_any_request(url
         (Fault.http(429, retry_after="0"), "HTTP 429"),
         (Fault.http(500), "HTTP 500"),
         (Fault.http(503), "HTTP 503"),
+        (Fault.http(520), "HTTP 520"),  # a proxy in front of NCBI
+        (Fault.http(408), "HTTP 408"),
         (Fault.truncated(), "truncated efetch XML"),
         (Fault.slow(1.5), "timed out"),
     ],
@@ -197,6 +217,12 @@ def test_a_fault_that_persists_fails_after_the_bounded_tries(emu):
     with pytest.raises(EutilsError, match=r"^efetch batch 7 \(records 3000-3499 of 4210\) failed after 3 tries: HTTP 500$"):
         client.efetch(search.webenv, search.query_key, 0, 10, label="efetch batch 7 (records 3000-3499 of 4210)")
     assert len(emu.requests_to("efetch")) == 3
+
+
+def test_an_error_reply_from_ncbi_is_reported_in_ncbi_words(emu):
+    client = fast_client(emu, max_tries=2)
+    with pytest.raises(EutilsError, match=r"esearch failed after 2 tries: NCBI error: Empty term and query_key"):
+        client.esearch("")
 
 
 def test_a_bad_request_is_not_retried(emu):
@@ -352,6 +378,39 @@ def test_every_try_through_a_redirect_is_a_real_try(emu):
         assert len(emu.requests_to("esearch")) == 5
     finally:
         server.shutdown()
+
+
+def test_a_redirect_and_the_request_it_sends_are_spaced_as_two_requests(emu):
+    """NCBI counts the request a redirect sends (an http:// base URL sent to https://) as
+    much as the first, so the spacing holds between every request that reaches a server."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    arrivals = []
+
+    class Moved(BaseHTTPRequestHandler):
+        def do_GET(self):
+            arrivals.append(time.monotonic())
+            self.send_response(301)
+            self.send_header("Location", emu.url.rstrip("/") + self.path.removeprefix("/old"))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Moved)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = fast_client(emu, interval=0.2)
+        client.base_url = f"http://127.0.0.1:{server.server_port}/old/"
+        for _ in range(3):
+            client.esearch("cryoablation")
+    finally:
+        server.shutdown()
+    times = sorted(arrivals + [r.time for r in emu.requests_to("esearch")])
+    assert len(times) == 6
+    assert min(later - earlier for earlier, later in zip(times, times[1:])) >= 0.19
 
 
 def test_a_reply_gzipped_by_a_proxy_is_read(emu):
