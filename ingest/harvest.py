@@ -77,7 +77,7 @@ class HarvestResult:
     since: str | None
     until: str
     windows: list[Window] = field(default_factory=list)
-    matched: int = 0  # records the windows hold (overlaps counted twice)
+    matched: int = 0  # records the windows hold (each once, where the searches gave every id)
     fetched: int = 0  # records read from efetch replies
     batches: int = 0
     counts: SaveCounts = field(default_factory=SaveCounts)
@@ -282,34 +282,53 @@ def _plan_run(client, query, since_day, until_day, *, explicit_until: bool) -> l
 
 
 def _fetch_windows(client, store, result: HarvestResult, max_records, batch_size, progress) -> None:
-    """Fetch every window batch by batch, one store transaction per batch."""
+    """Fetch every window batch by batch, one store transaction per batch.
+
+    A record found by two windows (one that entered in the run's window is also modified
+    in it) is fetched once: a later window's records that an earlier one brought are left
+    out, and the rest of it is fetched by id.
+    """
     result.counts = SaveCounts()
-    result.matched = sum(w.search.count for w in result.windows)
+    result.matched = _matched(result.windows)
     total = min(result.matched, max_records) if max_records else result.matched
     done = 0
+    brought: set[str] = set()
     if progress:
         progress(done, total)
     for window in result.windows:
-        done = _fetch_window(client, store, result, window, done, total, batch_size, progress)
+        ids = window.search.ids if len(window.search.ids) == window.search.count else None
+        if ids and brought.intersection(ids):
+            done = _fetch_by_id(client, store, result, window, brought, done, total, batch_size, progress)
+        else:
+            done = _fetch_window(client, store, result, window, brought, done, total, batch_size, progress)
         if result.truncated:
             return
 
 
-def _fetch_window(client, store, result: HarvestResult, window: Window, done: int, total: int, batch_size: int,
-                  progress) -> int:
+def _matched(windows: list[Window]) -> int:
+    """How many records the windows hold, each counted once where every window knows its ids."""
+    if all(len(w.search.ids) == w.search.count for w in windows):
+        return len(set().union(*(w.search.ids for w in windows)))
+    return sum(w.search.count for w in windows)
+
+
+def _fetch_window(client, store, result: HarvestResult, window: Window, brought: set[str], done: int, total: int,
+                  batch_size: int, progress) -> int:
     """One window batch by batch through its history entry, each reply checked against the
     window's ids: a record the search did not find is not stored (a proxy's stray, a reply
     for another query), and the window's records that no batch brought (a reply for another
     retstart, a repeated record, a result that moved) are fetched by id at the end. One
     that efetch never returns is recorded as a problem, not retried for ever."""
     ids = window.search.ids if len(window.search.ids) == window.search.count else None
-    seen = _Brought()
+    seen = _Brought(brought)
     gone = False
+    asked = 0  # the window's records, in search order, that batches asked for
     for retstart in range(0, window.search.count, batch_size):
-        retmax = min(batch_size, window.search.count - retstart, total - done)
+        whole = min(batch_size, window.search.count - retstart)
+        retmax = min(whole, total - done)
         if retmax <= 0:
             result.truncated = True
-            return done
+            break
         result.batches += 1
         label = _batch_label(result.batches, retstart, retmax, window, len(result.windows))
         try:
@@ -324,31 +343,71 @@ def _fetch_window(client, store, result: HarvestResult, window: Window, done: in
             break
         _save_batch(store, result, body, label, ids and set(ids), seen)
         done += retmax
+        asked = retstart + retmax
         if progress:
             progress(done, total)
-    missing = [pmid for pmid in ids or () if pmid not in seen.pmids]
+        if retmax < whole:  # max_records reached inside this batch
+            result.truncated = True
+            break
+    missing = [pmid for pmid in (ids if gone else (ids or ())[:asked]) if pmid not in seen.pmids]
     if len(missing) <= seen.unreadable:
         missing = []  # the records that came unreadable, without a PMID to tell them by
-    if gone:  # the batches never asked for, within --max
+    if gone:  # the batches never asked for, within max_records
         missing = missing[: max(0, total - done)]
         done += len(missing)
+    _fetch_missing(client, store, result, window, missing, ids, seen, batch_size)
+    return done
+
+
+def _fetch_by_id(client, store, result: HarvestResult, window: Window, brought: set[str], done: int, total: int,
+                 batch_size: int, progress) -> int:
+    """A window's records that no earlier window brought, fetched by id a batch at a time."""
+    wanted = [pmid for pmid in window.search.ids if pmid not in brought]
+    todo = wanted[: max(0, total - done)]
+    if len(todo) < len(wanted):
+        result.truncated = True
+    seen = _Brought(brought)
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start : start + batch_size]
+        result.batches += 1
+        label = (f"efetch batch {result.batches} ({len(chunk)} ids of {window.describe()} "
+                 f"no earlier window brought)")
+        _save_batch(store, result, client.efetch_ids(chunk, label=label), label, set(window.search.ids), seen)
+        done += len(chunk)
+        if progress:
+            progress(done, total)
+    _report_never(store, result, [pmid for pmid in todo if pmid not in seen.pmids])
+    return done
+
+
+def _fetch_missing(client, store, result: HarvestResult, window: Window, missing: list[str], ids, seen: "_Brought",
+                   batch_size: int) -> None:
+    """The window's records its batches did not bring, fetched by id; those that never come are problems."""
     for start in range(0, len(missing), batch_size):
         chunk = missing[start : start + batch_size]
         label = f"efetch of {len(chunk)} ids missing from {window.describe()}"
         _save_batch(store, result, client.efetch_ids(chunk, label=label), label, set(ids), seen)
-    never = [pmid for pmid in missing if pmid not in seen.pmids]
+    _report_never(store, result, [pmid for pmid in missing if pmid not in seen.pmids])
+
+
+def _report_never(store, result: HarvestResult, never: list[str]) -> None:
     if never:
         _record_problems(store, result, [ParseProblem("efetch", f"PMID {pmid}", "in the search result, but efetch "
                                                       "did not return it") for pmid in never])
-    return done
 
 
-@dataclass
 class _Brought:
-    """What a window's replies brought: PMIDs, and how many records came unreadable without one."""
+    """What a window's replies brought: PMIDs, and how many records came unreadable without
+    one. Every PMID also goes into ``run``, what the whole run has brought."""
 
-    pmids: set = field(default_factory=set)
-    unreadable: int = 0
+    def __init__(self, run: set[str]):
+        self.pmids: set[str] = set()
+        self.run = run
+        self.unreadable = 0
+
+    def add(self, pmid: str) -> None:
+        self.pmids.add(pmid)
+        self.run.add(pmid)
 
 
 def _record_problems(store, result: HarvestResult, problems: list[ParseProblem]) -> None:
@@ -388,9 +447,9 @@ def _save_batch(store, result: HarvestResult, body: bytes, label: str, wanted: s
     if seen is not None:  # a record that came unreadable came all the same: it is a problem already
         for r in records:
             if isinstance(r, Article):
-                seen.pmids.add(r.pmid)
+                seen.add(r.pmid)
             elif isinstance(r, ParseProblem) and r.where.startswith("PMID "):
-                seen.pmids.add(r.where.removeprefix("PMID "))
+                seen.add(r.where.removeprefix("PMID "))
             elif isinstance(r, ParseProblem):
                 seen.unreadable += 1  # its PMID unreadable too: one record fewer to look for
     records += [ParseProblem(name, f"PMID {r.pmid}", "not in the search result; not stored") for r in strays]
