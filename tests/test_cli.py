@@ -448,6 +448,16 @@ def test_harvest_refuses_since_after_until_as_a_usage_error_and_creates_no_datab
     assert not db.exists() or db.stat().st_size == 0
 
 
+@pytest.mark.parametrize("command", ["harvest", "refresh"])
+def test_an_empty_query_is_a_usage_error_not_the_default_query(runner, tmp_path, command):
+    """``--query "$Q"`` with Q unset must not run (and record) the default query."""
+    db = tmp_path / "kb.db"
+    result = runner.invoke(cli, [command, "--db", str(db), "--query", "", "--eutils-url", "http://127.0.0.1:9/"])
+    assert result.exit_code == 2
+    assert "--query" in result.output and "empty" in result.output
+    assert not db.exists() or db.stat().st_size == 0
+
+
 def test_evaluate_refuses_an_empty_gold_file_rather_than_score_it_perfect(runner, tmp_path, sample_xml):
     gold = tmp_path / "empty.jsonl"
     gold.write_text("")
