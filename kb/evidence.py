@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 from ingest.model import AbstractSection, Article, PublicationType
-from kb.store import Store, chunks, now_iso
+from kb.store import Store, chunks, now_iso, transaction
 
 log = logging.getLogger("cryokb.evidence")
 
@@ -107,7 +107,7 @@ def load_concepts(store: Store) -> None:
             rows.append({"key": key, "field": field_name, "label": entry.get("label"),
                          "definition": entry.get("definition"), "mesh_ui": entry.get("mesh"),
                          "ncit_code": entry.get("ncit"), "umls_cui": entry.get("umls")})
-    with store.db.atomic():
+    with store.transaction():
         store.db["concepts"].upsert_all(rows, pk="key")
     store.set_meta("vocabulary_version", str(vocabulary.get("version")))
 
@@ -223,7 +223,7 @@ def write_evidence(store: Store, items: Iterable, version: str, hashes: dict[str
     items = list(items)
     db = store.db
     stamp = now_iso()
-    with db.atomic():
+    with transaction(db):
         pmids = [record["pmid"] for record, _, _ in items]
         next_ids = _next_ids(store)
         _delete_evidence(store, pmids)
@@ -274,7 +274,7 @@ def _purge_withdrawn(store: Store) -> None:
     pmids = [row[0] for row in store.db.execute(
         "select pmid from evidence where pmid in (select pmid from articles where deleted = 1)")]
     for chunk in chunks(pmids, PAGE):
-        with store.db.atomic():
+        with store.transaction():
             _delete_evidence(store, chunk)
             marks = ",".join("?" * len(chunk))
             store.db.execute(f"update articles set extracted_hash = null where pmid in ({marks})", chunk)
@@ -354,7 +354,7 @@ def apply_views(store: Store) -> None:
         if name in db.view_names():
             db.execute(f"drop view [{name}]")
     db.executescript(data_path("views.sql").read_text(encoding="utf-8"))  # commits as it goes
-    with db.atomic():  # readers see the old summaries or the new, never none
+    with transaction(db):  # readers see the old summaries or the new, never none
         for name in MATERIALISED:
             db.execute(f"drop table if exists [{name}]")
             db.execute(f"create table [{name}] as select * from [{name}_live]")

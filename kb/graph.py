@@ -16,7 +16,7 @@ from pathlib import Path
 
 import networkx as nx
 
-from kb.store import Store
+from kb.store import Store, transaction
 
 GRAPH_FIELDS = ("lesion_types", "anatomic_sites", "indications", "treatments")
 FORMATS = ("graphml", "gexf", "json")
@@ -106,7 +106,7 @@ def save_graph(store: Store, graph: nx.Graph) -> None:
               "community": d.get("community")} for node, d in graph.nodes(data=True)]
     edges = [{"source": a, "target": b, "kind": "co-occurrence", "weight": d["weight"],
               "pmids": json.dumps(sorted(d["pmids"]))} for a, b, d in graph.edges(data=True)]
-    with db.atomic():
+    with transaction(db):
         db["graph_nodes"].create({"id": str, "kind": str, "field": str, "label": str, "articles": int,
                                   "degree": int, "weighted_degree": int, "centrality": float, "community": int},
                                  pk="id", if_not_exists=True)

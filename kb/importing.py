@@ -171,7 +171,7 @@ def _import_batches(store: Store, source: Iterator[tuple[PreparedBatch, bool]], 
         for piece, ends_batch in source:
             if transaction is None:
                 transaction = ExitStack()
-                transaction.enter_context(store.db.atomic())
+                transaction.enter_context(store.transaction())
             _report_problems(piece.problems, on_problem)
             pending.counts.add(store.save_prepared(piece, run_id=run_id))
             pending.records += piece.read

@@ -264,7 +264,7 @@ def close_interrupted_runs(store: Store, published: Path) -> int:
     file does not hold yet died while publishing.
     """
     last_published = _last_published_run(published)
-    with store.db.atomic():
+    with store.transaction():
         cursor = store.db.execute(
             "update refresh_runs set outcome = 'interrupted', "
             "error = coalesce(error, 'killed before it was published; its work is published by a later run') "
@@ -283,7 +283,7 @@ def _last_published_run(published: Path) -> int:
 def _save_run(store: Store, result: RefreshResult, **extra) -> int:
     row = {name: getattr(result, name) for name in RUN_COLUMNS if hasattr(result, name) and name != "id"}
     row.update(resumed=int(result.resumed), summary=json.dumps(result.by_lesion_type, sort_keys=True), **extra)
-    with store.db.atomic():
+    with store.transaction():
         if result.run_id is None:
             return store.db["refresh_runs"].insert(row).last_pk
         store.db["refresh_runs"].update(result.run_id, row)

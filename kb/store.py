@@ -116,6 +116,32 @@ BULK_CHECKPOINT = 10_000
 BUSY_TIMEOUT = 30.0
 
 
+@contextmanager
+def transaction(db: sqlite_utils.Database):
+    """sqlite-utils' ``atomic()``, begun IMMEDIATE: the write lock taken as the transaction
+    begins, nested blocks savepoints.
+
+    Why: ``atomic()`` begins DEFERRED, and a batch reads (which PMIDs are stored) before it
+    writes. If another process commits in between, SQLite refuses the first write at once
+    with "database is locked", without waiting BUSY_TIMEOUT for the other writer; taking
+    the lock first makes every writer wait its turn.
+    """
+    conn = db.conn
+    if conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        with db.atomic():  # a savepoint inside: atomic's own rollback on error
+            yield db
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 class StoreError(Exception):
     """A problem with the database file itself (not a PubMed record)."""
 
@@ -173,6 +199,10 @@ class Store:
                 self._tune()
             except Exception as exc:  # sqlite3.DatabaseError: file is not a database
                 raise StoreError(f"cannot open database {path}: {exc}") from exc
+
+    def transaction(self):
+        """A write transaction that waits its turn behind other writers (see :func:`transaction`)."""
+        return transaction(self.db)
 
     @classmethod
     def reading(cls, db_path: str | Path) -> "Store":
@@ -367,7 +397,7 @@ class Store:
             return
         names = [index.name for table, indexes in SECONDARY_INDEXES.items() if table != "harvest_runs"
                  for index in self.db[table].indexes if index.columns in indexes]
-        with self.db.atomic():
+        with self.transaction():
             for name in names:
                 self.db.execute(f"drop index if exists [{name}]")
         every = self.db.execute("pragma wal_autocheckpoint").fetchone()[0]
@@ -376,7 +406,7 @@ class Store:
             yield True
         finally:
             self.db.execute(f"pragma wal_autocheckpoint = {every}")
-            with self.db.atomic():
+            with self.transaction():
                 self._ensure_indexes()
 
     # -- writing --------------------------------------------------------------
@@ -392,7 +422,7 @@ class Store:
         process while this one is written (kb.importing).
         """
         counts = SaveCounts()
-        with self.db.atomic():
+        with self.transaction():
             self._save_articles(batch.articles, counts)
             counts.deleted += self._mark_deleted(batch.deletions)
             self._save_problems(batch.problems, run_id)
@@ -489,7 +519,7 @@ class Store:
                   since: str | None = None, until: str | None = None, source: str | None = None) -> int:
         """Record a run as "running", naming its process, and close the runs whose process died."""
         me = LockInfo.current()
-        with self.db.atomic():
+        with self.transaction():
             self._close_dead_runs()
             table = self.db["harvest_runs"].insert(
                 {
@@ -532,7 +562,7 @@ class Store:
             update["since"] = since
         if until is not None:
             update["until"] = until
-        with self.db.atomic():
+        with self.transaction():
             self.db["harvest_runs"].update(run_id, update)
 
     def successful_runs(self, kind: str = "harvest", query: str | None = None) -> list[dict]:
@@ -551,7 +581,7 @@ class Store:
     # -- settings kept in the database ----------------------------------------
 
     def set_meta(self, key: str, value: str) -> None:
-        with self.db.atomic():
+        with self.transaction():
             self.db["cryokb_meta"].upsert({"key": key, "value": value}, pk="key")
 
     def get_meta(self, key: str, default: str | None = None) -> str | None:

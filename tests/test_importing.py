@@ -67,17 +67,17 @@ def stopped_at_the_first_commit(store) -> None:
     import time
     from contextlib import contextmanager
 
-    atomic = store.db.atomic
+    transaction = store.transaction
 
     @contextmanager
-    def atomic_then_stopped():
-        with atomic():
+    def transaction_then_stopped():
+        with transaction():
             yield store.db
         if not store.db.conn.in_transaction:  # the COMMIT itself, not a nested savepoint
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(0.05)  # long enough for whichever thread the kernel chose to take it
 
-    store.db.atomic = atomic_then_stopped
+    store.transaction = transaction_then_stopped
 
 
 def test_a_stop_signal_the_moment_a_batch_is_committed_still_counts_that_batch(tmp_path):

@@ -203,6 +203,30 @@ def test_a_failing_batch_leaves_the_database_as_it_was(store, monkeypatch):
     assert list(store.db.iterdump()) == before
 
 
+def test_a_batch_waits_for_another_writer_rather_than_fail_as_locked(store, db_path, monkeypatch):
+    """Another process commits while a batch is between its read (which PMIDs are stored)
+    and its first write: the batch must wait its turn, not fail with "database is locked"."""
+    import threading
+
+    other = Store(db_path)
+    looked_up = store._existing
+    writers = []
+
+    def existing_then_someone_writes(pmids):
+        found = looked_up(pmids)
+        writer = threading.Thread(target=other.save_records, args=([make_article("90000777")],))
+        writer.start()
+        writer.join(1.0)  # the other writer commits now, or waits for this batch's lock
+        writers.append(writer)
+        return found
+
+    monkeypatch.setattr(store, "_existing", existing_then_someone_writes)
+    counts = store.save_records([make_article("90000001")])
+    writers[0].join()
+    assert counts.new == 1
+    assert {row["pmid"] for row in store.db.query("select pmid from articles")} == {"90000001", "90000777"}
+
+
 def test_runs_are_recorded_and_the_last_successful_one_found(store):
     first = store.start_run(kind="harvest", query="cryoablation", since=None, until="2024/01/01")
     store.finish_run(first, outcome="ok")
