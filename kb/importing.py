@@ -140,13 +140,15 @@ class _Counted:
 def import_file(store: Store, path: str | Path, *, batch_size: int = DEFAULT_BATCH_SIZE,
                 run_id: int | None = None, on_batch: Callable[[int], None] | None = None,
                 on_problem: Callable[[ParseProblem], None] | None = None,
-                processes: bool | None = None, result: FileResult | None = None) -> FileResult:
+                processes: bool | None = None, result: FileResult | None = None,
+                withdrawn: set[str] | None = None) -> FileResult:
     """Import one file. A read error after some batches is recorded, not raised.
 
     ``processes`` (default: wherever fork exists, and not inside a daemonic process,
     which may have no children) reads in a second process; False reads and writes in
     this one, with the same results. ``result``, when given, is filled in as batches
     are committed, so that a caller still has the counts when the import is cut short.
+    ``withdrawn``: the PMIDs the run deleted so far (Store.save_prepared), shared by its files.
     """
     result = result or FileResult(str(path))
     if processes is None:
@@ -154,12 +156,13 @@ def import_file(store: Store, path: str | Path, *, batch_size: int = DEFAULT_BAT
                      and not multiprocessing.current_process().daemon)
     source = _forked_batches(path, batch_size) if processes else prepared_batches(path, batch_size)
     with _fewer_collections():
-        _import_batches(store, source, result, run_id, on_batch, on_problem)
+        _import_batches(store, source, result, run_id, on_batch, on_problem,
+                        set() if withdrawn is None else withdrawn)
     return result
 
 
 def _import_batches(store: Store, source: Iterator[tuple[PreparedBatch, bool]], result: FileResult, run_id,
-                    on_batch, on_problem) -> None:
+                    on_batch, on_problem, withdrawn: set[str]) -> None:
     """Write pieces as they come, one transaction a batch; a read error commits what was read.
 
     ``result`` counts a batch once it is committed, so that it never counts the pieces
@@ -173,7 +176,7 @@ def _import_batches(store: Store, source: Iterator[tuple[PreparedBatch, bool]], 
                 transaction = ExitStack()
                 transaction.enter_context(store.transaction())
             _report_problems(piece.problems, on_problem)
-            pending.counts.add(store.save_prepared(piece, run_id=run_id))
+            pending.counts.add(store.save_prepared(piece, run_id=run_id, withdrawn=withdrawn))
             pending.records += piece.read
             if ends_batch:
                 transaction, finished = None, transaction
@@ -365,12 +368,13 @@ def import_files(store: Store, paths: Iterable[str | Path], *, batch_size: int =
     paths = [str(p) for p in paths]
     run_id = store.start_run(kind="import", source=", ".join(paths))
     results = []
+    withdrawn: set[str] = set()
     try:
         with store.bulk_load(expected_records(paths)):
             for path in paths:
                 results.append(FileResult(path))  # counted batch by batch: an interrupted run still says what it stored
                 import_file(store, path, batch_size=batch_size, run_id=run_id, on_batch=on_batch,
-                            on_problem=on_problem, processes=processes, result=results[-1])
+                            on_problem=on_problem, processes=processes, result=results[-1], withdrawn=withdrawn)
     except BaseException as exc:  # Ctrl-C, a full disk, a bug: the run must not stay "running"
         _finish(store, run_id, results, f"{exc}" or type(exc).__name__, quietly=True)
         raise

@@ -411,20 +411,28 @@ class Store:
 
     # -- writing --------------------------------------------------------------
 
-    def save_records(self, records: Iterable, *, run_id: int | None = None) -> SaveCounts:
+    def save_records(self, records: Iterable, *, run_id: int | None = None,
+                     withdrawn: set[str] | None = None) -> SaveCounts:
         """Write one batch (Articles, Deletions, ParseProblems) in one transaction."""
-        return self.save_prepared(prepare_records(records), run_id=run_id)
+        return self.save_prepared(prepare_records(records), run_id=run_id, withdrawn=withdrawn)
 
-    def save_prepared(self, batch: "PreparedBatch", *, run_id: int | None = None) -> SaveCounts:
+    def save_prepared(self, batch: "PreparedBatch", *, run_id: int | None = None,
+                      withdrawn: set[str] | None = None) -> SaveCounts:
         """Write a batch made by :func:`prepare_records`, in one transaction.
 
         Only the SQL happens here, so an import can prepare the next batch in another
-        process while this one is written (kb.importing).
+        process while this one is written (kb.importing). ``withdrawn``: the PMIDs the
+        run's earlier batches deleted, to which this batch adds its own. A record that
+        comes after its deletion in the same run brings the article back even when it is
+        the very record stored, as in the file; from another run it is a re-import, which
+        leaves a later deletion standing.
         """
         counts = SaveCounts()
+        withdrawn = set() if withdrawn is None else withdrawn
         with self.transaction():
-            self._save_articles(batch.articles, counts)
+            self._save_articles(batch.articles, counts, withdrawn)
             counts.deleted += self._mark_deleted(batch.deletions)
+            withdrawn.update(batch.deletions)
             self._save_problems(batch.problems, run_id)
             counts.problems += len(batch.problems)
         return counts
@@ -434,14 +442,14 @@ class Store:
         for chunk in chunks(pmids):
             marks = ",".join("?" * len(chunk))
             for pmid, *known in self.db.execute(
-                "select pmid, record_hash, revised_date, deleted, first_seen "
+                "select pmid, record_hash, revised_date, deleted, first_seen, version, source_format "
                 f"from articles where pmid in ({marks})",
                 chunk,
             ).fetchall():
                 found[pmid] = tuple(known)
         return found
 
-    def _save_articles(self, prepared: list["PreparedArticle"], counts: SaveCounts) -> None:
+    def _save_articles(self, prepared: list["PreparedArticle"], counts: SaveCounts, withdrawn: set[str]) -> None:
         if not prepared:
             return
         existing = self._existing([p.pmid for p in prepared])
@@ -452,18 +460,12 @@ class Store:
             old = existing.get(item.pmid)
             first_seen = stamp
             if old is not None:
-                old_digest, old_revised, old_deleted, old_first_seen = old
-                if old_digest == item.digest:  # the very record stored; a deletion since stands
-                    counts.unchanged += 1
-                    continue
-                if old_revised and item.revised_date and item.revised_date < old_revised:
-                    log.info("PMID %s: stored record (revised %s) is newer than this one (%s); kept",
-                             item.pmid, old_revised, item.revised_date)
+                if _keeps(old, item, revives=old[2] and item.pmid in withdrawn):
                     counts.unchanged += 1
                     continue
                 replaced.append(item.pmid)
                 counts.revised += 1
-                first_seen = old_first_seen or stamp
+                first_seen = old[3] or stamp
             else:
                 counts.new += 1
             rows.add(item, first_seen, stamp, stored=old is not None)
@@ -726,11 +728,16 @@ def read_batch(records: Iterable) -> ReadBatch:
 
 
 _REVISED = FLAT_FIELDS.index("revised_date")
+_FLAT_VERSION = FLAT_FIELDS.index("version")
 
 
 def _revised_before(flat: tuple, other: tuple) -> bool:
-    """Whether one copy of a PMID was revised before the other (the store keeps the later
-    revision whatever the order of the copies: Store._save_articles)."""
+    """Whether one copy of a PMID is older than the other: a lower PMID version, or at the
+    same version revised before it (the store keeps the newer whatever the order of the
+    copies: Store._save_articles)."""
+    version, other_version = flat[_FLAT_VERSION], other[_FLAT_VERSION]
+    if version and other_version and version != other_version:
+        return version < other_version
     return bool(flat[_REVISED] and other[_REVISED] and flat[_REVISED] < other[_REVISED])
 
 
@@ -808,6 +815,34 @@ def prepare_flat(flat: tuple) -> PreparedArticle:
     )
     return PreparedArticle(pmid, digest, revised_date, row, journal_row, author_table, mesh_terms, children,
                            (pmid, source_format, raw, digest))
+
+
+_VERSION = tuple(ARTICLE_COLUMNS).index("version")
+_SOURCE_FORMAT = tuple(ARTICLE_COLUMNS).index("source_format")
+
+
+def _keeps(old: tuple, item: "PreparedArticle", *, revives: bool) -> bool:
+    """Whether the stored article (``old``: Store._existing's columns) stays as it is.
+
+    It does for the very record stored (a deletion since stands, unless ``revives``), for
+    a record older than it (a lower PMID version, or revised before it), and for the
+    MEDLINE text of the XML record stored: at the same version and revision, XML carries
+    what MEDLINE drops (MeSH and publication type UIs, NlmCategory, diacritics).
+    """
+    digest, revised, _, _, version, source_format = old
+    if digest == item.digest and not revives:
+        return True
+    new_version, new_format = item.row[_VERSION], item.row[_SOURCE_FORMAT]
+    if version and new_version and new_version != version:
+        newer = new_version > version
+    elif revised and item.revised_date and item.revised_date != revised:
+        newer = item.revised_date > revised
+    else:
+        newer = not (source_format == "xml" and new_format == "medline") or revives
+    if not newer:
+        log.info("PMID %s: the stored record (version %s, revised %s, %s) is as new as this one or newer; kept",
+                 item.pmid, version, revised, source_format)
+    return not newer
 
 
 # An author's row by name: prolific authors recur across a file, and hashing the name is

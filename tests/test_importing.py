@@ -60,6 +60,23 @@ def test_an_import_without_indexes_stores_what_one_with_them_does(tmp_path, monk
     assert {i.name for i in store.db["articles"].indexes} >= {"idx_articles_pub_year", "idx_articles_retracted"}
 
 
+def test_a_run_of_update_files_gives_the_same_store_each_time_it_is_run(tmp_path):
+    """A record, the update that withdraws it, the update that brings it back unchanged:
+    run again as one import, the files must leave the article where the first run did."""
+    from kb.store import Store
+
+    record = (Path(__file__).parent / "data" / "xml" / "full_record.xml").read_bytes()
+    files = [tmp_path / "a.xml", tmp_path / "b.xml", tmp_path / "c.xml"]
+    files[0].write_bytes(record)
+    files[1].write_bytes(b'<?xml version="1.0"?>\n<PubmedArticleSet>\n<DeleteCitation>'
+                         b'<PMID Version="1">39990001</PMID></DeleteCitation>\n</PubmedArticleSet>\n')
+    files[2].write_bytes(record)
+    store = Store(tmp_path / "kb.db").ensure_shape()
+    for _ in range(2):
+        importing.import_files(store, files, processes=False)
+        assert store.db["articles"].get("39990001")["deleted"] == 0
+
+
 def stopped_at_the_first_commit(store) -> None:
     """Make the store send SIGTERM to its own process the moment a batch's COMMIT returns."""
     import os

@@ -150,6 +150,44 @@ def test_deletions_and_copies_apply_in_file_order_whatever_the_batches(store, ba
         ("90000001", "Reinstated", 0), ("90000002", "Newer copy", 0), ("90000003", "Withdrawn", 1)]
 
 
+@pytest.mark.parametrize("batch", ["one batch", "batch by batch"])
+def test_the_very_record_stored_coming_after_its_deletion_in_one_run_brings_it_back(store, batch):
+    """As in the file, whatever the batches: a run's batches share the PMIDs it withdrew."""
+    store.save_records([make_article()])
+    records = [Deletion(["90000001"]), make_article()]
+    withdrawn = set()
+    for group in ([records] if batch == "one batch" else [[r] for r in records]):
+        store.save_records(group, withdrawn=withdrawn)
+    assert store.db["articles"].get("90000001")["deleted"] == 0
+    assert [r["rowid"] for r in store.db.query("select rowid from articles_fts where articles_fts match 'desmoid'")]
+
+
+@pytest.mark.parametrize("batch", ["one batch", "batch by batch"])
+def test_a_lower_pmid_version_never_replaces_a_higher_one(store, batch):
+    records = [make_article(title="Version two", version=2), make_article(title="Version one", version=1)]
+    for group in ([records] if batch == "one batch" else [[r] for r in records]):
+        store.save_records(group)
+    assert (store.db["articles"].get("90000001")["title"], store.db["articles"].get("90000001")["version"]) == (
+        "Version two", 2)
+
+
+def test_the_medline_text_of_the_xml_record_stored_keeps_the_xml(store):
+    """At the same version and revision, XML carries what MEDLINE drops; importing both
+    exports of one search, in either order and again, settles on the XML."""
+    xml = make_article(raw=b"<PubmedArticle>the record</PubmedArticle>")
+    medline = make_article(raw=b"PMID- 90000001\nTI  - the record", source_format="medline")
+    medline.publication_types = [PublicationType("Journal Article", None)]
+    assert store.save_records([medline]).new == 1
+    assert store.save_records([xml]).revised == 1
+    for again in (medline, xml, medline):
+        assert store.save_records([again]).unchanged == 1
+    row = store.db["articles"].get("90000001")
+    assert row["source_format"] == "xml"
+    assert store.db["publication_types"].get(("90000001", "Journal Article"))["ui"] == "D016428"
+    later = make_article(raw=b"PMID- 90000001\nTI  - corrected", source_format="medline", revised="2025-01-01")
+    assert store.save_records([later]).revised == 1  # a later revision wins, whatever its format
+
+
 def test_a_record_that_leaves_out_its_journal_issn_does_not_erase_it(store):
     store.save_records([make_article()])
     sparse = make_article(pmid="90000002")

@@ -186,7 +186,7 @@ def job_store(path: str):
     def run() -> int:
         result = FileResult(path)
         with store.bulk_load(expected_records([path])):
-            _import_batches(store, (piece for piece in pieces), result, None, None, None)
+            _import_batches(store, (piece for piece in pieces), result, None, None, None, set())
         return result.records
 
     return run
