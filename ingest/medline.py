@@ -87,10 +87,6 @@ _YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 _ID_KIND = re.compile(r"^(.*\S)\s*\[([a-z-]+)\]\s*$")
 
 
-class MedlineFileError(ValueError):
-    """The file is not MEDLINE text we can decode; names the file and line."""
-
-
 # --------------------------------------------------------------------------- reading
 
 
@@ -105,9 +101,12 @@ def iter_records(source: str | os.PathLike | BinaryIO, name: str | None = None) 
 
 
 def _iter_stream(stream: BinaryIO, name: str) -> Iterator[Article | ParseProblem]:
-    lines = map(_spaced, _decoded_lines(stream, name))
+    lines = map(_spaced, _decoded_lines(stream))
     for position, (first_line, lines) in enumerate(split_records(lines), start=1):
         try:
+            undecodable = next((line for line in lines if isinstance(line, _Undecodable)), None)
+            if undecodable is not None:
+                raise ValueError(undecodable.why)
             yield parse_record(lines)
         except ValueError as err:
             where = _where(lines, position)
@@ -115,13 +114,23 @@ def _iter_stream(stream: BinaryIO, name: str) -> Iterator[Article | ParseProblem
             yield ParseProblem(name, where, str(err))
 
 
-def _decoded_lines(stream: BinaryIO, name: str) -> Iterator[str]:
+class _Undecodable(str):
+    """A line that is not UTF-8, read with its bad bytes replaced: it makes its record a
+    problem (one byte of another encoding costs that record, not the rest of the file)."""
+
+    why: str
+
+
+def _decoded_lines(stream: BinaryIO) -> Iterator[str]:
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
     for number, raw in enumerate(stream, start=1):
         try:
             yield decoder.decode(raw)
         except UnicodeDecodeError as err:
-            raise MedlineFileError(f"{name}: line {number} is not UTF-8 text ({err.reason})") from err
+            line = _Undecodable(raw.decode("utf-8", "replace"))
+            line.why = f"line {number} is not UTF-8 text ({err.reason})"
+            decoder = codecs.getincrementaldecoder("utf-8")()
+            yield line
 
 
 def _spaced(line: str) -> str:
@@ -131,7 +140,8 @@ def _spaced(line: str) -> str:
     on, so without the space its first character ("5", the "C" of "Cryoablation") was
     silently lost.
     """
-    if len(line) > 5 and line[4] == "-" and line[5] not in " \r\n" and line[:1] != " ":
+    if len(line) > 5 and line[4] == "-" and line[5] not in " \r\n" and line[:1] != " " \
+            and not isinstance(line, _Undecodable):  # kept as it is, to stand for its bad bytes
         return f"{line[:5]} {line[5:]}"
     return line
 
@@ -199,7 +209,9 @@ def parse_record(lines: list[str]) -> Article:
         raise ValueError("record has no PMID")
     if not is_pmid(pmid):
         raise ValueError(f"PMID {pmid!r} is not a number")
-    article = Article(pmid=pmid, source_format="medline", raw="".join(lines).encode("utf-8"))
+    # line ends as LF: the same records saved on Windows are the same records (record_hash)
+    raw = "".join(line.rstrip("\r\n") + "\n" for line in lines).encode("utf-8")
+    article = Article(pmid=pmid, source_format="medline", raw=raw)
     article.title = _clean(record.get("TI", "")) or _clean(record.get("TT", ""))
     article.abstract_sections = split_structured_abstract(_clean(record.get("AB", "")))
     article.volume = _clean(record.get("VI", "")) or None

@@ -87,16 +87,10 @@ def _medline_records(rest: _Rewound, name: str) -> Iterator[Article | ParseProbl
     A record the parser could not read does not cost the one held before it, which was
     whole: it ended where the unreadable one began."""
     held = None
-    try:
-        for record in medline.iter_records(rest, name):
-            if held is not None:
-                yield held
-            held = record
-    except medline.MedlineFileError as err:
+    for record in medline.iter_records(rest, name):
         if held is not None:
             yield held
-        rest.raise_broken()
-        raise ReadError(str(err)) from err
+        held = record
     rest.raise_broken()
     if held is not None:
         yield held

@@ -9,7 +9,6 @@ import sqlite3
 from extractors.evaluate import GoldFileError
 from extractors.vocabulary import VocabularyError
 from ingest.eutils import EutilsError
-from ingest.medline import MedlineFileError
 from ingest.pubmed_xml import XMLFileError
 from ingest.readers import ReadError
 from ingest.safexml import UnsafeXMLError
@@ -20,7 +19,7 @@ from kb.refresh import RefreshError
 from kb.store import StoreError
 
 USER_ERRORS = (
-    EutilsError, XMLFileError, MedlineFileError, ReadError, UnsafeXMLError, StoreError, GoldFileError,
+    EutilsError, XMLFileError, ReadError, UnsafeXMLError, StoreError, GoldFileError,
     VocabularyError, ConfigError, LockError, PublishError, RefreshError, OSError,
 )
 

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 from ingest.medline import (
-    MedlineFileError,
     iter_records,
     ordered_fields,
     parse_link,
@@ -258,9 +257,14 @@ def test_crlf_line_ends_and_byte_order_mark():
     (article,) = list(iter_records(io.BytesIO(text.encode("utf-8")), "win.nbib"))
     assert article.pmid == "39991401"
     assert article.title == "Windows line ends survive."
+    (unix,) = list(iter_records(io.BytesIO(text.lstrip("\ufeff").replace("\r\n", "\n").encode()), "unix.nbib"))
+    assert article.raw == unix.raw  # the same record, whatever the line ends: not "revised" on import
 
 
-def test_bytes_that_are_not_utf8_raise_naming_the_file_and_line():
-    data = b"PMID- 39991501\nTI  - ok\nAB  - \xff\xfe broken\n"
-    with pytest.raises(MedlineFileError, match=r"bad\.nbib: line 3"):
-        list(iter_records(io.BytesIO(data), "bad.nbib"))
+def test_a_record_with_bytes_that_are_not_utf8_is_a_problem_naming_its_line_and_the_next_is_read():
+    data = (b"PMID- 39991501\nTI  - ok\nAB  - \xff\xfe broken\n\n"
+            b"PMID- 39991502\nTI  - Cryoablation of a sacral chordoma: a synthetic note.\n")
+    problem, article = list(iter_records(io.BytesIO(data), "bad.nbib"))
+    assert problem == ParseProblem("bad.nbib", "PMID 39991501",
+                                   "line 3 is not UTF-8 text (invalid start byte)")
+    assert article.pmid == "39991502" and article.title.startswith("Cryoablation of a sacral chordoma")

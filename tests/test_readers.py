@@ -150,23 +150,17 @@ def test_unsafe_xml_is_refused_through_the_reader(tmp_path):
         list(read_records(path))
 
 
-def test_medline_that_is_not_utf8_is_a_read_error(tmp_path):
-    path = tmp_path / "latin1.nbib"
-    path.write_bytes("PMID- 39991601\nTI  - Tumeur osseuse trait\u00e9e\n".encode("latin-1"))
-    with pytest.raises(ReadError, match=r"latin1.nbib: line 2 is not UTF-8"):
-        list(read_records(path))
-
-
-def test_medline_that_turns_unreadable_keeps_every_whole_record_before_it(tmp_path):
+def test_a_medline_record_in_another_encoding_is_a_problem_and_the_records_around_it_are_read(tmp_path):
+    """One byte of Latin-1 (a pasted record) costs its record, not the rest of the file."""
     good = MEDLINE_FILE.read_bytes()
     path = tmp_path / "mixed.nbib"
     path.write_bytes(b"\n".join(many_copies(good, b"39990001", 2))
-                     + "\nPMID- 39991602\nTI  - Tumeur osseuse trait\u00e9e\n".encode("latin-1"))
-    read = []
-    with pytest.raises(ReadError, match=r"mixed.nbib: line \d+ is not UTF-8"):
-        for record in read_records(path):
-            read.append(record)
-    assert [a.pmid for a in read] == ["39000000", "39000001"]
+                     + "\nPMID- 39991602\nTI  - Tumeur osseuse trait\u00e9e\n\n".encode("latin-1")
+                     + b"\n".join(many_copies(good, b"39990001", 2)).replace(b"3900000", b"3900010"))
+    records = list(read_records(path))
+    assert [r.pmid if isinstance(r, Article) else r.where for r in records] == [
+        "39000000", "39000001", "PMID 39991602", "39000100", "39000101"]
+    assert records[2].message.startswith("line ") and "is not UTF-8 text" in records[2].message
 
 
 @pytest.mark.parametrize("compress", [False, True])
