@@ -173,6 +173,27 @@ def split_records(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
         yield start, record
 
 
+def last_field(record: Article | ParseProblem) -> str | None:
+    """The tag of a record's last field ("SO" in PubMed's exports), None if it was not read."""
+    if not isinstance(record, Article) or not record.raw:
+        return None
+    for line in reversed(record.raw.decode("utf-8").splitlines()):
+        if line[:1].strip() and len(line) > 4 and line[4] == "-":
+            return line[:4].rstrip()
+    return None
+
+
+def unless_cut_short(last: Article | ParseProblem, endings: set[str | None], name: str) -> Article | ParseProblem:
+    """The file's last record, or a problem if it looks cut short: MEDLINE text has no end
+    marker, but PubMed ends every record with the same field (SO), and a file cut inside
+    its last record (a copy or download that stopped) ends it with another."""
+    if len(endings) == 1 and None not in endings and last_field(last) not in endings | {None}:
+        (ending,) = endings
+        return ParseProblem(name, f"PMID {last.pmid}", f"the file ends inside this record: it has no {ending} "
+                            f"line, which every record before it ends with (cut short?); not stored")
+    return last
+
+
 def _where(lines: list[str], position: int) -> str:
     for line in lines:
         if line.startswith("PMID-"):

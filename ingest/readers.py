@@ -87,13 +87,15 @@ def _medline_records(rest: _Rewound, name: str) -> Iterator[Article | ParseProbl
     A record the parser could not read does not cost the one held before it, which was
     whole: it ended where the unreadable one began."""
     held = None
+    endings: set[str | None] = set()  # the last field of every record before the last
     for record in medline.iter_records(rest, name):
         if held is not None:
             yield held
+            endings.add(medline.last_field(held))
         held = record
     rest.raise_broken()
     if held is not None:
-        yield held
+        yield medline.unless_cut_short(held, endings, name)
 
 
 def _maybe_gunzip(raw: io.BufferedReader, name: str) -> BinaryIO:

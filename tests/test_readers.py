@@ -150,6 +150,21 @@ def test_unsafe_xml_is_refused_through_the_reader(tmp_path):
         list(read_records(path))
 
 
+def test_a_medline_file_cut_inside_its_last_record_does_not_store_the_part(tmp_path):
+    """PubMed ends every MEDLINE record with SO; a file that stops in an abstract ends its
+    last record with another field, and the part must not be stored as the record."""
+    copies = many_copies(MEDLINE_FILE.read_bytes(), b"39990001", 3)
+    whole = b"\n".join(copies)
+    assert b"\nSO  - " in whole[whole.rindex(b"\nPST - ") :]  # the record's last field, as PubMed writes it
+    path = tmp_path / "cut.nbib"
+    path.write_bytes(whole[: whole.rindex(b"AB  - ") + 60])
+    records = list(read_records(path))
+    assert [r.pmid for r in records[:2]] == ["39000000", "39000001"]
+    assert records[2].where == "PMID 39000002" and "the file ends inside this record" in records[2].message
+    path.write_bytes(whole)
+    assert [r.pmid for r in read_records(path)] == ["39000000", "39000001", "39000002"]
+
+
 def test_a_medline_record_in_another_encoding_is_a_problem_and_the_records_around_it_are_read(tmp_path):
     """One byte of Latin-1 (a pasted record) costs its record, not the rest of the file."""
     good = MEDLINE_FILE.read_bytes()
