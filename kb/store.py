@@ -435,7 +435,18 @@ class Store:
             withdrawn.update(batch.deletions)
             self._save_problems(batch.problems, run_id)
             counts.problems += len(batch.problems)
+            if run_id is not None:
+                self._count_in_run(run_id, counts, batch.read)
         return counts
+
+    def _count_in_run(self, run_id: int, counts: SaveCounts, read: int) -> None:
+        """Add a batch's counts to its run's, in the batch's own transaction: a run killed
+        outright (SIGKILL), which never records its end, still says what it stored."""
+        tally = counts.as_dict()
+        self.db.execute(
+            "update harvest_runs set fetched = coalesce(fetched, 0) + :read, "
+            + ", ".join(f"[{name}] = coalesce([{name}], 0) + :{name}" for name in tally)
+            + " where id = :run_id", dict(tally, read=read, run_id=run_id))
 
     def _existing(self, pmids: list[str]) -> dict[str, tuple]:
         found = {}

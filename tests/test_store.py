@@ -265,6 +265,19 @@ def test_a_batch_waits_for_another_writer_rather_than_fail_as_locked(store, db_p
     assert {row["pmid"] for row in store.db.query("select pmid from articles")} == {"90000001", "90000777"}
 
 
+def test_a_run_says_what_its_committed_batches_stored_before_it_records_its_end(store):
+    """A run killed outright (SIGKILL) never records its end: its counts must already be there."""
+    run = store.start_run(kind="import", source="update.xml")
+    store.save_records([make_article(), make_article(pmid="90000002")], run_id=run)
+    store.save_records([make_article(pmid="90000002", title="Corrected", revised="2025-01-01"),
+                        Deletion(["90000001"]), ParseProblem("update.xml", "record 4", "PMID is missing")],
+                       run_id=run)
+    row = store.db["harvest_runs"].get(run)
+    assert (row["fetched"], row["new"], row["revised"], row["unchanged"], row["deleted"], row["problems"]) == (
+        3, 2, 1, 0, 1, 1)
+    assert row["outcome"] == "running"
+
+
 def test_runs_are_recorded_and_the_last_successful_one_found(store):
     first = store.start_run(kind="harvest", query="cryoablation", since=None, until="2024/01/01")
     store.finish_run(first, outcome="ok")
