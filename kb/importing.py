@@ -187,7 +187,7 @@ def _import_batches(store: Store, source: Iterator[tuple[PreparedBatch, bool]], 
                 on_batch(piece.read)
     except USER_ERRORS as exc:
         result.error = str(exc)
-        log.error("%s", exc)
+        log.info("%s", exc)  # the caller has it in result.error and says it (the CLI: one "Error:" line)
     except BaseException as exc:
         if transaction is not None:
             transaction, failed = None, transaction
@@ -344,10 +344,13 @@ def _decode_batch(data: bytes | memoryview) -> PreparedBatch:
 
 
 def _report_problems(problems: list[ParseProblem], on_problem) -> None:
+    """Each problem to ``on_problem``, whose caller says it (the CLI: "Skipped: ..."), else to the log."""
     for problem in problems:
-        log.warning("%s", problem)
         if on_problem:
+            log.info("%s", problem)
             on_problem(problem)
+        else:
+            log.warning("%s", problem)
 
 
 def expected_records(paths: Iterable[str | Path]) -> int:

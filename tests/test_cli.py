@@ -131,6 +131,24 @@ def test_import_lists_the_first_skipped_records_and_counts_the_rest(runner, tmp_
     assert Store(db).db["problems"].count == 25
 
 
+def test_the_command_says_a_skipped_record_and_a_broken_file_once_each(tmp_path):
+    """Not once by the log and again by the command: one line each."""
+    import subprocess
+    import sys
+
+    drafts = tmp_path / "drafts.xml"
+    drafts.write_text("<?xml version='1.0'?>\n<PubmedArticleSet>\n<PubmedArticle><MedlineCitation>"
+                      "<PMID>draft-7</PMID></MedlineCitation></PubmedArticle>\n</PubmedArticleSet>\n")
+    cut = tmp_path / "cut.xml"
+    cut.write_text("<?xml version='1.0'?>\n<PubmedArticleSet>\n<PubmedArticle><MedlineCitation>")
+    run = subprocess.run([sys.executable, "-m", "kb.cli", "import", "--db", str(tmp_path / "kb.db"), str(drafts),
+                          str(cut)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1
+    lines = (run.stdout + run.stderr).splitlines()
+    assert len([line for line in lines if "draft-7" in line]) == 1, lines
+    assert len([line for line in lines if "Premature end of data" in line]) == 1, lines
+
+
 def test_an_import_error_names_the_file_once(runner, tmp_path, sample_xml):
     broken = tmp_path / "broken.xml.gz"
     broken.write_bytes(gzip.compress(sample_xml.read_bytes())[:-200])
