@@ -83,6 +83,8 @@ _TITLE_LABEL = re.compile(
     + r"([A-Z][a-z]+(?:[ ,/&-]{1,3}(?:[A-Z][a-z]*|and|of|or|the|for|in|to|with))*): (?=\S)"
 )
 _LINK_PMID = re.compile(r"\s*PMID:\s*(\d+)\s*$")
+# A field line: its tag (two to four capitals, padded to four) and "-" ("PMID-", "TI  -").
+_FIELD = re.compile(r"[A-Z]{2,4} {0,2}-")
 _YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 _ID_KIND = re.compile(r"^(.*\S)\s*\[([a-z-]+)\]\s*$")
 
@@ -140,7 +142,7 @@ def _spaced(line: str) -> str:
     on, so without the space its first character ("5", the "C" of "Cryoablation") was
     silently lost.
     """
-    if len(line) > 5 and line[4] == "-" and line[5] not in " \r\n" and line[:1] != " " \
+    if len(line) > 5 and line[4] == "-" and line[5] not in " \r\n" and _FIELD.match(line) \
             and not isinstance(line, _Undecodable):  # kept as it is, to stand for its bad bytes
         return f"{line[:5]} {line[5:]}"
     return line
@@ -211,7 +213,7 @@ def ordered_fields(lines: Iterable[str]) -> list[tuple[str, str]]:
         if line[:6] == "      " and fields:
             tag, value = fields[-1]
             fields[-1] = (tag, f"{value} {line.strip()}")
-        elif len(line) > 4 and line[4] == "-":
+        elif len(line) > 4 and line[4] == "-" and _FIELD.match(line):
             fields.append((line[:4].rstrip(), line[6:].strip()))
         elif line.strip():
             raise ValueError(f"line {line[:30]!r} is neither a field nor a continuation")

@@ -218,6 +218,13 @@ def test_ordered_fields_join_continuations_and_reject_garbage():
         ordered_fields(["PMID- 1\n", "garbage here\n"])
 
 
+@pytest.mark.parametrize("garbage", ["------------------------------", "Page-2 of 9", "2019-2020 annual report"])
+def test_a_line_with_a_dash_where_a_tag_ends_is_not_a_field_unless_a_tag_comes_before(garbage):
+    text = f"PMID- 39991403\nTI  - Cryoablation of a synthetic tumour.\n{garbage}\nDP  - 2020\n"
+    (problem,) = list(iter_records(io.BytesIO(text.encode()), "noisy.nbib"))
+    assert isinstance(problem, ParseProblem) and "neither a field" in problem.message
+
+
 def test_a_field_without_the_space_after_its_dash_keeps_its_first_character():
     text = "PMID-39991402\nTI  -Cryoablation of a synthetic tumour.\nAB  -Twelve patients.\n"
     (article,) = list(iter_records(io.BytesIO(text.encode()), "tight.nbib"))
