@@ -46,6 +46,12 @@ def sniff_format(head: bytes) -> str | None:
     return None
 
 
+def _utf16_as_ascii(head: bytes) -> bytes:
+    """The ASCII of UTF-16 text (BOM first), enough to tell its format; anything else is dropped."""
+    return head[2:].decode("utf-16-le" if head[:2] == b"\xff\xfe" else "utf-16-be", "ignore").encode(
+        "ascii", "ignore")
+
+
 def read_records(path: str | os.PathLike, *, flat: bool = False) -> Iterator[Article | Deletion | ParseProblem | tuple]:
     """Yield the records of a PubMed XML or MEDLINE file, gzipped or not.
 
@@ -62,6 +68,8 @@ def read_records(path: str | os.PathLike, *, flat: bool = False) -> Iterator[Art
         kind = sniff_format(head)
         if head[:4] in _UTF32_BOMS:  # libxml2 reads no UTF-32
             raise ReadError(f"{name}: UTF-32 text is not supported; save the file as UTF-8 or UTF-16")
+        if kind is None and head[:2] in (b"\xff\xfe", b"\xfe\xff") and sniff_format(_utf16_as_ascii(head)):
+            raise ReadError(f"{name}: MEDLINE text in UTF-16 is not supported; save the file as UTF-8")
         if kind is None:
             raise ReadError(f"{name}: neither PubMed XML nor MEDLINE text (first bytes {head[:20]!r})")
         log.debug("%s: reading as %s", name, kind)

@@ -150,6 +150,13 @@ def test_unsafe_xml_is_refused_through_the_reader(tmp_path):
         list(read_records(path))
 
 
+def test_medline_in_utf16_is_refused_by_name_not_called_unknown(tmp_path):
+    path = tmp_path / "notepad.txt"
+    path.write_bytes(MEDLINE_FILE.read_text(encoding="utf-8").encode("utf-16"))
+    with pytest.raises(ReadError, match=r"notepad.txt: MEDLINE text in UTF-16 is not supported; save the file as UTF-8"):
+        list(read_records(path))
+
+
 def test_a_medline_file_cut_inside_its_last_record_does_not_store_the_part(tmp_path):
     """PubMed ends every MEDLINE record with SO; a file that stops in an abstract ends its
     last record with another field, and the part must not be stored as the record."""
