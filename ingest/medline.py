@@ -235,7 +235,9 @@ def parse_record(lines: list[str]) -> Article:
     # line ends as LF: the same records saved on Windows are the same records (record_hash)
     raw = "".join(line.rstrip("\r\n") + "\n" for line in lines).encode("utf-8")
     article = Article(pmid=pmid, source_format="medline", raw=raw)
-    article.title = _clean(record.get("TI", "")) or _clean(record.get("TT", ""))
+    # a book or chapter (PubmedBookArticle in XML) has a book title; a whole book has no other
+    article.is_book = "BTI" in record
+    article.title = _clean(record.get("TI", "")) or _clean(record.get("TT", "")) or _clean(record.get("BTI", ""))
     article.abstract_sections = split_structured_abstract(_clean(record.get("AB", "")))
     article.volume = _clean(record.get("VI", "")) or None
     article.issue = _clean(record.get("IP", "")) or None
@@ -249,8 +251,15 @@ def parse_record(lines: list[str]) -> Article:
     article.pmcid = _clean(record.get("PMC", "")) or None
     _journal(article, record, fields)
     _list_fields(article, fields)
-    article.authors = authors_from_fields(fields)
+    article.authors = authors_from_fields(fields) or _editors(fields)
     return article
+
+
+def _editors(fields: list[tuple[str, str]]) -> list[Author]:
+    """A book's editors (FED/ED), read as authors when it names no author, as the XML
+    reader takes a whole book's editors from its AuthorList of type "editors"."""
+    as_authors = {"FED": "FAU", "ED": "AU"}
+    return authors_from_fields([(as_authors[tag], value) for tag, value in fields if tag in as_authors])
 
 
 def _clean(value) -> str:

@@ -259,6 +259,19 @@ def test_a_blank_line_inside_a_field_does_not_end_the_record():
     assert second.title == "The next record."
 
 
+def test_book_records_read_as_the_xml_of_the_same_books_reads():
+    xml = list(iter_xml_records(HERE / "xml" / "book.xml"))
+    medline = read("book.nbib")
+    assert len(xml) == len(medline) == 2
+    for from_xml, from_medline in zip(xml, medline):
+        assert from_medline.is_book and from_xml.is_book
+        assert (from_medline.pmid, from_medline.title, from_medline.pub_year) == (
+            from_xml.pmid, from_xml.title, from_xml.pub_year)
+        assert [a.display_name for a in from_medline.authors] == [a.display_name for a in from_xml.authors]
+        assert [a.affiliations for a in from_medline.authors] == [a.affiliations for a in from_xml.authors]
+        assert from_medline.abstract == from_xml.abstract
+
+
 def test_crlf_line_ends_and_byte_order_mark():
     text = "\ufeffPMID- 39991401\r\nTI  - Windows line ends\r\n      survive.\r\nDP  - 2020\r\n"
     (article,) = list(iter_records(io.BytesIO(text.encode("utf-8")), "win.nbib"))
