@@ -836,7 +836,8 @@ def _keeps(old: tuple, item: "PreparedArticle", *, revives: bool) -> bool:
     """Whether the stored article (``old``: Store._existing's columns) stays as it is.
 
     It does for the very record stored (a deletion since stands, unless ``revives``), for
-    a record older than it (a lower PMID version, or revised before it), and for the
+    a record older than it (a lower PMID version, both read from XML, or revised before
+    it), and for the
     MEDLINE text of the XML record stored: at the same version and revision, XML carries
     what MEDLINE drops (MeSH and publication type UIs, NlmCategory, diacritics).
     """
@@ -844,8 +845,8 @@ def _keeps(old: tuple, item: "PreparedArticle", *, revives: bool) -> bool:
     if digest == item.digest and not revives:
         return True
     new_version, new_format = item.row[_VERSION], item.row[_SOURCE_FORMAT]
-    if version and new_version and new_version != version:
-        newer = new_version > version
+    if source_format == new_format == "xml" and version and new_version and new_version != version:
+        newer = new_version > version  # MEDLINE text carries no version: its records all read 1
     elif revised and item.revised_date and item.revised_date != revised:
         newer = item.revised_date > revised
     else:

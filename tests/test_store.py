@@ -185,7 +185,9 @@ def test_the_medline_text_of_the_xml_record_stored_keeps_the_xml(store):
     assert row["source_format"] == "xml"
     assert store.db["publication_types"].get(("90000001", "Journal Article"))["ui"] == "D016428"
     later = make_article(raw=b"PMID- 90000001\nTI  - corrected", source_format="medline", revised="2025-01-01")
+    store.save_records([make_article(raw=b"<PubmedArticle>version two</PubmedArticle>", version=2)])
     assert store.save_records([later]).revised == 1  # a later revision wins, whatever its format
+    assert store.db["articles"].get("90000001")["source_format"] == "medline"  # MEDLINE says no version
 
 
 def test_a_record_that_leaves_out_its_journal_issn_does_not_erase_it(store):
