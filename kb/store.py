@@ -837,9 +837,8 @@ def _keeps(old: tuple, item: "PreparedArticle", *, revives: bool) -> bool:
 
     It does for the very record stored (a deletion since stands, unless ``revives``), for
     a record older than it (a lower PMID version, both read from XML, or revised before
-    it), and for the
-    MEDLINE text of the XML record stored: at the same version and revision, XML carries
-    what MEDLINE drops (MeSH and publication type UIs, NlmCategory, diacritics).
+    it), and for the MEDLINE text of the XML record stored: at the same revision, XML
+    carries what MEDLINE drops (MeSH and publication type UIs, NlmCategory, diacritics).
     """
     digest, revised, _, _, version, source_format = old
     if digest == item.digest and not revives:
