@@ -288,14 +288,24 @@ class EutilsClient:
 
 
 class _PacedRedirects(urllib.request.HTTPRedirectHandler):
-    """Redirects followed as urllib follows them, each new request spaced by the client's
-    limiter: NCBI counts the request a redirect sends as much as the first."""
+    """Redirects followed, each new request spaced by the client's limiter: NCBI counts the
+    request a redirect sends as much as the first.
+
+    A POST (efetch by id) is posted again, body and all, where a 301, 302, 307 or 308
+    sends it: urllib would send it on as a GET without its ids after a 301 or 302, and
+    refuse the other two.
+    """
 
     def __init__(self, limiter: RateLimiter):
         self.limiter = limiter
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
-        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if req.data is not None and code in (301, 302, 307, 308):
+            kept = {name: value for name, value in req.header_items() if name.lower() not in ("host", "content-length")}
+            new = urllib.request.Request(newurl.replace(" ", "%20"), data=req.data, headers=kept, method="POST",
+                                         origin_req_host=req.origin_req_host, unverifiable=True)
+        else:
+            new = super().redirect_request(req, fp, code, msg, headers, newurl)
         if new is not None:
             self.limiter.wait()
         return new

@@ -10,6 +10,7 @@ import random
 import socket
 import time
 import urllib.request
+from contextlib import contextmanager
 
 import pytest
 from Bio import Entrez
@@ -352,49 +353,26 @@ def test_a_reply_over_the_size_cap_is_a_failed_try(emu, monkeypatch):
         client.efetch(client.esearch("cryoablation").webenv, "1", 0, 20)
 
 
-def test_every_try_through_a_redirect_is_a_real_try(emu):
-    """urllib keeps the URLs a request was redirected through on the request: reused for
-    the next try, its fifth visit looked like a redirect loop and failed unsent."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    class Moved(BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(301)
-            self.send_header("Location", emu.url.rstrip("/") + self.path.removeprefix("/old"))
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Moved)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        emu.inject("esearch", Fault.http(503), times=4)
-        client = fast_client(emu, max_tries=5)
-        client.base_url = f"http://127.0.0.1:{server.server_port}/old/"
-        assert client.esearch("cryoablation").count == 60
-        assert len(emu.requests_to("esearch")) == 5
-    finally:
-        server.shutdown()
-
-
-def test_a_redirect_and_the_request_it_sends_are_spaced_as_two_requests(emu):
-    """NCBI counts the request a redirect sends (an http:// base URL sent to https://) as
-    much as the first, so the spacing holds between every request that reaches a server."""
+@contextmanager
+def moved(emu, status: int = 301):
+    """A server in front of the emulator answering every GET and POST with ``status`` to the
+    emulator's address (an http:// base URL sent on to https://, a moved mirror); yields
+    its base URL and the times requests reached it."""
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     arrivals = []
 
     class Moved(BaseHTTPRequestHandler):
-        def do_GET(self):
+        def _move(self):
             arrivals.append(time.monotonic())
-            self.send_response(301)
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(status)
             self.send_header("Location", emu.url.rstrip("/") + self.path.removeprefix("/old"))
             self.send_header("Content-Length", "0")
             self.end_headers()
+
+        do_GET = do_POST = _move
 
         def log_message(self, *args):
             pass
@@ -402,15 +380,46 @@ def test_a_redirect_and_the_request_it_sends_are_spaced_as_two_requests(emu):
     server = ThreadingHTTPServer(("127.0.0.1", 0), Moved)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        client = fast_client(emu, interval=0.2)
-        client.base_url = f"http://127.0.0.1:{server.server_port}/old/"
-        for _ in range(3):
-            client.esearch("cryoablation")
+        yield f"http://127.0.0.1:{server.server_port}/old/", arrivals
     finally:
         server.shutdown()
+
+
+def test_every_try_through_a_redirect_is_a_real_try(emu):
+    """urllib keeps the URLs a request was redirected through on the request: reused for
+    the next try, its fifth visit looked like a redirect loop and failed unsent."""
+    emu.inject("esearch", Fault.http(503), times=4)
+    with moved(emu) as (url, _):
+        client = fast_client(emu, max_tries=5)
+        client.base_url = url
+        assert client.esearch("cryoablation").count == 60
+    assert len(emu.requests_to("esearch")) == 5
+
+
+def test_a_redirect_and_the_request_it_sends_are_spaced_as_two_requests(emu):
+    """NCBI counts the request a redirect sends (an http:// base URL sent to https://) as
+    much as the first, so the spacing holds between every request that reaches a server."""
+    with moved(emu) as (url, arrivals):
+        client = fast_client(emu, interval=0.2)
+        client.base_url = url
+        for _ in range(3):
+            client.esearch("cryoablation")
     times = sorted(arrivals + [r.time for r in emu.requests_to("esearch")])
     assert len(times) == 6
-    assert min(later - earlier for earlier, later in zip(times, times[1:])) >= 0.15  # arrivals: server jitter
+    assert min(later - earlier for earlier, later in zip(times, times[1:])) >= 0.17  # arrivals: server jitter
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_an_efetch_by_id_is_posted_again_where_it_is_redirected(emu, status):
+    """urllib would send a POST redirected by 301/302 on as a GET without its ids, and
+    refuse 307/308: the ids must reach the new address."""
+    ids = [r.pmid for r in emu.records[:12]]
+    with moved(emu, status) as (url, arrivals):
+        client = fast_client(emu)
+        client.base_url = url
+        assert sorted(pmids_in(client.efetch_ids(ids))) == sorted(ids)
+    (request,) = emu.requests_to("efetch")
+    assert request.method == "POST" and request.params["id"].split(",") == ids and len(arrivals) == 1
 
 
 def test_a_reply_gzipped_by_a_proxy_is_read(emu):
