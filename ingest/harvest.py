@@ -353,7 +353,10 @@ def _fetch_window(client, store, result: HarvestResult, window: Window, brought:
     if len(missing) <= seen.unreadable:
         missing = []  # the records that came unreadable, without a PMID to tell them by
     if gone:  # the batches never asked for, within max_records
-        missing = missing[: max(0, total - done)]
+        room = max(0, total - done)
+        if len(missing) > room:
+            result.truncated = True
+        missing = missing[:room]
         done += len(missing)
     _fetch_missing(client, store, result, window, missing, ids, seen, batch_size)
     return done
