@@ -564,19 +564,24 @@ class Store:
     def finish_run(self, run_id: int, *, outcome: str, counts: SaveCounts | None = None,
                    fetched: int | None = None, error: str | None = None, extra: dict | None = None,
                    since: str | None = None, until: str | None = None) -> None:
+        """Record how a run ended. ``counts`` and ``fetched`` fill in only what its batches
+        did not count: each batch adds its own counts in its transaction (save_prepared),
+        while the caller's tally misses a batch stopped between its COMMIT and its count."""
         update = {"finished": now_iso(), "outcome": outcome, "error": error}
-        if counts is not None:
-            update.update(counts.as_dict())
+        counted = counts.as_dict() if counts is not None else {}
         if fetched is not None:
-            update["fetched"] = fetched
+            counted["fetched"] = fetched
         if extra:
             update["details"] = json.dumps(extra, sort_keys=True)
         if since is not None:
             update["since"] = since
         if until is not None:
             update["until"] = until
+        assignments = [f"[{name}] = :{name}" for name in update]
+        assignments += [f"[{name}] = coalesce([{name}], :{name})" for name in counted]
         with self.transaction():
-            self.db["harvest_runs"].update(run_id, update)
+            self.db.execute(f"update harvest_runs set {', '.join(assignments)} where id = :run_id",
+                            {**update, **counted, "run_id": run_id})
 
     def successful_runs(self, kind: str = "harvest", query: str | None = None) -> list[dict]:
         """Every run of ``kind`` (of ``query``, if given) that ended "ok", oldest first."""

@@ -398,6 +398,31 @@ def test_max_records_reached_while_finishing_an_expired_search_by_id_is_a_partia
     assert runs(store)[-1]["outcome"] == "partial"
 
 
+def test_a_run_stopped_the_moment_a_batch_is_committed_records_that_batch(emu, client, store):
+    """Ctrl-C right after a COMMIT, before the harvester adds the batch to its tally: the
+    run's row must still count every record its committed batches stored."""
+    from contextlib import contextmanager
+
+    emu.records = synthetic_records(300)
+    transaction, commits = store.transaction, []
+
+    @contextmanager
+    def stopped_after_the_second_batch():
+        with transaction():
+            yield store.db
+        if not store.db.conn.in_transaction and store.db["articles"].count:
+            commits.append(1)
+            if len(commits) == 2:
+                raise KeyboardInterrupt
+
+    store.transaction = stopped_after_the_second_batch
+    with pytest.raises(KeyboardInterrupt):
+        harvest(client, store, QUERY, batch_size=100, today=TODAY)
+    run = runs(store)[-1]
+    assert store.db["articles"].count == 200
+    assert (run["outcome"], run["new"], run["fetched"]) == ("failed", 200, 200)
+
+
 def test_a_withdrawal_inside_an_efetch_reply_is_reported_not_applied(emu, client, store):
     emu.records = synthetic_records(100)
     first = emu.records[0].pmid
