@@ -185,11 +185,13 @@ def last_field(record: Article | ParseProblem) -> str | None:
     return None
 
 
-def unless_cut_short(last: Article | ParseProblem, endings: set[str | None], name: str) -> Article | ParseProblem:
+def unless_cut_short(last: Article | ParseProblem, endings: set[str], name: str) -> Article | ParseProblem:
     """The file's last record, or a problem if it looks cut short: MEDLINE text has no end
-    marker, but PubMed ends every record with the same field (SO), and a file cut inside
-    its last record (a copy or download that stopped) ends it with another."""
-    if len(endings) == 1 and None not in endings and last_field(last) not in endings | {None}:
+    marker, but PubMed ends every article's record with the same field (SO), and a file
+    cut inside its last record (a copy or download that stopped) ends it with another.
+    A book or chapter (BTI) is not held to the articles' ending."""
+    if len(endings) == 1 and isinstance(last, Article) and not last.is_book \
+            and last_field(last) not in endings | {None}:
         (ending,) = endings
         return ParseProblem(name, f"PMID {last.pmid}", f"the file ends inside this record: it has no {ending} "
                             f"line, which every record before it ends with (cut short?); not stored")

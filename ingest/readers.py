@@ -95,11 +95,11 @@ def _medline_records(rest: _Rewound, name: str) -> Iterator[Article | ParseProbl
     A record the parser could not read does not cost the one held before it, which was
     whole: it ended where the unreadable one began."""
     held = None
-    endings: set[str | None] = set()  # the last field of every record before the last
+    endings: set[str] = set()  # the last field of every record read before the last
     for record in medline.iter_records(rest, name):
         if held is not None:
             yield held
-            endings.add(medline.last_field(held))
+            endings.update(filter(None, [medline.last_field(held)]))
         held = record
     rest.raise_broken()
     if held is not None:

@@ -172,6 +172,18 @@ def test_a_medline_file_cut_inside_its_last_record_does_not_store_the_part(tmp_p
     assert [r.pmid for r in read_records(path)] == ["39000000", "39000001", "39000002"]
 
 
+def test_a_cut_last_record_is_found_after_an_unreadable_one_and_a_book_is_not_held_to_articles_endings(tmp_path):
+    copies = many_copies(MEDLINE_FILE.read_bytes(), b"39990001", 3)
+    copies[1] = copies[1].replace(b"PMID- 39000001", b"PMID- draft")
+    whole = b"\n".join(copies)
+    path = tmp_path / "cut.nbib"
+    path.write_bytes(whole[: whole.rindex(b"AB  - ") + 60])
+    assert [type(r).__name__ for r in read_records(path)] == ["Article", "ParseProblem", "ParseProblem"]
+    book = (DATA / "medline" / "book.nbib").read_bytes()
+    path.write_bytes(whole + b"\n" + book[: book.index(b"\n\nPMID- ", 2)] + b"\n")
+    assert [r.pmid for r in read_records(path) if isinstance(r, Article)][-1] == "39990301"
+
+
 def test_a_medline_record_in_another_encoding_is_a_problem_and_the_records_around_it_are_read(tmp_path):
     """One byte of Latin-1 (a pasted record) costs its record, not the rest of the file."""
     good = MEDLINE_FILE.read_bytes()
