@@ -334,13 +334,14 @@ def _encode_batch(batch: PreparedBatch) -> bytes:
         batch.deletions,
         [(p.source, p.where, p.message) for p in batch.problems],
         batch.read,
+        batch.revived,
     ))
 
 
 def _decode_batch(data: bytes | memoryview) -> PreparedBatch:
-    articles, deletions, problems, read = marshal.loads(data)
+    articles, deletions, problems, read, revived = marshal.loads(data)
     return PreparedBatch([PreparedArticle._make(article) for article in articles], deletions,
-                         [ParseProblem(*p) for p in problems], read)
+                         [ParseProblem(*p) for p in problems], read, revived)
 
 
 def _report_problems(problems: list[ParseProblem], on_problem) -> None:

@@ -430,6 +430,7 @@ class Store:
         counts = SaveCounts()
         withdrawn = set() if withdrawn is None else withdrawn
         with self.transaction():
+            withdrawn.update(batch.revived)  # withdrawn, then back, within this batch
             self._save_articles(batch.articles, counts, withdrawn)
             counts.deleted += self._mark_deleted(batch.deletions)
             withdrawn.update(batch.deletions)
@@ -684,6 +685,7 @@ class PreparedBatch(NamedTuple):
     deletions: list[str]
     problems: list[ParseProblem]
     read: int  # Article records read, copies of one PMID included
+    revived: list[str]  # PMIDs of records that came after their deletion in the batch
 
 
 class ReadBatch(NamedTuple):
@@ -693,6 +695,7 @@ class ReadBatch(NamedTuple):
     deletions: list[str]
     problems: list[ParseProblem]
     read: int  # Article records read, copies of one PMID included
+    revived: list[str]  # PMIDs of records that came after their deletion in the batch
 
 
 # The order of the values in a flatten_article tuple; lists of tuples hold the fields of
@@ -723,6 +726,7 @@ def read_batch(records: Iterable) -> ReadBatch:
     """
     articles: dict[str, tuple] = {}
     deletions: dict[str, None] = {}
+    revived: dict[str, None] = {}
     problems: list[ParseProblem] = []
     read = 0
     for record in records:
@@ -732,7 +736,9 @@ def read_batch(records: Iterable) -> ReadBatch:
             earlier = articles.get(pmid)
             if earlier is None or not _revised_before(flat, earlier):
                 articles[pmid] = flat
-                deletions.pop(pmid, None)  # a record after its deletion brings it back, as in the file
+                if pmid in deletions:  # a record after its deletion brings it back, as in the file
+                    del deletions[pmid]
+                    revived[pmid] = None
             read += 1
         elif isinstance(record, Deletion):
             deletions.update(dict.fromkeys(record.pmids))
@@ -740,7 +746,7 @@ def read_batch(records: Iterable) -> ReadBatch:
             problems.append(record)
         else:
             raise TypeError(f"cannot store {type(record).__name__}")
-    return ReadBatch(list(articles.values()), list(deletions), problems, read)
+    return ReadBatch(list(articles.values()), list(deletions), problems, read, list(revived))
 
 
 _REVISED = FLAT_FIELDS.index("revised_date")
@@ -760,7 +766,7 @@ def _revised_before(flat: tuple, other: tuple) -> bool:
 def prepare_batch(batch: ReadBatch) -> PreparedBatch:
     """The second half of prepare_records: the rows of every flattened article."""
     return PreparedBatch([prepare_flat(flat) for flat in batch.articles], batch.deletions, batch.problems,
-                         batch.read)
+                         batch.read, batch.revived)
 
 
 def prepare_article(article: Article) -> PreparedArticle:

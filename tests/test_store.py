@@ -153,12 +153,13 @@ def test_deletions_and_copies_apply_in_file_order_whatever_the_batches(store, ba
 @pytest.mark.parametrize("batch", ["one batch", "batch by batch"])
 def test_the_very_record_stored_coming_after_its_deletion_in_one_run_brings_it_back(store, batch):
     """As in the file, whatever the batches: a run's batches share the PMIDs it withdrew."""
-    store.save_records([make_article()])
-    records = [Deletion(["90000001"]), make_article()]
+    store.save_records([make_article(), make_article(pmid="90000002")])
+    store.save_records([Deletion(["90000002"])])  # an earlier run's withdrawal
+    records = [Deletion(["90000001", "90000002"]), make_article(), make_article(pmid="90000002")]
     withdrawn = set()
     for group in ([records] if batch == "one batch" else [[r] for r in records]):
         store.save_records(group, withdrawn=withdrawn)
-    assert store.db["articles"].get("90000001")["deleted"] == 0
+    assert [row["deleted"] for row in store.db.query("select deleted from articles order by pmid")] == [0, 0]
     assert [r["rowid"] for r in store.db.query("select rowid from articles_fts where articles_fts match 'desmoid'")]
 
 
