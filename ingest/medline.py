@@ -180,7 +180,7 @@ def last_field(record: Article | ParseProblem) -> str | None:
     if not isinstance(record, Article) or not record.raw:
         return None
     for line in reversed(record.raw.decode("utf-8").splitlines()):
-        if line[:1].strip() and len(line) > 4 and line[4] == "-":
+        if len(line) > 4 and line[4] == "-" and _FIELD.match(line):
             return line[:4].rstrip()
     return None
 
