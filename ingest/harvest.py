@@ -60,11 +60,15 @@ class Window:
     mindate: dt.date | None
     maxdate: dt.date | None
     search: SearchResult
+    entered: tuple[dt.date, dt.date] | None = None  # an EDAT range in the term, within an MDAT day
 
     def describe(self) -> str:
         if self.datetype is None:
             return "all dates"
-        return f"{self.datetype.upper()} {format_date(self.mindate)}-{format_date(self.maxdate)}"
+        dates = f"{self.datetype.upper()} {format_date(self.mindate)}-{format_date(self.maxdate)}"
+        if self.entered:
+            dates += f" entered {format_date(self.entered[0])}-{format_date(self.entered[1])}"
+        return dates
 
 
 
@@ -157,12 +161,14 @@ def utc_today() -> dt.date:
 
 def plan_windows(client: EutilsClient, query: str, *, datetype: str | None = None,
                  mindate: dt.date | None = None, maxdate: dt.date | None = None,
-                 latest: dt.date | None = None, limit: int = ESEARCH_LIMIT) -> list[Window]:
+                 latest: dt.date | None = None, limit: int | None = None) -> list[Window]:
     """Search once; if the result is too big for ESearch, split it into date windows.
 
     An unbounded search (``datetype`` None) that is too big is split on EDAT between
     EARLIEST_DATE and ``latest`` (today by default). Empty windows are dropped.
+    ``limit``: ESEARCH_LIMIT unless given.
     """
+    limit = limit or ESEARCH_LIMIT
     search = _search(client, query, datetype, mindate, maxdate)
     if search.count < limit:
         return [Window(datetype, mindate, maxdate, search)] if search.count else []
@@ -172,20 +178,56 @@ def plan_windows(client: EutilsClient, query: str, *, datetype: str | None = Non
 
 
 def _split(client, query, datetype, low, high, count, limit) -> list[Window]:
-    """Halve [low, high] until every part holds fewer than ``limit`` records."""
+    """Halve [low, high] until every part holds fewer than ``limit`` records.
+
+    One MDAT day can hold more (a MeSH reload revises a whole result at once): it is
+    halved again on entry date, through the search term, as the E-utilities take one
+    date type in their parameters.
+    """
+    def search(start, end):
+        return _search(client, query, datetype, start, end)
+
+    def window(start, end, found):
+        return Window(datetype, start, end, found)
+
+    def too_dense(day, count):
+        if datetype == "mdat":
+            return _split_day_by_entry(client, query, day, count, limit)
+        raise WindowTooLargeError(f"{datetype.upper()} window {format_date(day)} (one day) holds {count} "
+                                  f"records; ESearch hands out fewer than {limit}: narrow the query")
+
+    return _halve(low, high, count, limit, search, window, too_dense)
+
+
+def _split_day_by_entry(client, query, day, count, limit) -> list[Window]:
+    """The records modified on ``day``, in windows of entry date that each hold fewer than ``limit``."""
+    def search(start, end):
+        return _search(client, f'({query}) AND ("{format_date(start)}"[EDAT] : "{format_date(end)}"[EDAT])',
+                       "mdat", day, day)
+
+    def window(start, end, found):
+        return Window("mdat", day, day, found, entered=(start, end))
+
+    def too_dense(entry_day, count):
+        raise WindowTooLargeError(f"MDAT {format_date(day)} and EDAT {format_date(entry_day)} (one day each) "
+                                  f"hold {count} records; ESearch hands out fewer than {limit}: narrow the query")
+
+    return _halve(EARLIEST_DATE, day, count, limit, search, window, too_dense)
+
+
+def _halve(low, high, count, limit, search, window, too_dense) -> list[Window]:
+    """Halve [low, high] until ``search`` finds fewer than ``limit`` records in every part;
+    a one-day part that still holds more goes to ``too_dense``."""
     if low >= high:
-        raise WindowTooLargeError(
-            f"{datetype.upper()} window {format_date(low)} (one day) holds {count} records; "
-            f"ESearch hands out fewer than {limit}: narrow the query"
-        )
+        return too_dense(low, count)
     middle = low + (high - low) // 2
     windows = []
     for start, end in ((low, middle), (middle + dt.timedelta(days=1), high)):
-        search = _search(client, query, datetype, start, end)
-        if search.count >= limit:
-            windows.extend(_split(client, query, datetype, start, end, search.count, limit))
-        elif search.count:
-            windows.append(Window(datetype, start, end, search))
+        found = search(start, end)
+        if found.count >= limit:
+            windows.extend(_halve(start, end, found.count, limit, search, window, too_dense))
+        elif found.count:
+            windows.append(window(start, end, found))
     return windows
 
 

@@ -97,6 +97,27 @@ def test_a_one_day_window_over_ten_thousand_is_an_error_that_says_so(emu, client
     assert emu.requests_to("efetch") == []
 
 
+def test_a_modification_day_over_the_limit_is_split_by_entry_date_in_the_term(emu, client, store, monkeypatch):
+    """A MeSH reload revises a whole result on one day: the MDAT day is split again on
+    entry date (in the query term, the date parameters taking one date type), so that an
+    incremental run fetches every revision instead of failing for good."""
+    import ingest.harvest
+
+    monkeypatch.setattr(ingest.harvest, "ESEARCH_LIMIT", 100)  # the emulator's 9,999 cap, scaled down
+    old = synthetic_records(450, end=dt.date(2025, 2, 1))
+    emu.records = old
+    harvest(client, store, QUERY, today=TODAY)
+    reload_day = TODAY + dt.timedelta(days=2)
+    emu.records = [revised(r, reload_day, f"Re-indexed: {r.title}") for r in old]
+    result = harvest(client, store, QUERY, today=reload_day)
+    assert (result.counts.revised, result.fetched) == (450, 450)
+    assert runs(store)[-1]["outcome"] == "ok"
+    entered = [w for w in result.windows if w.entered]
+    assert entered and all(w.search.count < 100 for w in result.windows)
+    assert all(w.mindate == w.maxdate == reload_day for w in entered)
+    assert sum(w.search.count for w in entered) == 450
+
+
 # -- incremental runs ---------------------------------------------------------------------
 
 def test_a_second_run_fetches_nothing_new(emu, client, store):
