@@ -391,15 +391,16 @@ def _fetch_window(client, store, result: HarvestResult, window: Window, brought:
         if retmax < whole:  # max_records reached inside this batch
             result.truncated = True
             break
-    missing = [pmid for pmid in (ids if gone else (ids or ())[:asked]) if pmid not in seen.pmids]
+    missing = [pmid for pmid in (ids or ())[:asked] if pmid not in seen.pmids]
     if len(missing) <= seen.unreadable:
         missing = []  # the records that came unreadable, without a PMID to tell them by
     if gone:  # the batches never asked for, within max_records
+        never_asked = [pmid for pmid in ids[asked:] if pmid not in seen.pmids]
         room = max(0, total - done)
-        if len(missing) > room:
+        if len(never_asked) > room:
             result.truncated = True
-        missing = missing[:room]
-        done += len(missing)
+        missing += never_asked[:room]
+        done += len(never_asked[:room])
     _fetch_missing(client, store, result, window, missing, ids, seen, batch_size)
     return done
 

@@ -176,8 +176,9 @@ def split_records(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
 
 
 def last_field(record: Article | ParseProblem) -> str | None:
-    """The tag of a record's last field ("SO" in PubMed's exports), None if it was not read."""
-    if not isinstance(record, Article) or not record.raw:
+    """The tag of an article's last field ("SO" in PubMed's exports); None for a record
+    that was not read, and for a book or chapter (BTI), which is not held to it."""
+    if not isinstance(record, Article) or not record.raw or record.is_book:
         return None
     for line in reversed(record.raw.decode("utf-8").splitlines()):
         if len(line) > 4 and line[4] == "-" and _FIELD.match(line):
@@ -189,9 +190,8 @@ def unless_cut_short(last: Article | ParseProblem, endings: set[str], name: str)
     """The file's last record, or a problem if it looks cut short: MEDLINE text has no end
     marker, but PubMed ends every article's record with the same field (SO), and a file
     cut inside its last record (a copy or download that stopped) ends it with another.
-    A book or chapter (BTI) is not held to the articles' ending."""
-    if len(endings) == 1 and isinstance(last, Article) and not last.is_book \
-            and last_field(last) not in endings | {None}:
+    A book or chapter (BTI) neither sets the ending nor is held to it (last_field)."""
+    if len(endings) == 1 and last_field(last) not in endings | {None}:
         (ending,) = endings
         return ParseProblem(name, f"PMID {last.pmid}", f"the file ends inside this record: it has no {ending} "
                             f"line, which every record before it ends with (cut short?); not stored")

@@ -410,6 +410,17 @@ def test_a_search_ncbi_no_longer_holds_is_finished_by_id(emu, client, store):
     assert sorted(len(r.params["id"].split(",")) for r in emu.requests_to("efetch") if "id" in r.params) == [200, 200]
 
 
+def test_an_expired_search_after_a_short_reply_is_finished_whole_and_the_run_is_ok(emu, client, store):
+    """The record a short reply lacked and the batches never asked for, all fetched by id;
+    the one already counted is not taken for a --max cut."""
+    emu.records = synthetic_records(250)
+    emu.inject("efetch", Fault.short(1), times=1, when=lambda p: p.get("retstart") == "0")
+    emu.inject("efetch", Fault.expired(), times=None, when=lambda p: p.get("retstart") not in (None, "0"))
+    result = harvest(client, store, QUERY, batch_size=100, today=TODAY)
+    assert store.db["articles"].count == 250 and not result.truncated
+    assert runs(store)[-1]["outcome"] == "ok"
+
+
 def test_max_records_reached_while_finishing_an_expired_search_by_id_is_a_partial_run(emu, client, store):
     """Records left unfetched by --max must keep the run from becoming the next one's cursor."""
     emu.records = synthetic_records(250)

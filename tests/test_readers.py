@@ -180,8 +180,13 @@ def test_a_cut_last_record_is_found_after_an_unreadable_one_and_a_book_is_not_he
     path.write_bytes(whole[: whole.rindex(b"AB  - ") + 60])
     assert [type(r).__name__ for r in read_records(path)] == ["Article", "ParseProblem", "ParseProblem"]
     book = (DATA / "medline" / "book.nbib").read_bytes()
-    path.write_bytes(whole + b"\n" + book[: book.index(b"\n\nPMID- ", 2)] + b"\n")
+    chapter = book[: book.index(b"\n\nPMID- ", 2)] + b"\n"
+    path.write_bytes(whole + b"\n" + chapter)
     assert [r.pmid for r in read_records(path) if isinstance(r, Article)][-1] == "39990301"
+    path.write_bytes(chapter + b"\n" + copies[0])  # a book sets no ending for the articles after it
+    assert [type(r).__name__ for r in read_records(path)] == ["Article", "Article"]
+    path.write_bytes(copies[0] + b"\n" + chapter + b"\n" + copies[2] + b"\n" + copies[0][:copies[0].index(b"\nPST - ")])
+    assert type(list(read_records(path))[-1]).__name__ == "ParseProblem"
 
 
 def test_a_medline_record_in_another_encoding_is_a_problem_and_the_records_around_it_are_read(tmp_path):
