@@ -202,8 +202,7 @@ def _split(client, query, datetype, low, high, count, limit) -> list[Window]:
 def _split_day_by_entry(client, query, day, count, limit) -> list[Window]:
     """The records modified on ``day``, in windows of entry date that each hold fewer than ``limit``."""
     def search(start, end):
-        return _search(client, f'({query}) AND ("{format_date(start)}"[EDAT] : "{format_date(end)}"[EDAT])',
-                       "mdat", day, day)
+        return _search(client, query, "mdat", day, day, entered=(start, end))
 
     def window(start, end, found):
         return Window("mdat", day, day, found, entered=(start, end))
@@ -231,15 +230,18 @@ def _halve(low, high, count, limit, search, window, too_dense) -> list[Window]:
     return windows
 
 
-def _search(client, query, datetype, mindate, maxdate) -> SearchResult:
+def _search(client, query, datetype, mindate, maxdate, entered=None) -> SearchResult:
     """One esearch, with its ids: a window holds fewer than ESEARCH_LIMIT, so all of them,
-    against which every efetch reply is checked (_fetch_window)."""
+    against which every efetch reply is checked (_fetch_window). ``entered``: an EDAT
+    range written into the term, within an MDAT window."""
+    if entered:
+        query = f'({query}) AND ("{format_date(entered[0])}"[EDAT] : "{format_date(entered[1])}"[EDAT])'
     if datetype is None:
         search = client.esearch(query, retmax=ESEARCH_LIMIT - 1)
     else:
         search = client.esearch(query, datetype=datetype, mindate=format_date(mindate),
                                 maxdate=format_date(maxdate), retmax=ESEARCH_LIMIT - 1)
-    log.debug("esearch %s: %d records", Window(datetype, mindate, maxdate, search).describe(), search.count)
+    log.debug("esearch %s: %d records", Window(datetype, mindate, maxdate, search, entered).describe(), search.count)
     return search
 
 
@@ -402,6 +404,8 @@ def _fetch_window(client, store, result: HarvestResult, window: Window, brought:
         missing += never_asked[:room]
         done += len(never_asked[:room])
     _fetch_missing(client, store, result, window, missing, ids, seen, batch_size)
+    if progress:
+        progress(done, total)
     return done
 
 

@@ -105,6 +105,7 @@ def test_a_modification_day_over_the_limit_is_split_by_entry_date_in_the_term(em
 
     monkeypatch.setattr(ingest.harvest, "ESEARCH_LIMIT", 100)  # the emulator's 9,999 cap, scaled down
     old = synthetic_records(450, end=dt.date(2025, 2, 1))
+    old[7] = dataclasses.replace(old[7], entrez_date=dt.date(1975, 6, 2))  # entered long before the others
     emu.records = old
     harvest(client, store, QUERY, today=TODAY)
     reload_day = TODAY + dt.timedelta(days=2)
@@ -116,6 +117,26 @@ def test_a_modification_day_over_the_limit_is_split_by_entry_date_in_the_term(em
     assert entered and all(w.search.count < 100 for w in result.windows)
     assert all(w.mindate == w.maxdate == reload_day for w in entered)
     assert sum(w.search.count for w in entered) == 450
+
+
+def test_an_entry_day_still_over_the_limit_inside_a_modification_day_is_an_error_naming_both(
+        emu, client, store, monkeypatch):
+    import ingest.harvest
+
+    monkeypatch.setattr(ingest.harvest, "ESEARCH_LIMIT", 100)
+    emu.records = [dataclasses.replace(r, entrez_date=dt.date(2019, 3, 3), modified_date=dt.date(2020, 5, 5))
+                   for r in synthetic_records(150)]
+    with pytest.raises(WindowTooLargeError, match=r"MDAT 2020/05/05 and EDAT 2019/03/03 \(one day each\) hold 150"):
+        harvest(client, store, QUERY, since="2020/05/01", until="2020/05/31", today=TODAY)
+    assert runs(store)[-1]["outcome"] == "failed" and emu.requests_to("efetch") == []
+
+
+def test_the_progress_reaches_its_total_when_an_expired_search_is_finished_by_id(emu, client, store):
+    emu.records = synthetic_records(250)
+    emu.inject("efetch", Fault.expired(), times=None, when=lambda p: p.get("retstart") not in (None, "0"))
+    progress = []
+    harvest(client, store, QUERY, batch_size=100, today=TODAY, progress=lambda done, total: progress.append((done, total)))
+    assert progress[-1] == (250, 250)
 
 
 # -- incremental runs ---------------------------------------------------------------------
