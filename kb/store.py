@@ -133,8 +133,7 @@ def transaction(db: sqlite_utils.Database):
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
-        with db.atomic():  # a savepoint inside: atomic's own rollback on error
-            yield db
+        yield db
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
