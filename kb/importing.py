@@ -9,8 +9,9 @@ builds each article's rows (``kb.store.read_batch`` and ``prepare_batch``: field
 hashes, JSON), while this process runs the SQL and zlib (``Store.save_prepared``).
 SQLite's writes are the larger half once the fields are read by the compiled walk
 (ingest._fastwalk), so everything else is done on the reader's side. Python code on
-both sides would fight over one GIL in threads; in two processes it does not. Batches travel through a pipe in pieces
-(PIECE_SIZE records), in file order, each batch still written in one transaction:
+both sides would fight over one GIL in threads; in two processes it does not. Batches
+travel through a pipe in pieces (PIECE_SIZE records), in file order, each batch still
+written in one transaction:
 the reader waits until the writer takes the piece it holds, so memory stays flat
 whatever the size of the file. Pieces are plain tuples sent with marshal, about
 twice as fast as pickle both ways. A run expected to be large next to the store (from
