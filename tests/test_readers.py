@@ -1,12 +1,14 @@
 """read_records: gzip opened transparently, format sniffed from the bytes, not the name."""
 
 import gzip
+import random
 import zlib
 from pathlib import Path
 
 import pytest
 
 from ingest.model import Article, Deletion
+from ingest.pubmed_xml import XMLFileError
 from ingest.readers import ReadError, read_records, sniff_format
 from ingest.safexml import UnsafeXMLError
 
@@ -93,13 +95,18 @@ def many_copies(record: bytes, old_pmid: bytes, n: int) -> list[bytes]:
     return [record.replace(old_pmid, str(39000000 + i).encode()) for i in range(n)]
 
 
-def test_gzip_cut_short_yields_earlier_xml_records_then_names_the_file(tmp_path):
+def padded_records(n: int) -> list[bytes]:
+    """n records, each with incompressible padding in its title: 3,000 make about 700 KB of
+    gzip, more than the decompressor is given at once (gunzip.COMPRESSED_CHUNK)."""
     body = XML_FILE.read_bytes()
     record = body[body.index(b"<PubmedArticle>") : body.index(b"</PubmedArticle>") + len(b"</PubmedArticle>")]
-    # incompressible padding inside each record, so that the cut falls mid-file
-    records = [r.replace(b"</ArticleTitle>", f" {i * 7919:x}{(i * 104729) ** 3:x}</ArticleTitle>".encode())
-               for i, r in enumerate(many_copies(record, b"39990401", 3000))]
-    data = gzip.compress(b"<PubmedArticleSet>\n" + b"\n".join(records) + b"\n</PubmedArticleSet>")
+    noise = random.Random(20261129)
+    return [r.replace(b"</ArticleTitle>", f" {noise.getrandbits(1600):x}</ArticleTitle>".encode())
+            for r in many_copies(record, b"39990401", n)]
+
+
+def test_gzip_cut_short_yields_earlier_xml_records_then_names_the_file(tmp_path):
+    data = gzip.compress(b"<PubmedArticleSet>\n" + b"\n".join(padded_records(3000)) + b"\n</PubmedArticleSet>")
     path = tmp_path / "cut.xml.gz"
     path.write_bytes(data[: len(data) // 2])
     read = []
@@ -111,6 +118,49 @@ def test_gzip_cut_short_yields_earlier_xml_records_then_names_the_file(tmp_path)
     # every record whole in what the cut file still decompresses to, not only those of earlier reads
     whole = zlib.decompressobj(31).decompress(data[: len(data) // 2]).count(b"</PubmedArticle>")
     assert len(read) == whole
+
+
+def decompressed_before_damage(data: bytes) -> bytes:
+    """What zlib gives for ``data`` fed a byte at a time, up to its error: the oracle."""
+    z, out = zlib.decompressobj(31), []
+    for i in range(len(data)):
+        try:
+            out.append(z.decompress(data[i : i + 1]))
+        except zlib.error:
+            break
+    return b"".join(out)
+
+
+def articles_until_error(path, error: str = "cannot decompress") -> list[str]:
+    read = []
+    with pytest.raises((ReadError, XMLFileError), match=f"{path.name}: {error}"):
+        for r in read_records(path):
+            if isinstance(r, Article):
+                read.append(r.pmid)
+    return read
+
+
+def test_a_gzip_whose_checksum_is_wrong_yields_every_record_then_names_the_file(tmp_path):
+    records = padded_records(3000)
+    data = bytearray(gzip.compress(b"<PubmedArticleSet>\n" + b"\n".join(records) + b"\n</PubmedArticleSet>"))
+    data[-6] ^= 0xFF  # the CRC-32 of the trailer, checked once all the data is decompressed
+    path = tmp_path / "crc.xml.gz"
+    path.write_bytes(bytes(data))
+    assert articles_until_error(path) == [str(39000000 + i) for i in range(3000)]
+
+
+def test_a_gzip_damaged_midway_yields_every_record_before_the_damage(tmp_path):
+    original = b"<PubmedArticleSet>\n" + b"\n".join(padded_records(3000)) + b"\n</PubmedArticleSet>"
+    data = bytearray(gzip.compress(original))
+    data[len(data) * 2 // 3 :: 997] = bytes(len(data[len(data) * 2 // 3 :: 997]))  # blocks zeroed past two thirds
+    path = tmp_path / "damaged.xml.gz"
+    path.write_bytes(bytes(data))
+    good = decompressed_before_damage(bytes(data))
+    intact = next(i for i, (a, b) in enumerate(zip(good + b"\0", original)) if a != b)
+    whole = original[:intact].count(b"</PubmedArticle>")
+    read = articles_until_error(path, error="")  # the bytes before the zlib error may be garbage, not XML
+    assert whole > 1000
+    assert read[:whole] == [str(39000000 + i) for i in range(whole)]
 
 
 @pytest.mark.parametrize("tail, damage", [
@@ -221,6 +271,27 @@ def test_a_pipe_is_read_like_a_file(tmp_path, compress):
     writer.join()
     assert from_pipe == [getattr(r, "pmid", None) or getattr(r, "pmids", None) for r in read_records(XML_FILE)]
     assert len(from_pipe) > 2
+
+
+def test_a_damaged_gzip_from_a_pipe_names_the_file(tmp_path):
+    import os
+    import threading
+
+    data = bytearray(gzip.compress(b"<PubmedArticleSet>\n" + b"\n".join(padded_records(3000)) + b"\n</PubmedArticleSet>"))
+    data[-6] ^= 0xFF
+    fifo = tmp_path / "damaged.pipe"
+    os.mkfifo(fifo)
+
+    def write():
+        with open(fifo, "wb") as pipe:
+            pipe.write(bytes(data))
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    read = articles_until_error(fifo)  # a pipe cannot be read again: what the failing read held is lost
+    writer.join()
+    assert read == [str(39000000 + i) for i in range(len(read))]
+    assert 1000 < len(read) < 3000
 
 
 @pytest.mark.parametrize("encoding, bom", [("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff")])
