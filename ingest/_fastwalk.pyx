@@ -32,7 +32,7 @@ from lxml.includes.tree cimport (
     xmlNode,
 )
 
-from ingest.fields import iso_date, normalise_orcid, pub_date
+from ingest.fields import iso_date, normalise_orcid, pmid_version, pub_date
 from ingest.model import is_pmid
 
 cetree.import_lxml__etree()
@@ -353,9 +353,7 @@ cdef int _set_pmid(_Record record, xmlNode* node) except -1:
     record.pmid = pmid
     version = _attribute(node, "Version")
     if version:
-        if not version.isdigit():
-            raise Unusual()
-        record.version = int(version)
+        record.version = pmid_version(pmid, version)  # a RecordError: the Python walk says why
     return 0
 
 

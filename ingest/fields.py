@@ -1,4 +1,4 @@
-"""How PubMed XML writes dates and ORCIDs, read into the article model's values.
+"""How PubMed XML writes dates, ORCIDs and PMID versions, read into the article model's values.
 
 Here, not in ingest.pubmed_xml, because two walks of a record's elements share them:
 the Python walk (ingest.pubmed_xml) and the compiled one (ingest._fastwalk). They find
@@ -19,6 +19,17 @@ _ORCID = re.compile(r"(\d{4}-?\d{4}-?\d{4}-?\d{3}[\dXx])")
 
 class RecordError(ValueError):
     """One record cannot be read; becomes a ParseProblem and parsing goes on."""
+
+
+_VERSION = re.compile(r"[0-9]{1,9}")
+
+
+def pmid_version(pmid: str, text: str) -> int:
+    """A PMID's Version attribute as a number. PubMed's are small; one too long for
+    SQLite's integers would stop the batch's write, so it makes the record unreadable."""
+    if not _VERSION.fullmatch(text):
+        raise RecordError(f"PMID {pmid} has a Version {text!r} that is not a number of at most 9 digits")
+    return int(text)
 
 
 def pub_date(parts: dict) -> tuple[str | None, int | None]:

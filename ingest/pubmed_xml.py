@@ -27,7 +27,7 @@ from typing import BinaryIO
 from lxml import etree
 
 from ingest import safexml, slicing
-from ingest.fields import RecordError, iso_date, normalise_orcid, pub_date
+from ingest.fields import RecordError, iso_date, normalise_orcid, pmid_version, pub_date
 from ingest.model import (
     AbstractSection,
     Article,
@@ -389,9 +389,7 @@ def _set_pmid(article: Article, elem: etree._Element) -> None:
     article.pmid = pmid
     version = elem.get("Version")
     if version:
-        if not version.isdigit():
-            raise RecordError(f"PMID {pmid} has a non-numeric Version {version!r}")
-        article.version = int(version)
+        article.version = pmid_version(pmid, version)
 
 
 def _article_element(article: Article, elem: etree._Element, state: _State) -> None:

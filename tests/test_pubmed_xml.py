@@ -550,3 +550,27 @@ def test_a_stretch_without_records_longer_than_a_record_may_be_is_an_error_not_a
     with pytest.raises(XMLFileError, match=r"padded\.xml: not well-formed XML at line \d+, column \d+: "
                                            r"no record starts within 5,000 bytes"):
         next(records)
+
+
+@pytest.mark.parametrize("flat", [False, True], ids=["python walk", "compiled walk"])
+@pytest.mark.parametrize("version", ["99999999999999999999999", "\u00b2", "-1"])
+def test_a_pmid_version_that_is_no_small_number_makes_its_record_a_problem_and_its_neighbours_are_read(flat, version):
+    doc = many_records(3).replace(b'<PMID Version="1">40000001', f'<PMID Version="{version}">40000001'.encode())
+    records = list(iter_records(io.BytesIO(doc), "v.xml", flat=flat))
+    assert isinstance(records[1], ParseProblem)
+    assert records[1].where == "PMID 40000001" and "Version" in records[1].message
+    assert [r[0] if flat else r.pmid for r in (records[0], records[2])] == ["40000000", "40000002"]
+
+
+def test_an_import_stores_the_neighbours_of_a_record_whose_version_sqlite_cannot_hold(tmp_path):
+    from kb.importing import import_files
+    from kb.store import Store
+
+    path = tmp_path / "v.xml"
+    path.write_bytes(many_records(3).replace(b'<PMID Version="1">40000001',
+                                             b'<PMID Version="99999999999999999999999">40000001'))
+    store = Store(tmp_path / "kb.db").ensure_shape()
+    [result] = import_files(store, [path])
+    assert result.error is None and result.counts.problems == 1
+    assert [row["pmid"] for row in store.db.query("select pmid from articles order by pmid")] == [
+        "40000000", "40000002"]
