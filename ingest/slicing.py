@@ -13,6 +13,13 @@ to inherit. ``record_start`` says whether a
 document qualifies; :mod:`ingest.pubmed_xml` reads any other with ``iterparse``.
 Between records only whitespace is expected; anything else is handed on as a gap
 for the parser to check, so that text which is not XML is still an error.
+
+Tags are found by searching the bytes, which would also find them where they are not
+tags: inside a comment, a CDATA section or a processing instruction (``<!-- old
+</PubmedArticle> -->``). NCBI writes none of these, so the search is checked, not
+replaced: only where the bytes it passed over hold ``<!`` or ``<?`` are they read again
+construct by construct (``_Cutter._outside_markup``). A record's start tag is read up to
+its ``>`` past any ``>`` inside a quoted attribute value.
 """
 
 from __future__ import annotations
@@ -24,6 +31,11 @@ from ingest import safexml
 
 RECORD_TAGS = (b"PubmedArticle", b"PubmedBookArticle", b"MedlineCitation", b"DeleteCitation")
 _RECORD_START = re.compile(rb"<(" + b"|".join(RECORD_TAGS) + rb")(?=[\s/>])")
+# A start tag up to its ">", past any ">" inside a quoted attribute value.
+_START_TAG = re.compile(rb"""<[^\s/>]*(?:[^>"']|"[^"]*"|'[^']*')*>""")
+# What can hold text that looks like a tag, and what ends each.
+_HIDERS = {b"<!--": b"-->", b"<![CDATA[": b"]]>", b"<?": b"?>"}
+_HIDER = rb"(<!--|<!\[CDATA\[|<\?)"
 _ROOT_TAG = re.compile(rb"<([A-Za-z_][\w.\-]*)")
 _UTF8 = frozenset({b"utf-8", b"utf8", b"us-ascii", b"ascii"})
 # What XML allows after the root element besides whitespace: comments and processing instructions.
@@ -82,26 +94,24 @@ def iter_pieces(head: bytes, stream: BinaryIO, root: str, offset: int) -> Iterat
     before ``</root>`` ends with an ``Unfinished``.
     """
     cutter = _Cutter(head, stream, offset)
-    root_end = b"</" + root.encode("ascii") + b">"
+    boundary = re.compile(_RECORD_START.pattern + rb"|</" + re.escape(root.encode("ascii")) + rb"\s*>")
     while True:
-        found = cutter.next_start()
+        found = cutter.next_start(boundary)
         line, column = cutter.position()
-        gap = cutter.take_gap(found.start() if found else None)
-        closing = gap.find(root_end)
-        if closing >= 0:
-            if gap[:closing].strip():
-                yield Piece(None, gap[:closing], line, column)
-            after = closing + len(root_end)
-            if found is not None or _MISC.sub(b"", gap[after:]).strip():
-                yield Piece("", gap[after:], *_moved(line, column, gap[:after]))
-            return
         if found is None and not cutter.eof:
             yield Unfinished(b"", line, column, root, f"no record starts within {MAX_RECORD:,} bytes")
             return
+        gap = cutter.take_gap(found.start() if found else None)
         if gap.strip():
             yield Piece(None, gap, line, column)
         if found is None:
             yield Unfinished(b"", *cutter.position(), root)
+            return
+        if found.group(1) is None:  # the root's end tag: only comments and PIs may follow
+            cutter.take_gap(found.end())
+            rest = cutter.rest()
+            if _MISC.sub(b"", rest).strip():
+                yield Piece("", rest, *cutter.position())
             return
         record = cutter.take_record(found.start(), found.group(1))
         if record is None:
@@ -140,13 +150,18 @@ class _Cutter:
         self.pos = 0
         return True
 
-    def next_start(self) -> re.Match | None:
+    def next_start(self, boundary: re.Pattern) -> re.Match | None:
+        """The next match of ``boundary`` (a record's start tag, the root's end tag) that
+        is not inside a comment, CDATA section or processing instruction."""
         while True:
             # the pattern looks at the byte after the name, so a start tag cut at the
             # buffer's end only matches once the next block is in
-            found = _RECORD_START.search(self.buf, self.pos)
+            found = boundary.search(self.buf, self.pos)
             if found is not None or len(self.buf) - self.pos > MAX_RECORD or not self._more():
-                return found
+                break
+        if self._hides(self.pos, found.start() if found else len(self.buf)):
+            return self._outside_markup(boundary, self.pos)
+        return found
 
     def take_gap(self, end: int | None) -> bytes:
         return self._take(len(self.buf) if end is None else end)
@@ -154,17 +169,23 @@ class _Cutter:
     def take_record(self, start: int, tag: bytes) -> Piece | None:
         """The record starting at ``start``; None if the document ends (or it grows too long) first."""
         line, column = self.line, self.column
-        gt = self.buf.find(b">", start)
-        while gt < 0 and self._more():
-            gt = self.buf.find(b">")  # the record now starts the buffer
-        if gt < 0:
+        opening = _START_TAG.match(self.buf, start)
+        while opening is None and len(self.buf) - self.pos <= MAX_RECORD and self._more():
+            opening = _START_TAG.match(self.buf, self.pos)  # the record now starts the buffer
+        if opening is None:
             return None
+        gt = opening.end() - 1
         if self.buf[gt - 1] == 0x2F:  # "/>": an empty record
             end = gt + 1
         else:
             end = self._end_tag(b"</" + tag, gt)
             if end is None:
                 return None
+            if self._hides(self.pos, end):  # the end tag found may be inside a comment or CDATA
+                closing = self._outside_markup(re.compile(b"</" + tag + rb"\s*>"), self.pos + len(opening.group()))
+                if closing is None:
+                    return None
+                end = closing.end()
         return Piece(tag.decode("ascii"), self._take(end), line, column)
 
     def _end_tag(self, closing: bytes, searched: int) -> int | None:
@@ -190,6 +211,36 @@ class _Cutter:
             if len(self.buf) - self.pos > MAX_RECORD:
                 break
         return self.buf[self.pos :]
+
+    def _hides(self, start: int, end: int) -> bool:
+        """Whether the bytes from ``start`` to ``end`` hold a comment, CDATA section or PI,
+        inside which a tag found by search may be only text."""
+        buf = self.buf
+        for mark in (b"!", b"?"):  # one byte each: found by memchr, far faster than b"<!" among tags
+            at = buf.find(mark, start, end)
+            while at >= 0:
+                if buf[at - 1] == 0x3C:  # "<"
+                    return True
+                at = buf.find(mark, at + 1, end)
+        return False
+
+    def _outside_markup(self, target: re.Pattern, at: int) -> re.Match | None:
+        """The first match of ``target`` from ``at`` that is not inside a comment, CDATA
+        section or processing instruction, reading on as needed; None if none comes."""
+        pattern = re.compile(_HIDER + b"|" + target.pattern)
+        while True:
+            found = pattern.search(self.buf, at)
+            if found is not None and found.group(1) is None:
+                return target.match(self.buf, found.start())
+            if found is not None:
+                ends = self.buf.find(_HIDERS[found.group(1)], found.end())
+                if ends >= 0:
+                    at = ends + len(_HIDERS[found.group(1)])
+                    continue
+            before = self.pos  # nothing (whole) found: read on, the buffer then starts at pos
+            if len(self.buf) - self.pos > MAX_RECORD or not self._more():
+                return None
+            at -= before
 
     def position(self) -> tuple[int, int]:
         return self.line, self.column

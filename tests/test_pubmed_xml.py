@@ -574,3 +574,39 @@ def test_an_import_stores_the_neighbours_of_a_record_whose_version_sqlite_cannot
     assert result.error is None and result.counts.problems == 1
     assert [row["pmid"] for row in store.db.query("select pmid from articles order by pmid")] == [
         "40000000", "40000002"]
+
+
+def tree_read(doc: bytes) -> list:
+    """The document read with iterparse (a namespace declared on the root stops the cutting)."""
+    return list(iter_records(io.BytesIO(doc.replace(b"<PubmedArticleSet>", b'<PubmedArticleSet xmlns:x="urn:x">', 1)),
+                             "tree.xml"))
+
+
+HIDING_PLACES = {
+    "CDATA in an abstract": (b"<AbstractText", b"<AbstractText>see <![CDATA[ a </PubmedArticle> b ]]> here</AbstractText><AbstractText"),
+    "a comment in an abstract": (b"<AbstractText", b"<AbstractText>x<!-- </PubmedArticle> -->y</AbstractText><AbstractText"),
+    "a PI in an abstract": (b"<AbstractText", b"<AbstractText>x<?note </PubmedArticle>?>y</AbstractText><AbstractText"),
+    "a comment between records": (b"\n<PubmedArticle>", b"\n<!-- old: <PubmedArticle> removed --><PubmedArticle>"),
+    "a comment naming the root's end": (b"\n<PubmedArticle>", b"\n<!-- </PubmedArticleSet> --><PubmedArticle>"),
+    "a PI between records": (b"\n<PubmedArticle>", b"\n<?tool <PubmedArticle> ?><PubmedArticle>"),
+    "a '>' in an attribute": (b"<PubmedArticle>", b'<PubmedArticle note="a/>b>c">'),
+}
+
+
+@pytest.mark.parametrize("block", [1 << 20, 13])
+@pytest.mark.parametrize("found, hidden", HIDING_PLACES.values(), ids=HIDING_PLACES.keys())
+def test_a_tag_inside_a_comment_cdata_pi_or_attribute_value_is_text_not_a_record_boundary(monkeypatch, found, hidden, block):
+    from ingest import slicing
+
+    doc = many_records(3).replace(found, hidden, 2)[:-len(b"</PubmedArticleSet>")]
+    doc += b"<!-- <PubmedArticle> --></PubmedArticleSet>\n<!-- </PubmedArticleSet> -->\n"
+    monkeypatch.setattr(slicing, "BLOCK", block)
+    monkeypatch.setattr(slicing.safexml, "_CHUNK", 50)
+    cut = list(iter_records(io.BytesIO(doc), "hidden.xml"))
+    assert [r.to_dict() | {"raw": None} for r in cut] == [r.to_dict() | {"raw": None} for r in tree_read(doc)]
+    assert [r.pmid for r in cut] == ["40000000", "40000001", "40000002"]
+
+
+def test_the_roots_end_tag_may_have_space_before_its_bracket():
+    doc = many_records(2).replace(b"</PubmedArticleSet>", b"</PubmedArticleSet\n >")
+    assert [r.pmid for r in iter_records(io.BytesIO(doc), "space.xml")] == ["40000000", "40000001"]
