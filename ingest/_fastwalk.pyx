@@ -182,23 +182,28 @@ cdef inline const char* _content(xmlNode* node) noexcept:
 # --------------------------------------------------------------------------- text
 
 
-cdef object _leading_text(xmlNode* node):
-    """``elem.text``: the text before the first child, None if there is none."""
+cdef object _only_text(xmlNode* node):
+    """The text of an element that holds nothing but text, None if it holds none. Anything
+    else inside (markup, a comment) is Unusual: the Python walk reads all of its text."""
     cdef xmlNode* child = node.children
-    if child is NULL or (child.type != XML_TEXT_NODE and child.type != XML_CDATA_SECTION_NODE):
+    if child is NULL:
         return None
-    if child.next is NULL or (child.next.type != XML_TEXT_NODE and child.next.type != XML_CDATA_SECTION_NODE):
+    if child.type != XML_TEXT_NODE and child.type != XML_CDATA_SECTION_NODE:
+        raise Unusual()
+    if child.next is NULL:
         return _decoded(_content(child))
     cdef list parts = []
     while child is not NULL and (child.type == XML_TEXT_NODE or child.type == XML_CDATA_SECTION_NODE):
         parts.append(<bytes>_content(child))
         child = child.next
+    if child is not NULL:
+        raise Unusual()
     return b"".join(parts).decode("utf-8")
 
 
 cdef object _plain(xmlNode* node):
-    """``ingest.pubmed_xml._plain``: the leading text stripped, None if empty."""
-    cdef object text = _leading_text(node)
+    """``ingest.pubmed_xml._plain``: the text stripped, None if empty."""
+    cdef object text = _only_text(node)
     if text is None:
         return None
     return text.strip() or None
@@ -441,11 +446,11 @@ cdef str _iso_date(xmlNode* node):
     cdef xmlNode* child = _element(node.children)
     while child is not NULL:
         if _is(child, "Year"):
-            year = (_leading_text(child) or "").strip()
+            year = _plain(child) or ""
         elif _is(child, "Month"):
-            month = (_leading_text(child) or "").strip()
+            month = _plain(child) or ""
         elif _is(child, "Day"):
-            day = (_leading_text(child) or "").strip()
+            day = _plain(child) or ""
         child = _element(child.next)
     return iso_date(year, month, day)
 
@@ -507,7 +512,7 @@ cdef tuple _author(xmlNode* node):
                 affiliation = _element(affiliation.next)
         elif _is(child, "Identifier"):
             if _attribute_is(child, "Source", "ORCID"):
-                orcid = normalise_orcid(_leading_text(child))
+                orcid = normalise_orcid(_plain(child))
         else:
             text = _text_of(child) or None
             if _is(child, "LastName"):

@@ -313,7 +313,12 @@ def squash(text: str) -> str:
 
 
 def _plain(elem: etree._Element) -> str | None:
-    text = elem.text
+    """A short field's text (a volume, a DOI, a date's year), stripped; None if empty.
+
+    All of it, as for titles: a comment or markup inside ("4<!-- -->7") must not leave
+    the part before it ("4") standing in for the value.
+    """
+    text = "".join(elem.itertext()) if len(elem) else elem.text
     if text is None:
         return None
     text = text.strip()
@@ -474,11 +479,11 @@ def _iso_date(elem: etree._Element) -> str:
     for child in elem:
         tag = child.tag
         if tag == "Year":
-            year = (child.text or "").strip()
+            year = _plain(child) or ""
         elif tag == "Month":
-            month = (child.text or "").strip()
+            month = _plain(child) or ""
         elif tag == "Day":
-            day = (child.text or "").strip()
+            day = _plain(child) or ""
     try:
         return iso_date(year, month, day)
     except (ValueError, KeyError) as err:
@@ -534,7 +539,7 @@ def _author(elem: etree._Element) -> Author:
             continue
         if tag == "Identifier":
             if child.get("Source") == "ORCID":
-                orcid = normalise_orcid(child.text)
+                orcid = normalise_orcid(_plain(child))
             continue
         text = squash("".join(child.itertext()) if len(child) else child.text or "") or None
         if tag == "LastName":

@@ -209,3 +209,20 @@ def test_both_walks_read_real_files_alike(name):
         data = stream.read()
     python, compiled = both_walks(data, name)
     assert assert_same_records(python, compiled) >= len(python) - 2
+
+
+SHORT_FIELDS = ("Volume", "Issue", "ISSN", "ISSNLinking", "NlmUniqueID", "ISOAbbreviation", "MedlinePgn", "Language",
+                "ELocationID", "ArticleId", "Identifier", "Year", "Month", "Day", "PMID")
+
+
+@pytest.mark.parametrize("inside", ["<!-- a note -->", "<?editor checked?>"], ids=["a comment", "a PI"])
+def test_a_comment_inside_a_short_field_leaves_its_value_whole_in_both_walks(inside):
+    """ "4<!-- -->7" is volume 47, not 4: dates, DOIs, ORCIDs and linked PMIDs read whole."""
+    original = (XML / "full_record.xml").read_text()
+    pattern = re.compile(r"(<(%s)\b[^>]*>)([^<]{2,})(</\2>)" % "|".join(SHORT_FIELDS))
+    noted, count = pattern.subn(lambda m: m[1] + m[3][:1] + inside + m[3][1:] + m[4], original)
+    python, compiled = both_walks(noted.encode())
+    (expected,) = list(pubmed_xml.iter_records(XML / "full_record.xml"))
+    assert count > 20
+    assert {**python[0].to_dict(), "raw": None} == {**expected.to_dict(), "raw": None}
+    assert_same_records(python, compiled)
