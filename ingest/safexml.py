@@ -69,7 +69,7 @@ def _decode_head(head: bytes) -> str:
 
 def _refuse(name: str, why: str) -> UnsafeXMLError:
     return UnsafeXMLError(
-        f"{name} {why}; refused to protect against entity expansion (billion laughs) "
+        f"{name}: {why}; refused to protect against entity expansion (billion laughs) "
         "and external entities (XXE)"
     )
 
@@ -98,23 +98,35 @@ def root_start(text: str) -> int:
 def _doctype_end(text: str, start: int) -> int:
     """Index of the ">" closing the DOCTYPE at ``start`` (-1 if not in ``text`` yet).
 
-    Quote-aware, so a ">" or "]" inside a quoted literal does not end it early.
+    Quote-aware, so a ">" or "]" inside a quoted literal does not end it early, and
+    comments and PIs in the internal subset are passed over whole: an apostrophe in
+    "<!-- the subset's comment -->" opens no literal. (Entity declarations are looked
+    for in all of the prolog, not only inside what this delimits: check_prolog.)
     """
     quote = None
     depth = 0
-    for j in range(start + 2, len(text)):
+    j = start + 2
+    while j < len(text):
         ch = text[j]
         if quote:
             if ch == quote:
                 quote = None
         elif ch in "\"'":
             quote = ch
+        elif ch == "<" and text.startswith(("<!--", "<?"), j):
+            closing = "-->" if text.startswith("<!--", j) else "?>"
+            ends = text.find(closing, j + 2)
+            if ends < 0:
+                return -1
+            j = ends + len(closing)
+            continue
         elif ch == "[":
             depth += 1
         elif ch == "]":
             depth -= 1
         elif ch == ">" and depth <= 0:
             return j
+        j += 1
     return -1
 
 
@@ -131,12 +143,12 @@ def check_prolog(head: bytes, name: str) -> None:
         return
     end = _doctype_end(text, doctype)
     if end < 0:
-        raise _refuse(name, "has a DOCTYPE that does not end within its first bytes")
+        raise _refuse(name, "its DOCTYPE does not end within its first bytes")
     doctype_text = text[doctype:end]
     if "[" in doctype_text and "<!ENTITY" in text:
         # An internal subset: look for declarations anywhere in what we read, not only
         # inside the subset as we delimited it, so a crafted literal cannot hide one.
-        raise _refuse(name, "declares XML entities in its DOCTYPE")
+        raise _refuse(name, "its DOCTYPE declares XML entities")
 
 
 def read_head(stream, name: str) -> bytes:
@@ -149,7 +161,7 @@ def read_head(stream, name: str) -> bytes:
         head += chunk
         if root_start(_decode_head(head)) >= 0:
             return head
-    raise _refuse(name, f"has a prolog longer than {PROLOG_LIMIT} bytes")
+    raise _refuse(name, f"its prolog is longer than {PROLOG_LIMIT} bytes")
 
 
 class PrefixedStream:
