@@ -70,6 +70,8 @@ def read_records(path: str | os.PathLike, *, flat: bool = False) -> Iterator[Art
             raise ReadError(f"{name}: UTF-32 text is not supported; save the file as UTF-8 or UTF-16")
         if kind is None and head[:2] in (b"\xff\xfe", b"\xfe\xff") and sniff_format(_utf16_as_ascii(head)):
             raise ReadError(f"{name}: MEDLINE text in UTF-16 is not supported; save the file as UTF-8")
+        if not head:
+            raise ReadError(f"{name}: the file is empty")
         if kind is None:
             raise ReadError(f"{name}: neither PubMed XML nor MEDLINE text (first bytes {head[:20]!r})")
         log.debug("%s: reading as %s", name, kind)

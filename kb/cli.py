@@ -303,8 +303,8 @@ def import_(db_path, files, batch_size, quiet, verbose):
             click.echo(_describe_counts(f"{result.path}:", result.counts, result.records), err=True)
     failed = [r for r in results if r.error]
     if failed:
-        raise click.ClickException("; ".join(r.named_error() for r in failed)
-                                   + " (records read before the error were stored)")
+        kept = " (records read before the error were stored)" if any(r.records for r in failed) else ""
+        raise click.ClickException("; ".join(r.named_error() for r in failed) + kept)
 
 
 @cli.command()

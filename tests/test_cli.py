@@ -158,6 +158,15 @@ def test_an_import_error_names_the_file_once(runner, tmp_path, sample_xml):
     assert len(error) == 1 and error[0].count(str(broken)) == 1, result.output
 
 
+@pytest.mark.parametrize("cut, kept", [(-200, True), (40, False)], ids=["records before the break", "none"])
+def test_an_import_error_says_records_were_kept_only_when_some_were(runner, tmp_path, sample_xml, cut, kept):
+    broken = tmp_path / "broken.xml.gz"
+    broken.write_bytes(gzip.compress(sample_xml.read_bytes())[:cut])
+    result = runner.invoke(cli, ["import", "--db", str(tmp_path / "kb.db"), "-q", str(broken)])
+    assert result.exit_code == 1
+    assert ("records read before the error were stored" in result.output) is kept, result.output
+
+
 @pytest.mark.parametrize("command", [["build"], ["graph", "-o", "g.graphml"]])
 def test_build_and_graph_leave_a_database_that_is_not_a_store_untouched(runner, tmp_path, command):
     import sqlite3

@@ -83,6 +83,14 @@ def test_unknown_format_names_the_file(tmp_path):
         list(read_records(path))
 
 
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzipped"])
+def test_an_empty_file_is_called_empty(tmp_path, compress):
+    path = tmp_path / "empty.xml"
+    path.write_bytes(gzip.compress(b"") if compress else b"")
+    with pytest.raises(ReadError, match="empty.xml: the file is empty$"):
+        list(read_records(path))
+
+
 def test_corrupt_gzip_names_the_file(tmp_path):
     path = tmp_path / "broken.xml.gz"
     data = gzip.compress(XML_FILE.read_bytes())
