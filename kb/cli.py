@@ -314,11 +314,14 @@ def import_(db_path, files, batch_size, quiet, verbose):
 def stats(db_path, as_json):
     """Counts, the publication year range and the last run of the store.
 
+    Journals, authors and MeSH terms are counted among the articles not deleted.
+
     \b
     Examples:
         cryokb stats
         cryokb stats --db demo.db --json
     """
+    from ingest.model import SaveCounts
     from kb.store import Store
 
     if not db_path.exists():
@@ -331,8 +334,9 @@ def stats(db_path, as_json):
     for key, value in figures.items():
         click.echo(f"{key.replace('_', ' '):>14}: {value if value is not None else '-'}")
     if run:
+        counts = SaveCounts(*(run[name] or 0 for name in ("new", "revised", "unchanged", "deleted", "problems")))
         click.echo(f"{'last run':>14}: {run['kind']} #{run['id']} {run['outcome']} at {run['finished'] or run['started']}"
-                   f" ({run['new'] or 0} new, {run['revised'] or 0} revised)")
+                   f" ({_describe_counts('', counts, run['fetched'] or 0).strip()})")
 
 
 @cli.command()

@@ -632,12 +632,18 @@ class Store:
             "with_abstract": with_abstract,
             "first_year": first,
             "last_year": last,
-            "journals": db["journals"].count,
-            "authors": db["authors"].count,
-            "mesh_terms": db["mesh_terms"].count,
+            # those of live articles: a revision's dropped author or a withdrawn article's
+            # journal keeps its row (rows are never deleted), but not its place in the counts
+            "journals": one("select count(distinct journal_id) from articles where deleted = 0")[0],
+            "authors": one(_LIVE_COUNT.format(column="author_id", table="article_authors"))[0],
+            "mesh_terms": one(_LIVE_COUNT.format(column="descriptor", table="article_mesh"))[0],
             "runs": db["harvest_runs"].count,
             "last_run": last_run[0] if last_run else None,
         }
+
+
+_LIVE_COUNT = ("select count(distinct link.{column}) from {table} as link "
+               "join articles on articles.pmid = link.pmid where articles.deleted = 0")
 
 
 def run_process_gone(run: dict) -> bool:

@@ -44,6 +44,17 @@ def test_import_then_stats(runner, tmp_path, sample_xml):
     assert stats["last_run"]["kind"] == "import" and stats["last_run"]["outcome"] == "ok"
 
 
+def test_stats_say_what_the_last_run_deleted_too(runner, tmp_path, sample_xml):
+    db = tmp_path / "kb.db"
+    runner.invoke(cli, ["import", str(sample_xml), "--db", str(db)])
+    pmid = next(iter(Store(db).db.query("select pmid from articles limit 1")))["pmid"]
+    update = tmp_path / "update.xml"
+    update.write_text(f"<PubmedArticleSet><DeleteCitation><PMID>{pmid}</PMID></DeleteCitation></PubmedArticleSet>")
+    runner.invoke(cli, ["import", str(update), "--db", str(db)])
+    last = runner.invoke(cli, ["stats", "--db", str(db)]).output.splitlines()[-1]
+    assert last.endswith("(0 records: 0 new, 0 revised, 0 unchanged, 1 deleted, 0 problems)"), last
+
+
 def test_importing_twice_changes_nothing(runner, tmp_path, sample_xml):
     db = tmp_path / "kb.db"
     runner.invoke(cli, ["import", str(sample_xml), "--db", str(db)])

@@ -118,6 +118,22 @@ def test_a_deleted_citation_is_marked_not_lost(store):
     assert store.stats()["articles"] == 1
 
 
+def test_stats_count_the_journals_authors_and_mesh_terms_of_live_articles_only(store):
+    other = make_article(pmid="90000002")
+    other.journal = Journal("Skeletal Radiology", nlm_unique_id="7701953")
+    other.authors = [Author("Lindqvist", "Maja", "M")]
+    other.mesh_headings = [MeshHeading("Sarcoma", "D012509", False)]
+    store.save_records([make_article(), other])
+    before = store.stats()
+    assert (before["journals"], before["authors"], before["mesh_terms"]) == (2, 3, 2)
+    revised = make_article(revised="2025-06-01")
+    revised.authors = revised.authors[:1]  # the study group dropped
+    store.save_records([revised])
+    store.save_records([Deletion(["90000002"])])  # the only article of its journal, author and heading
+    after = store.stats()
+    assert (after["journals"], after["authors"], after["mesh_terms"]) == (1, 1, 1)
+
+
 def test_importing_a_file_again_leaves_a_later_deletion_standing(store):
     baseline = [make_article(), make_article(pmid="90000002")]
     store.save_records(baseline)
