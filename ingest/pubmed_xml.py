@@ -109,7 +109,7 @@ def _iter_slices(head: bytes, stream: BinaryIO, name: str, root: str, offset: in
     """Records cut out of the document as bytes (ingest.slicing), each parsed on its own."""
     parser = etree.XMLParser(**safexml.PARSER_OPTIONS)
     position = 0
-    for piece in slicing.iter_pieces(head, stream, root, offset):
+    for piece in _split_lost_ends(slicing.iter_pieces(head, stream, root, offset), parser):
         if isinstance(piece, slicing.Unfinished):
             raise _unfinished(name, piece, parser)
         if not piece.tag:
@@ -120,8 +120,6 @@ def _iter_slices(head: bytes, stream: BinaryIO, name: str, root: str, offset: in
         try:
             elem = etree.fromstring(piece.data, parser)
         except etree.XMLSyntaxError as err:
-            if _starts_of(piece) > 1:  # its end tag lost: the cut took in the next record too
-                raise _syntax_error(name, err, piece.line, piece.column) from err
             yield _broken_record(name, err, piece, position)
             continue
         if piece.tag == "DeleteCitation":
@@ -130,9 +128,31 @@ def _iter_slices(head: bytes, stream: BinaryIO, name: str, root: str, offset: in
             yield _read_one(elem, piece.tag, name, position, raw=piece.data, flat=flat)
 
 
-def _starts_of(piece: slicing.Piece) -> int:
-    """How many start tags of the record's own element its bytes hold."""
-    return len(re.findall(rb"<" + piece.tag.encode() + rb"[\s>/]", piece.data))
+def _split_lost_ends(pieces: Iterator, parser: etree.XMLParser) -> Iterator:
+    """Pieces as cut, except that a record whose end tag is lost comes apart from the
+    records the cut took in with it (up to the next end tag of its element), so that
+    it alone is reported broken and they are read."""
+    for piece in pieces:
+        if not isinstance(piece, slicing.Piece) or not piece.tag:
+            yield piece
+            continue
+        starts = [found.start() for found in re.finditer(rb"<" + piece.tag.encode() + rb"[\s>/]", piece.data)]
+        if len(starts) > 1:
+            try:
+                etree.fromstring(piece.data, parser)
+            except etree.XMLSyntaxError:
+                yield from _parts(piece, starts)
+                continue
+        yield piece
+
+
+def _parts(piece: slicing.Piece, starts: list[int]) -> Iterator[slicing.Piece]:
+    """``piece`` cut before each of ``starts`` (the first is 0), each part at its place in the document."""
+    line, column = piece.line, piece.column
+    for begin, end in zip(starts, starts[1:] + [len(piece.data)]):
+        data = piece.data[begin:end]
+        yield slicing.Piece(piece.tag, data, line, column)
+        line, column = slicing.moved(line, column, data)
 
 
 def _broken_record(name: str, err: etree.XMLSyntaxError, piece: slicing.Piece, position: int) -> ParseProblem:

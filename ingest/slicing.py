@@ -120,7 +120,7 @@ def iter_pieces(head: bytes, stream: BinaryIO, root: str, offset: int) -> Iterat
         yield record
 
 
-def _moved(line: int, column: int, text: bytes) -> tuple[int, int]:
+def moved(line: int, column: int, text: bytes) -> tuple[int, int]:
     """The position just after ``text``, which starts at (line, column)."""
     newlines = text.count(b"\n")
     if not newlines:
@@ -248,6 +248,6 @@ class _Cutter:
     def _take(self, end: int) -> bytes:
         """The bytes up to ``end``, consumed: the position moves past them."""
         taken = self.buf[self.pos : end]
-        self.line, self.column = _moved(self.line, self.column, taken)
+        self.line, self.column = moved(self.line, self.column, taken)
         self.pos = end
         return taken

@@ -2,6 +2,7 @@
 
 import io
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -490,11 +491,19 @@ def test_a_tag_mismatch_names_the_line_in_the_document_not_in_the_record():
     assert f"Opening and ending tag mismatch: i line {line} and b" in problem.message
 
 
-def test_a_record_whose_end_tag_is_lost_stops_the_file_with_its_place():
-    doc = many_records(3).replace(b"</PubmedArticle>", b"</PubmedArticl>", 1)
-    records = iter_records(io.BytesIO(doc), "lost.xml")
-    with pytest.raises(XMLFileError, match="lost.xml: not well-formed XML at line"):
-        list(records)
+@pytest.mark.parametrize("lost", [b"</PubmedArticl>", b""], ids=["misspelt", "missing"])
+def test_a_record_whose_end_tag_is_lost_is_a_problem_and_the_records_after_it_are_read(lost):
+    doc = many_records(4).replace(b"</PubmedArticle>\n", b"</PubmedArticle>\n\n", 1)
+    second = doc.index(b"<PubmedArticle>", doc.index(b"<PubmedArticle>") + 1)
+    end = doc.index(b"</PubmedArticle>", second)
+    doc = doc[:end] + lost + doc[end + len(b"</PubmedArticle>"):]
+    records = list(iter_records(io.BytesIO(doc), "lost.xml"))
+    assert [type(r) for r in records] == [Article, ParseProblem, Article, Article]
+    assert [records[0].pmid, records[2].pmid, records[3].pmid] == ["40000000", "40000002", "40000003"]
+    assert records[1].where == "PMID 40000001"
+    line = doc[:second].count(b"\n") + 1  # where the record begins, as lxml or the cut tells it
+    assert re.search(rf"\bline {line}\b", records[1].message), records[1].message
+    assert records[2].raw.startswith(b"<PubmedArticle>") and records[2].raw.endswith(b"</PubmedArticle>")
 
 
 @pytest.mark.parametrize("tail, column, expected", [
@@ -586,6 +595,7 @@ HIDING_PLACES = {
     "CDATA in an abstract": (b"<AbstractText", b"<AbstractText>see <![CDATA[ a </PubmedArticle> b ]]> here</AbstractText><AbstractText"),
     "a comment in an abstract": (b"<AbstractText", b"<AbstractText>x<!-- </PubmedArticle> -->y</AbstractText><AbstractText"),
     "a PI in an abstract": (b"<AbstractText", b"<AbstractText>x<?note </PubmedArticle>?>y</AbstractText><AbstractText"),
+    "a start tag in a comment": (b"<AbstractText", b"<AbstractText>x<!-- <PubmedArticle> -->y</AbstractText><AbstractText"),
     "a comment between records": (b"\n<PubmedArticle>", b"\n<!-- old: <PubmedArticle> removed --><PubmedArticle>"),
     "a comment naming the root's end": (b"\n<PubmedArticle>", b"\n<!-- </PubmedArticleSet> --><PubmedArticle>"),
     "a PI between records": (b"\n<PubmedArticle>", b"\n<?tool <PubmedArticle> ?><PubmedArticle>"),
