@@ -115,11 +115,12 @@ def setup_logging(verbose: int, quiet: bool = False) -> None:
 
 
 def open_store(db_path: Path, *, existing: bool = False):
-    """The store, its tables created where missing; ``existing``: refuse a file that holds
-    no cryokb store, rather than write cryokb's tables into it (a mistyped --db)."""
+    """The store, its tables created where missing; another program's database is refused
+    (Store.refuse_foreign). ``existing``: so is a new or empty one."""
     from kb.store import Store
 
     store = Store(db_path)
+    store.refuse_foreign(db_path)
     if existing and "articles" not in store.db.table_names():
         raise click.ClickException(f"{db_path} is not a cryokb database (it has no articles table): "
                                    "run 'cryokb harvest' or 'cryokb import' first")

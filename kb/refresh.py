@@ -216,6 +216,12 @@ def prepare_staging(db_path: Path) -> tuple[Store, bool]:
     A new copy is made with the backup API into ``.staging.tmp`` and renamed, so that a
     copy cut short is never mistaken for a whole one.
     """
+    if db_path.exists():  # the published database must be ours before a copy of it is
+        published = Store.reading(db_path)
+        try:
+            published.refuse_foreign(db_path)
+        finally:
+            published.db.conn.close()
     staging = staging_path(db_path)
     base = fingerprint(db_path)
     if _resumable(staging, base):

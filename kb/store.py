@@ -107,6 +107,9 @@ SECONDARY_INDEXES = {
     "article_links": [["ref_type"], ["ref_pmid"]],
     "harvest_runs": [["kind", "outcome"]],
 }
+# Tables the store creates first: a file holding one of them is a cryokb store, perhaps
+# one whose creation was cut short.
+OUR_TABLES = frozenset({"journals", "articles", "authors", "harvest_runs", "cryokb_meta"})
 # Below this many records an import keeps the indexes: rebuilding them is not worth it.
 BULK_LOAD_MIN = 2000
 # Pages of write-ahead log (16 KiB each) between checkpoints during a bulk load.
@@ -234,6 +237,14 @@ class Store:
         """
         for pragma in ("page_size = 16384", "foreign_keys = OFF", "synchronous = NORMAL", "cache_size = -65536"):
             self.db.execute(f"PRAGMA {pragma}")
+
+    def refuse_foreign(self, path: str | Path) -> None:
+        """Refuse a database that holds another program's tables and none of cryokb's: a
+        mistyped --db must not have cryokb's tables written into it."""
+        tables = [name for name in self.db.table_names() if not name.startswith("sqlite_")]
+        if tables and not set(tables) & OUR_TABLES:
+            raise StoreError(f"{path} is another program's SQLite database (tables: {', '.join(tables[:5])}"
+                             f"{', ...' if len(tables) > 5 else ''}); give --db a new file or a cryokb database")
 
     # -- schema ---------------------------------------------------------------
 

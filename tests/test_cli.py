@@ -178,8 +178,8 @@ def test_an_import_error_says_records_were_kept_only_when_some_were(runner, tmp_
     assert ("records read before the error were stored" in result.output) is kept, result.output
 
 
-@pytest.mark.parametrize("command", [["build"], ["graph", "-o", "g.graphml"]])
-def test_build_and_graph_leave_a_database_that_is_not_a_store_untouched(runner, tmp_path, command):
+@pytest.mark.parametrize("command", [["build"], ["graph", "-o", "g.graphml"], ["import", str(SAMPLES / "demo_medline.nbib")]])
+def test_a_database_of_another_program_is_left_untouched(runner, tmp_path, command):
     import sqlite3
 
     other = tmp_path / "other.db"
@@ -188,8 +188,17 @@ def test_build_and_graph_leave_a_database_that_is_not_a_store_untouched(runner, 
     before = other.read_bytes()
     result = runner.invoke(cli, command + ["--db", str(other)])
     assert result.exit_code == 1
-    assert f"{other} is not a cryokb database (it has no articles table)" in result.output
+    assert f"{other} is another program's SQLite database (tables: notes)" in result.output
     assert other.read_bytes() == before
+
+
+@pytest.mark.parametrize("command", [["build"], ["graph", "-o", "g.graphml"]])
+def test_build_and_graph_want_a_store_that_has_articles(runner, tmp_path, command):
+    empty = tmp_path / "empty.db"
+    empty.touch()  # an empty file is an empty SQLite database
+    result = runner.invoke(cli, command + ["--db", str(empty)])
+    assert result.exit_code == 1
+    assert f"{empty} is not a cryokb database (it has no articles table)" in result.output
 
 
 def test_demo_refuses_a_database_of_real_articles_and_rebuilds_its_own(runner, tmp_path):
