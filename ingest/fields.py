@@ -27,7 +27,7 @@ _VERSION = re.compile(r"[0-9]{1,9}")
 def pmid_version(pmid: str, text: str) -> int:
     """A PMID's Version attribute as a number. PubMed's are small; one too long for
     SQLite's integers would stop the batch's write, so it makes the record unreadable."""
-    if not _VERSION.fullmatch(text):
+    if not _VERSION.fullmatch(text.strip()):  # space around it, as around any element's text, is no matter
         raise RecordError(f"PMID {pmid} has a Version {text!r} that is not a number of at most 9 digits")
     return int(text)
 

@@ -571,6 +571,13 @@ def test_a_pmid_version_that_is_no_small_number_makes_its_record_a_problem_and_i
     assert [r[0] if flat else r.pmid for r in (records[0], records[2])] == ["40000000", "40000002"]
 
 
+@pytest.mark.parametrize("flat", [False, True], ids=["python walk", "compiled walk"])
+def test_space_around_a_pmid_version_is_no_matter(flat):
+    doc = many_records(1).replace(b'<PMID Version="1">', b'<PMID Version=" 2 ">')
+    (record,) = list(iter_records(io.BytesIO(doc), "v.xml", flat=flat))
+    assert (record[1] if flat else record.version) == 2
+
+
 def test_an_import_stores_the_neighbours_of_a_record_whose_version_sqlite_cannot_hold(tmp_path):
     from kb.importing import import_files
     from kb.store import Store
@@ -620,3 +627,12 @@ def test_a_tag_inside_a_comment_cdata_pi_or_attribute_value_is_text_not_a_record
 def test_the_roots_end_tag_may_have_space_before_its_bracket():
     doc = many_records(2).replace(b"</PubmedArticleSet>", b"</PubmedArticleSet\n >")
     assert [r.pmid for r in iter_records(io.BytesIO(doc), "space.xml")] == ["40000000", "40000001"]
+
+
+def test_a_file_of_one_record_saved_without_its_set_is_read_whole():
+    data = (XML / "full_record.xml").read_bytes()
+    single = data[:data.index(b"<PubmedArticleSet")] + data[data.index(b"<PubmedArticle>"):
+                                                           data.index(b"</PubmedArticle>") + len(b"</PubmedArticle>")]
+    (record,) = list(iter_records(io.BytesIO(single), "single.xml"))
+    (expected,) = list(iter_records(XML / "full_record.xml"))
+    assert {**record.to_dict(), "raw": None} == {**expected.to_dict(), "raw": None}
