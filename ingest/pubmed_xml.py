@@ -179,7 +179,7 @@ def _iter_tree(stream: BinaryIO, name: str, flat: bool) -> Iterator[Record | tup
             parent = elem.getparent()
             tag = elem.tag
             if parent is not None and (parent.getparent() is not None or parent.tag in RECORD_TAGS):
-                continue  # inside a record (a PubmedArticle's MedlineCitation, the root's too): read with it, at its end
+                continue  # inside a record (a PubmedArticle's MedlineCitation): read with it, at its end
             if tag == "DeleteCitation":
                 record: Record | tuple = _deletion(elem, name)
             else:

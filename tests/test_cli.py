@@ -178,7 +178,8 @@ def test_an_import_error_says_records_were_kept_only_when_some_were(runner, tmp_
     assert ("records read before the error were stored" in result.output) is kept, result.output
 
 
-@pytest.mark.parametrize("command", [["build"], ["graph", "-o", "g.graphml"], ["import", str(SAMPLES / "demo_medline.nbib")]])
+@pytest.mark.parametrize("command", [["build"], ["graph", "-o", "g.graphml"],
+                                     ["import", str(SAMPLES / "demo_medline.nbib")]])
 def test_a_database_of_another_program_is_left_untouched(runner, tmp_path, command):
     import sqlite3
 

@@ -598,11 +598,19 @@ def tree_read(doc: bytes) -> list:
                              "tree.xml"))
 
 
+ABSTRACT = b"<AbstractText"
+
+
+def before_abstract(text: bytes) -> bytes:
+    """An abstract section holding ``text``, put before the record's first one."""
+    return b"<AbstractText>" + text + b"</AbstractText>" + ABSTRACT
+
+
 HIDING_PLACES = {
-    "CDATA in an abstract": (b"<AbstractText", b"<AbstractText>see <![CDATA[ a </PubmedArticle> b ]]> here</AbstractText><AbstractText"),
-    "a comment in an abstract": (b"<AbstractText", b"<AbstractText>x<!-- </PubmedArticle> -->y</AbstractText><AbstractText"),
-    "a PI in an abstract": (b"<AbstractText", b"<AbstractText>x<?note </PubmedArticle>?>y</AbstractText><AbstractText"),
-    "a start tag in a comment": (b"<AbstractText", b"<AbstractText>x<!-- <PubmedArticle> -->y</AbstractText><AbstractText"),
+    "CDATA in an abstract": (ABSTRACT, before_abstract(b"see <![CDATA[ a </PubmedArticle> b ]]> here")),
+    "a comment in an abstract": (ABSTRACT, before_abstract(b"x<!-- </PubmedArticle> -->y")),
+    "a PI in an abstract": (ABSTRACT, before_abstract(b"x<?note </PubmedArticle>?>y")),
+    "a start tag in a comment": (ABSTRACT, before_abstract(b"x<!-- <PubmedArticle> -->y")),
     "a comment between records": (b"\n<PubmedArticle>", b"\n<!-- old: <PubmedArticle> removed --><PubmedArticle>"),
     "a comment naming the root's end": (b"\n<PubmedArticle>", b"\n<!-- </PubmedArticleSet> --><PubmedArticle>"),
     "a PI between records": (b"\n<PubmedArticle>", b"\n<?tool <PubmedArticle> ?><PubmedArticle>"),
@@ -612,7 +620,8 @@ HIDING_PLACES = {
 
 @pytest.mark.parametrize("block", [1 << 20, 13])
 @pytest.mark.parametrize("found, hidden", HIDING_PLACES.values(), ids=HIDING_PLACES.keys())
-def test_a_tag_inside_a_comment_cdata_pi_or_attribute_value_is_text_not_a_record_boundary(monkeypatch, found, hidden, block):
+def test_a_tag_inside_a_comment_cdata_pi_or_attribute_value_is_text_not_a_record_boundary(monkeypatch, found, hidden,
+                                                                                           block):
     from ingest import slicing
 
     doc = many_records(3).replace(found, hidden, 2)[:-len(b"</PubmedArticleSet>")]

@@ -285,7 +285,8 @@ def test_a_damaged_gzip_from_a_pipe_names_the_file(tmp_path):
     import os
     import threading
 
-    data = bytearray(gzip.compress(b"<PubmedArticleSet>\n" + b"\n".join(padded_records(3000)) + b"\n</PubmedArticleSet>"))
+    records = b"\n".join(padded_records(3000))
+    data = bytearray(gzip.compress(b"<PubmedArticleSet>\n" + records + b"\n</PubmedArticleSet>"))
     data[-6] ^= 0xFF
     fifo = tmp_path / "damaged.pipe"
     os.mkfifo(fifo)
