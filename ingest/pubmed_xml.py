@@ -136,13 +136,15 @@ def _split_lost_ends(pieces: Iterator, parser: etree.XMLParser) -> Iterator:
         if not isinstance(piece, slicing.Piece) or not piece.tag:
             yield piece
             continue
-        starts = [found.start() for found in re.finditer(rb"<" + piece.tag.encode() + rb"[\s>/]", piece.data)]
-        if len(starts) > 1:
-            try:
-                etree.fromstring(piece.data, parser)
-            except etree.XMLSyntaxError:
-                yield from _parts(piece, starts)
-                continue
+        opening = b"<" + piece.tag.encode()
+        if piece.data.find(opening, 1) >= 0:  # a long needle: found fast, where a pattern would crawl
+            starts = [found.start() for found in re.finditer(re.escape(opening) + rb"[\s>/]", piece.data)]
+            if len(starts) > 1:
+                try:
+                    etree.fromstring(piece.data, parser)
+                except etree.XMLSyntaxError:
+                    yield from _parts(piece, starts)
+                    continue
         yield piece
 
 
