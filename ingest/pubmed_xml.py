@@ -176,8 +176,12 @@ def _iter_tree(stream: BinaryIO, name: str, flat: bool) -> Iterator[Record | tup
     """Records read with iterparse, each freed once read (documents that cannot be cut)."""
     events = etree.iterparse(stream, events=("end",), tag=RECORD_TAGS, **safexml.PARSER_OPTIONS)
     position = 0
+    checked = False
     try:
         for _, elem in events:
+            if not checked:  # the prolog is parsed by the first event, and nothing is read yet
+                safexml.refuse_declared_entities(elem, name)
+                checked = True
             parent = elem.getparent()
             tag = elem.tag
             if parent is not None and (parent.getparent() is not None or parent.tag in RECORD_TAGS):

@@ -76,11 +76,18 @@ def _refuse(name: str, why: str) -> UnsafeXMLError:
 
 def root_start(text: str) -> int:
     """Index of the root element's "<", or -1 if the prolog has not ended yet."""
+    return _walk_prolog(text)[0]
+
+
+def _walk_prolog(text: str) -> tuple[int, int]:
+    """(index of the root element's "<", index of a DOCTYPE that does not end in ``text``),
+    each -1 if there is none: the prolog read construct by construct, as the parser reads it,
+    so that "<!DOCTYPE" in a comment is a comment."""
     i = 0
     while True:
         i = text.find("<", i)
         if i < 0 or i + 1 >= len(text):
-            return -1
+            return -1, -1
         nxt = text[i + 1]
         if nxt == "?":  # processing instruction / XML declaration
             end = text.find("?>", i)
@@ -88,10 +95,12 @@ def root_start(text: str) -> int:
             end = text.find("-->", i)
         elif nxt == "!":  # DOCTYPE: skip past its internal subset if any
             end = _doctype_end(text, i)
+            if end < 0:
+                return -1, i
         else:
-            return i
+            return i, -1
         if end < 0:
-            return -1
+            return -1, -1
         i = end + 1
 
 
@@ -135,20 +144,28 @@ def check_prolog(head: bytes, name: str) -> None:
 
     ``head`` must hold the document up to its root element (``read_head`` makes sure);
     a DOCTYPE whose internal subset is still open at the end of ``head`` is refused too.
+    Erring on the side of refusal, "<!ENTITY" anywhere in the prolog counts, in a
+    comment too. A reading of the prolog that differs from the parser's could still hide
+    a declaration; whatever gets past this meets ``refuse_declared_entities`` (the
+    parser's own view of the DTD) wherever a document is parsed whole, and records cut
+    out as bytes are parsed without the DTD, where an entity is undefined.
     """
     text = _decode_head(head)
-    doctype = text.find("<!DOCTYPE")
-    root = root_start(text)
-    if doctype < 0 or (0 <= root < doctype):
-        return
-    end = _doctype_end(text, doctype)
-    if end < 0:
+    root, open_doctype = _walk_prolog(text)
+    if "<!ENTITY" in (text if root < 0 else text[:root]):
+        raise _refuse(name, "its prolog declares XML entities")
+    if open_doctype >= 0:
         raise _refuse(name, "its DOCTYPE does not end within its first bytes")
-    doctype_text = text[doctype:end]
-    if "[" in doctype_text and "<!ENTITY" in text:
-        # An internal subset: look for declarations anywhere in what we read, not only
-        # inside the subset as we delimited it, so a crafted literal cannot hide one.
-        raise _refuse(name, "its DOCTYPE declares XML entities")
+
+
+def refuse_declared_entities(elem: etree._Element, name: str) -> None:
+    """Raise UnsafeXMLError if the document ``elem`` belongs to declares entities, as
+    libxml2 read its DTD: the last word, once the prolog is parsed and before anything
+    of the document is used (lxml expands declared entities in attribute values even
+    with resolve_entities off)."""
+    dtd = elem.getroottree().docinfo.internalDTD
+    if dtd is not None and next(iter(dtd.iterentities()), None) is not None:
+        raise _refuse(name, "its prolog declares XML entities")
 
 
 def read_head(stream, name: str) -> bytes:
@@ -201,4 +218,6 @@ def parse_bytes(data: bytes, name: str = "<bytes>") -> etree._Element:
     """
     check_prolog(data[:PROLOG_LIMIT], name)
     parser = etree.XMLParser(**PARSER_OPTIONS)
-    return etree.fromstring(data, parser=parser)
+    root = etree.fromstring(data, parser=parser)
+    refuse_declared_entities(root, name)
+    return root

@@ -27,7 +27,7 @@ def test_entity_declaring_documents_are_refused_with_the_file_named(fixture):
         list(iter_records(path))
     message = str(caught.value)
     assert str(path) in message
-    assert f"{path}: its DOCTYPE declares XML entities" in message
+    assert f"{path}: its prolog declares XML entities" in message
     assert "billion laughs" in message and "XXE" in message
 
 
@@ -124,5 +124,27 @@ def test_an_apostrophe_in_a_comment_of_the_internal_subset_opens_no_literal():
            b"<!ELEMENT Extra ANY> <?tool it's fine?> ]>\n" + RECORD)
     assert [r.pmid for r in iter_records(io.BytesIO(doc), "subset.xml")] == ["39990900"]
     hidden = doc.replace(b"<!ELEMENT Extra ANY>", b'<!ENTITY lol "lol">')
-    with pytest.raises(UnsafeXMLError, match="subset.xml: its DOCTYPE declares XML entities"):
+    with pytest.raises(UnsafeXMLError, match="subset.xml: its prolog declares XML entities"):
         list(iter_records(io.BytesIO(hidden), "subset.xml"))
+
+
+SMUGGLED = (b'<?xml version="1.0" encoding="ISO-8859-1"?>\n<!-- an old <!DOCTYPE -->\n'
+            b'<!DOCTYPE PubmedArticleSet [<!ENTITY v "7">]>\n'
+            + RECORD.replace(b'Version="1"', b'Version="&v;"'))
+
+
+def test_a_doctype_written_in_a_comment_does_not_hide_the_real_one():
+    with pytest.raises(UnsafeXMLError, match="smuggled.xml: its prolog declares XML entities"):
+        list(iter_records(io.BytesIO(SMUGGLED), "smuggled.xml"))
+    with pytest.raises(UnsafeXMLError, match="efetch reply: its prolog declares XML entities"):
+        parse_bytes(SMUGGLED, "efetch reply")
+
+
+def test_what_gets_past_the_prolog_check_meets_the_parsers_own_reading_of_the_dtd(monkeypatch):
+    """lxml expands declared entities in attribute values even with resolve_entities off,
+    so a document parsed whole is refused on what libxml2 declared, before anything is read."""
+    monkeypatch.setattr(safexml, "check_prolog", lambda head, name: None)
+    with pytest.raises(UnsafeXMLError, match="smuggled.xml: its prolog declares XML entities"):
+        list(iter_records(io.BytesIO(SMUGGLED), "smuggled.xml"))
+    with pytest.raises(UnsafeXMLError, match="efetch reply: its prolog declares XML entities"):
+        parse_bytes(SMUGGLED, "efetch reply")
