@@ -358,7 +358,7 @@ cdef int _set_pmid(_Record record, xmlNode* node) except -1:
     record.pmid = pmid
     version = _attribute(node, "Version")
     if version:
-        record.version = pmid_version(pmid, version)  # a RecordError: the Python walk says why
+        record.version = pmid_version(version)  # a RecordError: the Python walk says why
     return 0
 
 

@@ -24,11 +24,12 @@ class RecordError(ValueError):
 _VERSION = re.compile(r"[0-9]{1,9}")
 
 
-def pmid_version(pmid: str, text: str) -> int:
+def pmid_version(text: str) -> int:
     """A PMID's Version attribute as a number. PubMed's are small; one too long for
-    SQLite's integers would stop the batch's write, so it makes the record unreadable."""
+    SQLite's integers would stop the batch's write, so it makes the record unreadable
+    (its problem names the PMID)."""
     if not _VERSION.fullmatch(text.strip()):  # space around it, as around any element's text, is no matter
-        raise RecordError(f"PMID {pmid} has a Version {text!r} that is not a number of at most 9 digits")
+        raise RecordError(f"the PMID's Version {text!r} is not a number of at most 9 digits")
     return int(text)
 
 

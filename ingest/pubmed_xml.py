@@ -420,7 +420,7 @@ def _set_pmid(article: Article, elem: etree._Element) -> None:
     article.pmid = pmid
     version = elem.get("Version")
     if version:
-        article.version = pmid_version(pmid, version)
+        article.version = pmid_version(version)
 
 
 def _article_element(article: Article, elem: etree._Element, state: _State) -> None:

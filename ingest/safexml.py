@@ -62,8 +62,8 @@ def _decode_head(head: bytes) -> str:
     if declared:  # in an encoding that is not ASCII's superset (UTF-7: "+ADw-!ENTITY"), the bytes lie
         try:
             return head.decode(declared.group(1).decode("ascii"), errors="replace")
-        except LookupError:
-            pass  # an encoding Python does not know: libxml2 refuses the document itself
+        except (LookupError, UnicodeError):
+            pass  # an encoding Python does not know (or, as idna, cannot decode with): libxml2 decides
     return head.decode("latin-1")
 
 

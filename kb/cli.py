@@ -304,8 +304,9 @@ def import_(db_path, files, batch_size, quiet, verbose):
             click.echo(_describe_counts(f"{result.path}:", result.counts, result.records), err=True)
     failed = [r for r in results if r.error]
     if failed:
-        kept = " (records read before the error were stored)" if any(r.records for r in failed) else ""
-        raise click.ClickException("; ".join(r.named_error() for r in failed) + kept)
+        raise click.ClickException("; ".join(
+            r.named_error() + (f" (the {r.records} records read before it were stored)" if r.records else "")
+            for r in failed))
 
 
 @cli.command()
@@ -327,7 +328,9 @@ def stats(db_path, as_json):
 
     if not db_path.exists():
         raise click.ClickException(f"no database at {db_path} (run 'cryokb harvest' or 'cryokb import' first)")
-    figures = Store.reading(db_path).stats()
+    store = Store.reading(db_path)
+    store.refuse_foreign(db_path)
+    figures = store.stats()
     if as_json:
         click.echo(json.dumps(figures, indent=2, default=str))
         return

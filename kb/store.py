@@ -107,9 +107,11 @@ SECONDARY_INDEXES = {
     "article_links": [["ref_type"], ["ref_pmid"]],
     "harvest_runs": [["kind", "outcome"]],
 }
-# Tables the store creates first: a file holding one of them is a cryokb store, perhaps
-# one whose creation was cut short.
-OUR_TABLES = frozenset({"journals", "articles", "authors", "harvest_runs", "cryokb_meta"})
+# What tells a cryokb store, perhaps one whose creation was cut short, from another
+# program's database: a table and a column of it that is cryokb's own (plain names such as
+# "authors" are common).
+OUR_MARKS = (("journals", "nlm_unique_id"), ("articles", "record_hash"), ("harvest_runs", "query_version"),
+             ("cryokb_meta", "key"))
 # Below this many records an import keeps the indexes: rebuilding them is not worth it.
 BULK_LOAD_MIN = 2000
 # Pages of write-ahead log (16 KiB each) between checkpoints during a bulk load.
@@ -239,10 +241,11 @@ class Store:
             self.db.execute(f"PRAGMA {pragma}")
 
     def refuse_foreign(self, path: str | Path) -> None:
-        """Refuse a database that holds another program's tables and none of cryokb's: a
-        mistyped --db must not have cryokb's tables written into it."""
-        tables = [name for name in self.db.table_names() if not name.startswith("sqlite_")]
-        if tables and not set(tables) & OUR_TABLES:
+        """Refuse a database that holds another program's tables or views and nothing of
+        cryokb's (OUR_MARKS): a mistyped --db must not have cryokb's tables written into it."""
+        db = self.db
+        tables = [name for name in db.table_names() + db.view_names() if not name.startswith("sqlite_")]
+        if tables and not any(table in tables and column in db[table].columns_dict for table, column in OUR_MARKS):
             raise StoreError(f"{path} is another program's SQLite database (tables: {', '.join(tables[:5])}"
                              f"{', ...' if len(tables) > 5 else ''}); give --db a new file or a cryokb database")
 
@@ -625,8 +628,9 @@ class Store:
 
     def stats(self) -> dict:
         db = self.db
-        if "articles" not in db.table_names():
-            return {"articles": 0}
+        tables = db.table_names()
+        if not {"articles", "article_authors", "article_mesh", "harvest_runs"} <= set(tables):
+            return {"articles": 0}  # nothing stored yet (or a store whose creation was cut short)
         one = lambda sql: db.execute(sql).fetchone()  # noqa: E731
         total, deleted, retracted, with_abstract = one(
             "select count(*), coalesce(sum(deleted), 0), coalesce(sum(retracted and not deleted), 0), "

@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -175,21 +176,33 @@ def test_an_import_error_says_records_were_kept_only_when_some_were(runner, tmp_
     broken.write_bytes(gzip.compress(sample_xml.read_bytes())[:cut])
     result = runner.invoke(cli, ["import", "--db", str(tmp_path / "kb.db"), "-q", str(broken)])
     assert result.exit_code == 1
-    assert ("records read before the error were stored" in result.output) is kept, result.output
+    assert ("records read before it were stored" in result.output) is kept, result.output
 
 
-@pytest.mark.parametrize("command", [["build"], ["graph", "-o", "g.graphml"],
+def test_the_note_on_kept_records_goes_with_the_file_that_kept_them(runner, tmp_path, sample_xml):
+    broken, empty = tmp_path / "broken.xml.gz", tmp_path / "empty.xml"
+    broken.write_bytes(gzip.compress(sample_xml.read_bytes())[:-200])
+    empty.write_bytes(b"")
+    result = runner.invoke(cli, ["import", "--db", str(tmp_path / "kb.db"), "-q", str(broken), str(empty)])
+    first, second = result.output.strip().removeprefix("Error: ").split("; ")
+    assert first.startswith(f"{broken}: ") and re.search(r"\(the \d+ records read before it were stored\)$", first)
+    assert second == f"{empty}: the file is empty"
+
+
+@pytest.mark.parametrize("kind", ["table notes (x)", "table authors (id integer primary key, name, email)",
+                                  "view totals as select 1 as n"], ids=["notes", "authors of its own", "a view"])
+@pytest.mark.parametrize("command", [["build"], ["graph", "-o", "g.graphml"], ["stats"],
                                      ["import", str(SAMPLES / "demo_medline.nbib")]])
-def test_a_database_of_another_program_is_left_untouched(runner, tmp_path, command):
+def test_a_database_of_another_program_is_left_untouched(runner, tmp_path, command, kind):
     import sqlite3
 
     other = tmp_path / "other.db"
     with sqlite3.connect(other) as conn:
-        conn.execute("create table notes (x)")
+        conn.execute(f"create {kind}")
     before = other.read_bytes()
     result = runner.invoke(cli, command + ["--db", str(other)])
     assert result.exit_code == 1
-    assert f"{other} is another program's SQLite database (tables: notes)" in result.output
+    assert f"{other} is another program's SQLite database (tables: {kind.split()[1]})" in result.output
     assert other.read_bytes() == before
 
 

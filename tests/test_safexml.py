@@ -148,3 +148,11 @@ def test_what_gets_past_the_prolog_check_meets_the_parsers_own_reading_of_the_dt
         list(iter_records(io.BytesIO(SMUGGLED), "smuggled.xml"))
     with pytest.raises(UnsafeXMLError, match="efetch reply: its prolog declares XML entities"):
         parse_bytes(SMUGGLED, "efetch reply")
+
+
+def test_an_encoding_python_cannot_decode_with_is_left_to_the_parser_not_a_traceback():
+    from ingest.pubmed_xml import XMLFileError
+
+    doc = b'<?xml version="1.0" encoding="idna"?>\n' + RECORD
+    with pytest.raises(XMLFileError, match="idna.xml: not well-formed XML at line 1, .*Unsupported encoding"):
+        list(iter_records(io.BytesIO(doc), "idna.xml"))

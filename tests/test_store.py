@@ -134,6 +134,14 @@ def test_stats_count_the_journals_authors_and_mesh_terms_of_live_articles_only(s
     assert (after["journals"], after["authors"], after["mesh_terms"]) == (1, 1, 1)
 
 
+def test_stats_of_a_store_whose_creation_was_cut_short_say_nothing_is_stored(tmp_path):
+    cut_short = Store(tmp_path / "cut.db")
+    cut_short.db["journals"].create({"id": str, "nlm_unique_id": str}, pk="id")
+    cut_short.db["articles"].create({"pmid": str, "record_hash": str}, pk="pmid")
+    cut_short.refuse_foreign("cut.db")  # cryokb's, if unfinished
+    assert cut_short.stats() == {"articles": 0}
+
+
 def test_importing_a_file_again_leaves_a_later_deletion_standing(store):
     baseline = [make_article(), make_article(pmid="90000002")]
     store.save_records(baseline)
