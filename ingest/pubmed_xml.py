@@ -109,52 +109,48 @@ def _iter_slices(head: bytes, stream: BinaryIO, name: str, root: str, offset: in
     """Records cut out of the document as bytes (ingest.slicing), each parsed on its own."""
     parser = etree.XMLParser(**safexml.PARSER_OPTIONS)
     position = 0
-    for piece in _split_lost_ends(slicing.iter_pieces(head, stream, root, offset), parser):
-        if isinstance(piece, slicing.Unfinished):
-            raise _unfinished(name, piece, parser)
-        if not piece.tag:
-            _check_gap(name, piece, parser, root)
+    for cut in slicing.iter_pieces(head, stream, root, offset):
+        if isinstance(cut, slicing.Unfinished):
+            raise _unfinished(name, cut, parser)
+        if not cut.tag:
+            _check_gap(name, cut, parser, root)
             continue
-        if piece.tag != "DeleteCitation":
-            position += 1
-        try:
-            elem = etree.fromstring(piece.data, parser)
-        except etree.XMLSyntaxError as err:
-            yield _broken_record(name, err, piece, position)
-            continue
-        if piece.tag == "DeleteCitation":
-            yield _deletion(elem, name)
-        else:
-            yield _read_one(elem, piece.tag, name, position, raw=piece.data, flat=flat)
-
-
-def _split_lost_ends(pieces: Iterator, parser: etree.XMLParser) -> Iterator:
-    """Pieces as cut, except that a record whose end tag is lost comes apart from the
-    records the cut took in with it (up to the next end tag of its element), so that
-    it alone is reported broken and they are read."""
-    for piece in pieces:
-        if not isinstance(piece, slicing.Piece) or not piece.tag:
-            yield piece
-            continue
-        opening = b"<" + piece.tag.encode()
-        if piece.data.find(opening, 1) >= 0:  # a long needle: found fast, where a pattern would crawl
-            starts = [found.start() for found in re.finditer(re.escape(opening) + rb"[\s>/]", piece.data)]
-            if len(starts) > 1:
-                try:
-                    etree.fromstring(piece.data, parser)
-                except etree.XMLSyntaxError:
-                    yield from _parts(piece, starts)
+        pending = [cut]
+        while pending:
+            piece = pending.pop(0)
+            try:
+                elem, error = etree.fromstring(piece.data, parser), None
+            except etree.XMLSyntaxError as err:
+                parts = _lost_end_parts(piece, root)
+                if parts:  # its end tag lost: the cut took in the records after it too
+                    pending[:0] = parts
                     continue
-        yield piece
+                elem, error = None, err
+            if piece.tag != "DeleteCitation":
+                position += 1
+            if error is not None:
+                yield _broken_record(name, error, piece, position)
+            elif piece.tag == "DeleteCitation":
+                yield _deletion(elem, name)
+            else:
+                yield _read_one(elem, piece.tag, name, position, raw=piece.data, flat=flat)
 
 
-def _parts(piece: slicing.Piece, starts: list[int]) -> Iterator[slicing.Piece]:
-    """``piece`` cut before each of ``starts`` (the first is 0), each part at its place in the document."""
-    line, column = piece.line, piece.column
-    for begin, end in zip(starts, starts[1:] + [len(piece.data)]):
-        data = piece.data[begin:end]
-        yield slicing.Piece(piece.tag, data, line, column)
+def _lost_end_parts(piece: slicing.Piece, root: str) -> list[slicing.Piece] | None:
+    """A piece that does not parse, cut before each record start tag in it when it holds
+    more than one: a record whose end tag is lost, and the records (articles, books,
+    deletions) the cut took in with it up to the next end tag of its element, each at its
+    place in the document. None when it holds one record (broken on its own)."""
+    siblings = [tag.encode() for tag in RECORD_TAGS if tag != "MedlineCitation" or root == "MedlineCitationSet"]
+    starts = list(re.finditer(rb"<(" + b"|".join(siblings) + rb")[\s>/]", piece.data))
+    if len(starts) < 2:
+        return None
+    parts, line, column = [], piece.line, piece.column
+    for found, end in zip(starts, [found.start() for found in starts[1:]] + [len(piece.data)]):
+        data = piece.data[found.start():end]
+        parts.append(slicing.Piece(found.group(1).decode(), data, line, column))
         line, column = slicing.moved(line, column, data)
+    return parts
 
 
 def _broken_record(name: str, err: etree.XMLSyntaxError, piece: slicing.Piece, position: int) -> ParseProblem:

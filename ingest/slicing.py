@@ -45,6 +45,10 @@ BLOCK = 1 << 20
 # A record whose end tag has not come within this many bytes is broken (an unclosed
 # element): it is parsed as far as it goes, for lxml to say where, rather than held.
 MAX_RECORD = 64 << 20
+# A comment, CDATA section, PI or quoted attribute value in a record that runs on longer
+# than this is taken for a broken one (unclosed), not for one hiding tags: PubMed's are
+# short, and the record around it is then reported broken on its own.
+HIDDEN_MAX = 1 << 20
 
 
 class Piece(NamedTuple):
@@ -160,7 +164,10 @@ class _Cutter:
             if found is not None or len(self.buf) - self.pos > MAX_RECORD or not self._more():
                 break
         if self._hides(self.pos, found.start() if found else len(self.buf)):
-            return self._outside_markup(boundary, self.pos)
+            careful = self._outside_markup(boundary, self.pos)
+            # None: a comment or PI that does not end; the gap up to the record found goes
+            # to the parser, which says where
+            return careful if careful is not None else boundary.search(self.buf, self.pos)
         return found
 
     def take_gap(self, end: int | None) -> bytes:
@@ -169,12 +176,9 @@ class _Cutter:
     def take_record(self, start: int, tag: bytes) -> Piece | None:
         """The record starting at ``start``; None if the document ends (or it grows too long) first."""
         line, column = self.line, self.column
-        opening = _START_TAG.match(self.buf, start)
-        while opening is None and len(self.buf) - self.pos <= MAX_RECORD and self._more():
-            opening = _START_TAG.match(self.buf, self.pos)  # the record now starts the buffer
-        if opening is None:
+        gt = self._start_tag_end(start)
+        if gt is None:
             return None
-        gt = opening.end() - 1
         if self.buf[gt - 1] == 0x2F:  # "/>": an empty record
             end = gt + 1
         else:
@@ -182,11 +186,27 @@ class _Cutter:
             if end is None:
                 return None
             if self._hides(self.pos, end):  # the end tag found may be inside a comment or CDATA
-                closing = self._outside_markup(re.compile(b"</" + tag + rb"\s*>"), self.pos + len(opening.group()))
-                if closing is None:
-                    return None
-                end = closing.end()
+                base = self.pos
+                closing = self._outside_markup(re.compile(b"</" + tag + rb"\s*>"), gt + 1)
+                # None: a comment or CDATA that does not end; the record is cut where
+                # the search found its end, and the parser says what is wrong with it
+                end = closing.end() if closing is not None else end - base + self.pos
         return Piece(tag.decode("ascii"), self._take(end), line, column)
+
+    def _start_tag_end(self, start: int) -> int | None:
+        """The offset of the ">" that ends the start tag at ``start`` (the record's start,
+        ``pos``): past any ">" in a quoted attribute value, but a quote that does not close
+        within HIDDEN_MAX bytes is a broken tag, ended at its first ">"."""
+        while True:
+            opening = _START_TAG.match(self.buf, start, start + HIDDEN_MAX)
+            if opening is not None:
+                return opening.end() - 1
+            gt = self.buf.find(b">", start)
+            if len(self.buf) - start > HIDDEN_MAX and gt >= 0:
+                return gt
+            if len(self.buf) - self.pos > MAX_RECORD or not self._more():
+                return gt if gt >= 0 else None
+            start = self.pos  # the record now starts the buffer
 
     def _end_tag(self, closing: bytes, searched: int) -> int | None:
         """The offset just past the end tag that starts with ``closing`` ("</Tag", then
@@ -226,17 +246,21 @@ class _Cutter:
 
     def _outside_markup(self, target: re.Pattern, at: int) -> re.Match | None:
         """The first match of ``target`` from ``at`` that is not inside a comment, CDATA
-        section or processing instruction, reading on as needed; None if none comes."""
+        section or processing instruction, reading on as needed; None if none comes, or
+        if one of those does not end within HIDDEN_MAX bytes (broken, not hiding)."""
         pattern = re.compile(_HIDER + b"|" + target.pattern)
         while True:
             found = pattern.search(self.buf, at)
             if found is not None and found.group(1) is None:
                 return target.match(self.buf, found.start())
             if found is not None:
-                ends = self.buf.find(_HIDERS[found.group(1)], found.end())
+                closer = _HIDERS[found.group(1)]
+                ends = self.buf.find(closer, found.end(), found.end() + HIDDEN_MAX)
                 if ends >= 0:
-                    at = ends + len(_HIDERS[found.group(1)])
+                    at = ends + len(closer)
                     continue
+                if len(self.buf) - found.end() >= HIDDEN_MAX:
+                    return None
             before = self.pos  # nothing (whole) found: read on, the buffer then starts at pos
             if len(self.buf) - self.pos > MAX_RECORD or not self._more():
                 return None

@@ -598,19 +598,19 @@ def tree_read(doc: bytes) -> list:
                              "tree.xml"))
 
 
-ABSTRACT = b"<AbstractText"
+TITLE = b"<ArticleTitle>"
 
 
-def before_abstract(text: bytes) -> bytes:
-    """An abstract section holding ``text``, put before the record's first one."""
-    return b"<AbstractText>" + text + b"</AbstractText>" + ABSTRACT
+def in_title(text: bytes) -> bytes:
+    """``text`` at the start of a record's title."""
+    return TITLE + text
 
 
 HIDING_PLACES = {
-    "CDATA in an abstract": (ABSTRACT, before_abstract(b"see <![CDATA[ a </PubmedArticle> b ]]> here")),
-    "a comment in an abstract": (ABSTRACT, before_abstract(b"x<!-- </PubmedArticle> -->y")),
-    "a PI in an abstract": (ABSTRACT, before_abstract(b"x<?note </PubmedArticle>?>y")),
-    "a start tag in a comment": (ABSTRACT, before_abstract(b"x<!-- <PubmedArticle> -->y")),
+    "CDATA in a title": (TITLE, in_title(b"see <![CDATA[ a </PubmedArticle> b ]]> here ")),
+    "a comment in a title": (TITLE, in_title(b"x<!-- </PubmedArticle> -->y ")),
+    "a PI in a title": (TITLE, in_title(b"x<?note </PubmedArticle>?>y ")),
+    "a start tag in a comment": (TITLE, in_title(b"x<!-- <PubmedArticle> -->y ")),
     "a comment between records": (b"\n<PubmedArticle>", b"\n<!-- old: <PubmedArticle> removed --><PubmedArticle>"),
     "a comment naming the root's end": (b"\n<PubmedArticle>", b"\n<!-- </PubmedArticleSet> --><PubmedArticle>"),
     "a PI between records": (b"\n<PubmedArticle>", b"\n<?tool <PubmedArticle> ?><PubmedArticle>"),
@@ -625,6 +625,7 @@ def test_a_tag_inside_a_comment_cdata_pi_or_attribute_value_is_text_not_a_record
     from ingest import slicing
 
     doc = many_records(3).replace(found, hidden, 2)[:-len(b"</PubmedArticleSet>")]
+    assert doc.count(hidden) == 2
     doc += b"<!-- <PubmedArticle> --></PubmedArticleSet>\n<!-- </PubmedArticleSet> -->\n"
     monkeypatch.setattr(slicing, "BLOCK", block)
     monkeypatch.setattr(slicing.safexml, "_CHUNK", 50)
@@ -645,3 +646,55 @@ def test_a_file_of_one_record_saved_without_its_set_is_read_whole():
     (record,) = list(iter_records(io.BytesIO(single), "single.xml"))
     (expected,) = list(iter_records(XML / "full_record.xml"))
     assert {**record.to_dict(), "raw": None} == {**expected.to_dict(), "raw": None}
+
+
+BROKEN_INSIDE = {
+    "a quote that does not close in the start tag": (b"<PubmedArticle>", b'<PubmedArticle note="oops>'),
+    "a comment that does not end": (TITLE, in_title(b"a<!-- oops ")),
+    "a PI that is not one": (TITLE, in_title(b"a<?b ")),
+    "a CDATA section that does not end": (TITLE, in_title(b"a<![CDATA[ oops ")),
+}
+
+
+@pytest.mark.parametrize("block", [1 << 20, 13])
+@pytest.mark.parametrize("found, broken", BROKEN_INSIDE.values(), ids=BROKEN_INSIDE.keys())
+def test_a_record_broken_by_a_quote_comment_or_pi_that_never_ends_is_a_problem_on_its_own(monkeypatch, found, broken,
+                                                                                          block):
+    from ingest import slicing
+
+    doc = many_records(4).replace(found, broken, 1)
+    assert doc.count(broken) == 1
+    monkeypatch.setattr(slicing, "BLOCK", block)
+    monkeypatch.setattr(slicing, "HIDDEN_MAX", 3000)  # shorter than the three records after it
+    monkeypatch.setattr(slicing.safexml, "_CHUNK", 50)
+    records = list(iter_records(io.BytesIO(doc), "broken.xml"))
+    assert [type(r) for r in records] == [ParseProblem, Article, Article, Article]
+    assert records[0].where == "PMID 40000000"
+    assert [r.pmid for r in records[1:]] == ["40000001", "40000002", "40000003"]
+
+
+def test_a_comment_that_never_ends_between_records_is_an_error_where_it_stands(monkeypatch):
+    from ingest import slicing
+
+    doc = many_records(4)
+    third = doc.index(b"<PubmedArticle>", doc.index(b"40000001"))
+    doc = doc[:third] + b"<!-- dangling\n" + doc[third:]
+    monkeypatch.setattr(slicing, "HIDDEN_MAX", 3000)
+    records = iter_records(io.BytesIO(doc), "dangling.xml")
+    assert [next(records).pmid, next(records).pmid] == ["40000000", "40000001"]
+    line = doc[:third].count(b"\n") + 1  # the comment's; lxml names the line after it, where the gap ends
+    with pytest.raises(XMLFileError, match=f"dangling.xml: not well-formed XML at line ({line}|{line + 1}), "
+                                           "column \\d+: Comment not terminated"):
+        list(records)
+
+
+def test_a_record_whose_end_tag_is_lost_keeps_no_deletion_or_book_that_follows_it():
+    book = (XML / "book.xml").read_bytes()
+    book = book[book.index(b"<PubmedBookArticle>"):book.index(b"</PubmedBookArticle>") + len(b"</PubmedBookArticle>")]
+    doc = many_records(3)
+    first_end = doc.index(b"</PubmedArticle>")
+    doc = (doc[:first_end] + b"<DeleteCitation><PMID Version=\"1\">123</PMID></DeleteCitation>\n" + book + b"\n"
+           + doc[first_end + len(b"</PubmedArticle>"):])
+    records = list(iter_records(io.BytesIO(doc), "lost.xml"))
+    assert [type(r) for r in records] == [ParseProblem, Deletion, Article, Article, Article]
+    assert records[1].pmids == ["123"] and records[2].is_book
