@@ -22,6 +22,7 @@ import logging
 import os
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import BinaryIO
 
 from lxml import etree
@@ -136,19 +137,26 @@ def _iter_slices(head: bytes, stream: BinaryIO, name: str, root: str, offset: in
                 yield _read_one(elem, piece.tag, name, position, raw=piece.data, flat=flat)
 
 
+@lru_cache(maxsize=4)
+def _record_starts(root: str) -> re.Pattern:
+    """The start tags of records side by side in a set named ``root`` (group 2), and the
+    comments, CDATA sections and PIs (group 1) in which one would be only text."""
+    return re.compile(rb"(<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>)|" + slicing.sibling_starts(root).pattern,
+                      re.DOTALL)
+
+
 def _lost_end_parts(piece: slicing.Piece, root: str) -> list[slicing.Piece] | None:
     """A piece that does not parse, cut before each record start tag in it when it holds
     more than one: a record whose end tag is lost, and the records (articles, books,
     deletions) the cut took in with it up to the next end tag of its element, each at its
     place in the document. None when it holds one record (broken on its own)."""
-    siblings = [tag.encode() for tag in RECORD_TAGS if tag != "MedlineCitation" or root == "MedlineCitationSet"]
-    starts = list(re.finditer(rb"<(" + b"|".join(siblings) + rb")[\s>/]", piece.data))
+    starts = [found for found in _record_starts(root).finditer(piece.data) if found.group(1) is None]
     if len(starts) < 2:
         return None
     parts, line, column = [], piece.line, piece.column
     for found, end in zip(starts, [found.start() for found in starts[1:]] + [len(piece.data)]):
         data = piece.data[found.start():end]
-        parts.append(slicing.Piece(found.group(1).decode(), data, line, column))
+        parts.append(slicing.Piece(found.group(2).decode(), data, line, column))
         line, column = slicing.moved(line, column, data)
     return parts
 

@@ -90,9 +90,9 @@ def _walk_prolog(text: str) -> tuple[int, int]:
             return -1, -1
         nxt = text[i + 1]
         if nxt == "?":  # processing instruction / XML declaration
-            end = text.find("?>", i)
+            end = text.find("?>", i + 2)
         elif text.startswith("<!--", i):
-            end = text.find("-->", i)
+            end = text.find("-->", i + 4)  # "<!-->" opens a comment, it does not close one
         elif nxt == "!":  # DOCTYPE: skip past its internal subset if any
             end = _doctype_end(text, i)
             if end < 0:
@@ -123,8 +123,8 @@ def _doctype_end(text: str, start: int) -> int:
         elif ch in "\"'":
             quote = ch
         elif ch == "<" and text.startswith(("<!--", "<?"), j):
-            closing = "-->" if text.startswith("<!--", j) else "?>"
-            ends = text.find(closing, j + 2)
+            opening, closing = ("<!--", "-->") if text.startswith("<!--", j) else ("<?", "?>")
+            ends = text.find(closing, j + len(opening))
             if ends < 0:
                 return -1
             j = ends + len(closing)

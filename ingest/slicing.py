@@ -99,6 +99,7 @@ def iter_pieces(head: bytes, stream: BinaryIO, root: str, offset: int) -> Iterat
     """
     cutter = _Cutter(head, stream, offset)
     boundary = re.compile(_RECORD_START.pattern + rb"|</" + re.escape(root.encode("ascii")) + rb"\s*>")
+    siblings = sibling_starts(root)
     while True:
         found = cutter.next_start(boundary)
         line, column = cutter.position()
@@ -117,11 +118,18 @@ def iter_pieces(head: bytes, stream: BinaryIO, root: str, offset: int) -> Iterat
             if _MISC.sub(b"", rest).strip():
                 yield Piece("", rest, *cutter.position())
             return
-        record = cutter.take_record(found.start(), found.group(1))
+        record = cutter.take_record(found.start(), found.group(1), siblings)
         if record is None:
             yield Unfinished(cutter.rest(), *cutter.position(), root)
             return
         yield record
+
+
+def sibling_starts(root: str) -> re.Pattern:
+    """The start tags of the records a set named ``root`` holds side by side (a
+    PubmedArticle's MedlineCitation is inside it, not beside it)."""
+    tags = [tag for tag in RECORD_TAGS if tag != b"MedlineCitation" or root == "MedlineCitationSet"]
+    return re.compile(rb"<(" + b"|".join(tags) + rb")(?=[\s/>])")
 
 
 def moved(line: int, column: int, text: bytes) -> tuple[int, int]:
@@ -173,8 +181,9 @@ class _Cutter:
     def take_gap(self, end: int | None) -> bytes:
         return self._take(len(self.buf) if end is None else end)
 
-    def take_record(self, start: int, tag: bytes) -> Piece | None:
-        """The record starting at ``start``; None if the document ends (or it grows too long) first."""
+    def take_record(self, start: int, tag: bytes, siblings: re.Pattern) -> Piece | None:
+        """The record starting at ``start``; None if the document ends (or it grows too long)
+        first. ``siblings``: the start tags of the records beside it (sibling_starts)."""
         line, column = self.line, self.column
         gt = self._start_tag_end(start)
         if gt is None:
@@ -182,7 +191,7 @@ class _Cutter:
         if self.buf[gt - 1] == 0x2F:  # "/>": an empty record
             end = gt + 1
         else:
-            end = self._end_tag(b"</" + tag, gt)
+            end = self._end_tag(b"</" + tag, gt, siblings)
             if end is None:
                 return None
             if self._hides(self.pos, end):  # the end tag found may be inside a comment or CDATA
@@ -208,9 +217,16 @@ class _Cutter:
                 return gt if gt >= 0 else None
             start = self.pos  # the record now starts the buffer
 
-    def _end_tag(self, closing: bytes, searched: int) -> int | None:
+    def _end_tag(self, closing: bytes, searched: int, siblings: re.Pattern) -> int | None:
         """The offset just past the end tag that starts with ``closing`` ("</Tag", then
-        optional whitespace and ">"), reading on as needed; None if it never comes."""
+        optional whitespace and ">"), reading on as needed; None if it never comes.
+
+        Where the buffer holds no such end tag but the start of a record beside this one,
+        the end tag is lost: the record ends there, broken, and the records after it are
+        read (a book's lost end tag would otherwise have the search read on to MAX_RECORD).
+        """
+        inside = searched - self.pos  # the record's own bytes begin after its start tag
+        looked = searched  # where the search for a record beside it goes on from
         while True:
             found = self.buf.find(closing, searched)
             if found >= 0:
@@ -221,10 +237,14 @@ class _Cutter:
                         return gt + 1
                     searched = after  # a longer name ("</PubmedArticleSet"): not ours
                     continue
+            beside = siblings.search(self.buf, looked)
+            if beside is not None:
+                return beside.start()
             so_far = len(self.buf) - self.pos
             if so_far > MAX_RECORD or not self._more():
                 return None
-            searched = max(so_far - len(closing) - 64, 0)
+            searched = max(so_far - len(closing) - 64, 0)  # the buffer now starts with the record
+            looked = max(so_far - 64, inside)
 
     def rest(self) -> bytes:
         while self._more():

@@ -305,7 +305,8 @@ def import_(db_path, files, batch_size, quiet, verbose):
     failed = [r for r in results if r.error]
     if failed:
         raise click.ClickException("; ".join(
-            r.named_error() + (f" (the {r.records} records read before it were stored)" if r.records else "")
+            r.named_error() + (f" (the {r.records} record{'s' * (r.records != 1)} read before it "
+                               f"{'were' if r.records != 1 else 'was'} stored)" if r.records else "")
             for r in failed))
 
 

@@ -698,3 +698,26 @@ def test_a_record_whose_end_tag_is_lost_keeps_no_deletion_or_book_that_follows_i
     records = list(iter_records(io.BytesIO(doc), "lost.xml"))
     assert [type(r) for r in records] == [ParseProblem, Deletion, Article, Article, Article]
     assert records[1].pmids == ["123"] and records[2].is_book
+
+
+@pytest.mark.parametrize("lost", [b"</PubmedBookArticle>", b"</DeleteCitation>"], ids=["a book", "a deletion"])
+def test_a_book_or_deletion_whose_end_tag_is_lost_is_a_problem_and_the_articles_after_it_are_read(lost):
+    book = (XML / "book.xml").read_bytes()
+    book = book[book.index(b"<PubmedBookArticle>"):book.index(b"</PubmedBookArticle>") + len(b"</PubmedBookArticle>")]
+    deletion = b"<DeleteCitation><PMID Version=\"1\">123</PMID></DeleteCitation>"
+    broken = (book if lost == b"</PubmedBookArticle>" else deletion).replace(lost, b"")
+    doc = many_records(3)
+    second = doc.index(b"<PubmedArticle>", doc.index(b"40000000"))
+    doc = doc[:second] + broken + b"\n" + doc[second:]
+    records = list(iter_records(io.BytesIO(doc), "lost.xml"))
+    assert [type(r) for r in records] == [Article, ParseProblem, Article, Article]
+    assert [records[0].pmid, records[2].pmid, records[3].pmid] == ["40000000", "40000001", "40000002"]
+
+
+def test_a_broken_record_is_not_split_at_a_start_tag_inside_its_comment():
+    doc = many_records(3)
+    second = doc.index(b"<ArticleTitle>", doc.index(b"40000001"))
+    doc = doc[:second] + b"<ArticleTitle>Salt & ice <!-- <PubmedArticle> --> " + doc[second + len(b"<ArticleTitle>"):]
+    records = list(iter_records(io.BytesIO(doc), "amp.xml"))
+    assert [type(r) for r in records] == [Article, ParseProblem, Article]
+    assert records[1].where == "PMID 40000001"

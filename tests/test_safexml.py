@@ -156,3 +156,11 @@ def test_an_encoding_python_cannot_decode_with_is_left_to_the_parser_not_a_trace
     doc = b'<?xml version="1.0" encoding="idna"?>\n' + RECORD
     with pytest.raises(XMLFileError, match="idna.xml: not well-formed XML at line 1, .*Unsupported encoding"):
         list(iter_records(io.BytesIO(doc), "idna.xml"))
+
+
+def test_a_comment_opened_with_an_arrow_does_not_end_where_it_begins():
+    """"<!-->" opens a comment: what follows it is inside it until "-->", as for the parser."""
+    doc = (b'<?xml version="1.0"?>\n<!--><x>-->\n<!DOCTYPE PubmedArticleSet [<!ENTITY e "EXPANDED">]>\n'
+           + RECORD.replace(b"Ice ball", b"&e;"))
+    with pytest.raises(UnsafeXMLError, match="arrow.xml: its prolog declares XML entities"):
+        check_prolog(doc, "arrow.xml")
