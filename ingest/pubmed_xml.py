@@ -247,10 +247,11 @@ def _check_gap(name: str, piece: slicing.Piece, parser: etree.XMLParser, root: s
     if piece.tag == "":
         raise XMLFileError(f"{name}: not well-formed XML at line {piece.line}, column {piece.column}: "
                            f"content after </{root}>", name, piece.line, piece.column)
+    opening = f"<{root}>".encode()  # the set around it, so that lxml's messages name what the file has
     try:
-        etree.fromstring(b"<gap>" + piece.data + b"</gap>", parser)
+        etree.fromstring(opening + piece.data + f"</{root}>".encode(), parser)
     except etree.XMLSyntaxError as err:
-        raise _syntax_error(name, err, piece.line, piece.column - len(b"<gap>")) from err
+        raise _syntax_error(name, err, piece.line, piece.column - len(opening)) from err
 
 
 def _release(elem: etree._Element, parent: etree._Element | None) -> None:

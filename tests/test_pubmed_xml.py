@@ -721,3 +721,12 @@ def test_a_broken_record_is_not_split_at_a_start_tag_inside_its_comment():
     records = list(iter_records(io.BytesIO(doc), "amp.xml"))
     assert [type(r) for r in records] == [Article, ParseProblem, Article]
     assert records[1].where == "PMID 40000001"
+
+
+def test_an_element_left_open_between_records_is_named_against_the_set_not_a_wrapper_of_ours():
+    doc = many_records(2).replace(b"</PubmedArticle>\n", b"</PubmedArticle>\n<Note>\n", 1)
+    records = iter_records(io.BytesIO(doc), "open.xml")
+    assert next(records).pmid == "40000000"
+    with pytest.raises(XMLFileError) as caught:
+        list(records)
+    assert "Note line 2 and PubmedArticleSet" in str(caught.value) and "gap" not in str(caught.value)
