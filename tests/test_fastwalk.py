@@ -216,7 +216,7 @@ SHORT_FIELDS = ("Volume", "Issue", "ISSN", "ISSNLinking", "NlmUniqueID", "ISOAbb
 
 
 @pytest.mark.parametrize("inside", ["<!-- a note -->", "<?editor checked?>"], ids=["a comment", "a PI"])
-def test_a_comment_inside_a_short_field_leaves_its_value_whole_in_both_walks(inside):
+def test_a_comment_or_pi_inside_a_short_field_leaves_its_value_whole_in_both_walks(inside):
     """ "4<!-- -->7" is volume 47, not 4: dates, DOIs, ORCIDs and linked PMIDs read whole."""
     original = (XML / "full_record.xml").read_text()
     pattern = re.compile(r"(<(%s)\b[^>]*>)([^<]{2,})(</\2>)" % "|".join(SHORT_FIELDS))
