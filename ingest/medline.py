@@ -135,6 +135,11 @@ def _decoded_lines(stream: BinaryIO) -> Iterator[str]:
             yield line
 
 
+def _is_field(line: str) -> bool:
+    """Whether a line begins a field (its tag, then "-" as the fifth character)."""
+    return len(line) > 4 and line[4] == "-" and _FIELD.match(line) is not None
+
+
 def _spaced(line: str) -> str:
     """A field line as MEDLINE writes it: "PMID- 5000", not "PMID-5000".
 
@@ -142,7 +147,7 @@ def _spaced(line: str) -> str:
     on, so without the space its first character ("5", the "C" of "Cryoablation") was
     silently lost.
     """
-    if len(line) > 5 and line[4] == "-" and line[5] not in " \r\n" and _FIELD.match(line) \
+    if len(line) > 5 and line[5] not in " \r\n" and _is_field(line) \
             and not isinstance(line, _Undecodable):  # kept as it is, to stand for its bad bytes
         return f"{line[:5]} {line[5:]}"
     return line
@@ -181,7 +186,7 @@ def last_field(record: Article | ParseProblem) -> str | None:
     if not isinstance(record, Article) or not record.raw or record.is_book:
         return None
     for line in reversed(record.raw.decode("utf-8").splitlines()):
-        if len(line) > 4 and line[4] == "-" and _FIELD.match(line):
+        if _is_field(line):
             return line[:4].rstrip()
     return None
 
@@ -215,7 +220,7 @@ def ordered_fields(lines: Iterable[str]) -> list[tuple[str, str]]:
         if line[:6] == "      " and fields:
             tag, value = fields[-1]
             fields[-1] = (tag, f"{value} {line.strip()}")
-        elif len(line) > 4 and line[4] == "-" and _FIELD.match(line):
+        elif _is_field(line):
             fields.append((line[:4].rstrip(), line[6:].strip()))
         elif line.strip():
             raise ValueError(f"line {line[:30]!r} is neither a field nor a continuation")
