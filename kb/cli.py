@@ -150,10 +150,19 @@ def _say_what_was_kept(store) -> None:
                    f"({run['new'] or 0} new, {run['revised'] or 0} revised)", err=True)
 
 
+def _query_given(ctx, param, value):
+    """A --query that says something, or a usage error: an empty one (``--query "$Q"`` with Q
+    unset) would otherwise run the default query, unasked."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("is empty: give a PubMed query, or leave --query out for the default one",
+                                 param_hint="--query")
+    return value
+
+
 @cli.command()
 @db_option()
 @eutils_options
-@click.option("--query", callback=lambda ctx, param, value: _query_given(value),
+@click.option("--query", callback=_query_given,
               help="PubMed query (default: the versioned query in data/pubmed_query.toml).")
 @click.option("--since", metavar="YYYY/MM/DD", help="Only records entered or revised on or after this date "
               "(default: since the last successful harvest; everything on the first run). A run that "
@@ -222,15 +231,6 @@ def _build_evidence(store, quiet: bool, **options):
 
         result = evidence.build(store, progress=bar.update, on_total=on_total, **options)
     return result, graph.rebuild(store)
-
-
-def _query_given(value):
-    """A --query that says something, or a usage error: an empty one (``--query "$Q"`` with Q
-    unset) would otherwise run the default query, unasked."""
-    if value is not None and not value.strip():
-        raise click.BadParameter("is empty: give a PubMed query, or leave --query out for the default one",
-                                 param_hint="--query")
-    return value
 
 
 def _check_date(name, value):
@@ -578,7 +578,7 @@ def graph_(db_path, fmt, output, bipartite):
               help="Published database [config: db; env: CRYOKB_DB; default: cryokb.db].")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Settings file [env: CRYOKB_CONFIG; default: ./cryokb.toml if present].")
-@click.option("--query", callback=lambda ctx, param, value: _query_given(value),
+@click.option("--query", callback=_query_given,
               help="PubMed query [config: query; env: CRYOKB_QUERY; default: data/pubmed_query.toml].")
 @click.option("--email", help="Contact e-mail sent to NCBI [config: email; env: NCBI_EMAIL]. "
               "The API key is read only from NCBI_API_KEY or the config file.")
