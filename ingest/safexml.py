@@ -88,20 +88,27 @@ def _walk_prolog(text: str) -> tuple[int, int]:
         i = text.find("<", i)
         if i < 0 or i + 1 >= len(text):
             return -1, -1
-        nxt = text[i + 1]
-        if nxt == "?":  # processing instruction / XML declaration
-            end = text.find("?>", i + 2)
-        elif text.startswith("<!--", i):
-            end = text.find("-->", i + 4)  # "<!-->" opens a comment, it does not close one
-        elif nxt == "!":  # DOCTYPE: skip past its internal subset if any
+        past = _past_comment_or_pi(text, i)  # the XML declaration is a PI here
+        if past is None and text[i + 1] == "!":  # DOCTYPE: skip past its internal subset if any
             end = _doctype_end(text, i)
             if end < 0:
                 return -1, i
-        else:
+            past = end + 1
+        elif past is None:
             return i, -1
-        if end < 0:
+        if past < 0:
             return -1, -1
-        i = end + 1
+        i = past
+
+
+def _past_comment_or_pi(text: str, i: int) -> int | None:
+    """The index just past the comment or processing instruction at ``i`` (-1 if it does
+    not end in ``text``), or None if there is none at ``i``."""
+    for opening, closing in (("<!--", "-->"), ("<?", "?>")):
+        if text.startswith(opening, i):
+            ends = text.find(closing, i + len(opening))  # "<!-->" opens a comment, it does not close one
+            return ends + len(closing) if ends >= 0 else -1
+    return None
 
 
 def _doctype_end(text: str, start: int) -> int:
@@ -122,12 +129,10 @@ def _doctype_end(text: str, start: int) -> int:
                 quote = None
         elif ch in "\"'":
             quote = ch
-        elif ch == "<" and text.startswith(("<!--", "<?"), j):
-            opening, closing = ("<!--", "-->") if text.startswith("<!--", j) else ("<?", "?>")
-            ends = text.find(closing, j + len(opening))
-            if ends < 0:
+        elif ch == "<" and (past := _past_comment_or_pi(text, j)) is not None:
+            if past < 0:
                 return -1
-            j = ends + len(closing)
+            j = past
             continue
         elif ch == "[":
             depth += 1
