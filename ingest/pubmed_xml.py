@@ -141,8 +141,7 @@ def _iter_slices(head: bytes, stream: BinaryIO, name: str, root: str, offset: in
 def _record_starts(root: str) -> re.Pattern:
     """The start tags of records side by side in a set named ``root`` (group 2), and the
     comments, CDATA sections and PIs (group 1) in which one would be only text."""
-    return re.compile(rb"(<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>)|" + slicing.sibling_starts(root).pattern,
-                      re.DOTALL)
+    return re.compile(b"(" + slicing.HIDDEN + b")|" + slicing.sibling_starts(root).pattern, re.DOTALL)
 
 
 def _lost_end_parts(piece: slicing.Piece, root: str) -> list[slicing.Piece] | None:

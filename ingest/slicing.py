@@ -35,7 +35,9 @@ _RECORD_START = re.compile(rb"<(" + b"|".join(RECORD_TAGS) + rb")(?=[\s/>])")
 _START_TAG = re.compile(rb"""<[^\s/>]*(?:[^>"']|"[^"]*"|'[^']*')*>""")
 # What can hold text that looks like a tag, and what ends each.
 _HIDERS = {b"<!--": b"-->", b"<![CDATA[": b"]]>", b"<?": b"?>"}
-_HIDER = rb"(<!--|<!\[CDATA\[|<\?)"
+_HIDER = b"(" + b"|".join(map(re.escape, _HIDERS)) + b")"
+# A whole comment, CDATA section or PI (a pattern for re.DOTALL).
+HIDDEN = b"|".join(re.escape(opening) + b".*?" + re.escape(closing) for opening, closing in _HIDERS.items())
 _ROOT_TAG = re.compile(rb"<([A-Za-z_][\w.\-]*)")
 _UTF8 = frozenset({b"utf-8", b"utf8", b"us-ascii", b"ascii"})
 # What XML allows after the root element besides whitespace: comments and processing instructions.
