@@ -62,6 +62,11 @@ class Window:
     search: SearchResult
     entered: tuple[dt.date, dt.date] | None = None  # an EDAT range in the term, within an MDAT day
 
+    @property
+    def ids(self) -> list[str] | None:
+        """Every id the window's search found, or None where it did not hand them all out."""
+        return self.search.ids if len(self.search.ids) == self.search.count else None
+
     def describe(self) -> str:
         if self.datetype is None:
             return "all dates"
@@ -340,8 +345,7 @@ def _fetch_windows(client, store, result: HarvestResult, max_records, batch_size
     if progress:
         progress(done, total)
     for window in result.windows:
-        ids = window.search.ids if len(window.search.ids) == window.search.count else None
-        if ids and brought.intersection(ids):
+        if window.ids and brought.intersection(window.ids):
             done = _fetch_by_id(client, store, result, window, brought, done, total, batch_size, progress)
         else:
             done = _fetch_window(client, store, result, window, brought, done, total, batch_size, progress)
@@ -351,7 +355,7 @@ def _fetch_windows(client, store, result: HarvestResult, max_records, batch_size
 
 def _matched(windows: list[Window]) -> int:
     """How many records the windows hold, each counted once where every window knows its ids."""
-    if all(len(w.search.ids) == w.search.count for w in windows):
+    if all(w.ids is not None for w in windows):
         return len(set().union(*(w.search.ids for w in windows)))
     return sum(w.search.count for w in windows)
 
@@ -363,7 +367,7 @@ def _fetch_window(client, store, result: HarvestResult, window: Window, brought:
     for another query), and the window's records that no batch brought (a reply for another
     retstart, a repeated record, a result that moved) are fetched by id at the end. One
     that efetch never returns is recorded as a problem, not retried for ever."""
-    ids = window.search.ids if len(window.search.ids) == window.search.count else None
+    ids = window.ids
     seen = _Brought(brought)
     gone = False
     asked = 0  # the window's records, in search order, that batches asked for
