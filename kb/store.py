@@ -774,13 +774,20 @@ _FLAT_VERSION = FLAT_FIELDS.index("version")
 
 
 def _revised_before(flat: tuple, other: tuple) -> bool:
-    """Whether one copy of a PMID is older than the other: a lower PMID version, or at the
-    same version revised before it (the store keeps the newer whatever the order of the
-    copies: Store._save_articles)."""
-    version, other_version = flat[_FLAT_VERSION], other[_FLAT_VERSION]
-    if version and other_version and version != other_version:
-        return version < other_version
-    return bool(flat[_REVISED] and other[_REVISED] and flat[_REVISED] < other[_REVISED])
+    """Whether one copy of a PMID is older than the other (the store keeps the newer
+    whatever the order of the copies: Store._save_articles)."""
+    return _newer(flat[_FLAT_VERSION], flat[_REVISED], other[_FLAT_VERSION], other[_REVISED]) is False
+
+
+def _newer(version, revised, than_version, than_revised) -> bool | None:
+    """Whether one copy of a PMID is newer than another: by PMID version where both have one
+    and they differ, else by revision date where both have one and they differ; None
+    where neither tells."""
+    if version and than_version and version != than_version:
+        return version > than_version
+    if revised and than_revised and revised != than_revised:
+        return revised > than_revised
+    return None
 
 
 def prepare_batch(batch: ReadBatch) -> PreparedBatch:
@@ -874,12 +881,11 @@ def _keeps(old: tuple, item: "PreparedArticle", *, revives: bool) -> bool:
     digest, revised, _, _, version, source_format = old
     if digest == item.digest and not revives:
         return True
-    new_version, new_format = item.row[_VERSION], item.row[_SOURCE_FORMAT]
-    if source_format == new_format == "xml" and version and new_version and new_version != version:
-        newer = new_version > version  # MEDLINE text carries no version: its records all read 1
-    elif revised and item.revised_date and item.revised_date != revised:
-        newer = item.revised_date > revised
-    else:
+    new_format = item.row[_SOURCE_FORMAT]
+    both_xml = source_format == new_format == "xml"  # MEDLINE text carries no version: its records all read 1
+    newer = _newer(item.row[_VERSION] if both_xml else None, item.revised_date, version if both_xml else None,
+                   revised)
+    if newer is None:
         newer = not (source_format == "xml" and new_format == "medline") or revives
     if not newer:
         log.info("PMID %s: the stored record (version %s, revised %s, %s) is as new as this one or newer; kept",
