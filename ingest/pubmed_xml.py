@@ -5,8 +5,9 @@ daily update files (``PubmedArticleSet`` with ``PubmedArticle``, ``PubmedBookArt
 ``DeleteCitation``) and the old ``MedlineCitationSet`` files (``MedlineCitation`` at the
 top level). Files run to hundreds of megabytes, so they are streamed: each record's
 bytes are cut out of the document (ingest.slicing) and parsed on their own, which also
-gives the raw XML the store keeps; documents that cannot be cut so (another encoding,
-namespaces declared on the root) go through ``iterparse`` on the record tags, each
+gives the raw XML the store keeps (a document in another encoding is re-encoded as UTF-8
+first: ingest.transcoding); documents that cannot be cut so (an encoding Python does not
+know, namespaces declared on the root) go through ``iterparse`` on the record tags, each
 record freed once read. Either way memory stays flat whatever the file size.
 
 Speed matters because ``cryokb import`` is benchmarked against a bare iterparse walk:
@@ -27,7 +28,7 @@ from typing import BinaryIO
 
 from lxml import etree
 
-from ingest import safexml, slicing
+from ingest import safexml, slicing, transcoding
 from ingest.fields import RecordError, iso_date, normalise_orcid, pmid_version, pub_date
 from ingest.model import (
     AbstractSection,
@@ -98,10 +99,13 @@ def iter_records(source: str | os.PathLike | BinaryIO, name: str | None = None, 
 
 def _iter_stream(stream: BinaryIO, name: str, flat: bool) -> Iterator[Record | tuple]:
     head = safexml.checked_head(stream, name)
+    codec = transcoding.codec_of(head)
+    if codec is not None:  # a Latin-1 or UTF-16 file, say: cut as UTF-8 like any other
+        head, stream = transcoding.as_utf8(head, stream, codec, name)
     start = slicing.record_start(head)
     if start is not None and start[0] in RECORD_SETS:
         yield from _iter_slices(head, stream, name, *start, flat=flat)
-    else:  # another encoding, namespaces on the root, or not a PubMed document at all
+    else:  # an encoding Python does not know, namespaces on the root, or not a PubMed document at all
         yield from _iter_tree(safexml.PrefixedStream(head, stream), name, flat)
 
 

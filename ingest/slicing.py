@@ -7,7 +7,8 @@ over the document, which also builds the tree around the records and must free i
 For NCBI's files the bytes are exactly what lxml would have written back (checked on
 the real baseline files), so stored records keep their hashes.
 
-Only documents whose records stand alone are cut: UTF-8 (or ASCII), no namespace
+Only documents whose records stand alone are cut: UTF-8 (or ASCII; ingest.transcoding
+re-encodes others), no namespace
 declared on the root and no attribute defaults declared in the DOCTYPE for the records
 to inherit. ``record_start`` says whether a
 document qualifies; :mod:`ingest.pubmed_xml` reads any other with ``iterparse``.

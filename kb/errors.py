@@ -12,6 +12,7 @@ from ingest.eutils import EutilsError
 from ingest.pubmed_xml import XMLFileError
 from ingest.readers import ReadError
 from ingest.safexml import UnsafeXMLError
+from ingest.transcoding import EncodingError
 from kb.config import ConfigError
 from kb.lock import LockError
 from kb.publish import PublishError
@@ -19,7 +20,7 @@ from kb.refresh import RefreshError
 from kb.store import StoreError
 
 USER_ERRORS = (
-    EutilsError, XMLFileError, ReadError, UnsafeXMLError, StoreError, GoldFileError,
+    EutilsError, XMLFileError, ReadError, UnsafeXMLError, EncodingError, StoreError, GoldFileError,
     VocabularyError, ConfigError, LockError, PublishError, RefreshError, OSError,
 )
 

@@ -144,10 +144,19 @@ def test_what_gets_past_the_prolog_check_meets_the_parsers_own_reading_of_the_dt
     """lxml expands declared entities in attribute values even with resolve_entities off,
     so a document parsed whole is refused on what libxml2 declared, before anything is read."""
     monkeypatch.setattr(safexml, "check_prolog", lambda head, name: None)
+    whole = SMUGGLED.replace(b"<PubmedArticleSet>", b'<PubmedArticleSet xmlns:note="urn:example:note">', 1)
     with pytest.raises(UnsafeXMLError, match="smuggled.xml: its prolog declares XML entities"):
-        list(iter_records(io.BytesIO(SMUGGLED), "smuggled.xml"))
+        list(iter_records(io.BytesIO(whole), "smuggled.xml"))  # a namespace on the root: read whole
     with pytest.raises(UnsafeXMLError, match="efetch reply: its prolog declares XML entities"):
         parse_bytes(SMUGGLED, "efetch reply")
+
+
+def test_a_record_cut_out_of_a_recoded_document_meets_no_declaration(monkeypatch):
+    """Re-encoded from Latin-1 and cut out, the record is parsed without the DOCTYPE: its
+    entity is undefined, the record reported, nothing expanded."""
+    monkeypatch.setattr(safexml, "check_prolog", lambda head, name: None)
+    (record,) = list(iter_records(io.BytesIO(SMUGGLED), "smuggled.xml"))
+    assert record.where == "PMID 39990900" and "Entity 'v' not defined" in record.message
 
 
 def test_an_encoding_python_cannot_decode_with_is_left_to_the_parser_not_a_traceback():

@@ -1,0 +1,107 @@
+"""PubMed XML written in another encoding than UTF-8, re-encoded as UTF-8 as it is read.
+
+Why: records are cut out of a document as bytes and parsed one at a time
+(ingest.slicing), so that a malformed record costs only itself. Cutting needs UTF-8:
+in UTF-16 a tag is not the bytes searched for, and a Latin-1 record cut out of its
+document would be parsed as UTF-8. Such a document used to be read whole with
+iterparse, where one malformed record stopped the file. Re-encoded here block by block
+(memory stays flat), its XML declaration rewritten to say UTF-8, it is cut like any
+other. NCBI writes UTF-8 only; this is for files a user saved again from an editor.
+
+Character encodings whose markup is ASCII's (Latin-1, Windows-1252, Shift_JIS, ...) and
+UTF-16 (told by its byte order mark or its first bytes) are re-encoded. Names Python
+does not know, and codecs that are not character encodings (idna, unicode_escape), are
+left to libxml2 on the iterparse path, as before.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from typing import BinaryIO
+
+from ingest import safexml
+
+# The first bytes of a UTF-16 document: a byte order mark, else "<?" (XML 1.0, appendix F).
+_UTF16_STARTS = ((codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+                 (b"<\x00?\x00", "utf-16-le"), (b"\x00<\x00?", "utf-16-be"))
+_NOT_RECODED = frozenset({"utf-8", "ascii"})
+# What must be the same bytes as in ASCII for markup to be found in the bytes.
+_MARKUP = "<?xml version='1.0'?>\n\t <!-- --> </&;#x> =\"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.-[]"
+# Bytes read from the file at a time, at least: a reader asking for less is served from them.
+READ_SIZE = 1 << 16
+_DECLARED = re.compile(r"""(\s*<\?xml[^>]*?encoding\s*=\s*["'])([A-Za-z0-9._\-]+)""")
+
+
+class EncodingError(ValueError):
+    """The document's bytes are not text in the encoding it declares."""
+
+
+def codec_of(head: bytes) -> str | None:
+    """The codec to re-encode a document from, given its first bytes (its prolog); None
+    for a document in UTF-8 or ASCII, and for an encoding left to libxml2."""
+    for start, codec in _UTF16_STARTS:
+        if head.startswith(start):
+            return codec
+    declared = safexml.DECLARED_ENCODING.match(head.removeprefix(codecs.BOM_UTF8))
+    if not declared:
+        return None
+    try:
+        codec = codecs.lookup(declared.group(1).decode("ascii")).name
+        if codec in _NOT_RECODED or _MARKUP.encode(codec) != _MARKUP.encode("ascii"):
+            return None
+    except (LookupError, UnicodeError, ValueError):  # unknown to Python, or a codec that is not for text
+        return None
+    return codec
+
+
+def as_utf8(head: bytes, stream: BinaryIO, codec: str, name: str) -> tuple[bytes, "Utf8Stream"]:
+    """The prolog re-encoded (its declaration saying UTF-8) and the rest of the document as a
+    stream of UTF-8."""
+    recoded = Utf8Stream(stream, codec, name)
+    text = recoded.decode(head)
+    text = _DECLARED.sub(lambda found: found.group(1) + "UTF-8", text, count=1)
+    return text.encode("utf-8"), recoded
+
+
+class Utf8Stream:
+    """A read()-able stream of UTF-8 from a binary stream in ``codec``.
+
+    Bytes that are not text in ``codec`` end it: what came before them is read, so the
+    records before them are read too, and the next read raises EncodingError.
+    """
+
+    def __init__(self, stream: BinaryIO, codec: str, name: str):
+        self._stream = stream
+        self._decoder = codecs.getincrementaldecoder(codec)("strict")
+        self._codec = codec
+        self._name = name
+        self._offset = 0  # bytes decoded so far, for an error's position
+        self._pending = b""
+        self._ended = False
+        self._error: EncodingError | None = None
+
+    def decode(self, data: bytes, final: bool = False) -> str:
+        """The text of ``data``, up to any bytes that are not text (kept as the error to raise next)."""
+        held = len(self._decoder.getstate()[0])  # bytes of a character begun in the last call
+        try:
+            text = self._decoder.decode(data, final)
+        except UnicodeDecodeError as err:
+            self._error = EncodingError(
+                f"{self._name}: byte {self._offset - held + err.start + 1:,} is not {self._codec} text, "
+                f"as the document's encoding says ({err.reason})")
+            good = err.start - held
+            text = self._decoder.decode(data[:good]) if good > 0 else ""
+        self._offset += len(data)
+        return text
+
+    def read(self, size: int = -1) -> bytes:
+        whole = size is None or size < 0
+        while not (self._ended or self._error) and (whole or len(self._pending) < size):
+            data = self._stream.read(-1 if whole else max(size, READ_SIZE))
+            self._ended = not data
+            self._pending += self.decode(data, final=self._ended).encode("utf-8")
+        if not self._pending and self._error is not None:
+            raise self._error
+        data, self._pending = (self._pending, b"") if whole else (self._pending[:size], self._pending[size:])
+        return data

@@ -1,0 +1,133 @@
+"""PubMed XML saved in Latin-1, Windows-1252 or UTF-16 is read as its UTF-8 copy is, a
+record at a time: a malformed record costs only itself, as in a UTF-8 file."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from lxml import etree
+
+from ingest import slicing, transcoding
+from ingest.model import Article, ParseProblem
+from ingest.pubmed_xml import iter_records
+from ingest.transcoding import EncodingError
+from kb.cli import cli
+
+XML = Path(__file__).parent / "data" / "xml"
+TITLE = "Cryoablation of a desmo\u00efd tumour of the pied: caf\u00e9-au-lait findings \u2013 a case"
+
+# (the encoding a file is written in, its XML declaration's name for it, its byte order mark)
+ENCODINGS = [
+    ("latin-1", "ISO-8859-1", b""),
+    ("cp1252", "windows-1252", b""),
+    ("utf-16-le", "UTF-16", b"\xff\xfe"),
+    ("utf-16-be", "UTF-16", b"\xfe\xff"),
+]
+IDS = ["Latin-1", "Windows-1252", "UTF-16 LE", "UTF-16 BE"]
+
+
+def document(n: int = 5) -> str:
+    """A PubMed document of ``n`` records, as text (no XML declaration), titled with
+    characters outside ASCII."""
+    data = (XML / "update_with_deletions.xml").read_text(encoding="utf-8")
+    record = data.split("<PubmedArticle>")[1].split("</PubmedArticle>")[0]
+    title = record[record.index("<ArticleTitle>") : record.index("</ArticleTitle>") + len("</ArticleTitle>")]
+    record = record.replace(title, f"<ArticleTitle>{TITLE}</ArticleTitle>")
+    body = "".join(f"<PubmedArticle>{record.replace('39990401', str(40000000 + i))}</PubmedArticle>\n"
+                   for i in range(n))
+    return f"<PubmedArticleSet>\n{body}</PubmedArticleSet>\n"
+
+
+def encoded(text: str, encoding: str, declared: str, bom: bytes) -> bytes:
+    if encoding == "latin-1":
+        text = text.replace("\u2013", "-")  # Latin-1 has no en dash
+    return bom + f'<?xml version="1.0" encoding="{declared}"?>\n{text}'.encode(encoding)
+
+
+def read(doc: bytes, name: str = "saved.xml") -> list:
+    return list(iter_records(io.BytesIO(doc), name))
+
+
+@pytest.mark.parametrize("encoding, declared, bom", ENCODINGS, ids=IDS)
+def test_a_document_in_another_encoding_gives_the_articles_of_its_utf8_copy(encoding, declared, bom):
+    text = document()
+    if encoding == "latin-1":
+        text = text.replace("\u2013", "-")  # Latin-1 has no en dash
+    expected = read(encoded(text, "utf-8", "UTF-8", b""))
+    records = read(encoded(text, encoding, declared, bom))
+    assert len(records) == 5 and all(isinstance(r, Article) for r in records)
+    assert [{**r.to_dict(), "raw": None} for r in records] == [{**r.to_dict(), "raw": None} for r in expected]
+    assert records[0].title.startswith("Cryoablation of a desmo\u00efd tumour of the pied: caf\u00e9")
+    # the raw XML kept is UTF-8 now, and says the same
+    assert [etree.tostring(etree.fromstring(r.raw)) for r in records] == [
+        etree.tostring(etree.fromstring(r.raw)) for r in expected]
+
+
+@pytest.mark.parametrize("encoding, declared, bom", ENCODINGS, ids=IDS)
+def test_a_malformed_record_in_another_encoding_costs_only_itself(encoding, declared, bom):
+    text = document().replace("<PubmedArticle><MedlineCitation", "<PubmedArticle><MedlineCitation broken", 1)
+    text = text.replace("40000002</PMID>", "40000002</PMID><Oops>", 1)
+    records = read(encoded(text, encoding, declared, bom))
+    problems = [r for r in records if isinstance(r, ParseProblem)]
+    assert [r.pmid for r in records if isinstance(r, Article)] == ["40000001", "40000003", "40000004"]
+    assert [p.where for p in problems] == ["PMID 40000000", "PMID 40000002"]
+
+
+def test_bytes_that_are_not_the_declared_encoding_stop_the_file_at_that_byte():
+    doc = encoded(document(), "cp1252", "windows-1252", b"")
+    third = doc.index(b"40000002")
+    doc = doc[:third] + b"\x81" + doc[third:]  # no character in Windows-1252
+    records = []
+    with pytest.raises(EncodingError, match=rf"^saved.xml: byte {third + 1:,} is not cp1252 text, "
+                                            r"as the document's encoding says"):
+        for record in iter_records(io.BytesIO(doc), "saved.xml"):
+            records.append(record)
+    assert [r.pmid for r in records] == ["40000000", "40000001"]
+
+
+def test_a_split_character_at_a_read_boundary_is_decoded_whole(monkeypatch):
+    """UTF-16 read in blocks of an odd size: each block ends inside a character."""
+    monkeypatch.setattr(slicing, "BLOCK", 4097)
+    doc = encoded(document(40), "utf-16-le", "UTF-16", b"\xff\xfe")
+    records = read(doc)
+    assert len(records) == 40 and {r.title for r in records} == {TITLE}
+
+
+def test_a_recoded_document_is_read_a_block_at_a_time(monkeypatch):
+    monkeypatch.setattr(slicing, "BLOCK", 4096)
+    asked = []
+    original = transcoding.Utf8Stream.read
+
+    def spy(stream, size=-1):
+        data = original(stream, size)
+        asked.append((size, len(stream._pending)))
+        return data
+
+    monkeypatch.setattr(transcoding.Utf8Stream, "read", spy)
+    doc = encoded(document(300), "latin-1", "ISO-8859-1", b"")
+    assert len(read(doc)) == 300
+    assert len(asked) >= (len(doc) - 65536) // 4096 and all(size == 4096 for size, _ in asked)
+    assert max(held for _, held in asked) <= transcoding.READ_SIZE  # what one read of the file brings, no more
+
+
+@pytest.mark.parametrize("declared", ["idna", "unicode_escape", "no-such-encoding", "UTF-16"])
+def test_names_that_are_not_an_ascii_compatible_character_encoding_are_left_to_the_parser(declared):
+    head = f'<?xml version="1.0" encoding="{declared}"?>\n<PubmedArticleSet>'.encode("ascii")
+    assert transcoding.codec_of(head) is None
+
+
+def test_an_import_of_a_latin1_file_stores_its_text_and_skips_its_broken_record(tmp_path):
+    path = tmp_path / "saved.xml"
+    text = document().replace("40000002</PMID>", "40000002</PMID><Oops>", 1)
+    path.write_bytes(encoded(text, "latin-1", "ISO-8859-1", b""))
+    result = CliRunner().invoke(cli, ["import", "--db", str(tmp_path / "kb.db"), str(path)])
+    assert result.exit_code == 0, result.output
+    assert "PMID 40000002" in result.output
+    with sqlite3.connect(tmp_path / "kb.db") as conn:
+        rows = conn.execute("select pmid, title from articles order by pmid").fetchall()
+    assert [pmid for pmid, _ in rows] == ["40000000", "40000001", "40000003", "40000004"]
+    assert {title for _, title in rows} == {TITLE.replace("\u2013", "-")}
