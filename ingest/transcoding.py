@@ -30,7 +30,7 @@ _NOT_RECODED = frozenset({"utf-8", "ascii"})
 _MARKUP = "<?xml version='1.0'?>\n\t <!-- --> </&;#x> =\"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.-[]"
 # Bytes read from the file at a time, at least: a reader asking for less is served from them.
 READ_SIZE = 1 << 16
-_DECLARED = re.compile(r"""(\s*<\?xml[^>]*?encoding\s*=\s*["'])([A-Za-z0-9._\-]+)""")
+_DECLARED = re.compile(r"""(\A\s*<\?xml[^>]*?encoding\s*=\s*["'])([A-Za-z0-9._\-]+)""")
 
 
 class EncodingError(ValueError):
@@ -40,10 +40,12 @@ class EncodingError(ValueError):
 def codec_of(head: bytes) -> str | None:
     """The codec to re-encode a document from, given its first bytes (its prolog); None
     for a document in UTF-8 or ASCII, and for an encoding left to libxml2."""
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF8)):
+        return None  # UTF-32 is refused (ingest.readers); a UTF-8 mark outweighs a declaration
     for start, codec in _UTF16_STARTS:
         if head.startswith(start):
             return codec
-    declared = safexml.DECLARED_ENCODING.match(head.removeprefix(codecs.BOM_UTF8))
+    declared = safexml.DECLARED_ENCODING.match(head)
     if not declared:
         return None
     try:
@@ -58,7 +60,9 @@ def codec_of(head: bytes) -> str | None:
 def as_utf8(head: bytes, stream: BinaryIO, codec: str, name: str) -> tuple[bytes, "Utf8Stream"]:
     """The prolog re-encoded (its declaration saying UTF-8) and the rest of the document as a
     stream of UTF-8."""
-    recoded = Utf8Stream(stream, codec, name)
+    declared = safexml.DECLARED_ENCODING.match(head)
+    label = declared.group(1).decode("ascii") if declared else codec.upper()  # UTF-16's is not ASCII
+    recoded = Utf8Stream(stream, codec, name, label)
     text = recoded.decode(head)
     text = _DECLARED.sub(lambda found: found.group(1) + "UTF-8", text, count=1)
     return text.encode("utf-8"), recoded
@@ -71,10 +75,10 @@ class Utf8Stream:
     records before them are read too, and the next read raises EncodingError.
     """
 
-    def __init__(self, stream: BinaryIO, codec: str, name: str):
+    def __init__(self, stream: BinaryIO, codec: str, name: str, label: str | None = None):
         self._stream = stream
         self._decoder = codecs.getincrementaldecoder(codec)("strict")
-        self._codec = codec
+        self._label = label or codec  # the encoding as the document names it
         self._name = name
         self._offset = 0  # bytes decoded so far, for an error's position
         self._pending = b""
@@ -88,7 +92,7 @@ class Utf8Stream:
             text = self._decoder.decode(data, final)
         except UnicodeDecodeError as err:
             self._error = EncodingError(
-                f"{self._name}: byte {self._offset - held + err.start + 1:,} is not {self._codec} text, "
+                f"{self._name}: byte {self._offset - held + err.start + 1:,} is not {self._label} text, "
                 f"as the document's encoding says ({err.reason})")
             good = err.start - held
             text = self._decoder.decode(data[:good]) if good > 0 else ""

@@ -82,7 +82,7 @@ def test_bytes_that_are_not_the_declared_encoding_stop_the_file_at_that_byte():
     third = doc.index(b"40000002")
     doc = doc[:third] + b"\x81" + doc[third:]  # no character in Windows-1252
     records = []
-    with pytest.raises(EncodingError, match=rf"^saved.xml: byte {third + 1:,} is not cp1252 text, "
+    with pytest.raises(EncodingError, match=rf"^saved.xml: byte {third + 1:,} is not windows-1252 text, "
                                             r"as the document's encoding says"):
         for record in iter_records(io.BytesIO(doc), "saved.xml"):
             records.append(record)
@@ -114,9 +114,15 @@ def test_a_recoded_document_is_read_a_block_at_a_time(monkeypatch):
     assert max(held for _, held in asked) <= transcoding.READ_SIZE  # what one read of the file brings, no more
 
 
-@pytest.mark.parametrize("declared", ["idna", "unicode_escape", "no-such-encoding", "UTF-16"])
-def test_names_that_are_not_an_ascii_compatible_character_encoding_are_left_to_the_parser(declared):
-    head = f'<?xml version="1.0" encoding="{declared}"?>\n<PubmedArticleSet>'.encode("ascii")
+@pytest.mark.parametrize("head", [
+    b'<?xml version="1.0" encoding="idna"?>\n<PubmedArticleSet>',
+    b'<?xml version="1.0" encoding="unicode_escape"?>\n<PubmedArticleSet>',
+    b'<?xml version="1.0" encoding="no-such-encoding"?>\n<PubmedArticleSet>',
+    b'<?xml version="1.0" encoding="UTF-16"?>\n<PubmedArticleSet>',  # says UTF-16, written in ASCII
+    b'\xef\xbb\xbf<?xml version="1.0" encoding="ISO-8859-1"?>\n<PubmedArticleSet>',  # says Latin-1, marked UTF-8
+    "<PubmedArticleSet>".encode("utf-32"),
+], ids=["idna", "unicode_escape", "unknown", "UTF-16 in ASCII", "UTF-8 mark", "UTF-32"])
+def test_what_is_not_plainly_a_character_encoding_to_recode_is_left_to_the_parser(head):
     assert transcoding.codec_of(head) is None
 
 
