@@ -154,8 +154,8 @@ def parse_date(value, what: str = "date") -> dt.date | None:
 
 
 def format_date(day: dt.date) -> str:
-    """The E-utilities form, YYYY/MM/DD."""
-    return day.strftime("%Y/%m/%d")
+    """The E-utilities form, YYYY/MM/DD (a year before 1000 too: strftime would not pad it)."""
+    return f"{day.year:04d}/{day.month:02d}/{day.day:02d}"
 
 
 def utc_today() -> dt.date:
@@ -270,7 +270,11 @@ def harvest(client: EutilsClient, store, query: str, *, query_version: str | Non
         until_day = today
     since_day = parse_date(since, "since")
     if since_day is None:
-        since_day = resume_point(store, query, until_day)
+        since_day = resume_point(store, query, today)
+        if since_day is not None and since_day > until_day:
+            raise HarvestError(f"earlier runs of this query cover it up to {format_date(since_day + OVERLAP)}: "
+                               f"until {format_date(until_day)} leaves nothing new to fetch (give a since date "
+                               "to fetch an earlier stretch again)")
     if since_day is not None and since_day > until_day:
         raise HarvestError(f"since {format_date(since_day)} is after until {format_date(until_day)}")
     result = HarvestResult(
@@ -334,54 +338,80 @@ def _fetch_windows(client, store, result: HarvestResult, max_records, batch_size
     """Fetch every window batch by batch, one store transaction per batch.
 
     A record found by two windows (one that entered in the run's window is also modified
-    in it) is fetched once: a later window's records that an earlier one brought are left
-    out, and the rest of it is fetched by id.
+    in it) is fetched once: a later window's records that an earlier one brought (or
+    found efetch would not return) are left out, and the rest of it is fetched by id.
     """
     result.counts = SaveCounts()
     result.matched = _matched(result.windows)
-    total = min(result.matched, max_records) if max_records else result.matched
-    done = 0
-    brought: set[str] = set()
-    if progress:
-        progress(done, total)
+    run = _Run(client, store, result, batch_size, progress, max_records,
+               min(result.matched, max_records) if max_records else result.matched)
+    run.advance(0)
     for window in result.windows:
-        if window.ids and brought.intersection(window.ids):
-            done = _fetch_by_id(client, store, result, window, brought, done, total, batch_size, progress)
+        if window.ids and run.handled.intersection(window.ids):
+            _fetch_by_id(run, window)
         else:
-            done = _fetch_window(client, store, result, window, brought, done, total, batch_size, progress)
+            _fetch_window(run, window)
         if result.truncated:
             return
 
 
+@dataclass
+class _Run:
+    """A run's fetching: how far it is into its budget (``limit``, max_records; None for
+    none), and the PMIDs it has dealt with."""
+
+    client: EutilsClient
+    store: object
+    result: HarvestResult
+    batch_size: int
+    progress: Callable[[int, int], None] | None
+    limit: int | None
+    total: int  # what the progress bar counts to
+    done: int = 0  # records asked for so far
+    brought: set[str] = field(default_factory=set)  # PMIDs the replies brought
+    handled: set[str] = field(default_factory=set)  # those, and the PMIDs found never to come
+
+    def room(self, wanted: int) -> int:
+        """How many of ``wanted`` more records the budget allows; short of it, the run is truncated."""
+        allowed = wanted if self.limit is None else max(0, min(wanted, self.limit - self.done))
+        if allowed < wanted:
+            self.result.truncated = True
+        return allowed
+
+    def advance(self, records: int) -> None:
+        self.done += records
+        if self.progress:
+            self.progress(min(self.done, self.total), self.total)
+
+
 def _matched(windows: list[Window]) -> int:
-    """How many records the windows hold, each counted once where every window knows its ids."""
+    """How many records the windows hold, each counted once where every window knows its
+    ids (else an upper bound: a record two windows share counts twice)."""
     if all(w.ids is not None for w in windows):
         return len(set().union(*(w.search.ids for w in windows)))
     return sum(w.search.count for w in windows)
 
 
-def _fetch_window(client, store, result: HarvestResult, window: Window, brought: set[str], done: int, total: int,
-                  batch_size: int, progress) -> int:
+def _fetch_window(run: _Run, window: Window) -> None:
     """One window batch by batch through its history entry, each reply checked against the
     window's ids: a record the search did not find is not stored (a proxy's stray, a reply
     for another query), and the window's records that no batch brought (a reply for another
     retstart, a repeated record, a result that moved) are fetched by id at the end. One
     that efetch never returns is recorded as a problem, not retried for ever."""
-    ids = window.ids
-    seen = _Brought(brought)
+    ids, result = window.ids, run.result
+    seen = _Brought(run)
     gone = False
     asked = 0  # the window's records, in search order, that batches asked for
-    for retstart in range(0, window.search.count, batch_size):
-        whole = min(batch_size, window.search.count - retstart)
-        retmax = min(whole, total - done)
+    for retstart in range(0, window.search.count, run.batch_size):
+        whole = min(run.batch_size, window.search.count - retstart)
+        retmax = run.room(whole)
         if retmax <= 0:
-            result.truncated = True
             break
         result.batches += 1
         label = _batch_label(result.batches, retstart, retmax, window, len(result.windows))
         try:
-            body = client.efetch(window.search.webenv, window.search.query_key, retstart, retmax, label=label,
-                                 expected=None if ids else retmax)
+            body = run.client.efetch(window.search.webenv, window.search.query_key, retstart, retmax, label=label,
+                                     expected=None if ids else retmax)
         except EutilsError as error:
             if not (ids and HISTORY_GONE in str(error)):
                 raise
@@ -389,79 +419,70 @@ def _fetch_window(client, store, result: HarvestResult, window: Window, brought:
                         label, HISTORY_GONE, window.describe())
             gone = True
             break
-        _save_batch(store, result, body, label, ids and set(ids), seen)
-        done += retmax
+        _save_batch(run.store, result, body, label, ids and set(ids), seen)
+        run.advance(retmax)
         asked = retstart + retmax
-        if progress:
-            progress(done, total)
         if retmax < whole:  # max_records reached inside this batch
-            result.truncated = True
             break
     missing = [pmid for pmid in (ids or ())[:asked] if pmid not in seen.pmids]
     if len(missing) <= seen.unreadable:
         missing = []  # the records that came unreadable, without a PMID to tell them by
     if gone:  # the batches never asked for, within max_records
         never_asked = [pmid for pmid in ids[asked:] if pmid not in seen.pmids]
-        room = max(0, total - done)
-        if len(never_asked) > room:
-            result.truncated = True
-        missing += never_asked[:room]
-        done += len(never_asked[:room])
-    _fetch_missing(client, store, result, window, missing, ids, seen, batch_size)
-    if progress:
-        progress(done, total)
-    return done
+        taken = never_asked[: run.room(len(never_asked))]
+        missing += taken
+        run.advance(len(taken))
+    _fetch_missing(run, window, missing, seen)
 
 
-def _fetch_by_id(client, store, result: HarvestResult, window: Window, brought: set[str], done: int, total: int,
-                 batch_size: int, progress) -> int:
-    """A window's records that no earlier window brought, fetched by id a batch at a time."""
-    wanted = [pmid for pmid in window.search.ids if pmid not in brought]
-    todo = wanted[: max(0, total - done)]
-    if len(todo) < len(wanted):
-        result.truncated = True
-    seen = _Brought(brought)
-    for start in range(0, len(todo), batch_size):
-        chunk = todo[start : start + batch_size]
-        result.batches += 1
-        label = (f"efetch batch {result.batches} ({len(chunk)} ids of {window.describe()} "
+def _fetch_by_id(run: _Run, window: Window) -> None:
+    """A window's records that no earlier window dealt with, fetched by id a batch at a time."""
+    wanted = [pmid for pmid in window.search.ids if pmid not in run.handled]
+    todo = wanted[: run.room(len(wanted))]
+    seen = _Brought(run)
+    for start in range(0, len(todo), run.batch_size):
+        chunk = todo[start : start + run.batch_size]
+        run.result.batches += 1
+        label = (f"efetch batch {run.result.batches} ({len(chunk)} ids of {window.describe()} "
                  f"no earlier window brought)")
-        _save_batch(store, result, client.efetch_ids(chunk, label=label), label, set(window.search.ids), seen)
-        done += len(chunk)
-        if progress:
-            progress(done, total)
-    _report_never(store, result, [pmid for pmid in todo if pmid not in seen.pmids])
-    return done
+        _save_batch(run.store, run.result, run.client.efetch_ids(chunk, label=label), label,
+                    set(window.search.ids), seen)
+        run.advance(len(chunk))
+    _report_never(run, seen, [pmid for pmid in todo if pmid not in seen.pmids])
 
 
-def _fetch_missing(client, store, result: HarvestResult, window: Window, missing: list[str], ids, seen: "_Brought",
-                   batch_size: int) -> None:
+def _fetch_missing(run: _Run, window: Window, missing: list[str], seen: "_Brought") -> None:
     """The window's records its batches did not bring, fetched by id; those that never come are problems."""
-    for start in range(0, len(missing), batch_size):
-        chunk = missing[start : start + batch_size]
+    for start in range(0, len(missing), run.batch_size):
+        chunk = missing[start : start + run.batch_size]
         label = f"efetch of {len(chunk)} ids missing from {window.describe()}"
-        _save_batch(store, result, client.efetch_ids(chunk, label=label), label, set(ids), seen)
-    _report_never(store, result, [pmid for pmid in missing if pmid not in seen.pmids])
+        _save_batch(run.store, run.result, run.client.efetch_ids(chunk, label=label), label,
+                    set(window.search.ids), seen)
+    _report_never(run, seen, [pmid for pmid in missing if pmid not in seen.pmids])
 
 
-def _report_never(store, result: HarvestResult, never: list[str]) -> None:
+def _report_never(run: _Run, seen: "_Brought", never: list[str]) -> None:
+    """Record the PMIDs efetch did not return as problems, once a run: a later window that
+    finds them too does not ask again."""
     if never:
-        _record_problems(store, result, [ParseProblem("efetch", f"PMID {pmid}", "in the search result, but efetch "
-                                                      "did not return it") for pmid in never])
+        run.handled.update(never)
+        _record_problems(run.store, run.result, [ParseProblem("efetch", f"PMID {pmid}", "in the search result, "
+                                                              "but efetch did not return it") for pmid in never])
 
 
 class _Brought:
     """What a window's replies brought: PMIDs, and how many records came unreadable without
-    one. Every PMID also goes into ``run``, what the whole run has brought."""
+    one. Every PMID also goes into what the whole ``run`` has brought."""
 
-    def __init__(self, run: set[str]):
+    def __init__(self, run: _Run):
         self.pmids: set[str] = set()
         self.run = run
         self.unreadable = 0
 
     def add(self, pmid: str) -> None:
         self.pmids.add(pmid)
-        self.run.add(pmid)
+        self.run.brought.add(pmid)
+        self.run.handled.add(pmid)
 
 
 def _record_problems(store, result: HarvestResult, problems: list[ParseProblem]) -> None:
@@ -490,22 +511,16 @@ def _save_batch(store, result: HarvestResult, body: bytes, label: str, wanted: s
     name = label.split(" (", 1)[0]
     records = list(iter_records(io.BytesIO(body), name=name))
     withdrawn = [r for r in records if isinstance(r, Deletion)]
-    if withdrawn:  # efetch serves records, never withdrawals: only NLM's update files carry those
-        records = [r for r in records if not isinstance(r, Deletion)]
-        records += [ParseProblem(name, "DeleteCitation", f"withdrawal of PMIDs {', '.join(r.pmids)} in an efetch "
-                                 "reply; not applied") for r in withdrawn]
+    records = [r for r in records if not isinstance(r, Deletion)]
     strays = []
     if wanted is not None:
         strays = [r for r in records if isinstance(r, Article) and r.pmid not in wanted]
         records = [r for r in records if not (isinstance(r, Article) and r.pmid not in wanted)]
-    if seen is not None:  # a record that came unreadable came all the same: it is a problem already
-        for r in records:
-            if isinstance(r, Article):
-                seen.add(r.pmid)
-            elif isinstance(r, ParseProblem) and r.where.startswith("PMID "):
-                seen.add(r.where.removeprefix("PMID "))
-            elif isinstance(r, ParseProblem):
-                seen.unreadable += 1  # its PMID unreadable too: one record fewer to look for
+    if seen is not None:
+        records = _first_time(records, seen)
+    # efetch serves records, never withdrawals: only NLM's update files carry those
+    records += [ParseProblem(name, "DeleteCitation", f"withdrawal of PMIDs {', '.join(r.pmids)} in an efetch "
+                             "reply; not applied") for r in withdrawn]
     records += [ParseProblem(name, f"PMID {r.pmid}", "not in the search result; not stored") for r in strays]
     _note_problems(result, [r for r in records if isinstance(r, ParseProblem)])
     counts = store.save_records(records, run_id=result.run_id)
@@ -514,6 +529,32 @@ def _save_batch(store, result: HarvestResult, body: bytes, label: str, wanted: s
     result.fetched += read
     log.info("%s: %d read, %d new, %d revised, %d unchanged, %d problems", label, read,
              counts.new, counts.revised, counts.unchanged, counts.problems)
+
+
+def _first_time(records: list, seen: _Brought) -> list:
+    """The records of a reply that the run has not dealt with before (a proxy that serves
+    one batch again, a window whose search gave no ids to leave them out by), each noted
+    in ``seen``: a record brought again is not written or counted again.
+
+    A record that came unreadable came all the same: it is a problem already.
+    """
+    earlier, this_reply = seen.run.brought, set()
+    kept = []
+    for record in records:
+        pmid = record.pmid if isinstance(record, Article) else None
+        if isinstance(record, ParseProblem) and record.where.startswith("PMID "):
+            pmid = record.where.removeprefix("PMID ")
+        if pmid is None:
+            seen.unreadable += 1  # its PMID unreadable too: one record fewer to look for
+        elif pmid in earlier and pmid not in this_reply:
+            seen.pmids.add(pmid)
+            log.debug("PMID %s: brought again in this run; not written again", pmid)
+            continue
+        else:
+            this_reply.add(pmid)
+            seen.add(pmid)
+        kept.append(record)
+    return kept
 
 
 def _details(result: HarvestResult) -> dict:

@@ -328,6 +328,59 @@ def test_a_record_efetch_never_returns_is_a_problem_and_the_run_goes_on(emu, cli
     assert store.db["problems"].count == 1
 
 
+def test_a_record_efetch_never_returns_in_both_windows_costs_no_other_record(emu, client, store):
+    """A new record deleted before the fetch is found by the EDAT and the MDAT search: it
+    used up the run's count of records to fetch, the run was "partial" with no --max, and a
+    revised record of the MDAT window was never fetched, run after run."""
+    old = synthetic_records(100, end=dt.date(2025, 2, 1))
+    emu.records = old
+    harvest(client, store, QUERY, today=TODAY)
+    later = TODAY + dt.timedelta(days=3)
+    ghost = dataclasses.replace(synthetic_records(1, first_pmid=90800001)[0], entrez_date=later,
+                                modified_date=later)
+    titles = {old[10].pmid: "Revised: cryoablation of a glomus tumour of the thumb",
+              old[20].pmid: "Revised: cryoablation of an intramuscular haemangioma"}
+    emu.records = [revised(r, later, titles[r.pmid]) if r.pmid in titles else r for r in old] + [ghost]
+    emu.unfetchable = {ghost.pmid}
+    result = harvest(client, store, QUERY, today=later)
+    assert runs(store)[-1]["outcome"] == "ok" and not result.truncated
+    assert all(store.db["articles"].get(pmid)["title"].startswith(title) for pmid, title in titles.items())
+    assert result.problems == [f"efetch: PMID {ghost.pmid}: in the search result, but efetch did not return it"]
+    # asked for by id after its own window's batch (and retried), not again with the MDAT window's records
+    assert set(emu.requests_to("efetch")[-1].params["id"].split(",")) == set(titles)
+
+
+def test_a_withdrawal_in_a_reply_does_not_stand_in_for_a_record_missing_from_another(emu, client, store):
+    emu.records = synthetic_records(100)
+    emu.inject("efetch", Fault.withdrawal("12345678"), times=1, when=lambda p: p.get("retstart") == "0")
+    emu.inject("efetch", Fault.short(1), times=1, when=lambda p: p.get("retstart") == "50")
+    harvest(client, store, QUERY, batch_size=50, today=TODAY)
+    assert stored_pmids(store) == sorted(r.pmid for r in emu.records)
+
+
+def test_records_two_searches_share_are_written_once_when_a_search_gives_no_ids(emu, client, store):
+    """Without the MDAT search's ids the run cannot leave out what the EDAT one brought:
+    it fetches them again, but writes and counts each record once."""
+    old = synthetic_records(200, end=dt.date(2025, 2, 1))
+    emu.records = old
+    harvest(client, store, QUERY, today=TODAY)
+    later = TODAY + dt.timedelta(days=3)
+    fresh = [dataclasses.replace(r, entrez_date=later, modified_date=later)
+             for r in synthetic_records(5, first_pmid=90800001, seed=5)]
+    emu.records = [revised(r, later, "Changed: " + r.title) if i in (3, 4) else r for i, r in enumerate(old)] + fresh
+    search = client.esearch
+
+    def without_ids(term, **params):
+        found = search(term, **params)
+        if params.get("datetype") == "mdat":
+            found.ids = found.ids[:1]
+        return found
+
+    client.esearch = without_ids
+    result = harvest(client, store, QUERY, today=later)
+    assert (result.fetched, result.counts.new, result.counts.revised, result.counts.unchanged) == (7, 5, 2, 0)
+
+
 def test_a_proxy_that_ignores_retstart_loses_nothing(emu, client, store):
     """Every reply the first slice: each looked whole (200 records), 400 were never stored,
     and the run said "ok" (and "unchanged" for records it had just stored)."""
@@ -335,7 +388,9 @@ def test_a_proxy_that_ignores_retstart_loses_nothing(emu, client, store):
     emu.inject("efetch", Fault.stale(), times=None, when=lambda p: "id" not in p)
     result = harvest(client, store, QUERY, batch_size=200, today=TODAY)
     assert store.db["articles"].count == 600 and runs(store)[-1]["outcome"] == "ok"
-    assert result.counts.new == 600
+    # the slice served again is neither written again nor counted (it read "1000 fetched, 400 unchanged")
+    assert (result.fetched, result.counts.new, result.counts.unchanged) == (600, 600, 0)
+    assert (runs(store)[-1]["fetched"], runs(store)[-1]["unchanged"]) == (600, 0)
 
 
 def test_a_record_the_search_did_not_find_is_not_stored(emu, client, store):
@@ -376,6 +431,26 @@ def test_bad_dates_are_refused_before_any_request(emu, client, store):
     with pytest.raises(HarvestError, match="until: '2024/01/015' is not a date"):
         harvest(client, store, QUERY, until="2024/01/015", today=TODAY)
     assert emu.requests == []
+
+
+def test_an_until_before_what_earlier_runs_cover_is_an_error_not_a_one_day_run(emu, client, store):
+    emu.records = synthetic_records(50)
+    harvest(client, store, QUERY, today=TODAY)
+    before = len(emu.requests)
+    with pytest.raises(HarvestError, match="earlier runs of this query cover it up to 2025/03/14: until 2020/06/01 "
+                                           "leaves nothing new to fetch"):
+        harvest(client, store, QUERY, until="2020/06/01", today=TODAY)
+    assert len(emu.requests) == before
+
+
+def test_a_since_before_the_year_1000_is_stored_so_that_later_runs_read_it(emu, client, store):
+    emu.records = synthetic_records(50)
+    harvest(client, store, QUERY, today=TODAY)
+    harvest(client, store, QUERY, since="0001/01/01", today=TODAY)
+    assert runs(store)[-1]["since"] == "0001/01/01"
+    assert emu.requests_to("esearch")[-1].params["mindate"] == "0001/01/01"
+    result = harvest(client, store, QUERY, today=TODAY)  # failed: "a stored run's since: '1/01/01' is not a date"
+    assert runs(store)[-1]["outcome"] == "ok" and result.since == "2025/03/13"
 
 
 # -- the default query --------------------------------------------------------------------
