@@ -217,6 +217,10 @@ def harvest(db_path, email, api_key, eutils_url, query, since, until, max_record
             raise
     if not quiet:
         click.echo(_describe_counts("Harvested", result.counts, result.fetched), err=True)
+        if result.truncated:
+            click.echo(f"Stopped at --max {max_records} of the {result.matched} records matched: the run is "
+                       "recorded as partial, and the next one without --since starts where this one did.",
+                       err=True)
 
 
 def _build_evidence(store, quiet: bool, **options):

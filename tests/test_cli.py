@@ -461,6 +461,19 @@ def test_harvest_fills_the_store_from_the_eutils_url_and_a_second_run_fetches_no
     assert Store(db).stats()["articles"] == 30
 
 
+def test_harvest_stopped_by_max_says_the_run_is_partial(runner, tmp_path):
+    from emulator import Emulator, synthetic_records
+
+    with Emulator(synthetic_records(30)) as emu:
+        args = ["harvest", "--db", str(tmp_path / "kb.db"), "--eutils-url", emu.url, "--email", "cli-test@example.org",
+                "--query", "cryoablation[tiab]", "--batch-size", "10"]
+        stopped = runner.invoke(cli, args + ["--max", "5"])
+        whole = runner.invoke(cli, args)
+    assert stopped.exit_code == 0 and "Harvested 5 records" in stopped.output
+    assert "Stopped at --max 5 of the 30 records matched: the run is recorded as partial" in stopped.output
+    assert whole.exit_code == 0 and "Harvested 30 records" in whole.output and "Stopped" not in whole.output
+
+
 def test_harvest_refuses_an_eutils_url_without_a_scheme_in_one_line_and_stores_nothing(runner, tmp_path, monkeypatch):
     monkeypatch.setenv("NCBI_API_KEY", "k3y-never-shown")
     db = tmp_path / "kb.db"
