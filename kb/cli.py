@@ -424,6 +424,7 @@ def extract(files, output, n_process, batch_size, quiet, verbose):
     from kb.progress import progressbar
 
     setup_logging(verbose, quiet)
+    _refuse_overwriting(output, "--output", inputs=files)
     problems = []
     to_stdout = str(output) == "-"
     with _written(output) as stream, progressbar(desc="extract", unit="abstracts", quiet=quiet or to_stdout) as bar:
@@ -446,14 +447,48 @@ def _written(path: Path):
         yield stream
         stream.flush()
         return
-    stream = open(path, "w", encoding="utf-8")
+    with _replaced(path) as temporary:
+        stream = open(temporary, "w", encoding="utf-8")
+        try:
+            yield stream
+            stream.close()
+        finally:
+            if not stream.closed:  # an error on the way: what is buffered cannot be written either
+                with suppress(OSError):
+                    stream.close()
+
+
+@contextmanager
+def _replaced(path: Path):
+    """A temporary path beside ``path`` to write, which takes its place once written whole:
+    a failed or interrupted export leaves what was there before. A device or a pipe
+    (/dev/stdout) is written as it is."""
+    path = path.resolve()  # a symbolic link stays one: what it points to is replaced
+    if path.exists() and not path.is_file():
+        yield path
+        return
+    temporary = path.with_name(f".{os.getpid()}.tmp.{path.name}")  # its extension kept: it can choose the format
     try:
-        yield stream
-        stream.close()
+        yield temporary
+        os.replace(temporary, path)
     finally:
-        if not stream.closed:  # an error on the way: what is buffered cannot be written either
-            with suppress(OSError):
-                stream.close()
+        with suppress(OSError):
+            temporary.unlink()
+
+
+def _refuse_overwriting(output: Path, option: str, *, db: Path | None = None, inputs=()) -> None:
+    """A usage error (exit 2) where ``output`` would overwrite the database, an input being
+    read, or another SQLite file: ``-o cryokb.db`` for ``-o cryokb.graphml`` lost the store."""
+    if str(output) == "-" or not output.exists():
+        return
+    taken = [(db, "the database")] if db is not None else []
+    taken += [(path, "an input file") for path in inputs]
+    for other, what in taken:
+        if other.exists() and os.path.samefile(output, other):
+            raise click.BadParameter(f"{output} is {what}; write to another file", param_hint=option)
+    with suppress(OSError), open(output, "rb") as handle:
+        if handle.read(16) == b"SQLite format 3\x00":
+            raise click.BadParameter(f"{output} is a SQLite database; write to another file", param_hint=option)
 
 
 def _articles_of(files, problems):
@@ -569,11 +604,13 @@ def graph_(db_path, fmt, output, bipartite):
 
     if not db_path.exists():
         raise click.ClickException(f"no database at {db_path}")
+    _refuse_overwriting(output, "--output", db=db_path)
     store = open_store(db_path, existing=True)
     if "article_concepts" not in store.db.table_names():
         raise click.ClickException(f"{db_path} has no evidence yet: run 'cryokb build' first")
     result = graph.bipartite_graph(store) if bipartite else graph.add_metrics(graph.concept_graph(store))
-    graph.export(result, fmt, output)
+    with _replaced(output) as temporary:
+        graph.export(result, fmt, temporary)
     click.echo(f"Wrote {result.number_of_nodes()} nodes and {result.number_of_edges()} edges to {output}", err=True)
 
 

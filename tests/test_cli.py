@@ -548,6 +548,43 @@ def test_extract_to_a_full_disk_is_a_one_line_error(runner, sample_xml):
     assert not isinstance(result.exception, OSError)  # raised by click's own closing, it escaped as a traceback
 
 
+def test_an_output_that_is_the_database_an_input_or_a_sqlite_file_is_refused_and_left_alone(
+        runner, tmp_path, sample_xml):
+    db, other, medline = tmp_path / "cryokb.db", tmp_path / "other.sqlite", tmp_path / "export.nbib"
+    assert runner.invoke(cli, ["demo", "--no-serve", "-q", "--db", str(db)]).exit_code == 0
+    Store(other).ensure_shape()
+    medline.write_bytes((SAMPLES / "demo_medline.nbib").read_bytes())
+    kept = {path: path.read_bytes() for path in (db, other, medline)}
+    refusals = {
+        ("graph", "--db", str(db), "-o", str(db)): f"{db} is the database",
+        ("graph", "--db", str(db), "-o", str(other)): f"{other} is a SQLite database",
+        ("extract", str(medline), "-o", str(medline)): f"{medline} is an input file",
+        ("extract", str(medline), "-o", str(db)): f"{db} is a SQLite database",
+    }
+    for args, why in refusals.items():
+        result = runner.invoke(cli, list(args))
+        assert result.exit_code == 2 and why in result.output, result.output
+    assert {path: path.read_bytes() for path in kept} == kept
+
+
+def test_a_failed_export_leaves_the_file_it_would_have_replaced(runner, tmp_path, monkeypatch):
+    from kb import graph
+
+    db, out = tmp_path / "cryokb.db", tmp_path / "concepts.graphml"
+    assert runner.invoke(cli, ["demo", "--no-serve", "-q", "--db", str(db)]).exit_code == 0
+    assert runner.invoke(cli, ["graph", "--db", str(db), "-o", str(out)]).exit_code == 0
+    before = out.read_bytes()
+
+    def half_written(result, fmt, path):
+        Path(path).write_text("<graphml")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(graph, "export", half_written)
+    result = runner.invoke(cli, ["graph", "--db", str(db), "-o", str(out)])
+    assert result.exit_code == 1 and "No space left on device" in result.output
+    assert out.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir() if "tmp" in p.name) == []
+
+
 def test_extract_writes_every_record_to_the_output_file(runner, tmp_path, sample_xml):
     from ingest.readers import read_records
 
