@@ -32,8 +32,8 @@ SQLITE_TROUBLE = (
                          "to it; try again when it has finished"),
     (("disk is full",), "cannot be written: the disk is full; free some space and run the command again "
                         "(whatever was committed before is kept)"),
-    (("not a database", "malformed"), "is damaged ({error}): restore it from a backup or rebuild it "
-                                      "(cryokb refresh --full)"),
+    (("not a database", "malformed"), "is damaged ({error}): move it aside, then restore it from a backup "
+                                      "or build it again (cryokb refresh --full)"),
     (("unable to open", "readonly", "disk i/o error"), "cannot be used: {error}"),
 )
 

@@ -567,6 +567,11 @@ def test_a_damaged_database_is_a_one_line_error_in_text_and_in_json(config, emu,
     assert result.exit_code == 1 and not isinstance(result.exception, sqlite3.Error)
     assert json.loads(result.stdout)["outcome"] == "failed"
     assert f"database {db} is damaged" in result.stderr
+    assert "move it aside, then restore it from a backup or build it again (cryokb refresh --full)" in result.stderr
+    db.rename(tmp_path / "kb.db.damaged")  # as the message says (refresh --full alone met the same damage)
+    rebuilt = CliRunner().invoke(cli, ["refresh", "--config", str(config), "-q", "--full"])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert_complete(db, later_records())
 
 
 def test_a_symlinked_database_is_refreshed_where_the_link_points(emu, tmp_path):
