@@ -24,8 +24,10 @@ import email.utils
 import functools
 import http.client
 import io
+import json
 import logging
 import random
+import re
 import socket
 import time
 import urllib.error
@@ -249,10 +251,12 @@ class EutilsClient:
                 body = self._read_reply(response)
                 encoding = (response.headers.get("Content-Encoding") or "").strip().lower() if response.headers else ""
         except urllib.error.HTTPError as error:
+            said = "" if error.code in RETRY_STATUSES else _said(error)
             error.close()
             if error.code in RETRY_STATUSES:
                 raise _Transient(f"HTTP {error.code}", _retry_after(error.headers)) from None
-            raise _Permanent(f"HTTP {error.code} {error.reason}") from None
+            raise _Permanent(f"HTTP {error.code} {error.reason} from {request.host}" + (f": {said}" if said else "")) \
+                from None
         except (TimeoutError, socket.timeout):
             raise _Transient(f"timed out after {self.timeout:g} s") from None
         except urllib.error.URLError as error:
@@ -364,6 +368,28 @@ def _retry_after(headers) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+# How much of a refusal's body is read for what the server said, and how much of that is told.
+SAID_BYTES = 4096
+SAID_CHARS = 200
+_TAGS = re.compile(r"<[^>]*>")
+
+
+def _said(error: urllib.error.HTTPError) -> str:
+    """What a server said in refusing a request, in a line: NCBI's JSON ``{"error": ...}``
+    ("API key invalid"), an ``<ERROR>`` element, or the start of the text."""
+    try:
+        text = error.read(SAID_BYTES).decode("utf-8", "replace")
+    except (OSError, http.client.HTTPException, AttributeError):
+        return ""
+    try:
+        said = json.loads(text).get("error", "")
+    except (ValueError, AttributeError):
+        found = re.search(r"<ERROR>(.*?)</ERROR>", text, re.S | re.I)
+        said = found.group(1) if found else _TAGS.sub(" ", text)
+    said = " ".join(str(said).split())
+    return said if len(said) <= SAID_CHARS else said[: SAID_CHARS - 3] + "..."
 
 
 _KINDS = {"PhraseNotFound": "terms not found", "FieldNotFound": "unknown search fields"}

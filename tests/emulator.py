@@ -191,11 +191,11 @@ class Fault:
     retry_after: str | None = None
     delay: float = 0.0
     missing: int = 0
-    text: str = ""  # the phrase PubMed cannot find, the PMID withdrawn
+    text: str = ""  # the phrase PubMed cannot find, the PMID withdrawn, an error reply's body
 
     @classmethod
-    def http(cls, status: int, retry_after: str | None = None) -> "Fault":
-        return cls("status", status=status, retry_after=retry_after)
+    def http(cls, status: int, retry_after: str | None = None, body: str = '{"error":"injected"}') -> "Fault":
+        return cls("status", status=status, retry_after=retry_after, text=body)
 
     @classmethod
     def truncated(cls) -> "Fault":
@@ -425,7 +425,7 @@ def _make_handler(emulator: Emulator):
             entry.fault = fault.kind if fault else None
             if fault and fault.kind == "status":
                 headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-                return self._reply(fault.status, b'{"error":"injected"}', headers, "application/json")
+                return self._reply(fault.status, fault.text.encode("utf-8"), headers, "application/json")
             if fault and fault.kind == "slow":
                 time.sleep(fault.delay)
             if fault and fault.kind == "short":

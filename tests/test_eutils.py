@@ -234,6 +234,23 @@ def test_a_bad_request_is_not_retried(emu):
     assert len(emu.requests) == 1
 
 
+@pytest.mark.parametrize("body, said", [
+    ('{"error":"API key invalid","api-key":"0123456789abcdef","type":"invalid","status":"unknown"}',
+     "API key invalid"),
+    ("<html><body><h1>Bad Request</h1><p>The request could not be understood.</p></body></html>",
+     "Bad Request The request could not be understood."),
+    ('<?xml version="1.0"?><eSearchResult><ERROR>Invalid db name specified: pubmd</ERROR></eSearchResult>',
+     "Invalid db name specified: pubmd"),
+], ids=["NCBI's JSON", "HTML", "an ERROR element"])
+def test_a_refused_request_says_what_the_server_said_and_never_the_key(emu, body, said):
+    client = fast_client(emu, api_key="0123456789abcdef")
+    emu.inject("esearch", Fault.http(400, body=body))
+    with pytest.raises(EutilsError) as raised:
+        client.esearch("cryoablation")
+    host = emu.url.split("/")[2]
+    assert str(raised.value) == f"esearch failed: HTTP 400 Bad Request from {host}: {said}"
+
+
 def test_a_refused_connection_is_retried_then_reported():
     with socket.socket() as probe:  # a port that nothing listens on
         probe.bind(("127.0.0.1", 0))
