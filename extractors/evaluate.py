@@ -158,20 +158,47 @@ def load_gold(path: str | Path) -> list[dict]:
     path = Path(path)
     records = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_bytes().splitlines()
     except OSError as exc:
         raise GoldFileError(f"cannot read gold file {path}: {exc.strerror or exc}") from exc
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise GoldFileError(f"{path}, line {number}: not UTF-8 (byte {exc.start + 1} of the line)") from exc
         except json.JSONDecodeError as exc:
             raise GoldFileError(f"{path}, line {number}: not JSON ({exc.msg})") from exc
         if not isinstance(record, dict) or "pmid" not in record or "relevant" not in record:
             raise GoldFileError(f"{path}, line {number}: a gold record needs at least 'pmid' and 'relevant'")
+        wrong = _mistyped(record)
+        if wrong:
+            raise GoldFileError(f"{path}, line {number}: {wrong}")
         records.append(record)
     return records
+
+
+_NUMBERS = ("percent", "count", "total", "before", "after")
+
+
+def _mistyped(record: dict) -> str | None:
+    """What in a gold record is not of the type EVIDENCE_SCHEMA.md gives it, or None."""
+    for name in LIST_FIELDS:
+        value = record.get(name)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            return f"'{name}' must be a list of strings, not {json.dumps(value)}"
+    outcomes = record.get("outcomes")
+    if outcomes is None:
+        return None
+    if not isinstance(outcomes, list) or not all(isinstance(o, dict) and "measure" in o for o in outcomes):
+        return f"'outcomes' must be a list of objects, each with a 'measure', not {json.dumps(outcomes)}"
+    for outcome in outcomes:
+        for name in _NUMBERS:
+            value = outcome.get(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                return f"an outcome's '{name}' must be a number, not {json.dumps(value)}"
+    return None
 
 
 def sibling_articles(gold_path: str | Path) -> Path:

@@ -70,6 +70,21 @@ def test_a_broken_gold_line_is_named_by_file_and_line(tmp_path):
         load_gold(gold)
 
 
+@pytest.mark.parametrize("line, why", [
+    ('{"pmid": "2", "relevant": true, "note": "caf\u00e9"}'.encode("latin-1"),
+     r"line 2: not UTF-8 \(byte 45 of the line\)"),
+    (b'{"pmid": "2", "relevant": true, "outcomes": "x"}', r"line 2: 'outcomes' must be a list of objects"),
+    (b'{"pmid": "2", "relevant": true, "lesion_types": "chordoma"}', r"line 2: 'lesion_types' must be a list"),
+    (b'{"pmid": "2", "relevant": true, "outcomes": [{"measure": "pain", "percent": "80"}]}',
+     r"line 2: an outcome's 'percent' must be a number, not \"80\""),
+], ids=["Latin-1", "outcomes a string", "a list field a string", "a number as text"])
+def test_a_gold_line_of_the_wrong_shape_is_named_by_file_and_line(tmp_path, line, why):
+    gold = tmp_path / "part.jsonl"
+    gold.write_bytes(json.dumps(record("1")).encode() + b"\n" + line + b"\n")
+    with pytest.raises(GoldFileError, match=rf"part.jsonl, {why}"):
+        load_gold(gold)
+
+
 def test_articles_are_found_beside_the_gold_file(tmp_path):
     gold = tmp_path / "part_bone.jsonl"
     gold.write_text("")
