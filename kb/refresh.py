@@ -210,18 +210,26 @@ def _resumable(staging: Path, base: str) -> bool:
     return True
 
 
+def check_published(db_path: Path) -> None:
+    """Refuse a database path a refresh cannot publish to: its folder missing, or the file
+    another program's database (it must be ours before a copy of it is made). A dry run
+    says so too, rather than plan a run that would fail."""
+    if not db_path.parent.is_dir():
+        raise RefreshError(f"{db_path.parent}: no such folder for the database")
+    if db_path.exists():
+        published = Store.reading(db_path)
+        try:
+            published.refuse_foreign(db_path)
+        finally:
+            published.db.conn.close()
+
+
 def prepare_staging(db_path: Path) -> tuple[Store, bool]:
     """Open the staging copy to work in, resuming an interrupted one when it is sound.
 
     A new copy is made with the backup API into ``.staging.tmp`` and renamed, so that a
     copy cut short is never mistaken for a whole one.
     """
-    if db_path.exists():  # the published database must be ours before a copy of it is
-        published = Store.reading(db_path)
-        try:
-            published.refuse_foreign(db_path)
-        finally:
-            published.db.conn.close()
     staging = staging_path(db_path)
     base = fingerprint(db_path)
     if _resumable(staging, base):
@@ -594,8 +602,7 @@ def refresh(settings: Settings, *, full: bool = False, reextract: bool = False, 
     # which the rename would otherwise turn the link into a copy of.
     settings = replace(settings, db=Path(settings.db).resolve())
     published = settings.db
-    if not published.parent.is_dir():
-        raise RefreshError(f"{published.parent}: no such folder for the database")
+    check_published(published)
     clock = time.monotonic()
     lock = RefreshLock(published)
     lock.acquire(wait=wait)
@@ -651,6 +658,7 @@ def dry_run(settings: Settings, *, full: bool = False, reextract: bool = False) 
     from kb import evidence
 
     published = Path(settings.db)
+    check_published(published)
     query, query_version = resolve_query(settings.query)
     today = utc_today()
     result = DryRunResult(db=str(published), query_version=query_version, since=None, until=format_date(today),

@@ -195,16 +195,25 @@ def test_first_run_harvests_extracts_and_publishes(config, emu, tmp_path):
     assert summary["by_lesion_type"] == {lesion: {"articles": n, "outcomes": o} for lesion, n, o in lesions}
 
 
-def test_a_database_of_another_program_is_not_refreshed_into(config, emu, tmp_path):
+@pytest.mark.parametrize("dry", [[], ["--dry-run"]], ids=["a refresh", "a dry run"])
+def test_a_database_of_another_program_is_not_refreshed_into(config, emu, tmp_path, dry):
     db = tmp_path / "kb.db"
     with sqlite3.connect(db) as conn:
         conn.execute("create table notes (x)")
     before = db.read_bytes()
-    result = refresh(config)
+    result = refresh(config, *dry)  # the dry run planned a run that would fail
     assert result.exit_code == 1
     assert f"{db} is another program's SQLite database (tables: notes)" in result.output
     assert db.read_bytes() == before and not emu.requests
     assert not list(tmp_path.glob("kb.db.staging*"))
+
+
+@pytest.mark.parametrize("dry", [[], ["--dry-run"]], ids=["a refresh", "a dry run"])
+def test_a_database_in_a_folder_that_does_not_exist_is_refused_before_any_request(config, emu, tmp_path, dry):
+    missing = tmp_path / "no-such-folder" / "kb.db"
+    result = refresh(config, "--db", str(missing), *dry)
+    assert result.exit_code == 1 and f"{missing.parent}: no such folder for the database" in result.output
+    assert not emu.requests
 
 
 def test_a_second_run_with_nothing_new_makes_two_searches_and_no_fetch(config, emu, tmp_path):
