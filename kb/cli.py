@@ -326,7 +326,7 @@ def stats(db_path, as_json):
     \b
     Examples:
         cryokb stats
-        cryokb stats --db demo.db --json
+        cryokb stats --db cryokb-demo.db --json
     """
     from ingest.model import SaveCounts
     from kb.store import Store
@@ -412,8 +412,9 @@ def demo(db_path, serve_after, host, port, quiet, verbose):
 def extract(files, output, n_process, batch_size, quiet, verbose):
     """Print the evidence record of every article in FILES, one JSON object a line.
 
-    Reads PubMed XML (.xml, .xml.gz) or MEDLINE text; each record follows
-    EVIDENCE_SCHEMA.md, with the sentence behind every value in its mentions.
+    Reads PubMed XML (.xml, .xml.gz) or MEDLINE text; each record follows the
+    evidence schema (EVIDENCE_SCHEMA.md, in ../shared beside this repository),
+    with the sentence behind every value in its mentions.
 
     \b
     Examples:
@@ -516,7 +517,8 @@ def _articles_of(files, problems):
 def evaluate(gold, article_files, as_json, show_errors):
     """Score the extractor against gold records: per-field precision, recall and F1.
 
-    GOLD is JSON Lines of evidence records (EVIDENCE_SCHEMA.md; mentions may be empty).
+    GOLD is JSON Lines of evidence records (the evidence schema, ../shared/EVIDENCE_SCHEMA.md;
+    mentions may be empty).
 
     \b
     Examples:
