@@ -222,7 +222,7 @@ def _deletion(elem: etree._Element, name: str) -> Deletion | ParseProblem:
 def _syntax_error(name: str, err: etree.XMLSyntaxError, line: int = 1, column: int = 1) -> XMLFileError:
     """The error at its place in the document, given where the parsed bytes began there."""
     at_line, at_column = err.position if err.position else (None, None)
-    message = _POSITION_SUFFIX.sub("", err.msg)
+    message = " ".join(_POSITION_SUFFIX.sub("", err.msg).split())  # libxml2 quotes what it stopped at, newlines too
     if at_line is not None:
         at_column = at_column + column - 1 if at_line == 1 and at_column is not None else at_column
         at_line += line - 1

@@ -472,6 +472,15 @@ def test_a_record_tag_inside_a_record_is_part_of_it_not_a_record_of_its_own(read
     assert isinstance(record, Article) and (record.pmid, record.title) == ("2005", "Nested")
 
 
+def test_a_problem_is_said_in_one_line_when_the_parser_quotes_text_across_lines():
+    """libxml2 quotes the start of an unterminated comment, newlines and all, when it holds
+    text outside ASCII: the "Skipped:" line ran on over two."""
+    doc = many_records(2).replace(b"</PMID>", "</PMID><!-- caf\u00e9\n au lait".encode(), 1)
+    problem, article = list(iter_records(io.BytesIO(doc), "comment.xml"))
+    assert problem.where == "PMID 40000000" and "Comment not terminated <!-- caf\u00e9 au lait" in problem.message
+    assert "\n" not in str(problem) and article.pmid == "40000001"
+
+
 def test_comments_and_processing_instructions_after_the_root_are_xml_not_damage():
     doc = many_records(2) + b"\n<!-- written by a tool -->\n<?tool done?>\n"
     assert [r.pmid for r in iter_records(io.BytesIO(doc), "misc.xml")] == ["40000000", "40000001"]
