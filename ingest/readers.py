@@ -122,6 +122,11 @@ def _peek(stream: BinaryIO, name: str) -> bytes:
         raise ReadError(f"{name}: cannot decompress ({err})") from err
 
 
+# How ISA-L and zlib say that a gzip member's CRC-32 or length does not match its data:
+# found only at its end, when every record of it has been read (and stored).
+_CHECKSUM_FAILED = ("checksum", "data check", "length check")
+
+
 class _Rewound:
     """The sniffed bytes followed by the rest of the stream, readable line by line too.
 
@@ -137,8 +142,13 @@ class _Rewound:
         self.broken: Exception | None = None
 
     def raise_broken(self) -> None:
-        if self.broken is not None:
-            raise ReadError(f"{self.name}: cannot decompress ({self.broken})") from self.broken
+        if self.broken is None:
+            return
+        if any(words in str(self.broken).lower() for words in _CHECKSUM_FAILED):
+            raise ReadError(f"{self.name}: damaged: its gzip checksum does not match what it decompressed to, so "
+                            f"any record read from it may be wrong; import a good copy ({self.broken})") \
+                from self.broken
+        raise ReadError(f"{self.name}: cannot decompress ({self.broken})") from self.broken
 
     def read(self, size: int = -1) -> bytes:
         if self._head:
