@@ -480,13 +480,22 @@ class Store:
         existing = self._existing([p.pmid for p in prepared])
         stamp = now_iso()
         rows = _Rows()
-        replaced = []
+        replaced, standing, restored = [], [], []
         for item in prepared:
             old = existing.get(item.pmid)
             first_seen = stamp
             if old is not None:
-                if _keeps(old, item, revives=old[2] and item.pmid in withdrawn):
+                after_deletion = item.pmid in withdrawn
+                if after_deletion and _compared(old, item) is False:
+                    standing.append(item.pmid)  # an older copy after the run's deletion: the deletion stands
                     counts.unchanged += 1
+                    continue
+                if _keeps(old, item):
+                    if old[2] and after_deletion:  # the stored record itself, after the run's deletion
+                        restored.append(item.pmid)
+                        counts.revised += 1
+                    else:
+                        counts.unchanged += 1
                     continue
                 replaced.append(item.pmid)
                 counts.revised += 1
@@ -494,6 +503,8 @@ class Store:
             else:
                 counts.new += 1
             rows.add(item, first_seen, stamp, stored=old is not None)
+        counts.deleted += self._mark_deleted(standing)  # its deletion was in this batch, before it
+        self._restore(restored, stamp)
         self._delete_children(replaced)
         conn = self.db.conn
         _unindex(conn, replaced)
@@ -517,6 +528,14 @@ class Store:
             marks = ",".join("?" * len(chunk))
             for table in CHILD_TABLES:
                 self.db.execute(f"delete from {table} where pmid in ({marks})", chunk)
+
+    def _restore(self, pmids: list[str], stamp: str) -> None:
+        """Bring back withdrawn articles as they are stored, text indexed again."""
+        for chunk in chunks(pmids):
+            marks = ",".join("?" * len(chunk))
+            self.db.execute(f"update articles set deleted = 0, deleted_at = null, last_updated = ? "
+                            f"where pmid in ({marks}) and deleted = 1", [stamp, *chunk])
+        _index(self.db.conn, pmids)
 
     def _mark_deleted(self, pmids: list[str]) -> int:
         """Mark withdrawn citations deleted; their rows stay, for provenance."""
@@ -870,27 +889,32 @@ _VERSION = tuple(ARTICLE_COLUMNS).index("version")
 _SOURCE_FORMAT = tuple(ARTICLE_COLUMNS).index("source_format")
 
 
-def _keeps(old: tuple, item: "PreparedArticle", *, revives: bool) -> bool:
-    """Whether the stored article (``old``: Store._existing's columns) stays as it is.
+def _keeps(old: tuple, item: "PreparedArticle") -> bool:
+    """Whether the stored article (``old``: Store._existing's columns) keeps its content.
 
-    It does for the very record stored (a deletion since stands, unless ``revives``), for
-    a record older than it (a lower PMID version, both read from XML, or revised before
-    it), and for the MEDLINE text of the XML record stored: at the same revision, XML
-    carries what MEDLINE drops (MeSH and publication type UIs, NlmCategory, diacritics).
+    It does for the very record stored, for a record older than it (a lower PMID version,
+    both read from XML, or revised before it), and for the MEDLINE text of the XML record
+    stored: at the same revision, XML carries what MEDLINE drops (MeSH and publication
+    type UIs, NlmCategory, diacritics). Whether a withdrawn article comes back is
+    Store._save_articles' to say.
     """
-    digest, revised, _, _, version, source_format = old
-    if digest == item.digest and not revives:
+    if old[0] == item.digest:
         return True
-    new_format = item.row[_SOURCE_FORMAT]
-    both_xml = source_format == new_format == "xml"  # MEDLINE text carries no version: its records all read 1
-    newer = _newer(item.row[_VERSION] if both_xml else None, item.revised_date, version if both_xml else None,
-                   revised)
+    newer = _compared(old, item)
     if newer is None:
-        newer = not (source_format == "xml" and new_format == "medline") or revives
+        newer = not (old[5] == "xml" and item.row[_SOURCE_FORMAT] == "medline")
     if not newer:
         log.info("PMID %s: the stored record (version %s, revised %s, %s) is as new as this one or newer; kept",
-                 item.pmid, version, revised, source_format)
+                 item.pmid, old[4], old[1], old[5])
     return not newer
+
+
+def _compared(old: tuple, item: "PreparedArticle") -> bool | None:
+    """Whether ``item`` is newer than the stored record (``old``), by _newer; None where neither tells."""
+    _, revised, _, _, version, source_format = old
+    both_xml = source_format == item.row[_SOURCE_FORMAT] == "xml"  # MEDLINE text carries no version: its records all read 1
+    return _newer(item.row[_VERSION] if both_xml else None, item.revised_date, version if both_xml else None,
+                  revised)
 
 
 # An author's row by name: prolific authors recur across a file, and hashing the name is

@@ -188,6 +188,24 @@ def test_the_very_record_stored_coming_after_its_deletion_in_one_run_brings_it_b
 
 
 @pytest.mark.parametrize("batch", ["one batch", "batch by batch"])
+def test_after_a_deletion_a_copy_older_than_the_one_stored_leaves_it_deleted_whatever_the_batches(store, batch):
+    """The stored record (from an earlier run) is newer than the copy that follows the
+    deletion in the file: in one batch the copy undid the deletion, batch by batch it did
+    not. And the MEDLINE text of the XML record stored brings it back with the XML kept."""
+    store.save_records([make_article(title="Newer revision", revised="2027-01-01"),
+                        make_article(pmid="90000002", title="The XML record")])
+    records = [Deletion(["90000001", "90000002"]), make_article(title="Older revision", revised="2003-01-01"),
+               make_article(pmid="90000002", title="The MEDLINE text", raw=b"PMID- 90000002", source_format="medline")]
+    withdrawn = set()
+    for group in ([records] if batch == "one batch" else [[r] for r in records]):
+        store.save_records(group, withdrawn=withdrawn)
+    assert [(row["title"], row["deleted"]) for row in store.db.query("select * from articles order by pmid")] == [
+        ("Newer revision", 1), ("The XML record", 0)]
+    indexed = [r["rowid"] for r in store.db.query("select rowid from articles_fts where articles_fts match 'xml'")]
+    assert indexed == [next(store.db.query("select rowid from articles where pmid = '90000002'"))["rowid"]]
+
+
+@pytest.mark.parametrize("batch", ["one batch", "batch by batch"])
 def test_a_lower_pmid_version_never_replaces_a_higher_one(store, batch):
     records = [make_article(title="Version two", version=2), make_article(title="Version one", version=1)]
     for group in ([records] if batch == "one batch" else [[r] for r in records]):
