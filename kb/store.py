@@ -18,6 +18,7 @@ import json
 import logging
 import re
 import sqlite3
+import time
 import zlib
 from contextlib import contextmanager
 from functools import lru_cache
@@ -119,6 +120,8 @@ BULK_CHECKPOINT = 10_000
 # Seconds a write waits for another process's transaction (an import batch, the index
 # build after a bulk load) before SQLite gives up with "database is locked".
 BUSY_TIMEOUT = 30.0
+# What SQLite says to the loser of a race to create a database's tables (Store.ensure_shape).
+SHAPE_RACES = ("already exists", "database is locked")
 
 
 @contextmanager
@@ -252,7 +255,23 @@ class Store:
     # -- schema ---------------------------------------------------------------
 
     def ensure_shape(self) -> "Store":
-        """Create every table, index and the full-text index (idempotent)."""
+        """Create every table, index and the full-text index (idempotent).
+
+        Two commands that create one new database at once (two imports, a cron job and a
+        person) race between "does it exist?" and "create it": the loser's CREATE fails
+        ("already exists"), or its switch to WAL finds the file locked. It tries again,
+        finding what the other made, for up to BUSY_TIMEOUT.
+        """
+        deadline = time.monotonic() + BUSY_TIMEOUT
+        while True:
+            try:
+                return self._ensure_shape()
+            except sqlite3.OperationalError as exc:
+                if not any(words in str(exc) for words in SHAPE_RACES) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def _ensure_shape(self) -> "Store":
         db = self.db
         try:
             db.execute("select 1 from sqlite_master limit 1")

@@ -585,3 +585,44 @@ def test_indexes_lost_with_a_killed_bulk_load_come_back_with_the_next_command(db
     store.db.execute("drop index idx_articles_pub_year")  # as a kill between drop and rebuild leaves it
     store.db.conn.close()
     assert "idx_articles_pub_year" in {i.name for i in Store(db_path).ensure_shape().db["articles"].indexes}
+
+
+def test_two_commands_creating_one_new_database_at_once_both_get_it_whole(tmp_path, monkeypatch):
+    """The loser of the race between "is there a full-text index?" and "create it" found
+    the other's index there: "table articles_fts already exists", a traceback."""
+    import sqlite_utils
+
+    path = tmp_path / "new.db"
+    first, second = Store(path), Store(path)
+    listed = sqlite_utils.Database.table_names
+
+    def the_other_one_first(db, *args, **kwargs):
+        names = listed(db, *args, **kwargs)
+        if db is second.db and "articles_fts" not in names and "cryokb_meta" in names and not first_done:
+            first_done.append(first.ensure_shape())  # between our look and our CREATE
+        return names
+
+    first_done = []
+    monkeypatch.setattr(sqlite_utils.Database, "table_names", the_other_one_first)
+    second.ensure_shape()
+    assert first_done and {"articles", "articles_fts", "raw_records"} <= set(listed(second.db))
+
+
+def test_many_commands_creating_one_new_database_at_once_all_succeed(tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for round_ in range(3):
+        path = tmp_path / f"new-{round_}.db"
+        with context.Pool(4) as pool:
+            shaped = pool.map(_shape, [str(path)] * 4)
+        assert shaped == ["ok"] * 4
+        assert Store(path).ensure_shape().db["articles"].count == 0
+
+
+def _shape(path: str) -> str:
+    try:
+        Store(path).ensure_shape()
+        return "ok"
+    except Exception as exc:  # noqa: BLE001 - the test reports it
+        return f"{type(exc).__name__}: {exc}"
