@@ -33,7 +33,7 @@ from lxml.includes.tree cimport (
 )
 
 from ingest.fields import iso_date, normalise_orcid, pmid_version, pub_date
-from ingest.model import is_pmid
+from ingest.model import canonical_pmid
 
 cetree.import_lxml__etree()
 
@@ -352,8 +352,8 @@ cdef int _medline_citation(_Record record, xmlNode* node) except -1:
 
 
 cdef int _set_pmid(_Record record, xmlNode* node) except -1:
-    pmid = _all_text(node).decode("utf-8").strip()
-    if not is_pmid(pmid):
+    pmid = canonical_pmid(_all_text(node).decode("utf-8"))
+    if pmid is None:
         raise Unusual()
     record.pmid = pmid
     version = _attribute(node, "Version")

@@ -35,7 +35,7 @@ from ingest.model import (
     MeshQualifier,
     ParseProblem,
     PublicationType,
-    is_pmid,
+    canonical_pmid,
 )
 from ingest.fields import normalise_orcid
 
@@ -206,8 +206,8 @@ def unless_cut_short(last: Article | ParseProblem, endings: set[str], name: str)
 def _where(lines: list[str], position: int) -> str:
     for line in lines:
         if line.startswith("PMID-"):
-            pmid = line[6:].strip()
-            if is_pmid(pmid):
+            pmid = canonical_pmid(line[6:])
+            if pmid:
                 return f"PMID {pmid}"
     return f"record {position}"
 
@@ -234,11 +234,12 @@ def parse_record(lines: list[str]) -> Article:
     """One MEDLINE record (its lines) into an Article; ValueError if it cannot be read."""
     fields = ordered_fields(lines)
     record = Medline.read(iter(lines))
-    pmid = _clean(record.get("PMID", ""))
-    if not pmid:
+    written = _clean(record.get("PMID", ""))
+    if not written:
         raise ValueError("record has no PMID")
-    if not is_pmid(pmid):
-        raise ValueError(f"PMID {pmid!r} is not a number")
+    pmid = canonical_pmid(written)
+    if pmid is None:
+        raise ValueError(f"PMID {written!r} is not a number")
     # line ends as LF: the same records saved on Windows are the same records (record_hash)
     raw = "".join(line.rstrip("\r\n") + "\n" for line in lines).encode("utf-8")
     article = Article(pmid=pmid, source_format="medline", raw=raw)

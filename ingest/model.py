@@ -189,3 +189,15 @@ class SaveCounts:
 def is_pmid(text: str) -> bool:
     """A PMID is ASCII digits only: str.isdigit also takes "12²" and Arabic-Indic digits."""
     return text.isascii() and text.isdigit()
+
+
+def canonical_pmid(text: str) -> str | None:
+    """The PMID ``text`` (stripped) names, without leading zeros, or None if it names none.
+
+    NCBI writes none, but a file that went through a spreadsheet may: "080000001" is
+    PMID 80000001, and read as written it made a second article of one citation.
+    """
+    text = text.strip()
+    if not is_pmid(text):
+        return None
+    return text.lstrip("0") or None

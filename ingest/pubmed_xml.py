@@ -41,7 +41,7 @@ from ingest.model import (
     MeshQualifier,
     ParseProblem,
     PublicationType,
-    is_pmid,
+    canonical_pmid,
 )
 
 log = logging.getLogger("cryokb")
@@ -175,7 +175,8 @@ def _broken_record(name: str, err: etree.XMLSyntaxError, piece: slicing.Piece, p
     if piece.tag == "DeleteCitation":
         return ParseProblem(name, f"DeleteCitation at line {piece.line}", f"{message}; nothing deleted")
     found = _RAW_PMID.search(piece.data)
-    where = f"PMID {found.group(1).decode()}" if found else f"record {position}"
+    pmid = found and canonical_pmid(found.group(1).decode())
+    where = f"PMID {pmid}" if pmid else f"record {position}"
     return ParseProblem(name, where, message)
 
 
@@ -212,9 +213,10 @@ def _deletion(elem: etree._Element, name: str) -> Deletion | ParseProblem:
     pmids = []
     for child in elem:
         if child.tag == "PMID":
-            pmid = "".join(child.itertext()).strip()
-            if not is_pmid(pmid):
-                return ParseProblem(name, "DeleteCitation", f"PMID {pmid!r} is not a number; nothing deleted")
+            text = "".join(child.itertext()).strip()
+            pmid = canonical_pmid(text)
+            if pmid is None:
+                return ParseProblem(name, "DeleteCitation", f"PMID {text!r} is not a number; nothing deleted")
             pmids.append(pmid)
     return Deletion(pmids)
 
@@ -300,9 +302,8 @@ def _where(elem: etree._Element, position: int) -> str:
         pmid = elem.findtext(path)
         if pmid is not None:
             break
-    if pmid and is_pmid(pmid.strip()):
-        return f"PMID {pmid.strip()}"
-    return f"record {position}"
+    pmid = pmid and canonical_pmid(pmid)
+    return f"PMID {pmid}" if pmid else f"record {position}"
 
 
 def article_from_xml(raw: bytes, name: str = "<raw>") -> Article:
@@ -422,9 +423,10 @@ class _State:
 
 
 def _set_pmid(article: Article, elem: etree._Element) -> None:
-    pmid = "".join(elem.itertext()).strip()  # all of it: a comment inside must not cut "20<!-- -->04" to "20"
-    if not is_pmid(pmid):
-        raise RecordError(f"PMID {pmid!r} is not a number")
+    text = "".join(elem.itertext()).strip()  # all of it: a comment inside must not cut "20<!-- -->04" to "20"
+    pmid = canonical_pmid(text)
+    if pmid is None:
+        raise RecordError(f"PMID {text!r} is not a number")
     article.pmid = pmid
     version = elem.get("Version")
     if version:

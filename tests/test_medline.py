@@ -288,3 +288,11 @@ def test_a_record_with_bytes_that_are_not_utf8_is_a_problem_naming_its_line_and_
     assert problem == ParseProblem("bad.nbib", "PMID 39991501",
                                    "line 3 is not UTF-8 text (invalid start byte)")
     assert article.pmid == "39991502" and article.title.startswith("Cryoablation of a sacral chordoma")
+
+
+def test_a_pmid_written_with_leading_zeros_is_that_pmid():
+    """As a spreadsheet might save it: stored as written, it made a second article of one citation."""
+    text = "PMID- 0039991402\nTI  - Cryoablation of a synthetic tumour.\n\nPMID- 000\nTI  - Zeros only.\n"
+    article, problem = list(iter_records(io.BytesIO(text.encode()), "zeros.nbib"))
+    assert article.pmid == "39991402"
+    assert isinstance(problem, ParseProblem) and "'000' is not a number" in problem.message

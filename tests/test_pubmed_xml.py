@@ -481,6 +481,17 @@ def test_a_problem_is_said_in_one_line_when_the_parser_quotes_text_across_lines(
     assert "\n" not in str(problem) and article.pmid == "40000001"
 
 
+@pytest.mark.parametrize("flat", [False, True], ids=["the Python walk", "the compiled walk"])
+def test_a_pmid_written_with_leading_zeros_is_that_pmid(flat):
+    """As a spreadsheet might save it: read as written, it made a second article of one
+    citation, and a deletion that named it so missed the article."""
+    doc = many_records(2).replace(b">40000001<", b">040000001<").replace(
+        b"</PubmedArticleSet>", b"<DeleteCitation><PMID>0040000000</PMID></DeleteCitation></PubmedArticleSet>")
+    first, second, deletion = list(iter_records(io.BytesIO(doc), "zeros.xml", flat=flat))
+    pmids = [record[0] if flat else record.pmid for record in (first, second)]
+    assert pmids == ["40000000", "40000001"] and deletion == Deletion(["40000000"])
+
+
 def test_comments_and_processing_instructions_after_the_root_are_xml_not_damage():
     doc = many_records(2) + b"\n<!-- written by a tool -->\n<?tool done?>\n"
     assert [r.pmid for r in iter_records(io.BytesIO(doc), "misc.xml")] == ["40000000", "40000001"]
