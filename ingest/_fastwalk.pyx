@@ -327,10 +327,12 @@ cdef int _medline_citation(_Record record, xmlNode* node) except -1:
     record.status = _attribute(node, "Status")
     cdef xmlNode* child = _element(node.children)
     cdef xmlNode* item
+    cdef bint has_article = False
     while child is not NULL:
         if _is(child, "PMID"):
             _set_pmid(record, child)
         elif _is(child, "Article"):
+            has_article = True
             item = _element(child.children)
             while item is not NULL:
                 _article_child(record, item)
@@ -348,6 +350,8 @@ cdef int _medline_citation(_Record record, xmlNode* node) except -1:
         elif _is(child, "CommentsCorrectionsList"):
             record.links = _links(child)
         child = _element(child.next)
+    if not has_article:
+        raise Unusual()  # the Python walk says why
     return 0
 
 

@@ -389,12 +389,14 @@ def _citation(elem: etree._Element) -> tuple[Article, "_State"]:
     """A MedlineCitation's article, and what settles only once the whole record is read."""
     article = Article(pmid="", status=elem.get("Status"))
     state = _State()
+    has_article = False
     for child in elem:
         tag = child.tag
         if tag == "PMID":
             _set_pmid(article, child)
         elif tag == "Article":
             _article_element(article, child, state)
+            has_article = True
         elif tag == "DateCompleted":
             article.completed_date = _iso_date(child)
         elif tag == "DateRevised":
@@ -407,6 +409,8 @@ def _citation(elem: etree._Element) -> tuple[Article, "_State"]:
             article.keywords.extend(k for k in (text_of(kw) for kw in child if kw.tag == "Keyword") if k)
         elif tag == "CommentsCorrectionsList":
             article.links = [_link(c) for c in child if c.tag == "CommentsCorrections"]
+    if article.pmid and not has_article:  # a stub, stored, would replace the whole record of its PMID
+        raise RecordError("no <Article> element, which PubMed's DTD requires in a MedlineCitation")
     return article, state
 
 

@@ -492,6 +492,17 @@ def test_a_pmid_written_with_leading_zeros_is_that_pmid(flat):
     assert pmids == ["40000000", "40000001"] and deletion == Deletion(["40000000"])
 
 
+@pytest.mark.parametrize("flat", [False, True], ids=["the Python walk", "the compiled walk"])
+def test_a_citation_without_its_article_element_is_a_problem_not_an_empty_article(flat):
+    """A stub of a record (PMID and dates, no <Article>) replaced the whole record stored for its PMID."""
+    doc = many_records(2)
+    start, end = doc.index(b"<Article "), doc.index(b"</Article>") + len(b"</Article>")
+    stub, whole = list(iter_records(io.BytesIO(doc[:start] + doc[end:]), "stub.xml", flat=flat))
+    assert stub == ParseProblem("stub.xml", "PMID 40000000",
+                                "no <Article> element, which PubMed's DTD requires in a MedlineCitation")
+    assert (whole[0] if flat else whole.pmid) == "40000001"
+
+
 def test_comments_and_processing_instructions_after_the_root_are_xml_not_damage():
     doc = many_records(2) + b"\n<!-- written by a tool -->\n<?tool done?>\n"
     assert [r.pmid for r in iter_records(io.BytesIO(doc), "misc.xml")] == ["40000000", "40000001"]
