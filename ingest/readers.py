@@ -16,6 +16,7 @@ from typing import BinaryIO
 
 from ingest import gunzip, medline, pubmed_xml
 from ingest.model import Article, Deletion, ParseProblem
+from ingest.transcoding import EncodingError
 
 log = logging.getLogger("cryokb")
 
@@ -85,8 +86,8 @@ def read_records(path: str | os.PathLike, *, flat: bool = False) -> Iterator[Art
 def _xml_records(rest: _Rewound, name: str, flat: bool) -> Iterator[Article | Deletion | ParseProblem | tuple]:
     try:
         yield from pubmed_xml.iter_records(rest, name, flat=flat)
-    except pubmed_xml.XMLFileError:
-        rest.raise_broken()  # a damaged gzip is the real cause of a cut-short document
+    except (pubmed_xml.XMLFileError, EncodingError):
+        rest.raise_broken()  # a damaged gzip is the real cause of a cut-short document (or character)
         raise
     rest.raise_broken()
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from typing import BinaryIO, Iterator, NamedTuple
 
-from ingest import safexml
+from ingest import safexml, transcoding
 
 RECORD_TAGS = (b"PubmedArticle", b"PubmedBookArticle", b"MedlineCitation", b"DeleteCitation")
 _RECORD_START = re.compile(rb"<(" + b"|".join(RECORD_TAGS) + rb")(?=[\s/>])")
@@ -40,7 +40,6 @@ _HIDER = b"(" + b"|".join(map(re.escape, _HIDERS)) + b")"
 # A whole comment, CDATA section or PI (a pattern for re.DOTALL).
 HIDDEN = b"|".join(re.escape(opening) + b".*?" + re.escape(closing) for opening, closing in _HIDERS.items())
 _ROOT_TAG = re.compile(rb"<([A-Za-z_][\w.\-]*)")
-_UTF8 = frozenset({b"utf-8", b"utf8", b"us-ascii", b"ascii"})
 # What XML allows after the root element besides whitespace: comments and processing instructions.
 _MISC = re.compile(rb"<!--.*?-->|<\?.*?\?>", re.DOTALL)
 
@@ -81,7 +80,7 @@ def record_start(head: bytes) -> tuple[str, int] | None:
     if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00", b"<\x00")):
         return None  # UTF-16 or UTF-32
     declared = safexml.DECLARED_ENCODING.match(head.removeprefix(b"\xef\xbb\xbf"))
-    if declared and declared.group(1).lower() not in _UTF8:
+    if declared and not transcoding.is_utf8(declared.group(1).decode("ascii")):
         return None
     start = safexml.root_start(head.decode("latin-1"))
     if start < 0 or b"<!ATTLIST" in head[:start]:

@@ -26,6 +26,9 @@ from ingest import safexml
 _UTF16_STARTS = ((codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
                  (b"<\x00?\x00", "utf-16-le"), (b"\x00<\x00?", "utf-16-be"))
 _NOT_RECODED = frozenset({"utf-8", "ascii"})
+# Codecs that take bytes to text by rules of their own, not a character set: "\\u003c"
+# would become "<" (they write ASCII's markup as ASCII does, so the probe below passes them).
+_NOT_CHARACTER_SETS = frozenset({"unicode-escape", "raw-unicode-escape", "charmap", "idna", "punycode"})
 # What must be the same bytes as in ASCII for markup to be found in the bytes.
 _MARKUP = "<?xml version='1.0'?>\n\t <!-- --> </&;#x> =\"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.-[]"
 # Bytes read from the file at a time, at least: a reader asking for less is served from them.
@@ -48,13 +51,29 @@ def codec_of(head: bytes) -> str | None:
     declared = safexml.DECLARED_ENCODING.match(head)
     if not declared:
         return None
+    codec = python_codec(declared.group(1).decode("ascii"))
+    if codec is None or codec in _NOT_RECODED or codec in _NOT_CHARACTER_SETS:
+        return None
     try:
-        codec = codecs.lookup(declared.group(1).decode("ascii")).name
-        if codec in _NOT_RECODED or _MARKUP.encode(codec) != _MARKUP.encode("ascii"):
+        if _MARKUP.encode(codec) != _MARKUP.encode("ascii"):
             return None
-    except (LookupError, UnicodeError, ValueError):  # unknown to Python, or a codec that is not for text
+    except (UnicodeError, ValueError):  # a codec that cannot write markup at all
         return None
     return codec
+
+
+def python_codec(name: str) -> str | None:
+    """Python's name for the encoding a declaration names ("UTF8", "utf_8", "u8": "utf-8"),
+    or None where Python knows none of that name."""
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def is_utf8(name: str) -> bool:
+    """Whether a declared encoding is UTF-8 (or ASCII, a part of it), however it is spelled."""
+    return python_codec(name) in _NOT_RECODED
 
 
 def as_utf8(head: bytes, stream: BinaryIO, codec: str, name: str) -> tuple[bytes, "Utf8Stream"]:
@@ -87,13 +106,15 @@ class Utf8Stream:
 
     def decode(self, data: bytes, final: bool = False) -> str:
         """The text of ``data``, up to any bytes that are not text (kept as the error to raise next)."""
-        held = len(self._decoder.getstate()[0])  # bytes of a character begun in the last call
+        state = self._decoder.getstate()
+        held = len(state[0])  # bytes of a character begun in the last call
         try:
             text = self._decoder.decode(data, final)
         except UnicodeDecodeError as err:
             self._error = EncodingError(
                 f"{self._name}: byte {self._offset - held + err.start + 1:,} is not {self._label} text, "
                 f"as the document's encoding says ({err.reason})")
+            self._decoder.setstate(state)  # the CJK decoders drop a character begun in the last call
             good = err.start - held
             text = self._decoder.decode(data[:good]) if good > 0 else ""
         self._offset += len(data)

@@ -3,8 +3,10 @@ record at a time: a malformed record costs only itself, as in a UTF-8 file."""
 
 from __future__ import annotations
 
+import codecs
 import io
 import sqlite3
+import zlib
 from pathlib import Path
 
 import pytest
@@ -117,11 +119,13 @@ def test_a_recoded_document_is_read_a_block_at_a_time(monkeypatch):
 @pytest.mark.parametrize("head", [
     b'<?xml version="1.0" encoding="idna"?>\n<PubmedArticleSet>',
     b'<?xml version="1.0" encoding="unicode_escape"?>\n<PubmedArticleSet>',
+    b'<?xml version="1.0" encoding="raw_unicode_escape"?>\n<PubmedArticleSet>',  # "\\u003c" would read "<"
+    b'<?xml version="1.0" encoding="charmap"?>\n<PubmedArticleSet>',
     b'<?xml version="1.0" encoding="no-such-encoding"?>\n<PubmedArticleSet>',
     b'<?xml version="1.0" encoding="UTF-16"?>\n<PubmedArticleSet>',  # says UTF-16, written in ASCII
     b'\xef\xbb\xbf<?xml version="1.0" encoding="ISO-8859-1"?>\n<PubmedArticleSet>',  # says Latin-1, marked UTF-8
     "<PubmedArticleSet>".encode("utf-32"),
-], ids=["idna", "unicode_escape", "unknown", "UTF-16 in ASCII", "UTF-8 mark", "UTF-32"])
+], ids=["idna", "unicode_escape", "raw_unicode_escape", "charmap", "unknown", "UTF-16 in ASCII", "UTF-8 mark", "UTF-32"])
 def test_what_is_not_plainly_a_character_encoding_to_recode_is_left_to_the_parser(head):
     assert transcoding.codec_of(head) is None
 
@@ -137,3 +141,44 @@ def test_an_import_of_a_latin1_file_stores_its_text_and_skips_its_broken_record(
         rows = conn.execute("select pmid, title from articles order by pmid").fetchall()
     assert [pmid for pmid, _ in rows] == ["40000000", "40000001", "40000003", "40000004"]
     assert {title for _, title in rows} == {TITLE.replace("\u2013", "-")}
+
+
+@pytest.mark.parametrize("codec, declared", [("shift_jis", "Shift_JIS"), ("euc_jp", "EUC-JP")])
+def test_a_character_begun_in_one_read_survives_a_bad_byte_in_the_next(codec, declared):
+    """The CJK decoders drop a character begun in the last read when a later byte fails:
+    decoded again up to the bad byte, a title came out as mojibake (or a traceback)."""
+    title = "\u51cd\u7d50\u7642\u6cd5\u306e\u7814\u7a76"
+    text = document(400).replace(TITLE, title)
+    unpadded = encoded(text, codec, declared, b"")
+    first_read = 65536  # what the prolog check reads
+    pad = first_read - 1 - unpadded.index(title.encode(codec), first_read - 1000)  # to end it inside a character
+    doc = encoded(text.replace("<PubmedArticleSet>", "<PubmedArticleSet>" + " " * pad), codec, declared, b"")
+    decoder = codecs.getincrementaldecoder(codec)()
+    decoder.decode(doc[:first_read])
+    assert decoder.getstate()[0]
+    at = doc.index(b"40000300")
+    records = []
+    with pytest.raises(EncodingError, match=rf"byte {at + 1:,} is not {declared} text"):
+        for record in iter_records(io.BytesIO(doc[:at] + b"\x81\x20" + doc[at:]), "saved.xml"):
+            records.append(record)
+    assert len(records) == 300 and {r.title for r in records} == {title}
+
+
+@pytest.mark.parametrize("declared", ["UTF8", "u8", "utf_8", "US-ASCII"])
+def test_utf8_however_its_declaration_spells_it_is_cut_a_record_at_a_time(declared):
+    text = document().replace("40000002</PMID>", "40000002</PMID><Oops>", 1)
+    records = read(f'<?xml version="1.0" encoding="{declared}"?>\n{text}'.replace(TITLE, "Plain").encode("ascii"))
+    assert [r.pmid if isinstance(r, Article) else r.where for r in records] == [
+        "40000000", "40000001", "PMID 40000002", "40000003", "40000004"]
+
+
+def test_a_gzip_cut_short_inside_a_utf16_character_is_said_to_be_cut_short(tmp_path):
+    from ingest.readers import ReadError, read_records
+
+    data = encoded(document(2000), "utf-16-le", "UTF-16", b"\xff\xfe")
+    packer = zlib.compressobj(wbits=31)  # gzip
+    half = len(data) // 2 | 1  # an odd count of bytes: the file ends inside a character
+    path = tmp_path / "saved.xml.gz"
+    path.write_bytes(packer.compress(data[:half]) + packer.flush(zlib.Z_SYNC_FLUSH))  # and there it stops
+    with pytest.raises(ReadError, match="saved.xml.gz: cannot decompress"):
+        list(read_records(path))
