@@ -10,6 +10,7 @@ import functools
 import json
 import logging
 import os
+import shutil
 import signal
 import sqlite3
 import sys
@@ -219,8 +220,7 @@ def harvest(db_path, email, api_key, eutils_url, query, since, until, max_record
         click.echo(_describe_counts("Harvested", result.counts, result.fetched), err=True)
         if result.truncated:
             click.echo(f"Stopped at --max {max_records} of the {result.matched} records matched: the run is "
-                       "recorded as partial, and the next one without --since starts where this one did.",
-                       err=True)
+                       "recorded as partial, so the next run without --since does not start after it.", err=True)
 
 
 def _build_evidence(store, quiet: bool, **options):
@@ -468,9 +468,13 @@ def _replaced(path: Path):
     if path.exists() and not path.is_file():
         yield path
         return
+    if not path.parent.is_dir():
+        raise click.BadParameter(f"{path.parent}: no such folder", param_hint="--output")
     temporary = path.with_name(f".{os.getpid()}.tmp.{path.name}")  # its extension kept: it can choose the format
     try:
         yield temporary
+        if path.exists():
+            shutil.copymode(path, temporary)  # who may read it stays as it was
         os.replace(temporary, path)
     finally:
         with suppress(OSError):
@@ -480,8 +484,8 @@ def _replaced(path: Path):
 def _refuse_overwriting(output: Path, option: str, *, db: Path | None = None, inputs=()) -> None:
     """A usage error (exit 2) where ``output`` would overwrite the database, an input being
     read, or another SQLite file: ``-o cryokb.db`` for ``-o cryokb.graphml`` lost the store."""
-    if str(output) == "-" or not output.exists():
-        return
+    if str(output) == "-" or not output.is_file():
+        return  # nothing to overwrite; a pipe or a device (/dev/stdout) is not read to be sure
     taken = [(db, "the database")] if db is not None else []
     taken += [(path, "an input file") for path in inputs]
     for other, what in taken:

@@ -470,7 +470,8 @@ def test_harvest_stopped_by_max_says_the_run_is_partial(runner, tmp_path):
         stopped = runner.invoke(cli, args + ["--max", "5"])
         whole = runner.invoke(cli, args)
     assert stopped.exit_code == 0 and "Harvested 5 records" in stopped.output
-    assert "Stopped at --max 5 of the 30 records matched: the run is recorded as partial" in stopped.output
+    assert ("Stopped at --max 5 of the 30 records matched: the run is recorded as partial, so the next run "
+            "without --since does not start after it.") in stopped.output
     assert whole.exit_code == 0 and "Harvested 30 records" in whole.output and "Stopped" not in whole.output
 
 
@@ -583,6 +584,38 @@ def test_a_failed_export_leaves_the_file_it_would_have_replaced(runner, tmp_path
     result = runner.invoke(cli, ["graph", "--db", str(db), "-o", str(out)])
     assert result.exit_code == 1 and "No space left on device" in result.output
     assert out.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir() if "tmp" in p.name) == []
+
+
+def test_an_export_keeps_who_may_read_the_file_it_replaces_and_names_a_missing_folder(runner, tmp_path):
+    db, out = tmp_path / "cryokb.db", tmp_path / "concepts.graphml"
+    assert runner.invoke(cli, ["demo", "--no-serve", "-q", "--db", str(db)]).exit_code == 0
+    out.write_text("an older export")
+    out.chmod(0o600)
+    assert runner.invoke(cli, ["graph", "--db", str(db), "-o", str(out)]).exit_code == 0
+    assert out.stat().st_mode & 0o777 == 0o600 and out.read_text().startswith("<?xml")
+    nowhere = tmp_path / "no-such-folder" / "concepts.graphml"
+    result = runner.invoke(cli, ["graph", "--db", str(db), "-o", str(nowhere)])
+    assert result.exit_code == 2 and f"{nowhere.parent}: no such folder" in result.output and ".tmp." not in result.output
+
+
+def test_extract_writes_to_a_named_pipe_without_waiting_on_it(tmp_path, sample_xml):
+    """The check against overwriting a database opened the output to read it: on a pipe that
+    waited for the very bytes the command was to write."""
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    fifo = tmp_path / "evidence.pipe"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    run = subprocess.run([sys.executable, "-m", "kb.cli", "extract", str(sample_xml), "-o", str(fifo), "-q"],
+                         capture_output=True, text=True, timeout=120)
+    reader.join(10)
+    assert run.returncode == 0, run.stderr
+    assert received and len(received[0].splitlines()) > 30
 
 
 def test_extract_writes_every_record_to_the_output_file(runner, tmp_path, sample_xml):
