@@ -545,7 +545,8 @@ def _first_time(records: list, seen: _Brought) -> list:
         if isinstance(record, ParseProblem) and record.where.startswith("PMID "):
             pmid = record.where.removeprefix("PMID ")
         if pmid is None:
-            seen.unreadable += 1  # its PMID unreadable too: one record fewer to look for
+            if not record.where.startswith("DeleteCitation"):  # a withdrawal is no record of the search
+                seen.unreadable += 1  # its PMID unreadable too: one record fewer to look for
         elif pmid in earlier and pmid not in this_reply:
             seen.pmids.add(pmid)
             log.debug("PMID %s: brought again in this run; not written again", pmid)

@@ -350,9 +350,10 @@ def test_a_record_efetch_never_returns_in_both_windows_costs_no_other_record(emu
     assert set(emu.requests_to("efetch")[-1].params["id"].split(",")) == set(titles)
 
 
-def test_a_withdrawal_in_a_reply_does_not_stand_in_for_a_record_missing_from_another(emu, client, store):
+@pytest.mark.parametrize("withdrawn", ["12345678", "not-a-number"], ids=["a withdrawal", "an unreadable one"])
+def test_a_withdrawal_in_a_reply_does_not_stand_in_for_a_record_missing_from_another(emu, client, store, withdrawn):
     emu.records = synthetic_records(100)
-    emu.inject("efetch", Fault.withdrawal("12345678"), times=1, when=lambda p: p.get("retstart") == "0")
+    emu.inject("efetch", Fault.withdrawal(withdrawn), times=1, when=lambda p: p.get("retstart") == "0")
     emu.inject("efetch", Fault.short(1), times=1, when=lambda p: p.get("retstart") == "50")
     harvest(client, store, QUERY, batch_size=50, today=TODAY)
     assert stored_pmids(store) == sorted(r.pmid for r in emu.records)
