@@ -251,7 +251,7 @@ class EutilsClient:
                 body = self._read_reply(response)
                 encoding = (response.headers.get("Content-Encoding") or "").strip().lower() if response.headers else ""
         except urllib.error.HTTPError as error:
-            said = "" if error.code in RETRY_STATUSES else _said(error)
+            said = "" if error.code in RETRY_STATUSES else self._said(error)
             error.close()
             if error.code in RETRY_STATUSES:
                 raise _Transient(f"HTTP {error.code}", _retry_after(error.headers)) from None
@@ -266,6 +266,21 @@ class EutilsClient:
         except (http.client.HTTPException, ConnectionError, OSError) as error:
             raise _Transient(f"connection error with {request.host}: {type(error).__name__}: {error}") from None
         return _decoded(body, encoding)
+
+    def _said(self, error: urllib.error.HTTPError) -> str:
+        """What the server said in refusing a request, redacted, then cut to SAID_CHARS. Its
+        body is read for one timeout at most: a refusal sent a byte at a time must not hold
+        the run longer than a reply would."""
+        deadline = time.monotonic() + self.timeout
+        read = getattr(error, "read1", error.read)
+        body = b""
+        try:
+            while len(body) < SAID_BYTES and time.monotonic() < deadline and (chunk := read(SAID_BYTES - len(body))):
+                body += chunk
+        except (OSError, http.client.HTTPException, AttributeError):
+            pass
+        said = self._redact(_what_it_said(body.decode("utf-8", "replace")))  # redacted whole, then cut
+        return said if len(said) <= SAID_CHARS else said[: SAID_CHARS - 3] + "..."
 
     def _read_reply(self, response) -> bytes:
         """The body, read against a deadline and a size cap (each a failed try)."""
@@ -376,20 +391,15 @@ SAID_CHARS = 200
 _TAGS = re.compile(r"<[^>]*>")
 
 
-def _said(error: urllib.error.HTTPError) -> str:
+def _what_it_said(text: str) -> str:
     """What a server said in refusing a request, in a line: NCBI's JSON ``{"error": ...}``
-    ("API key invalid"), an ``<ERROR>`` element, or the start of the text."""
-    try:
-        text = error.read(SAID_BYTES).decode("utf-8", "replace")
-    except (OSError, http.client.HTTPException, AttributeError):
-        return ""
+    ("API key invalid"), an ``<ERROR>`` element, or the text without its tags."""
     try:
         said = json.loads(text).get("error", "")
     except (ValueError, AttributeError):
         found = re.search(r"<ERROR>(.*?)</ERROR>", text, re.S | re.I)
         said = found.group(1) if found else _TAGS.sub(" ", text)
-    said = " ".join(str(said).split())
-    return said if len(said) <= SAID_CHARS else said[: SAID_CHARS - 3] + "..."
+    return " ".join(str(said).split())
 
 
 _KINDS = {"PhraseNotFound": "terms not found", "FieldNotFound": "unknown search fields"}

@@ -251,6 +251,44 @@ def test_a_refused_request_says_what_the_server_said_and_never_the_key(emu, body
     assert str(raised.value) == f"esearch failed: HTTP 400 Bad Request from {host}: {said}"
 
 
+def test_a_refusal_that_echoes_the_request_never_shows_a_piece_of_the_key(emu):
+    """Cut to its length before the key was taken out, a long page showed the key's start."""
+    key = "f00dfeed" * 4 + "c0de"
+    page = ("<html><body><h1>400 Bad Request</h1><p>The request could not be satisfied. Refused: GET "
+            "/entrez/eutils/esearch.fcgi?db=pubmed&term=cryoablation&retmax=9999&usehistory=y&tool=cryokb"
+            f"&email=lab%40example.org&api_key={key}</p></body></html>")
+    emu.inject("esearch", Fault.http(400, body=page))
+    with pytest.raises(EutilsError) as raised:
+        fast_client(emu, api_key=key).esearch("cryoablation")
+    assert "The request could not be satisfied" in str(raised.value) and key[:4] not in str(raised.value)
+
+
+def test_a_refusal_sent_a_byte_at_a_time_is_read_for_a_timeout_at_most():
+    import threading
+
+    def drip(listener):
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        body = b'{"error":"' + b"slow " * 60 + b'"}'
+        conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: %d\r\n\r\n" % len(body))
+        for i in range(len(body)):
+            try:
+                conn.sendall(body[i : i + 1])
+                time.sleep(0.05)
+            except OSError:
+                break
+        conn.close()
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        threading.Thread(target=drip, args=(listener,), daemon=True).start()
+        client = EutilsClient(f"http://127.0.0.1:{listener.getsockname()[1]}/", email=EMAIL, interval=0.0,
+                              timeout=0.5, max_tries=1)
+        started = time.monotonic()
+        with pytest.raises(EutilsError, match="HTTP 400 Bad Request"):
+            client.esearch("cryoablation")
+    assert time.monotonic() - started < 3  # all of it would take 15 s
+
+
 def test_a_refused_connection_is_retried_then_reported():
     with socket.socket() as probe:  # a port that nothing listens on
         probe.bind(("127.0.0.1", 0))
