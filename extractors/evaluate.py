@@ -16,6 +16,7 @@ the files given explicitly.
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,9 +195,12 @@ def _mistyped(record: dict) -> str | None:
     if not isinstance(outcomes, list) or not all(isinstance(o, dict) and "measure" in o for o in outcomes):
         return f"'outcomes' must be a list of objects, each with a 'measure', not {json.dumps(outcomes)}"
     for outcome in outcomes:
+        if not isinstance(outcome["measure"], str) or not isinstance(outcome.get("grade", ""), (str, type(None))):
+            return f"an outcome's 'measure' and 'grade' must be strings, not {json.dumps(outcome)}"
         for name in _NUMBERS:
             value = outcome.get(name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value)):
                 return f"an outcome's '{name}' must be a number, not {json.dumps(value)}"
     return None
 

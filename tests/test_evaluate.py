@@ -77,7 +77,12 @@ def test_a_broken_gold_line_is_named_by_file_and_line(tmp_path):
     (b'{"pmid": "2", "relevant": true, "lesion_types": "chordoma"}', r"line 2: 'lesion_types' must be a list"),
     (b'{"pmid": "2", "relevant": true, "outcomes": [{"measure": "pain", "percent": "80"}]}',
      r"line 2: an outcome's 'percent' must be a number, not \"80\""),
-], ids=["Latin-1", "outcomes a string", "a list field a string", "a number as text"])
+    (b'{"pmid": "2", "relevant": true, "outcomes": [{"measure": ["pain"]}]}',
+     r"line 2: an outcome's 'measure' and 'grade' must be strings"),
+    (b'{"pmid": "2", "relevant": true, "outcomes": [{"measure": "pain", "count": 1e999}]}',
+     r"line 2: an outcome's 'count' must be a number, not Infinity"),
+], ids=["Latin-1", "outcomes a string", "a list field a string", "a number as text", "a measure a list",
+        "an infinite count"])
 def test_a_gold_line_of_the_wrong_shape_is_named_by_file_and_line(tmp_path, line, why):
     gold = tmp_path / "part.jsonl"
     gold.write_bytes(json.dumps(record("1")).encode() + b"\n" + line + b"\n")
