@@ -41,23 +41,29 @@ class UnsafeXMLError(ValueError):
 DECLARED_ENCODING = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._\-]+)["']""")
 
 
+# What a document's first bytes say of its encoding (XML 1.0, appendix F): a byte order
+# mark, else "<" or "<?" as written in UTF-32 or UTF-16. UTF-32's marks begin with UTF-16's.
+FIRST_BYTES = (
+    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+    (b"<\x00\x00\x00", "utf-32-le"), (b"\x00\x00\x00<", "utf-32-be"),
+    (b"<\x00?\x00", "utf-16-le"), (b"\x00<\x00?", "utf-16-be"),
+)
+
+
+def encoding_of_first_bytes(head: bytes) -> str | None:
+    """The UTF-16 or UTF-32 codec a document's first bytes show, or None."""
+    return next((codec for start, codec in FIRST_BYTES if head.startswith(start)), None)
+
+
 def _decode_head(head: bytes) -> str:
     """Decode the prolog bytes, honouring a UTF-16/32 byte order mark.
 
     Without this, ``<!ENTITY`` written in UTF-16 would slip past a byte search.
     """
-    for bom, codec in (
-        (codecs.BOM_UTF32_LE, "utf-32"),
-        (codecs.BOM_UTF32_BE, "utf-32"),
-        (codecs.BOM_UTF16_LE, "utf-16"),
-        (codecs.BOM_UTF16_BE, "utf-16"),
-    ):
-        if head.startswith(bom):
-            return head.decode(codec, errors="replace")
-    if head[:4] in (b"<\x00\x00\x00", b"\x00\x00\x00<"):
-        return head.decode("utf-32-le" if head[0] == 0x3C else "utf-32-be", errors="replace")
-    if head[:4] in (b"<\x00?\x00", b"\x00<\x00?"):
-        return head.decode("utf-16-le" if head[0] == 0x3C else "utf-16-be", errors="replace")
+    wide = encoding_of_first_bytes(head)
+    if wide:
+        return head.decode(wide, errors="replace")
     declared = DECLARED_ENCODING.match(head)
     if declared:  # in an encoding that is not ASCII's superset (UTF-7: "+ADw-!ENTITY"), the bytes lie
         try:

@@ -22,9 +22,6 @@ from typing import BinaryIO
 
 from ingest import safexml
 
-# The first bytes of a UTF-16 document: a byte order mark, else "<?" (XML 1.0, appendix F).
-_UTF16_STARTS = ((codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
-                 (b"<\x00?\x00", "utf-16-le"), (b"\x00<\x00?", "utf-16-be"))
 _NOT_RECODED = frozenset({"utf-8", "ascii"})
 # Codecs that take bytes to text by rules of their own, not a character set: "\\u003c"
 # would become "<" (they write ASCII's markup as ASCII does, so the probe below passes them).
@@ -33,7 +30,7 @@ _NOT_CHARACTER_SETS = frozenset({"unicode-escape", "raw-unicode-escape", "charma
 _MARKUP = "<?xml version='1.0'?>\n\t <!-- --> </&;#x> =\"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.-[]"
 # Bytes read from the file at a time, at least: a reader asking for less is served from them.
 READ_SIZE = 1 << 16
-_DECLARED = re.compile(r"""(\A\s*<\?xml[^>]*?encoding\s*=\s*["'])([A-Za-z0-9._\-]+)""")
+_DECLARED = re.compile(safexml.DECLARED_ENCODING.pattern.decode("ascii"))  # the same, over the decoded text
 
 
 class EncodingError(ValueError):
@@ -43,11 +40,11 @@ class EncodingError(ValueError):
 def codec_of(head: bytes) -> str | None:
     """The codec to re-encode a document from, given its first bytes (its prolog); None
     for a document in UTF-8 or ASCII, and for an encoding left to libxml2."""
-    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF8)):
-        return None  # UTF-32 is refused (ingest.readers); a UTF-8 mark outweighs a declaration
-    for start, codec in _UTF16_STARTS:
-        if head.startswith(start):
-            return codec
+    wide = safexml.encoding_of_first_bytes(head)
+    if wide:
+        return wide if wide.startswith("utf-16") else None  # UTF-32 is refused (ingest.readers)
+    if head.startswith(codecs.BOM_UTF8):
+        return None  # a UTF-8 mark outweighs a declaration
     declared = safexml.DECLARED_ENCODING.match(head)
     if not declared:
         return None
@@ -83,7 +80,9 @@ def as_utf8(head: bytes, stream: BinaryIO, codec: str, name: str) -> tuple[bytes
     label = declared.group(1).decode("ascii") if declared else codec.upper()  # UTF-16's is not ASCII
     recoded = Utf8Stream(stream, codec, name, label)
     text = recoded.decode(head)
-    text = _DECLARED.sub(lambda found: found.group(1) + "UTF-8", text, count=1)
+    found = _DECLARED.match(text)
+    if found:
+        text = text[: found.start(1)] + "UTF-8" + text[found.end(1) :]
     return text.encode("utf-8"), recoded
 
 
