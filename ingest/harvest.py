@@ -343,7 +343,7 @@ def _fetch_windows(client, store, result: HarvestResult, max_records, batch_size
     """
     result.counts = SaveCounts()
     result.matched = _matched(result.windows)
-    run = _Run(client, store, result, batch_size, progress, max_records,
+    run = _Run(client, store, result, batch_size, progress, max_records or None,  # 0: no bound, as None
                min(result.matched, max_records) if max_records else result.matched)
     run.advance(0)
     for window in result.windows:
