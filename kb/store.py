@@ -463,7 +463,7 @@ class Store:
         withdrawn = set() if withdrawn is None else withdrawn
         with self.transaction():
             withdrawn.update(batch.revived)  # withdrawn, then back, within this batch
-            self._save_articles(batch.articles, counts, withdrawn)
+            self._save_articles(batch.articles, counts, withdrawn, set(batch.revived))
             counts.deleted += self._mark_deleted(batch.deletions)
             withdrawn.update(batch.deletions)
             self._save_problems(batch.problems, run_id)
@@ -493,7 +493,10 @@ class Store:
                 found[pmid] = tuple(known)
         return found
 
-    def _save_articles(self, prepared: list["PreparedArticle"], counts: SaveCounts, withdrawn: set[str]) -> None:
+    def _save_articles(self, prepared: list["PreparedArticle"], counts: SaveCounts, withdrawn: set[str],
+                       revived: set[str] = frozenset()) -> None:
+        """``revived``: the PMIDs whose deletion earlier in this batch a later record undid
+        when the batch was read (read_batch), before the stored record was consulted."""
         if not prepared:
             return
         existing = self._existing([p.pmid for p in prepared])
@@ -505,7 +508,8 @@ class Store:
             first_seen = stamp
             if old is not None:
                 after_deletion = item.pmid in withdrawn
-                if after_deletion and _compared(old, item) is False:
+                in_force = old[2] or item.pmid in revived  # not when a newer record brought it back since
+                if after_deletion and in_force and _compared(old, item) is False:
                     standing.append(item.pmid)  # an older copy after the run's deletion: the deletion stands
                     counts.unchanged += 1
                     continue
@@ -792,7 +796,7 @@ def read_batch(records: Iterable) -> ReadBatch:
             flat = record if type(record) is tuple else flatten_article(record)
             pmid = flat[0]
             earlier = articles.get(pmid)
-            if earlier is None or not _revised_before(flat, earlier):
+            if earlier is None or not _earlier_stays(flat, earlier):
                 articles[pmid] = flat
                 if pmid in deletions:  # a record after its deletion brings it back, as in the file
                     del deletions[pmid]
@@ -809,12 +813,15 @@ def read_batch(records: Iterable) -> ReadBatch:
 
 _REVISED = FLAT_FIELDS.index("revised_date")
 _FLAT_VERSION = FLAT_FIELDS.index("version")
+_FLAT_FORMAT = FLAT_FIELDS.index("source_format")
 
 
-def _revised_before(flat: tuple, other: tuple) -> bool:
-    """Whether one copy of a PMID is older than the other (the store keeps the newer
-    whatever the order of the copies: Store._save_articles)."""
-    return _newer(flat[_FLAT_VERSION], flat[_REVISED], other[_FLAT_VERSION], other[_REVISED]) is False
+def _earlier_stays(flat: tuple, earlier: tuple) -> bool:
+    """Whether of two copies of a PMID in one batch the earlier stays: by the rule a copy
+    meets against the stored record (_stays), so that which copy is stored does not depend
+    on where the batches fall."""
+    return _stays(earlier[_FLAT_VERSION], earlier[_REVISED], earlier[_FLAT_FORMAT], flat[_FLAT_VERSION],
+                  flat[_REVISED], flat[_FLAT_FORMAT])
 
 
 def _newer(version, revised, than_version, than_revised) -> bool | None:
@@ -919,21 +926,32 @@ def _keeps(old: tuple, item: "PreparedArticle") -> bool:
     """
     if old[0] == item.digest:
         return True
-    newer = _compared(old, item)
-    if newer is None:
-        newer = not (old[5] == "xml" and item.row[_SOURCE_FORMAT] == "medline")
-    if not newer:
+    stays = _stays(old[4], old[1], old[5], item.row[_VERSION], item.revised_date, item.row[_SOURCE_FORMAT])
+    if stays:
         log.info("PMID %s: the stored record (version %s, revised %s, %s) is as new as this one or newer; kept",
                  item.pmid, old[4], old[1], old[5])
+    return stays
+
+
+def _stays(version, revised, source_format, new_version, new_revised, new_format) -> bool:
+    """Whether a copy of a PMID stays when another comes after it: when the other is older,
+    or is the MEDLINE text of it as XML at the same revision."""
+    newer = _newer_copy(version, revised, source_format, new_version, new_revised, new_format)
+    if newer is None:
+        newer = not (source_format == "xml" and new_format == "medline")
     return not newer
 
 
+def _newer_copy(version, revised, source_format, new_version, new_revised, new_format) -> bool | None:
+    """Whether the second copy is newer than the first, by _newer; PMID versions count only
+    between two read from XML (MEDLINE text carries none: its records all read 1)."""
+    both_xml = source_format == new_format == "xml"
+    return _newer(new_version if both_xml else None, new_revised, version if both_xml else None, revised)
+
+
 def _compared(old: tuple, item: "PreparedArticle") -> bool | None:
-    """Whether ``item`` is newer than the stored record (``old``), by _newer; None where neither tells."""
-    _, revised, _, _, version, source_format = old
-    both_xml = source_format == item.row[_SOURCE_FORMAT] == "xml"  # MEDLINE text carries no version: its records all read 1
-    return _newer(item.row[_VERSION] if both_xml else None, item.revised_date, version if both_xml else None,
-                  revised)
+    """Whether ``item`` is newer than the stored record (``old``); None where neither tells."""
+    return _newer_copy(old[4], old[1], old[5], item.row[_VERSION], item.revised_date, item.row[_SOURCE_FORMAT])
 
 
 # An author's row by name: prolific authors recur across a file, and hashing the name is

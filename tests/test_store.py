@@ -205,6 +205,39 @@ def test_after_a_deletion_a_copy_older_than_the_one_stored_leaves_it_deleted_wha
     assert indexed == [next(store.db.query("select rowid from articles where pmid = '90000002'"))["rowid"]]
 
 
+BATCHINGS = {"one batch": lambda records: [records], "one by one": lambda records: [[r] for r in records],
+             "split after two": lambda records: [records[:2], records[2:]]}
+
+
+@pytest.mark.parametrize("batching", BATCHINGS)
+def test_an_older_copy_does_not_withdraw_again_what_a_newer_one_brought_back(store, batching):
+    store.save_records([make_article(title="Stored", revised="2001-01-01")])
+    records = [Deletion(["90000001"]), make_article(title="Newer marigold", revised="2005-01-01"),
+               make_article(title="Older", revised="2002-01-01")]
+    withdrawn = set()
+    for group in BATCHINGS[batching](records):
+        store.save_records(group, withdrawn=withdrawn)
+    row = store.db["articles"].get("90000001")
+    assert (row["title"], row["deleted"]) == ("Newer marigold", 0)
+    assert [r["rowid"] for r in store.db.query("select rowid from articles_fts where articles_fts match 'marigold'")]
+
+
+@pytest.mark.parametrize("batching", BATCHINGS)
+def test_which_copy_of_a_pmid_is_kept_in_a_batch_follows_the_rule_against_the_store(store, batching):
+    """Two copies in one batch were weighed by PMID version across formats, and the MEDLINE
+    text of the XML record at the same revision replaced it there: not so batch by batch."""
+    records = [make_article(title="XML", version=2, revised="2020-01-01"),
+               make_article(title="MEDLINE text", raw=b"PMID- 90000001", source_format="medline",
+                            revised="2020-01-01"),
+               make_article(pmid="90000002", title="XML", version=2, revised="2020-01-01"),
+               make_article(pmid="90000002", title="MEDLINE, revised since", raw=b"PMID- 90000002 later",
+                            source_format="medline", revised="2022-01-01")]
+    for group in BATCHINGS[batching](records):
+        store.save_records(group)
+    assert [row["title"] for row in store.db.query("select title from articles order by pmid")] == [
+        "XML", "MEDLINE, revised since"]
+
+
 @pytest.mark.parametrize("batch", ["one batch", "batch by batch"])
 def test_a_lower_pmid_version_never_replaces_a_higher_one(store, batch):
     records = [make_article(title="Version two", version=2), make_article(title="Version one", version=1)]
