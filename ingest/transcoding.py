@@ -54,7 +54,7 @@ def codec_of(head: bytes) -> str | None:
     try:
         if _MARKUP.encode(codec) != _MARKUP.encode("ascii"):
             return None
-    except (UnicodeError, ValueError):  # a codec that cannot write markup at all
+    except (LookupError, UnicodeError, ValueError):  # not for text (base64, rot13), or cannot write markup
         return None
     return codec
 
@@ -109,15 +109,31 @@ class Utf8Stream:
         held = len(state[0])  # bytes of a character begun in the last call
         try:
             text = self._decoder.decode(data, final)
-        except UnicodeDecodeError as err:
-            self._error = EncodingError(
-                f"{self._name}: byte {self._offset - held + err.start + 1:,} is not {self._label} text, "
-                f"as the document's encoding says ({err.reason})")
+        except UnicodeError as err:
             self._decoder.setstate(state)  # the CJK decoders drop a character begun in the last call
-            good = err.start - held
+            if isinstance(err, UnicodeDecodeError):
+                good = err.start - held
+            else:  # ISO-2022-JP's decoder raises a bare one ("pending buffer overflow"), saying no byte
+                good = self._decodable(data, state)
+            self._error = EncodingError(
+                f"{self._name}: byte {self._offset + good + 1:,} is not {self._label} text, "
+                f"as the document's encoding says ({getattr(err, 'reason', err)})")
             text = self._decoder.decode(data[:good]) if good > 0 else ""
         self._offset += len(data)
         return text
+
+    def _decodable(self, data: bytes, state) -> int:
+        """How many of ``data``'s first bytes decode, found by halving (the decoder left at ``state``)."""
+        low, high = 0, len(data)
+        while low < high:
+            middle = (low + high + 1) // 2
+            try:
+                self._decoder.decode(data[:middle])
+                low = middle
+            except UnicodeError:
+                high = middle - 1
+            self._decoder.setstate(state)
+        return low
 
     def read(self, size: int = -1) -> bytes:
         whole = size is None or size < 0

@@ -14,6 +14,7 @@ import shutil
 import signal
 import sqlite3
 import sys
+import tempfile
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -464,10 +465,16 @@ def _replaced(path: Path):
     """A temporary path beside ``path`` to write, which takes its place once written whole:
     a failed or interrupted export leaves what was there before. A device or a pipe
     (/dev/stdout) is written as it is."""
-    path = path.resolve()  # a symbolic link stays one: what it points to is replaced
-    if path.exists() and not path.is_file():
-        yield path
+    if path.exists() and (not path.is_file() or path.absolute().parts[1:2] in (("dev",), ("proc",))):
+        # /dev/stdout: a pipe, a terminal, or a file the shell opened, which opening it
+        # to write would empty (">>" appends): written whole, then appended to it
+        with tempfile.TemporaryDirectory(prefix="cryokb-") as folder:
+            temporary = Path(folder) / path.name
+            yield temporary
+            with open(temporary, "rb") as written, open(path, "ab") as device:
+                shutil.copyfileobj(written, device)
         return
+    path = path.resolve()  # a symbolic link stays one: what it points to is replaced
     if not path.parent.is_dir():
         raise click.BadParameter(f"{path.parent}: no such folder", param_hint="--output")
     temporary = path.with_name(f".{os.getpid()}.tmp.{path.name}")  # its extension kept: it can choose the format

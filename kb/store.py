@@ -263,12 +263,18 @@ class Store:
         finding what the other made, for up to BUSY_TIMEOUT.
         """
         deadline = time.monotonic() + BUSY_TIMEOUT
+        last = None
         while True:
             try:
                 return self._ensure_shape()
             except sqlite3.OperationalError as exc:
-                if not any(words in str(exc) for words in SHAPE_RACES) or time.monotonic() > deadline:
+                raced = any(words in str(exc) for words in SHAPE_RACES)
+                if str(exc) == last and "exists" in last:  # the same table in the way twice: no race
+                    raise StoreError(f"cannot give the database cryokb's tables: {exc} (a table of another "
+                                     "program's in the way?)") from exc
+                if not raced or time.monotonic() > deadline:
                     raise
+                last = str(exc)
                 time.sleep(0.05)
 
     def _ensure_shape(self) -> "Store":
@@ -388,6 +394,8 @@ class Store:
         self._ensure_indexes()
         if "articles_fts" not in db.table_names():
             db["articles"].enable_fts(["title", "abstract"], create_triggers=False, tokenize="porter")
+            with self.transaction():  # made anew over stored rows: only the live ones are indexed
+                _unindex_withdrawn(db.conn)
         return self
 
     def _create_link_table(self, name: str, columns: dict, *, pk: tuple, foreign_keys: list) -> None:
@@ -1045,6 +1053,11 @@ def _insert_and_index(conn, rows: list[tuple]) -> None:
     _write_rows(conn, "articles", numbered, columns=ROWID_ARTICLE_COLUMNS)
     conn.executemany("insert into articles_fts (rowid, title, abstract) values (?, ?, ?)",
                      [(row[0], row[_TITLE], row[_ABSTRACT]) for row in numbered])
+
+
+def _unindex_withdrawn(conn) -> None:
+    conn.execute("insert into articles_fts (articles_fts, rowid, title, abstract) "
+                 "select 'delete', rowid, title, abstract from articles where deleted = 1")
 
 
 def _index(conn, pmids: list[str]) -> None:

@@ -618,6 +618,22 @@ def test_extract_writes_to_a_named_pipe_without_waiting_on_it(tmp_path, sample_x
     assert received and len(received[0].splitlines()) > 30
 
 
+def test_an_export_to_dev_stdout_appends_where_the_shell_appends(tmp_path, sample_xml):
+    """`cryokb extract ... -o /dev/stdout >> all.jsonl`: opening /dev/stdout to write emptied
+    the file, and the temporary file beside it was to be made in /proc."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "all.jsonl"
+    out.write_text('{"pmid": "earlier"}\n')
+    with open(out, "ab") as appended:
+        run = subprocess.run([sys.executable, "-m", "kb.cli", "extract", str(sample_xml), "-o", "/dev/stdout", "-q"],
+                             stdout=appended, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    lines = out.read_text().splitlines()
+    assert lines[0] == '{"pmid": "earlier"}' and len(lines) > 30
+
+
 def test_extract_writes_every_record_to_the_output_file(runner, tmp_path, sample_xml):
     from ingest.readers import read_records
 

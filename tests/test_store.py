@@ -1,13 +1,14 @@
 """The store: schema, upsert by PMID, idempotence, deletions, one transaction a batch."""
 
 import sqlite3
+import time
 import zlib
 
 import pytest
 
 from ingest.model import (AbstractSection, Article, Author, Deletion, Journal, Link, MeshHeading,
                           MeshQualifier, ParseProblem, PublicationType)
-from kb.store import ARTICLE_COLUMNS, Store, StoreError
+from kb.store import ARTICLE_COLUMNS, BUSY_TIMEOUT, Store, StoreError
 
 
 def make_article(pmid="90000001", title="Percutaneous cryoablation of desmoid tumours", revised="2024-03-01",
@@ -659,3 +660,26 @@ def _shape(path: str) -> str:
         return "ok"
     except Exception as exc:  # noqa: BLE001 - the test reports it
         return f"{type(exc).__name__}: {exc}"
+
+
+def test_a_table_in_the_way_of_cryokbs_own_is_an_error_at_once_not_a_race_waited_out(tmp_path):
+    path = tmp_path / "kb.db"
+    Store(path).ensure_shape().db.execute("drop table articles_fts")
+    with sqlite3.connect(path) as conn:
+        conn.execute("create table articles_fts_data (x)")  # the name of one of FTS5's own tables
+    started = time.monotonic()
+    with pytest.raises(StoreError, match="cannot give the database cryokb's tables: .*already exists"):
+        Store(path).ensure_shape()
+    assert time.monotonic() - started < BUSY_TIMEOUT / 3  # it waited the whole BUSY_TIMEOUT out
+
+
+def test_a_full_text_index_made_anew_holds_only_the_live_articles(store):
+    store.save_records([make_article(title="Live marigold"), make_article(pmid="90000002", title="Withdrawn marigold")])
+    store.save_records([Deletion(["90000002"])])
+    store.db.execute("drop table articles_fts")
+    store.ensure_shape()
+    store.db.execute("insert into articles_fts(articles_fts) values('integrity-check')")
+    found = [r["title"] for r in store.db.query(
+        "select articles.title from articles_fts join articles on articles.rowid = articles_fts.rowid "
+        "where articles_fts match 'marigold'")]
+    assert found == ["Live marigold"]

@@ -121,11 +121,12 @@ def test_a_recoded_document_is_read_a_block_at_a_time(monkeypatch):
     b'<?xml version="1.0" encoding="unicode_escape"?>\n<PubmedArticleSet>',
     b'<?xml version="1.0" encoding="raw_unicode_escape"?>\n<PubmedArticleSet>',  # "\\u003c" would read "<"
     b'<?xml version="1.0" encoding="charmap"?>\n<PubmedArticleSet>',
+    b'<?xml version="1.0" encoding="base64"?>\n<PubmedArticleSet>',  # a codec, but not for text
     b'<?xml version="1.0" encoding="no-such-encoding"?>\n<PubmedArticleSet>',
     b'<?xml version="1.0" encoding="UTF-16"?>\n<PubmedArticleSet>',  # says UTF-16, written in ASCII
     b'\xef\xbb\xbf<?xml version="1.0" encoding="ISO-8859-1"?>\n<PubmedArticleSet>',  # says Latin-1, marked UTF-8
     "<PubmedArticleSet>".encode("utf-32"),
-], ids=["idna", "unicode_escape", "raw_unicode_escape", "charmap", "unknown", "UTF-16 in ASCII", "UTF-8 mark", "UTF-32"])
+], ids=["idna", "unicode_escape", "raw_unicode_escape", "charmap", "base64", "unknown", "UTF-16 in ASCII", "UTF-8 mark", "UTF-32"])
 def test_what_is_not_plainly_a_character_encoding_to_recode_is_left_to_the_parser(head):
     assert transcoding.codec_of(head) is None
 
@@ -182,3 +183,21 @@ def test_a_gzip_cut_short_inside_a_utf16_character_is_said_to_be_cut_short(tmp_p
     path.write_bytes(packer.compress(data[:half]) + packer.flush(zlib.Z_SYNC_FLUSH))  # and there it stops
     with pytest.raises(ReadError, match="saved.xml.gz: cannot decompress"):
         list(read_records(path))
+
+
+def test_a_broken_escape_the_decoder_gives_no_position_for_still_keeps_the_records_before_it():
+    """ISO-2022-JP's decoder raises a bare UnicodeError ("pending buffer overflow") for an
+    escape cut off by a read: it was a traceback, and said no byte."""
+    head = '<?xml version="1.0" encoding="ISO-2022-JP"?>\n<PubmedArticleSet>\n'
+    first = document(1).split("<PubmedArticle>", 1)[1].split("</PubmedArticle>")[0]
+    record = "<PubmedArticle>" + first.replace(TITLE, "\u6c37\u306e\u7814\u7a76") + "</PubmedArticle>\n"
+    body = (head + record).encode("iso2022_jp")
+    broken = b"\x1b$BI9\x1b(\x1b  \xd8a...\x1b$B?e\x1b(B."  # "ESC (" followed by neither B nor J
+    filler = b"<!--" + b"f" * (transcoding.READ_SIZE - len(body) - 25) + b"-->"
+    doc = body + filler + b"<!--" + broken + b"-->" + record.replace("40000000", "40000001").encode() + \
+        b"</PubmedArticleSet>\n"
+    records = []
+    with pytest.raises(EncodingError, match=r"saved.xml: byte [\d,]+ is not ISO-2022-JP text"):
+        for record_read in iter_records(io.BytesIO(doc), "saved.xml"):
+            records.append(record_read)
+    assert [r.pmid for r in records] == ["40000000"]
