@@ -33,7 +33,7 @@ from lxml.includes.tree cimport (
 )
 
 from ingest.fields import iso_date, normalise_orcid, pmid_version, pub_date
-from ingest.model import canonical_pmid
+from ingest.model import canonical_pmid, linked_pmid
 
 cetree.import_lxml__etree()
 
@@ -357,8 +357,8 @@ cdef int _medline_citation(_Record record, xmlNode* node) except -1:
 
 cdef int _set_pmid(_Record record, xmlNode* node) except -1:
     pmid = canonical_pmid(_all_text(node).decode("utf-8"))
-    if pmid is None:
-        raise Unusual()
+    if pmid is None or (record.pmid and record.pmid != pmid):
+        raise Unusual()  # the Python walk says why
     record.pmid = pmid
     version = _attribute(node, "Version")
     if version:
@@ -590,7 +590,7 @@ cdef list _links(xmlNode* node):
             part = _element(child.children)
             while part is not NULL:
                 if _is(part, "PMID"):
-                    pmid = _plain(part)
+                    pmid = linked_pmid(_plain(part))
                 elif _is(part, "RefSource"):
                     source = _text_of(part) or None
                 part = _element(part.next)

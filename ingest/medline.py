@@ -36,6 +36,7 @@ from ingest.model import (
     ParseProblem,
     PublicationType,
     canonical_pmid,
+    linked_pmid,
 )
 from ingest.fields import normalise_orcid
 
@@ -334,7 +335,7 @@ def parse_link(tag: str, value: str) -> Link:
         # MEDLINE writes "<RefSource>. PMID: <pmid>": drop that joining period.
         source = value[: found.start()].strip()
         source = source[:-1] if source.endswith(".") else source
-        return Link(LINK_FIELDS[tag], found.group(1), source or None)
+        return Link(LINK_FIELDS[tag], linked_pmid(found.group(1)), source or None)
     return Link(LINK_FIELDS[tag], None, value.strip() or None)
 
 

@@ -191,6 +191,12 @@ def is_pmid(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
+def linked_pmid(text: str | None) -> str | None:
+    """A PMID a record links to (a comment, an erratum), as canonical_pmid gives it where it
+    is one, else as written."""
+    return text and (canonical_pmid(text) or text)
+
+
 def canonical_pmid(text: str) -> str | None:
     """The PMID ``text`` (stripped) names, without leading zeros, or None if it names none.
 

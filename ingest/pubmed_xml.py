@@ -42,6 +42,7 @@ from ingest.model import (
     ParseProblem,
     PublicationType,
     canonical_pmid,
+    linked_pmid,
 )
 
 log = logging.getLogger("cryokb")
@@ -431,6 +432,8 @@ def _set_pmid(article: Article, elem: etree._Element) -> None:
     pmid = canonical_pmid(text)
     if pmid is None:
         raise RecordError(f"PMID {text!r} is not a number")
+    if article.pmid and article.pmid != pmid:  # read under the last, it overwrote that article
+        raise RecordError(f"two PMIDs, {article.pmid} and {pmid}")
     article.pmid = pmid
     version = elem.get("Version")
     if version:
@@ -613,7 +616,7 @@ def _link(elem: etree._Element) -> Link:
     link = Link(elem.get("RefType") or "")
     for child in elem:
         if child.tag == "PMID":
-            link.pmid = _plain(child)
+            link.pmid = linked_pmid(_plain(child))
         elif child.tag == "RefSource":
             link.source = text_of(child) or None
     return link

@@ -296,3 +296,9 @@ def test_a_pmid_written_with_leading_zeros_is_that_pmid():
     article, problem = list(iter_records(io.BytesIO(text.encode()), "zeros.nbib"))
     assert article.pmid == "39991402"
     assert isinstance(problem, ParseProblem) and "'000' is not a number" in problem.message
+
+
+def test_a_linked_pmid_written_with_leading_zeros_is_that_pmid():
+    text = "PMID- 39991402\nTI  - Cryoablation of a synthetic tumour.\nEIN - J Synth Radiol. 2024;3:1. PMID: 0039990777\n"
+    (article,) = list(iter_records(io.BytesIO(text.encode()), "links.nbib"))
+    assert [(link.ref_type, link.pmid) for link in article.links] == [("ErratumIn", "39990777")]

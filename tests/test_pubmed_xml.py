@@ -503,6 +503,26 @@ def test_a_citation_without_its_article_element_is_a_problem_not_an_empty_articl
     assert (whole[0] if flat else whole.pmid) == "40000001"
 
 
+@pytest.mark.parametrize("flat", [False, True], ids=["the Python walk", "the compiled walk"])
+def test_a_citation_with_two_pmids_is_a_problem_not_read_under_the_last(flat):
+    """Read under the last, it overwrote (or merged with) the article of that other PMID."""
+    doc = many_records(2).replace(b"40000000</PMID>", b"40000000</PMID><PMID>40000001</PMID>", 1)
+    problem, article = list(iter_records(io.BytesIO(doc), "two.xml", flat=flat))
+    assert problem == ParseProblem("two.xml", "PMID 40000000", "two PMIDs, 40000000 and 40000001")
+    assert (article[0] if flat else article.pmid) == "40000001"
+
+
+@pytest.mark.parametrize("flat", [False, True], ids=["the Python walk", "the compiled walk"])
+def test_a_linked_pmid_written_with_leading_zeros_is_that_pmid(flat):
+    links = (b"<CommentsCorrectionsList><CommentsCorrections RefType=\"ErratumIn\"><RefSource>J. 2024</RefSource>"
+             b"<PMID Version=\"1\">0039990777</PMID></CommentsCorrections><CommentsCorrections RefType=\"CommentOn\">"
+             b"<RefSource>A letter</RefSource><PMID>not-a-pmid</PMID></CommentsCorrections></CommentsCorrectionsList>")
+    doc = many_records(1).replace(b"</MedlineCitation>", links + b"</MedlineCitation>", 1)
+    (record,) = list(iter_records(io.BytesIO(doc), "links.xml", flat=flat))
+    pmids = [link[1] for link in record[20]] if flat else [link.pmid for link in record.links]
+    assert pmids == ["39990777", "not-a-pmid"]
+
+
 def test_comments_and_processing_instructions_after_the_root_are_xml_not_damage():
     doc = many_records(2) + b"\n<!-- written by a tool -->\n<?tool done?>\n"
     assert [r.pmid for r in iter_records(io.BytesIO(doc), "misc.xml")] == ["40000000", "40000001"]
