@@ -116,17 +116,18 @@ def setup_logging(verbose: int, quiet: bool = False) -> None:
     logger.propagate = False
 
 
-def open_store(db_path: Path, *, existing: bool = False):
+def open_store(db_path: Path, *, existing: bool = False, reading: bool = False):
     """The store, its tables created where missing; another program's database is refused
-    (Store.refuse_foreign). ``existing``: so is a new or empty one."""
+    (Store.refuse_foreign). ``existing``: so is a new or empty one. ``reading``: a command
+    that only reads (``graph``) opens it as it is, so that it works on read-only media."""
     from kb.store import Store
 
-    store = Store(db_path)
+    store = Store.reading(db_path) if reading else Store(db_path)
     store.refuse_foreign(db_path)
     if existing and "articles" not in store.db.table_names():
         raise click.ClickException(f"{db_path} is not a cryokb database (it has no articles table): "
                                    "run 'cryokb harvest' or 'cryokb import' first")
-    return store.ensure_shape()
+    return store if reading else store.ensure_shape()
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -618,7 +619,7 @@ def graph_(db_path, fmt, output, bipartite):
     if not db_path.exists():
         raise click.ClickException(f"no database at {db_path}")
     _refuse_overwriting(output, "--output", db=db_path)
-    store = open_store(db_path, existing=True)
+    store = open_store(db_path, existing=True, reading=True)
     if "article_concepts" not in store.db.table_names():
         raise click.ClickException(f"{db_path} has no evidence yet: run 'cryokb build' first")
     result = graph.bipartite_graph(store) if bipartite else graph.add_metrics(graph.concept_graph(store))

@@ -634,6 +634,22 @@ def test_an_export_to_dev_stdout_appends_where_the_shell_appends(tmp_path, sampl
     assert lines[0] == '{"pmid": "earlier"}' and len(lines) > 30
 
 
+def test_graph_only_reads_the_database(runner, tmp_path):
+    """It made the store's missing tables and indexes first, so on read-only media it failed
+    with "attempt to write a readonly database"."""
+    import sqlite3
+
+    db, out = tmp_path / "cryokb.db", tmp_path / "concepts.graphml"
+    assert runner.invoke(cli, ["demo", "--no-serve", "-q", "--db", str(db)]).exit_code == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute("drop table cryokb_meta")
+    result = runner.invoke(cli, ["graph", "--db", str(db), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(db) as conn:
+        tables = {name for (name,) in conn.execute("select name from sqlite_master where type = 'table'")}
+    assert "cryokb_meta" not in tables and out.read_text().startswith("<?xml")
+
+
 def test_extract_writes_every_record_to_the_output_file(runner, tmp_path, sample_xml):
     from ingest.readers import read_records
 
