@@ -828,19 +828,9 @@ def _earlier_stays(flat: tuple, earlier: tuple) -> bool:
     """Whether of two copies of a PMID in one batch the earlier stays: by the rule a copy
     meets against the stored record (_stays), so that which copy is stored does not depend
     on where the batches fall."""
-    return _stays(earlier[_FLAT_VERSION], earlier[_REVISED], earlier[_FLAT_FORMAT], flat[_FLAT_VERSION],
-                  flat[_REVISED], flat[_FLAT_FORMAT])
-
-
-def _newer(version, revised, than_version, than_revised) -> bool | None:
-    """Whether one copy of a PMID is newer than another: by PMID version where both have one
-    and they differ, else by revision date where both have one and they differ; None
-    where neither tells."""
-    if version and than_version and version != than_version:
-        return version > than_version
-    if revised and than_revised and revised != than_revised:
-        return revised > than_revised
-    return None
+    newer = _newer_copy(earlier[_FLAT_VERSION], earlier[_REVISED], earlier[_FLAT_FORMAT], flat[_FLAT_VERSION],
+                        flat[_REVISED], flat[_FLAT_FORMAT])
+    return _stays(newer, earlier[_FLAT_FORMAT], flat[_FLAT_FORMAT])
 
 
 def prepare_batch(batch: ReadBatch) -> PreparedBatch:
@@ -934,27 +924,30 @@ def _keeps(old: tuple, item: "PreparedArticle") -> bool:
     """
     if old[0] == item.digest:
         return True
-    stays = _stays(old[4], old[1], old[5], item.row[_VERSION], item.revised_date, item.row[_SOURCE_FORMAT])
+    stays = _stays(_compared(old, item), old[5], item.row[_SOURCE_FORMAT])
     if stays:
         log.info("PMID %s: the stored record (version %s, revised %s, %s) is as new as this one or newer; kept",
                  item.pmid, old[4], old[1], old[5])
     return stays
 
 
-def _stays(version, revised, source_format, new_version, new_revised, new_format) -> bool:
-    """Whether a copy of a PMID stays when another comes after it: when the other is older,
-    or is the MEDLINE text of it as XML at the same revision."""
-    newer = _newer_copy(version, revised, source_format, new_version, new_revised, new_format)
+def _stays(newer: bool | None, source_format: str, new_format: str) -> bool:
+    """Whether a copy of a PMID stays when another comes after it (``newer``: _newer_copy):
+    when the other is older, or is the MEDLINE text of it as XML at the same revision."""
     if newer is None:
-        newer = not (source_format == "xml" and new_format == "medline")
+        return source_format == "xml" and new_format == "medline"
     return not newer
 
 
 def _newer_copy(version, revised, source_format, new_version, new_revised, new_format) -> bool | None:
-    """Whether the second copy is newer than the first, by _newer; PMID versions count only
-    between two read from XML (MEDLINE text carries none: its records all read 1)."""
-    both_xml = source_format == new_format == "xml"
-    return _newer(new_version if both_xml else None, new_revised, version if both_xml else None, revised)
+    """Whether the second copy of a PMID is newer than the first: by PMID version where both
+    were read from XML and differ (MEDLINE text carries none: its records all read 1), else
+    by revision date where both have one and they differ; None where neither tells."""
+    if source_format == new_format == "xml" and version and new_version and version != new_version:
+        return new_version > version
+    if revised and new_revised and revised != new_revised:
+        return new_revised > revised
+    return None
 
 
 def _compared(old: tuple, item: "PreparedArticle") -> bool | None:
