@@ -347,7 +347,7 @@ def _fetch_windows(client, store, result: HarvestResult, max_records, batch_size
                min(result.matched, max_records) if max_records else result.matched)
     run.advance(0)
     for window in result.windows:
-        if window.ids and run.handled.intersection(window.ids):
+        if window.ids and any(run.dealt_with(pmid) for pmid in window.ids):
             _fetch_by_id(run, window)
         else:
             _fetch_window(run, window)
@@ -369,7 +369,10 @@ class _Run:
     total: int  # what the progress bar counts to
     done: int = 0  # records asked for so far
     brought: set[str] = field(default_factory=set)  # PMIDs the replies brought
-    handled: set[str] = field(default_factory=set)  # those, and the PMIDs found never to come
+    never: set[str] = field(default_factory=set)  # PMIDs asked for by id that did not come
+
+    def dealt_with(self, pmid: str) -> bool:
+        return pmid in self.brought or pmid in self.never
 
     def room(self, wanted: int) -> int:
         """How many of ``wanted`` more records the budget allows; short of it, the run is truncated."""
@@ -437,7 +440,7 @@ def _fetch_window(run: _Run, window: Window) -> None:
 
 def _fetch_by_id(run: _Run, window: Window) -> None:
     """A window's records that no earlier window dealt with, fetched by id a batch at a time."""
-    wanted = [pmid for pmid in window.search.ids if pmid not in run.handled]
+    wanted = [pmid for pmid in window.search.ids if not run.dealt_with(pmid)]
     todo = wanted[: run.room(len(wanted))]
     seen = _Brought(run)
     for start in range(0, len(todo), run.batch_size):
@@ -465,7 +468,7 @@ def _report_never(run: _Run, seen: "_Brought", never: list[str]) -> None:
     """Record the PMIDs efetch did not return as problems, once a run: a later window that
     finds them too does not ask again."""
     if never:
-        run.handled.update(never)
+        run.never.update(never)
         _record_problems(run.store, run.result, [ParseProblem("efetch", f"PMID {pmid}", "in the search result, "
                                                               "but efetch did not return it") for pmid in never])
 
@@ -482,7 +485,6 @@ class _Brought:
     def add(self, pmid: str) -> None:
         self.pmids.add(pmid)
         self.run.brought.add(pmid)
-        self.run.handled.add(pmid)
 
 
 def _record_problems(store, result: HarvestResult, problems: list[ParseProblem]) -> None:
