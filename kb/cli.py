@@ -119,7 +119,7 @@ def setup_logging(verbose: int, quiet: bool = False) -> None:
 def open_store(db_path: Path, *, existing: bool = False, reading: bool = False):
     """The store, its tables created where missing; another program's database is refused
     (Store.refuse_foreign). ``existing``: so is a new or empty one. ``reading``: a command
-    that only reads (``graph``) opens it as it is, so that it works on read-only media."""
+    that only reads (``stats``, ``graph``) opens it as it is, so that it works on read-only media."""
     from kb.store import Store
 
     store = Store.reading(db_path) if reading else Store(db_path)
@@ -331,13 +331,10 @@ def stats(db_path, as_json):
         cryokb stats --db cryokb-demo.db --json
     """
     from ingest.model import SaveCounts
-    from kb.store import Store
 
     if not db_path.exists():
         raise click.ClickException(f"no database at {db_path} (run 'cryokb harvest' or 'cryokb import' first)")
-    store = Store.reading(db_path)
-    store.refuse_foreign(db_path)
-    figures = store.stats()
+    figures = open_store(db_path, reading=True).stats()
     if as_json:
         click.echo(json.dumps(figures, indent=2, default=str))
         return
