@@ -159,8 +159,13 @@ def test_a_new_version_of_a_deleted_citation_brings_it_back(store):
     assert counts.revised == 1 and store.db["articles"].get("90000001")["deleted"] == 0
 
 
-@pytest.mark.parametrize("batch", ["one batch", "batch by batch"])
-def test_deletions_and_copies_apply_in_file_order_whatever_the_batches(store, batch):
+# The ways a run's records can fall into batches (transactions): none may change what is stored.
+BATCHINGS = {"one batch": lambda records: [records], "one by one": lambda records: [[r] for r in records],
+             "split after two": lambda records: [records[:2], records[2:]]}
+
+
+@pytest.mark.parametrize("batching", BATCHINGS)
+def test_deletions_and_copies_apply_in_file_order_whatever_the_batches(store, batching):
     stored = make_article(pmid="90000002", title="Stored")
     store.save_records([make_article(), stored])
     records = [Deletion(["90000001"]), make_article(title="Reinstated", revised="2025-06-01"),
@@ -169,27 +174,27 @@ def test_deletions_and_copies_apply_in_file_order_whatever_the_batches(store, ba
                # an older copy after a deletion is passed over, and does not undo the deletion
                make_article(pmid="90000003", title="Withdrawn", revised="2025-06-01"), Deletion(["90000003"]),
                make_article(pmid="90000003", title="Stale copy", revised="2025-01-01")]
-    for group in ([records] if batch == "one batch" else [[r] for r in records]):
+    for group in BATCHINGS[batching](records):
         store.save_records(group)
     assert [(row["pmid"], row["title"], row["deleted"]) for row in store.db["articles"].rows] == [
         ("90000001", "Reinstated", 0), ("90000002", "Newer copy", 0), ("90000003", "Withdrawn", 1)]
 
 
-@pytest.mark.parametrize("batch", ["one batch", "batch by batch"])
-def test_the_very_record_stored_coming_after_its_deletion_in_one_run_brings_it_back(store, batch):
+@pytest.mark.parametrize("batching", BATCHINGS)
+def test_the_very_record_stored_coming_after_its_deletion_in_one_run_brings_it_back(store, batching):
     """As in the file, whatever the batches: a run's batches share the PMIDs it withdrew."""
     store.save_records([make_article(), make_article(pmid="90000002")])
     store.save_records([Deletion(["90000002"])])  # an earlier run's withdrawal
     records = [Deletion(["90000001", "90000002"]), make_article(), make_article(pmid="90000002")]
     withdrawn = set()
-    for group in ([records] if batch == "one batch" else [[r] for r in records]):
+    for group in BATCHINGS[batching](records):
         store.save_records(group, withdrawn=withdrawn)
     assert [row["deleted"] for row in store.db.query("select deleted from articles order by pmid")] == [0, 0]
     assert [r["rowid"] for r in store.db.query("select rowid from articles_fts where articles_fts match 'desmoid'")]
 
 
-@pytest.mark.parametrize("batch", ["one batch", "batch by batch"])
-def test_after_a_deletion_a_copy_older_than_the_one_stored_leaves_it_deleted_whatever_the_batches(store, batch):
+@pytest.mark.parametrize("batching", BATCHINGS)
+def test_after_a_deletion_a_copy_older_than_the_one_stored_leaves_it_deleted_whatever_the_batches(store, batching):
     """The stored record (from an earlier run) is newer than the copy that follows the
     deletion in the file: in one batch the copy undid the deletion, batch by batch it did
     not. And the MEDLINE text of the XML record stored brings it back with the XML kept."""
@@ -198,16 +203,12 @@ def test_after_a_deletion_a_copy_older_than_the_one_stored_leaves_it_deleted_wha
     records = [Deletion(["90000001", "90000002"]), make_article(title="Older revision", revised="2003-01-01"),
                make_article(pmid="90000002", title="The MEDLINE text", raw=b"PMID- 90000002", source_format="medline")]
     withdrawn = set()
-    for group in ([records] if batch == "one batch" else [[r] for r in records]):
+    for group in BATCHINGS[batching](records):
         store.save_records(group, withdrawn=withdrawn)
     assert [(row["title"], row["deleted"]) for row in store.db.query("select * from articles order by pmid")] == [
         ("Newer revision", 1), ("The XML record", 0)]
     indexed = [r["rowid"] for r in store.db.query("select rowid from articles_fts where articles_fts match 'xml'")]
     assert indexed == [next(store.db.query("select rowid from articles where pmid = '90000002'"))["rowid"]]
-
-
-BATCHINGS = {"one batch": lambda records: [records], "one by one": lambda records: [[r] for r in records],
-             "split after two": lambda records: [records[:2], records[2:]]}
 
 
 @pytest.mark.parametrize("batching", BATCHINGS)
@@ -239,10 +240,10 @@ def test_which_copy_of_a_pmid_is_kept_in_a_batch_follows_the_rule_against_the_st
         "XML", "MEDLINE, revised since"]
 
 
-@pytest.mark.parametrize("batch", ["one batch", "batch by batch"])
-def test_a_lower_pmid_version_never_replaces_a_higher_one(store, batch):
+@pytest.mark.parametrize("batching", BATCHINGS)
+def test_a_lower_pmid_version_never_replaces_a_higher_one(store, batching):
     records = [make_article(title="Version two", version=2), make_article(title="Version one", version=1)]
-    for group in ([records] if batch == "one batch" else [[r] for r in records]):
+    for group in BATCHINGS[batching](records):
         store.save_records(group)
     assert (store.db["articles"].get("90000001")["title"], store.db["articles"].get("90000001")["version"]) == (
         "Version two", 2)
