@@ -32,7 +32,7 @@ from lxml.includes.tree cimport (
     xmlNode,
 )
 
-from ingest.fields import iso_date, normalise_orcid, pmid_version, pub_date
+from ingest.fields import iso_date, normalise_orcid, pmcid_of_other_id, pmid_version, pub_date
 from ingest.model import canonical_pmid, linked_pmid
 
 cetree.import_lxml__etree()
@@ -70,7 +70,7 @@ cdef class _Record:
     cdef object journal_title, iso_abbreviation, issn, issn_linking, nlm_unique_id
     cdef object version
     # what only settles once all of the record is read (ingest.pubmed_xml._State)
-    cdef object vernacular_title, elocation_doi, article_year, article_affiliation
+    cdef object vernacular_title, elocation_doi, article_year, article_affiliation, other_pmcid
 
     def __cinit__(self):
         self.pmid = ""
@@ -94,6 +94,8 @@ cdef class _Record:
             self.pub_year = self.article_year
         if self.elocation_doi and self.doi is None:
             self.doi = self.elocation_doi
+        if self.pmcid is None:
+            self.pmcid = self.other_pmcid
         if self.article_affiliation and self.authors:
             if not any(author[4] for author in self.authors):
                 self.authors[0][4].append(self.article_affiliation)
@@ -349,6 +351,9 @@ cdef int _medline_citation(_Record record, xmlNode* node) except -1:
             _keywords(record, child)
         elif _is(child, "CommentsCorrectionsList"):
             record.links = _links(child)
+        elif _is(child, "OtherID"):
+            if record.other_pmcid is None:
+                record.other_pmcid = pmcid_of_other_id(_attribute(child, "Source"), _plain(child))
         child = _element(child.next)
     if not has_article:
         raise Unusual()  # the Python walk says why

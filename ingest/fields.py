@@ -15,6 +15,7 @@ MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "O
 MONTHS = {name.lower(): number for number, name in enumerate(MONTH_NAMES, start=1)}
 _YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 _ORCID = re.compile(r"(\d{4}-?\d{4}-?\d{4}-?\d{3}[\dXx])")
+_PMC_OTHER_ID = re.compile(r"\s*(PMC\d+)(?!\w)")
 
 
 class RecordError(ValueError):
@@ -92,3 +93,14 @@ def normalise_orcid(value: str | None) -> str | None:
         return value.strip() or None
     digits = found.group(1).replace("-", "").upper()
     return "-".join(digits[i : i + 4] for i in range(0, 16, 4))
+
+
+def pmcid_of_other_id(source: str | None, text: str | None) -> str | None:
+    """The PMC id in an NLM OtherID ("PMC4380289", "PMC4688250 [Available on 12/22/16]"),
+    else None. Files before 2017 name a record's PMC copy only there, not in PubmedData's
+    ArticleIdList, and MEDLINE text gives it as PMC: without this the XML and MEDLINE
+    readings of one record disagree."""
+    if source != "NLM" or not text:
+        return None
+    found = _PMC_OTHER_ID.match(text)
+    return found.group(1) if found else None

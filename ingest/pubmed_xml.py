@@ -29,7 +29,7 @@ from typing import BinaryIO
 from lxml import etree
 
 from ingest import safexml, slicing, transcoding
-from ingest.fields import RecordError, iso_date, normalise_orcid, pmid_version, pub_date
+from ingest.fields import RecordError, iso_date, normalise_orcid, pmcid_of_other_id, pmid_version, pub_date
 from ingest.model import (
     AbstractSection,
     Article,
@@ -410,6 +410,8 @@ def _citation(elem: etree._Element) -> tuple[Article, "_State"]:
             article.keywords.extend(k for k in (text_of(kw) for kw in child if kw.tag == "Keyword") if k)
         elif tag == "CommentsCorrectionsList":
             article.links = [_link(c) for c in child if c.tag == "CommentsCorrections"]
+        elif tag == "OtherID" and state.other_pmcid is None:
+            state.other_pmcid = pmcid_of_other_id(child.get("Source"), _plain(child))
     if article.pmid and not has_article:  # a stub, stored, would replace the whole record of its PMID
         raise RecordError("no <Article> element, which PubMed's DTD requires in a MedlineCitation")
     return article, state
@@ -418,13 +420,14 @@ def _citation(elem: etree._Element) -> tuple[Article, "_State"]:
 class _State:
     """What a record says that only settles once all of it is read (fallbacks)."""
 
-    __slots__ = ("vernacular_title", "elocation_doi", "article_year", "article_level_affiliation")
+    __slots__ = ("vernacular_title", "elocation_doi", "article_year", "article_level_affiliation", "other_pmcid")
 
     def __init__(self) -> None:
         self.vernacular_title = ""
         self.elocation_doi = None
         self.article_year = None
         self.article_level_affiliation = None
+        self.other_pmcid = None  # an NLM OtherID's, where PubmedData names none
 
 
 def _set_pmid(article: Article, elem: etree._Element) -> None:
@@ -660,6 +663,8 @@ def _finish(article: Article, state: _State) -> None:
         article.pub_year = state.article_year
     if state.elocation_doi and article.doi is None:
         article.doi = state.elocation_doi
+    if article.pmcid is None:
+        article.pmcid = state.other_pmcid
     if state.article_level_affiliation and article.authors:
         if not any(a.affiliations for a in article.authors):
             article.authors[0].affiliations.append(state.article_level_affiliation)

@@ -10,8 +10,10 @@ from lxml import etree
 
 from ingest.model import Article, Deletion, ParseProblem
 from ingest.pubmed_xml import XMLFileError, article_from_xml, iter_records, normalise_orcid, squash, text_of
+from kb.store import FLAT_FIELDS
 
 XML = Path(__file__).parent / "data" / "xml"
+FLAT_PMCID = FLAT_FIELDS.index("pmcid")
 
 
 def read(name):
@@ -240,6 +242,24 @@ def test_old_medline_citation_set():
     assert second.journal.iso_abbreviation == "Arch Cryosurg"  # MedlineTA when ISOAbbreviation is missing
     assert etree.fromstring(first.raw).tag == "MedlineCitation"
     assert deletion == Deletion(["8990499"])
+
+
+@pytest.mark.parametrize("flat", [False, True], ids=["python walk", "compiled walk"])
+def test_an_old_record_names_its_pmc_copy_in_an_nlm_other_id(flat):
+    """Before 2017 a record's PMC id was only an OtherID of Source "NLM", embargoed ones
+    with a note after it; MEDLINE text of the same record gives it as PMC."""
+    first, second, _ = list(iter_records(XML / "medline_citation_set.xml", flat=flat))
+    pmcid = (lambda record: record[FLAT_PMCID]) if flat else (lambda record: record.pmcid)
+    assert (pmcid(first), pmcid(second)) == ("PMC1990501", "PMC1990502")  # not the NASA id, nor the note
+
+
+@pytest.mark.parametrize("flat", [False, True], ids=["python walk", "compiled walk"])
+def test_pubmed_data_names_the_pmc_copy_before_an_other_id(flat):
+    document = one_record(b"<PMID>2005</PMID><OtherID Source=\"NLM\">PMC1000001</OtherID>").replace(
+        b"</MedlineCitation>", b"</MedlineCitation><PubmedData><ArticleIdList>"
+        b"<ArticleId IdType=\"pmc\">PMC1000002</ArticleId></ArticleIdList></PubmedData>")
+    (record,) = list(iter_records(io.BytesIO(document), "ids.xml", flat=flat))
+    assert (record[FLAT_PMCID] if flat else record.pmcid) == "PMC1000002"
 
 
 def test_attribute_defaults_declared_in_the_doctype_count_however_the_document_is_read(monkeypatch):

@@ -69,8 +69,18 @@ def abstract_of(record: etree._Element) -> str:
     return "\n".join(texts)
 
 
-def independent_xml_view(path: Path) -> dict[str, str]:
-    """PMID -> abstract for every record, read with plain lxml."""
+def pmc_id_of(record: etree._Element) -> str | None:
+    """The record's PMC id computed here: PubmedData's, else an NLM OtherID's first word."""
+    for found in record.xpath("PubmedData/ArticleIdList/ArticleId[@IdType='pmc']/text()"):
+        return found.strip()
+    for found in record.xpath(".//OtherID[@Source='NLM']/text()"):
+        if found.startswith("PMC"):
+            return found.split()[0]
+    return None
+
+
+def independent_xml_view(path: Path) -> dict[str, tuple[str, str | None]]:
+    """PMID -> (abstract, PMC id) for every record, read with plain lxml."""
     view = {}
     with open_bytes(path) as handle:
         for _, elem in etree.iterparse(handle, tag=RECORD_TAGS, resolve_entities=False, no_network=True):
@@ -78,7 +88,7 @@ def independent_xml_view(path: Path) -> dict[str, str]:
             if elem.tag == "MedlineCitation" and parent is not None and parent.tag == "PubmedArticle":
                 continue
             pmid = elem.findtext(".//PMID")
-            view[pmid] = abstract_of(elem)
+            view[pmid] = abstract_of(elem), pmc_id_of(elem)
             elem.clear(keep_tail=True)
     return view
 
@@ -137,8 +147,9 @@ def test_small_real_file_parses_without_loss(path):
     if articles[0].source_format == "xml":
         expected = independent_xml_view(path)
         assert [a.pmid for a in articles] == list(expected)  # nothing lost, file order kept
-        lost = [a.pmid for a in articles if a.abstract != expected[a.pmid]]
+        lost = [a.pmid for a in articles if a.abstract != expected[a.pmid][0]]
         assert lost == []
+        assert {a.pmid: a.pmcid for a in articles} == {pmid: pmc for pmid, (_, pmc) in expected.items()}
     else:
         pmid_lines = sum(line.startswith(b"PMID-") for line in open_bytes(path))
         assert len(articles) == pmid_lines
