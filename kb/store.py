@@ -806,9 +806,13 @@ def read_batch(records: Iterable) -> ReadBatch:
             earlier = articles.get(pmid)
             if earlier is None or not _earlier_stays(flat, earlier):
                 articles[pmid] = flat
-                if pmid in deletions:  # a record after its deletion brings it back, as in the file
-                    del deletions[pmid]
-                    revived[pmid] = None
+                back = True
+            else:  # kept, as it would be if stored; but its MEDLINE text still brings it back
+                back = _newer_copy(earlier[_FLAT_VERSION], earlier[_REVISED], flat[_FLAT_VERSION],
+                                   flat[_REVISED]) is None
+            if back and pmid in deletions:  # a record after its deletion brings it back, as in the file
+                del deletions[pmid]
+                revived[pmid] = None
             read += 1
         elif isinstance(record, Deletion):
             deletions.update(dict.fromkeys(record.pmids))
@@ -828,8 +832,7 @@ def _earlier_stays(flat: tuple, earlier: tuple) -> bool:
     """Whether of two copies of a PMID in one batch the earlier stays: by the rule a copy
     meets against the stored record (_stays), so that which copy is stored does not depend
     on where the batches fall."""
-    newer = _newer_copy(earlier[_FLAT_VERSION], earlier[_REVISED], earlier[_FLAT_FORMAT], flat[_FLAT_VERSION],
-                        flat[_REVISED], flat[_FLAT_FORMAT])
+    newer = _newer_copy(earlier[_FLAT_VERSION], earlier[_REVISED], flat[_FLAT_VERSION], flat[_REVISED])
     return _stays(newer, earlier[_FLAT_FORMAT], flat[_FLAT_FORMAT])
 
 
@@ -917,7 +920,7 @@ def _keeps(old: tuple, item: "PreparedArticle") -> bool:
     """Whether the stored article (``old``: Store._existing's columns) keeps its content.
 
     It does for the very record stored, for a record older than it (a lower PMID version,
-    both read from XML, or revised before it), and for the MEDLINE text of the XML record
+    or revised before it, or not said to be revised), and for the MEDLINE text of the XML record
     stored: at the same revision, XML carries what MEDLINE drops (MeSH and publication
     type UIs, NlmCategory, diacritics). Whether a withdrawn article comes back is
     Store._save_articles' to say.
@@ -939,20 +942,22 @@ def _stays(newer: bool | None, source_format: str, new_format: str) -> bool:
     return not newer
 
 
-def _newer_copy(version, revised, source_format, new_version, new_revised, new_format) -> bool | None:
-    """Whether the second copy of a PMID is newer than the first: by PMID version where both
-    were read from XML and differ (MEDLINE text carries none: its records all read 1), else
-    by revision date where both have one and they differ; None where neither tells."""
-    if source_format == new_format == "xml" and version and new_version and version != new_version:
-        return new_version > version
-    if revised and new_revised and revised != new_revised:
-        return new_revised > revised
-    return None
+def _newer_copy(version, revised, new_version, new_revised) -> bool | None:
+    """Whether the second copy of a PMID is a newer revision than the first; None for the same.
+
+    By PMID version first (MEDLINE text carries none: its records all read 1), then by
+    DateRevised, a copy without one counting as older than any with one. Every pair of
+    copies compares so (a total order): with a copy that "tied" with any other, or an
+    XML version that outranked a MEDLINE date that outranked the XML, which copy was
+    stored depended on where the batches fell, and a re-run could flip it back.
+    """
+    old, new = (version or 1, revised or ""), (new_version or 1, new_revised or "")
+    return None if old == new else new > old
 
 
 def _compared(old: tuple, item: "PreparedArticle") -> bool | None:
     """Whether ``item`` is newer than the stored record (``old``); None where neither tells."""
-    return _newer_copy(old[4], old[1], old[5], item.row[_VERSION], item.revised_date, item.row[_SOURCE_FORMAT])
+    return _newer_copy(old[4], old[1], item.row[_VERSION], item.revised_date)
 
 
 # An author's row by name: prolific authors recur across a file, and hashing the name is
@@ -1005,8 +1010,12 @@ class _Rows:
     def add(self, item: PreparedArticle, first_seen: str, stamp: str, *, stored: bool = False) -> None:
         """``stored``: the PMID has a row already, which this one replaces."""
         (self.replacing if stored else self.articles).append(item.row + (first_seen, stamp))
-        if item.journal:
-            self.journals[item.journal[0]] = item.journal
+        journal = item.journal
+        if journal:
+            known = self.journals.get(journal[0])
+            if known is not None:  # as the upsert between batches does (keep_known): a value none replaces
+                journal = tuple(value if value is not None else before for value, before in zip(journal, known))
+            self.journals[journal[0]] = journal
         authors = self.authors
         for author in item.authors:
             authors[author[0]] = author

@@ -227,17 +227,87 @@ def test_an_older_copy_does_not_withdraw_again_what_a_newer_one_brought_back(sto
 @pytest.mark.parametrize("batching", BATCHINGS)
 def test_which_copy_of_a_pmid_is_kept_in_a_batch_follows_the_rule_against_the_store(store, batching):
     """Two copies in one batch were weighed by PMID version across formats, and the MEDLINE
-    text of the XML record at the same revision replaced it there: not so batch by batch."""
+    text of the XML record at the same revision replaced it there: not so batch by batch.
+    MEDLINE text carries no version: it reads as version 1, below an XML version 2 whatever
+    its date, and is weighed by date against version 1."""
     records = [make_article(title="XML", version=2, revised="2020-01-01"),
                make_article(title="MEDLINE text", raw=b"PMID- 90000001", source_format="medline",
                             revised="2020-01-01"),
-               make_article(pmid="90000002", title="XML", version=2, revised="2020-01-01"),
+               make_article(pmid="90000002", title="XML", revised="2020-01-01"),
                make_article(pmid="90000002", title="MEDLINE, revised since", raw=b"PMID- 90000002 later",
+                            source_format="medline", revised="2022-01-01"),
+               make_article(pmid="90000003", title="XML version 2", version=2, revised="2020-01-01"),
+               make_article(pmid="90000003", title="MEDLINE, revised since", raw=b"PMID- 90000003 later",
                             source_format="medline", revised="2022-01-01")]
     for group in BATCHINGS[batching](records):
         store.save_records(group)
     assert [row["title"] for row in store.db.query("select title from articles order by pmid")] == [
-        "XML", "MEDLINE, revised since"]
+        "XML", "MEDLINE, revised since", "XML version 2"]
+
+
+@pytest.mark.parametrize("batching", BATCHINGS)
+def test_a_copy_not_said_to_be_revised_is_older_than_any_that_is(store, batching):
+    """It once tied with both: batch by batch it let a copy revised in 2019 replace one
+    revised in 2021, in one batch it did not."""
+    store.save_records([make_article(title="Revised 2021", revised="2021-05-01")])
+    records = [make_article(title="Not dated", revised=None), make_article(title="Revised 2019", revised="2019-05-01")]
+    for group in BATCHINGS[batching](records):
+        store.save_records(group)
+    assert store.db["articles"].get("90000001")["title"] == "Revised 2021"
+
+
+@pytest.mark.parametrize("batching", BATCHINGS)
+def test_older_copies_after_a_deletion_leave_it_standing_whatever_the_batches(store, batching):
+    records = [make_article(title="Revised 2021", revised="2021-05-01"), Deletion(["90000001"]),
+               make_article(title="Not dated", revised=None), make_article(title="Revised 2019", revised="2019-05-01")]
+    withdrawn = set()
+    for group in BATCHINGS[batching](records):
+        store.save_records(group, withdrawn=withdrawn)
+    row = store.db["articles"].get("90000001")
+    assert (row["title"], row["deleted"]) == ("Revised 2021", 1)
+
+
+@pytest.mark.parametrize("batching", BATCHINGS)
+def test_the_medline_text_of_a_record_after_its_deletion_brings_the_xml_back_whatever_the_batches(store, batching):
+    records = [make_article(title="The XML record"), Deletion(["90000001"]),
+               make_article(title="The MEDLINE text", raw=b"PMID- 90000001", source_format="medline")]
+    withdrawn = set()
+    for group in BATCHINGS[batching](records):
+        store.save_records(group, withdrawn=withdrawn)
+    row = store.db["articles"].get("90000001")
+    assert (row["title"], row["source_format"], row["deleted"]) == ("The XML record", "xml", 0)
+
+
+def test_copies_whose_versions_and_dates_disagree_settle_and_stay_settled_on_a_re_run(store):
+    """Version 2 revised before version 1, and the MEDLINE text of version 1: ranked by
+    version across formats as well, they no longer outrank one another in a circle, which
+    flipped the stored copy (and its deletion) on every re-run."""
+    files = [[make_article(title="Version one", revised="2021-05-01")],
+             [make_article(title="Version one as MEDLINE", raw=b"PMID- 90000001", source_format="medline",
+                           revised="2021-05-01")],
+             [Deletion(["90000001"]), make_article(title="Version two", version=2, revised="2020-05-01")]]
+
+    def run() -> list:
+        withdrawn = set()
+        return [store.save_records(records, withdrawn=withdrawn) for records in files]
+
+    run()
+    again = run()
+    row = store.db["articles"].get("90000001")
+    assert (row["title"], row["deleted"]) == ("Version two", 0)
+    assert [(c.new, c.revised, c.deleted) for c in again[:2]] == [(0, 0, 0), (0, 0, 0)]
+
+
+@pytest.mark.parametrize("batching", BATCHINGS)
+def test_a_journal_keeps_the_issn_one_of_its_records_gave_whatever_the_batches(store, batching):
+    sparse = make_article(pmid="90000002")
+    sparse.journal = Journal("Cardiovascular and Interventional Radiology", None, None, nlm_unique_id="8003538")
+    records = [make_article(), sparse, make_article(pmid="90000003")]
+    records[2].journal = sparse.journal
+    for group in BATCHINGS[batching](records):
+        store.save_records(group)
+    journal = store.db["journals"].get("8003538")
+    assert (journal["iso_abbreviation"], journal["issn"]) == ("Cardiovasc Intervent Radiol", "0174-1551")
 
 
 @pytest.mark.parametrize("batching", BATCHINGS)
@@ -263,9 +333,11 @@ def test_the_medline_text_of_the_xml_record_stored_keeps_the_xml(store):
     assert row["source_format"] == "xml"
     assert store.db["publication_types"].get(("90000001", "Journal Article"))["ui"] == "D016428"
     later = make_article(raw=b"PMID- 90000001\nTI  - corrected", source_format="medline", revised="2025-01-01")
-    store.save_records([make_article(raw=b"<PubmedArticle>version two</PubmedArticle>", version=2)])
     assert store.save_records([later]).revised == 1  # a later revision wins, whatever its format
-    assert store.db["articles"].get("90000001")["source_format"] == "medline"  # MEDLINE says no version
+    assert store.db["articles"].get("90000001")["source_format"] == "medline"
+    store.save_records([make_article(raw=b"<PubmedArticle>version two</PubmedArticle>", version=2)])
+    assert store.save_records([later]).unchanged == 1  # MEDLINE says no version: it reads as 1
+    assert store.db["articles"].get("90000001")["version"] == 2
 
 
 def test_a_record_that_leaves_out_its_journal_issn_does_not_erase_it(store):
