@@ -151,6 +151,9 @@ def read_config(path: Path) -> dict:
             data = tomllib.load(handle)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    except UnicodeDecodeError as error:  # TOML is UTF-8, and tomllib says so with a traceback
+        raise ConfigError(f"{path}: not UTF-8 (byte 0x{error.object[error.start]:02x} at offset {error.start}); "
+                          "TOML files are UTF-8") from None
     except OSError as error:
         raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
     unknown = sorted(set(data) - set(KEYS))

@@ -93,6 +93,14 @@ def test_a_bad_file_is_refused_naming_the_file_and_the_setting(tmp_path, text, m
     assert message in str(error.value) and str(config) in str(error.value)
 
 
+def test_a_file_saved_in_latin_1_is_refused_in_one_line_naming_the_byte(tmp_path):
+    config = tmp_path / "cryokb.toml"
+    config.write_bytes('db = "kb.db"\n# r\u00e9glages du serveur\n'.encode("latin-1"))
+    with pytest.raises(ConfigError) as error:
+        resolve_settings({}, env={}, cwd=tmp_path)
+    assert str(error.value) == f"{config}: not UTF-8 (byte 0xe9 at offset 16); TOML files are UTF-8"
+
+
 def test_a_bad_variable_is_refused_naming_the_variable(tmp_path):
     with pytest.raises(ConfigError, match="environment CRYOKB_BATCH_SIZE: expected an integer"):
         resolve_settings({}, env={"CRYOKB_BATCH_SIZE": "lots"}, cwd=tmp_path)
