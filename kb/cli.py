@@ -670,7 +670,7 @@ def refresh(ctx, db_path, config_file, query, email, eutils_url, batch_size, ful
     from kb.config import ConfigError, resolve_settings
     from kb.lock import LockError, LockHeld
     from kb.refresh import (RefreshError, command_logging, dry_run as plan_refresh, format_dry_run,
-                            format_summary, refresh as run_refresh)
+                            format_summary, refresh as run_refresh, staging_path)
     from kb.errors import USER_ERRORS, sqlite_trouble
 
     def fail(message, code, **fields):
@@ -703,6 +703,10 @@ def refresh(ctx, db_path, config_file, query, email, eutils_url, batch_size, ful
             message = sqlite_trouble(exc, settings.db)
             if message is None:
                 raise
+            note_failure(message)
+            fail(message, 1)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM from systemctl stop or a timeout: said as any failure
+            message = _stopped(exc, staging_path(settings.db))
             note_failure(message)
             fail(message, 1)
         logging.getLogger("cryokb.refresh").info("%s", format_summary(result))
@@ -745,6 +749,14 @@ def serve(db_path, host, port, quiet, verbose):
 def _announce(what: str):
     """Say where the server listens, once it does (the port bound, the database checked)."""
     return lambda url: click.echo(f"{what} {url} (Ctrl-C to stop)", err=True)
+
+
+def _stopped(exc: KeyboardInterrupt, staging: Path) -> str:
+    """What an operator reads of a refresh stopped by a signal: which, and where its work is."""
+    why = str(exc) or "interrupted (Ctrl-C)"
+    if staging.exists():
+        return f"{why}; the work done so far is kept in {staging}, and the next refresh resumes from there"
+    return f"{why}; the published database is as it was"
 
 
 class Terminated(KeyboardInterrupt):

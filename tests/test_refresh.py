@@ -86,10 +86,10 @@ def refresh_json(config: Path, *args: str) -> dict:
     return json.loads(result.stdout)
 
 
-def start_paused(config: Path, phase: str, marker: Path) -> subprocess.Popen:
+def start_paused(config: Path, phase: str, marker: Path, *args: str) -> subprocess.Popen:
     """`cryokb refresh` as a real process that stops at ``phase`` (see kb.refresh.pause_point)."""
     env = dict(os.environ, **{PAUSE_ENV: phase, PAUSE_FILE_ENV: str(marker)})
-    return subprocess.Popen([sys.executable, "-m", "kb.cli", "refresh", "--config", str(config), "-q"],
+    return subprocess.Popen([sys.executable, "-m", "kb.cli", "refresh", "--config", str(config), "-q", *args],
                             cwd=config.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -312,6 +312,26 @@ def test_sigkill_in_each_phase_leaves_the_published_database_as_it_was(config, e
     assert outcomes == ([("ok",), ("ok",)] if phase == "staging" else [("ok",), ("interrupted",), ("ok",)])
     if phase == "publish":  # it had recorded itself ok, but the rename never happened
         assert "killed before it was published" in query(db, "select error from refresh_runs where id = 2")[0][0]
+
+
+def test_sigterm_says_in_one_line_where_the_work_is_kept_on_stderr_in_json_and_in_the_log(config, emu, tmp_path):
+    """systemctl stop, or a unit's timeout: the operator reads why the run ended, not "Aborted!"."""
+    db = tmp_path / "kb.db"
+    refresh_json(config)
+    emu.records = later_records()
+    marker, log = tmp_path / "paused", tmp_path / "refresh.log"
+    process = start_paused(config, "extract", marker, "--json", "--log", str(log))
+    wait_for(marker, process)
+    process.send_signal(signal.SIGTERM)
+    marker.unlink()
+    stdout, stderr = process.communicate(timeout=60)
+    said = (f"terminated (SIGTERM); the work done so far is kept in {db}.staging, "
+            "and the next refresh resumes from there")
+    assert process.returncode == 1 and stderr == f"Error: {said}\n"
+    assert json.loads(stdout) == {"outcome": "failed", "error": said}
+    assert said in log.read_text()
+    summary = refresh_json(config)
+    assert summary["resumed"] and (summary["new"], summary["revised"]) == (5, 2)
 
 
 def test_sigkill_right_after_the_rename_leaves_the_new_database_published(config, emu, tmp_path, reference):
