@@ -33,6 +33,7 @@ import json
 import logging
 import os
 import sqlite3
+import stat
 import time
 import uuid
 from contextlib import contextmanager
@@ -566,11 +567,29 @@ def publish(store: Store, published: Path) -> None:
     _check_unchanged(published, base)
     if _settle_published_wal(published):
         base = fingerprint(published)
+    _keep_access(published, staging)
     pause_point("publish")
     _check_unchanged(published, base)  # again, as close to the rename as it gets
     os.replace(staging, published)
     _fsync(published.parent)
     log.info("published %s", published)
+
+
+def _keep_access(published: Path, staging: Path) -> None:
+    """Give the copy the published file's permissions and owners: made with the runner's
+    umask, it would otherwise lock a group (the server's, a curator's) out, or let others in."""
+    try:
+        held = published.stat()
+    except FileNotFoundError:
+        return
+    os.chmod(staging, stat.S_IMODE(held.st_mode))
+    try:
+        os.chown(staging, held.st_uid, held.st_gid)
+    except PermissionError:  # not root: the group, where the runner is in it
+        try:
+            os.chown(staging, -1, held.st_gid)
+        except PermissionError:
+            log.warning("%s keeps the group of whoever ran the refresh, not %s's", published, published)
 
 
 def _check_unchanged(published: Path, base: str) -> None:

@@ -17,6 +17,7 @@ import json
 import os
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
 import threading
@@ -277,6 +278,21 @@ def test_a_network_failure_stops_at_its_batch_and_the_next_run_resumes(config, e
     assert content(db) == reference
     assert query(db, "select id, outcome from refresh_runs") == [(1, "failed"), (2, "ok")]
     assert_sound_and_alone(db)
+
+
+def test_publishing_keeps_who_may_read_the_published_file(config, emu, tmp_path):
+    """The staging copy is made with the runner's umask; the file it replaces kept a group
+    (the server's) able to read it and everyone else out."""
+    db = tmp_path / "kb.db"
+    refresh_json(config)
+    db.chmod(0o640)
+    emu.records = later_records()
+    umask = os.umask(0o077)
+    try:
+        summary = refresh_json(config)
+    finally:
+        os.umask(umask)
+    assert summary["new"] == 5 and stat.S_IMODE(db.stat().st_mode) == 0o640
 
 
 # -- crashes ---------------------------------------------------------------------------------
