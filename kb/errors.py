@@ -25,6 +25,9 @@ USER_ERRORS = (
 )
 
 
+# What SQLite says of a damaged file.
+DAMAGE = ("not a database", "malformed")
+
 # What SQLite says when the trouble lies in the machine or the file, not in cryokb: each
 # (words in the message, what to tell the user) in the order they are checked.
 SQLITE_TROUBLE = (
@@ -32,8 +35,8 @@ SQLITE_TROUBLE = (
                          "to it; try again when it has finished"),
     (("disk is full",), "cannot be written: the disk is full; free some space and run the command again "
                         "(whatever was committed before is kept)"),
-    (("not a database", "malformed"), "is damaged ({error}): move it aside, then restore it from a backup "
-                                      "or build it again (cryokb refresh --full)"),
+    (DAMAGE, "is damaged ({error}): move it aside, then restore it from a backup "
+             "or build it again (cryokb refresh --full)"),
     (("unable to open", "readonly", "disk i/o error"), "cannot be used: {error}"),
 )
 
@@ -50,3 +53,8 @@ def sqlite_trouble(exc: BaseException, db_path=None) -> str | None:
         if any(word in text for word in words):
             return f"{where} {message.format(error=exc)}"
     return None
+
+
+def damaged(exc: BaseException) -> bool:
+    """Whether an SQLite error says the file itself is damaged."""
+    return isinstance(exc, sqlite3.DatabaseError) and any(word in str(exc).lower() for word in DAMAGE)

@@ -647,10 +647,44 @@ def refresh(settings: Settings, *, full: bool = False, reextract: bool = False, 
             bar.update(1)
         pause_point("published")
         return result
+    except sqlite3.DatabaseError as error:
+        if store is not None:
+            store.db.conn.close()
+            store = None
+        told = _told(error, published)
+        if told is error:
+            raise
+        raise told from None
     finally:
         if store is not None:
             store.db.conn.close()  # a no-op after publish; after a failure it frees the staging copy
         lock.release()
+
+
+def _told(error: sqlite3.DatabaseError, published: Path) -> BaseException:
+    """An SQLite error met in a refresh, told of the file it lies in: the staging copy,
+    unless the published file fails its check. Named the published file, an operator was
+    told to rebuild a sound database, while the damaged copy was resumed, and failed,
+    run after run. A damaged staging copy is removed: the next run does its work again."""
+    from kb.errors import damaged, sqlite_trouble
+
+    if not _sound(published):
+        return error  # the published file's: the command names it
+    staging = staging_path(published)
+    if damaged(error):
+        _remove_sqlite_files(staging)
+        return RefreshError(f"the staging copy {staging} was damaged ({error}); it is removed, and the next "
+                            f"refresh starts again from a copy of {published}")
+    message = sqlite_trouble(error, staging)
+    return error if message is None else RefreshError(message)
+
+
+def _sound(path: Path) -> bool:
+    try:
+        with _read_only_connection(path) as conn:
+            return conn is None or conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+    except sqlite3.DatabaseError:
+        return False
 
 
 def _run_phases(store: Store, settings: Settings, query: str, result: RefreshResult, *, full: bool,

@@ -295,6 +295,36 @@ def test_publishing_keeps_who_may_read_the_published_file(config, emu, tmp_path)
     assert summary["new"] == 5 and stat.S_IMODE(db.stat().st_mode) == 0o640
 
 
+def test_a_damaged_staging_copy_is_named_removed_and_made_anew(config, emu, tmp_path, reference):
+    """Its damage was blamed on the sound published file, with advice to rebuild it, and
+    the copy (whose quick_check passes) was resumed and failed again, run after run."""
+    db = tmp_path / "kb.db"
+    refresh_json(config)
+    emu.records = later_records()
+    emu.inject("efetch", Fault.http(500), times=None)
+    assert refresh(config).exit_code == 1
+    staging = Path(f"{db}.staging")
+    conn = sqlite3.connect(staging)  # an index whose definition no longer matches its pages
+    (index,) = conn.execute("select name from sqlite_master where type = 'index' and tbl_name = 'articles' "
+                            "and sql like '%revised_date%'").fetchone()
+    conn.execute("pragma writable_schema = on")
+    conn.execute("update sqlite_master set sql = ? where name = ?", (f'CREATE INDEX "{index}" ON "articles" ("title")',
+                                                                     index))
+    conn.commit()
+    conn.close()
+    published = digest(db)
+
+    emu.clear_faults()
+    damaged = refresh(config)
+    assert damaged.exit_code == 1
+    assert damaged.stderr.startswith(f"Error: the staging copy {staging} was damaged (database disk image is "
+                                     f"malformed); it is removed, and the next refresh starts again from a copy of {db}")
+    assert not staging.exists() and digest(db) == published
+    summary = refresh_json(config)
+    assert summary["resumed"] is False and (summary["new"], summary["revised"]) == (5, 2)
+    assert content(db)["articles"] == reference["articles"]
+
+
 # -- crashes ---------------------------------------------------------------------------------
 
 
