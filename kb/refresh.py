@@ -633,6 +633,7 @@ def refresh(settings: Settings, *, full: bool = False, reextract: bool = False, 
         closed = close_interrupted_runs(store, published)
         if closed:
             log.warning("%d earlier refresh run(s) were interrupted; this run completes their work", closed)
+        full = full or _unfinished_full(store)
         check_query(store, query, query_version, full)
         result = RefreshResult(db=str(published), started=now_iso(), query_version=query_version, resumed=resumed,
                                stale_lock=lock.stale.describe() if lock.stale else None)
@@ -685,6 +686,19 @@ def _sound(path: Path) -> bool:
             return conn is None or conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
     except sqlite3.DatabaseError:
         return False
+
+
+def _unfinished_full(store: Store) -> bool:
+    """Whether the staging copy's last run was a --full one that did not finish. The next
+    run, from a schedule that never says --full, resumes the copy: as an ordinary run it
+    fetched only what changed since the last success, and the older records the full
+    run had still to fetch were never fetched at all."""
+    last = store.db.execute("select id, full, outcome from refresh_runs order by id desc limit 1").fetchone()
+    if last is None or not last[1] or last[2] == "ok":
+        return False
+    log.warning("the staging copy holds refresh run %d, a --full one that did not finish: this run carries it "
+                "on, from the start of the query's records", last[0])
+    return True
 
 
 def _run_phases(store: Store, settings: Settings, query: str, result: RefreshResult, *, full: bool,

@@ -325,6 +325,24 @@ def test_a_damaged_staging_copy_is_named_removed_and_made_anew(config, emu, tmp_
     assert content(db)["articles"] == reference["articles"]
 
 
+def test_a_full_refresh_cut_short_is_carried_on_by_the_next_scheduled_run(config, emu, tmp_path):
+    """The schedule never says --full: resumed as an ordinary run, the copy got only what
+    changed since the last success, and the older records the full run had still to fetch
+    were never fetched, run after run, each ending "ok"."""
+    db = tmp_path / "kb.db"
+    refresh_json(config)
+    missed = synthetic_records(15, first_pmid=90003001, start=dt.date(2010, 1, 1), end=dt.date(2015, 1, 1), seed=31)
+    emu.records = OLD + missed  # in PubMed all along, outside every window the first run searched
+    emu.inject("efetch", Fault.http(500), times=None, when=lambda p: int(p.get("retstart", 0)) >= 10)
+    assert refresh(config, "--full").exit_code == 1
+    emu.clear_faults()
+    summary = refresh_json(config)
+    assert summary["resumed"] and summary["new"] == 15
+    assert query(db, "select count(*) from articles") == [(35,)]
+    assert query(db, "select full, outcome from refresh_runs order by id") == [(0, "ok"), (1, "failed"), (1, "ok")]
+    assert refresh_json(config)["fetched"] == 0  # and the run after it is an ordinary one again
+
+
 # -- crashes ---------------------------------------------------------------------------------
 
 
