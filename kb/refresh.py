@@ -236,6 +236,7 @@ def prepare_staging(db_path: Path) -> tuple[Store, bool]:
     if _resumable(staging, base):
         log.info("resuming the staging copy %s left by an earlier refresh", staging)
         return Store(staging).ensure_shape(), True
+    carried = _unpublished_runs(staging, db_path)
     _remove_sqlite_files(staging)
     tmp = staging.with_name(staging.name + ".tmp")
     _remove_sqlite_files(tmp)
@@ -246,7 +247,32 @@ def prepare_staging(db_path: Path) -> tuple[Store, bool]:
         os.replace(tmp, staging)
     store = Store(staging).ensure_shape()
     store.set_meta("staging_base", base)
+    if carried:
+        ensure_runs_table(store)
+        with store.transaction():
+            store.db["refresh_runs"].insert_all(carried)
     return store, False
+
+
+def _unpublished_runs(staging: Path, published: Path) -> list[dict]:
+    """The runs a staging copy about to be discarded holds that the published file does not
+    (failed, killed): they are carried into the new copy, so that they are still published
+    with the next run that succeeds, under their own ids. Their work is not carried."""
+    if not staging.exists():
+        return []
+    last = _last_published_run(published)
+    try:
+        with _read_only_connection(staging) as conn:
+            if not _has(conn, "main", "refresh_runs"):
+                return []
+            conn.row_factory = sqlite3.Row
+            rows = [dict(row) for row in conn.execute("select * from refresh_runs where id > ? order by id", [last])]
+    except sqlite3.DatabaseError:
+        return []  # unreadable: nothing to carry
+    for row in rows:
+        row["harvest_run_id"] = None  # its harvest run goes with the discarded copy
+        row["error"] = "; ".join(filter(None, [row.get("error"), "its staging copy was discarded"]))
+    return rows
 
 
 def _backup(source: Path, target: Path) -> None:
@@ -355,9 +381,10 @@ def run_harvest(store: Store, settings: Settings, query: str, query_version: str
             outcome = harvest(client, _FromTheStart(store) if full else store, query,
                               query_version=query_version, batch_size=settings.batch_size, progress=progress)
         except EutilsError as error:
-            fetched = store.db.execute("select coalesce(fetched, 0) from harvest_runs where kind = 'harvest' "
-                                       "order by id desc limit 1").fetchone()
-            raise RefreshError(f"harvest stopped: {error}; the {fetched[0] if fetched else 0} records this run "
+            counts = store.db.execute("select coalesce(fetched, 0), coalesce(new, 0), coalesce(revised, 0) "
+                                      "from harvest_runs where kind = 'harvest' order by id desc limit 1").fetchone()
+            result.fetched, result.new, result.revised = counts or (0, 0, 0)  # the failed run's row says them
+            raise RefreshError(f"harvest stopped: {error}; the {result.fetched} records this run "
                                f"fetched before it are kept in {staging_path(settings.db)}, and the next "
                                "refresh resumes from there") from None
     result.since, result.until = outcome.since, outcome.until
@@ -644,7 +671,11 @@ def refresh(settings: Settings, *, full: bool = False, reextract: bool = False, 
         _save_run(store, result, harvest_run_id=harvest_id)
         _finalize(store, result)
         with _bar("publish", "files", quiet) as bar:
-            publish(store, published)
+            try:
+                publish(store, published)
+            except (PublishError, OSError, sqlite3.DatabaseError) as error:
+                _record_unpublished(published, result, error)
+                raise
             bar.update(1)
         pause_point("published")
         return result
@@ -686,6 +717,21 @@ def _sound(path: Path) -> bool:
             return conn is None or conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
     except sqlite3.DatabaseError:
         return False
+
+
+def _record_unpublished(published: Path, result: RefreshResult, error: BaseException) -> None:
+    """Record a run whose publishing was refused (a reader holding the published file, a
+    write into it meanwhile) as failed, with why: recorded "ok" before the rename, it read
+    later as a run killed before it was published."""
+    result.outcome, result.error = "failed", f"not published: {error}"
+    try:
+        store = Store(staging_path(published))
+        try:
+            _save_run(store, result)
+        finally:
+            store.db.conn.close()
+    except (OSError, sqlite3.DatabaseError) as failure:
+        log.warning("could not record the refused publish in %s: %s", staging_path(published), failure)
 
 
 def _unfinished_full(store: Store) -> bool:

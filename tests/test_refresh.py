@@ -268,7 +268,7 @@ def test_a_network_failure_stops_at_its_batch_and_the_next_run_resumes(config, e
     assert not db.exists(), "a failed first run publishes nothing"
     staging = Path(f"{db}.staging")
     assert query(staging, "select count(*) from articles") == [(10,)]
-    assert query(staging, "select outcome from refresh_runs") == [("failed",)]
+    assert query(staging, "select outcome, fetched, new from refresh_runs") == [("failed", 10, 10)]
 
     emu.clear_faults()
     emu.requests.clear()
@@ -617,6 +617,28 @@ def test_a_write_into_the_published_file_during_a_refresh_is_not_overwritten(con
     assert summary["resumed"] is False and (summary["new"], summary["revised"]) == (5, 2)
     assert query(db, "select value from cryokb_meta where key = 'curator_note'") == [("desmoid series checked",)]
     assert_complete(db, later_records())
+    runs = query(db, "select id, outcome, error from refresh_runs order by id")
+    assert [run[:2] for run in runs] == [(1, "ok"), (2, "failed"), (3, "ok")]  # the refused one was kept, as failed
+    assert runs[1][2].startswith("not published: ") and "was written by another command" in runs[1][2]
+
+
+def test_a_failed_run_is_still_published_when_its_staging_copy_is_discarded(config, emu, tmp_path):
+    """An import straight into the published file after a failed refresh: the next one
+    discards the copy made before the import, and with it went the failed run's row,
+    its id given to the next run."""
+    db = tmp_path / "kb.db"
+    refresh_json(config)
+    emu.records = later_records()
+    emu.inject("efetch", Fault.http(500), times=None)
+    assert refresh(config).exit_code == 1
+    emu.clear_faults()
+    samples = Path(__file__).resolve().parents[1] / "data" / "samples" / "demo_pubmed.xml"
+    subprocess.run([sys.executable, "-m", "kb.cli", "import", str(samples), "--db", str(db), "-q"], check=True)
+    summary = refresh_json(config)
+    assert summary["resumed"] is False
+    runs = query(db, "select id, outcome, harvest_run_id is null, error from refresh_runs order by id")
+    assert [run[:3] for run in runs] == [(1, "ok", 0), (2, "failed", 1), (3, "ok", 0)]
+    assert "HTTP 500" in runs[1][3] and runs[1][3].endswith("its staging copy was discarded")
 
 
 def test_a_write_in_the_last_moment_before_the_rename_is_not_overwritten_either(config, emu, tmp_path):
