@@ -760,8 +760,8 @@ def _run_phases(store: Store, settings: Settings, query: str, result: RefreshRes
         result.error = str(error) or type(error).__name__
         try:
             _save_run(store, result)
-        except Exception:  # noqa: BLE001 - the same full disk, say: the first error is the one to tell
-            log.exception("could not record the failed refresh")
+        except Exception as failure:  # noqa: BLE001 - the same full disk, say: the first error is the one to tell
+            log.warning("could not record the failed refresh in the staging copy: %s", failure)
         raise
 
 

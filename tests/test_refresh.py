@@ -343,6 +343,26 @@ def test_a_full_refresh_cut_short_is_carried_on_by_the_next_scheduled_run(config
     assert refresh_json(config)["fetched"] == 0  # and the run after it is an ordinary one again
 
 
+def test_a_failure_that_cannot_be_recorded_either_is_told_in_lines_not_tracebacks(config, emu, tmp_path,
+                                                                                  monkeypatch):
+    """A full disk fails the run and then the write of its failure: each said in a line."""
+    from kb import refresh as refreshing
+
+    saved = refreshing._save_run
+
+    def full_disk_on_failure(store, result, **extra):
+        if result.outcome == "failed":
+            raise sqlite3.OperationalError("database or disk is full")
+        return saved(store, result, **extra)
+
+    monkeypatch.setattr(refreshing, "_save_run", full_disk_on_failure)
+    emu.inject("efetch", Fault.http(500), times=None)
+    failed = refresh(config)
+    assert failed.exit_code == 1 and "Traceback" not in failed.stderr
+    assert "could not record the failed refresh in the staging copy: database or disk is full" in failed.stderr
+    assert "harvest stopped: efetch batch 1" in failed.stderr
+
+
 # -- crashes ---------------------------------------------------------------------------------
 
 
