@@ -269,9 +269,14 @@ def _unpublished_runs(staging: Path, published: Path) -> list[dict]:
             rows = [dict(row) for row in conn.execute("select * from refresh_runs where id > ? order by id", [last])]
     except sqlite3.DatabaseError:
         return []  # unreadable: nothing to carry
+    note = "its staging copy was discarded"
     for row in rows:
         row["harvest_run_id"] = None  # its harvest run goes with the discarded copy
-        row["error"] = "; ".join(filter(None, [row.get("error"), "its staging copy was discarded"]))
+        if row["outcome"] in ("running", "ok"):  # killed (close_interrupted_runs has not seen it: it goes now)
+            row["outcome"] = "interrupted"
+            row["error"] = row["error"] or "killed before it was published"
+        if note not in (row["error"] or ""):  # carried before, from a copy discarded earlier
+            row["error"] = "; ".join(filter(None, [row["error"], note]))
     return rows
 
 
@@ -594,9 +599,9 @@ def publish(store: Store, published: Path) -> None:
     _check_unchanged(published, base)
     if _settle_published_wal(published):
         base = fingerprint(published)
-    _keep_access(published, staging)
     pause_point("publish")
     _check_unchanged(published, base)  # again, as close to the rename as it gets
+    _keep_access(published, staging)  # last: a read-only mode given earlier kept a refusal from being recorded
     os.replace(staging, published)
     _fsync(published.parent)
     log.info("published %s", published)
@@ -616,7 +621,11 @@ def _keep_access(published: Path, staging: Path) -> None:
         try:
             os.chown(staging, -1, held.st_gid)
         except PermissionError:
-            log.warning("%s keeps the group of whoever ran the refresh, not %s's", published, published)
+            log.warning("%s now belongs to group %d, the refresh's, not %d as before", published,
+                        os.getgid(), held.st_gid)
+        if held.st_uid != os.geteuid():
+            log.warning("%s now belongs to user %d, who ran the refresh, not %d as before", published,
+                        os.geteuid(), held.st_uid)
 
 
 def _check_unchanged(published: Path, base: str) -> None:
@@ -651,7 +660,11 @@ def refresh(settings: Settings, *, full: bool = False, reextract: bool = False, 
     check_published(published)
     clock = time.monotonic()
     lock = RefreshLock(published)
-    lock.acquire(wait=wait)
+    try:
+        lock.acquire(wait=wait)
+    except KeyboardInterrupt as stop:  # the staging copy there, if any, is the other run's
+        raise RefreshError(f"{stop or 'interrupted (Ctrl-C)'} while waiting for another refresh of {published} "
+                           "to finish; this run did nothing") from None
     store = None
     try:
         query, query_version = resolve_query(settings.query)
@@ -660,7 +673,7 @@ def refresh(settings: Settings, *, full: bool = False, reextract: bool = False, 
         closed = close_interrupted_runs(store, published)
         if closed:
             log.warning("%d earlier refresh run(s) were interrupted; this run completes their work", closed)
-        full = full or _unfinished_full(store)
+        full = full or _carry_on_full(store)
         check_query(store, query, query_version, full)
         result = RefreshResult(db=str(published), started=now_iso(), query_version=query_version, resumed=resumed,
                                stale_lock=lock.stale.describe() if lock.stale else None)
@@ -700,51 +713,73 @@ def _told(error: sqlite3.DatabaseError, published: Path) -> BaseException:
     run after run. A damaged staging copy is removed: the next run does its work again."""
     from kb.errors import damaged, sqlite_trouble
 
-    if not _sound(published):
-        return error  # the published file's: the command names it
     staging = staging_path(published)
-    if damaged(error):
-        _remove_sqlite_files(staging)
-        return RefreshError(f"the staging copy {staging} was damaged ({error}); it is removed, and the next "
-                            f"refresh starts again from a copy of {published}")
-    message = sqlite_trouble(error, staging)
-    return error if message is None else RefreshError(message)
+    if not damaged(error):
+        message = sqlite_trouble(error, staging)
+        return error if message is None else RefreshError(message)
+    verdict, why = _checked(published)
+    if verdict is False:
+        return error  # the published file's: the command names it
+    if verdict is None:
+        return RefreshError(f"the staging copy {staging} is damaged ({error}), or {published} is, which could not "
+                            f"be checked now ({why}); run the refresh again")
+    _remove_sqlite_files(staging)
+    return RefreshError(f"the staging copy {staging} was damaged ({error}); it is removed, and the next "
+                        f"refresh starts again from a copy of {published}")
 
 
-def _sound(path: Path) -> bool:
+def _checked(path: Path) -> tuple[bool | None, str | None]:
+    """Whether the file passes integrity_check (quick_check misses an index that no longer
+    matches its table); None, with why, when it cannot be checked now (locked, busy)."""
+    from kb.errors import damaged
+
     try:
         with _read_only_connection(path) as conn:
-            return conn is None or conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
-    except sqlite3.DatabaseError:
-        return False
+            return conn is None or conn.execute("PRAGMA integrity_check(1)").fetchone()[0] == "ok", None
+    except sqlite3.DatabaseError as error:
+        return (False, None) if damaged(error) else (None, str(error))
 
 
 def _record_unpublished(published: Path, result: RefreshResult, error: BaseException) -> None:
     """Record a run whose publishing was refused (a reader holding the published file, a
     write into it meanwhile) as failed, with why: recorded "ok" before the rename, it read
     later as a run killed before it was published."""
+    staging = staging_path(published)
+    if not staging.exists():  # renamed already: published, as the run it records
+        return
     result.outcome, result.error = "failed", f"not published: {error}"
     try:
-        store = Store(staging_path(published))
+        store = Store(staging)
         try:
             _save_run(store, result)
         finally:
             store.db.conn.close()
-    except (OSError, sqlite3.DatabaseError) as failure:
-        log.warning("could not record the refused publish in %s: %s", staging_path(published), failure)
+    except Exception as failure:  # noqa: BLE001 - the refusal is the error to tell
+        log.warning("could not record the refused publish in %s: %s", staging, failure)
 
 
-def _unfinished_full(store: Store) -> bool:
-    """Whether the staging copy's last run was a --full one that did not finish. The next
-    run, from a schedule that never says --full, resumes the copy: as an ordinary run it
-    fetched only what changed since the last success, and the older records the full
-    run had still to fetch were never fetched at all."""
-    last = store.db.execute("select id, full, outcome from refresh_runs order by id desc limit 1").fetchone()
+def _unfinished_full(store: Store) -> int | None:
+    """The id of the staging copy's last run when it was a --full one whose harvest did not
+    finish. The next run, from a schedule that never says --full, resumes the copy: as an
+    ordinary run it fetched only what changed since the last success, and the older records
+    the full run had still to fetch were never fetched at all. A full run that failed after
+    its harvest (extracting, publishing) needs no second one."""
+    if not store.db["refresh_runs"].exists():
+        return None
+    last = store.db.execute("select id, full, outcome, started from refresh_runs order by id desc limit 1").fetchone()
     if last is None or not last[1] or last[2] == "ok":
-        return False
-    log.warning("the staging copy holds refresh run %d, a --full one that did not finish: this run carries it "
-                "on, from the start of the query's records", last[0])
-    return True
+        return None
+    harvested = store.db.execute("select 1 from harvest_runs where kind = 'harvest' and outcome = 'ok' "
+                                 "and started >= ?", [last[3]]).fetchone()
+    return None if harvested else last[0]
+
+
+def _carry_on_full(store: Store) -> bool:
+    unfinished = _unfinished_full(store)
+    if unfinished is not None:
+        log.warning("the staging copy holds refresh run %d, a --full one whose harvest did not finish: this run "
+                    "carries it on, from the start of the query's records", unfinished)
+    return unfinished is not None
 
 
 def _run_phases(store: Store, settings: Settings, query: str, result: RefreshResult, *, full: bool,
@@ -777,6 +812,7 @@ def dry_run(settings: Settings, *, full: bool = False, reextract: bool = False) 
     result = DryRunResult(db=str(published), query_version=query_version, since=None, until=format_date(today),
                           staging_pending=staging_path(published).exists())
     since = None
+    full = full or _staging_carries_on_full(published)
     with _read_only(published) as store:
         if store is not None:
             check_query(store, query, query_version, full)
@@ -793,6 +829,16 @@ def dry_run(settings: Settings, *, full: bool = False, reextract: bool = False) 
     result.windows = [{"window": w.describe(), "count": w.search.count} for w in windows]
     result.would_fetch = sum(w.search.count for w in windows)
     return result
+
+
+def _staging_carries_on_full(published: Path) -> bool:
+    """Whether the next run will carry on a --full one its staging copy holds (a dry run says
+    what that run would fetch)."""
+    try:
+        with _read_only(staging_path(published)) as staging:
+            return staging is not None and _carry_on_full(staging)
+    except sqlite3.DatabaseError:
+        return False  # a copy the run will not resume
 
 
 def _count_stale(store: Store, version: str, full: bool) -> int:

@@ -363,6 +363,122 @@ def test_a_failure_that_cannot_be_recorded_either_is_told_in_lines_not_traceback
     assert "harvest stopped: efetch batch 1" in failed.stderr
 
 
+def test_a_full_refresh_that_failed_after_its_harvest_is_not_harvested_again(config, emu, tmp_path, monkeypatch):
+    from kb import refresh as refreshing
+
+    refresh_json(config)
+
+    def broken_extractor(*args, **kwargs):
+        raise RuntimeError("the extractor failed")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(refreshing, "run_extract", broken_extractor)
+        with pytest.raises(RuntimeError):
+            refresh(config, "--full")
+    emu.requests.clear()
+    summary = refresh_json(config)
+    assert summary["resumed"] and len(emu.requests_to("efetch")) == 0
+
+
+def test_a_dry_run_says_the_next_run_carries_on_a_full_one_cut_short(config, emu, tmp_path):
+    refresh_json(config)
+    emu.records = later_records()
+    emu.inject("efetch", Fault.http(500), times=None)
+    assert refresh(config, "--full").exit_code == 1
+    assert refresh_json(config, "--dry-run")["would_fetch"] == len(later_records())
+
+
+def damage_an_index(path: Path) -> None:
+    """An index whose definition no longer matches its pages: quick_check passes it."""
+    conn = sqlite3.connect(path)
+    (index,) = conn.execute("select name from sqlite_master where type = 'index' and tbl_name = 'articles' "
+                            "and sql like '%revised_date%'").fetchone()
+    conn.execute("pragma writable_schema = on")
+    conn.execute("update sqlite_master set sql = ? where name = ?",
+                 (f'CREATE INDEX "{index}" ON "articles" ("title")', index))
+    conn.commit()
+    conn.close()
+
+
+def test_a_damaged_published_file_is_named_as_such_run_after_run(config, emu, tmp_path):
+    db = tmp_path / "kb.db"
+    refresh_json(config)
+    damage_an_index(db)
+    emu.records = later_records()
+    for _ in range(2):
+        failed = refresh(config)
+        assert failed.exit_code == 1 and failed.stderr.startswith(f"Error: database {db} is damaged")
+
+
+def test_damage_is_not_blamed_on_either_file_while_the_published_one_cannot_be_checked(config, emu, tmp_path):
+    from kb.refresh import RefreshError, _told
+
+    db, staging = tmp_path / "kb.db", tmp_path / "kb.db.staging"
+    refresh_json(config)
+    staging.write_bytes(db.read_bytes())
+    damage_an_index(staging)
+    conn = sqlite3.connect(staging)
+    with pytest.raises(sqlite3.DatabaseError) as met:
+        conn.execute("update articles set title = title || '.'")
+    conn.close()
+    holder = sqlite3.connect(db, timeout=0)
+    holder.execute("begin exclusive")  # a writer at that very moment
+    try:
+        told = _told(met.value, db)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert isinstance(told, RefreshError) and "could not be checked now (database is locked)" in str(told)
+    assert staging.exists()
+
+
+def test_a_run_carried_twice_is_noted_once_and_a_killed_one_says_so(config, emu, tmp_path):
+    db, staging = tmp_path / "kb.db", tmp_path / "kb.db.staging"
+    refresh_json(config)
+    emu.records = later_records()
+    emu.inject("efetch", Fault.http(500), times=None)
+    for note in ("first", "second"):
+        assert refresh(config).exit_code == 1
+        with sqlite3.connect(db) as conn:  # an import into the published file each time
+            conn.execute("insert or replace into cryokb_meta values ('curator_note', ?)", [note])
+        conn.close()
+    with sqlite3.connect(staging) as conn:  # and the last run killed outright
+        conn.execute("update refresh_runs set outcome = 'running', error = null where id = 3")
+    conn.close()
+    with sqlite3.connect(db) as conn:
+        conn.execute("insert or replace into cryokb_meta values ('curator_note', 'third')")
+    conn.close()
+    emu.clear_faults()
+    refresh_json(config)
+    runs = query(db, "select id, outcome, error from refresh_runs where id in (2, 3) order by id")
+    assert [run[:2] for run in runs] == [(2, "failed"), (3, "interrupted")]
+    assert runs[0][2].count("its staging copy was discarded") == 1
+    assert runs[1][2] == "killed before it was published; its staging copy was discarded"
+
+
+def test_a_failure_after_the_rename_leaves_no_empty_staging_copy(tmp_path):
+    from kb.refresh import RefreshResult, _record_unpublished
+
+    _record_unpublished(tmp_path / "kb.db", RefreshResult(db=str(tmp_path / "kb.db")), OSError("EIO"))
+    assert not (tmp_path / "kb.db.staging").exists()
+
+
+def test_sigterm_while_waiting_for_another_refresh_says_it_did_nothing(config, emu, tmp_path):
+    marker = tmp_path / "paused"
+    first = start_paused(config, "harvest", marker)
+    wait_for(marker, first)
+    waiting = subprocess.Popen([sys.executable, "-m", "kb.cli", "refresh", "--config", str(config), "-q", "--wait"],
+                               cwd=config.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    waiting.send_signal(signal.SIGTERM)
+    _, stderr = waiting.communicate(timeout=60)
+    marker.unlink()
+    assert first.wait(timeout=120) == 0
+    assert waiting.returncode == 1
+    assert stderr == (f"Error: terminated (SIGTERM) while waiting for another refresh of {tmp_path / 'kb.db'} "
+                      "to finish; this run did nothing\n")
+
+
 # -- crashes ---------------------------------------------------------------------------------
 
 
