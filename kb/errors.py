@@ -25,14 +25,15 @@ USER_ERRORS = (
 )
 
 
-# What SQLite says of a damaged file.
+# What SQLite says of a damaged file, and of one another process holds.
 DAMAGE = ("not a database", "malformed")
+LOCKED = ("locked", "busy")
 
 # What SQLite says when the trouble lies in the machine or the file, not in cryokb: each
 # (words in the message, what to tell the user) in the order they are checked.
 SQLITE_TROUBLE = (
-    (("locked", "busy"), "is locked: another process (an import, a harvest, a build or a refresh) is writing "
-                         "to it; try again when it has finished"),
+    (LOCKED, "is locked: another process (an import, a harvest, a build or a refresh) is writing "
+             "to it; try again when it has finished"),
     (("disk is full",), "cannot be written: the disk is full; free some space and run the command again "
                         "(whatever was committed before is kept)"),
     (DAMAGE, "is damaged ({error}): move it aside, then restore it from a backup "
@@ -57,4 +58,13 @@ def sqlite_trouble(exc: BaseException, db_path=None) -> str | None:
 
 def damaged(exc: BaseException) -> bool:
     """Whether an SQLite error says the file itself is damaged."""
-    return isinstance(exc, sqlite3.DatabaseError) and any(word in str(exc).lower() for word in DAMAGE)
+    return _says(exc, DAMAGE)
+
+
+def locked(exc: BaseException) -> bool:
+    """Whether an SQLite error says another process holds the file."""
+    return _says(exc, LOCKED)
+
+
+def _says(exc: BaseException, words: tuple[str, ...]) -> bool:
+    return isinstance(exc, sqlite3.DatabaseError) and any(word in str(exc).lower() for word in words)

@@ -711,11 +711,11 @@ def _told(error: sqlite3.DatabaseError, published: Path) -> BaseException:
     unless the published file fails its check. Named the published file, an operator was
     told to rebuild a sound database, while the damaged copy was resumed, and failed,
     run after run. A damaged staging copy is removed: the next run does its work again."""
-    from kb.errors import damaged, sqlite_trouble
+    from kb.errors import damaged, locked, sqlite_trouble
 
     staging = staging_path(published)
-    if not damaged(error):
-        message = sqlite_trouble(error, staging)
+    if not damaged(error):  # held by another process: only the published file can be (the lock keeps the copy ours)
+        message = sqlite_trouble(error, published if locked(error) else staging)
         return error if message is None else RefreshError(message)
     verdict, why = _checked(published)
     if verdict is False:

@@ -432,6 +432,17 @@ def test_damage_is_not_blamed_on_either_file_while_the_published_one_cannot_be_c
     assert staging.exists()
 
 
+def test_a_lock_is_told_of_the_published_file_and_a_full_disk_of_the_staging_copy(tmp_path):
+    """Only the published file can be held by another process: the refresh lock keeps the
+    copy its own. What it writes, it writes in the copy."""
+    from kb.refresh import _told
+
+    db = tmp_path / "kb.db"
+    assert str(_told(sqlite3.OperationalError("database is locked"), db)).startswith(f"database {db} is locked")
+    assert str(_told(sqlite3.OperationalError("database or disk is full"), db)).startswith(
+        f"database {db}.staging cannot be written: the disk is full")
+
+
 def test_a_run_carried_twice_is_noted_once_and_a_killed_one_says_so(config, emu, tmp_path):
     db, staging = tmp_path / "kb.db", tmp_path / "kb.db.staging"
     refresh_json(config)
