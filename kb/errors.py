@@ -26,7 +26,7 @@ USER_ERRORS = (
 
 
 # What SQLite says of a damaged file, and of one another process holds.
-DAMAGE = ("not a database", "malformed")
+DAMAGE = ("not a database", "malformed", "vtable constructor failed")
 LOCKED = ("locked", "busy")
 
 # What SQLite says when the trouble lies in the machine or the file, not in cryokb: each

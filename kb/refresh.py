@@ -237,21 +237,52 @@ def prepare_staging(db_path: Path) -> tuple[Store, bool]:
         log.info("resuming the staging copy %s left by an earlier refresh", staging)
         return Store(staging).ensure_shape(), True
     carried = _unpublished_runs(staging, db_path)
-    _remove_sqlite_files(staging)
+    _settle_in_place(staging)  # kept until the new copy replaces it: a kill meanwhile loses none of its runs
     tmp = staging.with_name(staging.name + ".tmp")
     _remove_sqlite_files(tmp)
     if db_path.exists():
         _backup(db_path, tmp)
+    _mark_copy(tmp, base, carried)
     pause_point("staging")
-    if tmp.exists():
-        os.replace(tmp, staging)
-    store = Store(staging).ensure_shape()
-    store.set_meta("staging_base", base)
-    if carried:
+    for suffix in ("-wal", "-shm", "-journal"):  # a side file of the old copy would be replayed onto the new one
+        Path(f"{staging}{suffix}").unlink(missing_ok=True)
+    os.replace(tmp, staging)
+    return Store(staging).ensure_shape(), False
+
+
+def _settle_in_place(staging: Path) -> None:
+    """Fold an old copy's write-ahead log into it, so that the file alone holds its runs;
+    one that cannot be opened is removed, as it always was."""
+    if not staging.exists():
+        return
+    try:
+        conn = sqlite3.connect(staging)
+        try:
+            conn.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as error:
+        log.warning("the old staging copy %s cannot be settled (%s): removed", staging, error)
+        _remove_sqlite_files(staging)
+
+
+def _mark_copy(copy: Path, base: str, carried: list[dict]) -> None:
+    """Write into a new copy, before it is renamed into place, what it was made from and the
+    runs carried into it, in one transaction: a copy killed before or after is whole or not
+    there at all, never resumed without them."""
+    store = Store(copy).ensure_shape()
+    try:
         ensure_runs_table(store)
         with store.transaction():
-            store.db["refresh_runs"].insert_all(carried)
-    return store, False
+            store.set_meta("staging_base", base)
+            # the harvests the copy starts with are the published file's, none of its own runs'
+            store.set_meta("staging_harvests", str(store.db.execute(
+                "select coalesce(max(id), 0) from harvest_runs").fetchone()[0]))
+            if carried:
+                store.db["refresh_runs"].insert_all(carried)
+        store.db.execute("PRAGMA journal_mode=DELETE")  # no -wal to leave behind in the rename
+    finally:
+        store.db.conn.close()
 
 
 def _unpublished_runs(staging: Path, published: Path) -> list[dict]:
@@ -707,25 +738,46 @@ def refresh(settings: Settings, *, full: bool = False, reextract: bool = False, 
 
 
 def _told(error: sqlite3.DatabaseError, published: Path) -> BaseException:
-    """An SQLite error met in a refresh, told of the file it lies in: the staging copy,
-    unless the published file fails its check. Named the published file, an operator was
-    told to rebuild a sound database, while the damaged copy was resumed, and failed,
-    run after run. A damaged staging copy is removed: the next run does its work again."""
+    """An SQLite error met in a refresh, told of the file it lies in.
+
+    Named the published file, an operator was told to rebuild a sound database, while a
+    damaged staging copy was resumed, and failed, run after run. A staging copy that
+    fails SQLite's integrity check where the published file passes it is moved aside, and
+    the next run makes a new one; where neither or both fail (FTS5's own damage is not
+    checked by SQLite before 3.44), both are named and nothing is moved.
+    """
     from kb.errors import damaged, locked, sqlite_trouble
 
     staging = staging_path(published)
-    if not damaged(error):  # held by another process: only the published file can be (the lock keeps the copy ours)
-        message = sqlite_trouble(error, published if locked(error) else staging)
+    if locked(error):  # another process: writing to the published file, or a reader holding the copy
+        return RefreshError(f"{published} or its staging copy {staging} is locked by another process (a command "
+                            "writing to the database, or a reader holding the copy); try again when it has finished")
+    if not damaged(error):
+        message = sqlite_trouble(error, staging)  # what a refresh writes, it writes in the copy
         return error if message is None else RefreshError(message)
-    verdict, why = _checked(published)
-    if verdict is False:
+    published_sound, why = _checked(published)
+    if published_sound is False:
         return error  # the published file's: the command names it
-    if verdict is None:
-        return RefreshError(f"the staging copy {staging} is damaged ({error}), or {published} is, which could not "
-                            f"be checked now ({why}); run the refresh again")
-    _remove_sqlite_files(staging)
-    return RefreshError(f"the staging copy {staging} was damaged ({error}); it is removed, and the next "
-                        f"refresh starts again from a copy of {published}")
+    if published_sound and _checked(staging)[0] is False:
+        aside = _move_aside(staging)
+        return RefreshError(f"the staging copy {staging} was damaged ({error}); it is moved aside to {aside}, and "
+                            f"the next refresh starts again from a copy of {published}")
+    unchecked = f"; {published} could not be checked now ({why})" if why else ""
+    return RefreshError(f"the staging copy {staging} or {published} is damaged ({error}), and SQLite's integrity "
+                        f"check does not say which{unchecked}: check both, with PRAGMA integrity_check and "
+                        "INSERT INTO articles_fts(articles_fts) VALUES('integrity-check'), and move the damaged "
+                        "one aside")
+
+
+def _move_aside(staging: Path) -> Path:
+    """The damaged copy, and its side files, renamed out of the way rather than deleted: the
+    runs it recorded, and what an operator may want to look at, are kept."""
+    aside = staging.with_name(staging.name + ".damaged")
+    _remove_sqlite_files(aside)
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        if Path(f"{staging}{suffix}").exists():
+            os.replace(f"{staging}{suffix}", f"{aside}{suffix}")
+    return aside
 
 
 def _checked(path: Path) -> tuple[bool | None, str | None]:
@@ -769,8 +821,9 @@ def _unfinished_full(store: Store) -> int | None:
     last = store.db.execute("select id, full, outcome, started from refresh_runs order by id desc limit 1").fetchone()
     if last is None or not last[1] or last[2] == "ok":
         return None
-    harvested = store.db.execute("select 1 from harvest_runs where kind = 'harvest' and outcome = 'ok' "
-                                 "and started >= ?", [last[3]]).fetchone()
+    harvested = store.db.execute(  # by a run of this copy: a harvest straight into the published file does not count
+        "select 1 from harvest_runs where kind = 'harvest' and outcome = 'ok' and started >= ? and id > ?",
+        [last[3], int(store.get_meta("staging_harvests", "0"))]).fetchone()
     return None if harvested else last[0]
 
 

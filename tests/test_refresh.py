@@ -295,7 +295,7 @@ def test_publishing_keeps_who_may_read_the_published_file(config, emu, tmp_path)
     assert summary["new"] == 5 and stat.S_IMODE(db.stat().st_mode) == 0o640
 
 
-def test_a_damaged_staging_copy_is_named_removed_and_made_anew(config, emu, tmp_path, reference):
+def test_a_damaged_staging_copy_is_named_moved_aside_and_made_anew(config, emu, tmp_path, reference):
     """Its damage was blamed on the sound published file, with advice to rebuild it, and
     the copy (whose quick_check passes) was resumed and failed again, run after run."""
     db = tmp_path / "kb.db"
@@ -318,8 +318,10 @@ def test_a_damaged_staging_copy_is_named_removed_and_made_anew(config, emu, tmp_
     damaged = refresh(config)
     assert damaged.exit_code == 1
     assert damaged.stderr.startswith(f"Error: the staging copy {staging} was damaged (database disk image is "
-                                     f"malformed); it is removed, and the next refresh starts again from a copy of {db}")
+                                     f"malformed); it is moved aside to {staging}.damaged, and the next refresh "
+                                     f"starts again from a copy of {db}")
     assert not staging.exists() and digest(db) == published
+    assert query(Path(f"{staging}.damaged"), "select outcome from refresh_runs where id = 2") == [("failed",)]
     summary = refresh_json(config)
     assert summary["resumed"] is False and (summary["new"], summary["revised"]) == (5, 2)
     assert content(db)["articles"] == reference["articles"]
@@ -432,15 +434,69 @@ def test_damage_is_not_blamed_on_either_file_while_the_published_one_cannot_be_c
     assert staging.exists()
 
 
-def test_a_lock_is_told_of_the_published_file_and_a_full_disk_of_the_staging_copy(tmp_path):
-    """Only the published file can be held by another process: the refresh lock keeps the
-    copy its own. What it writes, it writes in the copy."""
+def test_a_lock_is_told_of_both_files_and_a_full_disk_of_the_staging_copy(tmp_path):
+    """Another process may hold the published file (writing to it) or the copy (a reader
+    of the copy kept); what a refresh writes, it writes in the copy."""
     from kb.refresh import _told
 
     db = tmp_path / "kb.db"
-    assert str(_told(sqlite3.OperationalError("database is locked"), db)).startswith(f"database {db} is locked")
+    assert str(_told(sqlite3.OperationalError("database is locked"), db)).startswith(
+        f"{db} or its staging copy {db}.staging is locked by another process")
     assert str(_told(sqlite3.OperationalError("database or disk is full"), db)).startswith(
         f"database {db}.staging cannot be written: the disk is full")
+
+
+def test_damage_sqlite_does_not_place_is_named_in_both_files_and_nothing_is_moved(config, emu, tmp_path):
+    """The full-text index of the published file damaged: SQLite before 3.44 does not look
+    inside FTS5 tables, so both files pass integrity_check, and every copy made of the
+    published file fails. The copy was removed, run after run, with its runs."""
+    db, staging = tmp_path / "kb.db", tmp_path / "kb.db.staging"
+    refresh_json(config)
+    with sqlite3.connect(db) as conn:
+        conn.execute("update articles_fts_data set block = x'ffffffff' where id = 1")
+    conn.close()
+    emu.records = [r for r in OLD if r.pmid not in {x.pmid for x in REVISED}] + REVISED  # their old text unindexed
+    for _ in range(2):
+        failed = refresh(config)
+        assert failed.exit_code == 1
+        assert failed.stderr.startswith(f"Error: the staging copy {staging} or {db} is damaged (")
+        assert "SQLite's integrity check does not say which" in failed.stderr
+        assert staging.exists() and not Path(f"{staging}.damaged").exists()
+
+
+def test_a_harvest_straight_into_the_published_file_does_not_end_a_full_run_cut_short(config, emu, tmp_path):
+    db = tmp_path / "kb.db"
+    refresh_json(config)
+    missed = synthetic_records(15, first_pmid=90003001, start=dt.date(2010, 1, 1), end=dt.date(2015, 1, 1), seed=31)
+    emu.records = OLD + missed
+    emu.inject("efetch", Fault.http(500), times=None, when=lambda p: int(p.get("retstart", 0)) >= 10)
+    assert refresh(config, "--full").exit_code == 1
+    emu.clear_faults()
+    subprocess.run([sys.executable, "-m", "kb.cli", "harvest", "--db", str(db), "--email", "cryokb@example.org",
+                    "--eutils-url", emu.url, "-q"], check=True)
+    assert refresh_json(config, "--dry-run")["would_fetch"] == 35
+    summary = refresh_json(config)
+    assert query(db, "select count(*) from articles") == [(35,)] and summary["new"] == 15
+
+
+def test_runs_carried_into_a_new_copy_survive_a_kill_while_it_is_made(config, emu, tmp_path):
+    db = tmp_path / "kb.db"
+    refresh_json(config)
+    emu.records = later_records()
+    emu.inject("efetch", Fault.http(500), times=None)
+    assert refresh(config).exit_code == 1
+    with sqlite3.connect(db) as conn:  # the published file written: the next run makes a new copy
+        conn.execute("insert or replace into cryokb_meta values ('curator_note', 'checked')")
+    conn.close()
+    emu.clear_faults()
+    marker = tmp_path / "paused"
+    process = start_paused(config, "staging", marker)
+    wait_for(marker, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    refresh_json(config)  # the killed run had recorded nothing yet
+    assert [run[:2] for run in query(db, "select id, outcome from refresh_runs order by id")] == [
+        (1, "ok"), (2, "failed"), (3, "ok")]
 
 
 def test_a_run_carried_twice_is_noted_once_and_a_killed_one_says_so(config, emu, tmp_path):
