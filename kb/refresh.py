@@ -251,8 +251,10 @@ def prepare_staging(db_path: Path) -> tuple[Store, bool]:
 
 
 def _settle_in_place(staging: Path) -> None:
-    """Fold an old copy's write-ahead log into it, so that the file alone holds its runs;
-    one that cannot be opened is removed, as it always was."""
+    """Fold an old copy's write-ahead log into it, so that the file alone holds its runs.
+    A damaged one is removed, as it always was; one held by a reader is left as it is."""
+    from kb.errors import damaged
+
     if not staging.exists():
         return
     try:
@@ -262,8 +264,12 @@ def _settle_in_place(staging: Path) -> None:
         finally:
             conn.close()
     except sqlite3.DatabaseError as error:
-        log.warning("the old staging copy %s cannot be settled (%s): removed", staging, error)
-        _remove_sqlite_files(staging)
+        if damaged(error):
+            log.warning("the old staging copy %s is damaged (%s): removed", staging, error)
+            _remove_sqlite_files(staging)
+        else:  # its runs were read, and go into the new copy; the file stays until that replaces it
+            log.warning("the old staging copy %s cannot be settled (%s): left until the new copy replaces it",
+                        staging, error)
 
 
 def _mark_copy(copy: Path, base: str, carried: list[dict]) -> None:

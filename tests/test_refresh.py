@@ -489,11 +489,14 @@ def test_runs_carried_into_a_new_copy_survive_a_kill_while_it_is_made(config, em
         conn.execute("insert or replace into cryokb_meta values ('curator_note', 'checked')")
     conn.close()
     emu.clear_faults()
+    reader = sqlite3.connect(tmp_path / "kb.db.staging")  # someone looking at the copy kept: it cannot be settled
+    reader.execute("select count(*) from refresh_runs").fetchone()
     marker = tmp_path / "paused"
     process = start_paused(config, "staging", marker)
     wait_for(marker, process)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
+    reader.close()
     refresh_json(config)  # the killed run had recorded nothing yet
     assert [run[:2] for run in query(db, "select id, outcome from refresh_runs order by id")] == [
         (1, "ok"), (2, "failed"), (3, "ok")]
