@@ -804,13 +804,14 @@ def read_batch(records: Iterable) -> ReadBatch:
             flat = record if type(record) is tuple else flatten_article(record)
             pmid = flat[0]
             earlier = articles.get(pmid)
-            if earlier is None or not _earlier_stays(flat, earlier):
+            newer = None if earlier is None else _newer_in_batch(flat, earlier)
+            # by the rule a copy meets against the stored record (_stays), so that which copy
+            # is stored does not depend on where the batches fall
+            if earlier is None or not _stays(newer, earlier[_FLAT_FORMAT], flat[_FLAT_FORMAT]):
                 articles[pmid] = flat
-                back = True
-            else:  # kept, as it would be if stored; but its MEDLINE text still brings it back
-                back = _newer_copy(earlier[_FLAT_VERSION], earlier[_REVISED], flat[_FLAT_VERSION],
-                                   flat[_REVISED]) is None
-            if back and pmid in deletions:  # a record after its deletion brings it back, as in the file
+            # a record after its deletion brings it back, as in the file, unless older than the
+            # copy kept (the kept copy's MEDLINE text, the same revision, brings it back too)
+            if newer is not False and pmid in deletions:
                 del deletions[pmid]
                 revived[pmid] = None
             read += 1
@@ -828,12 +829,9 @@ _FLAT_VERSION = FLAT_FIELDS.index("version")
 _FLAT_FORMAT = FLAT_FIELDS.index("source_format")
 
 
-def _earlier_stays(flat: tuple, earlier: tuple) -> bool:
-    """Whether of two copies of a PMID in one batch the earlier stays: by the rule a copy
-    meets against the stored record (_stays), so that which copy is stored does not depend
-    on where the batches fall."""
-    newer = _newer_copy(earlier[_FLAT_VERSION], earlier[_REVISED], flat[_FLAT_VERSION], flat[_REVISED])
-    return _stays(newer, earlier[_FLAT_FORMAT], flat[_FLAT_FORMAT])
+def _newer_in_batch(flat: tuple, earlier: tuple) -> bool | None:
+    """Whether a copy of a PMID is newer than an earlier one of the same batch (_newer_copy)."""
+    return _newer_copy(earlier[_FLAT_VERSION], earlier[_REVISED], flat[_FLAT_VERSION], flat[_REVISED])
 
 
 def prepare_batch(batch: ReadBatch) -> PreparedBatch:
