@@ -183,8 +183,12 @@ def fingerprint(db_path: Path) -> str:
     return mark
 
 
+# The files SQLite keeps beside a database while it is written.
+SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
 def _remove_sqlite_files(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal"):
+    for suffix in ("",) + SIDE_FILES:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
@@ -244,7 +248,7 @@ def prepare_staging(db_path: Path) -> tuple[Store, bool]:
         _backup(db_path, tmp)
     _mark_copy(tmp, base, carried)
     pause_point("staging")
-    for suffix in ("-wal", "-shm", "-journal"):  # a side file of the old copy would be replayed onto the new one
+    for suffix in SIDE_FILES:  # a side file of the old copy would be replayed onto the new one
         Path(f"{staging}{suffix}").unlink(missing_ok=True)
     os.replace(tmp, staging)
     return Store(staging).ensure_shape(), False
@@ -780,7 +784,7 @@ def _move_aside(staging: Path) -> Path:
     runs it recorded, and what an operator may want to look at, are kept."""
     aside = staging.with_name(staging.name + ".damaged")
     _remove_sqlite_files(aside)
-    for suffix in ("", "-wal", "-shm", "-journal"):
+    for suffix in ("",) + SIDE_FILES:
         if Path(f"{staging}{suffix}").exists():
             os.replace(f"{staging}{suffix}", f"{aside}{suffix}")
     return aside
