@@ -307,12 +307,16 @@ def _where(elem: etree._Element, position: int) -> str:
     return f"PMID {pmid}" if pmid else f"record {position}"
 
 
-def article_from_xml(raw: bytes, name: str = "<raw>") -> Article:
-    """Re-read one record from its ``raw`` bytes (as stored in the knowledge base)."""
+def article_from_xml(raw: bytes, name: str = "<raw>", *, flat: bool = False) -> Article | tuple:
+    """Re-read one record from its ``raw`` bytes (as stored in the knowledge base).
+
+    ``flat``: as an import reads it (iter_records with ``flat``), so that a record read
+    again (kb.reparse) comes out as the import would store it today.
+    """
     elem = safexml.parse_bytes(raw, name)
     if elem.tag not in RECORD_TAGS[:3]:
         raise RecordError(f"{name}: <{elem.tag}> is not a PubMed record")
-    result = _read_one(elem, elem.tag, name, 1, raw=raw)
+    result = _read_one(elem, elem.tag, name, 1, raw=raw, flat=flat)
     if isinstance(result, ParseProblem):
         raise RecordError(str(result))
     return result

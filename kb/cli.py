@@ -66,8 +66,11 @@ def eutils_options(fn):
     return fn
 
 
-def quiet_verbose_options(fn):
-    fn = click.option("-v", "--verbose", count=True, help="Log each batch (-v) or each request (-vv).")(fn)
+def quiet_verbose_options(fn=None, *, verbose: str = "Log each batch (-v) or each request (-vv)."):
+    """-q and -v; ``verbose``: what -v logs, where a command logs something else."""
+    if fn is None:
+        return functools.partial(quiet_verbose_options, verbose=verbose)
+    fn = click.option("-v", "--verbose", count=True, help=verbose)(fn)
     fn = click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")(fn)
     return fn
 
@@ -592,6 +595,74 @@ def build(db_path, full, n_process, batch_size, quiet, verbose):
         click.echo(f"Extracted {result.extracted} articles (extractor {result.version}); graph of "
                    f"{concept_graph.number_of_nodes()} concepts and {concept_graph.number_of_edges()} links",
                    err=True)
+
+
+def _pmids_given(ctx, param, values):
+    """The PMIDs of a repeated option, canonical, or a usage error (exit 2) naming the odd one."""
+    from ingest.model import canonical_pmid
+
+    pmids = []
+    for value in values:
+        pmid = canonical_pmid(value)
+        if pmid is None:
+            raise click.BadParameter(f"{value!r} is not a PMID (a number such as 31234567)")
+        pmids.append(pmid)
+    return pmids
+
+
+@cli.command()
+@db_option()
+@click.option("--pmid", "pmids", multiple=True, callback=_pmids_given, metavar="PMID",
+              help="Only this article (repeat the option for more).")
+@click.option("--dry-run", is_flag=True, help="Say what would change; write nothing.")
+@quiet_verbose_options(verbose="Log each article that changes, naming the columns and tables that do.")
+@user_errors
+def reparse(db_path, pmids, dry_run, quiet, verbose):
+    """Read the stored articles again from their raw records, with this cryokb's parsers.
+
+    Every record is stored as it was harvested or imported. After an upgrade that reads
+    PubMed records better, this brings the articles stored before it up to date without
+    going back to PubMed (importing the same files again would not: an unchanged record
+    is left alone). Only articles whose rows come out different are rewritten; their
+    first-seen date, their deletion mark and the raw record stay, and the next
+    'cryokb build' extracts their evidence again. A record that can no longer be read
+    is reported and its article left as it is.
+
+    \b
+    Examples:
+        cryokb reparse --dry-run -v          # what would change, and in which fields
+        cryokb reparse && cryokb build
+        cryokb reparse --pmid 31234567 --pmid 30123456
+    """
+    from kb.progress import progressbar
+    from kb.reparse import reparse as read_again
+
+    setup_logging(verbose, quiet)
+    if not db_path.exists():
+        raise click.ClickException(f"no database at {db_path} (run 'cryokb harvest' or 'cryokb import' first)")
+    store = open_store(db_path, existing=True)
+    unknown = store.unknown_pmids(pmids) if pmids else []
+    if unknown:
+        raise click.ClickException(f"{db_path} has no record of PMID {', '.join(unknown)}")
+    shown = []
+    with progressbar(desc="reparse", total=len(set(pmids)) or store.db["raw_records"].count, quiet=quiet) as bar:
+        try:
+            result = read_again(store, pmids=pmids or None, dry_run=dry_run, on_page=bar.update,
+                                on_problem=shown.append)
+        except KeyboardInterrupt:
+            if not dry_run:
+                _say_what_was_kept(store)
+            raise
+    for problem in shown[:SHOWN_PROBLEMS]:
+        click.echo(f"Skipped: {problem}", err=True)
+    if len(shown) > SHOWN_PROBLEMS:
+        click.echo(f"... and {len(shown) - SHOWN_PROBLEMS} more" + ("" if dry_run else " (see the problems table)"),
+                   err=True)
+    if not quiet:
+        fields = ", ".join(f"{name} {n}" for name, n in result.fields.most_common())
+        click.echo(f"Read {result.read} stored records again: {result.changed} "
+                   f"{'would change' if dry_run else 'changed'}" + (f" ({fields})" if fields else "")
+                   + f", {result.unchanged} unchanged, {result.problems} problems", err=True)
 
 
 @cli.command(name="graph")

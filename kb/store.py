@@ -23,7 +23,7 @@ import zlib
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, NamedTuple
+from typing import Iterable, Iterator, NamedTuple
 
 import sqlite_utils
 
@@ -537,22 +537,8 @@ class Store:
         counts.deleted += self._mark_deleted(standing)  # its deletion was in this batch, before it
         self._restore(restored, stamp)
         self._delete_children(replaced)
-        conn = self.db.conn
-        _unindex(conn, replaced)
-        _write_rows(conn, "journals", list(rows.journals.values()), columns=JOURNAL_COLUMNS, upsert="id",
-                    keep_known=True)
-        _write_rows(conn, "authors", list(rows.authors.values()), columns=AUTHOR_COLUMNS, conflict="IGNORE")
-        _write_rows(conn, "mesh_terms", list(rows.mesh_terms.items()), columns=MESH_TERM_COLUMNS,
-                    conflict="IGNORE")
-        _fill_mesh_uis(conn, rows.mesh_terms)
-        # A new PMID (none stored, as read in this transaction) takes a plain INSERT: the
-        # upsert costs SQLite about twice as much a row, index maintenance included.
-        _insert_and_index(conn, rows.articles)
-        _write_rows(conn, "articles", rows.replacing, columns=tuple(ARTICLE_COLUMNS), upsert="pmid")
-        _index(conn, [row[0] for row in rows.replacing])
-        for table in CHILD_TABLES:
-            _write_rows(conn, table, rows.children[table], columns=CHILD_COLUMNS[table], conflict="IGNORE")
-        _write_rows(conn, "raw_records", rows.raw, columns=RAW_COLUMNS, conflict="REPLACE")
+        _unindex(self.db.conn, replaced)
+        rows.write(self.db.conn)
 
     def _delete_children(self, pmids: list[str]) -> None:
         for chunk in chunks(pmids):
@@ -675,6 +661,122 @@ class Store:
     def raw_record(self, pmid: str) -> tuple[str, bytes] | None:
         row = self.db.execute("select format, compressed from raw_records where pmid = ?", [pmid]).fetchone()
         return (row[0], zlib.decompress(row[1])) if row else None
+
+    # -- reading stored records again (kb.reparse) ----------------------------
+
+    def raw_pages(self, pmids: list[str] | None = None, size: int = 500) -> Iterator[list[tuple[str, str, bytes]]]:
+        """The raw records, (pmid, format, bytes), a page at a time in PMID order: all of
+        them, or those of ``pmids``. Each page is its own statement, so that nothing is
+        left open while the caller writes between pages, and memory stays flat."""
+        if pmids is not None:
+            for chunk in chunks(sorted(set(pmids)), size):
+                marks = ",".join("?" * len(chunk))
+                yield _decompressed(self.db.execute(
+                    f"select pmid, format, compressed from raw_records where pmid in ({marks}) order by pmid",
+                    chunk).fetchall())
+            return
+        last = ""
+        while True:
+            page = self.db.execute("select pmid, format, compressed from raw_records where pmid > ? "
+                                   "order by pmid limit ?", [last, size]).fetchall()
+            if not page:
+                return
+            yield _decompressed(page)
+            last = page[-1][0]
+
+    def unknown_pmids(self, pmids: Iterable[str]) -> list[str]:
+        """Those of ``pmids`` that have no stored record."""
+        wanted = sorted(set(pmids))
+        known = set()
+        for chunk in chunks(wanted):
+            marks = ",".join("?" * len(chunk))
+            known.update(row[0] for row in self.db.execute(
+                f"select pmid from raw_records where pmid in ({marks})", chunk))
+        return [pmid for pmid in wanted if pmid not in known]
+
+    def differences(self, prepared: list["PreparedArticle"]) -> dict[str, list[str]]:
+        """For each article whose stored rows are not what ``prepared`` would write, the
+        names of the columns and tables that differ; the others are left out.
+
+        What the store knows of an article beyond its record (first seen, last updated,
+        withdrawn or not) is not compared: a rewrite keeps it.
+        """
+        keys = {table: _key_positions(self.db[table].pks, CHILD_COLUMNS[table]) for table in CHILD_TABLES}
+        stored = self._comparable([item.pmid for item in prepared], keys)
+        found = {}
+        for item in prepared:
+            mine = _comparable_prepared(item, keys)
+            theirs = stored.get(item.pmid, {})
+            names = [name for name, value in mine.items() if theirs.get(name) != value]
+            if names:
+                found[item.pmid] = names
+        return found
+
+    def _comparable(self, pmids: list[str], keys: dict) -> dict[str, dict]:
+        """Each stored article's rows in the form of _comparable_prepared."""
+        found: dict[str, dict] = {}
+        compared = ", ".join(f"[{name}]" for name in _RECORD_COLUMNS)
+        for chunk in chunks(pmids):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.execute(f"select {compared} from articles where pmid in ({marks})", chunk):
+                found[row[0]] = dict(zip(_RECORD_COLUMNS, row), **dict.fromkeys(CHILD_TABLES, []))
+            for table in CHILD_TABLES:
+                names = ", ".join(f"[{name}]" for name in CHILD_COLUMNS[table])
+                rows: dict[str, list] = {}
+                for row in self.db.execute(f"select {names} from [{table}] where pmid in ({marks})", chunk):
+                    rows.setdefault(row[0], []).append(row)
+                for pmid, table_rows in rows.items():
+                    if pmid in found:
+                        found[pmid][table] = sorted(table_rows, key=keys[table])
+        return found
+
+    def rewrite(self, prepared: list["PreparedArticle"], *, run_id: int | None = None, read: int = 0,
+                problems: list[ParseProblem] = ()) -> list[str]:
+        """Replace the rows of stored articles with ``prepared``, read again from their own
+        raw records (kb.reparse), in one transaction with the run's counts and problems.
+
+        What the store knows of an article beyond its record stays: when it was first
+        seen, whether it is withdrawn (and since when), the raw record itself. Its
+        evidence is marked stale, for the next build to extract again. An article whose
+        record was replaced since its raw record was read (an import or a harvest into
+        the store meanwhile) is left as that wrote it, and counted unchanged. Returns
+        the PMIDs rewritten.
+        """
+        stamp = now_iso()
+        with self.transaction():
+            kept = self._kept_state([item.pmid for item in prepared])
+            prepared = [item for item in prepared if kept[item.pmid][0] == item.digest]
+            pmids = [item.pmid for item in prepared]
+            counts = SaveCounts(revised=len(prepared), unchanged=read - len(prepared) - len(problems),
+                                problems=len(problems))
+            rows = _Rows(with_raw=False)
+            for item in prepared:
+                _, first_seen, deleted, deleted_at = kept[item.pmid]
+                row = item.row[:_DELETED] + (deleted, deleted_at) + item.row[_DELETED + 2:]
+                rows.add(item._replace(row=row), first_seen, stamp, stored=True)
+            _unindex(self.db.conn, pmids)
+            self._delete_children(pmids)
+            rows.write(self.db.conn)
+            if "extracted_hash" in self.db["articles"].columns_dict:
+                for chunk in chunks(pmids):
+                    self.db.execute(f"update articles set extracted_hash = null "
+                                    f"where pmid in ({','.join('?' * len(chunk))})", chunk)
+            self._save_problems(list(problems), run_id)
+            if run_id is not None:
+                self._count_in_run(run_id, counts, read)
+        return pmids
+
+    def _kept_state(self, pmids: list[str]) -> dict[str, tuple]:
+        """What a rewrite keeps of each article, and its record's hash: the SHA-1 of the
+        raw record (kb.reparse read it again, so its PreparedArticle's digest is that too)."""
+        kept = {}
+        for chunk in chunks(pmids):
+            marks = ",".join("?" * len(chunk))
+            for pmid, *state in self.db.execute(
+                    "select pmid, record_hash, first_seen, deleted, deleted_at from articles "
+                    f"where pmid in ({marks})", chunk):
+                kept[pmid] = tuple(state)
+        return kept
 
     def stats(self) -> dict:
         db = self.db
@@ -912,6 +1014,31 @@ def prepare_flat(flat: tuple) -> PreparedArticle:
 
 _VERSION = tuple(ARTICLE_COLUMNS).index("version")
 _SOURCE_FORMAT = tuple(ARTICLE_COLUMNS).index("source_format")
+_DELETED = tuple(ARTICLE_COLUMNS).index("deleted")  # deleted_at follows it
+# The columns of an article that come from its record: a PreparedArticle's row, less
+# what the store says of it (withdrawn, and since when).
+_RECORD_COLUMNS = tuple(ARTICLE_COLUMNS)[:_DELETED] + tuple(ARTICLE_COLUMNS)[_DELETED + 2 : -2]
+
+
+def _key_positions(pks: list[str], columns: tuple[str, ...]):
+    """A sort key taking a row's primary key (``pks``) out of a row in ``columns`` order."""
+    positions = [columns.index(name) for name in pks]
+    return lambda row: tuple(row[i] for i in positions)
+
+
+def _comparable_prepared(item: "PreparedArticle", keys: dict) -> dict:
+    """An article's rows as they would be stored, by column and table name: each link
+    table's rows by primary key, the first of two with the same key (INSERT OR IGNORE)."""
+    row = item.row
+    found = dict(zip(_RECORD_COLUMNS, row[:_DELETED] + row[_DELETED + 2 :]))
+    for table, rows in zip(CHILD_TABLES, item.children):
+        key = keys[table]
+        found[table] = sorted({key(r): r for r in reversed(rows)}.values(), key=key)
+    return found
+
+
+def _decompressed(page: list[tuple]) -> list[tuple[str, str, bytes]]:
+    return [(pmid, kind, zlib.decompress(data)) for pmid, kind, data in page]
 
 
 def _keeps(old: tuple, item: "PreparedArticle") -> bool:
@@ -993,9 +1120,14 @@ def _mesh_rows(pmid: str, headings: list[tuple]) -> tuple[list, list]:
 
 
 class _Rows:
-    """The rows of one batch, per table, once the stored state has been consulted."""
+    """The rows of one batch, per table, once the stored state has been consulted.
 
-    def __init__(self) -> None:
+    ``with_raw``: False when the raw records are not to be written (kb.reparse reads the
+    articles again from them), which spares compressing them.
+    """
+
+    def __init__(self, with_raw: bool = True) -> None:
+        self.with_raw = with_raw
         self.articles: list[tuple] = []  # new PMIDs
         self.replacing: list[tuple] = []  # PMIDs already stored
         self.journals: dict = {}
@@ -1023,8 +1155,27 @@ class _Rows:
                 terms[descriptor] = ui
         for rows, more in zip(self._child_lists, item.children):
             rows.extend(more)
-        pmid, kind, raw, digest = item.raw
-        self.raw.append((pmid, kind, _compress(raw, 1), digest))
+        if self.with_raw:
+            pmid, kind, raw, digest = item.raw
+            self.raw.append((pmid, kind, _compress(raw, 1), digest))
+
+    def write(self, conn) -> None:
+        """Write every row; the children of a replaced article, and its text in the
+        full-text index, must be gone already (Store._delete_children, _unindex)."""
+        _write_rows(conn, "journals", list(self.journals.values()), columns=JOURNAL_COLUMNS, upsert="id",
+                    keep_known=True)
+        _write_rows(conn, "authors", list(self.authors.values()), columns=AUTHOR_COLUMNS, conflict="IGNORE")
+        _write_rows(conn, "mesh_terms", list(self.mesh_terms.items()), columns=MESH_TERM_COLUMNS,
+                    conflict="IGNORE")
+        _fill_mesh_uis(conn, self.mesh_terms)
+        # A new PMID (none stored, as read in this transaction) takes a plain INSERT: the
+        # upsert costs SQLite about twice as much a row, index maintenance included.
+        _insert_and_index(conn, self.articles)
+        _write_rows(conn, "articles", self.replacing, columns=tuple(ARTICLE_COLUMNS), upsert="pmid")
+        _index(conn, [row[0] for row in self.replacing])
+        for table in CHILD_TABLES:
+            _write_rows(conn, table, self.children[table], columns=CHILD_COLUMNS[table], conflict="IGNORE")
+        _write_rows(conn, "raw_records", self.raw, columns=RAW_COLUMNS, conflict="REPLACE")
 
 
 def _fill_mesh_uis(conn, terms: dict) -> None:
@@ -1061,7 +1212,7 @@ def _unindex_withdrawn(conn) -> None:
 
 
 def _index(conn, pmids: list[str]) -> None:
-    """Add articles to the full-text index, a batch at a time.
+    """Add articles to the full-text index, a batch at a time; withdrawn ones stay out.
 
     The index is maintained here rather than by per-row triggers: one
     INSERT ... SELECT per batch is about five times faster on an import.
@@ -1069,7 +1220,7 @@ def _index(conn, pmids: list[str]) -> None:
     for chunk in chunks(pmids):
         conn.execute(
             "insert into articles_fts (rowid, title, abstract) select rowid, title, abstract from articles "
-            f"where pmid in ({','.join('?' * len(chunk))})", chunk)
+            f"where pmid in ({','.join('?' * len(chunk))}) and deleted = 0", chunk)
 
 
 def _unindex(conn, pmids: list[str]) -> None:

@@ -1,0 +1,131 @@
+"""Read the stored articles again from their raw records, with this version's parsers.
+
+Every article's record is kept as it was harvested or imported (raw_records), so that
+a parser fix, or a field a newer cryokb reads, reaches the articles stored before it
+without going back to PubMed: an import of the same records would not, since it
+leaves a record whose bytes are unchanged alone. Only the articles whose rows come
+out different are written, a page at a time, each page in one transaction with the
+run's counts, so that a run stopped at any point leaves every article either as it
+was or as read again, and a second run changes nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable
+
+from lxml import etree
+
+from ingest import medline
+from ingest.fields import RecordError
+from ingest.model import ParseProblem, SaveCounts
+from ingest.pubmed_xml import article_from_xml
+from ingest.safexml import UnsafeXMLError
+from kb.store import PreparedArticle, Store, flatten_article, prepare_flat
+
+log = logging.getLogger("cryokb.reparse")
+
+PAGE_SIZE = 500
+# Where a record read again comes from, in its problems.
+SOURCE = "raw_records"
+
+
+@dataclass
+class ReparseResult:
+    read: int = 0
+    changed: int = 0
+    problems: int = 0
+    fields: Counter = field(default_factory=Counter)  # columns and tables that changed, by articles
+
+    @property
+    def unchanged(self) -> int:
+        return self.read - self.changed - self.problems
+
+
+def reparse(store: Store, *, pmids: list[str] | None = None, dry_run: bool = False, page_size: int = PAGE_SIZE,
+            on_page: Callable[[int], None] | None = None,
+            on_problem: Callable[[ParseProblem], None] | None = None) -> ReparseResult:
+    """Read every stored record again (or those of ``pmids``) and rewrite the articles whose rows change.
+
+    Recorded in harvest_runs (kind 'reparse'), unless ``dry_run``, which only says
+    what would change. A record that can no longer be read is a problem, its article
+    left as it is.
+    """
+    result = ReparseResult()
+    run_id = None if dry_run else store.start_run(kind="reparse", source="raw_records")
+    try:
+        for page in store.raw_pages(pmids, page_size):
+            prepared, problems = read_again(page)
+            differences = store.differences(prepared)
+            if not dry_run:
+                written = store.rewrite([item for item in prepared if item.pmid in differences], run_id=run_id,
+                                        read=len(page), problems=problems)
+                differences = {pmid: differences[pmid] for pmid in written}  # less any replaced meanwhile
+            for problem in problems:
+                log.info("%s", problem)
+                if on_problem:
+                    on_problem(problem)
+            for pmid, names in differences.items():
+                log.info("PMID %s: %s %s", pmid, "would change" if dry_run else "changed", ", ".join(names))
+                result.fields.update(names)
+            result.read += len(page)
+            result.changed += len(differences)
+            result.problems += len(problems)
+            if on_page:
+                on_page(len(page))
+    except BaseException as exc:  # Ctrl-C, a full disk, a bug: the run must not stay "running"
+        if run_id is not None:
+            _finish(store, run_id, result, f"{exc}" or type(exc).__name__)
+        raise
+    if run_id is not None:
+        _finish(store, run_id, result, None)
+    return result
+
+
+def read_again(page: list[tuple[str, str, bytes]]) -> tuple[list[PreparedArticle], list[ParseProblem]]:
+    """The rows of each raw record (pmid, format, bytes), as an import would build them today."""
+    prepared, problems = [], []
+    for pmid, kind, raw in page:
+        record = _record(pmid, kind, raw)
+        if isinstance(record, ParseProblem):
+            problems.append(record)
+            continue
+        flat = record if type(record) is tuple else flatten_article(record)
+        if flat[0] != pmid:
+            problems.append(ParseProblem(SOURCE, f"PMID {pmid}", f"the stored record now reads as PMID {flat[0]}; "
+                                         "the article is left as it is"))
+            continue
+        prepared.append(prepare_flat(flat))
+    return prepared, problems
+
+
+def _record(pmid: str, kind: str, raw: bytes):
+    """The record read from its raw bytes (a flattened tuple or an Article), or a ParseProblem."""
+    where = f"PMID {pmid}"
+    try:
+        if kind == "medline":
+            records = list(medline.iter_records(io.BytesIO(raw), f"{SOURCE} {where}"))
+            if len(records) != 1:
+                raise RecordError(f"the stored MEDLINE text reads as {len(records)} records")
+            record = records[0]
+            if isinstance(record, ParseProblem):
+                return ParseProblem(SOURCE, where, record.message)
+            return record
+        return article_from_xml(raw, f"{SOURCE} {where}", flat=True)
+    except (RecordError, UnsafeXMLError, etree.XMLSyntaxError) as err:
+        return ParseProblem(SOURCE, where, f"cannot be read again: {err}")
+
+
+def _finish(store: Store, run_id: int, result: ReparseResult, error: str | None) -> None:
+    """Record how the run ended; its pages counted themselves as they were committed."""
+    counts = SaveCounts(revised=result.changed, unchanged=result.unchanged, problems=result.problems)
+    try:
+        store.finish_run(run_id, outcome="failed" if error else "ok", counts=counts, fetched=result.read,
+                         error=error, extra={"changed": dict(result.fields)})
+    except Exception:  # noqa: BLE001
+        if error is None:
+            raise
+        log.exception("could not record the end of reparse run %d", run_id)
