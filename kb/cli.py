@@ -710,6 +710,9 @@ def graph_(db_path, fmt, output, bipartite):
               help="Records per efetch and transaction [config: batch_size; default: 500].")
 @click.option("--full", is_flag=True, help="Re-harvest everything the query matches (needed after a query change).")
 @click.option("--reextract", is_flag=True, help="Extract every article again, not only new, revised or stale ones.")
+@click.option("--reparse", is_flag=True,
+              help="Read every stored record again with this cryokb's parsers before extracting (after an "
+                   "upgrade; see cryokb reparse).")
 @click.option("--dry-run", is_flag=True, help="Say what would be fetched (esearch counts only); write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 @click.option("--wait", is_flag=True, help="If another refresh runs on this database, wait for it (default: exit 3).")
@@ -717,8 +720,8 @@ def graph_(db_path, fmt, output, bipartite):
               help="Also write timestamped log lines to this file [config: log; env: CRYOKB_LOG].")
 @quiet_verbose_options
 @click.pass_context
-def refresh(ctx, db_path, config_file, query, email, eutils_url, batch_size, full, reextract, dry_run, as_json,
-            wait, log_file, quiet, verbose):
+def refresh(ctx, db_path, config_file, query, email, eutils_url, batch_size, full, reextract, reparse, dry_run,
+            as_json, wait, log_file, quiet, verbose):
     """Bring the knowledge base up to date: harvest, extract, rebuild the graph, publish.
 
     Fetches what is new or revised since the last successful run into a staging copy
@@ -735,6 +738,7 @@ def refresh(ctx, db_path, config_file, query, email, eutils_url, batch_size, ful
         cryokb refresh --dry-run
         cryokb refresh --json --wait
         cryokb refresh --full --query 'cryoablation AND (bone OR soft tissue)'
+        cryokb refresh --reparse                   # once, after upgrading cryokb
     """
     import contextlib
 
@@ -760,10 +764,11 @@ def refresh(ctx, db_path, config_file, query, email, eutils_url, batch_size, ful
         logging.getLogger("cryokb.refresh").debug("settings: %s", settings.describe())
         try:
             if dry_run:
-                planned = plan_refresh(settings, full=full, reextract=reextract)
+                planned = plan_refresh(settings, full=full, reextract=reextract, reparse=reparse)
                 click.echo(json.dumps(planned.as_dict(), indent=2) if as_json else format_dry_run(planned))
                 return
-            result = run_refresh(settings, full=full, reextract=reextract, wait=wait, quiet=quiet or as_json)
+            result = run_refresh(settings, full=full, reextract=reextract, reparse=reparse, wait=wait,
+                                 quiet=quiet or as_json)
         except LockHeld as exc:
             note_failure(f"{exc} (exit 3)")
             fail(f"{exc} (use --wait to wait for it)", 3, outcome="locked")

@@ -104,7 +104,9 @@ def _facts(conn: sqlite3.Connection, db_path: Path) -> dict:
         facts["meta"] = dict(conn.execute("select key, value from cryokb_meta"))
     if "harvest_runs" in tables:
         conn.row_factory = sqlite3.Row
-        row = conn.execute("select * from harvest_runs where outcome = 'ok' order by id desc limit 1").fetchone()
+        # where the data came from: a reparse run only read stored records again
+        row = conn.execute("select * from harvest_runs where outcome = 'ok' and kind != 'reparse' "
+                           "order by id desc limit 1").fetchone()
         facts["last_run"] = dict(row) if row else None
     return facts
 

@@ -59,6 +59,7 @@ RUN_COLUMNS = {
     "full": int, "reextract": int, "since": str, "until": str, "harvest_run_id": int,
     "fetched": int, "new": int, "revised": int, "deleted": int, "extracted": int, "reextracted": int,
     "problems": int, "error": str, "extractor_version": str, "resumed": int, "summary": str,
+    "reparse": int, "reread": int, "rewritten": int,
 }
 
 
@@ -94,6 +95,8 @@ class RefreshResult:
     deleted: int = 0
     extracted: int = 0
     reextracted: int = 0
+    reread: int = 0  # --reparse: stored records read again, and articles rewritten from them
+    rewritten: int = 0
     problems: int = 0
     articles: int = 0
     error: str | None = None
@@ -118,6 +121,7 @@ class DryRunResult:
     would_fetch: int = 0
     stored: int = 0
     would_extract: int = 0
+    would_reread: int = 0
     staging_pending: bool = False
 
     def as_dict(self) -> dict:
@@ -340,8 +344,13 @@ def _backup(source: Path, target: Path) -> None:
 
 
 def ensure_runs_table(store: Store) -> None:
-    store.db["refresh_runs"].create(RUN_COLUMNS, pk="id", if_not_exists=True)
-    store.db["refresh_runs"].create_index(["outcome"], if_not_exists=True)
+    """The table of refresh runs, with the columns a newer cryokb records added to an older one's."""
+    table = store.db["refresh_runs"]
+    table.create(RUN_COLUMNS, pk="id", if_not_exists=True)
+    for name, kind in RUN_COLUMNS.items():
+        if name not in table.columns_dict:
+            table.add_column(name, kind)
+    table.create_index(["outcome"], if_not_exists=True)
 
 
 def close_interrupted_runs(store: Store, published: Path) -> int:
@@ -450,6 +459,18 @@ def count_reextract(store: Store, version: str, full: bool) -> int:
         where += " and (extracted_hash != record_hash or extractor_version is null or extractor_version != ?)"
         params.append(version)
     return store.db.execute(f"select count(*) from articles where {where}", params).fetchone()[0]
+
+
+def run_reparse(store: Store, result: RefreshResult, *, quiet: bool) -> None:
+    """Read every stored record again with this version's parsers (kb.reparse), so that the
+    extraction that follows reads the articles it rewrites."""
+    from kb.reparse import reparse
+
+    with _bar("reparse", "records", quiet) as bar:
+        bar.total = store.db["raw_records"].count
+        done = reparse(store, on_page=bar.update)
+    result.reread, result.rewritten = done.read, done.changed
+    result.problems += done.problems
 
 
 def run_extract(store: Store, settings: Settings, result: RefreshResult, *, reextract: bool, quiet: bool) -> None:
@@ -687,9 +708,12 @@ def _finalize(store: Store, result: RefreshResult) -> None:
 # -- the whole run --------------------------------------------------------------------------
 
 
-def refresh(settings: Settings, *, full: bool = False, reextract: bool = False, wait: bool = False,
-            quiet: bool = True) -> RefreshResult:
+def refresh(settings: Settings, *, full: bool = False, reextract: bool = False, reparse: bool = False,
+            wait: bool = False, quiet: bool = True) -> RefreshResult:
     """Harvest, extract, rebuild the graph and publish ``settings.db`` (see the module docstring).
+
+    ``reparse``: read every stored record again before extracting (kb.reparse), after an
+    upgrade whose parsers read PubMed records better.
 
     Raises LockHeld when another refresh runs (unless ``wait``), QueryChangedError,
     RefreshError for a failed run (its staging copy kept for the next run).
@@ -718,8 +742,10 @@ def refresh(settings: Settings, *, full: bool = False, reextract: bool = False, 
         check_query(store, query, query_version, full)
         result = RefreshResult(db=str(published), started=now_iso(), query_version=query_version, resumed=resumed,
                                stale_lock=lock.stale.describe() if lock.stale else None)
-        result.run_id = _save_run(store, result, query=query, full=int(full), reextract=int(reextract))
-        harvest_id = _run_phases(store, settings, query, result, full=full, reextract=reextract, quiet=quiet)
+        result.run_id = _save_run(store, result, query=query, full=int(full), reextract=int(reextract),
+                                  reparse=int(reparse))
+        harvest_id = _run_phases(store, settings, query, result, full=full, reextract=reextract, reparse=reparse,
+                                 quiet=quiet)
         result.outcome, result.finished = "ok", now_iso()
         result.seconds = round(time.monotonic() - clock, 2)
         _save_run(store, result, harvest_run_id=harvest_id)
@@ -846,10 +872,13 @@ def _carry_on_full(store: Store) -> bool:
 
 
 def _run_phases(store: Store, settings: Settings, query: str, result: RefreshResult, *, full: bool,
-                reextract: bool, quiet: bool) -> int:
-    """Harvest, extract and compare; a failure is recorded in the run's row, then raised."""
+                reextract: bool, reparse: bool, quiet: bool) -> int:
+    """Harvest, read again (``reparse``), extract and compare; a failure is recorded in the
+    run's row, then raised."""
     try:
         harvest_id = run_harvest(store, settings, query, result.query_version, result, full=full, quiet=quiet)
+        if reparse:
+            run_reparse(store, result, quiet=quiet)
         run_extract(store, settings, result, reextract=reextract, quiet=quiet)
         compare_with_published(store, Path(settings.db), result)
         return harvest_id
@@ -863,7 +892,8 @@ def _run_phases(store: Store, settings: Settings, query: str, result: RefreshRes
         raise
 
 
-def dry_run(settings: Settings, *, full: bool = False, reextract: bool = False) -> DryRunResult:
+def dry_run(settings: Settings, *, full: bool = False, reextract: bool = False, reparse: bool = False
+            ) -> DryRunResult:
     """What a refresh would fetch and extract: esearch only, nothing written, no lock taken."""
     from ingest.harvest import format_date, plan_windows, resume_point, utc_today
     from kb import evidence
@@ -882,6 +912,7 @@ def dry_run(settings: Settings, *, full: bool = False, reextract: bool = False) 
             since = None if full else resume_point(store, query, today)
             result.stored = store.db.execute("select count(*) from articles where deleted = 0").fetchone()[0]
             result.would_extract = _count_stale(store, evidence.current_version(), reextract)
+            result.would_reread = store.db["raw_records"].count if reparse else 0
     client = make_client(settings)
     if since is None:
         windows = plan_windows(client, query, latest=today)
@@ -941,6 +972,9 @@ def format_summary(result: RefreshResult) -> str:
         f"  extraction ({result.extractor_version}): {result.extracted} articles "
         f"({result.reextracted} of them re-extracted)",
     ]
+    if result.reread:
+        lines.append(f"  reparse: {result.reread} stored records read again; {result.rewritten} articles rewritten "
+                     "from them (their evidence extracted again)")
     if result.resumed:
         lines.append("  resumed the work of an interrupted or failed run")
     if result.by_lesion_type:
@@ -961,6 +995,8 @@ def format_dry_run(result: DryRunResult) -> str:
         lines.append(f"    {window['window']}: {window['count']} records")
     lines.append(f"  would fetch up to {result.would_fetch} records (overlapping windows counted twice); "
                  f"{result.stored} stored now, {result.would_extract} of them would be (re-)extracted")
+    if result.would_reread:
+        lines.append(f"  would read {result.would_reread} stored records again (--reparse)")
     return "\n".join(lines)
 
 

@@ -354,6 +354,37 @@ def test_what_changed_lists_only_articles_touched_since_the_last_run_started(tmp
     assert [(r["pmid"], r["change"]) for r in found] == [("91000002", "revised")]
 
 
+def test_a_reparse_run_leaves_where_the_data_came_from_and_what_changed_since_the_harvest(tmp_path):
+    """A reparse only reads stored records again: the source line still names the harvest's
+    query, and what changed is still counted from the harvest, the rewritten articles revised."""
+    from kb.publish import build_metadata, make_datasette
+
+    path = make_kb(tmp_path / "kb.db", synthetic=False)
+    with sqlite3.connect(path) as conn:
+        conn.execute("update articles set first_seen = '2026-01-05T10:00:00+00:00', "
+                     "last_updated = '2026-01-05T10:00:00+00:00'")
+        conn.execute("update harvest_runs set started = '2026-03-01T07:00:00+00:00', "
+                     "finished = '2026-03-01T07:05:00+00:00'")
+        conn.execute("update articles set last_updated = '2026-03-01T07:01:00+00:00' where pmid = '91000003'")
+        conn.execute("insert into harvest_runs (kind, started, finished, source, outcome) values "
+                     "('reparse', '2026-03-02T08:00:00+00:00', '2026-03-02T08:01:00+00:00', 'raw_records', 'ok')")
+        conn.execute("update articles set last_updated = '2026-03-02T08:00:30+00:00' where pmid = '91000002'")
+    source = build_metadata(path)["source"]
+    assert "cryoablation AND (bone OR soft tissue)" in source and "last refresh: 2026-03-01 (harvest)" in source
+    ds = make_datasette(path)
+    found = {r["pmid"]: r["change"] for r in rows(ds, "/cryokb/changed_in_last_refresh")}
+    assert found == {"91000003": "revised", "91000002": "revised"}
+    assert "last harvest: 2026-03-01" in fetch(ds, "/").text
+
+
+def test_every_column_of_the_refresh_runs_is_described():
+    from kb.publish import load_metadata
+    from kb.refresh import RUN_COLUMNS
+
+    described = load_metadata()["databases"]["cryokb"]["tables"]["refresh_runs"]["columns"]
+    assert [name for name in RUN_COLUMNS if not described.get(name)] == []
+
+
 def test_a_deleted_article_drops_out_of_the_home_figures_the_graph_links_and_says_deleted(tmp_path):
     from ingest.model import Deletion
     from kb.publish import make_datasette

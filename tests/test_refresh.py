@@ -683,6 +683,66 @@ def test_a_new_extractor_release_re_extracts_what_the_old_one_did_and_extracts_t
     assert (again["extracted"], again["reextracted"]) == (0, 0)
 
 
+def as_an_older_parser_left_it(db: Path, pmid: str) -> str:
+    """The article's title cut short at its first colon, as a parser that lost inline text
+    would store it (the search index kept in step with it); returns the full title."""
+    from kb.store import Store, _index, _unindex
+
+    store = Store(db)
+    title = store.db["articles"].get(pmid)["title"]
+    with store.transaction():
+        _unindex(store.db.conn, [pmid])
+        store.db.execute("update articles set title = ? where pmid = ?", [title.split(":")[0], pmid])
+        _index(store.db.conn, [pmid])
+    store.db.conn.close()
+    return title
+
+
+def test_reparse_rewrites_what_an_older_parser_stored_and_extracts_it_again(config, emu, tmp_path):
+    db = tmp_path / "kb.db"
+    refresh_json(config)
+    pmid = next(r.pmid for r in OLD if ":" in r.title)
+    title = as_an_older_parser_left_it(db, pmid)
+    plain = refresh_json(config)  # reading records again is asked for, not done on every run
+    assert (plain["reread"], plain["rewritten"]) == (0, 0)
+    assert query(db, "select title from articles where pmid = ?", [pmid]) == [(title.split(":")[0],)]
+
+    planned = refresh_json(config, "--dry-run", "--reparse")
+    assert planned["would_reread"] == len(OLD)
+    lost, kept = title.split(":")[1], title.split(":")[0]
+    word = next(w for w in lost.replace(".", " ").split() if w.lower() not in kept.lower())
+    in_title = f'title : "{word}"'
+    assert (pmid,) not in search(db, in_title)
+
+    summary = refresh_json(config, "--reparse")
+
+    assert (summary["reread"], summary["rewritten"], summary["extracted"]) == (len(OLD), 1, 1)
+    assert query(db, "select title from articles where pmid = ?", [pmid]) == [(title,)]
+    assert (pmid,) in search(db, in_title)
+    assert query(db, "select reparse, reread, rewritten from refresh_runs order by id desc limit 1") == [
+        (1, len(OLD), 1)]
+    again = refresh(config, "--reparse")
+    assert "reparse: 20 stored records read again; 0 articles rewritten" in again.output
+
+
+def search(db: Path, words: str) -> list[tuple]:
+    return query(db, "select articles.pmid from articles_fts join articles on articles.rowid = articles_fts.rowid "
+                     "where articles_fts match ?", [words])
+
+
+def test_a_refresh_runs_table_of_an_older_release_gains_the_new_columns(config, emu, tmp_path):
+    db = tmp_path / "kb.db"
+    refresh_json(config)
+    conn = sqlite3.connect(db)
+    with conn:  # refresh_runs as a release before --reparse made it
+        for column in ("reparse", "reread", "rewritten"):
+            conn.execute(f"alter table refresh_runs drop column {column}")
+    conn.close()
+    summary = refresh_json(config, "--reparse")
+    assert summary["outcome"] == "ok" and summary["reread"] == len(OLD)
+    assert query(db, "select count(*), sum(reparse) from refresh_runs") == [(2, 1)]
+
+
 def test_a_record_that_cannot_be_read_is_counted_and_the_rest_published(config, emu, tmp_path):
     import dataclasses
 
