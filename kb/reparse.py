@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import logging
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
@@ -24,7 +25,7 @@ from ingest.fields import RecordError
 from ingest.model import ParseProblem, SaveCounts
 from ingest.pubmed_xml import article_from_xml
 from ingest.safexml import UnsafeXMLError
-from kb.store import PreparedArticle, Store, flatten_article, prepare_flat
+from kb.store import PreparedArticle, Store, StoredRaw, flatten_article, prepare_flat
 
 log = logging.getLogger("cryokb.reparse")
 
@@ -61,8 +62,9 @@ def reparse(store: Store, *, pmids: list[str] | None = None, dry_run: bool = Fal
             prepared, problems = read_again(page)
             differences = store.differences(prepared)
             if not dry_run:
-                written = store.rewrite([item for item in prepared if item.pmid in differences], run_id=run_id,
-                                        read=len(page), problems=problems)
+                written = store.rewrite([item for item in prepared if item.pmid in differences],
+                                        {raw.pmid: raw.sha1 for raw in page}, run_id=run_id, read=len(page),
+                                        problems=problems)
                 differences = {pmid: differences[pmid] for pmid in written}  # less any replaced meanwhile
             for problem in problems:
                 log.info("%s", problem)
@@ -85,11 +87,13 @@ def reparse(store: Store, *, pmids: list[str] | None = None, dry_run: bool = Fal
     return result
 
 
-def read_again(page: list[tuple[str, str, bytes]]) -> tuple[list[PreparedArticle], list[ParseProblem]]:
-    """The rows of each raw record (pmid, format, bytes), as an import would build them today."""
+def read_again(page: list[StoredRaw]) -> tuple[list[PreparedArticle], list[ParseProblem]]:
+    """The rows of each raw record, as an import would build them today."""
     prepared, problems = [], []
-    for pmid, kind, raw in page:
-        record = _record(pmid, kind, raw)
+    for stored in page:
+        pmid = stored.pmid
+        record = (_record(stored) if stored.has_article
+                  else ParseProblem(SOURCE, f"PMID {pmid}", "a raw record without its article; left as it is"))
         if isinstance(record, ParseProblem):
             problems.append(record)
             continue
@@ -102,11 +106,16 @@ def read_again(page: list[tuple[str, str, bytes]]) -> tuple[list[PreparedArticle
     return prepared, problems
 
 
-def _record(pmid: str, kind: str, raw: bytes):
+def _record(stored: StoredRaw):
     """The record read from its raw bytes (a flattened tuple or an Article), or a ParseProblem."""
-    where = f"PMID {pmid}"
+    where = f"PMID {stored.pmid}"
     try:
-        if kind == "medline":
+        raw = zlib.decompress(stored.compressed)
+    except (zlib.error, TypeError) as err:  # damaged, or NULL
+        return ParseProblem(SOURCE, where, f"the stored record cannot be decompressed ({err}); "
+                            "the article is left as it is")
+    try:
+        if stored.format == "medline":
             records = list(medline.iter_records(io.BytesIO(raw), f"{SOURCE} {where}"))
             if len(records) != 1:
                 raise RecordError(f"the stored MEDLINE text reads as {len(records)} records")

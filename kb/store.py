@@ -664,25 +664,27 @@ class Store:
 
     # -- reading stored records again (kb.reparse) ----------------------------
 
-    def raw_pages(self, pmids: list[str] | None = None, size: int = 500) -> Iterator[list[tuple[str, str, bytes]]]:
-        """The raw records, (pmid, format, bytes), a page at a time in PMID order: all of
-        them, or those of ``pmids``. Each page is its own statement, so that nothing is
-        left open while the caller writes between pages, and memory stays flat."""
+    def raw_pages(self, pmids: list[str] | None = None, size: int = 500) -> Iterator[list["StoredRaw"]]:
+        """The raw records a page at a time in PMID order: all of them, or those of ``pmids``.
+        Each page is its own statement, so that nothing is left open while the caller
+        writes between pages, and memory stays flat. Still compressed: a blob that does
+        not decompress is the caller's problem to report, not the end of the run."""
+        select = ("select r.pmid, r.format, r.compressed, r.sha1, a.pmid is not null from raw_records r "
+                  "left join articles a on a.pmid = r.pmid ")
         if pmids is not None:
             for chunk in chunks(sorted(set(pmids)), size):
                 marks = ",".join("?" * len(chunk))
-                yield _decompressed(self.db.execute(
-                    f"select pmid, format, compressed from raw_records where pmid in ({marks}) order by pmid",
-                    chunk).fetchall())
+                yield [StoredRaw._make(row) for row in self.db.execute(
+                    select + f"where r.pmid in ({marks}) order by r.pmid", chunk)]
             return
         last = ""
         while True:
-            page = self.db.execute("select pmid, format, compressed from raw_records where pmid > ? "
-                                   "order by pmid limit ?", [last, size]).fetchall()
+            page = [StoredRaw._make(row) for row in self.db.execute(
+                select + "where r.pmid > ? order by r.pmid limit ?", [last, size])]
             if not page:
                 return
-            yield _decompressed(page)
-            last = page[-1][0]
+            yield page
+            last = page[-1].pmid
 
     def unknown_pmids(self, pmids: Iterable[str]) -> list[str]:
         """Those of ``pmids`` that have no stored record."""
@@ -703,13 +705,41 @@ class Store:
         """
         keys = {table: _key_positions(self.db[table].pks, CHILD_COLUMNS[table]) for table in CHILD_TABLES}
         stored = self._comparable([item.pmid for item in prepared], keys)
+        gaps = self._shared_gaps(prepared)
         found = {}
         for item in prepared:
             mine = _comparable_prepared(item, keys)
             theirs = stored.get(item.pmid, {})
-            names = [name for name, value in mine.items() if theirs.get(name) != value]
+            names = [name for name, value in mine.items() if theirs.get(name) != value] + gaps.get(item.pmid, [])
             if names:
                 found[item.pmid] = names
+        return found
+
+    def _shared_gaps(self, prepared: list["PreparedArticle"]) -> dict[str, list[str]]:
+        """For each article, which of the rows it shares with others (its journal, authors,
+        MeSH terms) the store lacks, or holds without a value its record gives: what a
+        rewrite fills in (_Rows ``fill_shared``)."""
+        journals = self._rows_by_key("journals", JOURNAL_COLUMNS, {i.journal[0] for i in prepared if i.journal})
+        authors = self._rows_by_key("authors", AUTHOR_COLUMNS, {a[0] for i in prepared for a in i.authors})
+        terms = self._rows_by_key("mesh_terms", MESH_TERM_COLUMNS, {t[0] for i in prepared for t in i.mesh_terms})
+        found: dict[str, list[str]] = {}
+        for item in prepared:
+            names = [name for name, stored, rows in (("journals", journals, [item.journal] if item.journal else []),
+                                                     ("authors", authors, item.authors),
+                                                     ("mesh_terms", terms, item.mesh_terms))
+                     if any(_lacks(stored.get(row[0]), row) for row in rows)]
+            if names:
+                found[item.pmid] = names
+        return found
+
+    def _rows_by_key(self, table: str, columns: tuple[str, ...], keys: set) -> dict:
+        """The rows of a table keyed by its first column, in ``columns`` order."""
+        found = {}
+        names = ", ".join(f"[{name}]" for name in columns)
+        for chunk in chunks(sorted(keys)):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.execute(f"select {names} from [{table}] where [{columns[0]}] in ({marks})", chunk):
+                found[row[0]] = row
         return found
 
     def _comparable(self, pmids: list[str], keys: dict) -> dict[str, dict]:
@@ -730,30 +760,33 @@ class Store:
                         found[pmid][table] = sorted(table_rows, key=keys[table])
         return found
 
-    def rewrite(self, prepared: list["PreparedArticle"], *, run_id: int | None = None, read: int = 0,
-                problems: list[ParseProblem] = ()) -> list[str]:
+    def rewrite(self, prepared: list["PreparedArticle"], read_as: dict[str, str], *, run_id: int | None = None,
+                read: int = 0, problems: list[ParseProblem] = ()) -> list[str]:
         """Replace the rows of stored articles with ``prepared``, read again from their own
         raw records (kb.reparse), in one transaction with the run's counts and problems.
+        ``read_as``: the SHA-1 of each raw record as it was read.
 
         What the store knows of an article beyond its record stays: when it was first
-        seen, whether it is withdrawn (and since when), the raw record itself. Its
-        evidence is marked stale, for the next build to extract again. An article whose
-        record was replaced since its raw record was read (an import or a harvest into
-        the store meanwhile) is left as that wrote it, and counted unchanged. Returns
-        the PMIDs rewritten.
+        seen, whether it is withdrawn (and since when), the raw record itself (unless this
+        version keeps it in another form: MEDLINE text with other line ends). Its evidence
+        is marked stale, for the next build to extract again. The rows it shares with
+        other articles are only filled in (_Rows ``fill_shared``). An article whose raw
+        record was replaced since it was read (an import or a harvest into the store
+        meanwhile) is left as that wrote it, and counted unchanged. Returns the PMIDs
+        rewritten.
         """
         stamp = now_iso()
         with self.transaction():
             kept = self._kept_state([item.pmid for item in prepared])
-            prepared = [item for item in prepared if kept[item.pmid][0] == item.digest]
+            prepared = [item for item in prepared if item.pmid in kept and kept[item.pmid][0] == read_as[item.pmid]]
             pmids = [item.pmid for item in prepared]
             counts = SaveCounts(revised=len(prepared), unchanged=read - len(prepared) - len(problems),
                                 problems=len(problems))
-            rows = _Rows(with_raw=False)
+            rows = _Rows(fill_shared=True)
             for item in prepared:
-                _, first_seen, deleted, deleted_at = kept[item.pmid]
+                sha1, first_seen, deleted, deleted_at = kept[item.pmid]
                 row = item.row[:_DELETED] + (deleted, deleted_at) + item.row[_DELETED + 2:]
-                rows.add(item._replace(row=row), first_seen, stamp, stored=True)
+                rows.add(item._replace(row=row), first_seen, stamp, stored=True, raw=item.digest != sha1)
             _unindex(self.db.conn, pmids)
             self._delete_children(pmids)
             rows.write(self.db.conn)
@@ -767,14 +800,13 @@ class Store:
         return pmids
 
     def _kept_state(self, pmids: list[str]) -> dict[str, tuple]:
-        """What a rewrite keeps of each article, and its record's hash: the SHA-1 of the
-        raw record (kb.reparse read it again, so its PreparedArticle's digest is that too)."""
+        """The SHA-1 of each article's raw record as stored now, and what a rewrite keeps of it."""
         kept = {}
         for chunk in chunks(pmids):
             marks = ",".join("?" * len(chunk))
             for pmid, *state in self.db.execute(
-                    "select pmid, record_hash, first_seen, deleted, deleted_at from articles "
-                    f"where pmid in ({marks})", chunk):
+                    "select a.pmid, r.sha1, a.first_seen, a.deleted, a.deleted_at from articles a "
+                    f"join raw_records r on r.pmid = a.pmid where a.pmid in ({marks})", chunk):
                 kept[pmid] = tuple(state)
         return kept
 
@@ -1037,8 +1069,19 @@ def _comparable_prepared(item: "PreparedArticle", keys: dict) -> dict:
     return found
 
 
-def _decompressed(page: list[tuple]) -> list[tuple[str, str, bytes]]:
-    return [(pmid, kind, zlib.decompress(data)) for pmid, kind, data in page]
+def _lacks(stored: tuple | None, row: tuple) -> bool:
+    """Whether a shared row is missing from the store, or stored empty where ``row`` has a value."""
+    return stored is None or any(old is None and new is not None for old, new in zip(stored, row))
+
+
+class StoredRaw(NamedTuple):
+    """A raw record as Store.raw_pages reads it."""
+
+    pmid: str
+    format: str
+    compressed: bytes | None
+    sha1: str | None
+    has_article: bool
 
 
 def _keeps(old: tuple, item: "PreparedArticle") -> bool:
@@ -1122,12 +1165,13 @@ def _mesh_rows(pmid: str, headings: list[tuple]) -> tuple[list, list]:
 class _Rows:
     """The rows of one batch, per table, once the stored state has been consulted.
 
-    ``with_raw``: False when the raw records are not to be written (kb.reparse reads the
-    articles again from them), which spares compressing them.
+    ``fill_shared``: the rows articles share (journals, authors) only fill what the stored
+    ones lack, never replace them (kb.reparse: which record's spelling of a journal wins
+    depends on the order the records were imported in, which a rewrite does not know).
     """
 
-    def __init__(self, with_raw: bool = True) -> None:
-        self.with_raw = with_raw
+    def __init__(self, fill_shared: bool = False) -> None:
+        self.fill_shared = fill_shared
         self.articles: list[tuple] = []  # new PMIDs
         self.replacing: list[tuple] = []  # PMIDs already stored
         self.journals: dict = {}
@@ -1137,8 +1181,10 @@ class _Rows:
         self._child_lists = [self.children[table] for table in CHILD_TABLES]
         self.raw: list[tuple] = []
 
-    def add(self, item: PreparedArticle, first_seen: str, stamp: str, *, stored: bool = False) -> None:
-        """``stored``: the PMID has a row already, which this one replaces."""
+    def add(self, item: PreparedArticle, first_seen: str, stamp: str, *, stored: bool = False,
+            raw: bool = True) -> None:
+        """``stored``: the PMID has a row already, which this one replaces. ``raw``: False
+        when the raw record stored stays (kb.reparse read the article from it)."""
         (self.replacing if stored else self.articles).append(item.row + (first_seen, stamp))
         journal = item.journal
         if journal:
@@ -1155,16 +1201,18 @@ class _Rows:
                 terms[descriptor] = ui
         for rows, more in zip(self._child_lists, item.children):
             rows.extend(more)
-        if self.with_raw:
-            pmid, kind, raw, digest = item.raw
-            self.raw.append((pmid, kind, _compress(raw, 1), digest))
+        if raw:
+            pmid, kind, data, digest = item.raw
+            self.raw.append((pmid, kind, _compress(data, 1), digest))
 
     def write(self, conn) -> None:
         """Write every row; the children of a replaced article, and its text in the
         full-text index, must be gone already (Store._delete_children, _unindex)."""
+        fill = self.fill_shared
         _write_rows(conn, "journals", list(self.journals.values()), columns=JOURNAL_COLUMNS, upsert="id",
-                    keep_known=True)
-        _write_rows(conn, "authors", list(self.authors.values()), columns=AUTHOR_COLUMNS, conflict="IGNORE")
+                    keep_known=True, fill_only=fill)
+        _write_rows(conn, "authors", list(self.authors.values()), columns=AUTHOR_COLUMNS,
+                    conflict=None if fill else "IGNORE", upsert="id" if fill else None, fill_only=fill)
         _write_rows(conn, "mesh_terms", list(self.mesh_terms.items()), columns=MESH_TERM_COLUMNS,
                     conflict="IGNORE")
         _fill_mesh_uis(conn, self.mesh_terms)
@@ -1304,26 +1352,28 @@ def _qualifiers_json(qualifiers: list[tuple]) -> str:
 
 @lru_cache(maxsize=64)
 def _insert_sql(table: str, columns: tuple[str, ...], conflict: str | None, upsert: str | None,
-                keep_known: bool = False) -> str:
+                keep_known: bool = False, fill_only: bool = False) -> str:
     names = ", ".join(f"[{c}]" for c in columns)
     marks = ", ".join("?" * len(columns))
     verb = f"INSERT OR {conflict}" if conflict else "INSERT"
     sql = f"{verb} INTO [{table}] ({names}) VALUES ({marks})"
     if upsert:
-        new = "coalesce(excluded.[{0}], [{0}])" if keep_known else "excluded.[{0}]"
+        new = ("coalesce([{0}], excluded.[{0}])" if fill_only
+               else "coalesce(excluded.[{0}], [{0}])" if keep_known else "excluded.[{0}]")
         updates = ", ".join(f"[{c}] = {new.format(c)}" for c in columns if c != upsert)
         sql += f" ON CONFLICT([{upsert}]) DO UPDATE SET {updates}"
     return sql
 
 
 def _write_rows(conn, table: str, rows: list[tuple], *, columns: tuple[str, ...], conflict: str | None = None,
-               upsert: str | None = None, keep_known: bool = False) -> None:
+               upsert: str | None = None, keep_known: bool = False, fill_only: bool = False) -> None:
     """Write row tuples (in ``columns`` order) with one prepared statement: the hot path of an import.
 
     sqlite-utils creates and evolves the schema; the bulk writes go straight to
     executemany, which is several times faster than building a statement per chunk.
     ``keep_known``: an upsert keeps a stored value where the new row has none (a
-    journal named by one record with its ISSN and by the next without).
+    journal named by one record with its ISSN and by the next without). ``fill_only``:
+    it only fills the stored row's empty values.
     """
     if rows:
-        conn.executemany(_insert_sql(table, columns, conflict, upsert, keep_known), rows)
+        conn.executemany(_insert_sql(table, columns, conflict, upsert, keep_known, fill_only), rows)

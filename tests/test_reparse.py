@@ -265,3 +265,88 @@ def test_a_record_replaced_while_it_was_read_again_keeps_the_newer_rows(tampered
     assert "article_mesh" not in result.fields  # the heading flags were the v2 rows' difference
     monkeypatch.undo()
     assert reparse(tampered).changed == 0
+
+
+# -- what an older version stored, and odd stored data ----------------------------------
+
+def test_medline_text_an_older_version_kept_in_another_form_is_rewritten_with_it(tmp_path):
+    """Older versions kept MEDLINE text with the line ends of the file (CRLF from Windows);
+    today's keeps LF, and the record's hash is that of the text kept. A reparse that took
+    the new hash for an import meanwhile would never fix the article."""
+    import hashlib
+
+    store = imported(tmp_path / "old.db")
+    pmid = "39991101"
+    fmt, raw = store.raw_record(pmid)
+    assert fmt == "medline" and b"\r" not in raw
+    crlf = raw.replace(b"\n", b"\r\n")
+    old_hash = hashlib.sha1(crlf).hexdigest()
+    store.db.execute("update raw_records set compressed = ?, sha1 = ? where pmid = ?",
+                     [zlib.compress(crlf), old_hash, pmid])
+    store.db.execute("update articles set record_hash = ?, title = 'ffiliations follow their authors.' "
+                     "where pmid = ?", [old_hash, pmid])
+    store.db.conn.commit()
+
+    result = reparse(store)
+
+    assert set(result.fields) == {"title", "record_hash"} and result.changed == 1
+    assert record_rows(store) == record_rows(imported(tmp_path / "fresh.db"))  # raw records and hashes too
+    assert reparse(store).changed == 0
+
+
+def test_a_rewrite_leaves_the_journal_row_a_later_record_gave(tmp_path):
+    """Two records of one journal spell it differently; the later one imported gave the
+    journal's row. Rewriting the earlier one (for a field of its own) must not bring its
+    spelling back: the store would then differ from a fresh import."""
+    xml = (DATA / "xml" / "full_record.xml").read_text(encoding="utf-8")
+    older = xml.replace(">39990001<", ">39990900<").replace(
+        "J Musculoskelet Interv Oncol</ISOAbbreviation>", "J Musculoskel Interv Oncol</ISOAbbreviation>")
+    (tmp_path / "older.xml").write_text(older, encoding="utf-8")
+    (tmp_path / "later.xml").write_text(xml, encoding="utf-8")
+
+    def store_of(name):
+        store = Store(tmp_path / name).ensure_shape()
+        import_files(store, [tmp_path / "older.xml", tmp_path / "later.xml"], processes=False)
+        return store
+
+    store = store_of("kb.db")
+    store.db.execute("delete from publication_types where pmid = '39990900'")  # a parser bug of its own
+    store.db.conn.commit()
+    assert reparse(store).fields == {"publication_types": 1}
+    assert record_rows(store) == record_rows(store_of("fresh.db"))
+    assert store.db["journals"].get("101999042")["iso_abbreviation"] == "J Musculoskelet Interv Oncol"
+
+
+def test_what_an_older_parser_left_out_of_the_shared_rows_is_filled_in(tmp_path):
+    store = imported(tmp_path / "old.db")
+    store.db.execute("update journals set iso_abbreviation = null where id = '101999042'")
+    store.db.execute("update mesh_terms set ui = null where descriptor = 'Cryosurgery'")
+    store.db.execute("update authors set fore_name = null where last_name = 'Achterberg'")
+    store.db.conn.commit()
+
+    result = reparse(store)
+
+    assert {"journals", "mesh_terms", "authors"} <= set(result.fields)
+    assert record_rows(store) == record_rows(imported(tmp_path / "fresh.db"))
+    assert reparse(store).changed == 0
+
+
+@pytest.mark.parametrize("blob", [zlib.compress(b"<PubmedArticle>")[:-3], None], ids=["damaged", "null"])
+def test_a_raw_record_that_does_not_decompress_is_a_problem_and_the_run_goes_on(tampered, blob):
+    tampered.db.execute("update raw_records set compressed = ? where pmid = '39990101'", [blob])
+    tampered.db.conn.commit()
+    problems = []
+    result = reparse(tampered, on_problem=problems.append)
+    assert [(p.where, "cannot be decompressed" in p.message) for p in problems] == [("PMID 39990101", True)]
+    assert result.changed > 0 and tampered.db["articles"].get("39990101")["title"] == "Argon-based cryoablation of"
+
+
+def test_a_raw_record_without_its_article_is_a_problem_and_left_alone(tampered):
+    tampered.db.execute("delete from keywords where pmid = '39990101'")
+    tampered.db.execute("delete from articles where pmid = '39990101'")
+    tampered.db.conn.commit()
+    problems = []
+    result = reparse(tampered, on_problem=problems.append)
+    assert [p.message for p in problems] == ["a raw record without its article; left as it is"]
+    assert result.problems == 1 and result.changed > 0
+    assert tampered.db.execute("select count(*) from articles where pmid = '39990101'").fetchone()[0] == 0
