@@ -52,7 +52,7 @@ log = logging.getLogger("cryokb.refresh")
 # SIGKILL it at a known place. Unset (always, outside tests), it does nothing at all.
 PAUSE_ENV = "CRYOKB_TEST_PAUSE_AT"
 PAUSE_FILE_ENV = "CRYOKB_TEST_PAUSE_FILE"
-PAUSE_POINTS = ("staging", "harvest", "extract", "graph", "publish", "published")
+PAUSE_POINTS = ("staging", "harvest", "reparse", "extract", "graph", "publish", "published")
 
 RUN_COLUMNS = {
     "id": int, "started": str, "finished": str, "outcome": str, "query": str, "query_version": str,
@@ -468,7 +468,13 @@ def run_reparse(store: Store, result: RefreshResult, *, quiet: bool) -> None:
 
     with _bar("reparse", "records", quiet) as bar:
         bar.total = store.db["raw_records"].count
-        done = reparse(store, on_page=bar.update)
+
+        def progress(done: int) -> None:
+            if not bar.n:
+                pause_point("reparse")  # after its first page is committed
+            bar.update(done)
+
+        done = reparse(store, on_page=progress)
     result.reread, result.rewritten = done.read, done.changed
     result.problems += done.problems
 
@@ -738,7 +744,8 @@ def refresh(settings: Settings, *, full: bool = False, reextract: bool = False, 
         closed = close_interrupted_runs(store, published)
         if closed:
             log.warning("%d earlier refresh run(s) were interrupted; this run completes their work", closed)
-        full = full or _carry_on_full(store)
+        full = full or _carry_on(store, "full")
+        reparse = reparse or _carry_on(store, "reparse")
         check_query(store, query, query_version, full)
         result = RefreshResult(db=str(published), started=now_iso(), query_version=query_version, resumed=resumed,
                                stale_lock=lock.stale.describe() if lock.stale else None)
@@ -846,28 +853,40 @@ def _record_unpublished(published: Path, result: RefreshResult, error: BaseExcep
         log.warning("could not record the refused publish in %s: %s", staging, failure)
 
 
-def _unfinished_full(store: Store) -> int | None:
-    """The id of the staging copy's last run when it was a --full one whose harvest did not
-    finish. The next run, from a schedule that never says --full, resumes the copy: as an
-    ordinary run it fetched only what changed since the last success, and the older records
-    the full run had still to fetch were never fetched at all. A full run that failed after
-    its harvest (extracting, publishing) needs no second one."""
-    if not store.db["refresh_runs"].exists():
+# What a --full or --reparse run left unfinished if no successful run of this kind, over
+# the whole store, followed its start (harvest_runs), and what carrying it on does.
+CARRIED_ON = {
+    "full": ("kind = 'harvest'", "a --full one whose harvest did not finish: this run carries it on, "
+                                 "from the start of the query's records"),
+    "reparse": ("kind = 'reparse' and source = 'raw_records'",
+                "a --reparse one that did not read every stored record again: this run reads them again"),
+}
+
+
+def _unfinished(store: Store, flag: str) -> int | None:
+    """The id of the staging copy's last run when it was a --full or --reparse one (``flag``)
+    that did not finish that part of its work. The next run, from a schedule that never says
+    either, resumes the copy: as an ordinary run it fetched only what changed since the last
+    success, and the older records the full run had still to fetch were never fetched at all;
+    it published articles read again only in part. A run that failed after that part
+    (extracting, publishing) needs no second one."""
+    table = store.db["refresh_runs"]
+    if not table.exists() or flag not in table.columns_dict:  # a copy from before --reparse
         return None
-    last = store.db.execute("select id, full, outcome, started from refresh_runs order by id desc limit 1").fetchone()
+    last = store.db.execute(f"select id, [{flag}], outcome, started from refresh_runs order by id desc limit 1"
+                            ).fetchone()
     if last is None or not last[1] or last[2] == "ok":
         return None
-    harvested = store.db.execute(  # by a run of this copy: a harvest straight into the published file does not count
-        "select 1 from harvest_runs where kind = 'harvest' and outcome = 'ok' and started >= ? and id > ?",
+    done = store.db.execute(  # by a run of this copy: a run straight into the published file does not count
+        f"select 1 from harvest_runs where {CARRIED_ON[flag][0]} and outcome = 'ok' and started >= ? and id > ?",
         [last[3], int(store.get_meta("staging_harvests", "0"))]).fetchone()
-    return None if harvested else last[0]
+    return None if done else last[0]
 
 
-def _carry_on_full(store: Store) -> bool:
-    unfinished = _unfinished_full(store)
+def _carry_on(store: Store, flag: str) -> bool:
+    unfinished = _unfinished(store, flag)
     if unfinished is not None:
-        log.warning("the staging copy holds refresh run %d, a --full one whose harvest did not finish: this run "
-                    "carries it on, from the start of the query's records", unfinished)
+        log.warning("the staging copy holds refresh run %d, %s", unfinished, CARRIED_ON[flag][1])
     return unfinished is not None
 
 
@@ -905,7 +924,8 @@ def dry_run(settings: Settings, *, full: bool = False, reextract: bool = False, 
     result = DryRunResult(db=str(published), query_version=query_version, since=None, until=format_date(today),
                           staging_pending=staging_path(published).exists())
     since = None
-    full = full or _staging_carries_on_full(published)
+    full = full or _staging_carries_on(published, "full")
+    reparse = reparse or _staging_carries_on(published, "reparse")
     with _read_only(published) as store:
         if store is not None:
             check_query(store, query, query_version, full)
@@ -925,12 +945,12 @@ def dry_run(settings: Settings, *, full: bool = False, reextract: bool = False, 
     return result
 
 
-def _staging_carries_on_full(published: Path) -> bool:
-    """Whether the next run will carry on a --full one its staging copy holds (a dry run says
-    what that run would fetch)."""
+def _staging_carries_on(published: Path, flag: str) -> bool:
+    """Whether the next run will carry on a --full or --reparse one its staging copy holds
+    (a dry run says what that run would do)."""
     try:
         with _read_only(staging_path(published)) as staging:
-            return staging is not None and _carry_on_full(staging)
+            return staging is not None and _carry_on(staging, flag)
     except sqlite3.DatabaseError:
         return False  # a copy the run will not resume
 

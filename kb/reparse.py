@@ -56,7 +56,9 @@ def reparse(store: Store, *, pmids: list[str] | None = None, dry_run: bool = Fal
     left as it is.
     """
     result = ReparseResult()
-    run_id = None if dry_run else store.start_run(kind="reparse", source="raw_records")
+    # "raw_records": every one, which a refresh that carries on an unfinished --reparse looks for
+    source = SOURCE if pmids is None else f"{SOURCE}: PMID {', '.join(pmids)}"
+    run_id = None if dry_run else store.start_run(kind="reparse", source=source)
     try:
         for page in store.raw_pages(pmids, page_size):
             prepared, problems = read_again(page)

@@ -730,6 +730,26 @@ def search(db: Path, words: str) -> list[tuple]:
                      "where articles_fts match ?", [words])
 
 
+def test_a_reparse_killed_midway_is_carried_on_by_the_next_scheduled_run(config, emu, tmp_path):
+    db = tmp_path / "kb.db"
+    refresh_json(config)
+    pmid = next(r.pmid for r in OLD if ":" in r.title)
+    title = as_an_older_parser_left_it(db, pmid)
+    marker = tmp_path / "paused"
+    process = start_paused(config, "reparse", marker, "--reparse")
+    wait_for(marker, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert query(db, "select title from articles where pmid = ?", [pmid]) == [(title.split(":")[0],)]
+
+    assert refresh_json(config, "--dry-run")["would_reread"] == len(OLD)
+    summary = refresh_json(config)  # the schedule never says --reparse
+
+    assert summary["reread"] == len(OLD) and summary["resumed"]
+    assert query(db, "select title from articles where pmid = ?", [pmid]) == [(title,)]
+    assert refresh_json(config)["reread"] == 0
+
+
 def test_a_refresh_runs_table_of_an_older_release_gains_the_new_columns(config, emu, tmp_path):
     db = tmp_path / "kb.db"
     refresh_json(config)

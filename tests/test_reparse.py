@@ -169,6 +169,8 @@ def test_the_run_is_recorded_with_its_counts(tampered):
 def test_only_the_articles_asked_for_are_read_again(tampered):
     result = reparse(tampered, pmids=["39990101"])
     assert (result.read, result.changed) == (1, 1)
+    run = next(tampered.db.query("select * from harvest_runs order by id desc limit 1"))
+    assert run["source"] == "raw_records: PMID 39990101"  # not every record (kb.refresh looks for those)
     assert tampered.db.execute("select count(*) from articles where pmcid is not null").fetchone()[0] == 0
 
 
