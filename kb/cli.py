@@ -151,9 +151,10 @@ def cli():
 def _say_what_was_kept(store) -> None:
     run = next(store.db.query("select * from harvest_runs order by id desc limit 1"), None)
     if run and run["outcome"] == "failed":
+        done = (f"were read again ({run['revised'] or 0} articles rewritten)" if run["kind"] == "reparse"
+                else f"are stored ({run['new'] or 0} new, {run['revised'] or 0} revised)")
         click.echo(f"\nInterrupted: {run['kind']} run #{run['id']} recorded as failed; the "
-                   f"{run['fetched'] or 0} records of its committed batches are stored "
-                   f"({run['new'] or 0} new, {run['revised'] or 0} revised)", err=True)
+                   f"{run['fetched'] or 0} records of its committed batches {done}", err=True)
 
 
 def _query_given(ctx, param, value):

@@ -464,19 +464,22 @@ def count_reextract(store: Store, version: str, full: bool) -> int:
 def run_reparse(store: Store, result: RefreshResult, *, quiet: bool) -> None:
     """Read every stored record again with this version's parsers (kb.reparse), so that the
     extraction that follows reads the articles it rewrites."""
-    from kb.reparse import reparse
+    from kb.reparse import ReparseResult, reparse
 
+    done = ReparseResult()  # counted page by page: a run that fails partway records what it did
     with _bar("reparse", "records", quiet) as bar:
         bar.total = store.db["raw_records"].count
 
-        def progress(done: int) -> None:
+        def progress(read: int) -> None:
             if not bar.n:
                 pause_point("reparse")  # after its first page is committed
-            bar.update(done)
+            bar.update(read)
 
-        done = reparse(store, on_page=progress)
-    result.reread, result.rewritten = done.read, done.changed
-    result.problems += done.problems
+        try:
+            reparse(store, on_page=progress, result=done)
+        finally:
+            result.reread, result.rewritten = done.read, done.changed
+            result.problems += done.problems
 
 
 def run_extract(store: Store, settings: Settings, result: RefreshResult, *, reextract: bool, quiet: bool) -> None:

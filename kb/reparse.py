@@ -48,16 +48,19 @@ class ReparseResult:
 
 def reparse(store: Store, *, pmids: list[str] | None = None, dry_run: bool = False, page_size: int = PAGE_SIZE,
             on_page: Callable[[int], None] | None = None,
-            on_problem: Callable[[ParseProblem], None] | None = None) -> ReparseResult:
+            on_problem: Callable[[ParseProblem], None] | None = None,
+            result: ReparseResult | None = None) -> ReparseResult:
     """Read every stored record again (or those of ``pmids``) and rewrite the articles whose rows change.
 
     Recorded in harvest_runs (kind 'reparse'), unless ``dry_run``, which only says
     what would change. A record that can no longer be read is a problem, its article
-    left as it is.
+    left as it is. ``result``, when given, is filled in as pages are committed, so that
+    a caller still has the counts when the run is cut short.
     """
-    result = ReparseResult()
+    result = result if result is not None else ReparseResult()
     # "raw_records": every one, which a refresh that carries on an unfinished --reparse looks for
-    source = SOURCE if pmids is None else f"{SOURCE}: PMID {', '.join(pmids)}"
+    source = SOURCE if pmids is None else f"{SOURCE}: PMID {', '.join(pmids[:10])}" + (
+        f" and {len(pmids) - 10} more" if len(pmids) > 10 else "")
     run_id = None if dry_run else store.start_run(kind="reparse", source=source)
     try:
         for page in store.raw_pages(pmids, page_size):

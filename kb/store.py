@@ -769,7 +769,8 @@ class Store:
         What the store knows of an article beyond its record stays: when it was first
         seen, whether it is withdrawn (and since when), the raw record itself (unless this
         version keeps it in another form: MEDLINE text with other line ends). Its evidence
-        is marked stale, for the next build to extract again. The rows it shares with
+        is marked stale (its extractor version unknown), for the next build to extract
+        again and count as extracted before. The rows it shares with
         other articles are only filled in (_Rows ``fill_shared``). An article whose raw
         record was replaced since it was read (an import or a harvest into the store
         meanwhile) is left as that wrote it, and counted unchanged. Returns the PMIDs
@@ -790,9 +791,9 @@ class Store:
             _unindex(self.db.conn, pmids)
             self._delete_children(pmids)
             rows.write(self.db.conn)
-            if "extracted_hash" in self.db["articles"].columns_dict:
+            if "extractor_version" in self.db["articles"].columns_dict:  # its evidence is of another text now
                 for chunk in chunks(pmids):
-                    self.db.execute(f"update articles set extracted_hash = null "
+                    self.db.execute(f"update articles set extractor_version = null "
                                     f"where pmid in ({','.join('?' * len(chunk))})", chunk)
             self._save_problems(list(problems), run_id)
             if run_id is not None:

@@ -374,6 +374,11 @@ def test_a_reparse_run_leaves_where_the_data_came_from_and_what_changed_since_th
     ds = make_datasette(path)
     found = {r["pmid"]: r["change"] for r in rows(ds, "/cryokb/changed_in_last_refresh")}
     assert found == {"91000003": "revised", "91000002": "revised"}
+    with sqlite3.connect(path) as conn:  # withdrawn before the harvest, rewritten by the reparse
+        conn.execute("update articles set deleted = 1, deleted_at = '2026-02-01T00:00:00+00:00', "
+                     "last_updated = '2026-03-02T08:00:40+00:00' where pmid = '91000004'")
+    found = {r["pmid"]: r["change"] for r in rows(make_datasette(path), "/cryokb/changed_in_last_refresh")}
+    assert "91000004" not in found
     assert "last harvest: 2026-03-01" in fetch(ds, "/").text
 
 

@@ -716,7 +716,8 @@ def test_reparse_rewrites_what_an_older_parser_stored_and_extracts_it_again(conf
 
     summary = refresh_json(config, "--reparse")
 
-    assert (summary["reread"], summary["rewritten"], summary["extracted"]) == (len(OLD), 1, 1)
+    assert (summary["reread"], summary["rewritten"], summary["extracted"], summary["reextracted"]) == (
+        len(OLD), 1, 1, 1)
     assert query(db, "select title from articles where pmid = ?", [pmid]) == [(title,)]
     assert (pmid,) in search(db, in_title)
     assert query(db, "select reparse, reread, rewritten from refresh_runs order by id desc limit 1") == [
@@ -748,6 +749,35 @@ def test_a_reparse_killed_midway_is_carried_on_by_the_next_scheduled_run(config,
     assert summary["reread"] == len(OLD) and summary["resumed"]
     assert query(db, "select title from articles where pmid = ?", [pmid]) == [(title,)]
     assert refresh_json(config)["reread"] == 0
+
+
+def test_a_reparse_that_fails_partway_records_what_it_did_and_the_next_run_finishes_it(
+        config, emu, tmp_path, monkeypatch):
+    from kb.store import Store
+
+    db = tmp_path / "kb.db"
+    refresh_json(config)
+    titles = {r.pmid: as_an_older_parser_left_it(db, r.pmid) for r in OLD}
+    pages, rewrite = Store.raw_pages, Store.rewrite
+    calls = []
+
+    def the_third_page_fails(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return rewrite(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "raw_pages", lambda self, pmids=None, size=500: pages(self, pmids, 5))
+    monkeypatch.setattr(Store, "rewrite", the_third_page_fails)
+    failed = refresh(config, "--reparse", "--json")
+    assert failed.exit_code == 1 and "No space left on device" in failed.output
+    assert query(tmp_path / "kb.db.staging", "select outcome, reparse, reread, rewritten from refresh_runs "
+                 "order by id desc limit 1") == [("failed", 1, 10, 10)]
+    monkeypatch.undo()
+
+    summary = refresh_json(config)  # the schedule never says --reparse
+    assert (summary["reread"], summary["rewritten"]) == (len(OLD), 10)
+    assert dict(query(db, "select pmid, title from articles")) == titles
 
 
 def test_a_refresh_runs_table_of_an_older_release_gains_the_new_columns(config, emu, tmp_path):

@@ -13,9 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from ingest.model import Deletion
-from kb.cli import cli
+from kb.cli import _say_what_was_kept, cli
 from kb.evidence import count_stale, ensure_evidence_shape
 from kb.importing import import_files
+from kb.refresh import count_reextract
 from kb.reparse import reparse
 from kb.store import CHILD_TABLES, Store, _index, _unindex
 
@@ -145,7 +146,8 @@ def test_the_evidence_of_a_rewritten_article_is_extracted_again(tampered):
     tampered.db.conn.commit()
     result = reparse(tampered)
     assert count_stale(tampered, "v") == result.changed > 0
-    stale = {row[0] for row in tampered.db.execute("select pmid from articles where extracted_hash is null")}
+    assert count_reextract(tampered, "v", False) == result.changed  # extracted before, and again
+    stale = {row[0] for row in tampered.db.execute("select pmid from articles where extractor_version is null")}
     assert {"39990101", "39990001"} <= stale
 
 
@@ -189,7 +191,7 @@ def test_a_record_that_no_longer_reads_is_a_problem_and_its_article_stays(tamper
     assert [(p["source"], p["location"]) for p in stored] == [("raw_records", "PMID 39990101")]
 
 
-def test_a_run_stopped_midway_keeps_the_pages_it_committed(tampered):
+def test_a_run_stopped_midway_keeps_the_pages_it_committed(tampered, capsys):
     pages = []
 
     def stop_after_the_first(n):
@@ -200,6 +202,9 @@ def test_a_run_stopped_midway_keeps_the_pages_it_committed(tampered):
         reparse(tampered, page_size=3, on_page=stop_after_the_first)
     run = next(tampered.db.query("select * from harvest_runs order by id desc limit 1"))
     assert (run["kind"], run["outcome"], run["fetched"]) == ("reparse", "failed", 3)
+    _say_what_was_kept(tampered)  # what the command says on Ctrl-C
+    assert f"the 3 records of its committed batches were read again ({run['revised']} articles rewritten)" in (
+        capsys.readouterr().err)
     rest = reparse(tampered)
     assert rest.changed == rest.read - rest.unchanged and rest.read > 3
     assert reparse(tampered).changed == 0
