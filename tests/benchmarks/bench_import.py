@@ -26,6 +26,11 @@ compression and indexes of rows built beforehand). The import runs its halves on
 cores, so no faster reading of fields or building of rows, compiled or not, brings it
 past the slower floor.
 
+--reparse also times `cryokb reparse` of the store the import made (every record read
+again and compared with its rows; none changes), for its rate next to the import's and its
+peak memory at each size: it reads a page of 500 records at a time, so its memory should
+not grow with the store.
+
 --profile runs the import under cProfile, in both of its processes (the writer, this
 one, and the forked reader), and prints and saves (output/import-*.prof) each one's
 most expensive functions: the import has two halves, and only the slower one sets
@@ -47,6 +52,7 @@ import time
 from pathlib import Path
 
 PROFILE_LINES = 25
+REPARSE_DB_ENV = "CRYOKB_BENCH_REPARSE_DB"  # the store job_reparse reads again
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -192,7 +198,25 @@ def job_store(path: str):
     return run
 
 
-JOBS = {"walk": job_walk, "import": job_import, "entrez": job_entrez, "parse": job_parse, "store": job_store}
+def job_reparse(path: str):
+    """`cryokb reparse` of the store an import of the file made (measure() makes it in a process
+    of its own, so that this one's peak memory is the reparse's alone)."""
+    from kb.reparse import reparse
+    from kb.store import Store
+
+    store = Store(os.environ[REPARSE_DB_ENV]).ensure_shape()
+
+    def run() -> int:
+        result = reparse(store)
+        if result.changed or result.problems:
+            raise SystemExit(f"reparse right after the import changed {result.changed}, problems {result.problems}")
+        return result.read
+
+    return run
+
+
+JOBS = {"walk": job_walk, "import": job_import, "entrez": job_entrez, "parse": job_parse, "store": job_store,
+        "reparse": job_reparse}
 
 
 def run_job(name: str, path: str, profile: bool = False) -> dict:
@@ -224,11 +248,14 @@ def child(name: str, path: str, profile: bool = False) -> None:
 
 
 def measure(path: str, label: str, with_entrez: bool, profile: bool = False, repeat: int = 1,
-            floors: bool = False) -> dict:
+            floors: bool = False, reparse: bool = False) -> dict:
     """Each job ``repeat`` times, taking turns; a job's fastest run stands for it (its
     peak memory is the largest seen), since noise on a shared machine only slows a run."""
     row = {"file": label}
-    jobs = ("walk", "import") + (("entrez",) if with_entrez else ()) + (("parse", "store") if floors else ())
+    if reparse:
+        os.environ[REPARSE_DB_ENV] = _imported(path)
+    jobs = (("walk", "import") + (("entrez",) if with_entrez else ()) + (("parse", "store") if floors else ())
+            + (("reparse",) if reparse else ()))
     for _ in range(repeat):
         for name in jobs:
             result = run_job(name, path, profile)
@@ -252,6 +279,14 @@ def measure(path: str, label: str, with_entrez: bool, profile: bool = False, rep
     return row
 
 
+def _imported(path: str) -> str:
+    """A store holding the file, made by `cryokb import` (for the reparse job); removed at exit."""
+    db = str(_scratch() / "reparse.db")
+    subprocess.run([sys.executable, "-m", "kb.cli", "import", "--db", db, "-q", path], check=True, cwd=ROOT,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return db
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
@@ -264,6 +299,8 @@ def main() -> None:
     parser.add_argument("--floors", action="store_true",
                         help="also time each half of the import with its field work taken away "
                              "(parse: cut and parse only; store: the writes of rows built beforehand)")
+    parser.add_argument("--reparse", action="store_true",
+                        help="also time cryokb reparse of the store each import made (rate and peak memory)")
     parser.add_argument("--job", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.job:
@@ -278,10 +315,10 @@ def main() -> None:
             path = Path(tmp) / f"synthetic-{n}.xml"
             write_pubmed_xml(path, n, seed=1)
             rows.append(measure(str(path), f"synthetic N={n:,}", n <= args.entrez_max, args.profile, args.repeat,
-                                args.floors))
+                                args.floors, args.reparse))
             path.unlink()
     if not args.no_real and REAL.exists():
-        rows.append(measure(str(REAL), REAL.name, False, args.profile, args.repeat, args.floors))
+        rows.append(measure(str(REAL), REAL.name, False, args.profile, args.repeat, args.floors, args.reparse))
     print("\nfile                     import/walk  import/Entrez.read  import peak MiB")
     for row in rows:
         entrez = f"{row['import_vs_entrez']:.1f}x" if "import_vs_entrez" in row else "-"
@@ -295,10 +332,17 @@ def main() -> None:
                       if "parse_vs_entrez" in row else "-")
             print(f"{row['file']:<24} {row['parse_vs_walk']:>11.0%} {row['store_vs_walk']:>11.0%} "
                   f"{bound:>27.0%} {entrez:>14}")
+    if args.reparse:
+        print("\nreparse (every stored record read again, none changed)")
+        print("file                      reparse rec/s  reparse/import  reparse peak MiB")
+        for row in rows:
+            print(f"{row['file']:<24} {row['reparse']['rate']:>14.0f} {row['reparse']['rate'] / row['import']['rate']:>15.0%}"
+                  f" {row['reparse']['peak_mib']:>17.1f}")
     synthetic = [r for r in rows if r["file"].startswith("synthetic")]
     if len(synthetic) >= 2:
-        growth = synthetic[-1]["import"]["peak_mib"] / synthetic[0]["import"]["peak_mib"]
-        print(f"peak memory {synthetic[-1]['file']} / {synthetic[0]['file']}: {growth:.2f}x")
+        for job in ("import", "reparse") if args.reparse else ("import",):
+            growth = synthetic[-1][job]["peak_mib"] / synthetic[0][job]["peak_mib"]
+            print(f"{job} peak memory {synthetic[-1]['file']} / {synthetic[0]['file']}: {growth:.2f}x")
     out = HERE / "output"
     out.mkdir(exist_ok=True)
     (out / "import.json").write_text(json.dumps(rows, indent=2))
