@@ -399,9 +399,10 @@ async def home_figures(datasette) -> dict:
                 "where ac.field = 'lesion_types' and ac.negated = 0 and a.relevant = 1 and a.deleted = 0 "
                 "and a.retracted = 0 group by ac.concept order by n desc, ac.concept")
             figures["lesions"] = [(r["concept"], labels.get(r["concept"], r["concept"]), r["n"]) for r in rows]
-        run = (await db.execute("select kind, finished, query_version from harvest_runs where outcome = 'ok' "
-                                "and kind != 'reparse' order by id desc limit 1")).first() \
-            if "harvest_runs" in tables else None
+        from kb.publish import SOURCE_RUNS
+
+        run = (await db.execute(f"select kind, finished, query_version from harvest_runs where {SOURCE_RUNS} "
+                                "order by id desc limit 1")).first() if "harvest_runs" in tables else None
         figures["last_run"] = dict(run) if run else None
         state.cache["home"] = figures
     return state.cache["home"]

@@ -29,6 +29,9 @@ METADATA_FILE = "metadata.yml"
 # pages from memory instead of one system call each (a filtered articles page or a full-text
 # search at 100,000 articles: 1.3-2.7x less SQL time). SQLite caps the size at its build limit.
 READ_PRAGMAS = ("mmap_size = 2147418112",)
+# The runs that say where the data came from (harvests and imports): a reparse only read
+# stored records again.
+SOURCE_RUNS = "outcome = 'ok' and kind != 'reparse'"
 SETTINGS = {
     "default_page_size": 50,
     "sql_time_limit_ms": 3000,
@@ -104,9 +107,7 @@ def _facts(conn: sqlite3.Connection, db_path: Path) -> dict:
         facts["meta"] = dict(conn.execute("select key, value from cryokb_meta"))
     if "harvest_runs" in tables:
         conn.row_factory = sqlite3.Row
-        # where the data came from: a reparse run only read stored records again
-        row = conn.execute("select * from harvest_runs where outcome = 'ok' and kind != 'reparse' "
-                           "order by id desc limit 1").fetchone()
+        row = conn.execute(f"select * from harvest_runs where {SOURCE_RUNS} order by id desc limit 1").fetchone()
         facts["last_run"] = dict(row) if row else None
     return facts
 

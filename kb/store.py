@@ -770,11 +770,10 @@ class Store:
         seen, whether it is withdrawn (and since when), the raw record itself (unless this
         version keeps it in another form: MEDLINE text with other line ends). Its evidence
         is marked stale (its extractor version unknown), for the next build to extract
-        again and count as extracted before. The rows it shares with
-        other articles are only filled in (_Rows ``fill_shared``). An article whose raw
-        record was replaced since it was read (an import or a harvest into the store
-        meanwhile) is left as that wrote it, and counted unchanged. Returns the PMIDs
-        rewritten.
+        again and count as extracted before. The rows it shares with other articles are
+        only filled in (_Rows ``fill_shared``). An article whose raw record was replaced
+        since it was read (an import or a harvest into the store meanwhile) is left as
+        that wrote it, and counted unchanged. Returns the PMIDs rewritten.
         """
         stamp = now_iso()
         with self.transaction():
