@@ -490,15 +490,17 @@ class Store:
             + " where id = :run_id", dict(tally, read=read, run_id=run_id))
 
     def _existing(self, pmids: list[str]) -> dict[str, tuple]:
+        return self._of_articles("articles.pmid, record_hash, revised_date, deleted, first_seen, version, "
+                                 "source_format", pmids)
+
+    def _of_articles(self, columns: str, pmids: list[str], join: str = "") -> dict[str, tuple]:
+        """``columns`` (the PMID first) of each stored article of ``pmids``, by PMID."""
         found = {}
         for chunk in chunks(pmids):
             marks = ",".join("?" * len(chunk))
-            for pmid, *known in self.db.execute(
-                "select pmid, record_hash, revised_date, deleted, first_seen, version, source_format "
-                f"from articles where pmid in ({marks})",
-                chunk,
-            ).fetchall():
-                found[pmid] = tuple(known)
+            for pmid, *values in self.db.execute(
+                    f"select {columns} from articles {join} where articles.pmid in ({marks})", chunk).fetchall():
+                found[pmid] = tuple(values)
         return found
 
     def _save_articles(self, prepared: list["PreparedArticle"], counts: SaveCounts, withdrawn: set[str],
@@ -801,14 +803,8 @@ class Store:
 
     def _kept_state(self, pmids: list[str]) -> dict[str, tuple]:
         """The SHA-1 of each article's raw record as stored now, and what a rewrite keeps of it."""
-        kept = {}
-        for chunk in chunks(pmids):
-            marks = ",".join("?" * len(chunk))
-            for pmid, *state in self.db.execute(
-                    "select a.pmid, r.sha1, a.first_seen, a.deleted, a.deleted_at from articles a "
-                    f"join raw_records r on r.pmid = a.pmid where a.pmid in ({marks})", chunk):
-                kept[pmid] = tuple(state)
-        return kept
+        return self._of_articles("articles.pmid, raw_records.sha1, first_seen, deleted, deleted_at", pmids,
+                                 "join raw_records on raw_records.pmid = articles.pmid")
 
     def stats(self) -> dict:
         db = self.db
