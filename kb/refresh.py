@@ -856,12 +856,14 @@ def _record_unpublished(published: Path, result: RefreshResult, error: BaseExcep
         log.warning("could not record the refused publish in %s: %s", staging, failure)
 
 
-# What a --full or --reparse run left unfinished if no successful run of this kind, over
-# the whole store, followed its start (harvest_runs), and what carrying it on does.
+# What a --full or --reparse run left unfinished if no successful run of this kind followed
+# its start (harvest_runs), whether such a run straight into the published file counts,
+# and what carrying it on does. A harvest there is an ordinary one, not the full one; a
+# reparse of every record there is the reparse itself, which a new copy then starts from.
 CARRIED_ON = {
-    "full": ("kind = 'harvest'", "a --full one whose harvest did not finish: this run carries it on, "
-                                 "from the start of the query's records"),
-    "reparse": ("kind = 'reparse' and source = 'raw_records'",
+    "full": ("kind = 'harvest'", False, "a --full one whose harvest did not finish: this run carries it on, "
+                                        "from the start of the query's records"),
+    "reparse": ("kind = 'reparse' and source = 'raw_records'", True,
                 "a --reparse one that did not read every stored record again: this run reads them again"),
 }
 
@@ -880,16 +882,18 @@ def _unfinished(store: Store, flag: str) -> int | None:
                             ).fetchone()
     if last is None or not last[1] or last[2] == "ok":
         return None
-    done = store.db.execute(  # by a run of this copy: a run straight into the published file does not count
-        f"select 1 from harvest_runs where {CARRIED_ON[flag][0]} and outcome = 'ok' and started >= ? and id > ?",
-        [last[3], int(store.get_meta("staging_harvests", "0"))]).fetchone()
+    finished, published_counts, _ = CARRIED_ON[flag]
+    since = 0 if published_counts else int(store.get_meta("staging_harvests", "0"))  # runs of this copy only
+    done = store.db.execute(
+        f"select 1 from harvest_runs where {finished} and outcome = 'ok' and started >= ? and id > ?",
+        [last[3], since]).fetchone()
     return None if done else last[0]
 
 
 def _carry_on(store: Store, flag: str) -> bool:
     unfinished = _unfinished(store, flag)
     if unfinished is not None:
-        log.warning("the staging copy holds refresh run %d, %s", unfinished, CARRIED_ON[flag][1])
+        log.warning("the staging copy holds refresh run %d, %s", unfinished, CARRIED_ON[flag][2])
     return unfinished is not None
 
 

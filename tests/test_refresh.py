@@ -751,6 +751,26 @@ def test_a_reparse_killed_midway_is_carried_on_by_the_next_scheduled_run(config,
     assert refresh_json(config)["reread"] == 0
 
 
+def test_a_reparse_of_the_published_file_finishes_one_a_refresh_left_unfinished(config, emu, tmp_path):
+    db = tmp_path / "kb.db"
+    refresh_json(config)
+    pmid = next(r.pmid for r in OLD if ":" in r.title)
+    title = as_an_older_parser_left_it(db, pmid)
+    marker = tmp_path / "paused"
+    process = start_paused(config, "reparse", marker, "--reparse")
+    wait_for(marker, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    by_hand = subprocess.run([sys.executable, "-m", "kb.cli", "reparse", "--db", str(db), "-q"],
+                             cwd=tmp_path, capture_output=True, text=True)
+    assert by_hand.returncode == 0, by_hand.stderr
+
+    summary = refresh_json(config)  # makes a new copy of the published file, which has it read again
+
+    assert summary["reread"] == 0
+    assert query(db, "select title from articles where pmid = ?", [pmid]) == [(title,)]
+
+
 def test_a_reparse_that_fails_partway_records_what_it_did_and_the_next_run_finishes_it(
         config, emu, tmp_path, monkeypatch):
     from kb.store import Store
