@@ -731,16 +731,23 @@ def search(db: Path, words: str) -> list[tuple]:
                      "where articles_fts match ?", [words])
 
 
-def test_a_reparse_killed_midway_is_carried_on_by_the_next_scheduled_run(config, emu, tmp_path):
-    db = tmp_path / "kb.db"
+def killed_while_reading_again(config: Path, db: Path) -> tuple[str, str]:
+    """A refresh, an article's title cut short as an older parser left it, then a
+    `refresh --reparse` SIGKILLed after its first page: the PMID and its whole title."""
     refresh_json(config)
     pmid = next(r.pmid for r in OLD if ":" in r.title)
     title = as_an_older_parser_left_it(db, pmid)
-    marker = tmp_path / "paused"
+    marker = db.parent / "paused"
     process = start_paused(config, "reparse", marker, "--reparse")
     wait_for(marker, process)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
+    return pmid, title
+
+
+def test_a_reparse_killed_midway_is_carried_on_by_the_next_scheduled_run(config, emu, tmp_path):
+    db = tmp_path / "kb.db"
+    pmid, title = killed_while_reading_again(config, db)
     assert query(db, "select title from articles where pmid = ?", [pmid]) == [(title.split(":")[0],)]
 
     assert refresh_json(config, "--dry-run")["would_reread"] == len(OLD)
@@ -753,14 +760,7 @@ def test_a_reparse_killed_midway_is_carried_on_by_the_next_scheduled_run(config,
 
 def test_a_reparse_of_the_published_file_finishes_one_a_refresh_left_unfinished(config, emu, tmp_path):
     db = tmp_path / "kb.db"
-    refresh_json(config)
-    pmid = next(r.pmid for r in OLD if ":" in r.title)
-    title = as_an_older_parser_left_it(db, pmid)
-    marker = tmp_path / "paused"
-    process = start_paused(config, "reparse", marker, "--reparse")
-    wait_for(marker, process)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
+    pmid, title = killed_while_reading_again(config, db)
     by_hand = subprocess.run([sys.executable, "-m", "kb.cli", "reparse", "--db", str(db), "-q"],
                              cwd=tmp_path, capture_output=True, text=True)
     assert by_hand.returncode == 0, by_hand.stderr
