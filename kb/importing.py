@@ -394,10 +394,5 @@ def _finish(store: Store, run_id: int, results: list[FileResult], error: str | N
     total = SaveCounts()
     for result in results:
         total.add(result.counts)
-    try:
-        store.finish_run(run_id, outcome="failed" if error else "ok", counts=total,
-                         fetched=sum(r.records for r in results), error=error)
-    except Exception:  # noqa: BLE001
-        if not quietly:
-            raise
-        log.exception("could not record the end of import run %d", run_id)
+    store.finish_run(run_id, outcome="failed" if error else "ok", counts=total,
+                     fetched=sum(r.records for r in results), error=error, quietly=quietly)

@@ -134,12 +134,8 @@ def _record(stored: StoredRaw):
 
 
 def _finish(store: Store, run_id: int, result: ReparseResult, error: str | None) -> None:
-    """Record how the run ended; its pages counted themselves as they were committed."""
+    """Record how the run ended (its pages counted themselves as they were committed); a
+    failure to record it does not replace the error on its way out."""
     counts = SaveCounts(revised=result.changed, unchanged=result.unchanged, problems=result.problems)
-    try:
-        store.finish_run(run_id, outcome="failed" if error else "ok", counts=counts, fetched=result.read,
-                         error=error, extra={"changed": dict(result.fields)})
-    except Exception:  # noqa: BLE001
-        if error is None:
-            raise
-        log.exception("could not record the end of reparse run %d", run_id)
+    store.finish_run(run_id, outcome="failed" if error else "ok", counts=counts, fetched=result.read,
+                     error=error, extra={"changed": dict(result.fields)}, quietly=error is not None)

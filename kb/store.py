@@ -615,10 +615,12 @@ class Store:
 
     def finish_run(self, run_id: int, *, outcome: str, counts: SaveCounts | None = None,
                    fetched: int | None = None, error: str | None = None, extra: dict | None = None,
-                   since: str | None = None, until: str | None = None) -> None:
+                   since: str | None = None, until: str | None = None, quietly: bool = False) -> None:
         """Record how a run ended. ``counts`` and ``fetched`` fill in only what its batches
         did not count: each batch adds its own counts in its transaction (save_prepared),
-        while the caller's tally misses a batch stopped between its COMMIT and its count."""
+        while the caller's tally misses a batch stopped between its COMMIT and its count.
+        ``quietly`` when an error is already on its way out, which a failure to record it
+        (the same full disk) must not replace: that failure is logged, not raised."""
         update = {"finished": now_iso(), "outcome": outcome, "error": error}
         counted = counts.as_dict() if counts is not None else {}
         if fetched is not None:
@@ -631,9 +633,14 @@ class Store:
             update["until"] = until
         assignments = [f"[{name}] = :{name}" for name in update]
         assignments += [f"[{name}] = coalesce([{name}], :{name})" for name in counted]
-        with self.transaction():
-            self.db.execute(f"update harvest_runs set {', '.join(assignments)} where id = :run_id",
-                            {**update, **counted, "run_id": run_id})
+        try:
+            with self.transaction():
+                self.db.execute(f"update harvest_runs set {', '.join(assignments)} where id = :run_id",
+                                {**update, **counted, "run_id": run_id})
+        except Exception:  # noqa: BLE001
+            if not quietly:
+                raise
+            log.exception("could not record the end of run %d", run_id)
 
     def successful_runs(self, kind: str = "harvest", query: str | None = None) -> list[dict]:
         """Every run of ``kind`` (of ``query``, if given) that ended "ok", oldest first."""
@@ -690,13 +697,9 @@ class Store:
 
     def unknown_pmids(self, pmids: Iterable[str]) -> list[str]:
         """Those of ``pmids`` that have no stored record."""
-        wanted = sorted(set(pmids))
-        known = set()
-        for chunk in chunks(wanted):
-            marks = ",".join("?" * len(chunk))
-            known.update(row[0] for row in self.db.execute(
-                f"select pmid from raw_records where pmid in ({marks})", chunk))
-        return [pmid for pmid in wanted if pmid not in known]
+        wanted = set(pmids)
+        known = self._rows_by_key("raw_records", ("pmid",), wanted)
+        return sorted(pmid for pmid in wanted if pmid not in known)
 
     def differences(self, prepared: list["PreparedArticle"]) -> dict[str, list[str]]:
         """For each article whose stored rows are not what ``prepared`` would write, the

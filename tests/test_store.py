@@ -439,6 +439,19 @@ def test_runs_are_recorded_and_the_last_successful_one_found(store):
     assert store.last_successful_run("import") is None
 
 
+def test_a_run_whose_end_cannot_be_recorded_quietly_leaves_the_error_on_its_way_out(store, monkeypatch, caplog):
+    run = store.start_run(kind="import", source="update.xml")
+
+    def full_disk():
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(store, "transaction", full_disk)
+    with pytest.raises(sqlite3.OperationalError):
+        store.finish_run(run, outcome="ok")
+    store.finish_run(run, outcome="failed", error="the import's own error", quietly=True)
+    assert f"could not record the end of run {run}" in caplog.text
+
+
 def test_a_file_that_is_not_a_database_gives_a_clear_error(tmp_path):
     bogus = tmp_path / "notes.db"
     bogus.write_text("these are my notes, not a database " * 100)
