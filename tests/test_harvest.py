@@ -7,6 +7,7 @@ Records are synthetic (tests/emulator.py); their entrez dates run from 2001 to 2
 import dataclasses
 import datetime as dt
 import re
+import sqlite3
 import tomllib
 
 import pytest
@@ -304,6 +305,28 @@ def test_a_persistent_fault_names_the_batch_and_keeps_every_earlier_batch(emu, c
     assert stored_pmids(store) == sorted(newest_first)
     assert (result.counts.new, result.counts.unchanged) == (400, 600)
     assert runs(store)[-1]["outcome"] == "ok"
+
+
+def test_a_fault_stays_the_error_told_when_the_run_cannot_even_record_it(emu, client, store, monkeypatch):
+    """The failure to record a failed run (the same full disk, say) goes to the log: the
+    fault that stopped the harvest is what its user must read."""
+    emu.records = synthetic_records(400)
+    emu.inject("efetch", Fault.http(500), times=None, when=lambda p: p["retstart"] == "200")
+    finish_run = store.finish_run
+
+    def full_disk():
+        raise sqlite3.OperationalError("database or disk is full")
+
+    def finish_on_a_full_disk(run_id, **kwargs):
+        if kwargs["outcome"] == "failed":
+            monkeypatch.setattr(store, "transaction", full_disk)
+        finish_run(run_id, **kwargs)
+
+    monkeypatch.setattr(store, "finish_run", finish_on_a_full_disk)
+    with pytest.raises(EutilsError, match=r"^efetch batch 2 \(records 200-399 of 400\) failed"):
+        harvest(client, store, QUERY, batch_size=200, today=TODAY)
+    monkeypatch.undo()
+    assert len(stored_pmids(store)) == 200
 
 
 def test_a_reply_with_records_missing_has_them_fetched_by_id(emu, client, store):
