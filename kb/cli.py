@@ -343,12 +343,16 @@ def stats(db_path, as_json):
         click.echo(json.dumps(figures, indent=2, default=str))
         return
     run = figures.pop("last_run", None)
+    reparse_needed = figures.pop("reparse_needed", False)
     for key, value in figures.items():
         click.echo(f"{key.replace('_', ' '):>14}: {value if value is not None else '-'}")
     if run:
         counts = SaveCounts(*(run[name] or 0 for name in ("new", "revised", "unchanged", "deleted", "problems")))
         click.echo(f"{'last run':>14}: {run['kind']} #{run['id']} {run['outcome']} at {run['finished'] or run['started']}"
                    f" ({_describe_counts('', counts, run['fetched'] or 0).strip()})")
+    if reparse_needed:
+        click.echo(f"{'reparse':>14}: needed: the records were read by another cryokb's parsers "
+                   "(run 'cryokb reparse', or the next 'cryokb refresh' does)")
 
 
 @cli.command()
@@ -712,8 +716,8 @@ def graph_(db_path, fmt, output, bipartite):
 @click.option("--full", is_flag=True, help="Re-harvest everything the query matches (needed after a query change).")
 @click.option("--reextract", is_flag=True, help="Extract every article again, not only new, revised or stale ones.")
 @click.option("--reparse", is_flag=True,
-              help="Read every stored record again with this cryokb's parsers before extracting (after an "
-                   "upgrade; see cryokb reparse).")
+              help="Read every stored record again with this cryokb's parsers before extracting (done "
+                   "without asking when the parsers that read them were others; see cryokb reparse).")
 @click.option("--dry-run", is_flag=True, help="Say what would be fetched (esearch counts only); write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 @click.option("--wait", is_flag=True, help="If another refresh runs on this database, wait for it (default: exit 3).")
@@ -739,7 +743,7 @@ def refresh(ctx, db_path, config_file, query, email, eutils_url, batch_size, ful
         cryokb refresh --dry-run
         cryokb refresh --json --wait
         cryokb refresh --full --query 'cryoablation AND (bone OR soft tissue)'
-        cryokb refresh --reparse                   # once, after upgrading cryokb
+        cryokb refresh --reparse                   # read every stored record again
     """
     import contextlib
 

@@ -721,8 +721,9 @@ def refresh(settings: Settings, *, full: bool = False, reextract: bool = False, 
             wait: bool = False, quiet: bool = True) -> RefreshResult:
     """Harvest, extract, rebuild the graph and publish ``settings.db`` (see the module docstring).
 
-    ``reparse``: read every stored record again before extracting (kb.reparse), after an
-    upgrade whose parsers read PubMed records better.
+    ``reparse``: read every stored record again before extracting (kb.reparse), which a
+    run also does by itself when the stored records were read by other parsers than this
+    cryokb's (after an upgrade whose parsers read PubMed records better).
 
     Raises LockHeld when another refresh runs (unless ``wait``), QueryChangedError,
     RefreshError for a failed run (its staging copy kept for the next run).
@@ -748,7 +749,7 @@ def refresh(settings: Settings, *, full: bool = False, reextract: bool = False, 
         if closed:
             log.warning("%d earlier refresh run(s) were interrupted; this run completes their work", closed)
         full = full or _carry_on(store, "full")
-        reparse = reparse or _carry_on(store, "reparse")
+        reparse = reparse or _carry_on(store, "reparse") or _parsers_changed(store)
         check_query(store, query, query_version, full)
         result = RefreshResult(db=str(published), started=now_iso(), query_version=query_version, resumed=resumed,
                                stale_lock=lock.stale.describe() if lock.stale else None)
@@ -897,6 +898,15 @@ def _carry_on(store: Store, flag: str) -> bool:
     return unfinished is not None
 
 
+def _parsers_changed(store: Store) -> bool:
+    from kb.reparse import parsers_changed
+
+    changed = parsers_changed(store)
+    if changed:
+        log.info("the stored records were read by other parsers than this cryokb's: this run reads them again")
+    return changed
+
+
 def _run_phases(store: Store, settings: Settings, query: str, result: RefreshResult, *, full: bool,
                 reextract: bool, reparse: bool, quiet: bool) -> int:
     """Harvest, read again (``reparse``), extract and compare; a failure is recorded in the
@@ -939,6 +949,7 @@ def dry_run(settings: Settings, *, full: bool = False, reextract: bool = False, 
             since = None if full else resume_point(store, query, today)
             result.stored = store.db.execute("select count(*) from articles where deleted = 0").fetchone()[0]
             result.would_extract = _count_stale(store, evidence.current_version(), reextract)
+            reparse = reparse or _parsers_changed(store)
             result.would_reread = store.db["raw_records"].count if reparse else 0
     client = make_client(settings)
     if since is None:
@@ -1023,7 +1034,7 @@ def format_dry_run(result: DryRunResult) -> str:
     lines.append(f"  would fetch up to {result.would_fetch} records (overlapping windows counted twice); "
                  f"{result.stored} stored now, {result.would_extract} of them would be (re-)extracted")
     if result.would_reread:
-        lines.append(f"  would read {result.would_reread} stored records again (--reparse)")
+        lines.append(f"  would read {result.would_reread} stored records again with this cryokb's parsers")
     return "\n".join(lines)
 
 

@@ -11,13 +11,18 @@ was or as read again, and a second run changes nothing.
 
 from __future__ import annotations
 
+import hashlib
+import importlib
 import io
 import logging
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
 from typing import Callable
 
+import Bio
 from lxml import etree
 
 from ingest import medline
@@ -32,6 +37,13 @@ log = logging.getLogger("cryokb.reparse")
 PAGE_SIZE = 500
 # Where a record read again comes from, in its problems.
 SOURCE = "raw_records"
+# The modules that turn a stored record into rows. Bio.Medline reads MEDLINE text for
+# ingest.medline, so Biopython's version counts too. The compiled walk is not listed:
+# tests hold it to the output of pubmed_xml's walk.
+PARSER_MODULES = ("ingest.pubmed_xml", "ingest.medline", "ingest.fields", "ingest.model", "ingest.safexml",
+                  "ingest.transcoding", "kb.store")
+# The key in cryokb_meta of the parsers that read every stored record.
+PARSERS_KEY = "parsers"
 
 
 @dataclass
@@ -58,6 +70,7 @@ def reparse(store: Store, *, pmids: list[str] | None = None, dry_run: bool = Fal
     a caller still has the counts when the run is cut short.
     """
     result = result if result is not None else ReparseResult()
+    parsers = current_parsers()
     # "raw_records": every one, which a refresh that carries on an unfinished --reparse looks for
     source = SOURCE if pmids is None else f"{SOURCE}: PMID {', '.join(pmids[:10])}" + (
         f" and {len(pmids) - 10} more" if len(pmids) > 10 else "")
@@ -89,7 +102,35 @@ def reparse(store: Store, *, pmids: list[str] | None = None, dry_run: bool = Fal
         raise
     if run_id is not None:
         _finish(store, run_id, result, None)
+        if pmids is None:
+            store.set_meta(PARSERS_KEY, parsers)
     return result
+
+
+@cache
+def current_parsers() -> str:
+    """A digest of the code that reads a record into rows (PARSER_MODULES), and of Biopython's version.
+
+    A store notes the parsers that read all its records; a refresh whose parsers differ
+    reads them again, as one whose extractor differs extracts again, so that an upgrade
+    reaches the articles stored before it without anybody having to know it should.
+    Any edit of these modules counts, a comment's too: a needless reparse rewrites
+    nothing (rows are compared first) and costs less than an import, while a missed
+    one leaves articles as an older parser read them.
+    """
+    digest = hashlib.sha1(f"biopython {Bio.__version__}\0".encode())
+    for name in PARSER_MODULES:
+        digest.update(Path(importlib.import_module(name).__file__).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def parsers_changed(store: Store) -> bool:
+    """Whether stored records were read by other parsers than this cryokb's, or by a
+    release from before stores noted which."""
+    tables = store.db.table_names()
+    if "raw_records" not in tables or not store.has_raw_records():
+        return False
+    return "cryokb_meta" not in tables or store.get_meta(PARSERS_KEY) != current_parsers()
 
 
 def read_again(page: list[StoredRaw]) -> tuple[list[PreparedArticle], list[ParseProblem]]:

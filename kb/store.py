@@ -391,6 +391,7 @@ class Store:
             if_not_exists=True,
         )
         db["cryokb_meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+        self._note_parsers_of_new_store()
         self._ensure_indexes()
         if "articles_fts" not in db.table_names():
             db["articles"].enable_fts(["title", "abstract"], create_triggers=False, tokenize="porter")
@@ -665,7 +666,22 @@ class Store:
         row = self.db.execute("select value from cryokb_meta where key = ?", [key]).fetchone()
         return row[0] if row else default
 
+    def _note_parsers_of_new_store(self) -> None:
+        """A store with no record yet will hold only what this cryokb's parsers read
+        (kb.reparse.parsers_changed); one with records and no note is an older release's.
+        Noted only if still so once the write lock is held: another command may be
+        importing into the new store."""
+        from kb.reparse import PARSERS_KEY, current_parsers
+
+        if self.get_meta(PARSERS_KEY) is None and not self.has_raw_records():
+            with self.transaction():
+                self.db.execute("insert or ignore into cryokb_meta (key, value) select ?, ? "
+                                "where not exists (select 1 from raw_records)", [PARSERS_KEY, current_parsers()])
+
     # -- reading --------------------------------------------------------------
+
+    def has_raw_records(self) -> bool:
+        return self.db.execute("select 1 from raw_records limit 1").fetchone() is not None
 
     def raw_record(self, pmid: str) -> tuple[str, bytes] | None:
         row = self.db.execute("select format, compressed from raw_records where pmid = ?", [pmid]).fetchone()
@@ -810,6 +826,8 @@ class Store:
                                  "join raw_records on raw_records.pmid = articles.pmid")
 
     def stats(self) -> dict:
+        from kb.reparse import parsers_changed
+
         db = self.db
         tables = db.table_names()
         if not {"articles", "article_authors", "article_mesh", "harvest_runs"} <= set(tables):
@@ -837,6 +855,7 @@ class Store:
             "mesh_terms": one(_LIVE_COUNT.format(column="descriptor", table="article_mesh"))[0],
             "runs": db["harvest_runs"].count,
             "last_run": last_run[0] if last_run else None,
+            "reparse_needed": parsers_changed(self),
         }
 
 

@@ -726,6 +726,28 @@ def test_reparse_rewrites_what_an_older_parser_stored_and_extracts_it_again(conf
     assert "reparse: 20 stored records read again; 0 articles rewritten" in again.output
 
 
+def test_records_read_by_an_older_cryokbs_parsers_are_read_again_without_asking(config, emu, tmp_path):
+    """The scheduled run never says --reparse: after an upgrade, the store's note of the
+    parsers that read its records tells the run to read them again."""
+    from kb.reparse import PARSERS_KEY, current_parsers
+
+    db = tmp_path / "kb.db"
+    refresh_json(config)
+    pmid = next(r.pmid for r in OLD if ":" in r.title)
+    title = as_an_older_parser_left_it(db, pmid)
+    with sqlite3.connect(db) as conn:
+        conn.execute("update cryokb_meta set value = 'an older release' where key = ?", [PARSERS_KEY])
+    conn.close()
+
+    assert refresh_json(config, "--dry-run")["would_reread"] == len(OLD)
+    summary = refresh_json(config)
+
+    assert (summary["reread"], summary["rewritten"], summary["reextracted"]) == (len(OLD), 1, 1)
+    assert query(db, "select title from articles where pmid = ?", [pmid]) == [(title,)]
+    assert query(db, "select value from cryokb_meta where key = ?", [PARSERS_KEY]) == [(current_parsers(),)]
+    assert refresh_json(config)["reread"] == 0  # noted as read by this cryokb's parsers
+
+
 def search(db: Path, words: str) -> list[tuple]:
     return query(db, "select articles.pmid from articles_fts join articles on articles.rowid = articles_fts.rowid "
                      "where articles_fts match ?", [words])

@@ -5,7 +5,10 @@ leaves them (a PMC id missed, a keyword lost, markup cutting a title short): rea
 the raw records again must give back the rows an import writes today.
 """
 
+import importlib
+import json
 import sqlite3
+import sys
 import zlib
 from pathlib import Path
 
@@ -17,7 +20,7 @@ from kb.cli import _say_what_was_kept, cli
 from kb.evidence import count_stale, ensure_evidence_shape
 from kb.importing import import_files
 from kb.refresh import count_reextract
-from kb.reparse import reparse
+from kb.reparse import PARSER_MODULES, PARSERS_KEY, current_parsers, parsers_changed, read_again, reparse
 from kb.store import CHILD_TABLES, Store, _index, _unindex
 
 DATA = Path(__file__).parent / "data"
@@ -358,3 +361,86 @@ def test_a_raw_record_without_its_article_is_a_problem_and_left_alone(tampered):
     assert [p.message for p in problems] == ["a raw record without its article; left as it is"]
     assert result.problems == 1 and result.changed > 0
     assert tampered.db.execute("select count(*) from articles where pmid = '39990101'").fetchone()[0] == 0
+
+
+# -- which parsers read the stored records ----------------------------------------------
+
+
+def test_a_new_store_notes_that_this_cryokbs_parsers_read_its_records(tmp_path):
+    store = imported(tmp_path / "kb.db")
+    assert store.get_meta(PARSERS_KEY) == current_parsers()
+    assert not parsers_changed(store)
+
+
+def test_records_read_by_other_parsers_are_noted_as_read_again_only_once_all_are(tampered):
+    tampered.set_meta(PARSERS_KEY, "an older cryokb's")
+    assert parsers_changed(tampered)
+    reparse(tampered, dry_run=True)
+    reparse(tampered, pmids=["39990101"])
+    assert parsers_changed(tampered)  # the others are still as the older parsers read them
+    reparse(tampered)
+    assert tampered.get_meta(PARSERS_KEY) == current_parsers()
+    assert not parsers_changed(tampered)
+
+
+def test_a_store_an_older_release_filled_counts_as_read_by_other_parsers(tmp_path):
+    store = imported(tmp_path / "kb.db")
+    store.db.execute(f"delete from cryokb_meta where key = '{PARSERS_KEY}'")
+    store.db.conn.commit()
+    assert parsers_changed(Store(tmp_path / "kb.db").ensure_shape())  # opened again: not taken for a new store
+    empty = Store(tmp_path / "empty.db").ensure_shape()
+    empty.db.execute(f"delete from cryokb_meta where key = '{PARSERS_KEY}'")
+    empty.db.conn.commit()
+    assert not parsers_changed(empty)  # nothing in it to read again
+
+
+def test_the_parsers_noted_change_with_biopython_which_reads_medline_text(monkeypatch):
+    import Bio
+
+    before = current_parsers()
+    monkeypatch.setattr(Bio, "__version__", Bio.__version__ + ".post1")
+    current_parsers.cache_clear()
+    try:
+        assert current_parsers() != before
+    finally:
+        current_parsers.cache_clear()
+
+
+def test_the_parsers_noted_cover_every_module_that_reads_a_stored_record(tmp_path):
+    """A module that reads records and is left out of PARSER_MODULES would let a fix in
+    it go unnoticed: the stores it would correct never read again."""
+    import kb
+
+    store = imported(tmp_path / "kb.db")
+    pages = list(store.raw_pages(None, 1000))
+    assert {raw.format for page in pages for raw in page} == {"xml", "medline"}
+    ran: set[str] = set()
+
+    def note(frame, event, arg):
+        if event == "call":
+            ran.add(frame.f_code.co_filename)
+
+    sys.setprofile(note)
+    try:
+        for page in pages:
+            read_again(page)
+    finally:
+        sys.setprofile(None)
+    root = Path(kb.__file__).resolve().parents[1]
+    files = {Path(name).resolve() for name in ran if Path(name).is_absolute()}  # not "<frozen abc>"
+    ours = {path.relative_to(root).as_posix() for path in files if path.is_relative_to(root)}
+    noted = {Path(importlib.import_module(name).__file__).resolve().relative_to(root).as_posix()
+             for name in PARSER_MODULES}
+    assert "ingest/medline.py" in ours and "kb/store.py" in ours
+    assert ours - {"kb/reparse.py"} <= noted
+
+
+def test_stats_say_when_the_records_should_be_read_again(tampered):
+    db = tampered.db.conn.execute("pragma database_list").fetchone()[2]
+    runner = CliRunner()
+    assert "reparse" not in runner.invoke(cli, ["stats", "--db", db]).output
+    tampered.set_meta(PARSERS_KEY, "an older cryokb's")
+    said = runner.invoke(cli, ["stats", "--db", db])
+    assert said.exit_code == 0
+    assert "reparse: needed" in said.output and "cryokb reparse" in said.output
+    assert json.loads(runner.invoke(cli, ["stats", "--db", db, "--json"]).output)["reparse_needed"] is True
