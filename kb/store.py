@@ -244,13 +244,21 @@ class Store:
             self.db.execute(f"PRAGMA {pragma}")
 
     def refuse_foreign(self, path: str | Path) -> None:
-        """Refuse a database that holds another program's tables or views and nothing of
-        cryokb's (OUR_MARKS): a mistyped --db must not have cryokb's tables written into it."""
+        """Refuse a database that holds another program's tables or views: nothing of
+        cryokb's (OUR_MARKS), or a table of a store's name without the columns a store
+        gives it. A mistyped --db must not have cryokb's tables written into it; a PubMed
+        tool of another's has a journals table with an nlm_unique_id column too."""
         db = self.db
         tables = [name for name in db.table_names() + db.view_names() if not name.startswith("sqlite_")]
         if tables and not any(table in tables and column in db[table].columns_dict for table, column in OUR_MARKS):
             raise StoreError(f"{path} is another program's SQLite database (tables: {', '.join(tables[:5])}"
                              f"{', ...' if len(tables) > 5 else ''}); give --db a new file or a cryokb database")
+        for table, columns in store_columns().items():
+            lacking = [column for column in columns if table in tables and column not in db[table].columns_dict]
+            if lacking:
+                raise StoreError(f"{path} is another program's SQLite database: its table {table} has no column "
+                                 f"{', '.join(lacking[:5])}{', ...' if len(lacking) > 5 else ''} of a cryokb "
+                                 "store's; give --db a new file or a cryokb database")
 
     # -- schema ---------------------------------------------------------------
 
@@ -861,6 +869,15 @@ class Store:
 
 _LIVE_COUNT = ("select count(distinct link.{column}) from {table} as link "
                "join articles on articles.pmid = link.pmid where articles.deleted = 0")
+
+
+@lru_cache(maxsize=None)
+def store_columns() -> dict[str, tuple[str, ...]]:
+    """The columns of each table a store is made with (made once, in memory), which a
+    table of that name in a file given to cryokb must have (Store.refuse_foreign)."""
+    made = Store(sqlite_utils.Database(memory=True))._ensure_shape().db
+    return {name: tuple(made[name].columns_dict) for name in made.table_names()
+            if not name.startswith("articles_fts")}
 
 
 def run_process_gone(run: dict) -> bool:

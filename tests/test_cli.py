@@ -206,6 +206,26 @@ def test_a_database_of_another_program_is_left_untouched(runner, tmp_path, comma
     assert other.read_bytes() == before
 
 
+@pytest.mark.parametrize("command", [["stats"], ["reparse"], ["import", str(SAMPLES / "demo_medline.nbib")]])
+def test_a_database_of_another_pubmed_tool_is_left_untouched(runner, tmp_path, command):
+    """Its journals table has a column named as cryokb's is (nlm_unique_id), which alone
+    once let cryokb take it for its own: its tables were written into it, then a traceback."""
+    import sqlite3
+
+    other = tmp_path / "pubmed-tool.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("create table journals (id integer primary key, nlm_unique_id text, title text)")
+        conn.execute("create table articles (id integer primary key, pmid text, title text, journal integer)")
+        conn.execute("insert into articles (pmid, title) values ('31234567', 'A title of its own')")
+    conn.close()
+    before = other.read_bytes()
+    result = runner.invoke(cli, command + ["--db", str(other)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert (f"{other} is another program's SQLite database: its table journals has no column iso_abbreviation"
+            in result.output)
+    assert other.read_bytes() == before
+
+
 @pytest.mark.parametrize("command", [["build"], ["graph", "-o", "g.graphml"]])
 def test_build_and_graph_want_a_store_that_has_articles(runner, tmp_path, command):
     empty = tmp_path / "empty.db"
