@@ -88,6 +88,13 @@ _LINK_PMID = re.compile(r"\s*PMID:\s*(\d+)\s*$")
 _FIELD = re.compile(r"[A-Z]{2,4} {0,2}-")
 _YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 _ID_KIND = re.compile(r"^(.*\S)\s*\[([a-z-]+)\]\s*$")
+# Where a carriage return that no line feed follows ends a line (files saved with the old
+# Mac line ends); one at the end of what was read waits for the byte after it.
+_AFTER_LONE_CR = re.compile(rb"(?<=\r)(?=[^\n])")
+# The longest line read as a line. PubMed wraps its fields at about 80 characters, and an
+# unwrapped abstract of another writer's stays far below this; a longer line makes its
+# record a problem and is read past a piece at a time, so that memory stays flat.
+MAX_LINE = 1 << 20
 
 
 # --------------------------------------------------------------------------- reading
@@ -126,14 +133,46 @@ class _Undecodable(str):
 
 def _decoded_lines(stream: BinaryIO) -> Iterator[str]:
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
-    for number, raw in enumerate(stream, start=1):
+    for number, raw in enumerate(_raw_lines(stream), start=1):
+        if raw is None:
+            yield _unreadable(f"line {number} is longer than {MAX_LINE} bytes, which no MEDLINE field is")
+            continue
         try:
-            yield decoder.decode(raw)
+            line = decoder.decode(raw)
         except UnicodeDecodeError as err:
-            line = _Undecodable(raw.decode("utf-8", "replace"))
-            line.why = f"line {number} is not UTF-8 text ({err.reason})"
             decoder = codecs.getincrementaldecoder("utf-8")()
-            yield line
+            yield _unreadable(f"line {number} is not UTF-8 text ({err.reason})", raw.decode("utf-8", "replace"))
+            continue
+        yield _unreadable(f"line {number} holds a NUL character, which text has no use for", line) \
+            if "\0" in line else line
+
+
+def _unreadable(why: str, text: str = "") -> _Undecodable:
+    """A line standing for one that cannot be read; never blank, so that it stays with its record."""
+    line = _Undecodable(text.replace("\0", " ") if text.strip() else "      (a line that cannot be read)\n")
+    line.why = why
+    return line
+
+
+def _raw_lines(stream: BinaryIO) -> Iterator[bytes | None]:
+    """The stream's lines with their ends, a lone CR ending one too; None for a line longer
+    than MAX_LINE, which is read past rather than held."""
+    pending, skipping = b"", False
+    while chunk := stream.readline(MAX_LINE):
+        lines = _AFTER_LONE_CR.split(pending + chunk)
+        pending = b"" if chunk.endswith(b"\n") else lines.pop()
+        if skipping:
+            if not lines:  # the long line goes on
+                pending = b""
+                continue
+            lines.pop(0)  # its last piece
+            skipping = False
+        yield from lines
+        if len(pending) >= MAX_LINE:
+            yield None
+            pending, skipping = b"", True
+    if pending:
+        yield pending
 
 
 def _is_field(line: str) -> bool:
@@ -228,6 +267,11 @@ def ordered_fields(lines: Iterable[str]) -> list[tuple[str, str]]:
     return fields
 
 
+def _shown(text: str, most: int = 40) -> str:
+    """``text`` quoted for a message, cut short: it may be a whole file's worth."""
+    return repr(text) if len(text) <= most else f"{text[:most]!r}... ({len(text)} characters)"
+
+
 # --------------------------------------------------------------------------- records
 
 
@@ -240,7 +284,7 @@ def parse_record(lines: list[str]) -> Article:
         raise ValueError("record has no PMID")
     pmid = canonical_pmid(written)
     if pmid is None:
-        raise ValueError(f"PMID {written!r} is not a number")
+        raise ValueError(f"PMID {_shown(written)} is not a number that names an article")
     # line ends as LF: the same records saved on Windows are the same records (record_hash)
     raw = "".join(line.rstrip("\r\n") + "\n" for line in lines).encode("utf-8")
     article = Article(pmid=pmid, source_format="medline", raw=raw)

@@ -302,3 +302,50 @@ def test_a_linked_pmid_written_with_leading_zeros_is_that_pmid():
     text = "PMID- 39991402\nTI  - Cryoablation of a synthetic tumour.\nEIN - J Synth Radiol. 2024;3:1. PMID: 0039990777\n"
     (article,) = list(iter_records(io.BytesIO(text.encode()), "links.nbib"))
     assert [(link.ref_type, link.pmid) for link in article.links] == [("ErratumIn", "39990777")]
+
+
+# -- line ends and lines that are not MEDLINE's -----------------------------------------
+
+
+@pytest.mark.parametrize("longest", [None, 1024], ids=["whole lines", "read in pieces of 1 KiB"])
+def test_a_file_saved_with_old_mac_line_ends_reads_as_the_same_records(longest, monkeypatch):
+    """Lines ended by a carriage return alone were one line of a whole file: nothing
+    stored, and a "problem" quoting all of it."""
+    import ingest.medline
+
+    if longest:  # a line end that falls between two reads
+        monkeypatch.setattr(ingest.medline, "MAX_LINE", longest)
+    text = b"".join((MEDLINE / name).read_bytes() + b"\n" for name in ("authors.txt", "structured_abstract.txt"))
+    as_written = list(iter_records(io.BytesIO(text), "export.nbib"))
+    old_mac = list(iter_records(io.BytesIO(text.replace(b"\n", b"\r")), "export.nbib"))
+    assert len(as_written) > 2 and not [r for r in as_written if isinstance(r, ParseProblem)]
+    assert old_mac == as_written  # their raw text included: line ends as LF
+
+
+def test_a_line_longer_than_any_field_costs_its_record_and_is_not_held(monkeypatch):
+    import ingest.medline
+
+    monkeypatch.setattr(ingest.medline, "MAX_LINE", 256)
+    text = (b"PMID- 39991601\nTI  - " + b"x" * 5000 + b"\nAB  - Its abstract.\n\n"
+            b"PMID- 39991602\nTI  - Cryoablation of a synthetic desmoid tumour.\n")
+    problem, article = list(iter_records(io.BytesIO(text), "long.nbib"))
+    assert problem == ParseProblem("long.nbib", "PMID 39991601",
+                                   "line 2 is longer than 256 bytes, which no MEDLINE field is")
+    assert (article.pmid, article.title) == ("39991602", "Cryoablation of a synthetic desmoid tumour.")
+
+
+def test_a_nul_character_costs_its_record_not_the_title_cut_short_at_it():
+    text = (b"PMID- 39991701\nTI  - Cryoablation\x00 of a synthetic lipoma.\n\n"
+            b"PMID- 39991702\nTI  - Cryoablation of a synthetic chondroma.\n")
+    problem, article = list(iter_records(io.BytesIO(text), "nul.nbib"))
+    assert problem == ParseProblem("nul.nbib", "PMID 39991701",
+                                   "line 2 holds a NUL character, which text has no use for")
+    assert article.pmid == "39991702"
+
+
+def test_what_a_problem_quotes_of_its_record_is_cut_short():
+    written = ("3999 " + "OWN - NLM " * 10_000).strip()
+    text = f"PMID- {written}\nTI  - A title.\n".encode()
+    (problem,) = list(iter_records(io.BytesIO(text), "joined.nbib"))
+    assert isinstance(problem, ParseProblem) and len(problem.message) < 200
+    assert problem.message.startswith("PMID '3999 OWN - NLM") and f"({len(written)} characters)" in problem.message
