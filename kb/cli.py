@@ -45,8 +45,18 @@ def db_option(default="cryokb.db", envvar="CRYOKB_DB"):
         envvar=envvar,
         show_default=True,
         show_envvar=envvar is not None,
+        callback=_db_given,
         help="SQLite database file.",
     )
+
+
+def _db_given(ctx, param, value: Path | None):
+    """An empty --db reads as the current folder (click makes Path("") of it), which was
+    then told as ". is a directory", naming nothing the user typed."""
+    if value is not None and str(value) == ".":
+        raise click.BadParameter("is empty or names the current folder: give a database file", ctx=ctx,
+                                 param=param)
+    return value
 
 
 def eutils_options(fn):
@@ -645,7 +655,7 @@ def reparse(db_path, pmids, dry_run, quiet, verbose):
     setup_logging(verbose, quiet)
     if not db_path.exists():
         raise click.ClickException(f"no database at {db_path} (run 'cryokb harvest' or 'cryokb import' first)")
-    store = open_store(db_path, existing=True)
+    store = open_store(db_path, existing=True, reading=dry_run)  # a dry run works on read-only media too
     unknown = store.unknown_pmids(pmids) if pmids else []
     if unknown:
         raise click.ClickException(f"{db_path} has no record of PMID {', '.join(unknown)}")

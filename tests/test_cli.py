@@ -722,7 +722,8 @@ def test_sigterm_ends_an_import_as_ctrl_c_does_and_the_run_says_what_it_stored(t
             f"are stored ({articles} new, 0 revised)") in stderr
 
 
-def test_stats_reads_a_database_on_read_only_media(runner, tmp_path, sample_xml, monkeypatch):
+@pytest.mark.parametrize("command", [["stats", "--json"], ["reparse", "--dry-run"]])
+def test_what_only_reads_works_on_a_database_on_read_only_media(runner, tmp_path, sample_xml, monkeypatch, command):
     """On a read-only mount SQLite cannot open a write-ahead-logged database for writing
     (no -shm file can be made); tests run as root, so chmod cannot stage that."""
     import sqlite3
@@ -743,6 +744,16 @@ def test_stats_reads_a_database_on_read_only_media(runner, tmp_path, sample_xml,
         return real_connect(database, *args, uri=uri, factory=sqlite3.Connection if uri else ReadOnlyMedia, **kwargs)
 
     monkeypatch.setattr(sqlite3, "connect", connect)
-    result = runner.invoke(cli, ["stats", "--db", str(db), "--json"])
+    result = runner.invoke(cli, command + ["--db", str(db)])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["articles"] == sum(1 for _ in read_records(sample_xml))
+    records = sum(1 for _ in read_records(sample_xml))
+    if command[0] == "stats":
+        assert json.loads(result.output)["articles"] == records
+    else:
+        assert f"Read {records} stored records again: 0 would change" in result.output
+
+
+def test_an_empty_db_is_a_usage_error_naming_the_option(runner):
+    result = runner.invoke(cli, ["stats", "--db", ""])
+    assert result.exit_code == 2
+    assert "Invalid value for '--db'" in result.output and "is empty" in result.output
