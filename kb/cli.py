@@ -208,13 +208,16 @@ def harvest(db_path, email, api_key, eutils_url, query, since, until, max_record
     """
     from ingest.eutils import EutilsClient
     from ingest.harvest import harvest as run_harvest
-    from ingest.harvest import load_default_query
+    from ingest.harvest import format_date, load_default_query, utc_today
     from kb.progress import progressbar
 
     setup_logging(verbose, quiet)
     since_day, until_day = _check_date("--since", since), _check_date("--until", until)
     if since_day and until_day and since_day > until_day:
         raise click.BadParameter(f"{since} is after --until {until}", param_hint="--since")
+    if since_day and not until_day and since_day > utc_today():
+        raise click.BadParameter(f"{since} is after today ({format_date(utc_today())}, UTC): nothing can have "
+                                 "entered PubMed since", param_hint="--since")
     query_version = None
     if not query:
         query, query_version = load_default_query()

@@ -534,6 +534,17 @@ def test_harvest_refuses_a_bad_date_before_any_request(runner, tmp_path):
     assert "YYYY/MM/DD" in result.output
 
 
+def test_harvest_refuses_a_since_after_today_as_a_usage_error_too(runner, tmp_path):
+    """As --since after --until is: the same mistake was an error of the run (exit 1)."""
+    import datetime as dt
+
+    tomorrow = (dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=1)).strftime("%Y/%m/%d")
+    result = runner.invoke(cli, ["harvest", "--db", str(tmp_path / "kb.db"), "--since", tomorrow,
+                                 "--eutils-url", "http://127.0.0.1:9/"])
+    assert result.exit_code == 2
+    assert f"{tomorrow} is after today" in result.output
+
+
 def test_harvest_refuses_since_after_until_as_a_usage_error_and_creates_no_database(runner, tmp_path):
     db = tmp_path / "kb.db"
     result = runner.invoke(cli, ["harvest", "--db", str(db), "--since", "2024/12/01", "--until", "2024/02/01",
