@@ -67,15 +67,11 @@ class Gunzip:
                 pass
         return self._take(size)
 
-    def readline(self, size: int | None = -1) -> bytes:
-        """A line, or its first ``size`` bytes: a line of gigabytes is not held whole."""
-        limit = size if size is not None and size >= 0 else None
+    def readline(self) -> bytes:
         end = self._buffer.find(b"\n", self._position)
-        while end < 0 and (limit is None or len(self._buffer) - self._position < limit) \
-                and self._more(OUTPUT_STEP):
+        while end < 0 and self._more(OUTPUT_STEP):
             end = self._buffer.find(b"\n", self._position)
-        wanted = end + 1 - self._position if end >= 0 else len(self._buffer) - self._position
-        return self._take(wanted if limit is None else min(wanted, limit))
+        return self._take(end + 1 - self._position if end >= 0 else len(self._buffer) - self._position)
 
     def _take(self, size: int) -> bytes:
         """Up to ``size`` waiting bytes; the damage, once nothing is left before it."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import codecs
 import datetime
+import io
 import logging
 import os
 import re
@@ -88,9 +89,8 @@ _LINK_PMID = re.compile(r"\s*PMID:\s*(\d+)\s*$")
 _FIELD = re.compile(r"[A-Z]{2,4} {0,2}-")
 _YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 _ID_KIND = re.compile(r"^(.*\S)\s*\[([a-z-]+)\]\s*$")
-# Where a carriage return that no line feed follows ends a line (files saved with the old
-# Mac line ends); one at the end of what was read waits for the byte after it.
-_AFTER_LONE_CR = re.compile(rb"(?<=\r)(?=[^\n])")
+# Bytes of MEDLINE text read at a time.
+BLOCK = 1 << 16
 # The longest line read as a line. PubMed wraps its fields at about 80 characters, and an
 # unwrapped abstract of another writer's stays far below this; a longer line makes its
 # record a problem and is read past a piece at a time, so that memory stays flat.
@@ -155,24 +155,35 @@ def _unreadable(why: str, text: str = "") -> _Undecodable:
 
 
 def _raw_lines(stream: BinaryIO) -> Iterator[bytes | None]:
-    """The stream's lines with their ends, a lone CR ending one too; None for a line longer
-    than MAX_LINE, which is read past rather than held."""
-    pending, skipping = b"", False
-    while chunk := stream.readline(MAX_LINE):
-        lines = _AFTER_LONE_CR.split(pending + chunk)
-        pending = b"" if chunk.endswith(b"\n") else lines.pop()
+    """The stream's lines with their ends, read a block at a time; None for a line longer
+    than MAX_LINE, which is read past rather than held.
+
+    Lines end with LF (or CRLF), or in a file saved with the old Mac line ends, which has
+    no LF at all, with a lone CR; in any other file a stray CR stays inside its line.
+    """
+    pending, skipping, split = b"", False, _at_lf
+    while block := stream.read(BLOCK):
+        if not pending and split is _at_lf and b"\n" not in block and b"\r" in block:
+            split = bytes.splitlines  # at CR here (and at LF and CRLF, of which there are none)
+        lines = split(pending + block, True)
+        pending = b"" if lines[-1].endswith(b"\n") else lines.pop()  # a CR may have its LF still to come
         if skipping:
-            if not lines:  # the long line goes on
-                pending = b""
+            if not lines:
+                pending = pending[-1:]  # the long line goes on; a CR at its end may be half a CRLF
                 continue
-            lines.pop(0)  # its last piece
+            del lines[0]  # the long line's last piece
             skipping = False
-        yield from lines
-        if len(pending) >= MAX_LINE:
+        for line in lines:
+            yield line if len(line) <= MAX_LINE else None
+        if len(pending) > MAX_LINE:
             yield None
-            pending, skipping = b"", True
-    if pending:
+            pending, skipping = pending[-1:], True
+    if pending and not skipping:
         yield pending
+
+
+def _at_lf(data: bytes, keepends: bool = True) -> list[bytes]:
+    return io.BytesIO(data).readlines()
 
 
 def _is_field(line: str) -> bool:

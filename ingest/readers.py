@@ -169,21 +169,18 @@ class _Rewound:
             self.broken = err
             return b""
 
-    def readline(self, size: int | None = -1) -> bytes:
-        limit = size if size is not None and size >= 0 else None
+    def readline(self) -> bytes:
         line = b""
-        while not line.endswith(b"\n") and (limit is None or len(line) < limit):
-            wanted = -1 if limit is None else limit - len(line)
+        while not line.endswith(b"\n"):
             if self._head:
                 cut = self._head.find(b"\n")
                 cut = len(self._head) if cut < 0 else cut + 1
-                cut = cut if limit is None else min(cut, wanted)
                 line, self._head = line + self._head[:cut], self._head[cut:]
                 continue
             if self.broken is not None:
                 break
             try:
-                rest = self._stream.readline(wanted)
+                rest = self._stream.readline()
             except DECOMPRESSION_ERRORS as err:
                 self.broken = err
                 break

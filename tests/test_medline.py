@@ -307,14 +307,14 @@ def test_a_linked_pmid_written_with_leading_zeros_is_that_pmid():
 # -- line ends and lines that are not MEDLINE's -----------------------------------------
 
 
-@pytest.mark.parametrize("longest", [None, 1024], ids=["whole lines", "read in pieces of 1 KiB"])
-def test_a_file_saved_with_old_mac_line_ends_reads_as_the_same_records(longest, monkeypatch):
+@pytest.mark.parametrize("block", [None, 100], ids=["one read", "read 100 bytes at a time"])
+def test_a_file_saved_with_old_mac_line_ends_reads_as_the_same_records(block, monkeypatch):
     """Lines ended by a carriage return alone were one line of a whole file: nothing
     stored, and a "problem" quoting all of it."""
     import ingest.medline
 
-    if longest:  # a line end that falls between two reads
-        monkeypatch.setattr(ingest.medline, "MAX_LINE", longest)
+    if block:  # line ends that fall between two reads
+        monkeypatch.setattr(ingest.medline, "BLOCK", block)
     text = b"".join((MEDLINE / name).read_bytes() + b"\n" for name in ("authors.txt", "structured_abstract.txt"))
     as_written = list(iter_records(io.BytesIO(text), "export.nbib"))
     old_mac = list(iter_records(io.BytesIO(text.replace(b"\n", b"\r")), "export.nbib"))
@@ -322,16 +322,26 @@ def test_a_file_saved_with_old_mac_line_ends_reads_as_the_same_records(longest, 
     assert old_mac == as_written  # their raw text included: line ends as LF
 
 
-def test_a_line_longer_than_any_field_costs_its_record_and_is_not_held(monkeypatch):
+@pytest.mark.parametrize("block", [None, 100], ids=["one read", "read 100 bytes at a time"])
+@pytest.mark.parametrize("end", [b"\n", b"\r\n"], ids=["LF", "CRLF"])
+def test_a_line_longer_than_any_field_costs_its_record_and_is_not_held(monkeypatch, block, end):
     import ingest.medline
 
     monkeypatch.setattr(ingest.medline, "MAX_LINE", 256)
+    if block:
+        monkeypatch.setattr(ingest.medline, "BLOCK", block)
     text = (b"PMID- 39991601\nTI  - " + b"x" * 5000 + b"\nAB  - Its abstract.\n\n"
-            b"PMID- 39991602\nTI  - Cryoablation of a synthetic desmoid tumour.\n")
+            b"PMID- 39991602\nTI  - Cryoablation of a synthetic desmoid tumour.\n").replace(b"\n", end)
     problem, article = list(iter_records(io.BytesIO(text), "long.nbib"))
     assert problem == ParseProblem("long.nbib", "PMID 39991601",
                                    "line 2 is longer than 256 bytes, which no MEDLINE field is")
     assert (article.pmid, article.title) == ("39991602", "Cryoablation of a synthetic desmoid tumour.")
+
+
+def test_a_stray_carriage_return_in_a_file_of_lf_lines_stays_in_its_line():
+    text = b"PMID- 39991751\nTI  - Cryoablation of a synthetic\r enchondroma.\nSO  - x\n"
+    (article,) = list(iter_records(io.BytesIO(text), "stray.nbib"))
+    assert article.title == "Cryoablation of a synthetic enchondroma."
 
 
 def test_a_nul_character_costs_its_record_not_the_title_cut_short_at_it():
