@@ -161,11 +161,11 @@ def _raw_lines(stream: BinaryIO) -> Iterator[bytes | None]:
     Lines end with LF (or CRLF), or in a file saved with the old Mac line ends, which has
     no LF at all, with a lone CR; in any other file a stray CR stays inside its line.
     """
-    pending, skipping, split = b"", False, _at_lf
+    pending, skipping, split = b"", False, None
     while block := stream.read(BLOCK):
-        if not pending and split is _at_lf and b"\n" not in block and b"\r" in block:
-            split = bytes.splitlines  # at CR here (and at LF and CRLF, of which there are none)
-        lines = split(pending + block, True)
+        if split is None and (b"\n" in block or b"\r" in block):  # the first line end tells
+            split = _at_lf if b"\n" in block else _at_cr
+        lines = (split or _at_lf)(pending + block)
         pending = b"" if lines[-1].endswith(b"\n") else lines.pop()  # a CR may have its LF still to come
         if skipping:
             if not lines:
@@ -182,8 +182,12 @@ def _raw_lines(stream: BinaryIO) -> Iterator[bytes | None]:
         yield pending
 
 
-def _at_lf(data: bytes, keepends: bool = True) -> list[bytes]:
+def _at_lf(data: bytes) -> list[bytes]:
     return io.BytesIO(data).readlines()
+
+
+def _at_cr(data: bytes) -> list[bytes]:
+    return data.splitlines(keepends=True)  # at CR here (bytes split at LF and CRLF too, of which there are none)
 
 
 def _is_field(line: str) -> bool:

@@ -933,6 +933,7 @@ def dry_run(settings: Settings, *, full: bool = False, reextract: bool = False, 
     """What a refresh would fetch and extract: esearch only, nothing written, no lock taken."""
     from ingest.harvest import format_date, plan_windows, resume_point, utc_today
     from kb import evidence
+    from kb.reparse import parsers_changed
 
     published = Path(settings.db)
     check_published(published)
@@ -949,7 +950,7 @@ def dry_run(settings: Settings, *, full: bool = False, reextract: bool = False, 
             since = None if full else resume_point(store, query, today)
             result.stored = store.db.execute("select count(*) from articles where deleted = 0").fetchone()[0]
             result.would_extract = _count_stale(store, evidence.current_version(), reextract)
-            reparse = reparse or _parsers_changed(store)
+            reparse = reparse or parsers_changed(store)
             result.would_reread = store.db["raw_records"].count if reparse else 0
     client = make_client(settings)
     if since is None:

@@ -254,7 +254,10 @@ class Store:
             raise StoreError(f"{path} is another program's SQLite database (tables: {', '.join(tables[:5])}"
                              f"{', ...' if len(tables) > 5 else ''}); give --db a new file or a cryokb database")
         for table, columns in store_columns().items():
-            lacking = [column for column in columns if table in tables and column not in db[table].columns_dict]
+            if table not in tables:
+                continue
+            present = db[table].columns_dict
+            lacking = [column for column in columns if column not in present]
             if lacking:
                 raise StoreError(f"{path} is another program's SQLite database: its table {table} has no column "
                                  f"{', '.join(lacking[:5])}{', ...' if len(lacking) > 5 else ''} of a cryokb "
