@@ -281,12 +281,15 @@ def test_crlf_line_ends_and_byte_order_mark():
     assert article.raw == unix.raw  # the same record, whatever the line ends: not "revised" on import
 
 
-def test_a_record_with_bytes_that_are_not_utf8_is_a_problem_naming_its_line_and_the_next_is_read():
-    data = (b"PMID- 39991501\nTI  - ok\nAB  - \xff\xfe broken\n\n"
+@pytest.mark.parametrize("line, why", [
+    (b"AB  - \xff\xfe broken\n", "line 3 is not UTF-8 text (invalid start byte)"),
+    (b"AB  - Cryoablation\x00 of a synthetic lipoma.\n", "line 3 holds a NUL character, which text has no use for"),
+], ids=["bytes that are not UTF-8", "a NUL character, which SQLite would cut the text short at"])
+def test_a_line_that_is_not_text_makes_its_record_a_problem_naming_it_and_the_next_is_read(line, why):
+    data = (b"PMID- 39991501\nTI  - ok\n" + line + b"\n"
             b"PMID- 39991502\nTI  - Cryoablation of a sacral chordoma: a synthetic note.\n")
     problem, article = list(iter_records(io.BytesIO(data), "bad.nbib"))
-    assert problem == ParseProblem("bad.nbib", "PMID 39991501",
-                                   "line 3 is not UTF-8 text (invalid start byte)")
+    assert problem == ParseProblem("bad.nbib", "PMID 39991501", why)
     assert article.pmid == "39991502" and article.title.startswith("Cryoablation of a sacral chordoma")
 
 
@@ -342,15 +345,6 @@ def test_a_stray_carriage_return_in_a_file_of_lf_lines_stays_in_its_line():
     text = b"PMID- 39991751\nTI  - Cryoablation of a synthetic\r enchondroma.\nSO  - x\n"
     (article,) = list(iter_records(io.BytesIO(text), "stray.nbib"))
     assert article.title == "Cryoablation of a synthetic enchondroma."
-
-
-def test_a_nul_character_costs_its_record_not_the_title_cut_short_at_it():
-    text = (b"PMID- 39991701\nTI  - Cryoablation\x00 of a synthetic lipoma.\n\n"
-            b"PMID- 39991702\nTI  - Cryoablation of a synthetic chondroma.\n")
-    problem, article = list(iter_records(io.BytesIO(text), "nul.nbib"))
-    assert problem == ParseProblem("nul.nbib", "PMID 39991701",
-                                   "line 2 holds a NUL character, which text has no use for")
-    assert article.pmid == "39991702"
 
 
 def test_what_a_problem_quotes_of_its_record_is_cut_short():
