@@ -353,3 +353,24 @@ def test_what_a_problem_quotes_of_its_record_is_cut_short():
     (problem,) = list(iter_records(io.BytesIO(text), "joined.nbib"))
     assert isinstance(problem, ParseProblem) and len(problem.message) < 200
     assert problem.message.startswith("PMID '3999 OWN - NLM") and f"({len(written)} characters)" in problem.message
+
+
+@pytest.mark.parametrize("end", [b"\n", b"\r\n", b"\r"], ids=["LF", "CRLF", "CR"])
+def test_lines_come_out_whole_wherever_the_blocks_they_are_read_in_end(end, monkeypatch):
+    """Random lines, blocks and limits against the plain split: every line as written, a
+    line over the limit as None (read past), nothing else lost or joined."""
+    import random
+
+    import ingest.medline
+
+    rng = random.Random(20261129)
+    for _ in range(300):
+        longest, block = rng.randint(5, 40), rng.randint(1, 50)
+        monkeypatch.setattr(ingest.medline, "MAX_LINE", longest)
+        monkeypatch.setattr(ingest.medline, "BLOCK", block)
+        lines = [bytes(rng.choice(b"ab \t-") for _ in range(rng.choice([0, 3, 10, 30, 60]))) + end
+                 for _ in range(rng.randint(1, 12))]
+        if rng.random() < 0.3:
+            lines[-1] = lines[-1][:-len(end)] or b"x"  # a last line without its end
+        expected = [line if len(line) <= longest else None for line in lines]
+        assert list(ingest.medline._raw_lines(io.BytesIO(b"".join(lines)))) == expected, (longest, block, lines)
