@@ -740,7 +740,7 @@ def refresh(settings: Settings, *, full: bool = False, reextract: bool = False, 
     except KeyboardInterrupt as stop:  # the staging copy there, if any, is the other run's
         raise RefreshError(f"{stop or 'interrupted (Ctrl-C)'} while waiting for another refresh of {published} "
                            "to finish; this run did nothing") from None
-    store = None
+    store = result = None
     try:
         query, query_version = resolve_query(settings.query)
         store, resumed = prepare_staging(published)
@@ -769,6 +769,12 @@ def refresh(settings: Settings, *, full: bool = False, reextract: bool = False, 
                 raise
             bar.update(1)
         pause_point("published")
+        return result
+    except KeyboardInterrupt as stop:
+        if result is None or result.outcome != "ok" or staging_path(published).exists():
+            raise
+        # the staging copy is the published file now: the run has done its work
+        log.warning("%s after %s was published: the run had finished", stop or "interrupted", published)
         return result
     except sqlite3.DatabaseError as error:
         if store is not None:

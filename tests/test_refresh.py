@@ -604,6 +604,26 @@ def test_sigterm_says_in_one_line_where_the_work_is_kept_on_stderr_in_json_and_i
     assert summary["resumed"] and (summary["new"], summary["revised"]) == (5, 2)
 
 
+def test_sigterm_right_after_the_rename_is_a_run_that_published(config, emu, tmp_path):
+    """It said "failed; the published database is as it was" of a database it had just
+    replaced, and exited 1, so that the cron line's "&& restart the server" kept the
+    server on the file it no longer serves."""
+    db = tmp_path / "kb.db"
+    refresh_json(config)
+    emu.records = later_records()
+    marker, log = tmp_path / "paused", tmp_path / "refresh.log"
+    process = start_paused(config, "published", marker, "--json", "--log", str(log))
+    wait_for(marker, process)
+    process.send_signal(signal.SIGTERM)
+    marker.unlink()
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert json.loads(stdout)["outcome"] == "ok"
+    assert f"terminated (SIGTERM) after {db} was published: the run had finished" in log.read_text()
+    assert_complete(db, later_records())
+    assert_sound_and_alone(db)
+
+
 def test_sigkill_right_after_the_rename_leaves_the_new_database_published(config, emu, tmp_path, reference):
     db = tmp_path / "kb.db"
     refresh_json(config)
