@@ -196,10 +196,11 @@ def _remove_sqlite_files(path: Path) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
-def _resumable(staging: Path, base: str) -> bool:
+def _resumable(staging: Path, base: str, dry_run: bool = False) -> bool:
     """A staging copy left by an earlier run that is sound and was made from this published file."""
     if not staging.exists():
         return False
+    then = "the next run would make a new one" if dry_run else "making a new one"
     try:
         conn = sqlite3.connect(staging)
         try:
@@ -208,13 +209,13 @@ def _resumable(staging: Path, base: str) -> bool:
         finally:
             conn.close()
     except sqlite3.DatabaseError as error:
-        log.warning("staging copy %s is unreadable (%s): making a new one", staging, error)
+        log.warning("staging copy %s is unreadable (%s): %s", staging, error, then)
         return False
     if not ok:
-        log.warning("staging copy %s fails quick_check: making a new one", staging)
+        log.warning("staging copy %s fails quick_check: %s", staging, then)
         return False
     if row is None or row[0] != base:
-        log.warning("the published database changed since %s was made: making a new copy", staging)
+        log.warning("the published database changed since %s was made: %s", staging, then)
         return False
     return True
 
@@ -945,13 +946,15 @@ def dry_run(settings: Settings, *, full: bool = False, reextract: bool = False, 
     check_published(published)
     query, query_version = resolve_query(settings.query)
     today = utc_today()
+    staging = staging_path(published)
+    resumed = _resumable(staging, fingerprint(published), dry_run=True)
     result = DryRunResult(db=str(published), query_version=query_version, since=None, until=format_date(today),
-                          staging_pending=staging_path(published).exists())
+                          staging_pending=resumed)
     since = None
-    full = full or _staging_carries_on(published, "full")
-    reparse = reparse or _staging_carries_on(published, "reparse")
-    with _read_only(published) as store:
+    with _read_only(staging if resumed else published) as store:  # the store the run would work in
         if store is not None:
+            full = full or (resumed and _carry_on(store, "full"))
+            reparse = reparse or (resumed and _carry_on(store, "reparse"))
             check_query(store, query, query_version, full)
             since = None if full else resume_point(store, query, today)
             result.stored = store.db.execute("select count(*) from articles where deleted = 0").fetchone()[0]
@@ -968,16 +971,6 @@ def dry_run(settings: Settings, *, full: bool = False, reextract: bool = False, 
     result.windows = [{"window": w.describe(), "count": w.search.count} for w in windows]
     result.would_fetch = sum(w.search.count for w in windows)
     return result
-
-
-def _staging_carries_on(published: Path, flag: str) -> bool:
-    """Whether the next run will carry on a --full or --reparse one its staging copy holds
-    (a dry run says what that run would do)."""
-    try:
-        with _read_only(staging_path(published)) as staging:
-            return staging is not None and _carry_on(staging, flag)
-    except sqlite3.DatabaseError:
-        return False  # a copy the run will not resume
 
 
 def _count_stale(store: Store, version: str, full: bool) -> int:

@@ -768,6 +768,29 @@ def test_records_read_by_an_older_cryokbs_parsers_are_read_again_without_asking(
     assert refresh_json(config)["reread"] == 0  # noted as read by this cryokb's parsers
 
 
+def test_a_dry_run_asks_the_copy_the_run_would_resume_whether_its_records_are_read_again(config, emu, tmp_path):
+    """The published file's note said "older parsers" while the staging copy had read its
+    records again already: the dry run promised a reparse the run did not do."""
+    from kb.reparse import PARSERS_KEY
+
+    db = tmp_path / "kb.db"
+    refresh_json(config)
+    with sqlite3.connect(db) as conn:
+        conn.execute("update cryokb_meta set value = 'an older release' where key = ?", [PARSERS_KEY])
+    conn.close()
+    marker = tmp_path / "paused"
+    process = start_paused(config, "publish", marker)  # after its reparse, before the rename
+    wait_for(marker, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+
+    planned = refresh_json(config, "--dry-run")
+    summary = refresh_json(config)
+
+    assert summary["resumed"] and summary["reread"] == 0
+    assert planned["staging_pending"] and planned["would_reread"] == 0
+
+
 def search(db: Path, words: str) -> list[tuple]:
     return query(db, "select articles.pmid from articles_fts join articles on articles.rowid = articles_fts.rowid "
                      "where articles_fts match ?", [words])
@@ -807,6 +830,7 @@ def test_a_reparse_of_the_published_file_finishes_one_a_refresh_left_unfinished(
                              cwd=tmp_path, capture_output=True, text=True)
     assert by_hand.returncode == 0, by_hand.stderr
 
+    assert refresh_json(config, "--dry-run")["would_reread"] == 0  # not the copy the run would throw away
     summary = refresh_json(config)  # makes a new copy of the published file, which has it read again
 
     assert summary["reread"] == 0
