@@ -66,9 +66,15 @@ def _seconds(value, where: str) -> float:
 
 
 def _path(value, where: str) -> Path:
-    if isinstance(value, Path):
-        return value.expanduser()
-    return Path(_text(value, where)).expanduser()
+    return _home_expanded(value if isinstance(value, Path) else Path(_text(value, where)), where)
+
+
+def _home_expanded(path: Path, where: str) -> Path:
+    """``path`` with a leading ~ or ~user made a home folder; a user with none is the setting's error."""
+    try:
+        return path.expanduser()
+    except RuntimeError:  # "Could not determine home directory."
+        raise ConfigError(f"{where}: {path}: no such user's home folder") from None
 
 
 @dataclass(frozen=True)
@@ -134,7 +140,7 @@ def find_config(given: str | Path | None = None, *, env: Mapping[str, str] | Non
     env = os.environ if env is None else env
     for candidate, where in ((given, "--config"), (env.get(CONFIG_ENV), CONFIG_ENV)):
         if candidate:
-            path = Path(candidate).expanduser()
+            path = _home_expanded(Path(candidate), where)
             if not path.is_absolute() and cwd is not None:
                 path = Path(cwd) / path
             if not path.is_file():
@@ -200,7 +206,7 @@ def resolve_settings(flags: Mapping[str, object] | None = None, *, config: str |
         if name in flags:
             value, source = key.convert(flags[name], f"--{name.replace('_', '-')}"), "flag"
         if name in PATH_KEYS and value is not None and source != f"config {config_file}":
-            value = Path(value).expanduser()
+            value = _home_expanded(Path(value), source)
             if not value.is_absolute():
                 value = Path(cwd or Path.cwd()) / value
         values[name], sources[name] = value, source

@@ -112,3 +112,22 @@ def test_a_config_file_asked_for_by_name_must_exist(tmp_path):
     with pytest.raises(ConfigError, match="CRYOKB_CONFIG: no config file at"):
         find_config(None, env={"CRYOKB_CONFIG": str(tmp_path / "missing.toml")})
     assert find_config(None, env={}, cwd=tmp_path) is None
+
+
+@pytest.mark.parametrize("where", ["file", "environment", "flag", "config flag"])
+def test_a_path_in_the_home_of_a_user_there_is_not_is_refused_naming_the_setting(tmp_path, where):
+    """Path.expanduser raised RuntimeError ("Could not determine home directory."): a traceback."""
+    nobody = "~cryokb-no-such-user/kb.db"
+    with pytest.raises(ConfigError) as error:
+        if where == "file":
+            write(tmp_path / "cryokb.toml", f'db = "{nobody}"\n')
+            resolve_settings({}, env={}, cwd=tmp_path)
+        elif where == "environment":
+            resolve_settings({}, env={"CRYOKB_DB": nobody}, cwd=tmp_path)
+        elif where == "flag":
+            resolve_settings({"db": nobody}, env={}, cwd=tmp_path)
+        else:
+            find_config(nobody, env={})
+    assert f"{nobody}: no such user's home folder" in str(error.value)
+    assert {"file": "db", "environment": "CRYOKB_DB", "flag": "--db", "config flag": "--config"}[where] in str(
+        error.value)
