@@ -163,12 +163,16 @@ def check_query(store: Store, query: str, query_version: str | None, full: bool)
     last = store.last_successful_run(kind="harvest")
     if full or last is None or last["query"] == query:
         return
-    old = f"version {last['query_version']}" if last.get("query_version") else "a custom query"
-    new = f"version {query_version}" if query_version else "a custom query"
+    old = f"version {last['query_version']}" if last.get("query_version") else _quoted(last["query"])
+    new = f"version {query_version}" if query_version else _quoted(query)
     raise QueryChangedError(
         f"the query changed since the last successful harvest (run {last['id']} of {last['started']}, "
         f"{old}; now {new}): an incremental refresh would miss older matches of the new query; "
         "rerun with --full to harvest everything it matches")
+
+
+def _quoted(query: str, most: int = 60) -> str:
+    return repr(query) if len(query) <= most else f"{query[:most]!r}..."
 
 
 # -- staging ---------------------------------------------------------------------------
@@ -187,6 +191,8 @@ def fingerprint(db_path: Path) -> str:
     return mark
 
 
+# The key in cryokb_meta of the last refresh run in the file a staging copy was made from.
+PUBLISHED_RUNS_KEY = "staging_published_runs"
 # The files SQLite keeps beside a database while it is written.
 SIDE_FILES = ("-wal", "-shm", "-journal")
 
@@ -293,6 +299,9 @@ def _mark_copy(copy: Path, base: str, carried: list[dict]) -> None:
             # the harvests the copy starts with are the published file's, none of its own runs'
             store.set_meta("staging_harvests", str(store.db.execute(
                 "select coalesce(max(id), 0) from harvest_runs").fetchone()[0]))
+            # and the refresh runs, published with the file it was copied from
+            store.set_meta(PUBLISHED_RUNS_KEY, str(store.db.execute(
+                "select coalesce(max(id), 0) from refresh_runs").fetchone()[0]))
             if carried:
                 store.db["refresh_runs"].insert_all(carried)
         store.db.execute("PRAGMA journal_mode=DELETE")  # no -wal to leave behind in the rename
@@ -313,11 +322,14 @@ def _unpublished_runs(staging: Path, published: Path) -> list[dict]:
                 return []
             conn.row_factory = sqlite3.Row
             rows = [dict(row) for row in conn.execute("select * from refresh_runs where id > ? order by id", [last])]
+            published_with_base = _meta_number(conn, PUBLISHED_RUNS_KEY)
     except sqlite3.DatabaseError:
         return []  # unreadable: nothing to carry
     note = "its staging copy was discarded"
     for row in rows:
-        row["harvest_run_id"] = None  # its harvest run goes with the discarded copy
+        row["harvest_run_id"] = None  # its harvest run goes with the discarded copy (and marks it carried)
+        if row["id"] <= published_with_base:  # published once; the file now there (moved, restored) lacks it
+            continue
         if row["outcome"] in ("running", "ok"):  # killed (close_interrupted_runs has not seen it: it goes now)
             row["outcome"] = "interrupted"
             row["error"] = row["error"] or "killed before it was published"
@@ -361,13 +373,22 @@ def close_interrupted_runs(store: Store, published: Path) -> int:
     file does not hold yet died while publishing.
     """
     last_published = _last_published_run(published)
-    with store.transaction():
+    with store.transaction():  # a run carried from an earlier copy (no harvest run of its own here) is as it was
         cursor = store.db.execute(
             "update refresh_runs set outcome = 'interrupted', "
             "error = coalesce(error, 'killed before it was published; its work is published by a later run') "
-            "where outcome = 'running' or (outcome = 'ok' and id > ?)", [last_published])
+            "where outcome = 'running' or (outcome = 'ok' and id > ? and harvest_run_id is not null)",
+            [last_published])
         store.db.execute("update harvest_runs set outcome = 'interrupted' where outcome = 'running'")
     return cursor.rowcount
+
+
+def _meta_number(conn: sqlite3.Connection, key: str) -> int:
+    """A number a copy noted of itself in cryokb_meta (0 when it noted none: an older release's copy)."""
+    if not _has(conn, "main", "cryokb_meta"):
+        return 0
+    row = conn.execute("select value from cryokb_meta where key = ?", [key]).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _last_published_run(published: Path) -> int:
@@ -751,7 +772,6 @@ def refresh(settings: Settings, *, full: bool = False, reextract: bool = False, 
             log.warning("%d earlier refresh run(s) were interrupted; this run completes their work", closed)
         full = full or _carry_on(store, "full")
         reparse = reparse or _carry_on(store, "reparse") or _parsers_changed(store)
-        check_query(store, query, query_version, full)
         result = RefreshResult(db=str(published), started=now_iso(), query_version=query_version, resumed=resumed,
                                stale_lock=lock.stale.describe() if lock.stale else None)
         result.run_id = _save_run(store, result, query=query, full=int(full), reextract=int(reextract),
@@ -872,17 +892,19 @@ CARRIED_ON = {
     "full": ("kind = 'harvest'", False, "a --full one whose harvest did not finish: this run carries it on, "
                                         "from the start of the query's records"),
     "reparse": ("kind = 'reparse' and source = 'raw_records'", True,
-                "a --reparse one that did not read every stored record again: this run reads them again"),
+                "one that set out to read every stored record again (--reparse, or parsers changed since they "
+                "were read) and did not finish: this run reads them again"),
 }
 
 
-def _unfinished(store: Store, flag: str) -> int | None:
+def _unfinished(store: Store, flag: str, harvests: Store | None = None) -> int | None:
     """The id of the staging copy's last run when it was a --full or --reparse one (``flag``)
     that did not finish that part of its work. The next run, from a schedule that never says
     either, resumes the copy: as an ordinary run it fetched only what changed since the last
     success, and the older records the full run had still to fetch were never fetched at all;
     it published articles read again only in part. A run that failed after that part
-    (extracting, publishing) needs no second one."""
+    (extracting, publishing) needs no second one. ``harvests``: where to look for the run
+    that finished the work, when not in ``store`` (a dry run's published file)."""
     table = store.db["refresh_runs"]
     if not table.exists() or flag not in table.columns_dict:  # a copy from before --reparse
         return None
@@ -892,14 +914,14 @@ def _unfinished(store: Store, flag: str) -> int | None:
         return None
     finished, published_counts, _ = CARRIED_ON[flag]
     since = 0 if published_counts else int(store.get_meta("staging_harvests", "0"))  # runs of this copy only
-    done = store.db.execute(
+    done = (harvests or store).db.execute(
         f"select 1 from harvest_runs where {finished} and outcome = 'ok' and started >= ? and id > ?",
         [last[3], since]).fetchone()
     return None if done else last[0]
 
 
-def _carry_on(store: Store, flag: str) -> bool:
-    unfinished = _unfinished(store, flag)
+def _carry_on(store: Store, flag: str, harvests: Store | None = None) -> bool:
+    unfinished = _unfinished(store, flag, harvests)
     if unfinished is not None:
         log.warning("the staging copy holds refresh run %d, %s", unfinished, CARRIED_ON[flag][2])
     return unfinished is not None
@@ -916,9 +938,10 @@ def _parsers_changed(store: Store) -> bool:
 
 def _run_phases(store: Store, settings: Settings, query: str, result: RefreshResult, *, full: bool,
                 reextract: bool, reparse: bool, quiet: bool) -> int:
-    """Harvest, read again (``reparse``), extract and compare; a failure is recorded in the
-    run's row, then raised."""
+    """Harvest, read again (``reparse``), extract and compare; a failure (a refused query
+    change too) is recorded in the run's row, then raised."""
     try:
+        check_query(store, query, result.query_version, full)
         harvest_id = run_harvest(store, settings, query, result.query_version, result, full=full, quiet=quiet)
         if reparse:
             run_reparse(store, result, quiet=quiet)
@@ -953,8 +976,9 @@ def dry_run(settings: Settings, *, full: bool = False, reextract: bool = False, 
     since = None
     with _read_only(staging if resumed else published) as store:  # the store the run would work in
         if store is not None:
-            full = full or (resumed and _carry_on(store, "full"))
-            reparse = reparse or (resumed and _carry_on(store, "reparse"))
+            made_anew = None if resumed else store
+            full = full or _staging_carries_on(staging, "full", made_anew)
+            reparse = reparse or _staging_carries_on(staging, "reparse", made_anew)
             check_query(store, query, query_version, full)
             since = None if full else resume_point(store, query, today)
             result.stored = store.db.execute("select count(*) from articles where deleted = 0").fetchone()[0]
@@ -971,6 +995,19 @@ def dry_run(settings: Settings, *, full: bool = False, reextract: bool = False, 
     result.windows = [{"window": w.describe(), "count": w.search.count} for w in windows]
     result.would_fetch = sum(w.search.count for w in windows)
     return result
+
+
+def _staging_carries_on(staging: Path, flag: str, published: Store | None) -> bool:
+    """Whether the next run will carry on a --full or --reparse one its staging copy holds
+    (a dry run says what that run would do). ``published``: the published file, when the
+    copy is not resumed but made anew from it with the old copy's runs carried over: a run
+    of the published file then finishes the work where CARRIED_ON says it counts."""
+    counted = published if published is not None and CARRIED_ON[flag][1] else None
+    try:
+        with _read_only(staging) as copy:
+            return copy is not None and _carry_on(copy, flag, harvests=counted)
+    except sqlite3.DatabaseError:
+        return False  # a copy the run will not resume
 
 
 def _count_stale(store: Store, version: str, full: bool) -> int:

@@ -479,6 +479,26 @@ def test_a_harvest_straight_into_the_published_file_does_not_end_a_full_run_cut_
     assert query(db, "select count(*) from articles") == [(35,)] and summary["new"] == 15
 
 
+def test_a_run_that_was_published_stays_ok_in_a_copy_made_after_the_published_file_went(config, emu, tmp_path):
+    """The published file moved away (or a backup put back) while a failed run's copy
+    waited: the runs that copy held from the file it was made from read "interrupted,
+    killed before it was published"."""
+    db = tmp_path / "kb.db"
+    refresh_json(config)
+    emu.records = later_records()
+    emu.inject("efetch", Fault.http(500), times=None)
+    assert refresh(config).exit_code == 1
+    emu.clear_faults()
+    db.rename(tmp_path / "elsewhere.db")
+
+    refresh_json(config)
+
+    runs = query(db, "select id, outcome, error from refresh_runs order by id")
+    assert runs[0] == (1, "ok", None)
+    assert runs[1][:2] == (2, "failed") and "its staging copy was discarded" in runs[1][2]
+    assert runs[2][:2] == (3, "ok")
+
+
 def test_runs_carried_into_a_new_copy_survive_a_kill_while_it_is_made(config, emu, tmp_path):
     db = tmp_path / "kb.db"
     refresh_json(config)
@@ -897,8 +917,10 @@ def test_a_changed_query_is_refused_without_full(config, emu, tmp_path):
     refused = refresh(config, "--query", "cryoablation AND chordoma")
     assert refused.exit_code == 1
     assert "the query changed since the last successful harvest" in refused.stderr
-    assert "--full" in refused.stderr
+    assert "now 'cryoablation AND chordoma')" in refused.stderr and "--full" in refused.stderr
     assert digest(db) == before
+    assert query(tmp_path / "kb.db.staging", "select outcome, error from refresh_runs order by id desc limit 1"
+                 )[0][0] == "failed"  # recorded, as any run: the copy it leaves is resumed as a failed run's
     emu.requests.clear()
     summary = refresh_json(config, "--query", "cryoablation AND chordoma", "--full")
     assert summary["fetched"] == 20 and summary["new"] == 0
