@@ -479,16 +479,22 @@ def test_a_harvest_straight_into_the_published_file_does_not_end_a_full_run_cut_
     assert query(db, "select count(*) from articles") == [(35,)] and summary["new"] == 15
 
 
-def test_a_run_that_was_published_stays_ok_in_a_copy_made_after_the_published_file_went(config, emu, tmp_path):
-    """The published file moved away (or a backup put back) while a failed run's copy
-    waited: the runs that copy held from the file it was made from read "interrupted,
-    killed before it was published"."""
-    db = tmp_path / "kb.db"
+def published_then_failed(config: Path, emu) -> None:
+    """A refresh, then one of the later records failed by efetch's HTTP 500 (its staging
+    copy kept); the emulator answers again afterwards."""
     refresh_json(config)
     emu.records = later_records()
     emu.inject("efetch", Fault.http(500), times=None)
     assert refresh(config).exit_code == 1
     emu.clear_faults()
+
+
+def test_a_run_that_was_published_stays_ok_in_a_copy_made_after_the_published_file_went(config, emu, tmp_path):
+    """The published file moved away (or a backup put back) while a failed run's copy
+    waited: the runs that copy held from the file it was made from read "interrupted,
+    killed before it was published"."""
+    db = tmp_path / "kb.db"
+    published_then_failed(config, emu)
     db.rename(tmp_path / "elsewhere.db")
 
     refresh_json(config)
@@ -604,22 +610,29 @@ def test_sigkill_in_each_phase_leaves_the_published_database_as_it_was(config, e
         assert "killed before it was published" in query(db, "select error from refresh_runs where id = 2")[0][0]
 
 
-def test_sigterm_says_in_one_line_where_the_work_is_kept_on_stderr_in_json_and_in_the_log(config, emu, tmp_path):
-    """systemctl stop, or a unit's timeout: the operator reads why the run ended, not "Aborted!"."""
-    db = tmp_path / "kb.db"
+def terminated_at(config: Path, emu, phase: str) -> tuple[int, str, str, str]:
+    """A refresh, then one of the later records stopped by SIGTERM at ``phase``: its exit
+    code, its JSON summary, what it said on stderr and its log."""
     refresh_json(config)
     emu.records = later_records()
-    marker, log = tmp_path / "paused", tmp_path / "refresh.log"
-    process = start_paused(config, "extract", marker, "--json", "--log", str(log))
+    marker, log = config.parent / "paused", config.parent / "refresh.log"
+    process = start_paused(config, phase, marker, "--json", "--log", str(log))
     wait_for(marker, process)
     process.send_signal(signal.SIGTERM)
     marker.unlink()
     stdout, stderr = process.communicate(timeout=60)
+    return process.returncode, stdout, stderr, log.read_text()
+
+
+def test_sigterm_says_in_one_line_where_the_work_is_kept_on_stderr_in_json_and_in_the_log(config, emu, tmp_path):
+    """systemctl stop, or a unit's timeout: the operator reads why the run ended, not "Aborted!"."""
+    db = tmp_path / "kb.db"
+    code, stdout, stderr, log = terminated_at(config, emu, "extract")
     said = (f"terminated (SIGTERM); the work done so far is kept in {db}.staging, "
             "and the next refresh resumes from there")
-    assert process.returncode == 1 and stderr == f"Error: {said}\n"
+    assert code == 1 and stderr == f"Error: {said}\n"
     assert json.loads(stdout) == {"outcome": "failed", "error": said}
-    assert said in log.read_text()
+    assert said in log
     summary = refresh_json(config)
     assert summary["resumed"] and (summary["new"], summary["revised"]) == (5, 2)
 
@@ -629,17 +642,10 @@ def test_sigterm_right_after_the_rename_is_a_run_that_published(config, emu, tmp
     replaced, and exited 1, so that the cron line's "&& restart the server" kept the
     server on the file it no longer serves."""
     db = tmp_path / "kb.db"
-    refresh_json(config)
-    emu.records = later_records()
-    marker, log = tmp_path / "paused", tmp_path / "refresh.log"
-    process = start_paused(config, "published", marker, "--json", "--log", str(log))
-    wait_for(marker, process)
-    process.send_signal(signal.SIGTERM)
-    marker.unlink()
-    stdout, stderr = process.communicate(timeout=60)
-    assert process.returncode == 0, stderr
+    code, stdout, stderr, log = terminated_at(config, emu, "published")
+    assert code == 0, stderr
     assert json.loads(stdout)["outcome"] == "ok"
-    assert f"terminated (SIGTERM) after {db} was published: the run had finished" in log.read_text()
+    assert f"terminated (SIGTERM) after {db} was published: the run had finished" in log
     assert_complete(db, later_records())
     assert_sound_and_alone(db)
 
@@ -766,6 +772,15 @@ def test_reparse_rewrites_what_an_older_parser_stored_and_extracts_it_again(conf
     assert "reparse: 20 stored records read again; 0 articles rewritten" in again.output
 
 
+def as_an_older_release_noted_it(db: Path) -> None:
+    """The store's note of the parsers that read its records, as another cryokb's."""
+    from kb.reparse import PARSERS_KEY
+
+    with sqlite3.connect(db) as conn:
+        conn.execute("update cryokb_meta set value = 'an older release' where key = ?", [PARSERS_KEY])
+    conn.close()
+
+
 def test_records_read_by_an_older_cryokbs_parsers_are_read_again_without_asking(config, emu, tmp_path):
     """The scheduled run never says --reparse: after an upgrade, the store's note of the
     parsers that read its records tells the run to read them again."""
@@ -775,9 +790,7 @@ def test_records_read_by_an_older_cryokbs_parsers_are_read_again_without_asking(
     refresh_json(config)
     pmid = next(r.pmid for r in OLD if ":" in r.title)
     title = as_an_older_parser_left_it(db, pmid)
-    with sqlite3.connect(db) as conn:
-        conn.execute("update cryokb_meta set value = 'an older release' where key = ?", [PARSERS_KEY])
-    conn.close()
+    as_an_older_release_noted_it(db)
 
     assert refresh_json(config, "--dry-run")["would_reread"] == len(OLD)
     summary = refresh_json(config)
@@ -791,13 +804,9 @@ def test_records_read_by_an_older_cryokbs_parsers_are_read_again_without_asking(
 def test_a_dry_run_asks_the_copy_the_run_would_resume_whether_its_records_are_read_again(config, emu, tmp_path):
     """The published file's note said "older parsers" while the staging copy had read its
     records again already: the dry run promised a reparse the run did not do."""
-    from kb.reparse import PARSERS_KEY
-
     db = tmp_path / "kb.db"
     refresh_json(config)
-    with sqlite3.connect(db) as conn:
-        conn.execute("update cryokb_meta set value = 'an older release' where key = ?", [PARSERS_KEY])
-    conn.close()
+    as_an_older_release_noted_it(db)
     marker = tmp_path / "paused"
     process = start_paused(config, "publish", marker)  # after its reparse, before the rename
     wait_for(marker, process)
@@ -1051,11 +1060,7 @@ def test_a_failed_run_is_still_published_when_its_staging_copy_is_discarded(conf
     discards the copy made before the import, and with it went the failed run's row,
     its id given to the next run."""
     db = tmp_path / "kb.db"
-    refresh_json(config)
-    emu.records = later_records()
-    emu.inject("efetch", Fault.http(500), times=None)
-    assert refresh(config).exit_code == 1
-    emu.clear_faults()
+    published_then_failed(config, emu)
     samples = Path(__file__).resolve().parents[1] / "data" / "samples" / "demo_pubmed.xml"
     subprocess.run([sys.executable, "-m", "kb.cli", "import", str(samples), "--db", str(db), "-q"], check=True)
     summary = refresh_json(config)
