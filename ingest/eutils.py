@@ -41,6 +41,7 @@ from typing import Callable
 from Bio import Entrez
 from lxml import etree
 
+from ingest.model import canonical_pmid
 from ingest.safexml import parse_bytes
 
 log = logging.getLogger("cryokb.eutils")
@@ -68,6 +69,9 @@ MAX_REPLY_BYTES = 256 << 20
 READ_CHUNK = 1 << 16
 
 EFETCH_END_TAG = b"</PubmedArticleSet>"
+# NCBI's words for a history entry (WebEnv) it no longer holds (they expire after hours):
+# another try would only repeat them, so the harvest fetches the rest by id at once.
+HISTORY_GONE = "Unable to obtain query"
 EFETCH_RECORD_TAGS = frozenset({"PubmedArticle", "PubmedBookArticle"})
 
 
@@ -201,8 +205,9 @@ class EutilsClient:
         ids = [str(i) for i in ids]
         params = {"db": self.db, "id": ids, "rettype": "xml", "retmode": "xml"}
         label = label or f"efetch of {len(ids)} ids"
+        wanted = {canonical_pmid(i) for i in ids} - {None}
         return self._request("efetch.fcgi", params, label,
-                             functools.partial(_check_pubmed_xml, expected=len(ids)), post=True,
+                             functools.partial(_check_pubmed_xml, expected=len(wanted), wanted=wanted), post=True,
                              last_check=_check_pubmed_xml)
 
     # -- one request, with its tries ----------------------------------------
@@ -432,24 +437,52 @@ def _parse_esearch(body: bytes) -> SearchResult:
 
 
 
-def _check_pubmed_xml(body: bytes, expected: int | None = None) -> bytes:
+def _check_pubmed_xml(body: bytes, expected: int | None = None, wanted: set[str] | None = None) -> bytes:
     """Accept an efetch body only if it is a whole PubmedArticleSet document (holding
-    ``expected`` records, when given).
+    ``expected`` records, when given: as many different PMIDs, of ``wanted`` when given).
 
     A body cut short by the network still parses up to the cut with a lenient reader,
-    so we demand both the closing tag and a clean parse by lxml.
+    so we demand both the closing tag and a clean parse by lxml. A record twice in a
+    reply, in the place of another, counts once: counted twice, it passed for the record
+    it displaced, which no try then asked for again.
     """
     if not body.rstrip().endswith(EFETCH_END_TAG):
-        raise _Transient(f"truncated efetch XML ({len(body)} bytes, no closing </PubmedArticleSet>){_ncbi_error(body)}")
+        said = _ncbi_error(body)
+        if HISTORY_GONE in said:
+            raise _Permanent(said.removeprefix("; "))
+        if b"<PubmedArticleSet" not in body:  # an error page, a proxy's notice
+            raise _Transient(f"a reply that is not PubMed XML ({len(body)} bytes){said or _opening(body)}")
+        raise _Transient(f"truncated efetch XML ({len(body)} bytes, no closing </PubmedArticleSet>){said}")
     try:
         root = parse_bytes(body, "efetch reply")  # the same hardened parser as files: no entities, no network
     except etree.XMLSyntaxError as error:
         raise _Transient(f"unparsable efetch XML: {error}") from None
     if expected is not None:
-        held = sum(1 for child in root if child.tag in EFETCH_RECORD_TAGS)
+        held = _records_held(root, wanted)
         if held < expected:
             raise _Transient(f"efetch reply holds {held} of the {expected} records asked for")
     return body
+
+
+def _records_held(root, wanted: set[str] | None) -> int:
+    """The different PMIDs a reply's records carry (those of ``wanted``, when given), and
+    its records whose PMID cannot be read: those came too, as problems."""
+    pmids, unreadable = set(), 0
+    for child in root:
+        if child.tag in EFETCH_RECORD_TAGS:
+            pmid = child.findtext("MedlineCitation/PMID" if child.tag == "PubmedArticle" else "BookDocument/PMID")
+            pmid = pmid and canonical_pmid(pmid)
+            if pmid:
+                pmids.add(pmid)
+            else:
+                unreadable += 1
+    return len(pmids & wanted if wanted is not None else pmids) + unreadable
+
+
+def _opening(body: bytes) -> str:
+    """The start of a reply that is not what was asked for, for a log line."""
+    text = " ".join(body[:200].decode("utf-8", "replace").split())
+    return f": {text[:80]!r}" if text else ""
 
 
 def _ncbi_error(body: bytes) -> str:

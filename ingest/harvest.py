@@ -25,7 +25,7 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ingest.eutils import EutilsClient, EutilsError, SearchResult
+from ingest.eutils import HISTORY_GONE, EutilsClient, EutilsError, SearchResult
 from ingest.model import Article, Deletion, ParseProblem, SaveCounts
 from ingest.pubmed_xml import iter_records
 
@@ -35,8 +35,9 @@ log = logging.getLogger("cryokb.harvest")
 ESEARCH_LIMIT = 10_000
 # Lower bound for splitting an unbounded search: older than any PubMed entrez date.
 EARLIEST_DATE = dt.date(1781, 1, 1)
-# NCBI's word for a history entry (WebEnv) it no longer holds: they expire after hours.
-HISTORY_GONE = "Unable to obtain query"
+# Runs that ask efetch again for a record a search found but efetch did not return (an
+# outage answering with empty sets, a record between revisions) before it is given up.
+PENDING_RUNS = 5
 # How far an incremental run reaches back before the last run's end (time zones, late indexing).
 OVERLAP = dt.timedelta(days=1)
 QUERY_FILE = "pubmed_query.toml"
@@ -285,7 +286,7 @@ def harvest(client: EutilsClient, store, query: str, *, query_version: str | Non
     )
     try:
         result.windows = _plan_run(client, query, since_day, until_day, explicit_until=until is not None)
-        _fetch_windows(client, store, result, max_records, batch_size, progress)
+        _fetch_windows(client, store, query, result, max_records, batch_size, progress)
     except BaseException as error:
         store.finish_run(result.run_id, outcome="failed", counts=result.counts, fetched=result.fetched,
                          error=str(error) or type(error).__name__, extra=_details(result), quietly=True)
@@ -334,8 +335,9 @@ def _plan_run(client, query, since_day, until_day, *, explicit_until: bool) -> l
     return windows
 
 
-def _fetch_windows(client, store, result: HarvestResult, max_records, batch_size, progress) -> None:
-    """Fetch every window batch by batch, one store transaction per batch.
+def _fetch_windows(client, store, query: str, result: HarvestResult, max_records, batch_size, progress) -> None:
+    """Fetch every window batch by batch, one store transaction per batch, then what
+    earlier runs could not fetch.
 
     A record found by two windows (one that entered in the run's window is also modified
     in it) is fetched once: a later window's records that an earlier one brought (or
@@ -343,7 +345,7 @@ def _fetch_windows(client, store, result: HarvestResult, max_records, batch_size
     """
     result.counts = SaveCounts()
     result.matched = _matched(result.windows)
-    run = _Run(client, store, result, batch_size, progress, max_records or None,  # 0: no bound, as None
+    run = _Run(client, store, query, result, batch_size, progress, max_records or None,  # 0: no bound, as None
                min(result.matched, max_records) if max_records else result.matched)
     run.advance(0)
     for window in result.windows:
@@ -353,6 +355,7 @@ def _fetch_windows(client, store, result: HarvestResult, max_records, batch_size
             _fetch_window(run, window)
         if result.truncated:
             return
+    _fetch_pending(run)
 
 
 @dataclass
@@ -362,6 +365,7 @@ class _Run:
 
     client: EutilsClient
     store: object
+    query: str
     result: HarvestResult
     batch_size: int
     progress: Callable[[int, int], None] | None
@@ -465,12 +469,46 @@ def _fetch_missing(run: _Run, window: Window, missing: list[str], seen: "_Brough
 
 
 def _report_never(run: _Run, seen: "_Brought", never: list[str]) -> None:
-    """Record the PMIDs efetch did not return as problems, once a run: a later window that
-    finds them too does not ask again."""
+    """Record the PMIDs efetch did not return as problems, once a run (a later window that
+    finds them too does not ask again), and remember them for the next runs to ask for.
+
+    Why remember: the next incremental run searches only from this one's end, so a record
+    this run found and could not fetch would never be asked for again.
+    """
     if never:
         run.never.update(never)
-        _record_problems(run.store, run.result, [ParseProblem("efetch", f"PMID {pmid}", "in the search result, "
-                                                              "but efetch did not return it") for pmid in never])
+        with run.store.transaction():
+            _record_problems(run.store, run.result, [
+                ParseProblem("efetch", f"PMID {pmid}", "in the search result, but efetch did not return it; "
+                             "the next harvest asks for it again") for pmid in never])
+            run.store.note_missed(run.query, run.result.run_id, never)
+
+
+def _fetch_pending(run: _Run) -> None:
+    """The records earlier runs of the query found but efetch did not return, asked for
+    again by id; one still missing after PENDING_RUNS runs is given up, as a problem."""
+    pending = run.store.pending(run.query)
+    if not pending:
+        return
+    todo = [pmid for pmid in pending if not run.dealt_with(pmid)]
+    todo = todo[: run.room(len(todo))]
+    run.total += len(todo)
+    seen = _Brought(run)
+    for start in range(0, len(todo), run.batch_size):
+        chunk = todo[start : start + run.batch_size]
+        run.result.batches += 1
+        label = f"efetch batch {run.result.batches} ({len(chunk)} ids earlier runs found but could not fetch)"
+        _save_batch(run.store, run.result, run.client.efetch_ids(chunk, label=label), label, set(chunk), seen)
+        run.advance(len(chunk))
+    missed = [pmid for pmid in todo if pmid not in seen.pmids]
+    given_up = [pmid for pmid in missed if pending[pmid] + 1 >= PENDING_RUNS]
+    with run.store.transaction():
+        run.store.forget_pending(run.query, [pmid for pmid in pending if pmid in run.brought] + given_up)
+        run.store.note_missed(run.query, run.result.run_id, [pmid for pmid in missed if pmid not in given_up])
+        if given_up:
+            _record_problems(run.store, run.result, [
+                ParseProblem("efetch", f"PMID {pmid}", f"found by a search, but efetch did not return it in "
+                             f"{PENDING_RUNS} runs; no longer asked for") for pmid in given_up])
 
 
 class _Brought:

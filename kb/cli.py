@@ -357,12 +357,16 @@ def stats(db_path, as_json):
         return
     run = figures.pop("last_run", None)
     reparse_needed = figures.pop("reparse_needed", False)
+    awaiting = figures.pop("awaiting_fetch", 0)
     for key, value in figures.items():
         click.echo(f"{key.replace('_', ' '):>14}: {value if value is not None else '-'}")
     if run:
         counts = SaveCounts(*(run[name] or 0 for name in ("new", "revised", "unchanged", "deleted", "problems")))
         click.echo(f"{'last run':>14}: {run['kind']} #{run['id']} {run['outcome']} at {run['finished'] or run['started']}"
                    f" ({_describe_counts('', counts, run['fetched'] or 0).strip()})")
+    if awaiting:
+        click.echo(f"{'awaiting fetch':>14}: {awaiting} record{'s' * (awaiting != 1)} a harvest found but efetch "
+                   "did not return (the next harvest asks for them again)")
     if reparse_needed:
         click.echo(f"{'reparse':>14}: needed: the records were read by another cryokb's parsers "
                    "(run 'cryokb reparse', or the next 'cryokb refresh' does)")

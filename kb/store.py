@@ -401,6 +401,11 @@ class Store:
             foreign_keys=[("run_id", "harvest_runs", "id")],
             if_not_exists=True,
         )
+        db["harvest_pending"].create(
+            {"query": str, "pmid": str, "first_run": int, "last_run": int, "misses": int},
+            pk=("query", "pmid"),
+            if_not_exists=True,
+        )
         db["cryokb_meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
         self._note_parsers_of_new_store()
         self._ensure_indexes()
@@ -669,6 +674,26 @@ class Store:
 
     # -- settings kept in the database ----------------------------------------
 
+    # -- records a harvest found but could not fetch ------------------------------
+
+    def pending(self, query: str) -> dict[str, int]:
+        """The PMIDs earlier harvests of ``query`` found but efetch did not return, each
+        with the number of runs that asked for it in vain, oldest first."""
+        return {pmid: misses for pmid, misses in self.db.execute(
+            "select pmid, misses from harvest_pending where query = ? order by first_run, pmid", [query])}
+
+    def note_missed(self, query: str, run_id: int, pmids: Iterable[str]) -> None:
+        """Remember PMIDs that run ``run_id`` asked efetch for in vain, each counted once a run."""
+        self.db.conn.executemany(
+            "insert into harvest_pending (query, pmid, first_run, last_run, misses) values (?, ?, ?, ?, 1) "
+            "on conflict (query, pmid) do update set misses = misses + (last_run is not excluded.last_run), "
+            "last_run = excluded.last_run", [(query, pmid, run_id, run_id) for pmid in pmids])
+
+    def forget_pending(self, query: str, pmids: Iterable[str]) -> None:
+        """No longer ask for ``pmids`` (fetched at last, or given up)."""
+        self.db.conn.executemany("delete from harvest_pending where query = ? and pmid = ?",
+                                 [(query, pmid) for pmid in pmids])
+
     def set_meta(self, key: str, value: str) -> None:
         with self.transaction():
             self.db["cryokb_meta"].upsert({"key": key, "value": value}, pk="key")
@@ -865,6 +890,7 @@ class Store:
             "authors": one(_LIVE_COUNT.format(column="author_id", table="article_authors"))[0],
             "mesh_terms": one(_LIVE_COUNT.format(column="descriptor", table="article_mesh"))[0],
             "runs": db["harvest_runs"].count,
+            "awaiting_fetch": db["harvest_pending"].count if "harvest_pending" in tables else 0,
             "last_run": last_run[0] if last_run else None,
             "reparse_needed": parsers_changed(self),
         }

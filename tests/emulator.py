@@ -186,7 +186,8 @@ def render_article(rec: SyntheticRecord) -> str:
 class Fault:
     """What to do instead of (or before) a normal reply."""
 
-    kind: str  # "status", "truncate", "short", "slow", "drip", "phrase", "stale", "stray", "expired", "withdrawal", "gzipped"
+    kind: str  # "status", "truncate", "short", "repeated", "slow", "drip", "phrase", "stale", "stray", "expired",
+    # "withdrawal", "gzipped"
     status: int = 500
     retry_after: str | None = None
     delay: float = 0.0
@@ -205,6 +206,11 @@ class Fault:
     def short(cls, missing: int) -> "Fault":
         """A well-formed efetch reply without its last ``missing`` records."""
         return cls("short", missing=missing)
+
+    @classmethod
+    def repeated(cls) -> "Fault":
+        """A reply holding as many records as asked for, its first one twice: in place of the second."""
+        return cls("repeated")
 
     @classmethod
     def slow(cls, seconds: float) -> "Fault":
@@ -354,7 +360,7 @@ class Emulator:
                 f"<IdList>\n{id_list}</IdList><TranslationSet/>"
                 f"<QueryTranslation>{escape(params['term'])}</QueryTranslation></eSearchResult>\n")
 
-    def efetch(self, params: dict, missing: int = 0) -> str:
+    def efetch(self, params: dict, missing: int = 0, repeated: bool = False) -> str:
         if "id" in params:
             pmids = [p.strip() for p in params["id"].split(",") if p.strip()]
         else:
@@ -368,7 +374,10 @@ class Emulator:
             pmids = entries[key - 1][retstart : min(retstart + retmax, HANDOUT_CAP)]
         with self._lock:
             found = [self._by_pmid[p] for p in pmids if p in self._by_pmid and p not in self.unfetchable]
-        body = "".join(render_article(r) for r in found[: len(found) - missing])
+        found = found[: len(found) - missing]
+        if repeated and len(found) > 1:
+            found[1] = found[0]
+        body = "".join(render_article(r) for r in found)
         return f"{EFETCH_HEAD}<PubmedArticleSet>\n{body}</PubmedArticleSet>\n"
 
 
@@ -428,8 +437,8 @@ def _make_handler(emulator: Emulator):
                 return self._reply(fault.status, fault.text.encode("utf-8"), headers, "application/json")
             if fault and fault.kind == "slow":
                 time.sleep(fault.delay)
-            if fault and fault.kind == "short":
-                body = emulator.efetch(params, missing=fault.missing).encode("utf-8")
+            if fault and fault.kind in ("short", "repeated"):
+                body = emulator.efetch(params, missing=fault.missing, repeated=fault.kind == "repeated").encode("utf-8")
             elif fault and fault.kind == "expired":
                 body = b'<?xml version="1.0" ?>\n<eFetchResult><ERROR>Unable to obtain query #1</ERROR></eFetchResult>\n'
             elif fault and fault.kind == "stale":

@@ -56,6 +56,20 @@ def test_stats_say_what_the_last_run_deleted_too(runner, tmp_path, sample_xml):
     assert last.endswith("(0 records: 0 new, 0 revised, 0 unchanged, 1 deleted, 0 problems)"), last
 
 
+def test_stats_say_how_many_records_a_harvest_still_awaits_and_only_when_some(runner, tmp_path, sample_xml):
+    db = tmp_path / "kb.db"
+    runner.invoke(cli, ["import", str(sample_xml), "--db", str(db)])
+    assert "awaiting fetch" not in runner.invoke(cli, ["stats", "--db", str(db)]).output
+    store = Store(db)
+    with store.transaction():
+        store.note_missed("cryoablation[tiab]", 7, ["90000017", "90000018"])
+        store.note_missed("cryoablation[tiab]", 8, ["90000018"])
+    assert store.pending("cryoablation[tiab]") == {"90000017": 1, "90000018": 2}
+    output = runner.invoke(cli, ["stats", "--db", str(db)]).output
+    assert ("awaiting fetch: 2 records a harvest found but efetch did not return (the next harvest asks for "
+            "them again)") in output
+
+
 def test_importing_twice_changes_nothing(runner, tmp_path, sample_xml):
     db = tmp_path / "kb.db"
     runner.invoke(cli, ["import", str(sample_xml), "--db", str(db)])

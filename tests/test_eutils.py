@@ -169,6 +169,8 @@ def test_a_base_url_that_urllib_cannot_send_to_is_refused_before_any_request(url
         (Fault.http(520), "HTTP 520"),  # a proxy in front of NCBI
         (Fault.http(408), "HTTP 408"),
         (Fault.truncated(), "truncated efetch XML"),
+        (Fault.http(200, body="<html><body><h1>Service temporarily unavailable</h1></body></html>"),
+         "a reply that is not PubMed XML (66 bytes): '<html><body><h1>Service temporarily"),
         (Fault.slow(1.5), "timed out"),
     ],
 )

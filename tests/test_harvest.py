@@ -15,6 +15,7 @@ import pytest
 from emulator import Emulator, Fault, SyntheticRecord, revised, synthetic_records
 from ingest.eutils import EutilsClient, EutilsError
 from ingest.harvest import (
+    PENDING_RUNS,
     HarvestError,
     WindowTooLargeError,
     build_query,
@@ -26,6 +27,7 @@ from ingest.harvest import (
 EMAIL = "harvest-bot@example.org"
 TODAY = dt.date(2025, 3, 14)
 QUERY = "(cryoablation[tiab]) AND (bone neoplasms[mesh])"
+NOT_RETURNED = "in the search result, but efetch did not return it; the next harvest asks for it again"
 
 
 @pytest.fixture
@@ -347,8 +349,52 @@ def test_a_record_efetch_never_returns_is_a_problem_and_the_run_goes_on(emu, cli
     emu.unfetchable = {ghost}
     result = harvest(client, store, QUERY, batch_size=200, today=TODAY)
     assert store.db["articles"].count == 599 and runs(store)[-1]["outcome"] == "ok"
-    assert result.problems == [f"efetch: PMID {ghost}: in the search result, but efetch did not return it"]
+    assert result.problems == [f"efetch: PMID {ghost}: {NOT_RETURNED}"]
     assert store.db["problems"].count == 1
+
+
+def test_a_reply_by_id_with_a_record_twice_in_place_of_another_is_tried_again(emu, client, store):
+    """It held as many records as ids asked for, so it passed, and the record it displaced
+    was only a problem."""
+    emu.records = synthetic_records(300)
+    emu.inject("efetch", Fault.short(10_000), times=1, when=lambda p: p.get("retstart") == "0")
+    emu.inject("efetch", Fault.repeated(), times=1, when=lambda p: "id" in p)
+    result = harvest(client, store, QUERY, batch_size=200, today=TODAY)
+    assert stored_pmids(store) == sorted(r.pmid for r in emu.records) and result.problems == []
+    by_id = [r for r in emu.requests_to("efetch") if "id" in r.params]
+    assert [r.fault for r in by_id] == ["repeated", None]
+
+
+def test_records_efetch_did_not_return_are_asked_for_by_the_next_run(emu, client, store):
+    """An outage answering every efetch with an empty set: the incremental run after it
+    searched only from the outage run's end, and its 300 records were never fetched."""
+    emu.records = synthetic_records(600)
+    emu.inject("efetch", Fault.short(10_000), times=None, when=lambda p: "id" in p or p.get("retstart") == "200")
+    first = harvest(client, store, QUERY, batch_size=200, today=TODAY)
+    assert runs(store)[-1]["outcome"] == "ok" and len(first.problems) == 200
+    assert store.stats()["awaiting_fetch"] == 200
+    emu.clear_faults()
+    later = TODAY + dt.timedelta(days=1)
+    second = harvest(client, store, QUERY, batch_size=200, today=later)
+    assert stored_pmids(store) == sorted(r.pmid for r in emu.records)
+    assert (second.counts.new, second.problems, store.stats()["awaiting_fetch"]) == (200, [], 0)
+    assert [r.params["datetype"] for r in emu.requests_to("esearch")[1:]] == ["edat", "mdat"]  # nothing new in them
+
+
+def test_a_record_efetch_never_returns_is_asked_for_in_a_few_runs_then_given_up(emu, client, store):
+    emu.records = synthetic_records(100)
+    ghost = emu.records[40].pmid
+    emu.unfetchable = {ghost}
+    asked = []
+    for run in range(1, PENDING_RUNS + 2):
+        before = len(emu.requests_to("efetch"))
+        result = harvest(client, store, QUERY, today=TODAY + dt.timedelta(days=run))
+        asked.append(any(ghost in r.params.get("id", "") for r in emu.requests_to("efetch")[before:]))
+        if run == PENDING_RUNS:
+            assert result.problems == [f"efetch: PMID {ghost}: found by a search, but efetch did not return it in "
+                                       f"{PENDING_RUNS} runs; no longer asked for"]
+    assert asked == [True] * PENDING_RUNS + [False]
+    assert store.stats()["awaiting_fetch"] == 0 and store.db["articles"].count == 99
 
 
 def test_a_record_efetch_never_returns_in_both_windows_costs_no_other_record(emu, client, store):
@@ -368,7 +414,7 @@ def test_a_record_efetch_never_returns_in_both_windows_costs_no_other_record(emu
     result = harvest(client, store, QUERY, today=later)
     assert runs(store)[-1]["outcome"] == "ok" and not result.truncated
     assert all(store.db["articles"].get(pmid)["title"].startswith(title) for pmid, title in titles.items())
-    assert result.problems == [f"efetch: PMID {ghost.pmid}: in the search result, but efetch did not return it"]
+    assert result.problems == [f"efetch: PMID {ghost.pmid}: {NOT_RETURNED}"]
     # asked for by id after its own window's batch (and retried), not again with the MDAT window's records
     assert set(emu.requests_to("efetch")[-1].params["id"].split(",")) == set(titles)
 
@@ -528,6 +574,8 @@ def test_a_search_ncbi_no_longer_holds_is_finished_by_id(emu, client, store):
     harvest(client, store, QUERY, batch_size=200, today=TODAY)
     assert store.db["articles"].count == 600 and runs(store)[-1]["outcome"] == "ok"
     assert sorted(len(r.params["id"].split(",")) for r in emu.requests_to("efetch") if "id" in r.params) == [200, 200]
+    # by id at once: another try of an entry NCBI no longer holds only repeats its error
+    assert [r.params["retstart"] for r in emu.requests_to("efetch") if "id" not in r.params] == ["0", "200"]
 
 
 def test_an_expired_search_after_a_short_reply_is_finished_whole_and_the_run_is_ok(emu, client, store):
