@@ -29,6 +29,7 @@ import logging
 import random
 import re
 import socket
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -60,8 +61,9 @@ INTERVAL_WITH_KEY = 0.11
 # failure (5xx: a proxy's 520-524 as much as NCBI's own 500-504).
 RETRY_STATUSES = frozenset({408, 429, *range(500, 600)})
 
-# A reply may take this many times ``timeout`` in all: the socket timeout bounds each read,
-# not a reply that trickles in a byte at a time (a stalled proxy), which would hang a run.
+# A reply may take this many times ``timeout`` in all, headers included: the socket
+# timeout bounds each read, not a reply that trickles in a byte at a time (a stalled
+# proxy), which would hang a run.
 REPLY_DEADLINE_FACTOR = 5
 # Bytes one reply may hold: 500 records are about 5 MB; a reply of hundreds of megabytes
 # is a broken server or proxy, read whole into memory on every try.
@@ -159,7 +161,9 @@ class EutilsClient:
         self.limiter = RateLimiter(interval, clock=clock, sleep=sleep)
         self._sleep = sleep
         self._rng = rng or random.Random()
-        self._opener = opener or urllib.request.build_opener(_PacedRedirects(self.limiter))
+        self._watch = _Watch()
+        self._opener = opener or urllib.request.build_opener(_PacedRedirects(self.limiter), _WatchedHTTP(self._watch),
+                                                             _WatchedHTTPS(self._watch))
 
     def __repr__(self) -> str:
         key = "set" if self.api_key else "none"
@@ -250,7 +254,27 @@ class EutilsClient:
         return request
 
     def _send(self, request: urllib.request.Request) -> bytes:
-        """One HTTP exchange; failures become _Transient (worth a retry) or _Permanent."""
+        """One HTTP exchange, cut at its deadline however slowly its headers or body come;
+        failures become _Transient (worth a retry) or _Permanent."""
+        deadline = REPLY_DEADLINE_FACTOR * self.timeout
+        watchdog = threading.Timer(deadline, self._watch.cut)
+        watchdog.daemon = True
+        self._watch.begin()
+        watchdog.start()
+        try:
+            body = self._exchange(request)
+        except (_Transient, _Permanent):
+            body = None
+            if not self._watch.was_cut:
+                raise
+        finally:
+            watchdog.cancel()
+            self._watch.end()
+        if self._watch.was_cut:  # cut headers may read as a whole reply with no body
+            raise _Transient(f"reply still arriving after {deadline:g} s")
+        return body
+
+    def _exchange(self, request: urllib.request.Request) -> bytes:
         try:
             with self._opener.open(request, timeout=self.timeout) as response:
                 body = self._read_reply(response)
@@ -333,6 +357,70 @@ class _PacedRedirects(urllib.request.HTTPRedirectHandler):
         if new is not None:
             self.limiter.wait()
         return new
+
+
+class _Watch:
+    """The sockets of the request in flight, for a watchdog to shut when the exchange
+    outlives its deadline: a socket's timeout bounds each read, and http.client reads
+    headers a line at a time, so headers sent a byte a second never time out."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self.was_cut = False
+
+    def begin(self) -> None:
+        with self._lock:
+            self._sockets, self.was_cut = [], False
+
+    def end(self) -> None:
+        with self._lock:
+            self._sockets = []
+
+    def add(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.was_cut:
+                _shut(sock)
+
+    def cut(self) -> None:
+        with self._lock:
+            self.was_cut = True
+            for sock in self._sockets:
+                _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # closed already
+        pass
+
+
+class _Watching:
+    """A urllib handler whose connections hand their sockets to a _Watch."""
+
+    def __init__(self, watch: _Watch, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.watch = watch
+
+    def do_open(self, http_class, req, **kwargs):
+        watch = self.watch
+
+        class Watched(http_class):
+            def connect(self):
+                super().connect()
+                watch.add(self.sock)
+
+        return super().do_open(Watched, req, **kwargs)
+
+
+class _WatchedHTTP(_Watching, urllib.request.HTTPHandler):
+    pass
+
+
+class _WatchedHTTPS(_Watching, urllib.request.HTTPSHandler):
+    pass
 
 
 def _decoded(body: bytes, encoding: str) -> bytes:

@@ -186,8 +186,8 @@ def render_article(rec: SyntheticRecord) -> str:
 class Fault:
     """What to do instead of (or before) a normal reply."""
 
-    kind: str  # "status", "truncate", "short", "repeated", "slow", "drip", "phrase", "stale", "stray", "expired",
-    # "withdrawal", "gzipped"
+    kind: str  # "status", "truncate", "short", "repeated", "slow", "drip", "stall", "phrase", "stale", "stray",
+    # "expired", "withdrawal", "gzipped"
     status: int = 500
     retry_after: str | None = None
     delay: float = 0.0
@@ -215,6 +215,11 @@ class Fault:
     @classmethod
     def slow(cls, seconds: float) -> "Fault":
         return cls("slow", delay=seconds)
+
+    @classmethod
+    def stall(cls, seconds_per_byte: float) -> "Fault":
+        """A status line, then a header a byte at a time, never ending (a stalled proxy)."""
+        return cls("stall", delay=seconds_per_byte)
 
     @classmethod
     def drip(cls, seconds_per_byte: float) -> "Fault":
@@ -437,6 +442,8 @@ def _make_handler(emulator: Emulator):
                 return self._reply(fault.status, fault.text.encode("utf-8"), headers, "application/json")
             if fault and fault.kind == "slow":
                 time.sleep(fault.delay)
+            if fault and fault.kind == "stall":
+                return self._stall(fault.delay)
             if fault and fault.kind in ("short", "repeated"):
                 body = emulator.efetch(params, missing=fault.missing, repeated=fault.kind == "repeated").encode("utf-8")
             elif fault and fault.kind == "expired":
@@ -474,6 +481,16 @@ def _make_handler(emulator: Emulator):
                     time.sleep(delay)
             except (BrokenPipeError, ConnectionResetError):
                 pass
+
+        def _stall(self, delay: float) -> None:
+            try:
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Stalled: ")
+                while True:
+                    self.wfile.write(b"z")
+                    self.wfile.flush()
+                    time.sleep(delay)
+            except OSError:  # the client cut the exchange
+                self.close_connection = True
 
         def _reply(self, status: int, body: bytes, headers: dict | None = None,
                    content_type: str = "text/plain") -> None:

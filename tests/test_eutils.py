@@ -401,6 +401,20 @@ def test_a_reply_that_trickles_in_is_a_failed_try_not_a_hang(emu):
     assert time.monotonic() - started < 10
 
 
+@pytest.mark.parametrize("utility", ["esearch", "efetch"])
+def test_headers_that_trickle_in_are_a_failed_try_not_a_hang(emu, caplog, utility):
+    """http.client reads headers a line at a time, each read within the socket timeout:
+    a header sent a byte at a time held a run for hours."""
+    emu.inject(utility, Fault.stall(0.05), times=1)
+    client = fast_client(emu, timeout=0.2, max_tries=2)
+    if utility == "esearch":
+        assert client.esearch("cryoablation").count == 60  # the second try is served whole
+    else:
+        assert len(pmids_in(client.efetch_ids(["90000001", "90000002"]))) == 2
+    assert [r.fault for r in emu.requests_to(utility)] == ["stall", None]
+    assert "reply still arriving after 1 s" in caplog.text
+
+
 def test_a_reply_over_the_size_cap_is_a_failed_try(emu, monkeypatch):
     import ingest.eutils
 
