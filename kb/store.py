@@ -20,10 +20,10 @@ import re
 import sqlite3
 import time
 import zlib
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Iterator, NamedTuple
+from typing import Callable, ContextManager, Iterable, Iterator, NamedTuple
 
 import sqlite_utils
 
@@ -433,7 +433,7 @@ class Store:
                 self.db[table].create_index(columns, if_not_exists=True)
 
     @contextmanager
-    def bulk_load(self, expected_records: int):
+    def bulk_load(self, expected_records: int, while_indexing: Callable[[], ContextManager] = nullcontext):
         """Write a large import without the secondary indexes, then build them in one go.
 
         Each indexed row costs SQLite a B-tree insert per index as it is written; a
@@ -447,6 +447,10 @@ class Store:
         Meanwhile the write-ahead log is copied into the database every BULK_CHECKPOINT
         pages rather than every 1,000: the same index and full-text pages change in
         every batch, and each checkpoint copied them again (a tenth of the writes' time).
+
+        ``while_indexing``: a context the build at the end runs in (kb.importing holds
+        Ctrl-C and SIGTERM off until it is done: commands that only read, ``serve`` among
+        them, never build the indexes, and went on without them until the next write).
         """
         stored = self.db.execute("select count(*) from articles").fetchone()[0]
         if expected_records < BULK_LOAD_MIN or stored > 2 * expected_records:
@@ -463,7 +467,7 @@ class Store:
             yield True
         finally:
             self.db.execute(f"pragma wal_autocheckpoint = {every}")
-            with self.transaction():
+            with while_indexing(), self.transaction():
                 self._ensure_indexes()
 
     # -- writing --------------------------------------------------------------

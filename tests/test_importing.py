@@ -39,8 +39,8 @@ def test_an_import_without_indexes_stores_what_one_with_them_does(tmp_path, monk
         real, deferred = store.bulk_load, []
 
         @contextmanager
-        def spy(expected):
-            with real(expected) as dropped:
+        def spy(expected, **kwargs):
+            with real(expected, **kwargs) as dropped:
                 deferred.append(dropped)
                 yield dropped
 
@@ -156,3 +156,31 @@ def test_a_sigterm_held_during_a_commit_still_ends_a_process_that_kept_the_defau
     from kb.store import Store
 
     assert Store(tmp_path / "kb.db").db.execute("select count(*) from articles").fetchone()[0] == 5
+
+
+def test_ctrl_c_while_a_bulk_load_builds_its_indexes_waits_until_they_are_built(tmp_path, monkeypatch):
+    """Left without them, the store was served without them: commands that only read
+    (serve, stats) never build them."""
+    import os
+    import signal
+
+    import pytest
+
+    import kb.store
+    from kb.store import SECONDARY_INDEXES, Store
+
+    monkeypatch.setattr(kb.store, "BULK_LOAD_MIN", 1)
+    store = Store(tmp_path / "kb.db").ensure_shape()
+    build = Store._ensure_indexes
+
+    def pressed_half_way(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        build(self)
+
+    monkeypatch.setattr(Store, "_ensure_indexes", pressed_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        importing.import_files(store, [SAMPLE_XML], processes=False)
+    built = {name for (name,) in store.db.execute("select name from sqlite_master where name like 'idx_%'")}
+    assert len(built) == sum(map(len, SECONDARY_INDEXES.values()))
+    assert store.db.execute("select count(*) from articles").fetchone()[0] > 0
+    assert store.db.execute("select outcome from harvest_runs").fetchone()[0] == "failed"
