@@ -268,18 +268,21 @@ def _where(lines: list[str], position: int) -> str:
 
 
 def ordered_fields(lines: Iterable[str]) -> list[tuple[str, str]]:
-    """The record's (tag, value) pairs in order, continuation lines joined with a space."""
-    fields: list[tuple[str, str]] = []
+    """The record's (tag, value) pairs in order, continuation lines joined with a space.
+
+    Each field's lines are joined once it is whole: added one at a time, a field of
+    thousands of continuation lines was copied whole on each (40,000 lines took 21 s).
+    """
+    fields: list[tuple[str, list[str]]] = []
     for line in lines:
         line = line.rstrip("\r\n")
         if line[:6] == "      " and fields:
-            tag, value = fields[-1]
-            fields[-1] = (tag, f"{value} {line.strip()}")
+            fields[-1][1].append(line.strip())
         elif _is_field(line):
-            fields.append((line[:4].rstrip(), line[6:].strip()))
+            fields.append((line[:4].rstrip(), [line[6:].strip()]))
         elif line.strip():
             raise ValueError(f"line {line[:30]!r} is neither a field nor a continuation")
-    return fields
+    return [(tag, " ".join(parts)) for tag, parts in fields]
 
 
 def _shown(text: str, most: int = 40) -> str:
