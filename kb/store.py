@@ -16,6 +16,7 @@ import datetime as _dt
 import hashlib
 import json
 import logging
+import os
 import re
 import sqlite3
 import time
@@ -214,12 +215,17 @@ class Store:
     @classmethod
     def reading(cls, db_path: str | Path) -> "Store":
         """A store that will only be read (``cryokb stats``): on read-only media, where
-        SQLite cannot open a write-ahead-logged database for writing, opened immutable."""
-        try:
-            return cls(db_path)
-        except StoreError as exc:
-            if not on_read_only_media(exc.__cause__):
-                raise
+        SQLite cannot open a write-ahead-logged database for writing, opened immutable;
+        so is a file we may not write, beside which SQLite would otherwise leave -wal and
+        -shm files as read-only as the file (which then refuse every write, the owner's too,
+        once the file is writable again)."""
+        path = Path(db_path)
+        if not (path.exists() and not os.access(path, os.W_OK)):
+            try:
+                return cls(db_path)
+            except StoreError as exc:
+                if not on_read_only_media(exc.__cause__):
+                    raise
         wal = Path(f"{db_path}-wal")
         if wal.exists() and wal.stat().st_size:
             log.warning("%s cannot be written, and the changes in %s are not read", db_path, wal)

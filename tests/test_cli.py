@@ -778,6 +778,26 @@ def test_what_only_reads_works_on_a_database_on_read_only_media(runner, tmp_path
         assert f"Read {records} stored records again: 0 would change" in result.output
 
 
+def test_reading_a_database_we_may_not_write_leaves_nothing_beside_it(runner, tmp_path, sample_xml, monkeypatch):
+    """SQLite made -wal and -shm files as read-only as the database and left them there:
+    once the owner made the file writable again, every write failed on them."""
+    import gc
+    import os
+
+    db = tmp_path / "kb.db"
+    assert runner.invoke(cli, ["import", str(sample_xml), "--db", str(db), "-q"]).exit_code == 0
+    gc.collect()  # the import's connection closed, as its writers leave it: -wal and -shm gone
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kb.db"]
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: mode != os.W_OK and real_access(path, mode))
+    store = Store.reading(db)  # tests run as root, whom chmod does not stop
+    assert store.stats()["articles"] > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kb.db"]
+    store.db.close()
+    monkeypatch.undo()
+    assert runner.invoke(cli, ["import", str(sample_xml), "--db", str(db), "-q"]).exit_code == 0
+
+
 def test_an_empty_db_is_a_usage_error_naming_the_option(runner):
     result = runner.invoke(cli, ["stats", "--db", ""])
     assert result.exit_code == 2
