@@ -877,7 +877,7 @@ class Store:
         db = self.db
         tables = db.table_names()
         if not {"articles", "article_authors", "article_mesh", "harvest_runs"} <= set(tables):
-            return {"articles": 0}  # nothing stored yet (or a store whose creation was cut short)
+            return dict(NOTHING_STORED)  # an empty file, or a store whose creation was cut short
         one = lambda sql: db.execute(sql).fetchone()  # noqa: E731
         total, deleted, retracted, with_abstract = one(
             "select count(*), coalesce(sum(deleted), 0), coalesce(sum(retracted and not deleted), 0), "
@@ -906,6 +906,10 @@ class Store:
         }
 
 
+# The figures of a file with no store in it yet: the same keys as any store's, for scripts reading --json.
+NOTHING_STORED = {"articles": 0, "deleted": 0, "retracted": 0, "with_abstract": 0, "first_year": None,
+                  "last_year": None, "journals": 0, "authors": 0, "mesh_terms": 0, "runs": 0, "awaiting_fetch": 0,
+                  "last_run": None, "reparse_needed": False}
 _LIVE_COUNT = ("select count(distinct link.{column}) from {table} as link "
                "join articles on articles.pmid = link.pmid where articles.deleted = 0")
 
