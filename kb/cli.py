@@ -40,7 +40,7 @@ def db_option(default="cryokb.db", envvar="CRYOKB_DB"):
     return click.option(
         "--db",
         "db_path",
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=click.Path(dir_okay=False, path_type=str),
         default=default,
         envvar=envvar,
         show_default=True,
@@ -50,13 +50,20 @@ def db_option(default="cryokb.db", envvar="CRYOKB_DB"):
     )
 
 
-def _db_given(ctx, param, value: Path | None):
-    """An empty --db reads as the current folder (click makes Path("") of it), which was
-    then told as ". is a directory", naming nothing the user typed."""
-    if value is not None and str(value) == ".":
+def _db_given(ctx, param, value: str | None) -> Path | None:
+    """The --db path, refused where it names a folder that does not exist yet: empty (as a
+    Path, the current folder, which was told as ". is a directory", naming nothing the
+    user typed) or ending in a slash (as a Path, the name without it: "kb/" made a file
+    "kb")."""
+    if value is None:
+        return None
+    if value in ("", "."):
         raise click.BadParameter("is empty or names the current folder: give a database file", ctx=ctx,
                                  param=param)
-    return value
+    if value.endswith(("/", os.sep)):
+        raise click.BadParameter(f"{value!r} ends with a slash, so it names a folder: give a database file",
+                                 ctx=ctx, param=param)
+    return Path(value)
 
 
 def eutils_options(fn):

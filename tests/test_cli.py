@@ -798,6 +798,13 @@ def test_reading_a_database_we_may_not_write_leaves_nothing_beside_it(runner, tm
     assert runner.invoke(cli, ["import", str(sample_xml), "--db", str(db), "-q"]).exit_code == 0
 
 
+def test_a_db_ending_in_a_slash_is_a_usage_error_and_makes_no_file(runner, tmp_path, sample_xml):
+    """As a Path, "kb/" is "kb": the import wrote a database file named after the folder."""
+    result = runner.invoke(cli, ["import", str(sample_xml), "--db", f"{tmp_path}/kb/"])
+    assert result.exit_code == 2 and "ends with a slash, so it names a folder" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_empty_db_is_a_usage_error_naming_the_option(runner):
     result = runner.invoke(cli, ["stats", "--db", ""])
     assert result.exit_code == 2
