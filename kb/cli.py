@@ -204,7 +204,8 @@ def harvest(db_path, email, api_key, eutils_url, query, since, until, max_record
     Uses esearch with the history server, then efetch in batches; respects NCBI's
     rate limits (3 requests/s, 10 with an API key), retries with backoff, splits
     queries over 10,000 results into date windows, and is incremental: a second run
-    fetches only what is new or revised.
+    fetches only what is new or revised. One harvest or refresh at a time per
+    database: while another runs, a harvest does nothing and exits 1.
 
     \b
     Examples:
@@ -214,9 +215,8 @@ def harvest(db_path, email, api_key, eutils_url, query, since, until, max_record
         cryokb harvest --eutils-url http://127.0.0.1:8080/eutils/   # a mirror or test server
     """
     from ingest.eutils import EutilsClient
-    from ingest.harvest import harvest as run_harvest
     from ingest.harvest import format_date, load_default_query, utc_today
-    from kb.progress import progressbar
+    from kb.lock import RefreshLock
 
     setup_logging(verbose, quiet)
     since_day, until_day = _check_date("--since", since), _check_date("--until", until)
@@ -230,6 +230,19 @@ def harvest(db_path, email, api_key, eutils_url, query, since, until, max_record
         query, query_version = load_default_query()
     client = EutilsClient(base_url=eutils_url, email=email, api_key=api_key)
     store = open_store(db_path)
+    with RefreshLock(db_path.resolve(), command="harvest"):  # one harvest or refresh at a time (kb.lock)
+        result = _harvest_into(store, client, query, query_version, since, until, max_records, batch_size, quiet)
+    if not quiet:
+        click.echo(_describe_counts("Harvested", result.counts, result.fetched), err=True)
+        if result.truncated:
+            click.echo(f"Stopped at --max {max_records} of the {result.matched} records matched: the run is "
+                       "recorded as partial, so the next run without --since does not start after it.", err=True)
+
+
+def _harvest_into(store, client, query, query_version, since, until, max_records, batch_size, quiet):
+    from ingest.harvest import harvest as run_harvest
+    from kb.progress import progressbar
+
     with progressbar(desc="harvest", quiet=quiet) as bar:
         def progress(done, total):
             bar.total = total
@@ -237,16 +250,11 @@ def harvest(db_path, email, api_key, eutils_url, query, since, until, max_record
             bar.refresh()
 
         try:
-            result = run_harvest(client, store, query, query_version=query_version, since=since, until=until,
-                                 max_records=max_records, batch_size=batch_size, progress=progress)
+            return run_harvest(client, store, query, query_version=query_version, since=since, until=until,
+                               max_records=max_records, batch_size=batch_size, progress=progress)
         except KeyboardInterrupt:
             _say_what_was_kept(store)
             raise
-    if not quiet:
-        click.echo(_describe_counts("Harvested", result.counts, result.fetched), err=True)
-        if result.truncated:
-            click.echo(f"Stopped at --max {max_records} of the {result.matched} records matched: the run is "
-                       "recorded as partial, so the next run without --since does not start after it.", err=True)
 
 
 def _build_evidence(store, quiet: bool, **options):
@@ -744,7 +752,7 @@ def graph_(db_path, fmt, output, bipartite):
                    "without asking when the parsers that read them were others; see cryokb reparse).")
 @click.option("--dry-run", is_flag=True, help="Say what would be fetched (esearch counts only); write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
-@click.option("--wait", is_flag=True, help="If another refresh runs on this database, wait for it (default: exit 3).")
+@click.option("--wait", is_flag=True, help="If another refresh or a harvest runs on this database, wait for it (default: exit 3).")
 @click.option("--log", "log_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write timestamped log lines to this file [config: log; env: CRYOKB_LOG].")
 @quiet_verbose_options
@@ -758,7 +766,7 @@ def refresh(ctx, db_path, config_file, query, email, eutils_url, batch_size, ful
     in one atomic rename: readers never see a half-built database, and a run killed
     at any point leaves it as it was; the next run resumes. Exit codes: 0 done (with
     or without changes), 1 failure or configuration error, 2 usage error, 3 another
-    refresh is running on this database.
+    refresh or a harvest is running on this database.
 
     \b
     Examples:

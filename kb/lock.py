@@ -1,7 +1,11 @@
-"""One refresh at a time per database: a lock file beside it.
+"""One refresh or harvest at a time per database: a lock file beside it.
 
-The file (``cryokb.db.lock``) holds the holder's pid, host and start time as JSON, so
-that the message a second refresh prints says who is running. The lock itself is an
+Why harvests too: two at once each fetch everything, and together send NCBI more
+requests a second than it allows (each keeps to the limit on its own); a harvest while
+a refresh runs writes into the published file, which the refresh's rename then replaces.
+
+The file (``cryokb.db.lock``) holds the holder's command, pid, host and start time as
+JSON, so that the message a second run prints says who is running. The lock itself is an
 ``flock`` on that file: the kernel drops it when its holder dies, however it dies
 (SIGKILL, an OOM kill, a power cut), so a lock left by a killed process is never
 mistaken for a live one, even if its pid has since been reused. A file whose flock is
@@ -40,7 +44,8 @@ class LockHeld(LockError):
         self.path = path
         self.holder = holder
         who = holder.describe() if holder else "a process that has not written its details yet"
-        super().__init__(f"another refresh is running on this database: {who} holds {path}")
+        command = holder.command if holder else "refresh or harvest"
+        super().__init__(f"another {command} is running on this database: {who} holds {path}")
 
 
 @dataclass
@@ -50,23 +55,24 @@ class LockInfo:
     pid: int
     host: str
     started: str
+    command: str = "refresh"
 
     @classmethod
-    def current(cls) -> "LockInfo":
+    def current(cls, command: str = "refresh") -> "LockInfo":
         stamp = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
-        return cls(os.getpid(), socket.gethostname(), stamp)
+        return cls(os.getpid(), socket.gethostname(), stamp, command)
 
     @classmethod
     def parse(cls, text: str) -> "LockInfo | None":
         """The holder named in the file, or None for an empty or unreadable file."""
         try:
             data = json.loads(text)
-            return cls(int(data["pid"]), str(data["host"]), str(data["started"]))
+            return cls(int(data["pid"]), str(data["host"]), str(data["started"]), str(data.get("command", "refresh")))
         except (ValueError, KeyError, TypeError):
             return None
 
     def to_json(self) -> str:
-        return json.dumps({"pid": self.pid, "host": self.host, "started": self.started}) + "\n"
+        return json.dumps({"command": self.command, "pid": self.pid, "host": self.host, "started": self.started}) + "\n"
 
     def describe(self) -> str:
         return f"pid {self.pid} on {self.host}, started {self.started}"
@@ -95,8 +101,10 @@ class RefreshLock:
     After ``acquire``, ``stale`` names the holder of a stale lock that was cleared, if any.
     """
 
-    def __init__(self, db_path: str | Path, *, poll: float = 0.5, sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, db_path: str | Path, *, poll: float = 0.5, sleep: Callable[[float], None] = time.sleep,
+                 command: str = "refresh"):
         self.path = lock_path(db_path)
+        self.command = command
         self.poll = poll
         self.stale: LockInfo | None = None
         self._sleep = sleep
@@ -125,7 +133,8 @@ class RefreshLock:
                 if not wait or (deadline is not None and time.monotonic() >= deadline):
                     raise LockHeld(self.path, holder) from None
                 if not told:
-                    log.warning("waiting for the refresh that holds %s (%s)", self.path,
+                    log.warning("waiting for the %s that holds %s (%s)", holder.command if holder else "refresh",
+                                self.path,
                                 holder.describe() if holder else "holder unknown")
                     if on_wait:
                         on_wait(holder)
@@ -159,7 +168,7 @@ class RefreshLock:
             log.warning("cleared a stale lock in %s left by %s (%s)", self.path, previous.describe(), state)
             self.stale = previous
         os.ftruncate(fd, 0)
-        os.pwrite(fd, LockInfo.current().to_json().encode(), 0)
+        os.pwrite(fd, LockInfo.current(self.command).to_json().encode(), 0)
         os.fsync(fd)
         self._fd = fd
 

@@ -747,7 +747,7 @@ def refresh(settings: Settings, *, full: bool = False, reextract: bool = False, 
     run also does by itself when the stored records were read by other parsers than this
     cryokb's (after an upgrade whose parsers read PubMed records better).
 
-    Raises LockHeld when another refresh runs (unless ``wait``), QueryChangedError,
+    Raises LockHeld when another refresh or a harvest runs (unless ``wait``), QueryChangedError,
     RefreshError for a failed run (its staging copy kept for the next run).
     """
     # A symlinked --db: the lock, the staging copy and the rename act on the real file,

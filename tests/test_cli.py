@@ -495,6 +495,25 @@ def test_harvest_fills_the_store_from_the_eutils_url_and_a_second_run_fetches_no
     assert Store(db).stats()["articles"] == 30
 
 
+@pytest.mark.parametrize("holder", ["harvest", "refresh"])
+def test_harvest_while_another_harvest_or_a_refresh_runs_on_the_database_does_nothing(runner, tmp_path, holder):
+    """Two harvests each fetched everything, and together sent NCBI twice the requests a
+    second it allows; one beside a refresh wrote into the file the refresh then replaced."""
+    import os
+
+    from emulator import Emulator, synthetic_records
+    from kb.lock import RefreshLock
+
+    db = tmp_path / "kb.db"
+    with Emulator(synthetic_records(30)) as emu, RefreshLock(db, command=holder):
+        result = runner.invoke(cli, ["harvest", "--db", str(db), "--eutils-url", emu.url, "--email",
+                                     "cli-test@example.org", "--query", "cryoablation[tiab]"])
+        assert emu.requests == []
+    assert result.exit_code == 1
+    assert f"Error: another {holder} is running on this database: pid {os.getpid()}" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_harvest_stopped_by_max_says_the_run_is_partial(runner, tmp_path):
     from emulator import Emulator, synthetic_records
 
