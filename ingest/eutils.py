@@ -280,10 +280,11 @@ class EutilsClient:
                 body = self._read_reply(response)
                 encoding = (response.headers.get("Content-Encoding") or "").strip().lower() if response.headers else ""
         except urllib.error.HTTPError as error:
-            said = "" if error.code in RETRY_STATUSES else self._said(error)
+            said = self._said(error)  # NCBI's "API rate limit exceeded", for the last try's message
             error.close()
             if error.code in RETRY_STATUSES:
-                raise _Transient(f"HTTP {error.code}", _retry_after(error.headers)) from None
+                raise _Transient(f"HTTP {error.code}" + (f": {said}" if said else ""), _retry_after(error.headers)) \
+                    from None
             raise _Permanent(f"HTTP {error.code} {error.reason} from {request.host}" + (f": {said}" if said else "")) \
                 from None
         except (TimeoutError, socket.timeout):
@@ -447,8 +448,8 @@ def _check_base_url(base_url: str) -> None:
     try:
         parts = urllib.parse.urlsplit(base_url)
         parts.port  # noqa: B018 - raises on a port that is not a number
-    except ValueError:  # "Invalid IPv6 URL", a bad port
-        parts = urllib.parse.SplitResult("", "", "", "", "")
+    except ValueError as error:  # "Invalid IPv6 URL", "Port out of range 0-65535"
+        raise EutilsError(f"E-utilities URL {base_url!r} cannot be used: {error}") from None
     if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() or not c.isprintable()
                                                                         for c in base_url):
         raise EutilsError(f"E-utilities URL {base_url!r} is not an http:// or https:// address "

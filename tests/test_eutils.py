@@ -7,6 +7,7 @@ requests the server saw, not only what the client returned.
 import datetime as dt
 import logging
 import random
+import re
 import socket
 import time
 import urllib.request
@@ -150,12 +151,26 @@ def test_an_error_quoting_the_request_url_does_not_carry_the_api_key_out(emu):
     assert SECRET not in str(failure.value)
 
 
-@pytest.mark.parametrize("url", ["eutils.ncbi.nlm.nih.gov/entrez/eutils/", "ftp://mirror.example.org/eutils/",
-                                 "http://", "http://mirror example.org/eutils/", "http://[::1/eutils/",
-                                 "http://mirror.example.org:port/eutils/"])
-def test_a_base_url_that_urllib_cannot_send_to_is_refused_before_any_request(url):
-    with pytest.raises(EutilsError, match=r"is not an http:// or https:// address"):
+@pytest.mark.parametrize("url, why", [
+    ("eutils.ncbi.nlm.nih.gov/entrez/eutils/", "is not an http:// or https:// address"),
+    ("ftp://mirror.example.org/eutils/", "is not an http:// or https:// address"),
+    ("http://", "is not an http:// or https:// address"),
+    ("http://mirror example.org/eutils/", "is not an http:// or https:// address"),
+    ("http://[::1/eutils/", "cannot be used: Invalid IPv6 URL"),
+    ("http://mirror.example.org:port/eutils/", "cannot be used: Port could not be cast to integer value as 'port'"),
+    ("http://127.0.0.1:99999/eutils/", "cannot be used: Port out of range 0-65535"),
+])
+def test_a_base_url_that_urllib_cannot_send_to_is_refused_before_any_request(url, why):
+    """A bad port was told as not being an http:// address, blaming the scheme."""
+    with pytest.raises(EutilsError, match=re.escape(why)):
         EutilsClient(url, email=EMAIL)
+
+
+def test_a_refusal_that_is_retried_says_what_the_server_said_when_the_tries_run_out(emu):
+    emu.inject("esearch", Fault.http(429, retry_after="0", body='{"error":"API rate limit exceeded","count":"11"}'),
+               times=None)
+    with pytest.raises(EutilsError, match=r"failed after 2 tries: HTTP 429: API rate limit exceeded$"):
+        fast_client(emu, max_tries=2).esearch("cryoablation")
 
 
 # -- retries ------------------------------------------------------------------------
@@ -217,7 +232,7 @@ def test_a_fault_that_persists_fails_after_the_bounded_tries(emu):
     client = fast_client(emu, max_tries=3)
     search = client.esearch("cryoablation")
     emu.inject("efetch", Fault.http(500), times=None)
-    with pytest.raises(EutilsError, match=r"^efetch batch 7 \(records 3000-3499 of 4210\) failed after 3 tries: HTTP 500$"):
+    with pytest.raises(EutilsError, match=r"^efetch batch 7 \(records 3000-3499 of 4210\) failed after 3 tries: HTTP 500: injected$"):
         client.efetch(search.webenv, search.query_key, 0, 10, label="efetch batch 7 (records 3000-3499 of 4210)")
     assert len(emu.requests_to("efetch")) == 3
 
