@@ -19,6 +19,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from cryokb_data import path as data_path
 
@@ -36,10 +37,28 @@ def _version() -> str:
         return "0+unknown"
 
 
+class EnvOption(click.Option):
+    """An option whose errors name its environment variable only when the value came
+    from it: click names it whenever the help shows it, so a bad --db typed on the
+    command line was told as "Invalid value for '--db' (env var: 'CRYOKB_DB')"."""
+
+    def consume_value(self, ctx: click.Context, opts):
+        value, source = super().consume_value(ctx, opts)
+        ctx.meta[f"cryokb.source.{self.name}"] = source  # click records it only once the value is checked
+        return value, source
+
+    def get_error_hint(self, ctx: click.Context | None) -> str:
+        hint = click.Parameter.get_error_hint(self, ctx)
+        if ctx is not None and ctx.meta.get(f"cryokb.source.{self.name}") is ParameterSource.ENVIRONMENT:
+            hint += f" (from the environment variable {self.envvar})"
+        return hint
+
+
 def db_option(default="cryokb.db", envvar="CRYOKB_DB"):
     return click.option(
         "--db",
         "db_path",
+        cls=EnvOption,
         type=click.Path(dir_okay=False, path_type=str),
         default=default,
         envvar=envvar,
@@ -69,12 +88,12 @@ def _db_given(ctx, param, value: str | None) -> Path | None:
 def eutils_options(fn):
     """The E-utilities settings, shared by every command that talks to PubMed."""
     options = [
-        click.option("--email", envvar="NCBI_EMAIL", show_envvar=True,
+        click.option("--email", envvar="NCBI_EMAIL", show_envvar=True, cls=EnvOption,
                      help="Contact e-mail sent to NCBI with every request (NCBI asks for one)."),
-        click.option("--api-key", envvar="NCBI_API_KEY", show_envvar=True,
+        click.option("--api-key", envvar="NCBI_API_KEY", show_envvar=True, cls=EnvOption,
                      help="NCBI API key: allows 10 requests/s instead of 3. Prefer the environment "
                           "variable; the key is never printed or stored."),
-        click.option("--eutils-url", envvar="NCBI_EUTILS_URL", show_envvar=True,
+        click.option("--eutils-url", envvar="NCBI_EUTILS_URL", show_envvar=True, cls=EnvOption,
                      default=DEFAULT_EUTILS_URL, show_default=True,
                      help="E-utilities base URL (a mirror, a proxy or a test server)."),
     ]

@@ -824,6 +824,14 @@ def test_a_db_ending_in_a_slash_is_a_usage_error_and_makes_no_file(runner, tmp_p
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_bad_db_is_blamed_on_the_environment_variable_only_when_it_came_from_there(runner, tmp_path):
+    typed = runner.invoke(cli, ["stats", "--db", str(tmp_path)])
+    assert typed.exit_code == 2 and "Invalid value for '--db': " in typed.output and "CRYOKB_DB" not in typed.output
+    inherited = runner.invoke(cli, ["stats"], env={"CRYOKB_DB": str(tmp_path)})
+    assert inherited.exit_code == 2
+    assert "Invalid value for '--db' (from the environment variable CRYOKB_DB): " in inherited.output
+
+
 def test_an_empty_db_is_a_usage_error_naming_the_option(runner):
     result = runner.invoke(cli, ["stats", "--db", ""])
     assert result.exit_code == 2
