@@ -974,6 +974,7 @@ def dry_run(settings: Settings, *, full: bool = False, reextract: bool = False, 
     result = DryRunResult(db=str(published), query_version=query_version, since=None, until=format_date(today),
                           staging_pending=resumed)
     since = None
+    awaiting = 0
     with _read_only(staging if resumed else published) as store:  # the store the run would work in
         if store is not None:
             made_anew = None if resumed else store
@@ -985,6 +986,7 @@ def dry_run(settings: Settings, *, full: bool = False, reextract: bool = False, 
             result.would_extract = _count_stale(store, evidence.current_version(), reextract)
             reparse = reparse or parsers_changed(store)
             result.would_reread = store.db["raw_records"].count if reparse else 0
+            awaiting = len(store.pending(query))
     client = make_client(settings)
     if since is None:
         windows = plan_windows(client, query, latest=today)
@@ -993,7 +995,9 @@ def dry_run(settings: Settings, *, full: bool = False, reextract: bool = False, 
         windows = [w for datetype in ("edat", "mdat")
                    for w in plan_windows(client, query, datetype=datetype, mindate=since, maxdate=today)]
     result.windows = [{"window": w.describe(), "count": w.search.count} for w in windows]
-    result.would_fetch = sum(w.search.count for w in windows)
+    if awaiting:
+        result.windows.append({"window": "found by earlier runs, not returned by efetch then", "count": awaiting})
+    result.would_fetch = sum(w["count"] for w in result.windows)
     return result
 
 

@@ -688,7 +688,10 @@ class Store:
 
     def pending(self, query: str) -> dict[str, int]:
         """The PMIDs earlier harvests of ``query`` found but efetch did not return, each
-        with the number of runs that asked for it in vain, oldest first."""
+        with the number of runs that asked for it in vain, oldest first (none in a store
+        older than the table, opened read-only)."""
+        if not self.db["harvest_pending"].exists():
+            return {}
         return {pmid: misses for pmid, misses in self.db.execute(
             "select pmid, misses from harvest_pending where query = ? order by first_run, pmid", [query])}
 

@@ -960,6 +960,27 @@ def test_dry_run_searches_only_and_writes_nothing(config, emu, tmp_path):
     assert digest(db) == before and sorted(p.name for p in tmp_path.iterdir()) == listing
 
 
+def test_records_earlier_runs_could_not_fetch_are_counted_by_a_dry_run_and_fetched_by_the_next_run(
+        config, emu, tmp_path):
+    from kb.store import Store
+
+    refresh_json(config)
+    db = tmp_path / "kb.db"
+    (searched,), = query(db, "select query from harvest_runs where kind = 'harvest'")
+    missed = emu.records[3].pmid
+    store = Store(db)
+    with store.transaction():
+        store.note_missed(searched, 1, [missed])  # as a run that efetch did not give it to notes it
+    store.db.close()
+    plan = refresh(config, "--dry-run")
+    assert "found by earlier runs, not returned by efetch then: 1 records" in plan.stdout
+    assert "would fetch up to 1 records" in plan.stdout
+    emu.requests.clear()
+    refresh_json(config)
+    assert [r.params["id"] for r in emu.requests_to("efetch")] == [missed]
+    assert Store.reading(db).stats()["awaiting_fetch"] == 0
+
+
 def test_the_api_key_is_used_but_never_shown_logged_or_stored(config, emu, tmp_path):
     log_file = tmp_path / "refresh.log"
     result = refresh(config, "-vv", "--log", str(log_file), env={"NCBI_API_KEY": SECRET})
