@@ -682,8 +682,6 @@ class Store:
         runs = self.successful_runs(kind, query)
         return runs[-1] if runs else None
 
-    # -- settings kept in the database ----------------------------------------
-
     # -- records a harvest found but could not fetch ------------------------------
 
     def pending(self, query: str) -> dict[str, int]:
@@ -706,6 +704,8 @@ class Store:
         """No longer ask for ``pmids`` (fetched at last, or given up)."""
         self.db.conn.executemany("delete from harvest_pending where query = ? and pmid = ?",
                                  [(query, pmid) for pmid in pmids])
+
+    # -- settings kept in the database ----------------------------------------
 
     def set_meta(self, key: str, value: str) -> None:
         with self.transaction():
