@@ -491,7 +491,8 @@ def _fetch_pending(run: _Run) -> None:
     if not pending:
         return
     todo = [pmid for pmid in pending if not run.dealt_with(pmid)]
-    todo = todo[: run.room(len(todo))]
+    if run.limit is not None:  # --max cuts what a run fetches; the rest wait, and the run still counts as whole
+        todo = todo[: max(0, run.limit - run.done)]
     run.total += len(todo)
     seen = _Brought(run)
     for start in range(0, len(todo), run.batch_size):

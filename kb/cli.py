@@ -72,16 +72,16 @@ def db_option(default="cryokb.db", envvar="CRYOKB_DB"):
 def _db_given(ctx, param, value: str | None) -> Path | None:
     """The --db path, refused where it names a folder that does not exist yet: empty (as a
     Path, the current folder, which was told as ". is a directory", naming nothing the
-    user typed) or ending in a slash (as a Path, the name without it: "kb/" made a file
-    "kb")."""
+    user typed) or ending in a slash or a dot (as a Path, the name without them: "kb/"
+    made a file "kb")."""
     if value is None:
         return None
     if value in ("", "."):
         raise click.BadParameter("is empty or names the current folder: give a database file", ctx=ctx,
                                  param=param)
-    if value.endswith(("/", os.sep)):
-        raise click.BadParameter(f"{value!r} ends with a slash, so it names a folder: give a database file",
-                                 ctx=ctx, param=param)
+    if os.path.basename(value) in ("", ".", ".."):  # "kb/", "kb/.": as a Path, "kb"
+        raise click.BadParameter(f"{value!r} ends with a slash or a dot, so it names a folder: give a database "
+                                 "file", ctx=ctx, param=param)
     return Path(value)
 
 
@@ -248,9 +248,11 @@ def harvest(db_path, email, api_key, eutils_url, query, since, until, max_record
     if not query:
         query, query_version = load_default_query()
     client = EutilsClient(base_url=eutils_url, email=email, api_key=api_key)
-    store = open_store(db_path)
     with RefreshLock(db_path.resolve(), command="harvest"):  # one harvest or refresh at a time (kb.lock)
-        result = _harvest_into(store, client, query, query_version, since, until, max_records, batch_size, quiet)
+        # opened only once locked: even a refused harvest's open would write (the tables of a
+        # newer cryokb), and the refresh holding the lock would then refuse to publish
+        result = _harvest_into(open_store(db_path), client, query, query_version, since, until, max_records,
+                               batch_size, quiet)
     if not quiet:
         click.echo(_describe_counts("Harvested", result.counts, result.fetched), err=True)
         if result.truncated:
@@ -399,8 +401,8 @@ def stats(db_path, as_json):
         click.echo(f"{'last run':>14}: {run['kind']} #{run['id']} {run['outcome']} at {run['finished'] or run['started']}"
                    f" ({_describe_counts('', counts, run['fetched'] or 0).strip()})")
     if awaiting:
-        click.echo(f"{'awaiting fetch':>14}: {awaiting} record{'s' * (awaiting != 1)} a harvest found but efetch "
-                   "did not return (the next harvest asks for them again)")
+        click.echo(f"{'awaiting fetch':>14}: {awaiting} record{'s' * (awaiting != 1)} harvests found but efetch "
+                   "did not return (later harvests of the same query ask for them again)")
     if reparse_needed:
         click.echo(f"{'reparse':>14}: needed: the records were read by another cryokb's parsers "
                    "(run 'cryokb reparse', or the next 'cryokb refresh' does)")

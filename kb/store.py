@@ -903,7 +903,7 @@ class Store:
             "authors": one(_LIVE_COUNT.format(column="author_id", table="article_authors"))[0],
             "mesh_terms": one(_LIVE_COUNT.format(column="descriptor", table="article_mesh"))[0],
             "runs": db["harvest_runs"].count,
-            "awaiting_fetch": db["harvest_pending"].count if "harvest_pending" in tables else 0,
+            "awaiting_fetch": one(_AWAITED)[0] if "harvest_pending" in tables else 0,
             "last_run": last_run[0] if last_run else None,
             "reparse_needed": parsers_changed(self),
         }
@@ -913,6 +913,10 @@ class Store:
 NOTHING_STORED = {"articles": 0, "deleted": 0, "retracted": 0, "with_abstract": 0, "first_year": None,
                   "last_year": None, "journals": 0, "authors": 0, "mesh_terms": 0, "runs": 0, "awaiting_fetch": 0,
                   "last_run": None, "reparse_needed": False}
+# Records harvests found but could not fetch that are still not stored, each once
+# whichever queries' runs missed it.
+_AWAITED = ("select count(distinct pmid) from harvest_pending "
+            "where pmid not in (select pmid from articles where deleted = 0)")
 _LIVE_COUNT = ("select count(distinct link.{column}) from {table} as link "
                "join articles on articles.pmid = link.pmid where articles.deleted = 0")
 

@@ -61,13 +61,15 @@ def test_stats_say_how_many_records_a_harvest_still_awaits_and_only_when_some(ru
     runner.invoke(cli, ["import", str(sample_xml), "--db", str(db)])
     assert "awaiting fetch" not in runner.invoke(cli, ["stats", "--db", str(db)]).output
     store = Store(db)
+    stored = next(iter(store.db.query("select pmid from articles limit 1")))["pmid"]
     with store.transaction():
-        store.note_missed("cryoablation[tiab]", 7, ["90000017", "90000018"])
+        store.note_missed("cryoablation[tiab]", 7, ["90000017", "90000018", stored])
         store.note_missed("cryoablation[tiab]", 8, ["90000018"])
-    assert store.pending("cryoablation[tiab]") == {"90000017": 1, "90000018": 2}
+        store.note_missed("cryotherapy[tiab]", 9, ["90000017"])  # another query's runs missed it too
+    assert store.pending("cryoablation[tiab]") == {stored: 1, "90000017": 1, "90000018": 2}
     output = runner.invoke(cli, ["stats", "--db", str(db)]).output
-    assert ("awaiting fetch: 2 records a harvest found but efetch did not return (the next harvest asks for "
-            "them again)") in output
+    assert ("awaiting fetch: 2 records harvests found but efetch did not return (later harvests of the same "
+            "query ask for them again)") in output
 
 
 def test_importing_twice_changes_nothing(runner, tmp_path, sample_xml):
@@ -509,6 +511,7 @@ def test_harvest_while_another_harvest_or_a_refresh_runs_on_the_database_does_no
         result = runner.invoke(cli, ["harvest", "--db", str(db), "--eutils-url", emu.url, "--email",
                                      "cli-test@example.org", "--query", "cryoablation[tiab]"])
         assert emu.requests == []
+        assert not db.exists()  # not even opened: a refresh would find its file written and not publish
     assert result.exit_code == 1
     assert f"Error: another {holder} is running on this database: pid {os.getpid()}" in result.output
     assert "Traceback" not in result.output
@@ -817,10 +820,11 @@ def test_reading_a_database_we_may_not_write_leaves_nothing_beside_it(runner, tm
     assert runner.invoke(cli, ["import", str(sample_xml), "--db", str(db), "-q"]).exit_code == 0
 
 
-def test_a_db_ending_in_a_slash_is_a_usage_error_and_makes_no_file(runner, tmp_path, sample_xml):
-    """As a Path, "kb/" is "kb": the import wrote a database file named after the folder."""
-    result = runner.invoke(cli, ["import", str(sample_xml), "--db", f"{tmp_path}/kb/"])
-    assert result.exit_code == 2 and "ends with a slash, so it names a folder" in result.output
+@pytest.mark.parametrize("ending", ["/", "/.", "/.."])
+def test_a_db_ending_in_a_slash_or_a_dot_is_a_usage_error_and_makes_no_file(runner, tmp_path, sample_xml, ending):
+    """As a Path, "kb/" and "kb/." are "kb": the import wrote a database file named after the folder."""
+    result = runner.invoke(cli, ["import", str(sample_xml), "--db", f"{tmp_path}/kb{ending}"])
+    assert result.exit_code == 2 and "ends with a slash or a dot, so it names a folder" in result.output
     assert list(tmp_path.iterdir()) == []
 
 

@@ -381,6 +381,23 @@ def test_records_efetch_did_not_return_are_asked_for_by_the_next_run(emu, client
     assert [r.params["datetype"] for r in emu.requests_to("esearch")[1:]] == ["edat", "mdat"]  # nothing new in them
 
 
+def test_records_awaited_from_earlier_runs_wait_beyond_max_and_do_not_make_the_run_partial(emu, client, store):
+    """Drawn from the --max budget like the windows' records, they made a run whose new
+    records all fitted "partial", and it never became the next run's start."""
+    old = synthetic_records(50, end=dt.date(2025, 2, 1))
+    emu.records = old
+    emu.unfetchable = {old[7].pmid}
+    harvest(client, store, QUERY, today=TODAY)
+    emu.unfetchable = set()
+    later = TODAY + dt.timedelta(days=3)
+    emu.records = old + synthetic_records(5, first_pmid=90700001, start=later, end=later)
+    result = harvest(client, store, QUERY, max_records=5, today=later)
+    assert result.counts.new == 5 and not result.truncated and runs(store)[-1]["outcome"] == "ok"
+    assert store.pending(QUERY) == {old[7].pmid: 1}  # asked for by the next run, not counted a miss
+    harvest(client, store, QUERY, today=later)
+    assert store.pending(QUERY) == {} and store.db["articles"].count == 55
+
+
 def test_a_record_efetch_never_returns_is_asked_for_in_a_few_runs_then_given_up(emu, client, store):
     emu.records = synthetic_records(100)
     ghost = emu.records[40].pmid
