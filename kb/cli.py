@@ -773,7 +773,8 @@ def graph_(db_path, fmt, output, bipartite):
                    "without asking when the parsers that read them were others; see cryokb reparse).")
 @click.option("--dry-run", is_flag=True, help="Say what would be fetched (esearch counts only); write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
-@click.option("--wait", is_flag=True, help="If another refresh or a harvest runs on this database, wait for it (default: exit 3).")
+@click.option("--wait", is_flag=True,
+              help="If another refresh or a harvest runs on this database, wait for it (default: exit 3).")
 @click.option("--log", "log_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write timestamped log lines to this file [config: log; env: CRYOKB_LOG].")
 @quiet_verbose_options

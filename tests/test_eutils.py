@@ -232,7 +232,8 @@ def test_a_fault_that_persists_fails_after_the_bounded_tries(emu):
     client = fast_client(emu, max_tries=3)
     search = client.esearch("cryoablation")
     emu.inject("efetch", Fault.http(500), times=None)
-    with pytest.raises(EutilsError, match=r"^efetch batch 7 \(records 3000-3499 of 4210\) failed after 3 tries: HTTP 500: injected$"):
+    with pytest.raises(EutilsError,
+                       match=r"^efetch batch 7 \(records 3000-3499 of 4210\) failed after 3 tries: HTTP 500: injected$"):
         client.efetch(search.webenv, search.query_key, 0, 10, label="efetch batch 7 (records 3000-3499 of 4210)")
     assert len(emu.requests_to("efetch")) == 3
 

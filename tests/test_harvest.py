@@ -295,7 +295,8 @@ def test_throttling_server_errors_truncation_and_timeouts_are_retried_and_the_ru
 def test_a_persistent_fault_names_the_batch_and_keeps_every_earlier_batch(emu, client, store):
     emu.records = synthetic_records(1000)
     emu.inject("efetch", Fault.http(500), times=None, when=lambda p: p["retstart"] == "600")
-    with pytest.raises(EutilsError, match=r"^efetch batch 4 \(records 600-799 of 1000\) failed after 3 tries: HTTP 500: injected$"):
+    with pytest.raises(EutilsError,
+                       match=r"^efetch batch 4 \(records 600-799 of 1000\) failed after 3 tries: HTTP 500: injected$"):
         harvest(client, store, QUERY, batch_size=200, today=TODAY)
     newest_first = sorted((r.pmid for r in emu.records), key=int, reverse=True)
     assert stored_pmids(store) == sorted(newest_first[:600])
