@@ -549,7 +549,7 @@ def _check_pubmed_xml(body: bytes, expected: int | None = None, wanted: set[str]
     if expected is not None:
         held = _records_held(root, wanted)
         if held < expected:
-            raise _Transient(f"efetch reply holds {held} of the {expected} records asked for")
+            raise _Transient(f"efetch reply holds {held} of the {expected} records asked for{_ncbi_error(body)}")
     return body
 
 

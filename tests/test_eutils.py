@@ -431,6 +431,17 @@ def test_headers_that_trickle_in_are_a_failed_try_not_a_hang(emu, caplog, utilit
     assert "reply still arriving after 1 s" in caplog.text
 
 
+def test_a_short_reply_that_carries_an_ncbi_error_says_it(emu, caplog):
+    """Well-formed, with NCBI's <ERROR> where records should be: the retry said only that
+    records were missing."""
+    emu.inject("efetch", Fault.http(200, body='<?xml version="1.0" ?>\n<PubmedArticleSet><ERROR>Backend '
+                                               'timed out; partial results only</ERROR></PubmedArticleSet>\n'))
+    body = fast_client(emu, max_tries=2).efetch_ids(["90000001", "90000002"])
+    assert len(pmids_in(body)) == 2
+    assert ("efetch reply holds 0 of the 2 records asked for; NCBI error: Backend timed out; partial results "
+            "only") in caplog.text
+
+
 def test_a_reply_over_the_size_cap_is_a_failed_try(emu, monkeypatch):
     import ingest.eutils
 
