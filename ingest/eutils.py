@@ -257,9 +257,8 @@ class EutilsClient:
         """One HTTP exchange, cut at its deadline however slowly its headers or body come;
         failures become _Transient (worth a retry) or _Permanent."""
         deadline = REPLY_DEADLINE_FACTOR * self.timeout
-        watchdog = threading.Timer(deadline, self._watch.cut)
+        watchdog = threading.Timer(deadline, self._watch.cut, args=(self._watch.begin(),))
         watchdog.daemon = True
-        self._watch.begin()
         watchdog.start()
         try:
             body = self._exchange(request)
@@ -368,15 +367,20 @@ class _Watch:
     def __init__(self):
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
+        self._exchange = 0  # which exchange is in flight; 0 none
+        self._count = 0
         self.was_cut = False
 
-    def begin(self) -> None:
+    def begin(self) -> int:
+        """Watch a new exchange; its number, for its watchdog to name in ``cut``."""
         with self._lock:
-            self._sockets, self.was_cut = [], False
+            self._count += 1
+            self._sockets, self.was_cut, self._exchange = [], False, self._count
+            return self._count
 
     def end(self) -> None:
         with self._lock:
-            self._sockets = []
+            self._sockets, self._exchange = [], 0
 
     def add(self, sock: socket.socket) -> None:
         with self._lock:
@@ -384,8 +388,12 @@ class _Watch:
             if self.was_cut:
                 _shut(sock)
 
-    def cut(self) -> None:
+    def cut(self, exchange: int) -> None:
+        """Shut the sockets of ``exchange`` if it is still in flight: a watchdog that fired
+        as its exchange ended (cancelling a timer does not wait for it) must not cut the next."""
         with self._lock:
+            if exchange != self._exchange:
+                return
             self.was_cut = True
             for sock in self._sockets:
                 _shut(sock)

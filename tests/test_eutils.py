@@ -431,6 +431,17 @@ def test_headers_that_trickle_in_are_a_failed_try_not_a_hang(emu, caplog, utilit
     assert "reply still arriving after 1 s" in caplog.text
 
 
+def test_a_watchdog_late_for_its_exchange_does_not_cut_the_next():
+    from ingest.eutils import _Watch
+
+    watch = _Watch()
+    first = watch.begin()
+    watch.end()
+    watch.begin()
+    watch.cut(first)  # its timer fired as the first exchange ended, and ran once the second began
+    assert not watch.was_cut
+
+
 def test_a_short_reply_that_carries_an_ncbi_error_says_it(emu, caplog):
     """Well-formed, with NCBI's <ERROR> where records should be: the retry said only that
     records were missing."""
