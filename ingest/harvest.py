@@ -447,15 +447,22 @@ def _fetch_by_id(run: _Run, window: Window) -> None:
     wanted = [pmid for pmid in window.search.ids if not run.dealt_with(pmid)]
     todo = wanted[: run.room(len(wanted))]
     seen = _Brought(run)
-    for start in range(0, len(todo), run.batch_size):
-        chunk = todo[start : start + run.batch_size]
-        run.result.batches += 1
-        label = (f"efetch batch {run.result.batches} ({len(chunk)} ids of {window.describe()} "
-                 f"no earlier window brought)")
-        _save_batch(run.store, run.result, run.client.efetch_ids(chunk, label=label), label,
-                    set(window.search.ids), seen)
-        run.advance(len(chunk))
+    _fetch_batches_by_id(run, todo, seen, f"of {window.describe()} no earlier window brought",
+                         wanted=set(window.search.ids))
     _report_never(run, seen, [pmid for pmid in todo if pmid not in seen.pmids])
+
+
+def _fetch_batches_by_id(run: _Run, pmids: list[str], seen: "_Brought", what: str,
+                         wanted: set[str] | None = None) -> None:
+    """``pmids`` fetched by id a batch at a time, each batch counted in the run and saved.
+    ``wanted``: the records a reply may bring (default: the batch's own)."""
+    for start in range(0, len(pmids), run.batch_size):
+        chunk = pmids[start : start + run.batch_size]
+        run.result.batches += 1
+        label = f"efetch batch {run.result.batches} ({len(chunk)} ids {what})"
+        _save_batch(run.store, run.result, run.client.efetch_ids(chunk, label=label), label,
+                    set(chunk) if wanted is None else wanted, seen)
+        run.advance(len(chunk))
 
 
 def _fetch_missing(run: _Run, window: Window, missing: list[str], seen: "_Brought") -> None:
@@ -495,12 +502,7 @@ def _fetch_pending(run: _Run) -> None:
         todo = todo[: max(0, run.limit - run.done)]
     run.total += len(todo)
     seen = _Brought(run)
-    for start in range(0, len(todo), run.batch_size):
-        chunk = todo[start : start + run.batch_size]
-        run.result.batches += 1
-        label = f"efetch batch {run.result.batches} ({len(chunk)} ids earlier runs found but could not fetch)"
-        _save_batch(run.store, run.result, run.client.efetch_ids(chunk, label=label), label, set(chunk), seen)
-        run.advance(len(chunk))
+    _fetch_batches_by_id(run, todo, seen, "earlier runs found but could not fetch")
     missed = [pmid for pmid in todo if pmid not in seen.pmids]
     given_up = [pmid for pmid in missed if pending[pmid] + 1 >= PENDING_RUNS]
     with run.store.transaction():

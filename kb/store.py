@@ -220,7 +220,7 @@ class Store:
         -shm files as read-only as the file (which then refuse every write, the owner's too,
         once the file is writable again)."""
         path = Path(db_path)
-        if not (path.exists() and not os.access(path, os.W_OK)):
+        if not path.exists() or os.access(path, os.W_OK):
             try:
                 return cls(db_path)
             except StoreError as exc:
