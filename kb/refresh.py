@@ -159,16 +159,34 @@ def resolve_query(query: str | None) -> tuple[str, str | None]:
 
 
 def check_query(store: Store, query: str, query_version: str | None, full: bool) -> None:
-    """Refuse a query that differs from the last successful harvest's, unless --full."""
-    last = store.last_successful_run(kind="harvest")
-    if full or last is None or last["query"] == query:
+    """Refuse a query other than the one the knowledge base is refreshed with, unless --full.
+
+    That query is the last successful refresh's: a one-off ``cryokb harvest --query`` into
+    the same file keeps incremental state of its own and changes nothing here. Before any
+    refresh, it is the last successful harvest's.
+    """
+    if full:
+        return
+    last, kind = _last_refresh(store), "refresh"
+    if last is None:
+        last, kind = store.last_successful_run(kind="harvest"), "harvest"
+    if last is None or last["query"] == query:
         return
     old = f"version {last['query_version']}" if last.get("query_version") else _quoted(last["query"])
     new = f"version {query_version}" if query_version else _quoted(query)
     raise QueryChangedError(
-        f"the query changed since the last successful harvest (run {last['id']} of {last['started']}, "
+        f"the query changed since the last successful {kind} (run {last['id']} of {last['started']}, "
         f"{old}; now {new}): an incremental refresh would miss older matches of the new query; "
         "rerun with --full to harvest everything it matches")
+
+
+def _last_refresh(store: Store) -> dict | None:
+    """The last successful refresh run, or None (none yet, or a store older than refresh_runs)."""
+    if not store.db["refresh_runs"].exists():
+        return None
+    rows = list(store.db.query("select id, started, query, query_version from refresh_runs "
+                               "where outcome = 'ok' order by id desc limit 1"))
+    return rows[0] if rows else None
 
 
 def _quoted(query: str, most: int = 60) -> str:

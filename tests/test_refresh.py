@@ -28,6 +28,7 @@ import pytest
 from click.testing import CliRunner
 
 from emulator import Emulator, Fault, revised, synthetic_records
+from ingest.harvest import load_default_query
 from kb.cli import cli
 from kb.refresh import PAUSE_ENV, PAUSE_FILE_ENV
 
@@ -925,7 +926,7 @@ def test_a_changed_query_is_refused_without_full(config, emu, tmp_path):
     before = digest(db)
     refused = refresh(config, "--query", "cryoablation AND chordoma")
     assert refused.exit_code == 1
-    assert "the query changed since the last successful harvest" in refused.stderr
+    assert "the query changed since the last successful refresh" in refused.stderr
     assert "now 'cryoablation AND chordoma')" in refused.stderr and "--full" in refused.stderr
     assert digest(db) == before
     assert query(tmp_path / "kb.db.staging", "select outcome, error from refresh_runs order by id desc limit 1"
@@ -936,6 +937,20 @@ def test_a_changed_query_is_refused_without_full(config, emu, tmp_path):
     assert len(emu.requests_to("efetch")) == 4
     assert query(db, "select query from harvest_runs order by id desc limit 1") == [("cryoablation AND chordoma",)]
     assert refresh(config, "--query", "cryoablation AND chordoma").exit_code == 0
+
+
+def test_a_one_off_harvest_of_another_query_leaves_the_refreshes_query_alone(config, emu, tmp_path):
+    db = tmp_path / "kb.db"
+    refresh_json(config)
+    subprocess.run([sys.executable, "-m", "kb.cli", "harvest", "--db", str(db), "--email", "cryokb@example.org",
+                    "--eutils-url", emu.url, "-q", "--query", "cryoablation AND desmoid"], check=True)
+    assert refresh(config, "--dry-run").exit_code == 0
+    emu.records = later_records()
+    summary = refresh_json(config)
+    assert summary["outcome"] == "ok" and summary["new"] == 5  # incremental: the default query's own state
+    default = load_default_query()[0]
+    assert query(db, "select query from harvest_runs where kind = 'harvest' order by id") == [
+        (default,), ("cryoablation AND desmoid",), (default,)]
 
 
 # -- dry runs, output, settings -------------------------------------------------------------------
