@@ -310,15 +310,16 @@ def covered_until(windows) -> dt.date | None:
     cover from the first record on, or None.
 
     A run extends the stretch only if it started inside it (an incremental run starts a
-    day before its end) or had no lower bound: a later ``since`` leaves a gap, and if it
-    counted, the next incremental run would start after records it never fetched.
+    day before its end), on the day after it, or had no lower bound: a later ``since``
+    leaves a gap, and if it counted, the next incremental run would start after records
+    it never fetched. Runs are taken by their ``since``, not in the order they ran: a run
+    that fills a gap joins the stretch with the one beyond it.
     """
+    days = [(parse_date(since, "a stored run's since"), parse_date(until, "a stored run's until"))
+            for since, until in windows]
     end = None
-    for since, until in windows:
-        since_day, until_day = parse_date(since, "a stored run's since"), parse_date(until, "a stored run's until")
-        if until_day is None:
-            continue
-        if since_day is None or (end is not None and since_day <= end):
+    for since_day, until_day in sorted((w for w in days if w[1] is not None), key=lambda w: w[0] or dt.date.min):
+        if since_day is None or (end is not None and since_day <= end + dt.timedelta(days=1)):
             end = until_day if end is None else max(end, until_day)
     return end
 

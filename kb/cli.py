@@ -241,7 +241,7 @@ def harvest(db_path, email, api_key, eutils_url, query, since, until, max_record
     since_day, until_day = _check_date("--since", since), _check_date("--until", until)
     if since_day and until_day and since_day > until_day:
         raise click.BadParameter(f"{since} is after --until {until}", param_hint="--since")
-    if since_day and not until_day and since_day > utc_today():
+    if since_day and since_day > utc_today():
         raise click.BadParameter(f"{since} is after today ({format_date(utc_today())}, UTC): nothing can have "
                                  "entered PubMed since", param_hint="--since")
     query_version = None

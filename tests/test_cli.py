@@ -579,6 +579,9 @@ def test_harvest_refuses_a_since_after_today_as_a_usage_error_too(runner, tmp_pa
                                  "--eutils-url", "http://127.0.0.1:9/"])
     assert result.exit_code == 2
     assert f"{tomorrow} is after today" in result.output
+    later = runner.invoke(cli, ["harvest", "--db", str(tmp_path / "kb.db"), "--since", "2999/01/01",
+                                "--until", "2999/01/02", "--eutils-url", "http://127.0.0.1:9/"])
+    assert later.exit_code == 2 and "2999/01/01 is after today" in later.output  # not after a clamped --until
 
 
 def test_harvest_refuses_since_after_until_as_a_usage_error_and_creates_no_database(runner, tmp_path):

@@ -273,6 +273,11 @@ def test_incremental_runs_continue_the_unbroken_stretch_of_earlier_runs():
     assert covered_until([(None, "2025/01/10"), ("2010/01/01", "2011/12/31")]) == day(2025, 1, 10)
     # a first run bounded below covers nothing from the start
     assert covered_until([("2020/01/01", "2025/01/10")]) is None
+    # a run from the day after the end goes on from it, as one starting on the end day does
+    assert covered_until([(None, "2025/01/10"), ("2025/01/11", "2025/01/20")]) == day(2025, 1, 20)
+    # a run that fills a gap later joins the stretch with the run beyond the gap
+    assert covered_until([(None, "2025/01/10"), ("2025/02/01", "2025/02/10"),
+                          ("2025/01/10", "2025/01/31")]) == day(2025, 2, 10)
 
 
 # -- faults --------------------------------------------------------------------------------
