@@ -395,9 +395,15 @@ class _Run:
 def _matched(windows: list[Window]) -> int:
     """How many records the windows hold, each counted once where every window knows its
     ids (else an upper bound: a record two windows share counts twice)."""
+    ids = distinct_ids(windows)
+    return sum(w.search.count for w in windows) if ids is None else len(ids)
+
+
+def distinct_ids(windows: list[Window]) -> set[str] | None:
+    """Every PMID the windows found, each once; None where a window did not hand out all of its."""
     if all(w.ids is not None for w in windows):
-        return len(set().union(*(w.search.ids for w in windows)))
-    return sum(w.search.count for w in windows)
+        return set().union(*(w.search.ids for w in windows))
+    return None
 
 
 def _fetch_window(run: _Run, window: Window) -> None:

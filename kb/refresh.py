@@ -119,6 +119,7 @@ class DryRunResult:
     until: str
     windows: list[dict] = field(default_factory=list)
     would_fetch: int = 0
+    counted_once: bool = True  # False: a record that two windows share is counted twice in would_fetch
     stored: int = 0
     would_extract: int = 0
     would_reread: int = 0
@@ -979,7 +980,7 @@ def _run_phases(store: Store, settings: Settings, query: str, result: RefreshRes
 def dry_run(settings: Settings, *, full: bool = False, reextract: bool = False, reparse: bool = False
             ) -> DryRunResult:
     """What a refresh would fetch and extract: esearch only, nothing written, no lock taken."""
-    from ingest.harvest import format_date, plan_windows, resume_point, utc_today
+    from ingest.harvest import distinct_ids, format_date, plan_windows, resume_point, utc_today
     from kb import evidence
     from kb.reparse import parsers_changed
 
@@ -992,7 +993,7 @@ def dry_run(settings: Settings, *, full: bool = False, reextract: bool = False, 
     result = DryRunResult(db=str(published), query_version=query_version, since=None, until=format_date(today),
                           staging_pending=resumed)
     since = None
-    awaiting = 0
+    awaiting: set[str] = set()
     with _read_only(staging if resumed else published) as store:  # the store the run would work in
         if store is not None:
             made_anew = None if resumed else store
@@ -1004,7 +1005,7 @@ def dry_run(settings: Settings, *, full: bool = False, reextract: bool = False, 
             result.would_extract = _count_stale(store, evidence.current_version(), reextract)
             reparse = reparse or parsers_changed(store)
             result.would_reread = store.db["raw_records"].count if reparse else 0
-            awaiting = len(store.pending(query))
+            awaiting = set(store.pending(query))
     client = make_client(settings)
     if since is None:
         windows = plan_windows(client, query, latest=today)
@@ -1014,8 +1015,11 @@ def dry_run(settings: Settings, *, full: bool = False, reextract: bool = False, 
                    for w in plan_windows(client, query, datetype=datetype, mindate=since, maxdate=today)]
     result.windows = [{"window": w.describe(), "count": w.search.count} for w in windows]
     if awaiting:
-        result.windows.append({"window": "found by earlier runs, not returned by efetch then", "count": awaiting})
-    result.would_fetch = sum(w["count"] for w in result.windows)
+        result.windows.append({"window": "found by earlier runs, not returned by efetch then",
+                               "count": len(awaiting)})
+    ids = distinct_ids(windows)
+    result.counted_once = ids is not None
+    result.would_fetch = len(ids | awaiting) if ids is not None else sum(w["count"] for w in result.windows)
     return result
 
 
@@ -1090,7 +1094,8 @@ def format_dry_run(result: DryRunResult) -> str:
     lines.append(f"  window {result.since or 'everything'} to {result.until}:")
     for window in result.windows or [{"window": "(no matching records)", "count": 0}]:
         lines.append(f"    {window['window']}: {window['count']} records")
-    lines.append(f"  would fetch up to {result.would_fetch} records (overlapping windows counted twice); "
+    twice = "" if result.counted_once else " (overlapping windows counted twice)"
+    lines.append(f"  would fetch up to {result.would_fetch} records{twice}; "
                  f"{result.stored} stored now, {result.would_extract} of them would be (re-)extracted")
     if result.would_reread:
         lines.append(f"  would read {result.would_reread} stored records again with this cryokb's parsers")

@@ -970,9 +970,11 @@ def test_dry_run_searches_only_and_writes_nothing(config, emu, tmp_path):
     emu.requests.clear()
     text = refresh(config, "--dry-run")
     assert text.exit_code == 0
-    assert "would fetch up to 12 records" in text.stdout  # 5 new (EDAT) + 7 modified today (MDAT)
+    assert "EDAT" in text.stdout and "MDAT" in text.stdout  # the 5 new ones entered and were modified today
+    assert "would fetch up to 7 records;" in text.stdout  # each counted once: 5 new, 2 revised
     assert {r.utility for r in emu.requests} == {"esearch"}
     assert digest(db) == before and sorted(p.name for p in tmp_path.iterdir()) == listing
+    assert refresh_json(config, "--dry-run")["would_fetch"] == refresh_json(config)["fetched"] == 7
 
 
 def test_records_earlier_runs_could_not_fetch_are_counted_by_a_dry_run_and_fetched_by_the_next_run(
