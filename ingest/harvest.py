@@ -349,6 +349,8 @@ def _fetch_windows(client, store, query: str, result: HarvestResult, max_records
     run = _Run(client, store, query, result, batch_size, progress, max_records or None,  # 0: no bound, as None
                min(result.matched, max_records) if max_records else result.matched)
     run.advance(0)
+    if _new_first(run):
+        return
     for window in result.windows:
         if window.ids and any(run.dealt_with(pmid) for pmid in window.ids):
             _fetch_by_id(run, window)
@@ -357,6 +359,30 @@ def _fetch_windows(client, store, query: str, result: HarvestResult, max_records
         if result.truncated:
             return
     _fetch_pending(run)
+
+
+def _new_first(run: _Run) -> bool:
+    """A run that --max cuts short asks first for the records not stored yet, by id, then
+    for stored ones; True if it did (the run is then partial).
+
+    In search order, every bounded run would fetch the same first records again, and one
+    whose budget a window's stored records fill would never reach the rest: runs cut short
+    do not move the cursor, so the same windows come back, and new records waited for
+    ever. Where none is stored yet, search order is this order, and the history pages serve.
+    """
+    ids = distinct_ids(run.result.windows)
+    if run.limit is None or ids is None or len(ids) <= run.limit:
+        return False
+    found = list(dict.fromkeys(pmid for window in run.result.windows for pmid in window.search.ids))
+    new = set(run.store.unknown_pmids(found))
+    if len(new) == len(found):
+        return False
+    ordered = [pmid for pmid in found if pmid in new] + [pmid for pmid in found if pmid not in new]
+    todo = ordered[: run.room(len(ordered))]
+    seen = _Brought(run)
+    _fetch_batches_by_id(run, todo, seen, "the run's windows found, those not stored yet first", wanted=ids)
+    _report_never(run, seen, [pmid for pmid in todo if pmid not in seen.pmids])
+    return True
 
 
 @dataclass

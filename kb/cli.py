@@ -257,7 +257,8 @@ def harvest(db_path, email, api_key, eutils_url, query, since, until, max_record
         click.echo(_describe_counts("Harvested", result.counts, result.fetched), err=True)
         if result.truncated:
             click.echo(f"Stopped at --max {max_records} of the {result.matched} records matched: the run is "
-                       "recorded as partial, so the next run without --since does not start after it.", err=True)
+                       "recorded as partial, so the next run without --since does not start after it (and "
+                       "asks first for the records not stored yet).", err=True)
 
 
 def _harvest_into(store, client, query, query_version, since, until, max_records, batch_size, quiet):

@@ -527,7 +527,7 @@ def test_harvest_stopped_by_max_says_the_run_is_partial(runner, tmp_path):
         whole = runner.invoke(cli, args)
     assert stopped.exit_code == 0 and "Harvested 5 records" in stopped.output
     assert ("Stopped at --max 5 of the 30 records matched: the run is recorded as partial, so the next run "
-            "without --since does not start after it.") in stopped.output
+            "without --since does not start after it (and asks first for the records not stored yet).") in stopped.output
     assert whole.exit_code == 0 and "Harvested 30 records" in whole.output and "Stopped" not in whole.output
 
 

@@ -205,6 +205,26 @@ def test_max_records_bounds_a_run_that_then_does_not_count_as_the_cursor(emu, cl
     assert store.db["articles"].count == 700
 
 
+def test_runs_cut_short_by_max_fetch_what_is_not_stored_first_so_each_gets_further(emu, client, store):
+    emu.records = synthetic_records(60)
+    for stored in (20, 40, 60):
+        result = harvest(client, store, QUERY, max_records=20, batch_size=10, today=TODAY)
+        assert result.truncated and (result.fetched, result.counts.new) == (20, 20)
+        assert store.db["articles"].count == stored
+    assert [run["outcome"] for run in runs(store)] == ["partial"] * 3
+    assert harvest(client, store, QUERY, today=TODAY).counts.new == 0 and runs(store)[-1]["outcome"] == "ok"
+
+
+def test_a_scheduled_run_capped_by_max_gets_to_the_new_records_past_the_cap(emu, client, store):
+    emu.records = synthetic_records(200, end=dt.date(2025, 2, 1))
+    harvest(client, store, QUERY, today=TODAY)
+    later = TODAY + dt.timedelta(days=3)
+    emu.records = emu.records + entered_on(later, 8, 90800001)
+    counts = [harvest(client, store, QUERY, max_records=5, today=later).counts.new for _ in range(2)]
+    assert counts == [5, 3] and store.db["articles"].count == 208
+    assert [run["outcome"] for run in runs(store)[-2:]] == ["partial", "partial"]  # 5 of 8 asked each time
+
+
 def test_max_records_reached_inside_a_batch_stops_there(emu, client, store):
     """The records after the cap in its batch's slice are not 'missing' from the reply:
     fetched by id, they took the run past max_records."""
