@@ -384,7 +384,8 @@ cdef int _article_child(_Record record, xmlNode* child) except -1:
     elif _is(child, "Pagination"):
         record.pages = _pages(child)
     elif _is(child, "ELocationID"):
-        if record.elocation_doi is None and _attribute_is(child, "EIdType", "doi"):
+        if (record.elocation_doi is None and _attribute_is(child, "EIdType", "doi")
+                and not _attribute_is(child, "ValidYN", "N")):
             record.elocation_doi = _plain(child)
     elif _is(child, "Language"):
         language = _plain(child)
@@ -521,7 +522,7 @@ cdef tuple _author(xmlNode* node):
                 affiliation = _element(affiliation.next)
         elif _is(child, "Identifier"):
             if _attribute_is(child, "Source", "ORCID"):
-                orcid = normalise_orcid(_plain(child))
+                orcid = normalise_orcid(_plain(child)) or orcid  # an empty second one keeps the first
         else:
             text = _text_of(child) or None
             if _is(child, "LastName"):

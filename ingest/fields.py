@@ -13,8 +13,8 @@ from functools import lru_cache
 
 MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 MONTHS = {name.lower(): number for number, name in enumerate(MONTH_NAMES, start=1)}
-_YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
-_ORCID = re.compile(r"(\d{4}-?\d{4}-?\d{4}-?\d{3}[\dXx])")
+_YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)", re.ASCII)
+_ORCID = re.compile(r"(\d{4}[- ]?\d{4}[- ]?\d{4}[- ]?\d{3}[\dXx])", re.ASCII)
 _PMC_OTHER_ID = re.compile(r"\s*(PMC\d+)(?!\w)")
 
 
@@ -44,10 +44,11 @@ def pub_date(parts: dict) -> tuple[str | None, int | None]:
     """
     medline_date = parts.get("MedlineDate")
     if medline_date:
+        medline_date = " ".join(medline_date.split())  # as MEDLINE's DP writes it: on one line
         found = _YEAR.search(medline_date)
         return medline_date, int(found.group(1)) if found else None
     year = parts.get("Year")
-    if year is not None and not (len(year) == 4 and year.isdigit()):
+    if year is not None and not _digits(year, 4):
         raise RecordError(f"PubDate has a broken Year {year!r}")
     month = parts.get("Month")
     if month and month.isdigit() and 1 <= int(month) <= 12:
@@ -67,12 +68,14 @@ def iso_date(year: str | None, month: str | None, day: str | None) -> str:
 
     Cached: a file's records share few dates, and checking one costs more than finding it.
     """
-    y = int(year) if year and len(year) == 4 else None
-    if y is None:
+    if not (year and _digits(year, 4)):  # int() takes "+202", "2_02" and other scripts' digits
         raise ValueError(f"year {year!r}")
+    y = int(year)
     if not month:
         return year
-    m = int(month) if month.isdigit() else MONTHS[month[:3].lower()]
+    m = int(month) if _digits(month) else MONTHS[month[:3].lower()]
+    if day and not _digits(day):
+        raise ValueError(f"day {day!r}")
     try:
         if not day:
             datetime.date(y, m, 1)
@@ -80,6 +83,11 @@ def iso_date(year: str | None, month: str | None, day: str | None) -> str:
         return datetime.date(y, m, int(day)).isoformat()
     except OverflowError as err:  # "Day 3000000000" is past C's integers: as invalid as day 32
         raise ValueError(f"{year}-{month}-{day} is out of range") from err
+
+
+def _digits(text: str, length: int | None = None) -> bool:
+    """Whether ``text`` is ASCII digits only (``length`` of them, if given)."""
+    return text.isascii() and text.isdigit() and (length is None or len(text) == length)
 
 
 def normalise_orcid(value: str | None) -> str | None:
@@ -91,7 +99,7 @@ def normalise_orcid(value: str | None) -> str | None:
     found = _ORCID.search(value)
     if not found:
         return value.strip() or None
-    digits = found.group(1).replace("-", "").upper()
+    digits = found.group(1).replace("-", "").replace(" ", "").upper()
     return "-".join(digits[i : i + 4] for i in range(0, 16, 4))
 
 

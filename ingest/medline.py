@@ -440,7 +440,7 @@ def authors_from_fields(fields: list[tuple[str, str]]) -> list[Author]:
                 _drop_suffix(author)
                 awaiting_au = False
             else:
-                last, _, initials = value.rpartition(" ")
+                last, _, initials = _without_suffix(value).rpartition(" ")
                 authors.append(Author(last_name=last or value, initials=initials if last else None))
         elif tag == "CN":
             authors.append(Author(collective_name=value))
@@ -456,6 +456,15 @@ def authors_from_fields(fields: list[tuple[str, str]]) -> list[Author]:
     if pending and authors and not any(a.affiliations for a in authors):
         authors[0].affiliations.extend(pending)
     return authors
+
+
+def _without_suffix(name: str) -> str:
+    """'Quillfeather AB Jr' -> 'Quillfeather AB': an AU line with no FAU before it (older
+    files) ends in the suffix, after the initials, which are capitals."""
+    words = name.split()
+    if len(words) >= 3 and words[-1] in NAME_SUFFIXES and words[-2].isalpha() and words[-2].isupper():
+        return " ".join(words[:-1])
+    return name
 
 
 def _drop_suffix(author: Author) -> None:

@@ -466,7 +466,7 @@ def _article_child(article: Article, child: etree._Element, state: _State) -> No
     elif tag == "Pagination":
         article.pages = _pages(child)
     elif tag == "ELocationID":
-        if child.get("EIdType") == "doi" and state.elocation_doi is None:
+        if child.get("EIdType") == "doi" and child.get("ValidYN") != "N" and state.elocation_doi is None:
             state.elocation_doi = _plain(child)
     elif tag == "Language":
         lang = _plain(child)
@@ -589,7 +589,7 @@ def _author(elem: etree._Element) -> Author:
             continue
         if tag == "Identifier":
             if child.get("Source") == "ORCID":
-                orcid = normalise_orcid(_plain(child))
+                orcid = normalise_orcid(_plain(child)) or orcid  # an empty second one keeps the first
             continue
         text = squash("".join(child.itertext()) if len(child) else child.text or "") or None
         if tag == "LastName":
@@ -729,7 +729,8 @@ def _book(article: Article, elem: etree._Element, state: _State, author_lists: l
             article.volume = _plain(child)
         elif tag == "AuthorList":
             author_lists.append(child)
-        elif tag == "ELocationID" and child.get("EIdType") == "doi" and state.elocation_doi is None:
+        elif (tag == "ELocationID" and child.get("EIdType") == "doi" and child.get("ValidYN") != "N"
+              and state.elocation_doi is None):
             state.elocation_doi = _plain(child)
     return title
 

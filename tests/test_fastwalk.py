@@ -211,6 +211,28 @@ def test_both_walks_read_real_files_alike(name):
     assert assert_same_records(python, compiled) >= len(python) - 2
 
 
+def test_a_doi_marked_invalid_and_an_empty_second_orcid_are_passed_over_in_both_walks():
+    original = (XML / "full_record.xml").read_text()
+    edited = original.replace('<ELocationID EIdType="doi" ValidYN="Y">', '<ELocationID EIdType="doi" '
+                              'ValidYN="N">10.5555/withdrawn.doi</ELocationID>\n<ELocationID EIdType="doi" ValidYN="Y">', 1)
+    edited = re.sub(r'\s*<ArticleId IdType="doi">10.5555/jmio[^<]*</ArticleId>', "", edited, count=1)
+    edited = edited.replace("907X</Identifier>", '907X</Identifier><Identifier Source="ORCID"> </Identifier>', 1)
+    assert edited.count("10.5555/withdrawn.doi") == 1 and edited.count('Source="ORCID"> <') == 1
+    python, compiled = both_walks(edited.encode())
+    assert python[0].doi == "10.5555/jmio.2023.0417"
+    assert python[0].authors[0].orcid == "0000-0002-4412-907X"
+    assert_same_records(python, compiled)
+
+
+def test_a_medline_date_over_two_lines_is_read_on_one_in_both_walks():
+    original = (XML / "full_record.xml").read_text()
+    edited = re.sub(r"<PubDate>.*?</PubDate>", "<PubDate><MedlineDate>2019\n      Jan-Feb</MedlineDate></PubDate>",
+                    original, count=1, flags=re.DOTALL)
+    python, compiled = both_walks(edited.encode())
+    assert (python[0].pub_date, python[0].pub_year) == ("2019 Jan-Feb", 2019)
+    assert_same_records(python, compiled)
+
+
 SHORT_FIELDS = ("Volume", "Issue", "ISSN", "ISSNLinking", "NlmUniqueID", "ISOAbbreviation", "MedlinePgn", "Language",
                 "ELocationID", "ArticleId", "Identifier", "Year", "Month", "Day", "PMID")
 

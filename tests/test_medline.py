@@ -161,6 +161,14 @@ def test_parse_mesh(value, descriptor, major, qualifiers):
     assert [(q.name, q.major) for q in heading.qualifiers] == qualifiers
 
 
+def test_an_author_line_with_no_full_name_drops_a_suffix_after_the_initials():
+    text = (b"PMID- 39990777\nTI  - A synthetic record of an older export.\nAU  - Quillfeather AB Jr\n"
+            b"AU  - de la Cruz II\nAU  - Okafor CN III\n")
+    (record,) = list(iter_records(io.BytesIO(text), "older.txt"))
+    assert [(a.last_name, a.initials) for a in record.authors] == [
+        ("Quillfeather", "AB"), ("de la Cruz", "II"), ("Okafor", "CN")]
+
+
 def test_authors_of_an_old_record_and_tricky_names():
     modern, old = read("authors.txt")
     assert [(a.last_name, a.fore_name, a.initials) for a in modern.authors[:4]] == [

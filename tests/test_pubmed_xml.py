@@ -305,6 +305,7 @@ def test_the_doi_pubmed_lists_comes_before_the_publishers_elocation():
         ("0000-0002-4412-907X", "0000-0002-4412-907X"),
         ("https://orcid.org/0000-0002-4412-907x", "0000-0002-4412-907X"),
         ("http://orcid.org/0000000244129071", "0000-0002-4412-9071"),
+        ("0000 0002 4412 907X", "0000-0002-4412-907X"),  # as some forms write it
         ("  ", None),
         (None, None),
     ],
@@ -334,6 +335,11 @@ def test_unreadable_records_become_problems_and_parsing_goes_on(caplog):
 @pytest.mark.parametrize("date", [
     b"<DateRevised><Year>2020</Year><Month>1</Month><Day>3000000000</Day></DateRevised>",
     b"<DateRevised><Year>2020</Year><Month>30000000000000000000</Month></DateRevised>",
+    b"<DateRevised><Year>+202</Year><Month>1</Month></DateRevised>",  # int() would take these
+    b"<DateRevised><Year>2_02</Year><Month>1</Month></DateRevised>",
+    "<DateRevised><Year>２０２４</Year><Month>1</Month></DateRevised>".encode(),
+    b"<DateRevised><Year>+202</Year></DateRevised>",
+    b"<DateRevised><Year>2020</Year><Month>1</Month><Day>+3</Day></DateRevised>",
 ])
 def test_a_date_with_a_number_past_any_calendar_is_a_problem_and_the_file_goes_on(date, flat):
     document = (b"<PubmedArticleSet>" + one_record(b"<PMID>1</PMID>" + date)[len(b"<PubmedArticleSet>"):-len(
