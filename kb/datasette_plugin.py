@@ -18,6 +18,7 @@ import functools
 import json
 import logging
 import math
+import os
 import statistics
 import urllib.parse
 import weakref
@@ -59,6 +60,8 @@ class _State:
     synthetic: bool = False
     has_concepts: bool = False
     cache: dict = field(default_factory=dict)
+    path: str | None = None  # the file served immutable, and what it was when the server opened it
+    opened: tuple | None = None
 
 
 _STATES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -101,6 +104,8 @@ def startup(datasette):
                 rows = await db.execute("select value from cryokb_meta where key = 'synthetic'")
                 first = rows.first()
                 state.synthetic = bool(first) and str(first[0]).lower() in ("true", "1", "yes")
+                if db.path and not db.is_mutable:
+                    state.path, state.opened = db.path, _file_state(db.path)
                 log.info("serving %s (synthetic: %s)", name, state.synthetic)
                 break
         if state.database is not None:
@@ -109,6 +114,50 @@ def startup(datasette):
                 cryokb_pages=[(f"/-/cryokb/{slug}", label) for slug, label in PAGES])
 
     return inner
+
+
+def _file_state(path: str) -> tuple | None:
+    """The file's identity and what changes when it is written (None: gone)."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns
+
+
+def _written_under_us(state: _State) -> bool:
+    """Whether the served file itself was written since the server opened it.
+
+    An immutable reader takes no locks and trusts the file never to change: pages written
+    under it read as "database disk image is malformed", though the file is sound. A file
+    put in its place (a refresh publishes so) leaves the opened one whole: that is served on.
+    """
+    if state.opened is None:
+        return False
+    now = _file_state(state.path)
+    return now is not None and now[:2] == state.opened[:2] and now != state.opened
+
+
+@hookimpl
+def asgi_wrapper(datasette):
+    """Every request, first: a served file written in place gets a page that says so, not
+    Datasette's errors (see _written_under_us)."""
+    def wrap(app):
+        async def checked(scope, receive, send):
+            state = _STATES.get(datasette)
+            if scope.get("type") == "http" and state is not None and _written_under_us(state):
+                await Response.text(WRITTEN_UNDER_US.format(path=state.path), status=503).asgi_send(send)
+                return
+            await app(scope, receive, send)
+        return checked
+    return wrap
+
+
+WRITTEN_UNDER_US = (
+    "{path} has been written since this server opened it. The server reads it as a fixed "
+    "(immutable) file, so what it would show now is not to be trusted: restart cryokb serve "
+    "to browse what is stored. The file itself is not damaged. To update a served knowledge "
+    "base, let cryokb refresh publish a new file, or write to a database that is not being served.\n")
 
 
 def _data_dir(name: str) -> Path | None:

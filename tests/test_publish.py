@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import os
 import sqlite3
 from pathlib import Path
 
@@ -167,6 +168,29 @@ def fetch(ds, path, status=200):
     response = asyncio.run(ds.client.get(path))
     assert response.status_code == status, f"{path}: {response.status_code}\n{response.text[:800]}"
     return response
+
+
+def test_a_served_file_written_in_place_gets_a_page_that_says_so_and_a_replaced_one_is_served_on(tmp_path):
+    """An import into the file a server reads immutable made every page "database disk
+    image is malformed", the file being sound; a refresh puts a new file in its place."""
+    from kb.publish import make_datasette
+
+    db = make_kb(tmp_path / "cryokb.db", synthetic=False)
+    ds = make_datasette(db)
+    before = fetch(ds, "/cryokb/articles.json?_shape=array&_size=max").json()
+    (tmp_path / "next").mkdir()
+    replacement = make_kb(tmp_path / "next" / "cryokb.db", synthetic=False)
+    os.replace(replacement, db)  # as refresh publishes: the opened file stays whole
+    assert fetch(ds, "/cryokb/articles.json?_shape=array&_size=max").json() == before
+    served = make_datasette(db)
+    fetch(served, "/")
+    with sqlite3.connect(db) as conn:  # as an import into the served file does
+        conn.execute("update articles set title = title || ' (revised)'")
+    conn.close()
+    for path in ("/", "/cryokb/articles", "/cryokb.json?sql=select+1"):
+        page = fetch(served, path, status=503)
+        assert f"{db} has been written since this server opened it" in page.text
+        assert "restart cryokb serve" in page.text and "not damaged" in page.text
 
 
 def rows(ds, path):
@@ -374,12 +398,12 @@ def test_a_reparse_run_leaves_where_the_data_came_from_and_what_changed_since_th
     ds = make_datasette(path)
     found = {r["pmid"]: r["change"] for r in rows(ds, "/cryokb/changed_in_last_refresh")}
     assert found == {"91000003": "revised", "91000002": "revised"}
+    assert "last harvest: 2026-03-01" in fetch(ds, "/").text
     with sqlite3.connect(path) as conn:  # withdrawn before the harvest, rewritten by the reparse
         conn.execute("update articles set deleted = 1, deleted_at = '2026-02-01T00:00:00+00:00', "
                      "last_updated = '2026-03-02T08:00:40+00:00' where pmid = '91000004'")
     found = {r["pmid"]: r["change"] for r in rows(make_datasette(path), "/cryokb/changed_in_last_refresh")}
     assert "91000004" not in found
-    assert "last harvest: 2026-03-01" in fetch(ds, "/").text
 
 
 def test_every_column_of_the_refresh_runs_is_described():
