@@ -163,6 +163,22 @@ def on_read_only_media(error: BaseException | None) -> bool:
     return isinstance(error, sqlite3.DatabaseError) and any(words in str(error) for words in READ_ONLY_MEDIA)
 
 
+def _unwritable(path: Path) -> str | None:
+    """Why a database at ``path`` cannot be written, where the system tells: SQLite says
+    only that it is "unable to open database file"."""
+    folder = path.resolve().parent
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return "the file system is read-only"
+    except OSError:
+        return None
+    if not os.access(folder, os.W_OK):
+        return f"its folder {folder} cannot be written"
+    if path.exists() and not os.access(path, os.W_OK):
+        return "the file cannot be written"
+    return None
+
+
 def immutable_uri(db_path: str | Path) -> str:
     """The URI that opens a database read-only without its -wal and -shm files."""
     return f"{Path(db_path).resolve().as_uri()}?immutable=1"
@@ -206,7 +222,9 @@ class Store:
                                                                 timeout=BUSY_TIMEOUT))
                 self._tune()
             except Exception as exc:  # sqlite3.DatabaseError: file is not a database
-                raise StoreError(f"cannot open database {path}: {exc}") from exc
+                why = _unwritable(path) if on_read_only_media(exc) else None
+                hint = f" ({why}; commands that only read it, stats and serve among them, still work)" if why else ""
+                raise StoreError(f"cannot open database {path}: {exc}{hint}") from exc
 
     def transaction(self):
         """A write transaction that waits its turn behind other writers (see :func:`transaction`)."""

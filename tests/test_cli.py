@@ -803,6 +803,32 @@ def test_what_only_reads_works_on_a_database_on_read_only_media(runner, tmp_path
         assert f"Read {records} stored records again: 0 would change" in result.output
 
 
+def test_a_writing_command_on_read_only_media_says_the_file_system_is_read_only(
+        runner, tmp_path, sample_xml, monkeypatch):
+    import os
+    import sqlite3
+
+    db = tmp_path / "kb.db"
+    assert runner.invoke(cli, ["import", str(sample_xml), "--db", str(db), "-q"]).exit_code == 0
+    real_connect, real_statvfs = sqlite3.connect, os.statvfs
+
+    class ReadOnlyMedia(sqlite3.Connection):
+        def execute(self, *args):
+            raise sqlite3.OperationalError("unable to open database file")
+
+    def read_only(folder):
+        found = real_statvfs(folder)
+        return os.statvfs_result(found[:8] + (found.f_flag | os.ST_RDONLY,) + found[9:])
+
+    monkeypatch.setattr(sqlite3, "connect", lambda database, *a, uri=False, **k: real_connect(
+        database, *a, uri=uri, factory=sqlite3.Connection if uri else ReadOnlyMedia, **k))
+    monkeypatch.setattr(os, "statvfs", read_only)
+    result = runner.invoke(cli, ["import", str(sample_xml), "--db", str(db)])
+    assert result.exit_code == 1
+    assert (f"cannot open database {db}: unable to open database file (the file system is read-only; commands "
+            "that only read it, stats and serve among them, still work)") in result.output
+
+
 def test_reading_a_database_we_may_not_write_leaves_nothing_beside_it(runner, tmp_path, sample_xml, monkeypatch):
     """SQLite made -wal and -shm files as read-only as the database and left them there:
     once the owner made the file writable again, every write failed on them."""
