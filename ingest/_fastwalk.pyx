@@ -67,7 +67,7 @@ cdef class _Record:
     cdef object pmid, title, sections, authors, volume, issue, pages, pub_date, pub_year
     cdef object entrez_date, revised_date, completed_date, languages, publication_types
     cdef object mesh, keywords, doi, pmcid, links, status
-    cdef object journal_title, iso_abbreviation, issn, issn_linking, nlm_unique_id
+    cdef object journal_title, iso_abbreviation, issn, issn_linking, nlm_unique_id, medline_ta
     cdef object version
     # what only settles once all of the record is read (ingest.pubmed_xml._State)
     cdef object vernacular_title, elocation_doi, article_year, article_affiliation, other_pmcid
@@ -101,7 +101,8 @@ cdef class _Record:
                 self.authors[0][4].append(self.article_affiliation)
         return (
             self.pmid, self.version, self.title, self.sections, self.authors,
-            (self.journal_title, self.iso_abbreviation, self.issn, self.issn_linking, self.nlm_unique_id),
+            (self.journal_title, self.iso_abbreviation, self.issn, self.issn_linking, self.nlm_unique_id,
+             self.medline_ta),
             self.volume, self.issue, self.pages, self.pub_date, self.pub_year, self.entrez_date,
             self.revised_date, self.completed_date, self.languages, self.publication_types, self.mesh,
             self.keywords, self.doi, self.pmcid, self.links, self.status, False, "xml", raw, None,
@@ -444,8 +445,8 @@ cdef int _journal_info(_Record record, xmlNode* node) except -1:
             record.nlm_unique_id = _plain(child)
         elif _is(child, "ISSNLinking"):
             record.issn_linking = _plain(child)
-        elif _is(child, "MedlineTA") and record.iso_abbreviation is None:
-            record.iso_abbreviation = _plain(child)
+        elif _is(child, "MedlineTA") and record.medline_ta is None:
+            record.medline_ta = _plain(child)
         child = _element(child.next)
     return 0
 

@@ -10,8 +10,8 @@ order-sensitive and list fields from that.
 
 MEDLINE inlines the labels of a structured abstract ("BACKGROUND: ... METHODS: ...");
 we split them back into labelled sections so ``Article.abstract`` agrees with the XML.
-MEDLINE carries no MeSH or publication-type UIs and no NLM abstract categories: those
-stay None.
+MEDLINE carries no MeSH or publication-type UIs, no NLM abstract categories and no ISO
+journal abbreviation (its TA is NLM's own, MedlineTA): those stay None.
 """
 
 from __future__ import annotations
@@ -342,7 +342,7 @@ def _clean(value) -> str:
 def _journal(article: Article, record: dict, fields: list[tuple[str, str]]) -> None:
     journal = article.journal
     journal.title = _clean(record.get("JT", "")) or None
-    journal.iso_abbreviation = _clean(record.get("TA", "")) or None  # MedlineTA, see module doc
+    journal.medline_ta = _clean(record.get("TA", "")) or None  # MEDLINE carries no ISO abbreviation
     journal.nlm_unique_id = _clean(record.get("JID", "")) or None
     for tag, value in fields:
         if tag != "IS":

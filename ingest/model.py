@@ -41,6 +41,7 @@ class Journal:
     issn: str | None = None
     issn_linking: str | None = None
     nlm_unique_id: str | None = None
+    medline_ta: str | None = None  # MedlineJournalInfo's MedlineTA, MEDLINE's TA: NLM's own abbreviation
 
     @property
     def key(self) -> str | None:

@@ -512,8 +512,8 @@ def _journal_info(journal: Journal, elem: etree._Element) -> None:
             journal.nlm_unique_id = _plain(child)
         elif tag == "ISSNLinking":
             journal.issn_linking = _plain(child)
-        elif tag == "MedlineTA" and journal.iso_abbreviation is None:
-            journal.iso_abbreviation = _plain(child)
+        elif tag == "MedlineTA" and journal.medline_ta is None:
+            journal.medline_ta = _plain(child)
 
 
 def _pub_date(article: Article, elem: etree._Element) -> None:

@@ -86,7 +86,7 @@ CHILD_TABLES = (
 )
 
 # Column orders of the row tuples that prepare_article builds.
-JOURNAL_COLUMNS = ("id", "title", "iso_abbreviation", "issn", "issn_linking", "nlm_unique_id")
+JOURNAL_COLUMNS = ("id", "title", "iso_abbreviation", "issn", "issn_linking", "nlm_unique_id", "medline_ta")
 AUTHOR_COLUMNS = ("id", "last_name", "fore_name", "initials", "collective_name", "display_name")
 MESH_TERM_COLUMNS = ("descriptor", "ui")
 CHILD_COLUMNS = {
@@ -112,6 +112,9 @@ SECONDARY_INDEXES = {
 # What tells a cryokb store, perhaps one whose creation was cut short, from another
 # program's database: a table and a column of it that is cryokb's own (plain names such as
 # "authors" are common).
+# Columns added after stores were first made: ensure_shape adds them to an older store,
+# so a file given to cryokb need not have them yet (Store.refuse_foreign).
+LATER_COLUMNS = (("journals", "medline_ta", str),)
 OUR_MARKS = (("journals", "nlm_unique_id"), ("articles", "record_hash"), ("harvest_runs", "query_version"),
              ("cryokb_meta", "key"))
 # Below this many records an import keeps the indexes: rebuilding them is not worth it.
@@ -328,10 +331,12 @@ class Store:
                 "issn": str,
                 "issn_linking": str,
                 "nlm_unique_id": str,
+                "medline_ta": str,
             },
             pk="id",
             if_not_exists=True,
         )
+        self._add_later_columns()
         db["articles"].create(
             ARTICLE_COLUMNS,
             pk="pmid",
@@ -438,6 +443,12 @@ class Store:
             with self.transaction():  # made anew over stored rows: only the live ones are indexed
                 _unindex_withdrawn(db.conn)
         return self
+
+    def _add_later_columns(self) -> None:
+        """Give a store made by an earlier cryokb the columns added since (LATER_COLUMNS)."""
+        for table, column, kind in LATER_COLUMNS:
+            if column not in self.db[table].columns_dict:
+                self.db[table].add_column(column, kind)
 
     def _create_link_table(self, name: str, columns: dict, *, pk: tuple, foreign_keys: list) -> None:
         """A table of an article's authors, headings, types, keywords or links, WITHOUT ROWID.
@@ -823,7 +834,8 @@ class Store:
     def _rows_by_key(self, table: str, columns: tuple[str, ...], keys: set) -> dict:
         """The rows of a table keyed by its first column, in ``columns`` order."""
         found = {}
-        names = ", ".join(f"[{name}]" for name in columns)
+        present = self.db[table].columns_dict  # a store older than LATER_COLUMNS, opened read-only: NULL
+        names = ", ".join(f"[{name}]" if name in present else f"null as [{name}]" for name in columns)
         for chunk in chunks(sorted(keys)):
             marks = ",".join("?" * len(chunk))
             for row in self.db.execute(f"select {names} from [{table}] where [{columns[0]}] in ({marks})", chunk):
@@ -944,8 +956,9 @@ def store_columns() -> dict[str, tuple[str, ...]]:
     """The columns of each table a store is made with (made once, in memory), which a
     table of that name in a file given to cryokb must have (Store.refuse_foreign)."""
     made = Store(sqlite_utils.Database(memory=True))._ensure_shape().db
-    return {name: tuple(made[name].columns_dict) for name in made.table_names()
-            if not name.startswith("articles_fts")}
+    later = {(table, column) for table, column, _ in LATER_COLUMNS}
+    return {name: tuple(column for column in made[name].columns_dict if (name, column) not in later)
+            for name in made.table_names() if not name.startswith("articles_fts")}
 
 
 def run_process_gone(run: dict) -> bool:
@@ -1100,7 +1113,8 @@ def flatten_article(article: Article) -> tuple:
         [(s.text, s.label, s.nlm_category) for s in article.abstract_sections],
         [(a.last_name, a.fore_name, a.initials, a.collective_name, a.affiliations, a.orcid)
          for a in article.authors],
-        (journal.title, journal.iso_abbreviation, journal.issn, journal.issn_linking, journal.nlm_unique_id),
+        (journal.title, journal.iso_abbreviation, journal.issn, journal.issn_linking, journal.nlm_unique_id,
+         journal.medline_ta),
         article.volume, article.issue, article.pages, article.pub_date, article.pub_year,
         article.entrez_date, article.revised_date, article.completed_date, article.languages,
         [(pt.name, pt.ui) for pt in article.publication_types],
@@ -1119,10 +1133,10 @@ def prepare_flat(flat: tuple) -> PreparedArticle:
      is_book, source_format, raw, digest) = flat
     if digest is None:
         digest = hashlib.sha1(raw).hexdigest()
-    journal_title, iso_abbreviation, issn, issn_linking, nlm_unique_id = journal
+    journal_title, iso_abbreviation, issn, issn_linking, nlm_unique_id, medline_ta = journal
     journal_id = nlm_unique_id or issn_linking or issn or journal_title
     journal_row = (journal_id, journal_title, iso_abbreviation, issn, issn_linking,
-                   nlm_unique_id) if journal_id else None
+                   nlm_unique_id, medline_ta) if journal_id else None
     author_table, author_rows, names = _author_rows(pmid, authors)
     mesh_terms, mesh_rows = _mesh_rows(pmid, mesh)
     pt_names = [pt[0] for pt in publication_types]

@@ -803,6 +803,24 @@ def test_what_only_reads_works_on_a_database_on_read_only_media(runner, tmp_path
         assert f"Read {records} stored records again: 0 would change" in result.output
 
 
+def test_a_store_made_before_journals_had_medline_ta_is_read_and_given_the_column(runner, tmp_path, sample_xml):
+    import sqlite3
+
+    db = tmp_path / "kb.db"
+    assert runner.invoke(cli, ["import", str(sample_xml), "--db", str(db), "-q"]).exit_code == 0
+    with sqlite3.connect(db) as conn:  # as an earlier cryokb made it
+        conn.execute("alter table journals drop column medline_ta")
+    conn.close()
+    stats = runner.invoke(cli, ["stats", "--db", str(db), "--json"])
+    assert stats.exit_code == 0, stats.output
+    dry = runner.invoke(cli, ["reparse", "--dry-run", "--db", str(db)])
+    assert dry.exit_code == 0 and "0 would change" not in dry.output  # the abbreviations to fill in
+    assert runner.invoke(cli, ["reparse", "--db", str(db), "-q"]).exit_code == 0
+    with sqlite3.connect(db) as conn:
+        filled = conn.execute("select count(*) from journals where medline_ta is not null").fetchone()[0]
+    assert filled > 0
+
+
 def test_a_writing_command_on_read_only_media_says_the_file_system_is_read_only(
         runner, tmp_path, sample_xml, monkeypatch):
     import os

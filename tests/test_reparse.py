@@ -311,7 +311,7 @@ def test_a_rewrite_leaves_the_journal_row_a_later_record_gave(tmp_path):
     spelling back: the store would then differ from a fresh import."""
     xml = (DATA / "xml" / "full_record.xml").read_text(encoding="utf-8")
     older = xml.replace(">39990001<", ">39990900<").replace(
-        "J Musculoskelet Interv Oncol</ISOAbbreviation>", "J Musculoskel Interv Oncol</ISOAbbreviation>")
+        "J. Musculoskelet. Interv. Oncol.</ISOAbbreviation>", "J. Musculoskel. Interv. Oncol.</ISOAbbreviation>")
     (tmp_path / "older.xml").write_text(older, encoding="utf-8")
     (tmp_path / "later.xml").write_text(xml, encoding="utf-8")
 
@@ -325,7 +325,7 @@ def test_a_rewrite_leaves_the_journal_row_a_later_record_gave(tmp_path):
     store.db.conn.commit()
     assert reparse(store).fields == {"publication_types": 1}
     assert record_rows(store) == record_rows(store_of("fresh.db"))
-    assert store.db["journals"].get("101999042")["iso_abbreviation"] == "J Musculoskelet Interv Oncol"
+    assert store.db["journals"].get("101999042")["iso_abbreviation"] == "J. Musculoskelet. Interv. Oncol."
 
 
 def test_what_an_older_parser_left_out_of_the_shared_rows_is_filled_in(tmp_path):
