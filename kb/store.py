@@ -38,7 +38,10 @@ except ImportError:  # pragma: no cover - a platform without isal wheels
 
 log = logging.getLogger("cryokb.store")
 
-SCHEMA_VERSION = 1
+# The shape of a store, noted in it (cryokb_meta 'schema_version'): 2 added journals.medline_ta.
+# A cryokb refuses to write to a store of a later shape than it knows.
+SCHEMA_VERSION = 2
+SCHEMA_KEY = "schema_version"
 
 ARTICLE_COLUMNS = {
     "pmid": str,
@@ -321,6 +324,7 @@ class Store:
             db.execute("select 1 from sqlite_master limit 1")
         except Exception as exc:
             raise StoreError(f"not a SQLite database: {exc}") from exc
+        self._refuse_later_schema()
         if db.journal_mode != "wal":
             db.enable_wal()
         db["journals"].create(
@@ -436,6 +440,8 @@ class Store:
             if_not_exists=True,
         )
         db["cryokb_meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+        if self.get_meta(SCHEMA_KEY) != str(SCHEMA_VERSION):
+            self.set_meta(SCHEMA_KEY, str(SCHEMA_VERSION))
         self._note_parsers_of_new_store()
         self._ensure_indexes()
         if "articles_fts" not in db.table_names():
@@ -443,6 +449,18 @@ class Store:
             with self.transaction():  # made anew over stored rows: only the live ones are indexed
                 _unindex_withdrawn(db.conn)
         return self
+
+    def _refuse_later_schema(self) -> None:
+        """A store a later cryokb made or changed may hold tables and constraints this one
+        does not know; writing to it could lose rows without a word (INSERT OR IGNORE)."""
+        if not self.db["cryokb_meta"].exists():
+            return
+        noted = self.get_meta(SCHEMA_KEY)
+        if noted is not None and not (noted.isdigit() and int(noted) <= SCHEMA_VERSION):
+            file = self.db.execute("pragma database_list").fetchone()[2] or "this database"
+            raise StoreError(f"{file} is of schema version {noted}, made by a later cryokb than this one "
+                             f"(which knows versions up to {SCHEMA_VERSION}): upgrade cryokb to write to it; "
+                             "commands that only read it (stats, serve) still work")
 
     def _add_later_columns(self) -> None:
         """Give a store made by an earlier cryokb the columns added since (LATER_COLUMNS)."""
@@ -738,7 +756,8 @@ class Store:
 
     def set_meta(self, key: str, value: str) -> None:
         with self.transaction():
-            self.db["cryokb_meta"].upsert({"key": key, "value": value}, pk="key")
+            self.db.execute("insert into cryokb_meta (key, value) values (?, ?) "
+                            "on conflict (key) do update set value = excluded.value", [key, value])
 
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         row = self.db.execute("select value from cryokb_meta where key = ?", [key]).fetchone()

@@ -810,6 +810,7 @@ def test_a_store_made_before_journals_had_medline_ta_is_read_and_given_the_colum
     assert runner.invoke(cli, ["import", str(sample_xml), "--db", str(db), "-q"]).exit_code == 0
     with sqlite3.connect(db) as conn:  # as an earlier cryokb made it
         conn.execute("alter table journals drop column medline_ta")
+        conn.execute("delete from cryokb_meta where key = 'schema_version'")
     conn.close()
     stats = runner.invoke(cli, ["stats", "--db", str(db), "--json"])
     assert stats.exit_code == 0, stats.output
@@ -818,7 +819,32 @@ def test_a_store_made_before_journals_had_medline_ta_is_read_and_given_the_colum
     assert runner.invoke(cli, ["reparse", "--db", str(db), "-q"]).exit_code == 0
     with sqlite3.connect(db) as conn:
         filled = conn.execute("select count(*) from journals where medline_ta is not null").fetchone()[0]
-    assert filled > 0
+        version = conn.execute("select value from cryokb_meta where key = 'schema_version'").fetchone()[0]
+    assert filled > 0 and version == "2"
+
+
+def test_a_store_of_a_later_schema_is_not_written_to_and_still_read(runner, tmp_path, sample_xml):
+    """A later cryokb's tables may take rows this one writes with INSERT OR IGNORE, and drop them silently."""
+    import sqlite3
+
+    from kb.store import SCHEMA_VERSION
+
+    db = tmp_path / "kb.db"
+    assert runner.invoke(cli, ["import", str(sample_xml), "--db", str(db), "-q"]).exit_code == 0
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("select value from cryokb_meta where key = 'schema_version'").fetchone() == (
+            str(SCHEMA_VERSION),)
+        conn.execute("update cryokb_meta set value = ? where key = 'schema_version'", [str(SCHEMA_VERSION + 1)])
+        runs = conn.execute("select count(*) from harvest_runs").fetchone()
+    conn.close()
+    refused = runner.invoke(cli, ["import", str(sample_xml), "--db", str(db)])
+    assert refused.exit_code == 1
+    assert (f"{db} is of schema version {SCHEMA_VERSION + 1}, made by a later cryokb than this one (which knows "
+            f"versions up to {SCHEMA_VERSION}): upgrade cryokb to write to it") in refused.output
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("select count(*) from harvest_runs").fetchone() == runs
+    conn.close()
+    assert runner.invoke(cli, ["stats", "--db", str(db)]).exit_code == 0
 
 
 def test_a_writing_command_on_read_only_media_says_the_file_system_is_read_only(
