@@ -395,6 +395,7 @@ def stats(db_path, as_json):
     run = figures.pop("last_run", None)
     reparse_needed = figures.pop("reparse_needed", False)
     awaiting = figures.pop("awaiting_fetch", 0)
+    missing = figures.pop("indexes_missing", 0)
     for key, value in figures.items():
         click.echo(f"{key.replace('_', ' '):>14}: {value if value is not None else '-'}")
     if run:
@@ -404,6 +405,8 @@ def stats(db_path, as_json):
     if awaiting:
         click.echo(f"{'awaiting fetch':>14}: {awaiting} record{'s' * (awaiting != 1)} harvests found but efetch "
                    "did not return (later harvests of the same query ask for them again)")
+    if missing:
+        click.echo(f"{'indexes':>14}: {missing} missing: {INDEXES_MISSING}")
     if reparse_needed:
         click.echo(f"{'reparse':>14}: needed: the records were read by another cryokb's parsers "
                    "(run 'cryokb reparse', or the next 'cryokb refresh' does)")
@@ -875,11 +878,33 @@ def serve(db_path, host, port, quiet, verbose):
     from kb.publish import PublishError, serve as run_server
 
     setup_logging(verbose, quiet)
+    _warn_of_missing_indexes(db_path)
     try:
         run_server(db_path, host=host, port=port, log_level="warning" if quiet else "info",
                    on_ready=None if quiet else _announce(f"Serving {db_path} at"))
     except PublishError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+# Why a store lacks its indexes, and what brings them back (Store.missing_indexes).
+INDEXES_MISSING = ("an import was stopped while it rebuilt them, and queries go slowly without them; "
+                   "the next import, harvest, build or reparse makes them again")
+
+
+def _warn_of_missing_indexes(db_path: Path) -> None:
+    from kb.store import Store
+
+    try:
+        store = Store.reading(db_path)
+        try:
+            missing = store.missing_indexes()
+        finally:
+            store.db.close()
+    except Exception:  # noqa: BLE001 - a file that is not a store: the server says what is wrong with it
+        return
+    if missing:
+        click.echo(f"Warning: {db_path} lacks {len(missing)} of its indexes ({', '.join(missing[:3])}"
+                   f"{', ...' if len(missing) > 3 else ''}): {INDEXES_MISSING}", err=True)
 
 
 def _announce(what: str):

@@ -953,15 +953,24 @@ class Store:
             "mesh_terms": one(_LIVE_COUNT.format(column="descriptor", table="article_mesh"))[0],
             "runs": db["harvest_runs"].count,
             "awaiting_fetch": one(_AWAITED)[0] if "harvest_pending" in tables else 0,
+            "indexes_missing": len(self.missing_indexes()),
             "last_run": last_run[0] if last_run else None,
             "reparse_needed": parsers_changed(self),
         }
+
+    def missing_indexes(self) -> list[str]:
+        """The secondary indexes the store lacks, as "table(columns)": a bulk load drops them
+        and builds them at its end, so a process killed in between leaves them out until the
+        next command that writes (ensure_shape). Reading goes on without them, slowly."""
+        tables = set(self.db.table_names())
+        return [f"{table}({', '.join(columns)})" for table, indexes in SECONDARY_INDEXES.items() if table in tables
+                for columns in indexes if columns not in [index.columns for index in self.db[table].indexes]]
 
 
 # The figures of a file with no store in it yet: the same keys as any store's, for scripts reading --json.
 NOTHING_STORED = {"articles": 0, "deleted": 0, "retracted": 0, "with_abstract": 0, "first_year": None,
                   "last_year": None, "journals": 0, "authors": 0, "mesh_terms": 0, "runs": 0, "awaiting_fetch": 0,
-                  "last_run": None, "reparse_needed": False}
+                  "indexes_missing": 0, "last_run": None, "reparse_needed": False}
 # Records harvests found but could not fetch that are still not stored, each once
 # whichever queries' runs missed it.
 _AWAITED = ("select count(distinct pmid) from harvest_pending "

@@ -847,6 +847,28 @@ def test_a_store_of_a_later_schema_is_not_written_to_and_still_read(runner, tmp_
     assert runner.invoke(cli, ["stats", "--db", str(db)]).exit_code == 0
 
 
+def test_indexes_a_killed_bulk_load_left_out_are_reported_until_the_next_write_makes_them(
+        runner, tmp_path, sample_xml, capsys):
+    import sqlite3
+
+    from kb.cli import _warn_of_missing_indexes
+
+    db = tmp_path / "kb.db"
+    assert runner.invoke(cli, ["import", str(sample_xml), "--db", str(db), "-q"]).exit_code == 0
+    assert json.loads(runner.invoke(cli, ["stats", "--db", str(db), "--json"]).output)["indexes_missing"] == 0
+    with sqlite3.connect(db) as conn:  # as a bulk load killed before its end leaves the store
+        for (name,) in conn.execute("select name from sqlite_master where type = 'index' and sql is not null "
+                                    "and tbl_name in ('articles', 'article_mesh')").fetchall():
+            conn.execute(f"drop index [{name}]")
+    conn.close()
+    figures = runner.invoke(cli, ["stats", "--db", str(db)])
+    assert "indexes: 7 missing: an import was stopped while it rebuilt them" in figures.output
+    _warn_of_missing_indexes(db)
+    assert f"Warning: {db} lacks 7 of its indexes (articles(pub_year), articles(journal_id)" in capsys.readouterr().err
+    assert runner.invoke(cli, ["import", str(sample_xml), "--db", str(db), "-q"]).exit_code == 0
+    assert "indexes" not in runner.invoke(cli, ["stats", "--db", str(db)]).output
+
+
 def test_a_writing_command_on_read_only_media_says_the_file_system_is_read_only(
         runner, tmp_path, sample_xml, monkeypatch):
     import os
