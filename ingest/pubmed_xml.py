@@ -193,8 +193,8 @@ def _iter_tree(stream: BinaryIO, name: str, flat: bool) -> Iterator[Record | tup
                 checked = True
             parent = elem.getparent()
             tag = elem.tag
-            if parent is not None and (parent.getparent() is not None or parent.tag in RECORD_TAGS):
-                continue  # inside a record (a PubmedArticle's MedlineCitation): read with it, at its end
+            if parent is not None and _inside_record(parent):
+                continue  # a PubmedArticle's MedlineCitation: read with it, at its end
             if tag == "DeleteCitation":
                 record: Record | tuple = _deletion(elem, name)
             else:
@@ -207,6 +207,12 @@ def _iter_tree(stream: BinaryIO, name: str, flat: bool) -> Iterator[Record | tup
     root = events.root
     if position == 0 and root is not None and root.tag not in RECORD_SETS:
         raise XMLFileError(f"{name}: root element <{root.tag}> is not a PubMed record set", name)
+
+
+def _inside_record(elem: etree._Element) -> bool:
+    """Whether ``elem`` is a record or inside one; a record in an element of another kind
+    around it (a wrapper of another program's) is read, not passed over without a word."""
+    return elem.tag in RECORD_TAGS or any(above.tag in RECORD_TAGS for above in elem.iterancestors())
 
 
 def _deletion(elem: etree._Element, name: str) -> Deletion | ParseProblem:

@@ -351,6 +351,17 @@ def test_a_date_with_a_number_past_any_calendar_is_a_problem_and_the_file_goes_o
     assert (second[0] if flat else second.pmid) == "2"
 
 
+@pytest.mark.parametrize("flat", [False, True], ids=["python walk", "compiled walk"])
+def test_a_record_in_an_element_of_another_programs_is_read_where_the_document_is_read_whole(flat):
+    """A document with namespaces on its root is read with iterparse: a record inside a
+    wrapper element was passed over without a word, the file reported as read in full."""
+    inner = lambda pmid: one_record(pmid)[len(b"<PubmedArticleSet>"):-len(b"</PubmedArticleSet>")]  # noqa: E731
+    document = (b'<PubmedArticleSet xmlns:x="urn:example:batch">' + inner(b"<PMID>1</PMID>")
+                + b"<x:Batch>" + inner(b"<PMID>2</PMID>") + b"</x:Batch></PubmedArticleSet>")
+    records = list(iter_records(io.BytesIO(document), "wrapped.xml", flat=flat))
+    assert [r[0] if flat else r.pmid for r in records] == ["1", "2"]
+
+
 def one_record(pmid_xml: bytes, title: bytes = b"A synthetic record") -> bytes:
     return (b"<PubmedArticleSet><PubmedArticle><MedlineCitation Status=\"MEDLINE\">" + pmid_xml
             + b"<Article><ArticleTitle>" + title + b"</ArticleTitle></Article></MedlineCitation></PubmedArticle>"
