@@ -35,6 +35,8 @@ log = logging.getLogger("cryokb.harvest")
 ESEARCH_LIMIT = 10_000
 # Lower bound for splitting an unbounded search: older than any PubMed entrez date.
 EARLIEST_DATE = dt.date(1781, 1, 1)
+# Upper bound of a modification-date range in a term: PubMed's own idiom for "no end" is year 3000.
+LATEST_DATE = dt.date(3000, 12, 31)
 # Runs that ask efetch again for a record a search found but efetch did not return (an
 # outage answering with empty sets, a record between revisions) before it is given up.
 PENDING_RUNS = 5
@@ -62,6 +64,7 @@ class Window:
     maxdate: dt.date | None
     search: SearchResult
     entered: tuple[dt.date, dt.date] | None = None  # an EDAT range in the term, within an MDAT day
+    modified: tuple[dt.date, dt.date] | None = None  # an MDAT range in the term, within an EDAT day
 
     @property
     def ids(self) -> list[str] | None:
@@ -72,8 +75,9 @@ class Window:
         if self.datetype is None:
             return "all dates"
         dates = f"{self.datetype.upper()} {format_date(self.mindate)}-{format_date(self.maxdate)}"
-        if self.entered:
-            dates += f" entered {format_date(self.entered[0])}-{format_date(self.entered[1])}"
+        for what, days in (("entered", self.entered), ("modified", self.modified)):
+            if days:
+                dates += f" {what} {format_date(days[0])}-{format_date(days[1])}"
         return dates
 
 
@@ -188,7 +192,8 @@ def _split(client, query, datetype, low, high, count, limit) -> list[Window]:
 
     One MDAT day can hold more (a MeSH reload revises a whole result at once): it is
     halved again on entry date, through the search term, as the E-utilities take one
-    date type in their parameters.
+    date type in their parameters. One EDAT day likewise (a bulk load of old records)
+    is halved again on modification date.
     """
     def search(start, end):
         return _search(client, query, datetype, start, end)
@@ -199,8 +204,7 @@ def _split(client, query, datetype, low, high, count, limit) -> list[Window]:
     def too_dense(day, count):
         if datetype == "mdat":
             return _split_day_by_entry(client, query, day, count, limit)
-        raise WindowTooLargeError(f"{datetype.upper()} window {format_date(day)} (one day) holds {count} "
-                                  f"records; ESearch hands out fewer than {limit}: narrow the query")
+        return _split_day_by_modification(client, query, day, count, limit)
 
     return _halve(low, high, count, limit, search, window, too_dense)
 
@@ -220,6 +224,23 @@ def _split_day_by_entry(client, query, day, count, limit) -> list[Window]:
     return _halve(EARLIEST_DATE, day, count, limit, search, window, too_dense)
 
 
+def _split_day_by_modification(client, query, day, count, limit) -> list[Window]:
+    """The records entered on ``day``, in windows of modification date that each hold
+    fewer than ``limit`` (from EARLIEST_DATE: PubMed does not promise a record is modified
+    no earlier than it entered)."""
+    def search(start, end):
+        return _search(client, query, "edat", day, day, modified=(start, end))
+
+    def window(start, end, found):
+        return Window("edat", day, day, found, modified=(start, end))
+
+    def too_dense(modified_day, count):
+        raise WindowTooLargeError(f"EDAT {format_date(day)} and MDAT {format_date(modified_day)} (one day each) "
+                                  f"hold {count} records; ESearch hands out fewer than {limit}: narrow the query")
+
+    return _halve(EARLIEST_DATE, LATEST_DATE, count, limit, search, window, too_dense)
+
+
 def _halve(low, high, count, limit, search, window, too_dense) -> list[Window]:
     """Halve [low, high] until ``search`` finds fewer than ``limit`` records in every part;
     a one-day part that still holds more goes to ``too_dense``."""
@@ -236,18 +257,20 @@ def _halve(low, high, count, limit, search, window, too_dense) -> list[Window]:
     return windows
 
 
-def _search(client, query, datetype, mindate, maxdate, entered=None) -> SearchResult:
+def _search(client, query, datetype, mindate, maxdate, entered=None, modified=None) -> SearchResult:
     """One esearch, with its ids: a window holds fewer than ESEARCH_LIMIT, so all of them,
     against which every efetch reply is checked (_fetch_window). ``entered``: an EDAT
-    range written into the term, within an MDAT window."""
-    if entered:
-        query = f'({query}) AND ("{format_date(entered[0])}"[EDAT] : "{format_date(entered[1])}"[EDAT])'
+    range written into the term, within an MDAT window; ``modified``, an MDAT one within an EDAT window."""
+    for kind, days in (("EDAT", entered), ("MDAT", modified)):
+        if days:
+            query = f'({query}) AND ("{format_date(days[0])}"[{kind}] : "{format_date(days[1])}"[{kind}])'
     if datetype is None:
         search = client.esearch(query, retmax=ESEARCH_LIMIT - 1)
     else:
         search = client.esearch(query, datetype=datetype, mindate=format_date(mindate),
                                 maxdate=format_date(maxdate), retmax=ESEARCH_LIMIT - 1)
-    log.debug("esearch %s: %d records", Window(datetype, mindate, maxdate, search, entered).describe(), search.count)
+    log.debug("esearch %s: %d records", Window(datetype, mindate, maxdate, search, entered, modified).describe(),
+              search.count)
     return search
 
 

@@ -10,9 +10,9 @@ with its arrival time so tests can check counts, spacing and identity parameters
 
 Every record it serves is synthetic: titles and abstracts are assembled from the
 invented phrases below, with made-up numbers, authors and journals (PMIDs 90000001 up).
-The query term is not interpreted, but for an entry-date range written into it
-(``... AND ("2001/01/01"[EDAT] : "2010/12/31"[EDAT])``): every record in the store
-matches any search.
+The query term is not interpreted, but for an entry- or modification-date range written
+into it (``... AND ("2001/01/01"[EDAT] : "2010/12/31"[EDAT])``, likewise [MDAT]): every
+record in the store matches any search.
 
     with Emulator(synthetic_records(120)) as emu:
         client = EutilsClient(emu.url, email="lab@example.org")
@@ -38,8 +38,9 @@ from xml.sax.saxutils import escape
 MAX_RETSTART = 9998
 HANDOUT_CAP = MAX_RETSTART + 1
 STRAY_PMID = "77000001"  # a record no search of the emulator finds
-# An entry-date range in a query term, as PubMed's search syntax writes it.
+# An entry- and a modification-date range in a query term, as PubMed's search syntax writes them.
 TERM_EDAT_RANGE = re.compile(r'"(\d{4}(?:/\d{2}){0,2})"\[EDAT\]\s*:\s*"(\d{4}(?:/\d{2}){0,2})"\[EDAT\]', re.I)
+TERM_MDAT_RANGE = re.compile(r'"(\d{4}(?:/\d{2}){0,2})"\[MDAT\]\s*:\s*"(\d{4}(?:/\d{2}){0,2})"\[MDAT\]', re.I)
 
 ESEARCH_HEAD = (
     '<?xml version="1.0" encoding="UTF-8" ?>\n'
@@ -410,10 +411,11 @@ def _matching(records: list[SyntheticRecord], params: dict) -> list[str]:
         attr = "entrez_date" if datetype == "edat" else "modified_date"
         low_day, high_day = _parse_day(low, False), _parse_day(high, True)
         records = [r for r in records if low_day <= getattr(r, attr) <= high_day]
-    entered = TERM_EDAT_RANGE.search(params.get("term", ""))
-    if entered:
-        low_day, high_day = _parse_day(entered.group(1), False), _parse_day(entered.group(2), True)
-        records = [r for r in records if low_day <= r.entrez_date <= high_day]
+    for pattern, attr in ((TERM_EDAT_RANGE, "entrez_date"), (TERM_MDAT_RANGE, "modified_date")):
+        found = pattern.search(params.get("term", ""))
+        if found:
+            low_day, high_day = _parse_day(found.group(1), False), _parse_day(found.group(2), True)
+            records = [r for r in records if low_day <= getattr(r, attr) <= high_day]
     return sorted((r.pmid for r in records), key=int, reverse=True)
 
 

@@ -91,10 +91,29 @@ def test_a_query_over_ten_thousand_is_split_into_date_windows(emu, client, store
     assert all(r.params["datetype"] == "edat" for r in emu.requests_to("esearch")[1:])
 
 
-def test_a_one_day_window_over_ten_thousand_is_an_error_that_says_so(emu, client, store):
+def test_an_entry_day_over_the_limit_is_split_by_modification_date_in_the_term(emu, client, store, monkeypatch):
+    """A bulk load enters many old records on one day: the EDAT day is split again on
+    modification date, so that the run fetches them all instead of failing on every run."""
+    import ingest.harvest
+
+    monkeypatch.setattr(ingest.harvest, "ESEARCH_LIMIT", 100)  # the emulator's 9,999 cap, scaled down
     same_day = dt.date(2019, 5, 2)
-    emu.records = [dataclasses.replace(r, entrez_date=same_day) for r in synthetic_records(10_000)]
-    with pytest.raises(WindowTooLargeError, match=r"EDAT window 2019/05/02 \(one day\) holds 10000 records"):
+    emu.records = [dataclasses.replace(r, entrez_date=same_day) for r in synthetic_records(250, end=TODAY)]
+    result = harvest(client, store, QUERY, today=TODAY)
+    assert (result.counts.new, result.fetched) == (250, 250) and runs(store)[-1]["outcome"] == "ok"
+    modified = [w for w in result.windows if w.modified]
+    assert modified and all(w.search.count < 100 for w in result.windows)
+    assert all(w.mindate == w.maxdate == same_day for w in modified)
+    assert "modified" in runs(store)[-1]["details"]
+
+
+def test_a_day_over_the_limit_by_both_dates_is_an_error_naming_both(emu, client, store, monkeypatch):
+    import ingest.harvest
+
+    monkeypatch.setattr(ingest.harvest, "ESEARCH_LIMIT", 100)
+    emu.records = [dataclasses.replace(r, entrez_date=dt.date(2019, 5, 2), modified_date=dt.date(2020, 5, 5))
+                   for r in synthetic_records(150)]
+    with pytest.raises(WindowTooLargeError, match=r"EDAT 2019/05/02 and MDAT 2020/05/05 \(one day each\) hold 150"):
         harvest(client, store, QUERY, today=TODAY)
     assert runs(store)[-1]["outcome"] == "failed"
     assert emu.requests_to("efetch") == []
