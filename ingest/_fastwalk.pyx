@@ -32,7 +32,7 @@ from lxml.includes.tree cimport (
     xmlNode,
 )
 
-from ingest.fields import iso_date, normalise_orcid, pmcid_of_other_id, pmid_version, pub_date
+from ingest.fields import iso_date, link_source, normalise_orcid, pmcid_of_other_id, pmid_version, pub_date
 from ingest.model import canonical_pmid, linked_pmid
 
 cetree.import_lxml__etree()
@@ -593,15 +593,17 @@ cdef list _links(xmlNode* node):
     cdef xmlNode* part
     while child is not NULL:
         if _is(child, "CommentsCorrections"):
-            pmid = source = None
+            pmid = source = note = None
             part = _element(child.children)
             while part is not NULL:
                 if _is(part, "PMID"):
                     pmid = linked_pmid(_plain(part))
                 elif _is(part, "RefSource"):
                     source = _text_of(part) or None
+                elif _is(part, "Note"):
+                    note = _text_of(part) or None
                 part = _element(part.next)
-            links.append((_attribute(child, "RefType") or "", pmid, source))
+            links.append((_attribute(child, "RefType") or "", pmid, link_source(source, note)))
         child = _element(child.next)
     return links
 

@@ -103,6 +103,15 @@ def normalise_orcid(value: str | None) -> str | None:
     return "-".join(digits[i : i + 4] for i in range(0, 16, 4))
 
 
+def link_source(ref_source: str | None, note: str | None) -> str | None:
+    """A CommentsCorrections' reference with its Note after it, as MEDLINE text writes the
+    two ("J Foo. 2009 Jun;49(3):253. Kornman, T [corrected to Korman, T]"): an erratum's
+    note says what it corrects, and both formats then store the same text."""
+    if ref_source and note:
+        return f"{ref_source}. {note}"
+    return ref_source or note
+
+
 def pmcid_of_other_id(source: str | None, text: str | None) -> str | None:
     """The PMC id in an NLM OtherID ("PMC4380289", "PMC4688250 [Available on 12/22/16]"),
     else None. Files before 2017 name a record's PMC copy only there, not in PubmedData's

@@ -29,7 +29,15 @@ from typing import BinaryIO
 from lxml import etree
 
 from ingest import safexml, slicing, transcoding
-from ingest.fields import RecordError, iso_date, normalise_orcid, pmcid_of_other_id, pmid_version, pub_date
+from ingest.fields import (
+    RecordError,
+    iso_date,
+    link_source,
+    normalise_orcid,
+    pmcid_of_other_id,
+    pmid_version,
+    pub_date,
+)
 from ingest.model import (
     AbstractSection,
     Article,
@@ -627,11 +635,15 @@ def _mesh_heading(elem: etree._Element) -> MeshHeading:
 
 def _link(elem: etree._Element) -> Link:
     link = Link(elem.get("RefType") or "")
+    note = None
     for child in elem:
         if child.tag == "PMID":
             link.pmid = linked_pmid(_plain(child))
         elif child.tag == "RefSource":
             link.source = text_of(child) or None
+        elif child.tag == "Note":
+            note = text_of(child) or None
+    link.source = link_source(link.source, note)
     return link
 
 

@@ -224,6 +224,18 @@ def test_a_doi_marked_invalid_and_an_empty_second_orcid_are_passed_over_in_both_
     assert_same_records(python, compiled)
 
 
+def test_an_errata_note_follows_its_reference_as_medline_writes_it_in_both_walks():
+    original = (XML / "full_record.xml").read_text()
+    edited, count = re.subn(r'(<CommentsCorrections RefType="ErratumIn">\s*<RefSource>[^<]*</RefSource>)',
+                            r"\1<Note>Quilfeather, Ada [corrected to Quillfeather, Ada]</Note>", original, count=1)
+    assert count == 1
+    python, compiled = both_walks(edited.encode())
+    (erratum,) = [link for link in python[0].links if link.ref_type == "ErratumIn"]
+    assert erratum.source == ("J Musculoskelet Interv Oncol. 2024 Apr;47(4):530. "
+                              "Quilfeather, Ada [corrected to Quillfeather, Ada]")
+    assert_same_records(python, compiled)
+
+
 def test_a_medline_date_over_two_lines_is_read_on_one_in_both_walks():
     original = (XML / "full_record.xml").read_text()
     edited = re.sub(r"<PubDate>.*?</PubDate>", "<PubDate><MedlineDate>2019\n      Jan-Feb</MedlineDate></PubDate>",
