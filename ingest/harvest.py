@@ -324,27 +324,43 @@ def harvest(client: EutilsClient, store, query: str, *, query_version: str | Non
 def resume_point(store, query: str, today: dt.date) -> dt.date | None:
     """Where an incremental run of ``query`` starts: a day before the end of what earlier
     successful runs covered without a gap, or None (everything) when none did."""
-    end = covered_until((run["since"], run["until"]) for run in store.successful_runs("harvest", query))
+    end = covered_until((run["since"], run["until"], run["finished"]) for run in store.successful_runs("harvest", query))
     return None if end is None else min(end - OVERLAP, today)
 
 
 def covered_until(windows) -> dt.date | None:
-    """The end of the stretch that successful runs' (since, until) windows, in run order,
+    """The end of the stretch that successful runs' (since, until[, finished]) windows
     cover from the first record on, or None.
 
     A run extends the stretch only if it started inside it (an incremental run starts a
-    day before its end), on the day after it, or had no lower bound: a later ``since``
-    leaves a gap, and if it counted, the next incremental run would start after records
-    it never fetched. Runs are taken by their ``since``, not in the order they ran: a run
-    that fills a gap joins the stretch with the one beyond it.
+    day before its end) or had no lower bound: a later ``since`` leaves a gap, and if it
+    counted, the next incremental run would start after records it never fetched. A run
+    starting the day after the end extends it only if the end day was over when the run
+    that reached it finished (an ``until`` in the past): a run up to today saw only part of
+    today. Runs are taken by their ``since``, not in the order they ran: a run that fills
+    a gap joins the stretch with the one beyond it.
     """
-    days = [(parse_date(since, "a stored run's since"), parse_date(until, "a stored run's until"))
-            for since, until in windows]
-    end = None
-    for since_day, until_day in sorted((w for w in days if w[1] is not None), key=lambda w: w[0] or dt.date.min):
-        if since_day is None or (end is not None and since_day <= end + dt.timedelta(days=1)):
-            end = until_day if end is None else max(end, until_day)
+    runs = []
+    for since, until, *finished in windows:
+        until_day = parse_date(until, "a stored run's until")
+        if until_day is not None:
+            whole = bool(finished and finished[0]) and _utc_day(finished[0]) > until_day
+            runs.append((parse_date(since, "a stored run's since"), until_day, whole))
+    end, whole_end = None, False
+    for since_day, until_day, whole in sorted(runs, key=lambda run: run[0] or dt.date.min):
+        reach = end and end + dt.timedelta(days=1 if whole_end else 0)
+        if since_day is None or (reach is not None and since_day <= reach):
+            if end is None or until_day > end:
+                end, whole_end = until_day, whole
+            elif until_day == end:
+                whole_end = whole_end or whole
     return end
+
+
+def _utc_day(stamp: str) -> dt.date:
+    """The UTC day of a stored run's ISO timestamp (they are written in UTC)."""
+    moment = dt.datetime.fromisoformat(stamp)
+    return (moment.astimezone(dt.timezone.utc) if moment.tzinfo else moment).date()
 
 
 def _plan_run(client, query, since_day, until_day, *, explicit_until: bool) -> list[Window]:

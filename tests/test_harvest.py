@@ -312,10 +312,14 @@ def test_incremental_runs_continue_the_unbroken_stretch_of_earlier_runs():
     assert covered_until([(None, "2025/01/10"), ("2010/01/01", "2011/12/31")]) == day(2025, 1, 10)
     # a first run bounded below covers nothing from the start
     assert covered_until([("2020/01/01", "2025/01/10")]) is None
-    # a run from the day after the end goes on from it, as one starting on the end day does
-    assert covered_until([(None, "2025/01/10"), ("2025/01/11", "2025/01/20")]) == day(2025, 1, 20)
+    # a run from the day after the end goes on from it when the end day was over as that run finished
+    assert covered_until([(None, "2025/01/10", "2025-01-12T03:00:00+00:00"),
+                          ("2025/01/11", "2025/01/20", "2025-01-20T09:00:00+00:00")]) == day(2025, 1, 20)
+    # not when the end was the day it ran: records entered later that day would be skipped
+    assert covered_until([(None, "2025/01/10", "2025-01-10T22:00:00+00:00"),
+                          ("2025/01/11", "2025/01/20", "2025-01-20T09:00:00+00:00")]) == day(2025, 1, 10)
     # a run that fills a gap later joins the stretch with the run beyond the gap
-    assert covered_until([(None, "2025/01/10"), ("2025/02/01", "2025/02/10"),
+    assert covered_until([(None, "2025/01/10"), ("2025/01/30", "2025/02/10"),
                           ("2025/01/10", "2025/01/31")]) == day(2025, 2, 10)
 
 
