@@ -389,6 +389,7 @@ def _fetch_windows(client, store, query: str, result: HarvestResult, max_records
                min(result.matched, max_records) if max_records else result.matched)
     run.advance(0)
     if _new_first(run):
+        _settle_pending(run)
         return
     for window in result.windows:
         if window.ids and any(run.dealt_with(pmid) for pmid in window.ids):
@@ -396,6 +397,7 @@ def _fetch_windows(client, store, query: str, result: HarvestResult, max_records
         else:
             _fetch_window(run, window)
         if result.truncated:
+            _settle_pending(run)
             return
     _fetch_pending(run)
 
@@ -407,16 +409,20 @@ def _new_first(run: _Run) -> bool:
     In search order, every bounded run would fetch the same first records again, and one
     whose budget a window's stored records fill would never reach the rest: runs cut short
     do not move the cursor, so the same windows come back, and new records waited for
-    ever. Where none is stored yet, search order is this order, and the history pages serve.
+    ever. Records efetch did not return before come after the other new ones, so that they
+    neither bar those nor wait past PENDING_RUNS runs to be given up. Where this order is
+    search order (none stored or awaited yet), the history pages serve.
     """
     ids = distinct_ids(run.result.windows)
     if run.limit is None or ids is None or len(ids) <= run.limit:
         return False
     found = list(dict.fromkeys(pmid for window in run.result.windows for pmid in window.search.ids))
     new = set(run.store.unknown_pmids(found))
-    if len(new) == len(found):
+    awaited = run.store.pending(run.query)  # efetch did not return them before: after the other new ones
+    ordered = ([pmid for pmid in found if pmid in new and pmid not in awaited]
+               + [pmid for pmid in found if pmid in awaited] + [pmid for pmid in found if pmid not in new])
+    if ordered == found:
         return False
-    ordered = [pmid for pmid in found if pmid in new] + [pmid for pmid in found if pmid not in new]
     todo = ordered[: run.room(len(ordered))]
     seen = _Brought(run)
     _fetch_batches_by_id(run, todo, seen, "the run's windows found, those not stored yet first", wanted=ids)
@@ -576,10 +582,21 @@ def _fetch_pending(run: _Run) -> None:
     seen = _Brought(run)
     _fetch_batches_by_id(run, todo, seen, "earlier runs found but could not fetch")
     missed = [pmid for pmid in todo if pmid not in seen.pmids]
-    given_up = [pmid for pmid in missed if pending[pmid] + 1 >= PENDING_RUNS]
+    run.never.update(missed)
+    with run.store.transaction():
+        run.store.note_missed(run.query, run.result.run_id, missed)
+    _settle_pending(run)
+
+
+def _settle_pending(run: _Run) -> None:
+    """Forget the awaited records this run brought, and give up, as a problem, those it
+    asked for in vain that have now been missed by PENDING_RUNS runs."""
+    pending = run.store.pending(run.query)  # this run's misses counted
+    if not pending:
+        return
+    given_up = [pmid for pmid, misses in pending.items() if misses >= PENDING_RUNS and pmid in run.never]
     with run.store.transaction():
         run.store.forget_pending(run.query, [pmid for pmid in pending if pmid in run.brought] + given_up)
-        run.store.note_missed(run.query, run.result.run_id, [pmid for pmid in missed if pmid not in given_up])
         if given_up:
             _record_problems(run.store, run.result, [
                 ParseProblem("efetch", f"PMID {pmid}", f"found by a search, but efetch did not return it in "

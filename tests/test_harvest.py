@@ -447,6 +447,26 @@ def test_records_awaited_from_earlier_runs_wait_beyond_max_and_do_not_make_the_r
     assert store.pending(QUERY) == {} and store.db["articles"].count == 55
 
 
+def test_runs_capped_by_max_get_past_new_records_efetch_does_not_return_and_give_them_up_in_time(
+        emu, client, store):
+    """They came first among the records not stored yet, so every capped run asked for them
+    alone and fetched nothing; and a capped run never reached the step that gives them up."""
+    old = synthetic_records(50, end=dt.date(2025, 2, 1))
+    emu.records = old
+    harvest(client, store, QUERY, today=TODAY)
+    later = TODAY + dt.timedelta(days=3)
+    fresh = synthetic_records(10, first_pmid=90700001, start=later, end=later)
+    emu.records = old + fresh
+    ghosts = sorted((r.pmid for r in fresh), key=int, reverse=True)[:5]  # first in search order
+    emu.unfetchable = set(ghosts)
+    problems = []
+    for run in range(PENDING_RUNS + 1):
+        result = harvest(client, store, QUERY, max_records=5, today=later)
+        problems += [p for p in result.problems if "no longer asked for" in p]
+    assert store.db["articles"].count == 55  # the five that efetch returns
+    assert len(problems) == 5 and store.pending(QUERY) == {}
+
+
 def test_a_record_efetch_never_returns_is_asked_for_in_a_few_runs_then_given_up(emu, client, store):
     emu.records = synthetic_records(100)
     ghost = emu.records[40].pmid
