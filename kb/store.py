@@ -116,8 +116,19 @@ SECONDARY_INDEXES = {
 # program's database: a table and a column of it that is cryokb's own (plain names such as
 # "authors" are common).
 # Columns added after stores were first made: ensure_shape adds them to an older store,
-# so a file given to cryokb need not have them yet (Store.refuse_foreign).
-LATER_COLUMNS = (("journals", "medline_ta", str),)
+# so a file given to cryokb need not have them yet (Store.refuse_foreign), then runs the
+# statements that move what earlier releases kept elsewhere into them.
+LATER_COLUMNS = (
+    # iso_abbreviation held MEDLINE's TA (NLM's abbreviation, not the ISO one): moved where
+    # only MEDLINE text gave the journal, and cleared where XML gave it too, as either may
+    # have been written last (reading the stored records again fills both in).
+    ("journals", "medline_ta", str, (
+        "update journals set medline_ta = iso_abbreviation, iso_abbreviation = null where id not in "
+        "(select journal_id from articles where source_format = 'xml' and journal_id is not null)",
+        "update journals set iso_abbreviation = null where id in (select journal_id from articles "
+        "where source_format = 'medline' and journal_id is not null)",
+    )),
+)
 OUR_MARKS = (("journals", "nlm_unique_id"), ("articles", "record_hash"), ("harvest_runs", "query_version"),
              ("cryokb_meta", "key"))
 # Below this many records an import keeps the indexes: rebuilding them is not worth it.
@@ -464,9 +475,13 @@ class Store:
 
     def _add_later_columns(self) -> None:
         """Give a store made by an earlier cryokb the columns added since (LATER_COLUMNS)."""
-        for table, column, kind in LATER_COLUMNS:
+        for table, column, kind, moves in LATER_COLUMNS:
             if column not in self.db[table].columns_dict:
-                self.db[table].add_column(column, kind)
+                with self.transaction():  # two commands opening it at once: the second finds it added
+                    if column not in self.db[table].columns_dict:
+                        self.db[table].add_column(column, kind)
+                        for statement in moves if self.db["articles"].exists() else ():
+                            self.db.execute(statement)
 
     def _create_link_table(self, name: str, columns: dict, *, pk: tuple, foreign_keys: list) -> None:
         """A table of an article's authors, headings, types, keywords or links, WITHOUT ROWID.
@@ -984,7 +999,7 @@ def store_columns() -> dict[str, tuple[str, ...]]:
     """The columns of each table a store is made with (made once, in memory), which a
     table of that name in a file given to cryokb must have (Store.refuse_foreign)."""
     made = Store(sqlite_utils.Database(memory=True))._ensure_shape().db
-    later = {(table, column) for table, column, _ in LATER_COLUMNS}
+    later = {(table, column) for table, column, *_ in LATER_COLUMNS}
     return {name: tuple(column for column in made[name].columns_dict if (name, column) not in later)
             for name in made.table_names() if not name.startswith("articles_fts")}
 

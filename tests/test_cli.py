@@ -823,6 +823,34 @@ def test_a_store_made_before_journals_had_medline_ta_is_read_and_given_the_colum
     assert filled > 0 and version == "2"
 
 
+def test_a_store_whose_iso_abbreviations_held_medlines_ta_has_it_moved_and_read_again(runner, tmp_path):
+    import sqlite3
+
+    data = Path(__file__).parent / "data"
+    db = tmp_path / "kb.db"
+    another = tmp_path / "another.nbib"  # another article of the XML record's journal, as MEDLINE text
+    text = (data / "medline" / "full_record.nbib").read_text()
+    another.write_text(text.replace("PMID- 39990001", "PMID- 39990991"))
+    elsewhere = tmp_path / "elsewhere.nbib"  # one of a journal that only MEDLINE text gives
+    elsewhere.write_text(text.replace("PMID- 39990001", "PMID- 39990992").replace("JID - 101999042", "JID - 101999777")
+                         .replace("TA  - J Musculoskelet Interv Oncol", "TA  - Cryo Rep"))
+    assert "39990991" in another.read_text() and "Cryo Rep" in elsewhere.read_text()
+    assert runner.invoke(cli, ["import", str(data / "xml" / "full_record.xml"), str(another), str(elsewhere),
+                               "--db", str(db), "-q"]).exit_code == 0
+    with sqlite3.connect(db) as conn:  # as an earlier cryokb left it: MEDLINE's TA written last
+        expected = conn.execute("select id, iso_abbreviation, medline_ta from journals order by id").fetchall()
+        conn.execute("update journals set iso_abbreviation = medline_ta")
+        conn.execute("alter table journals drop column medline_ta")
+        conn.execute("delete from cryokb_meta where key = 'schema_version'")
+    conn.close()
+    assert runner.invoke(cli, ["reparse", "--db", str(db), "-q"]).exit_code == 0
+    with sqlite3.connect(db) as conn:
+        found = conn.execute("select id, iso_abbreviation, medline_ta from journals order by id").fetchall()
+    conn.close()
+    assert found == expected == [("101999042", "J. Musculoskelet. Interv. Oncol.", "J Musculoskelet Interv Oncol"),
+                                 ("101999777", None, "Cryo Rep")]
+
+
 def test_a_store_of_a_later_schema_is_not_written_to_and_still_read(runner, tmp_path, sample_xml):
     """A later cryokb's tables may take rows this one writes with INSERT OR IGNORE, and drop them silently."""
     import sqlite3

@@ -743,6 +743,21 @@ def test_many_commands_creating_one_new_database_at_once_all_succeed(tmp_path):
         assert Store(path).ensure_shape().db["articles"].count == 0
 
 
+def test_many_commands_opening_a_store_older_than_a_column_at_once_all_succeed(tmp_path):
+    """The first day after an upgrade, a scheduled refresh and a person's import: the loser
+    of the race to add journals.medline_ta failed with "duplicate column name"."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for round_ in range(4):
+        path = tmp_path / f"old-{round_}.db"
+        Store(path).ensure_shape().db.execute("alter table journals drop column medline_ta")
+        with context.Pool(6) as pool:
+            shaped = pool.map(_shape, [str(path)] * 6)
+        assert shaped == ["ok"] * 6
+        assert "medline_ta" in Store(path).db["journals"].columns_dict
+
+
 def _shape(path: str) -> str:
     try:
         Store(path).ensure_shape()
