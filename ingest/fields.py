@@ -51,10 +51,10 @@ def pub_date(parts: dict) -> tuple[str | None, int | None]:
     if year is not None and not _digits(year, 4):
         raise RecordError(f"PubDate has a broken Year {year!r}")
     month = parts.get("Month")
-    if month and month.isdigit() and 1 <= int(month) <= 12:
+    if month and _digits(month) and 1 <= int(month) <= 12:
         month = MONTH_NAMES[int(month) - 1]
     day = parts.get("Day")
-    if day and day.isdigit():
+    if day and _digits(day):
         day = str(int(day))
     written = [p for p in (year, parts.get("Season") or month, day) if p]
     return " ".join(written) or None, int(year) if year else None

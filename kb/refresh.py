@@ -246,15 +246,16 @@ def _resumable(staging: Path, base: str, dry_run: bool = False) -> bool:
 
 
 def check_published(db_path: Path) -> None:
-    """Refuse a database path a refresh cannot publish to: its folder missing, or the file
-    another program's database (it must be ours before a copy of it is made). A dry run
-    says so too, rather than plan a run that would fail."""
+    """Refuse a database path a refresh cannot publish to: its folder missing, the file
+    another program's database (it must be ours before a copy of it is made), or one a
+    later cryokb made. A dry run says so too, rather than plan a run that would fail."""
     if not db_path.parent.is_dir():
         raise RefreshError(f"{db_path.parent}: no such folder for the database")
     if db_path.exists():
         published = Store.reading(db_path)
         try:
             published.refuse_foreign(db_path)
+            published.refuse_later_schema()  # before a copy of it is made, which would be named instead
         finally:
             published.db.conn.close()
 

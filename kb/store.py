@@ -335,7 +335,7 @@ class Store:
             db.execute("select 1 from sqlite_master limit 1")
         except Exception as exc:
             raise StoreError(f"not a SQLite database: {exc}") from exc
-        self._refuse_later_schema()
+        self.refuse_later_schema()
         if db.journal_mode != "wal":
             db.enable_wal()
         db["journals"].create(
@@ -461,7 +461,7 @@ class Store:
                 _unindex_withdrawn(db.conn)
         return self
 
-    def _refuse_later_schema(self) -> None:
+    def refuse_later_schema(self) -> None:
         """A store a later cryokb made or changed may hold tables and constraints this one
         does not know; writing to it could lose rows without a word (INSERT OR IGNORE)."""
         if not self.db["cryokb_meta"].exists():

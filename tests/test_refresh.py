@@ -211,6 +211,23 @@ def test_a_database_of_another_program_is_not_refreshed_into(config, emu, tmp_pa
 
 
 @pytest.mark.parametrize("dry", [[], ["--dry-run"]], ids=["a refresh", "a dry run"])
+def test_a_database_a_later_cryokb_made_is_refused_before_any_copy_of_it(config, emu, tmp_path, dry):
+    """The refusal named the staging copy's temporary file, and left that copy behind."""
+    db = tmp_path / "kb.db"
+    refresh_json(config)
+    with sqlite3.connect(db) as conn:
+        conn.execute("update cryokb_meta set value = '99' where key = 'schema_version'")
+    conn.close()
+    before, listing = db.read_bytes(), sorted(p.name for p in tmp_path.iterdir())
+    emu.requests.clear()
+    result = refresh(config, *dry)
+    assert result.exit_code == 1
+    assert f"{db} is of schema version 99, made by a later cryokb than this one" in result.output
+    assert db.read_bytes() == before and not emu.requests
+    assert sorted(p.name for p in tmp_path.iterdir()) == listing
+
+
+@pytest.mark.parametrize("dry", [[], ["--dry-run"]], ids=["a refresh", "a dry run"])
 def test_a_database_in_a_folder_that_does_not_exist_is_refused_before_any_request(config, emu, tmp_path, dry):
     missing = tmp_path / "no-such-folder" / "kb.db"
     result = refresh(config, "--db", str(missing), *dry)
