@@ -1352,12 +1352,15 @@ class _Rows:
             if known is not None:  # as the upsert between batches does (keep_known): a value none replaces
                 journal = tuple(value if value is not None else before for value, before in zip(journal, known))
             self.journals[journal[0]] = journal
+        # The first spelling of a name (an author's id is its name in lower case) and the first
+        # UI of a heading stay, as INSERT OR IGNORE and _fill_mesh_uis keep them between
+        # batches: where the batches fall must not change the store.
         authors = self.authors
         for author in item.authors:
-            authors[author[0]] = author
+            authors.setdefault(author[0], author)
         terms = self.mesh_terms
         for descriptor, ui in item.mesh_terms:
-            if ui or descriptor not in terms:
+            if descriptor not in terms or (ui and not terms[descriptor]):
                 terms[descriptor] = ui
         for rows, more in zip(self._child_lists, item.children):
             rows.extend(more)

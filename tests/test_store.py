@@ -314,6 +314,21 @@ def test_a_journal_keeps_the_issn_one_of_its_records_gave_whatever_the_batches(s
 
 
 @pytest.mark.parametrize("batching", BATCHINGS)
+def test_an_authors_spelling_and_a_headings_ui_are_the_first_given_whatever_the_batches(store, batching):
+    """One id for "DeSouza" and "Desouza" (the name in lower case): inside a batch the last
+    spelling was kept, across batches the first."""
+    records = [make_article(pmid=pmid) for pmid in ("90000001", "90000002", "90000003")]
+    for record, last_name in zip(records, ("DeSouza", "Desouza", "DESOUZA")):
+        record.authors = [Author(last_name, "Ann", "A")]
+    records[0].mesh_headings = [MeshHeading("Fibromatosis, Aggressive", None, True, [])]
+    records[2].mesh_headings = [MeshHeading("Fibromatosis, Aggressive", "D018222", True, [])]
+    for group in BATCHINGS[batching](records):
+        store.save_records(group)
+    assert [row["last_name"] for row in store.db["authors"].rows] == ["DeSouza"]
+    assert store.db["mesh_terms"].get("Fibromatosis, Aggressive")["ui"] == "D018222"
+
+
+@pytest.mark.parametrize("batching", BATCHINGS)
 def test_a_lower_pmid_version_never_replaces_a_higher_one(store, batching):
     records = [make_article(title="Version two", version=2), make_article(title="Version one", version=1)]
     for group in BATCHINGS[batching](records):
