@@ -147,7 +147,15 @@ def _iter_slices(head: bytes, stream: BinaryIO, name: str, root: str, offset: in
             elif piece.tag == "DeleteCitation":
                 yield _deletion(elem, name)
             else:
-                yield _read_one(elem, piece.tag, name, position, raw=piece.data, flat=flat)
+                yield _read_one(elem, piece.tag, name, position, raw=_unix_lines(piece.data), flat=flat)
+
+
+def _unix_lines(data: bytes) -> bytes:
+    """A record's bytes with its line ends as an XML parser reads them (CR LF and a lone
+    CR as LF), so that the same file saved on Windows holds the same records."""
+    if b"\r" not in data:
+        return data
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
 
 
 @lru_cache(maxsize=4)

@@ -93,6 +93,20 @@ def test_the_import_summary_adds_up_when_a_file_repeats_its_records(runner, tmp_
     assert f"{twice}: {2 * n} records: {n} new, 0 revised, 0 unchanged, {n} repeated, 0 deleted" in result.output
 
 
+def test_the_same_xml_saved_with_windows_line_ends_holds_the_same_records(runner, tmp_path, sample_xml):
+    """As the same MEDLINE text does: its bytes were the raw record, so every record of
+    more than one line read as revised, and back again with the other copy."""
+    from ingest.readers import read_records
+
+    windows = tmp_path / "windows.xml"
+    windows.write_bytes(sample_xml.read_bytes().replace(b"\n", b"\r\n"))
+    db = str(tmp_path / "kb.db")
+    n = sum(1 for _ in read_records(sample_xml))
+    assert runner.invoke(cli, ["import", str(sample_xml), "--db", db, "-q"]).exit_code == 0
+    again = runner.invoke(cli, ["import", str(windows), "--db", db])
+    assert f"{windows}: {n} records: 0 new, 0 revised, {n} unchanged" in again.output
+
+
 def test_gzip_and_medline_import_like_plain_xml(runner, tmp_path, sample_xml):
     gz = tmp_path / "demo.xml.gz"
     gz.write_bytes(gzip.compress(sample_xml.read_bytes()))
