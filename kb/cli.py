@@ -894,6 +894,8 @@ INDEXES_MISSING = ("an import was stopped while it rebuilt them, and queries go 
 def _warn_of_missing_indexes(db_path: Path) -> None:
     from kb.store import Store
 
+    if not db_path.is_file():  # the server says so; opening it here would make an empty one
+        return
     try:
         store = Store.reading(db_path)
         try:
