@@ -437,10 +437,8 @@ def demo(db_path, serve_after, host, port, quiet, verbose):
     samples = sorted(p for p in data_path("samples").iterdir() if p.name.endswith((".xml", ".nbib", ".txt")))
     if not samples:
         raise click.ClickException("no sample records found in the installed data/samples")
+    _refuse_real_articles(db_path)
     store = open_store(db_path)
-    if store.get_meta("synthetic") != "true" and store.db.execute("select count(*) from articles").fetchone()[0]:
-        raise click.ClickException(f"{db_path} holds real articles: the demo's synthetic records would mix with "
-                                   "them and mark every page synthetic; give the demo a --db of its own")
     results = import_files(store, samples)
     failed = [r for r in results if r.error]
     if failed:
@@ -907,6 +905,23 @@ def _warn_of_missing_indexes(db_path: Path) -> None:
     if missing:
         click.echo(f"Warning: {db_path} lacks {len(missing)} of its indexes ({', '.join(missing[:3])}"
                    f"{', ...' if len(missing) > 3 else ''}): {INDEXES_MISSING}", err=True)
+
+
+def _refuse_real_articles(db_path: Path) -> None:
+    """The demo's synthetic records must not mix with real ones (every page would then say
+    synthetic); checked before the file is opened for writing, which would change it."""
+    if not db_path.is_file():
+        return
+    store = open_store(db_path, reading=True)
+    try:
+        tables = store.db.table_names()
+        real = ("articles" in tables and store.db.execute("select count(*) from articles").fetchone()[0]
+                and not ("cryokb_meta" in tables and store.get_meta("synthetic") == "true"))
+    finally:
+        store.db.close()
+    if real:
+        raise click.ClickException(f"{db_path} holds real articles: the demo's synthetic records would mix with "
+                                   "them and mark every page synthetic; give the demo a --db of its own")
 
 
 def _announce(what: str):

@@ -266,10 +266,19 @@ def test_build_and_graph_want_a_store_that_has_articles(runner, tmp_path, comman
 
 
 def test_demo_refuses_a_database_of_real_articles_and_rebuilds_its_own(runner, tmp_path):
+    import gc
+    import sqlite3
+
     real = tmp_path / "cryokb.db"
     assert runner.invoke(cli, ["import", "--db", str(real), "-q", str(SAMPLES / "demo_medline.nbib")]).exit_code == 0
+    gc.collect()  # the import's connection, closed
+    with sqlite3.connect(real) as conn:
+        conn.execute("pragma journal_mode = delete")  # as refresh publishes it
+    conn.close()
+    before = real.read_bytes()
     refused = runner.invoke(cli, ["demo", "--no-serve", "-q", "--db", str(real)])
     assert refused.exit_code == 1 and "holds real articles" in refused.output
+    assert real.read_bytes() == before  # refused before it was opened to write (a server would then fail)
     assert Store(real).get_meta("synthetic") is None and Store(real).stats()["articles"] == 8
     demo = tmp_path / "demo.db"
     for _ in range(2):
