@@ -102,12 +102,17 @@ def eutils_options(fn):
     return fn
 
 
-def quiet_verbose_options(fn=None, *, verbose: str = "Log each batch (-v) or each request (-vv)."):
-    """-q and -v; ``verbose``: what -v logs, where a command logs something else."""
+# What -v and -vv log, by what the command does.
+REQUESTS_LOGGED = "Log each batch (-v) or each request (-vv)."
+BATCHES_LOGGED = "Log each batch written (-v), and debugging details (-vv)."
+
+
+def quiet_verbose_options(fn=None, *, verbose: str = BATCHES_LOGGED, quiet: str = "No progress bar and no summary."):
+    """-q and -v; ``verbose`` and ``quiet``: what they do, where a command does something else."""
     if fn is None:
-        return functools.partial(quiet_verbose_options, verbose=verbose)
+        return functools.partial(quiet_verbose_options, verbose=verbose, quiet=quiet)
     fn = click.option("-v", "--verbose", count=True, help=verbose)(fn)
-    fn = click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")(fn)
+    fn = click.option("-q", "--quiet", is_flag=True, help=quiet)(fn)
     return fn
 
 
@@ -215,7 +220,7 @@ def _query_given(ctx, param, value):
 @click.option("--max", "max_records", type=click.IntRange(min=1), help="Stop after this many records.")
 @click.option("--batch-size", type=click.IntRange(1, 10000), default=500, show_default=True,
               help="Records per efetch request and per database transaction.")
-@quiet_verbose_options
+@quiet_verbose_options(verbose=REQUESTS_LOGGED)
 @user_errors
 def harvest(db_path, email, api_key, eutils_url, query, since, until, max_records, batch_size, quiet, verbose):
     """Search PubMed and store every matching record.
@@ -469,7 +474,7 @@ def demo(db_path, serve_after, host, port, quiet, verbose):
               help="Worker processes for nlp.pipe.")
 @click.option("--batch-size", type=click.IntRange(1, 10000), default=64, show_default=True,
               help="Abstracts per nlp.pipe batch.")
-@quiet_verbose_options
+@quiet_verbose_options(verbose="Log debugging details (-vv).", quiet="No progress bar.")
 @user_errors
 def extract(files, output, n_process, batch_size, quiet, verbose):
     """Print the evidence record of every article in FILES, one JSON object a line.
@@ -767,7 +772,7 @@ def graph_(db_path, fmt, output, bipartite):
               "The API key is read only from NCBI_API_KEY or the config file.")
 @click.option("--eutils-url", help="E-utilities base URL [config: eutils_url; env: NCBI_EUTILS_URL].")
 @click.option("--batch-size", type=click.IntRange(1, 10000),
-              help="Records per efetch and transaction [config: batch_size; default: 500].")
+              help="Records per efetch and transaction [config: batch_size; env: CRYOKB_BATCH_SIZE; default: 500].")
 @click.option("--full", is_flag=True, help="Re-harvest everything the query matches (needed after a query change).")
 @click.option("--reextract", is_flag=True, help="Extract every article again, not only new, revised or stale ones.")
 @click.option("--reparse", is_flag=True,
@@ -779,7 +784,7 @@ def graph_(db_path, fmt, output, bipartite):
               help="If another refresh or a harvest runs on this database, wait for it (default: exit 3).")
 @click.option("--log", "log_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write timestamped log lines to this file [config: log; env: CRYOKB_LOG].")
-@quiet_verbose_options
+@quiet_verbose_options(verbose=REQUESTS_LOGGED)
 @click.pass_context
 def refresh(ctx, db_path, config_file, query, email, eutils_url, batch_size, full, reextract, reparse, dry_run,
             as_json, wait, log_file, quiet, verbose):
@@ -858,7 +863,8 @@ def refresh(ctx, db_path, config_file, query, email, eutils_url, batch_size, ful
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (0.0.0.0 to let other machines in).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8001, show_default=True, help="Port to listen on.")
-@quiet_verbose_options
+@quiet_verbose_options(verbose="Log what the server finds at start (-v), and debugging details (-vv).",
+                       quiet="No address announced, and only warnings logged.")
 @user_errors
 def serve(db_path, host, port, quiet, verbose):
     """Browse the knowledge base in Datasette, read-only (immutable).

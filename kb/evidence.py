@@ -189,11 +189,13 @@ def build(store: Store, *, full: bool = False, batch_size: int = 200, n_process:
         batch.append(item)
         if len(batch) >= batch_size:
             result.extracted += write_evidence(store, batch, version, hashes)
+            log.info("evidence of %d articles written (%d so far)", len(batch), result.extracted)
             batch = []
             if progress:
                 progress(batch_size)
     if batch:
         result.extracted += write_evidence(store, batch, version, hashes)
+        log.info("evidence of %d articles written (%d so far)", len(batch), result.extracted)
         if progress:
             progress(len(batch))
     _purge_withdrawn(store)

@@ -184,6 +184,7 @@ def _import_batches(store: Store, source: Iterator[tuple[PreparedBatch, bool]], 
                 with _signals_held():
                     finished.close()
                     pending = _committed(pending, result)
+                log.info("%s: batch committed, %d records so far", result.path, result.records)
             if on_batch and piece.read:
                 on_batch(piece.read)
     except USER_ERRORS as exc:

@@ -93,6 +93,25 @@ def test_the_import_summary_adds_up_when_a_file_repeats_its_records(runner, tmp_
     assert f"{twice}: {2 * n} records: {n} new, 0 revised, 0 unchanged, {n} repeated, 0 deleted" in result.output
 
 
+def test_verbose_import_and_build_log_each_batch_they_write(tmp_path, sample_xml):
+    """-v said "Log each batch", and they logged none."""
+    import subprocess
+    import sys
+
+    db = str(tmp_path / "kb.db")
+
+    def run(*args):
+        done = subprocess.run([sys.executable, "-m", "kb.cli", *args, "--db", db, "-v", "--batch-size", "10"],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+
+    imported = run("import", str(sample_xml))
+    assert imported.count("batch committed") >= 3 and f"{sample_xml}: batch committed, 10 records so far" in imported
+    built = run("build")
+    assert built.count("evidence of 10 articles written") >= 3
+
+
 def test_the_same_xml_saved_with_windows_line_ends_holds_the_same_records(runner, tmp_path, sample_xml):
     """As the same MEDLINE text does: its bytes were the raw record, so every record of
     more than one line read as revised, and back again with the other copy."""
