@@ -202,43 +202,29 @@ def _split(client, query, datetype, low, high, count, limit) -> list[Window]:
         return Window(datetype, start, end, found)
 
     def too_dense(day, count):
-        if datetype == "mdat":
-            return _split_day_by_entry(client, query, day, count, limit)
-        return _split_day_by_modification(client, query, day, count, limit)
+        return _split_day(client, query, datetype, day, count, limit)
 
     return _halve(low, high, count, limit, search, window, too_dense)
 
 
-def _split_day_by_entry(client, query, day, count, limit) -> list[Window]:
-    """The records modified on ``day``, in windows of entry date that each hold fewer than ``limit``."""
+def _split_day(client, query, datetype, day, count, limit) -> list[Window]:
+    """The records of one ``day`` of ``datetype``, in windows of the other date type (in the
+    term) that each hold fewer than ``limit``. A record modified on ``day`` entered on it
+    or before; one entered on ``day`` may have been modified at any time (PubMed does not
+    promise that a record is never modified before it entered)."""
+    other, term = ("EDAT", "entered") if datetype == "mdat" else ("MDAT", "modified")
+
     def search(start, end):
-        return _search(client, query, "mdat", day, day, entered=(start, end))
+        return _search(client, query, datetype, day, day, **{term: (start, end)})
 
     def window(start, end, found):
-        return Window("mdat", day, day, found, entered=(start, end))
+        return Window(datetype, day, day, found, **{term: (start, end)})
 
-    def too_dense(entry_day, count):
-        raise WindowTooLargeError(f"MDAT {format_date(day)} and EDAT {format_date(entry_day)} (one day each) "
-                                  f"hold {count} records; ESearch hands out fewer than {limit}: narrow the query")
+    def too_dense(other_day, count):
+        raise WindowTooLargeError(f"{datetype.upper()} {format_date(day)} and {other} {format_date(other_day)} (one day "
+                                  f"each) hold {count} records; ESearch hands out fewer than {limit}: narrow the query")
 
-    return _halve(EARLIEST_DATE, day, count, limit, search, window, too_dense)
-
-
-def _split_day_by_modification(client, query, day, count, limit) -> list[Window]:
-    """The records entered on ``day``, in windows of modification date that each hold
-    fewer than ``limit`` (from EARLIEST_DATE: PubMed does not promise a record is modified
-    no earlier than it entered)."""
-    def search(start, end):
-        return _search(client, query, "edat", day, day, modified=(start, end))
-
-    def window(start, end, found):
-        return Window("edat", day, day, found, modified=(start, end))
-
-    def too_dense(modified_day, count):
-        raise WindowTooLargeError(f"EDAT {format_date(day)} and MDAT {format_date(modified_day)} (one day each) "
-                                  f"hold {count} records; ESearch hands out fewer than {limit}: narrow the query")
-
-    return _halve(EARLIEST_DATE, LATEST_DATE, count, limit, search, window, too_dense)
+    return _halve(EARLIEST_DATE, day if datetype == "mdat" else LATEST_DATE, count, limit, search, window, too_dense)
 
 
 def _halve(low, high, count, limit, search, window, too_dense) -> list[Window]:
