@@ -112,9 +112,6 @@ SECONDARY_INDEXES = {
     "article_links": [["ref_type"], ["ref_pmid"]],
     "harvest_runs": [["kind", "outcome"]],
 }
-# What tells a cryokb store, perhaps one whose creation was cut short, from another
-# program's database: a table and a column of it that is cryokb's own (plain names such as
-# "authors" are common).
 # Columns added after stores were first made: ensure_shape adds them to an older store,
 # so a file given to cryokb need not have them yet (Store.refuse_foreign), then runs the
 # statements that move what earlier releases kept elsewhere into them.
@@ -129,6 +126,9 @@ LATER_COLUMNS = (
         "where source_format = 'medline' and journal_id is not null)",
     )),
 )
+# What tells a cryokb store, perhaps one whose creation was cut short, from another
+# program's database: a table and a column of it that is cryokb's own (plain names such as
+# "authors" are common).
 OUR_MARKS = (("journals", "nlm_unique_id"), ("articles", "record_hash"), ("harvest_runs", "query_version"),
              ("cryokb_meta", "key"))
 # Below this many records an import keeps the indexes: rebuilding them is not worth it.
