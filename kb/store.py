@@ -978,8 +978,12 @@ class Store:
         and builds them at its end, so a process killed in between leaves them out until the
         next command that writes (ensure_shape). Reading goes on without them, slowly."""
         tables = set(self.db.table_names())
-        return [f"{table}({', '.join(columns)})" for table, indexes in SECONDARY_INDEXES.items() if table in tables
-                for columns in indexes if columns not in [index.columns for index in self.db[table].indexes]]
+        missing = []
+        for table, indexes in SECONDARY_INDEXES.items():
+            if table in tables:
+                present = [index.columns for index in self.db[table].indexes]  # read once a table
+                missing += [f"{table}({', '.join(columns)})" for columns in indexes if columns not in present]
+        return missing
 
 
 # The figures of a file with no store in it yet: the same keys as any store's, for scripts reading --json.
