@@ -374,18 +374,17 @@ def _fetch_windows(client, store, query: str, result: HarvestResult, max_records
     run = _Run(client, store, query, result, batch_size, progress, max_records or None,  # 0: no bound, as None
                min(result.matched, max_records) if max_records else result.matched)
     run.advance(0)
-    if _new_first(run):
-        _settle_pending(run)
-        return
-    for window in result.windows:
-        if window.ids and any(run.dealt_with(pmid) for pmid in window.ids):
-            _fetch_by_id(run, window)
-        else:
-            _fetch_window(run, window)
-        if result.truncated:
-            _settle_pending(run)
-            return
-    _fetch_pending(run)
+    if not _new_first(run):
+        for window in result.windows:
+            if window.ids and any(run.dealt_with(pmid) for pmid in window.ids):
+                _fetch_by_id(run, window)
+            else:
+                _fetch_window(run, window)
+            if result.truncated:
+                break
+    if not result.truncated:  # a run cut short leaves the records awaited from earlier runs for the next
+        _fetch_pending(run)
+    _settle_pending(run)
 
 
 def _new_first(run: _Run) -> bool:
@@ -557,7 +556,7 @@ def _report_never(run: _Run, seen: "_Brought", never: list[str]) -> None:
 
 def _fetch_pending(run: _Run) -> None:
     """The records earlier runs of the query found but efetch did not return, asked for
-    again by id; one still missing after PENDING_RUNS runs is given up, as a problem."""
+    again by id, each miss counted (_settle_pending gives them up)."""
     pending = run.store.pending(run.query)
     if not pending:
         return
@@ -571,7 +570,6 @@ def _fetch_pending(run: _Run) -> None:
     run.never.update(missed)
     with run.store.transaction():
         run.store.note_missed(run.query, run.result.run_id, missed)
-    _settle_pending(run)
 
 
 def _settle_pending(run: _Run) -> None:
