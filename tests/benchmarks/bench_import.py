@@ -4,6 +4,7 @@
     python tests/benchmarks/bench_import.py --sizes 2000 --no-real
     python tests/benchmarks/bench_import.py --sizes 10000 --no-real --profile   # where the time goes
     python tests/benchmarks/bench_import.py --floors   # and what each half costs with no field work
+    python tests/benchmarks/bench_import.py --cores --sizes 10000 --no-real   # and what two cores give here
 
 For each synthetic file (written by synth.py) it times, each in a fresh subprocess so
 that peak memory (ru_maxrss) is the job's own:
@@ -30,6 +31,11 @@ past the slower floor.
 again and compared with its rows; none changes), for its rate next to the import's and its
 peak memory at each size: it reads a page of 500 records at a time, so its memory should
 not grow with the store.
+
+--cores also measures what the machine's two cores give any two processes: the same
+pure-Python loop run alone, then twice at once in two processes. Two independent
+cores finish both in the time of one (2.0x); the import's reader and writer cannot gain
+more from them than this.
 
 --profile runs the import under cProfile, in both of its processes (the writer, this
 one, and the forked reader), and prints and saves (output/import-*.prof) each one's
@@ -215,15 +221,55 @@ def job_reparse(path: str):
     return run
 
 
-JOBS = {"walk": job_walk, "import": job_import, "entrez": job_entrez, "parse": job_parse, "store": job_store,
+SPIN_STEPS = 5_000_000
+
+
+def job_spin(path: str):
+    """Pure-Python work touching no file: what one core does alone or beside another (--cores)."""
+
+    def run() -> int:
+        total = 0
+        for step in range(SPIN_STEPS):
+            total += step
+        return 0
+
+    return run
+
+
+def measure_cores(repeat: int) -> float:
+    """How many times one process's work two processes do at once on this machine (ideal 2.0),
+    alone and side by side taking turns, the fastest of each kept."""
+    alone = together = float("inf")
+    for _ in range(repeat):
+        alone = min(alone, run_job("spin", "-")["seconds"])
+        start = time.perf_counter()
+        pair = [_start_job("spin", "-") for _ in range(2)]
+        for process in pair:
+            if process.wait():
+                raise SystemExit(f"spin failed:\n{process.stderr.read()}")
+        together = min(together, time.perf_counter() - start)
+        print(f"  cores: one loop alone {alone:.2f} s at best, two at once {together:.2f} s at best", flush=True)
+    return 2 * alone / together
+
+
+JOBS = {"spin": job_spin, "walk": job_walk, "import": job_import, "entrez": job_entrez, "parse": job_parse, "store": job_store,
         "reparse": job_reparse}
+
+
+def _job_command(name: str, path: str, profile: bool = False) -> list[str]:
+    return [sys.executable, __file__, "--job", name, path] + (["--profile"] if profile else [])
+
+
+def _start_job(name: str, path: str) -> subprocess.Popen:
+    return subprocess.Popen(_job_command(name, path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
 def run_job(name: str, path: str, profile: bool = False) -> dict:
     """Run one job in a child process; return records, seconds, peak RSS (MiB)."""
     profile = profile and name == "import"
-    out = subprocess.run([sys.executable, __file__, "--job", name, path] + (["--profile"] if profile else []),
-                         capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out = subprocess.run(_job_command(name, path, profile), capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
     if out.returncode:
         raise SystemExit(f"{name} on {path} failed:\n{out.stderr}")
     if profile:
@@ -301,6 +347,8 @@ def main() -> None:
                              "(parse: cut and parse only; store: the writes of rows built beforehand)")
     parser.add_argument("--reparse", action="store_true",
                         help="also time cryokb reparse of the store each import made (rate and peak memory)")
+    parser.add_argument("--cores", action="store_true",
+                        help="also measure what two processes at once get from this machine's cores (ideal 2.0x)")
     parser.add_argument("--job", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.job:
@@ -308,6 +356,8 @@ def main() -> None:
         return
     sys.path.insert(0, str(HERE))
     from synth import write_pubmed_xml
+
+    cores = measure_cores(args.repeat) if args.cores else None
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -343,9 +393,11 @@ def main() -> None:
         for job in ("import", "reparse") if args.reparse else ("import",):
             growth = synthetic[-1][job]["peak_mib"] / synthetic[0][job]["peak_mib"]
             print(f"{job} peak memory {synthetic[-1]['file']} / {synthetic[0]['file']}: {growth:.2f}x")
+    if cores is not None:
+        print(f"two processes at once on this machine: {cores:.2f}x one alone (two independent cores: 2.00x)")
     out = HERE / "output"
     out.mkdir(exist_ok=True)
-    (out / "import.json").write_text(json.dumps(rows, indent=2))
+    (out / "import.json").write_text(json.dumps({"files": rows, "cores": cores}, indent=2))
 
 
 if __name__ == "__main__":
