@@ -9,9 +9,9 @@ import lxml
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-setup(
-    ext_modules=cythonize(
-        [Extension("ingest._fastwalk", ["ingest/_fastwalk.pyx"], include_dirs=lxml.get_include(), optional=True)],
-        language_level=3,
-    ),
-)
+extensions = cythonize([Extension("ingest._fastwalk", ["ingest/_fastwalk.pyx"], include_dirs=lxml.get_include())],
+                       language_level=3)
+for extension in extensions:
+    extension.optional = True  # cythonize makes new Extensions, which do not keep the flag
+
+setup(ext_modules=extensions)

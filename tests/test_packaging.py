@@ -1,4 +1,5 @@
-"""A non-editable install finds everything it reads from data/, and its compiled walk.
+"""A non-editable install finds everything it reads from data/, and its compiled walk;
+the source distribution builds; a machine with no C compiler still gets a wheel.
 
 Builds a wheel-based install into a fresh virtual environment, then runs the installed
 `cryokb` from a folder far from the checkout, so that nothing can be found through
@@ -7,9 +8,11 @@ the source tree.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import venv
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -26,6 +29,35 @@ def installed(tmp_path_factory):
     subprocess.run([python, "-m", "pip", "install", "-q", "--no-warn-script-location", str(ROOT)],
                    check=True, cwd=build_dir, timeout=900)
     return env_dir
+
+
+@pytest.fixture(scope="module")
+def sdist(tmp_path_factory):
+    """The source distribution of the files git tracks, built as `python -m build --sdist` builds it."""
+    env_dir = tmp_path_factory.mktemp("builder-venv")
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    python = env_dir / "bin" / "python"
+    subprocess.run([python, "-m", "pip", "install", "-q", "build"], check=True, timeout=600)
+    tree = tmp_path_factory.mktemp("tracked") / "cryokb"
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    for name in filter(None, tracked.decode().split("\0")):
+        if (ROOT / name).is_file():
+            (tree / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, tree / name)
+    out = tmp_path_factory.mktemp("sdist")
+    subprocess.run([python, "-m", "build", "--sdist", "-o", str(out)], cwd=tree, check=True, capture_output=True,
+                   timeout=600)
+    return python, next(out.glob("cryokb-*.tar.gz"))
+
+
+def wheel_from(sdist, out_dir, **env) -> list[str]:
+    """The names in the wheel pip builds from the source distribution, in an environment with ``env`` set."""
+    python, archive = sdist
+    built = subprocess.run([python, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out_dir), str(archive)],
+                           env={**os.environ, **env}, capture_output=True, text=True, timeout=900)
+    assert built.returncode == 0, built.stderr
+    with zipfile.ZipFile(next(out_dir.glob("cryokb-*.whl"))) as wheel:
+        return wheel.namelist()
 
 
 def run(env_dir, *args, cwd):
@@ -60,3 +92,25 @@ def test_installed_demo_builds_a_database_away_from_the_checkout(installed, tmp_
     assert "synthetic" in result.stdout
     stats = run(installed, "stats", "--db", str(tmp_path / "demo.db"), "--json", cwd=tmp_path)
     assert json.loads(stats.stdout)["articles"] >= 30
+
+
+def test_source_distribution_builds_a_wheel_with_the_compiled_walk_and_not_its_sources(sdist, tmp_path):
+    names = wheel_from(sdist, tmp_path)
+    assert any(name.startswith("ingest/_fastwalk.") and name.endswith(".so") for name in names)
+    assert not [name for name in names if name.endswith((".pyx", ".c"))]
+    assert "cryokb_data/pubmed_query.toml" in names and "ingest/pubmed_xml.py" in names
+
+
+def test_without_a_c_compiler_the_wheel_still_builds_and_reads_with_the_python_walk(sdist, tmp_path):
+    names = wheel_from(sdist, tmp_path, CC="/bin/false", CXX="/bin/false", LDSHARED="/bin/false")
+    assert not [name for name in names if "_fastwalk" in name]
+    assert "ingest/pubmed_xml.py" in names and "kb/cli.py" in names
+
+
+def test_source_distribution_carries_what_its_tests_need(sdist):
+    import tarfile
+
+    with tarfile.open(sdist[1]) as archive:
+        names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    assert {"ingest/_fastwalk.pyx", "tests/conftest.py", "tests/emulator.py", "ARCHITECTURE.md"} <= names
+    assert any(name.startswith("tests/data/xml/") for name in names)
