@@ -294,7 +294,17 @@ class EutilsClient:
             raise _Transient(f"connection error with {request.host}: {error.reason}") from None
         except (http.client.HTTPException, ConnectionError, OSError) as error:
             raise _Transient(f"connection error with {request.host}: {type(error).__name__}: {error}") from None
-        return _decoded(body, encoding)
+        return self._redact_body(_decoded(body, encoding))
+
+    def _redact_body(self, body: bytes) -> bytes:
+        """The reply without the API key, before any check quotes a cut piece of it: an error
+        reply on HTTP 200 may echo the key ("API rate limit exceeded"), and a cut key no
+        longer matches what ``_redact`` looks for. No PubMed record holds it. Its stand-in
+        has no angle brackets, so that the reply still parses as it would have."""
+        if not self.api_key:
+            return body
+        key = self.api_key.encode("utf-8")
+        return body.replace(key, b"(api key)") if key in body else body
 
     def _said(self, error: urllib.error.HTTPError) -> str:
         """What the server said in refusing a request, redacted, then cut to SAID_CHARS. Its

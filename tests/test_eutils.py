@@ -17,7 +17,7 @@ import pytest
 from Bio import Entrez
 from lxml import etree
 
-from emulator import Emulator, Fault, synthetic_records
+from emulator import ESEARCH_HEAD, Emulator, Fault, synthetic_records
 from ingest.eutils import (
     INTERVAL_WITH_KEY,
     INTERVAL_WITHOUT_KEY,
@@ -279,6 +279,30 @@ def test_a_refusal_that_echoes_the_request_never_shows_a_piece_of_the_key(emu):
     with pytest.raises(EutilsError) as raised:
         fast_client(emu, api_key=key).esearch("cryoablation")
     assert "The request could not be satisfied" in str(raised.value) and key[:4] not in str(raised.value)
+
+
+@pytest.mark.parametrize("utility, body", [
+    ("efetch", '{{"error":"API rate limit exceeded","api-key":"{key}","count":"11","limit":"10"}}'),
+    ("efetch", '<?xml version="1.0" ?>\n<eFetchResult><ERROR>Too many requests for api_key {key}, '
+               'slow down and try again</ERROR></eFetchResult>'),
+    ("esearch", ESEARCH_HEAD + '<eSearchResult><ERROR>Too many requests for api_key {key}, '
+                'slow down and try again</ERROR></eSearchResult>'),
+], ids=["JSON on efetch", "ERROR on efetch", "ERROR on esearch"])
+def test_an_error_reply_on_http_200_that_echoes_the_key_never_shows_a_piece_of_it(emu, caplog, utility, body):
+    """Such replies were quoted cut to 80 or 300 characters, and then the cut key no longer
+    matched the key taken out of messages: 34 of its 36 characters were printed and stored."""
+    caplog.set_level(logging.DEBUG, logger="cryokb")
+    key = "0123456789abcdef0123456789abcdef0123"
+    client = fast_client(emu, api_key=key, max_tries=2)
+    emu.inject(utility, Fault.http(200, body=body.format(key=key)), times=None)
+    with pytest.raises(EutilsError) as raised:
+        if utility == "esearch":
+            client.esearch("cryoablation")
+        else:
+            client.efetch_ids([emu.records[0].pmid])
+    told = str(raised.value) + caplog.text
+    assert "(api key)" in told
+    assert not [key[i : i + 8] for i in range(len(key) - 7) if key[i : i + 8] in told]
 
 
 def test_a_refusal_sent_a_byte_at_a_time_is_read_for_a_timeout_at_most():
