@@ -20,6 +20,7 @@ bundled in Biopython (no network).
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import functools
 import http.client
@@ -107,7 +108,11 @@ class RateLimiter:
     """Minimum spacing between request starts, on a monotonic clock.
 
     Every try of every request goes through ``wait()``, so retries count against the
-    limit too. ``clock`` and ``sleep`` are injectable for tests.
+    limit too. ``clock`` and ``sleep`` are injectable for tests. ``replied()`` moves
+    the mark to when the previous request's reply began: requests go one at a time, so
+    that request had reached the server by then, and spacing from it keeps NCBI's count
+    within the limit however long a request spent on the way (spaced only by their
+    starts, a delayed request reached the server bunched with the next ones).
     """
 
     def __init__(self, interval: float, *, clock: Callable[[], float] = time.monotonic,
@@ -123,6 +128,10 @@ class RateLimiter:
             delay = self._last + self.interval - self._clock()
             if delay > 0:
                 self._sleep(delay)
+        self._last = self._clock()
+
+    def replied(self) -> None:
+        """The reply to the request in flight has begun to arrive."""
         self._last = self._clock()
 
 
@@ -276,15 +285,18 @@ class EutilsClient:
     def _exchange(self, request: urllib.request.Request) -> bytes:
         try:
             with self._opener.open(request, timeout=self.timeout) as response:
+                self.limiter.replied()
                 body = self._read_reply(response)
                 encoding = (response.headers.get("Content-Encoding") or "").strip().lower() if response.headers else ""
         except urllib.error.HTTPError as error:
+            self.limiter.replied()
             said = self._said(error)  # NCBI's "API rate limit exceeded", for the last try's message
             error.close()
             if error.code in RETRY_STATUSES:
                 raise _Transient(f"HTTP {error.code}" + (f": {said}" if said else ""), _retry_after(error.headers)) \
                     from None
-            raise _Permanent(f"HTTP {error.code} {error.reason} from {request.host}" + (f": {said}" if said else "")) \
+            reason = " ".join(str(error.reason).split())  # urllib's redirect loop says it in three lines
+            raise _Permanent(f"HTTP {error.code} {reason} from {request.host}" + (f": {said}" if said else "")) \
                 from None
         except (TimeoutError, socket.timeout):
             raise _Transient(f"timed out after {self.timeout:g} s") from None
@@ -294,6 +306,8 @@ class EutilsClient:
             raise _Transient(f"connection error with {request.host}: {error.reason}") from None
         except (http.client.HTTPException, ConnectionError, OSError) as error:
             raise _Transient(f"connection error with {request.host}: {type(error).__name__}: {error}") from None
+        except ValueError as error:  # urllib on a redirect's Location it cannot parse (a broken proxy)
+            raise _Transient(f"a redirect from {request.host} to an address that cannot be used: {error}") from None
         return self._redact_body(_decoded(body, encoding))
 
     def _redact_body(self, body: bytes) -> bytes:
@@ -365,6 +379,7 @@ class _PacedRedirects(urllib.request.HTTPRedirectHandler):
         else:
             new = super().redirect_request(req, fp, code, msg, headers, newurl)
         if new is not None:
+            self.limiter.replied()
             self.limiter.wait()
         return new
 
@@ -494,6 +509,8 @@ def _retry_after(headers) -> float | None:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:  # the asctime form and a "-0000" zone: HTTP dates are in GMT, not local time
+        when = when.replace(tzinfo=datetime.timezone.utc)
     return max(0.0, when.timestamp() - time.time())
 
 
@@ -520,7 +537,9 @@ _KINDS = {"PhraseNotFound": "terms not found", "FieldNotFound": "unknown search 
 def _parse_esearch(body: bytes) -> SearchResult:
     """Bio.Entrez.read over the reply; an unreadable or ERROR reply is worth another try."""
     try:  # ignore_errors: an <ERROR> reply comes back as data, for the check below to name
-        data = Entrez.read(io.BytesIO(body), ignore_errors=True)
+        # validate=False: an element NCBI adds to esearch's output, unknown to Biopython's
+        # copy of the 2006 DTD, is passed over instead of failing every search
+        data = Entrez.read(io.BytesIO(body), validate=False, ignore_errors=True)
     except Exception as error:  # Biopython raises several parser errors; all mean "bad body"
         raise _Transient(f"unparsable esearch XML ({type(error).__name__}: {error})") from None
     if "ERROR" in data:

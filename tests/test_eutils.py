@@ -18,6 +18,7 @@ from Bio import Entrez
 from lxml import etree
 
 from emulator import ESEARCH_HEAD, Emulator, Fault, synthetic_records
+from ingest import eutils
 from ingest.eutils import (
     INTERVAL_WITH_KEY,
     INTERVAL_WITHOUT_KEY,
@@ -207,6 +208,31 @@ def test_a_transient_esearch_failure_is_retried(emu):
     assert len(emu.requests_to("esearch")) == 3
 
 
+@pytest.mark.parametrize("zone", ["UTC", "America/Los_Angeles", "Asia/Tokyo"])
+@pytest.mark.parametrize("form", ["%a %b %d %H:%M:%S %Y", "%a, %d %b %Y %H:%M:%S -0000"], ids=["asctime", "-0000"])
+def test_a_retry_after_date_without_a_zone_is_read_in_gmt_whatever_the_local_zone(monkeypatch, zone, form):
+    """Read in local time, 4 s became 8 hours in Los Angeles and nothing in Tokyo."""
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        when = time.strftime(form, time.gmtime(time.time() + 4))
+        assert 2.5 <= eutils._retry_after({"Retry-After": when}) <= 4.5
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_an_esearch_reply_with_an_element_biopython_does_not_know_is_read():
+    """Biopython validates against its copy of the 2006 DTD: one element NCBI added
+    failed every search, five tries each, and so every harvest."""
+    body = (ESEARCH_HEAD + "<eSearchResult><Count>3</Count><RetMax>3</RetMax><RetStart>0</RetStart>"
+            "<QueryKey>1</QueryKey><WebEnv>MCID_0123</WebEnv><IdList><Id>31000001</Id><Id>31000002</Id>"
+            "<Id>31000003</Id></IdList><TranslationSet/><QueryTimeMs>12</QueryTimeMs>"
+            "<QueryTranslation>cryoablation[All Fields]</QueryTranslation></eSearchResult>").encode()
+    result = eutils._parse_esearch(body)
+    assert (result.count, result.webenv, result.ids) == (3, "MCID_0123", ["31000001", "31000002", "31000003"])
+
+
 def test_retry_after_is_honoured(emu):
     client = fast_client(emu)
     emu.inject("esearch", Fault.http(429, retry_after="0.4"))
@@ -377,6 +403,20 @@ def test_rate_limiter_spaces_request_starts():
     assert gaps == [0.37, 0.5, 0.37]
 
 
+def test_rate_limiter_spaces_the_next_request_from_when_the_reply_began():
+    """A request slow on the way reached the server late and bunched with the next ones:
+    the server, not the sender, counts requests per second."""
+    clock = FakeClock()
+    limiter = RateLimiter(0.37, clock=clock, sleep=clock.sleep)
+    limiter.wait()
+    sent = clock.now
+    clock.now += 0.3  # the request took 0.3 s to reach the server and be answered
+    limiter.replied()
+    clock.now += 0.2  # its body read
+    limiter.wait()
+    assert round(clock.now - sent, 6) == 0.67
+
+
 def test_default_spacing_follows_the_api_key(emu):
     assert EutilsClient(emu.url, email=EMAIL).limiter.interval == INTERVAL_WITHOUT_KEY
     assert EutilsClient(emu.url, email=EMAIL, api_key=SECRET).limiter.interval == INTERVAL_WITH_KEY
@@ -487,10 +527,11 @@ def test_a_reply_over_the_size_cap_is_a_failed_try(emu, monkeypatch):
 
 
 @contextmanager
-def moved(emu, status: int = 301):
+def moved(emu, status: int = 301, location: str | None = None):
     """A server in front of the emulator answering every GET and POST with ``status`` to the
-    emulator's address (an http:// base URL sent on to https://, a moved mirror); yields
-    its base URL and the times requests reached it."""
+    emulator's address (an http:// base URL sent on to https://, a moved mirror), or to
+    ``location`` when given ("itself": its own address, a loop); yields its base URL and
+    the times requests reached it."""
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -501,7 +542,9 @@ def moved(emu, status: int = 301):
             arrivals.append(time.monotonic())
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             self.send_response(status)
-            self.send_header("Location", emu.url.rstrip("/") + self.path.removeprefix("/old"))
+            own = f"http://127.0.0.1:{self.server.server_port}{self.path}"
+            to = own if location == "itself" else location or emu.url.rstrip("/") + self.path.removeprefix("/old")
+            self.send_header("Location", to)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
@@ -553,6 +596,26 @@ def test_an_efetch_by_id_is_posted_again_where_it_is_redirected(emu, status):
         assert sorted(pmids_in(client.efetch_ids(ids))) == sorted(ids)
     (request,) = emu.requests_to("efetch")
     assert request.method == "POST" and request.params["id"].split(",") == ids and len(arrivals) == 1
+
+
+def test_a_redirect_to_an_address_urllib_cannot_parse_is_a_failed_try_named_in_one_line(emu):
+    """It raised urllib's ValueError through the harvest: a traceback, and no retry."""
+    with moved(emu, 302, location="http://[::1/entrez/eutils/esearch.fcgi") as (url, arrivals):
+        client = fast_client(emu, max_tries=2)
+        client.base_url = url
+        with pytest.raises(EutilsError, match=r"^esearch failed after 2 tries: a redirect from 127\.0\.0\.1:\d+ "
+                                              r"to an address that cannot be used: Invalid IPv6 URL$"):
+            client.esearch("cryoablation")
+    assert len(arrivals) == 2
+
+
+def test_a_redirect_loop_is_told_in_one_line(emu):
+    with moved(emu, 301, location="itself") as (url, _):
+        client = fast_client(emu, max_tries=2)
+        client.base_url = url
+        with pytest.raises(EutilsError) as raised:
+            client.esearch("cryoablation")
+    assert "infinite loop" in str(raised.value) and "\n" not in str(raised.value)
 
 
 def test_a_reply_gzipped_by_a_proxy_is_read(emu):
