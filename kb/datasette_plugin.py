@@ -153,6 +153,23 @@ def asgi_wrapper(datasette):
     return wrap
 
 
+def _error_pages_without_rich() -> None:
+    """Datasette 0.65's error pages, without the rich traceback its handler prints first.
+
+    Why: where rich is installed (spaCy brings it), Datasette prints every error with it,
+    locals and all, outside the ``except`` block, where rich refuses: a URL matching no
+    route got no reply at all, a missing row's 404 filled the server's log. Datasette
+    does without rich where it is not installed; so it does here.
+    """
+    from datasette import handle_exception as errors
+
+    if getattr(errors, "rich", None) is not None:
+        errors.rich = None
+
+
+_error_pages_without_rich()
+
+
 WRITTEN_UNDER_US = (
     "{path} has been written since this server opened it. The server reads it as a fixed "
     "(immutable) file, so what it would show now is not to be trusted: restart cryokb serve "

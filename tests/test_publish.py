@@ -639,6 +639,17 @@ def test_static_files_are_served_with_their_types_and_nothing_else(demo):
     assert escaped.status_code != 200 and "databases:" not in escaped.text
 
 
+@pytest.mark.parametrize("path", ["/cryokb/articles/x/y/z", "/no/such/page/at/all", "/cryokb/articles/99999999",
+                                  "/cryokb/no_such_table", "/-/static-plugins/cryokb/no_such.css"])
+def test_a_page_that_is_not_there_is_a_404_page_saying_the_data_is_synthetic(demo, path, capfd):
+    """Datasette printed every error with rich (which spaCy installs) outside an except
+    block, where rich refuses: such URLs got no reply, and each 404 filled the log."""
+    page = fetch(demo, path, status=404)
+    assert "synthetic" in page.text.lower()
+    assert fetch(demo, path + ".json", status=404).json()["ok"] is False
+    assert "Traceback" not in "".join(capfd.readouterr())
+
+
 def test_the_menu_links_the_pictures(demo):
     page = fetch(demo, "/").text
     for href in ("/-/cryokb/evidence-map", "/-/cryokb/graph", "/-/cryokb/outcomes-by-year",
