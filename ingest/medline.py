@@ -246,16 +246,38 @@ def last_field(record: Article | ParseProblem) -> str | None:
     return None
 
 
-def unless_cut_short(last: Article | ParseProblem, endings: set[str], name: str) -> Article | ParseProblem:
-    """The file's last record, or a problem if it looks cut short: MEDLINE text has no end
-    marker, but PubMed ends every article's record with the same field (SO), and a file
-    cut inside its last record (a copy or download that stopped) ends it with another.
-    A book or chapter (BTI) neither sets the ending nor is held to it (last_field)."""
-    if len(endings) == 1 and last_field(last) not in endings | {None}:
+def has_source(record: Article | ParseProblem) -> bool | None:
+    """Whether an article's record has an SO line (PubMed's last field); None for a record
+    that was not read, and for a book or chapter, which is not held to it."""
+    if not isinstance(record, Article) or not record.raw or record.is_book:
+        return None
+    return any(line.startswith("SO  -") for line in record.raw.decode("utf-8").splitlines())
+
+
+def unless_cut_short(record: Article | ParseProblem, endings: set[str], sourced: set[bool], name: str,
+                     following: Article | ParseProblem | None = None) -> Article | ParseProblem:
+    """The record, or a problem if it looks cut short.
+
+    MEDLINE text has no end marker, but PubMed ends every article's record with SO: a
+    record cut inside (a download that stopped, then a file put together from pieces)
+    has none. ``endings`` and ``sourced``: the last fields of the records stored before
+    it and whether they had SO; ``following``, the next record (None at the file's end).
+    A record without SO is cut short where a record around it has SO, or where no other
+    article stands beside it (a single-record download); a file whose articles all lack
+    SO was not written by PubMed, and is taken as it is. The file's last record is also
+    held to the one field every record before it ends with, whatever that field is.
+    A book or chapter (BTI) is not held to these, nor sets them.
+    """
+    if following is None and len(endings) == 1 and last_field(record) not in endings | {None}:
         (ending,) = endings
-        return ParseProblem(name, f"PMID {last.pmid}", f"the file ends inside this record: it has no {ending} "
+        return ParseProblem(name, f"PMID {record.pmid}", f"the file ends inside this record: it has no {ending} "
                             f"line, which every record before it ends with (cut short?); not stored")
-    return last
+    if has_source(record) is False:
+        around = sourced | ({has_source(following)} - {None})
+        if True in around or not around:
+            return ParseProblem(name, f"PMID {record.pmid}", "this record has no SO line, which PubMed ends every "
+                                "article's record with (cut short?); not stored")
+    return record
 
 
 def _where(lines: list[str], position: int) -> str:

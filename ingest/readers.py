@@ -96,17 +96,27 @@ def _medline_records(rest: _Rewound, name: str) -> Iterator[Article | ParseProbl
     """MEDLINE text has no end marker, so each record is held back until the next one
     starts: when the gzip stream breaks, the last record (likely cut short) is dropped.
     A record the parser could not read does not cost the one held before it, which was
-    whole: it ended where the unreadable one began."""
+    whole: it ended where the unreadable one began. Each record is checked for a cut
+    (medline.unless_cut_short) against the records stored before it and the one after."""
     held = None
-    endings: set[str] = set()  # the last field of every record read before the last
+    endings: set[str] = set()  # the last field of every record stored before the held one
+    sourced: set[bool] = set()  # whether those records have an SO line
     for record in medline.iter_records(rest, name):
         if held is not None:
-            yield held
-            endings.update(filter(None, [medline.last_field(held)]))
+            yield _kept(held, endings, sourced, name, following=record)
         held = record
     rest.raise_broken()
     if held is not None:
-        yield medline.unless_cut_short(held, endings, name)
+        yield _kept(held, endings, sourced, name, following=None)
+
+
+def _kept(record, endings: set[str], sourced: set[bool], name: str, following) -> Article | ParseProblem:
+    """The record, or the problem of its being cut short; what a stored record ends with noted."""
+    checked = medline.unless_cut_short(record, endings, sourced, name, following=following)
+    if checked is record:
+        endings.update(filter(None, [medline.last_field(record)]))
+        sourced.update(filter(lambda has: has is not None, [medline.has_source(record)]))
+    return checked
 
 
 def _maybe_gunzip(raw: io.BufferedReader, name: str) -> BinaryIO:

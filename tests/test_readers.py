@@ -232,6 +232,40 @@ def test_a_medline_file_cut_inside_its_last_record_does_not_store_the_part(tmp_p
     assert [r.pmid for r in read_records(path)] == ["39000000", "39000001", "39000002"]
 
 
+def test_a_single_record_download_cut_inside_is_not_stored(tmp_path):
+    """PubMed's "Cite" download holds one record: with no record before it to compare
+    with, a copy that stopped in its abstract was stored over the whole article."""
+    whole = MEDLINE_FILE.read_bytes()
+    path = tmp_path / "pubmed-39990001.nbib"
+    path.write_bytes(whole[: whole.index(b"AB  - ") + 60])
+    (problem,) = read_records(path)
+    assert problem.where == "PMID 39990001" and "no SO line" in problem.message and "not stored" in problem.message
+    path.write_bytes(whole)
+    assert [r.pmid for r in read_records(path)] == ["39990001"]
+
+
+def test_a_record_cut_inside_in_the_middle_of_a_file_is_not_stored_and_the_rest_are(tmp_path):
+    """A download that stopped, then another export put after it (cat a.nbib b.nbib): the
+    part was stored as the record, and nothing was said."""
+    copies = many_copies(MEDLINE_FILE.read_bytes(), b"39990001", 4)
+    for cut in (0, 1):
+        pieces = list(copies)
+        pieces[cut] = pieces[cut][: pieces[cut].index(b"AB  - ") + 60] + b"\n"
+        path = tmp_path / "joined.nbib"
+        path.write_bytes(b"\n".join(pieces))
+        records = list(read_records(path))
+        assert [type(r).__name__ for r in records] == ["ParseProblem" if i == cut else "Article" for i in range(4)]
+        assert records[cut].where == f"PMID {39000000 + cut}" and "no SO line" in records[cut].message
+
+
+def test_records_of_a_file_not_written_by_pubmed_need_no_so_line(tmp_path):
+    """Where no article of the file has SO, the file was written by another program: taken as it is."""
+    copies = [c.replace(c[c.index(b"SO  - "):], b"") for c in many_copies(MEDLINE_FILE.read_bytes(), b"39990001", 3)]
+    path = tmp_path / "elsewhere.txt"
+    path.write_bytes(b"\n".join(copies))
+    assert [r.pmid for r in read_records(path)] == ["39000000", "39000001", "39000002"]
+
+
 def test_a_cut_last_record_is_found_after_an_unreadable_one_and_a_book_is_not_held_to_articles_endings(tmp_path):
     copies = many_copies(MEDLINE_FILE.read_bytes(), b"39990001", 3)
     copies[1] = copies[1].replace(b"PMID- 39000001", b"PMID- draft")
