@@ -251,7 +251,7 @@ def has_source(record: Article | ParseProblem) -> bool | None:
     that was not read, and for a book or chapter, which is not held to it."""
     if not isinstance(record, Article) or not record.raw or record.is_book:
         return None
-    return any(line.startswith("SO  -") for line in record.raw.decode("utf-8").splitlines())
+    return record.raw.startswith(b"SO  -") or b"\nSO  -" in record.raw
 
 
 def unless_cut_short(record: Article | ParseProblem, endings: set[str], sourced: set[bool], name: str,
