@@ -68,8 +68,15 @@ class Window:
 
     @property
     def ids(self) -> list[str] | None:
-        """Every id the window's search found, or None where it did not hand them all out."""
-        return self.search.ids if len(self.search.ids) == self.search.count else None
+        """Every id the window's search found, or None where it did not hand them all out.
+
+        A window's search asks for up to ESEARCH_LIMIT - 1 ids (_search): a list shorter
+        than that is every id, even where the Count beside it says otherwise (NCBI's
+        count and list can disagree). Paging by the Count alone, records past it were
+        never fetched, and a Count above what the history held failed every run.
+        """
+        ids = self.search.ids
+        return ids if len(ids) == self.search.count or 0 < len(ids) < ESEARCH_LIMIT - 1 else None
 
     def describe(self) -> str:
         if self.datetype is None:
@@ -469,13 +476,17 @@ def _fetch_window(run: _Run, window: Window) -> None:
     retstart, a repeated record, a result that moved) are fetched by id at the end. One
     that efetch never returns is recorded as a problem, not retried for ever."""
     ids, result = window.ids, run.result
+    if ids is not None and len(ids) != window.search.count:
+        log.warning("%s: esearch counted %d records and listed %d ids; every listed one is fetched",
+                    window.describe(), window.search.count, len(ids))
     seen = _Brought(run)
-    gone = False
+    gone = capped = False
     asked = 0  # the window's records, in search order, that batches asked for
     for retstart in range(0, window.search.count, run.batch_size):
         whole = min(run.batch_size, window.search.count - retstart)
         retmax = run.room(whole)
         if retmax <= 0:
+            capped = True
             break
         result.batches += 1
         label = _batch_label(result.batches, retstart, retmax, window, len(result.windows))
@@ -493,11 +504,12 @@ def _fetch_window(run: _Run, window: Window) -> None:
         run.advance(retmax)
         asked = retstart + retmax
         if retmax < whole:  # max_records reached inside this batch
+            capped = True
             break
     missing = [pmid for pmid in (ids or ())[:asked] if pmid not in seen.pmids]
     if len(missing) <= seen.unreadable:
         missing = []  # the records that came unreadable, without a PMID to tell them by
-    if gone:  # the batches never asked for, within max_records
+    if ids and (gone or not capped):  # ids no batch asked for (history gone, or listed past the Count), within --max
         never_asked = [pmid for pmid in ids[asked:] if pmid not in seen.pmids]
         taken = never_asked[: run.room(len(never_asked))]
         missing += taken

@@ -188,7 +188,7 @@ class Fault:
     """What to do instead of (or before) a normal reply."""
 
     kind: str  # "status", "truncate", "short", "repeated", "slow", "drip", "stall", "phrase", "stale", "stray",
-    # "expired", "withdrawal", "gzipped"
+    # "expired", "withdrawal", "gzipped", "miscount"
     status: int = 500
     retry_after: str | None = None
     delay: float = 0.0
@@ -251,6 +251,12 @@ class Fault:
     def stray(cls) -> "Fault":
         """An efetch reply with a record the search never found appended (a mixed-up proxy)."""
         return cls("stray")
+
+    @classmethod
+    def miscounted(cls, by: int) -> "Fault":
+        """An esearch reply whose Count is ``by`` off its IdList and history entry (NCBI's
+        count and list can disagree, as when records are withdrawn in between)."""
+        return cls("miscount", missing=by)
 
     @classmethod
     def phrase_not_found(cls, phrase: str) -> "Fault":
@@ -462,6 +468,9 @@ def _make_handler(emulator: Emulator):
                 body = getattr(emulator, utility)(params).encode("utf-8")
             if fault and fault.kind == "truncate":
                 body = body[: len(body) * 3 // 5]
+            if fault and fault.kind == "miscount":
+                body = re.sub(rb"<Count>(\d+)</Count>", lambda found: b"<Count>%d</Count>" % (int(found.group(1))
+                              + fault.missing), body, count=1)
             if fault and fault.kind == "phrase":
                 body = body.replace(b"</eSearchResult>", b"<ErrorList><PhraseNotFound>" + escape(fault.text).encode()
                                     + b"</PhraseNotFound></ErrorList></eSearchResult>")

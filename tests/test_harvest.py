@@ -161,6 +161,17 @@ def test_the_progress_reaches_its_total_when_an_expired_search_is_finished_by_id
     assert progress[-1] == (250, 250)
 
 
+@pytest.mark.parametrize("off_by", [-5, 5])
+def test_a_search_whose_count_disagrees_with_its_ids_still_stores_every_listed_record(emu, client, store, off_by):
+    """A Count below the IdList lost the records past it, the run recorded ok; one above
+    what the history held failed every run on its last batch."""
+    emu.records = synthetic_records(300)
+    emu.inject("esearch", Fault.miscounted(off_by), times=None)
+    result = harvest(client, store, QUERY, batch_size=100, today=TODAY)
+    assert store.db["articles"].count == 300 and result.counts.new == 300
+    assert runs(store)[-1]["outcome"] == "ok"
+
+
 # -- incremental runs ---------------------------------------------------------------------
 
 def test_a_second_run_fetches_nothing_new(emu, client, store):
@@ -529,7 +540,7 @@ def test_records_two_searches_share_are_written_once_when_a_search_gives_no_ids(
     def without_ids(term, **params):
         found = search(term, **params)
         if params.get("datetype") == "mdat":
-            found.ids = found.ids[:1]
+            found.ids = []
         return found
 
     client.esearch = without_ids
