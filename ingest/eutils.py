@@ -549,6 +549,10 @@ def _parse_esearch(body: bytes) -> SearchResult:
         said = "; ".join(f"{_KINDS.get(kind, kind)}: {', '.join(map(str, items))}" for kind, items in not_found.items())
         raise _Permanent(f"PubMed could not use part of the query ({said}) and would search without it; "
                          "correct the query")
+    warned = {kind: list(items) for kind, items in (data.get("WarningList") or {}).items() if items}
+    if warned:  # a quoted phrase or a term PubMed found nowhere: the search ran, narrower than meant
+        log.warning("PubMed warned about the query: %s", "; ".join(
+            f"{kind}: {', '.join(' '.join(str(item).split()) for item in items)}" for kind, items in warned.items()))
     try:
         count = int(data["Count"])
     except (KeyError, ValueError):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import logging
 import tomllib
 from dataclasses import dataclass, field
@@ -309,6 +310,8 @@ def harvest(client: EutilsClient, store, query: str, *, query_version: str | Non
         raise
     store.finish_run(result.run_id, outcome="partial" if result.truncated else "ok", counts=result.counts,
                      fetched=result.fetched, extra=_details(result))
+    if since_day is None and not result.windows:
+        log.warning("PubMed found no records for the query over all dates; the next run searches all dates again")
     log.info("harvest run %d: %d windows, %d records fetched in %d batches", result.run_id,
              len(result.windows), result.fetched, result.batches)
     return result
@@ -317,8 +320,23 @@ def harvest(client: EutilsClient, store, query: str, *, query_version: str | Non
 def resume_point(store, query: str, today: dt.date) -> dt.date | None:
     """Where an incremental run of ``query`` starts: a day before the end of what earlier
     successful runs covered without a gap, or None (everything) when none did."""
-    end = covered_until((run["since"], run["until"], run["finished"]) for run in store.successful_runs("harvest", query))
+    end = covered_until((run["since"], run["until"], run["finished"])
+                        for run in store.successful_runs("harvest", query) if _covers(run))
     return None if end is None else min(end - OVERLAP, today)
+
+
+def _covers(run: dict) -> bool:
+    """Whether a successful run counts towards the covered stretch: not one over all dates
+    that found nothing. Why: NCBI has answered a search with an empty result by mistake,
+    and counted, it would make every later run search only its own days, never fetching
+    the records before them; not counted, the next run searches all dates again (one
+    esearch where nothing is found)."""
+    if run["since"] is not None:
+        return True
+    try:
+        return json.loads(run.get("details") or "{}").get("matched") != 0
+    except (ValueError, AttributeError):
+        return True
 
 
 def covered_until(windows) -> dt.date | None:

@@ -233,6 +233,18 @@ def test_an_esearch_reply_with_an_element_biopython_does_not_know_is_read():
     assert (result.count, result.webenv, result.ids) == (3, "MCID_0123", ["31000001", "31000002", "31000003"])
 
 
+def test_a_warning_pubmed_gives_with_its_result_is_logged(caplog):
+    """A quoted phrase PubMed finds nowhere: the search runs, finds nothing, and the
+    reply's WarningList was the only place that said why."""
+    body = (ESEARCH_HEAD + "<eSearchResult><Count>0</Count><RetMax>0</RetMax><RetStart>0</RetStart><IdList/>"
+            "<TranslationSet/><QueryTranslation/><WarningList><PhraseIgnored/>"
+            "<QuotedPhraseNotFound>\"cryoablatoin of chordoma\"</QuotedPhraseNotFound>"
+            "<OutputMessage>No items found.</OutputMessage></WarningList></eSearchResult>").encode()
+    with caplog.at_level(logging.WARNING, logger="cryokb"):
+        assert eutils._parse_esearch(body).count == 0
+    assert 'QuotedPhraseNotFound: "cryoablatoin of chordoma"' in caplog.text and "No items found." in caplog.text
+
+
 def test_retry_after_is_honoured(emu):
     client = fast_client(emu)
     emu.inject("esearch", Fault.http(429, retry_after="0.4"))

@@ -4,6 +4,7 @@ Records are synthetic (tests/emulator.py); their entrez dates run from 2001 to 2
 "today" is passed in, so the incremental windows are the same on any day.
 """
 
+import logging
 import dataclasses
 import datetime as dt
 import re
@@ -173,6 +174,23 @@ def test_a_search_whose_count_disagrees_with_its_ids_still_stores_every_listed_r
 
 
 # -- incremental runs ---------------------------------------------------------------------
+
+def test_a_first_run_that_finds_nothing_leaves_the_next_run_searching_all_dates(emu, client, store, caplog):
+    """NCBI has answered searches empty by mistake: taken as covering everything, the
+    first run made every later one search only from yesterday, and the records entered
+    before were never fetched."""
+    emu.records = []
+    with caplog.at_level(logging.WARNING, logger="cryokb"):
+        first = harvest(client, store, QUERY, today=TODAY)
+    assert first.windows == [] and "found no records for the query over all dates" in caplog.text
+    emu.records = synthetic_records(120, end=dt.date(2024, 6, 1))
+    before = len(emu.requests)
+    harvest(client, store, QUERY, today=TODAY + dt.timedelta(days=1))
+    assert "datetype" not in emu.requests[before].params  # all dates again
+    assert store.db["articles"].count == 120
+    assert harvest(client, store, QUERY, today=TODAY + dt.timedelta(days=2)).fetched == 0
+    assert emu.requests[-1].params.get("datetype") == "mdat"  # and incremental once something was found
+
 
 def test_a_second_run_fetches_nothing_new(emu, client, store):
     emu.records = synthetic_records(300)
