@@ -762,7 +762,7 @@ def graph_(db_path, fmt, output, bipartite):
 
 
 @cli.command()
-@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=str),
               help="Published database [config: db; env: CRYOKB_DB; default: cryokb.db].")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Settings file [env: CRYOKB_CONFIG; default: ./cryokb.toml if present].")
@@ -782,7 +782,7 @@ def graph_(db_path, fmt, output, bipartite):
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 @click.option("--wait", is_flag=True,
               help="If another refresh or a harvest runs on this database, wait for it (default: exit 3).")
-@click.option("--log", "log_file", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--log", "log_file", type=click.Path(dir_okay=False, path_type=str),
               help="Also write timestamped log lines to this file [config: log; env: CRYOKB_LOG].")
 @quiet_verbose_options(verbose=REQUESTS_LOGGED)
 @click.pass_context
@@ -826,7 +826,7 @@ def refresh(ctx, db_path, config_file, query, email, eutils_url, batch_size, ful
                                          "batch_size": batch_size, "log": log_file}, config=config_file)
             note_failure = stack.enter_context(command_logging(verbose, quiet, settings.log))
         except ConfigError as exc:
-            fail(str(exc), 1)
+            fail(str(exc), 2 if str(exc).startswith("--") else 1)  # a flag's bad value is a usage error
         logging.getLogger("cryokb.refresh").debug("settings: %s", settings.describe())
         try:
             if dry_run:

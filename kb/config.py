@@ -66,7 +66,14 @@ def _seconds(value, where: str) -> float:
 
 
 def _path(value, where: str) -> Path:
-    return _home_expanded(value if isinstance(value, Path) else Path(_text(value, where)), where)
+    """A file's path; one ending in a slash or a dot names a folder, which as a Path would
+    lose them ("kb/" made a file "kb")."""
+    if isinstance(value, Path):
+        return _home_expanded(value, where)
+    text = _text(value, where)
+    if os.path.basename(text) in ("", ".", ".."):
+        raise ConfigError(f"{where}: {text!r} ends with a slash or a dot, so it names a folder: give a file")
+    return _home_expanded(Path(text), where)
 
 
 def _home_expanded(path: Path, where: str) -> Path:
@@ -201,10 +208,10 @@ def resolve_settings(flags: Mapping[str, object] | None = None, *, config: str |
         value, source = key.default, "default"
         if name in from_file:
             value, source = from_file[name], f"config {config_file}"
-        if key.env and env.get(key.env):
-            value, source = key.convert(env[key.env], f"environment {key.env}"), f"environment {key.env}"
-        if name in flags:
+        if name in flags:  # a flag wins, so its variable is not read (a bad one would stop the run)
             value, source = key.convert(flags[name], f"--{name.replace('_', '-')}"), "flag"
+        elif key.env and env.get(key.env):
+            value, source = key.convert(env[key.env], f"environment {key.env}"), f"environment {key.env}"
         if name in PATH_KEYS and value is not None and source != f"config {config_file}":
             value = _home_expanded(Path(value), source)
             if not value.is_absolute():

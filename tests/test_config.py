@@ -52,6 +52,28 @@ def test_the_environment_overrides_the_file_and_flags_override_both(folder):
     assert flagged.sources["email"] == "flag" and flagged.sources["eutils_url"].startswith("config ")
 
 
+@pytest.mark.parametrize("name, variable, bad, flag", [
+    ("batch_size", "CRYOKB_BATCH_SIZE", "0", 5),
+    ("email", "NCBI_EMAIL", "   ", "flag@example.org"),
+    ("db", "CRYOKB_DB", "~cryokb-no-such-user/x.db", "flagged.db"),
+])
+def test_a_flag_wins_over_a_variable_that_would_be_refused(tmp_path, name, variable, bad, flag):
+    """The variable was read first, so its bad value stopped a run the flag had settled."""
+    settings = resolve_settings({name: flag}, env={variable: bad}, cwd=tmp_path)
+    assert settings.sources[name] == "flag"
+
+
+@pytest.mark.parametrize("value", ["kb/", "kb/.", "/srv/cryokb/.."])
+@pytest.mark.parametrize("where", ["environment", "flag"])
+def test_a_database_path_ending_in_a_slash_or_a_dot_is_refused_as_a_folder(tmp_path, value, where):
+    """As a Path, "kb/" is "kb": refresh made a file of the folder the user meant."""
+    with pytest.raises(ConfigError, match="ends with a slash or a dot, so it names a folder"):
+        if where == "environment":
+            resolve_settings({}, env={"CRYOKB_DB": value}, cwd=tmp_path)
+        else:
+            resolve_settings({"db": value}, env={}, cwd=tmp_path)
+
+
 def test_the_api_key_comes_from_the_environment_or_the_file_never_a_flag(folder):
     settings = resolve_settings({}, env={"NCBI_API_KEY": SECRET}, cwd=folder)
     assert settings.api_key == SECRET

@@ -1047,6 +1047,13 @@ def test_configuration_and_usage_errors_have_their_exit_codes(config, tmp_path):
     assert CliRunner().invoke(cli, ["refresh", "--api-key", "x"]).exit_code == 2
 
 
+def test_a_db_flag_naming_a_folder_is_a_usage_error_and_makes_no_file(config, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = refresh(config, "--db", "newdir/")
+    assert result.exit_code == 2 and "names a folder" in result.stderr
+    assert not (tmp_path / "newdir").exists()
+
+
 # -- readers and older databases ---------------------------------------------------------------
 
 
