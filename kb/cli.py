@@ -808,7 +808,7 @@ def refresh(ctx, db_path, config_file, query, email, eutils_url, batch_size, ful
     """
     import contextlib
 
-    from kb.config import ConfigError, resolve_settings
+    from kb.config import ConfigError, FlagError, resolve_settings
     from kb.lock import LockError, LockHeld
     from kb.refresh import (RefreshError, command_logging, dry_run as plan_refresh, format_dry_run,
                             format_summary, refresh as run_refresh, staging_path)
@@ -826,7 +826,7 @@ def refresh(ctx, db_path, config_file, query, email, eutils_url, batch_size, ful
                                          "batch_size": batch_size, "log": log_file}, config=config_file)
             note_failure = stack.enter_context(command_logging(verbose, quiet, settings.log))
         except ConfigError as exc:
-            fail(str(exc), 2 if str(exc).startswith("--") else 1)  # a flag's bad value is a usage error
+            fail(str(exc), 2 if isinstance(exc, FlagError) else 1)
         logging.getLogger("cryokb.refresh").debug("settings: %s", settings.describe())
         try:
             if dry_run:

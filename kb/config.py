@@ -33,6 +33,10 @@ class ConfigError(Exception):
     """A configuration file, variable or value that cannot be used (names the file or variable)."""
 
 
+class FlagError(ConfigError):
+    """A flag's value cannot be used: the command line's mistake (a usage error), not the settings'."""
+
+
 def _text(value, where: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"{where}: expected a non-empty string, got {value!r}")
@@ -209,7 +213,10 @@ def resolve_settings(flags: Mapping[str, object] | None = None, *, config: str |
         if name in from_file:
             value, source = from_file[name], f"config {config_file}"
         if name in flags:  # a flag wins, so its variable is not read (a bad one would stop the run)
-            value, source = key.convert(flags[name], f"--{name.replace('_', '-')}"), "flag"
+            try:
+                value, source = key.convert(flags[name], f"--{name.replace('_', '-')}"), "flag"
+            except ConfigError as error:
+                raise FlagError(str(error)) from None
         elif key.env and env.get(key.env):
             value, source = key.convert(env[key.env], f"environment {key.env}"), f"environment {key.env}"
         if name in PATH_KEYS and value is not None and source != f"config {config_file}":
