@@ -395,7 +395,7 @@ def stats(db_path, as_json):
         raise click.ClickException(f"no database at {db_path} (run 'cryokb harvest' or 'cryokb import' first)")
     figures = open_store(db_path, reading=True).stats()
     if as_json:
-        click.echo(json.dumps(figures, indent=2, default=str))
+        click.echo(json.dumps(_with_details_parsed(figures), indent=2, default=str))
         return
     run = figures.pop("last_run", None)
     reparse_needed = figures.pop("reparse_needed", False)
@@ -415,6 +415,17 @@ def stats(db_path, as_json):
     if reparse_needed:
         click.echo(f"{'reparse':>14}: needed: the records were read by another cryokb's parsers "
                    "(run 'cryokb reparse', or the next 'cryokb refresh' does)")
+
+
+def _with_details_parsed(figures: dict) -> dict:
+    """The figures with the last run's details (stored as JSON text) as an object, not a string in a string."""
+    run = figures.get("last_run")
+    if run and isinstance(run.get("details"), str):
+        try:
+            figures = dict(figures, last_run=dict(run, details=json.loads(run["details"])))
+        except ValueError:
+            pass  # not JSON: left as the text it is
+    return figures
 
 
 @cli.command()

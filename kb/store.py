@@ -233,6 +233,8 @@ class Store:
             path = Path(db)
             if path.exists() and path.is_dir():
                 raise StoreError(f"{path} is a directory, not a database file")
+            if not path.parent.is_dir():  # SQLite says only "unable to open database file"
+                raise StoreError(f"cannot open database {path}: {path.parent}: no such folder")
             try:
                 # One writer thread may use the connection (kb.importing), never two at once.
                 self.db = sqlite_utils.Database(sqlite3.connect(str(path), check_same_thread=False,

@@ -43,6 +43,7 @@ def test_import_then_stats(runner, tmp_path, sample_xml):
     stats = json.loads(runner.invoke(cli, ["stats", "--db", str(db), "--json"]).output)
     assert stats["articles"] >= 30
     assert stats["last_run"]["kind"] == "import" and stats["last_run"]["outcome"] == "ok"
+    assert stats["last_run"]["details"]["pid"] > 0  # an object, not JSON text inside the JSON
 
 
 def test_stats_say_what_the_last_run_deleted_too(runner, tmp_path, sample_xml):
@@ -991,6 +992,16 @@ def test_a_db_ending_in_a_slash_or_a_dot_is_a_usage_error_and_makes_no_file(runn
     result = runner.invoke(cli, ["import", str(sample_xml), "--db", f"{tmp_path}/kb{ending}"])
     assert result.exit_code == 2 and "ends with a slash or a dot, so it names a folder" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", [["import", "FILE"], ["demo", "--no-serve"]])
+def test_a_db_in_a_folder_that_does_not_exist_says_so(runner, tmp_path, sample_xml, command):
+    """SQLite says only "unable to open database file"; refresh already named the folder."""
+    db = tmp_path / "no-such-folder" / "kb.db"
+    args = [str(sample_xml) if arg == "FILE" else arg for arg in command]
+    result = runner.invoke(cli, [*args, "--db", str(db), "-q"])
+    assert result.exit_code == 1
+    assert f"{tmp_path / 'no-such-folder'}: no such folder" in result.output and "unable to open" not in result.output
 
 
 def test_a_bad_db_is_blamed_on_the_environment_variable_only_when_it_came_from_there(runner, tmp_path):
