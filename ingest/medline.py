@@ -95,6 +95,10 @@ BLOCK = 1 << 16
 # unwrapped abstract of another writer's stays far below this; a longer line makes its
 # record a problem and is read past a piece at a time, so that memory stays flat.
 MAX_LINE = 1 << 20
+# The longest record read as one. PubMed's largest (thousands of authors, each with an
+# affiliation) stay near a megabyte; a record held whole costs many times its size in
+# memory, so one over this is a problem, read past line by line.
+MAX_RECORD = 16 << 20
 
 
 # --------------------------------------------------------------------------- reading
@@ -218,7 +222,7 @@ def split_records(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
     Yields (line number of the record's first line, its lines with line ends kept).
     """
     record: list[str] = []
-    start = 0
+    start = size = 0
     ended = False  # a blank line came after the record's last line
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -226,10 +230,16 @@ def split_records(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
             continue
         if record and (line.startswith("PMID-") or (ended and not line.startswith("      "))):
             yield start, record
-            record = []
+            record, size = [], 0
         ended = False
         if not record:
             start = number
+        if size > MAX_RECORD:
+            continue  # the rest of a record too long to hold, read past
+        size += len(line)
+        if size > MAX_RECORD:
+            line = _unreadable(f"the record from line {start} is longer than {MAX_RECORD:,} bytes, which no "
+                               "MEDLINE record is")
         record.append(line)
     if record:
         yield start, record

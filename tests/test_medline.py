@@ -351,6 +351,25 @@ def test_a_line_longer_than_any_field_costs_its_record_and_is_not_held(monkeypat
     assert (article.pmid, article.title) == ("39991602", "Cryoablation of a synthetic desmoid tumour.")
 
 
+def test_a_record_longer_than_any_record_is_a_problem_read_past_without_being_held(monkeypatch):
+    """Each line short, the record endless: held whole, it took 17 times its size in memory."""
+    import ingest.medline
+
+    monkeypatch.setattr(ingest.medline, "MAX_RECORD", 4096)
+    held = []
+    split = ingest.medline.split_records
+    monkeypatch.setattr(ingest.medline, "split_records", lambda lines: (held.append(len(r)) or (s, r)
+                                                                        for s, r in split(lines)))
+    text = (b"PMID- 39991611\nTI  - Cryoablation of a synthetic chondroma.\nSO  - x\n\n"
+            b"PMID- 39991612\nTI  - An endless record.\nAB  - Words\n" + b"      and more words\n" * 20000 +
+            b"SO  - x\n\nPMID- 39991613\nTI  - Cryoablation of a synthetic osteoid osteoma.\nSO  - x\n")
+    first, problem, last = list(iter_records(io.BytesIO(text), "endless.nbib"))
+    assert (first.pmid, last.pmid) == ("39991611", "39991613")
+    assert problem == ParseProblem("endless.nbib", "PMID 39991612",
+                                   "the record from line 5 is longer than 4,096 bytes, which no MEDLINE record is")
+    assert max(held) < 4096 // 10  # lines held of the endless record: those under the limit, and the note
+
+
 def test_a_stray_carriage_return_in_a_file_of_lf_lines_stays_in_its_line():
     text = b"PMID- 39991751\nTI  - Cryoablation of a synthetic\r enchondroma.\nSO  - x\n"
     (article,) = list(iter_records(io.BytesIO(text), "stray.nbib"))
