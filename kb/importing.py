@@ -159,6 +159,11 @@ def import_file(store: Store, path: str | Path, *, batch_size: int = DEFAULT_BAT
     with _fewer_collections():
         _import_batches(store, source, result, run_id, on_batch, on_problem,
                         set() if withdrawn is None else withdrawn)
+    if result.error is None and not result.records and result.counts.problems and not result.counts.deleted:
+        # nothing but unreadable records: the wrong file, or one saved in another format;
+        # said as the file's error, so that a script sees the exit code, not only the lines
+        result.error = (f"none of its records could be read ({result.counts.problems} "
+                        f"problem{'s' * (result.counts.problems != 1)}, listed in the problems table)")
     return result
 
 

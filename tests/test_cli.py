@@ -186,7 +186,7 @@ def test_import_lists_the_first_skipped_records_and_counts_the_rest(runner, tmp_
     path.write_text(f"<?xml version='1.0'?>\n<PubmedArticleSet>\n{bad}</PubmedArticleSet>\n")
     db = tmp_path / "kb.db"
     result = runner.invoke(cli, ["import", "--db", str(db), str(path)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1 and "none of its records could be read (25 problems" in result.output
     skipped = [line for line in result.output.splitlines() if line.startswith("Skipped: ")]
     assert len(skipped) == 20 and "draft-0" in skipped[0]
     assert "... and 5 more skipped records (see the problems table)" in result.output
@@ -992,6 +992,18 @@ def test_a_db_ending_in_a_slash_or_a_dot_is_a_usage_error_and_makes_no_file(runn
     result = runner.invoke(cli, ["import", str(sample_xml), "--db", f"{tmp_path}/kb{ending}"])
     assert result.exit_code == 2 and "ends with a slash or a dot, so it names a folder" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_none_of_whose_records_can_be_read_fails_the_import(runner, tmp_path, sample_xml):
+    """It said "0 records ... 3 problems" and exited 0: a script could not tell nothing was imported."""
+    tabbed = tmp_path / "tabbed.txt"
+    tabbed.write_text("".join(f"PMID- 3999170{i}\nTI\t- Cryoablation of a synthetic lesion.\n\n" for i in range(3)))
+    db = tmp_path / "kb.db"
+    result = runner.invoke(cli, ["import", str(sample_xml), str(tabbed), "--db", str(db)])
+    assert result.exit_code == 1
+    assert f"{tabbed}: none of its records could be read (3 problems, listed in the problems table)" in result.output
+    stats = json.loads(runner.invoke(cli, ["stats", "--db", str(db), "--json"]).output)
+    assert stats["articles"] >= 30 and stats["last_run"]["outcome"] == "failed"  # the good file's records kept
 
 
 @pytest.mark.parametrize("command", [["import", "FILE"], ["demo", "--no-serve"]])
