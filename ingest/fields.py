@@ -48,7 +48,7 @@ def pub_date(parts: dict) -> tuple[str | None, int | None]:
         found = _YEAR.search(medline_date)
         return medline_date, int(found.group(1)) if found else None
     year = parts.get("Year")
-    if year is not None and not _digits(year, 4):
+    if year is not None and (not _digits(year, 4) or int(year) == 0):  # "0000": no year at all
         raise RecordError(f"PubDate has a broken Year {year!r}")
     month = parts.get("Month")
     if month and _digits(month) and 1 <= int(month) <= 12:

@@ -203,6 +203,16 @@ def test_publication_date_forms_and_year_fallback():
     assert by_pmid["39990205"].entrez_date == "2017-07-03"  # "pubmed" when there is no "entrez"
 
 
+@pytest.mark.parametrize("year", ["0000", "20x9", "219"])
+def test_a_publication_year_that_is_no_year_makes_the_record_a_problem(tmp_path, year):
+    """Year 0000 was stored as the year 0, and sorted before every real one."""
+    from ingest.fields import RecordError, pub_date
+
+    with pytest.raises(RecordError, match=f"PubDate has a broken Year '{year}'"):
+        pub_date({"Year": year, "Month": "Jan"})
+    assert pub_date({"Year": "2019", "Month": "02"}) == ("2019 Feb", 2019)
+
+
 def test_book_chapter_and_whole_book():
     chapter, book = read("book.xml")
     assert chapter.is_book and book.is_book
