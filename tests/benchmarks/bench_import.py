@@ -221,7 +221,7 @@ def job_reparse(path: str):
     return run
 
 
-SPIN_STEPS = 5_000_000
+SPIN_STEPS = 25_000_000  # about 1.5 s: the processes' start-up is lost in it
 
 
 def job_spin(path: str):
@@ -241,15 +241,20 @@ def measure_cores(repeat: int) -> float:
     alone and side by side taking turns, the fastest of each kept."""
     alone = together = float("inf")
     for _ in range(repeat):
-        alone = min(alone, run_job("spin", "-")["seconds"])
-        start = time.perf_counter()
-        pair = [_start_job("spin", "-") for _ in range(2)]
-        for process in pair:
-            if process.wait():
-                raise SystemExit(f"spin failed:\n{process.stderr.read()}")
-        together = min(together, time.perf_counter() - start)
+        alone = min(alone, _spin(1))
+        together = min(together, _spin(2))
         print(f"  cores: one loop alone {alone:.2f} s at best, two at once {together:.2f} s at best", flush=True)
     return 2 * alone / together
+
+
+def _spin(processes: int) -> float:
+    """Seconds from starting ``processes`` spin jobs at once to the end of the last, start-up included."""
+    start = time.perf_counter()
+    started = [_start_job("spin", "-") for _ in range(processes)]
+    for process in started:
+        if process.wait():
+            raise SystemExit(f"spin failed:\n{process.stderr.read()}")
+    return time.perf_counter() - start
 
 
 JOBS = {"spin": job_spin, "walk": job_walk, "import": job_import, "entrez": job_entrez, "parse": job_parse, "store": job_store,
