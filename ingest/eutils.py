@@ -75,6 +75,10 @@ EFETCH_END_TAG = b"</PubmedArticleSet>"
 # NCBI's words for a history entry (WebEnv) it no longer holds (they expire after hours):
 # another try would only repeat them, so the harvest fetches the rest by id at once.
 HISTORY_GONE = "Unable to obtain query"
+# NCBI's efetch error for a slice that holds no record (a retstart past the result's end).
+EMPTY_RESULT = "Empty result - nothing to do"
+EMPTY_SET = b'<?xml version="1.0" ?>\n<PubmedArticleSet></PubmedArticleSet>\n'
+
 EFETCH_RECORD_TAGS = frozenset({"PubmedArticle", "PubmedBookArticle"})
 
 
@@ -549,8 +553,10 @@ def _parse_esearch(body: bytes) -> SearchResult:
         said = "; ".join(f"{_KINDS.get(kind, kind)}: {', '.join(map(str, items))}" for kind, items in not_found.items())
         raise _Permanent(f"PubMed could not use part of the query ({said}) and would search without it; "
                          "correct the query")
+    # A quoted phrase or a term found nowhere: the search ran, narrower than meant. An
+    # OutputMessage alone ("No items found.") comes with every empty result: no warning.
     warned = {kind: list(items) for kind, items in (data.get("WarningList") or {}).items() if items}
-    if warned:  # a quoted phrase or a term PubMed found nowhere: the search ran, narrower than meant
+    if set(warned) - {"OutputMessage"}:
         log.warning("PubMed warned about the query: %s", "; ".join(
             f"{kind}: {', '.join(' '.join(str(item).split()) for item in items)}" for kind, items in warned.items()))
     try:
@@ -580,6 +586,8 @@ def _check_pubmed_xml(body: bytes, expected: int | None = None, wanted: set[str]
         said = _ncbi_error(body)
         if HISTORY_GONE in said:
             raise _Permanent(said.removeprefix("; "))
+        if EMPTY_RESULT in said and not expected:  # a slice that may hold nothing holds nothing
+            return EMPTY_SET
         if b"<PubmedArticleSet" not in body:  # an error page, a proxy's notice
             raise _Transient(f"a reply that is not PubMed XML ({len(body)} bytes){said or _opening(body)}")
         raise _Transient(f"truncated efetch XML ({len(body)} bytes, no closing </PubmedArticleSet>){said}")

@@ -71,13 +71,13 @@ class Window:
     def ids(self) -> list[str] | None:
         """Every id the window's search found, or None where it did not hand them all out.
 
-        A window's search asks for up to ESEARCH_LIMIT - 1 ids (_search): a list shorter
-        than that is every id, even where the Count beside it says otherwise (NCBI's
-        count and list can disagree). Paging by the Count alone, records past it were
-        never fetched, and a Count above what the history held failed every run.
+        A list longer than the Count beside it (NCBI's count and list can disagree) is
+        every id too: paging by the Count alone, the records listed past it were never
+        fetched. A list shorter than the Count is not (_fetch_window pages the history
+        for the rest).
         """
         ids = self.search.ids
-        return ids if len(ids) == self.search.count or 0 < len(ids) < ESEARCH_LIMIT - 1 else None
+        return ids if ids and len(ids) >= self.search.count else None
 
     def describe(self) -> str:
         if self.datetype is None:
@@ -494,9 +494,10 @@ def _fetch_window(run: _Run, window: Window) -> None:
     retstart, a repeated record, a result that moved) are fetched by id at the end. One
     that efetch never returns is recorded as a problem, not retried for ever."""
     ids, result = window.ids, run.result
-    if ids is not None and len(ids) != window.search.count:
-        log.warning("%s: esearch counted %d records and listed %d ids; every listed one is fetched",
-                    window.describe(), window.search.count, len(ids))
+    listed = window.search.ids  # where shorter than the Count: the records known to be there
+    if listed and len(listed) != window.search.count:
+        log.warning("%s: esearch counted %d records and listed %d ids; each listed one is fetched",
+                    window.describe(), window.search.count, len(listed))
     seen = _Brought(run)
     gone = capped = False
     asked = 0  # the window's records, in search order, that batches asked for
@@ -510,7 +511,7 @@ def _fetch_window(run: _Run, window: Window) -> None:
         label = _batch_label(result.batches, retstart, retmax, window, len(result.windows))
         try:
             body = run.client.efetch(window.search.webenv, window.search.query_key, retstart, retmax, label=label,
-                                     expected=None if ids else retmax)
+                                     expected=None if ids else _expected(retstart, retmax, listed))
         except EutilsError as error:
             if not (ids and HISTORY_GONE in str(error)):
                 raise
@@ -524,7 +525,7 @@ def _fetch_window(run: _Run, window: Window) -> None:
         if retmax < whole:  # max_records reached inside this batch
             capped = True
             break
-    missing = [pmid for pmid in (ids or ())[:asked] if pmid not in seen.pmids]
+    missing = [pmid for pmid in (ids or listed)[:asked] if pmid not in seen.pmids]
     if len(missing) <= seen.unreadable:
         missing = []  # the records that came unreadable, without a PMID to tell them by
     if ids and (gone or not capped):  # ids no batch asked for (history gone, or listed past the Count), within --max
@@ -533,6 +534,17 @@ def _fetch_window(run: _Run, window: Window) -> None:
         missing += taken
         run.advance(len(taken))
     _fetch_missing(run, window, missing, seen)
+
+
+def _expected(retstart: int, retmax: int, listed: list[str]) -> int | None:
+    """How many records a page of a window whose ids are not all known must hold: all it
+    asks for, but where the search listed fewer ids than its Count, only as many as the
+    list vouches for (a Count above what the history holds failed every run on its last
+    page). None where the page lies past the list: it may hold nothing."""
+    if not listed:
+        return retmax
+    vouched = min(retmax, len(listed) - retstart)
+    return vouched if vouched > 0 else None
 
 
 def _fetch_by_id(run: _Run, window: Window) -> None:

@@ -188,7 +188,7 @@ class Fault:
     """What to do instead of (or before) a normal reply."""
 
     kind: str  # "status", "truncate", "short", "repeated", "slow", "drip", "stall", "phrase", "stale", "stray",
-    # "expired", "withdrawal", "gzipped", "miscount"
+    # "expired", "withdrawal", "gzipped", "miscount", "shortlist", "empty"
     status: int = 500
     retry_after: str | None = None
     delay: float = 0.0
@@ -257,6 +257,16 @@ class Fault:
         """An esearch reply whose Count is ``by`` off its IdList and history entry (NCBI's
         count and list can disagree, as when records are withdrawn in between)."""
         return cls("miscount", missing=by)
+
+    @classmethod
+    def short_list(cls, listed: int) -> "Fault":
+        """An esearch reply listing only its first ``listed`` ids, its Count and history whole."""
+        return cls("shortlist", missing=listed)
+
+    @classmethod
+    def empty_result(cls) -> "Fault":
+        """NCBI's efetch reply for a slice that holds no record."""
+        return cls("empty")
 
     @classmethod
     def phrase_not_found(cls, phrase: str) -> "Fault":
@@ -456,6 +466,8 @@ def _make_handler(emulator: Emulator):
                 body = emulator.efetch(params, missing=fault.missing, repeated=fault.kind == "repeated").encode("utf-8")
             elif fault and fault.kind == "expired":
                 body = b'<?xml version="1.0" ?>\n<eFetchResult><ERROR>Unable to obtain query #1</ERROR></eFetchResult>\n'
+            elif fault and fault.kind == "empty":
+                body = b'<?xml version="1.0" ?>\n<eFetchResult><ERROR>Empty result - nothing to do</ERROR></eFetchResult>\n'
             elif fault and fault.kind == "stale":
                 body = emulator.efetch({**params, "retstart": "0"}).encode("utf-8")
             elif fault and fault.kind == "withdrawal":
@@ -468,6 +480,9 @@ def _make_handler(emulator: Emulator):
                 body = getattr(emulator, utility)(params).encode("utf-8")
             if fault and fault.kind == "truncate":
                 body = body[: len(body) * 3 // 5]
+            if fault and fault.kind == "shortlist":
+                ids = re.findall(rb"<Id>\d+</Id>\n?", body)
+                body = body.replace(b"".join(ids), b"".join(ids[: fault.missing]))
             if fault and fault.kind == "miscount":
                 body = re.sub(rb"<Count>(\d+)</Count>", lambda found: b"<Count>%d</Count>" % (int(found.group(1))
                               + fault.missing), body, count=1)

@@ -243,6 +243,12 @@ def test_a_warning_pubmed_gives_with_its_result_is_logged(caplog):
     with caplog.at_level(logging.WARNING, logger="cryokb"):
         assert eutils._parse_esearch(body).count == 0
     assert 'QuotedPhraseNotFound: "cryoablatoin of chordoma"' in caplog.text and "No items found." in caplog.text
+    caplog.clear()
+    nothing_new = body.replace(b"<PhraseIgnored/>", b"").replace(
+        b'<QuotedPhraseNotFound>"cryoablatoin of chordoma"</QuotedPhraseNotFound>', b"")
+    with caplog.at_level(logging.WARNING, logger="cryokb"):
+        assert eutils._parse_esearch(nothing_new).count == 0
+    assert caplog.text == ""  # every empty result says "No items found.": no warning
 
 
 def test_retry_after_is_honoured(emu):

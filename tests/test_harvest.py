@@ -163,14 +163,26 @@ def test_the_progress_reaches_its_total_when_an_expired_search_is_finished_by_id
 
 
 @pytest.mark.parametrize("off_by", [-5, 5])
-def test_a_search_whose_count_disagrees_with_its_ids_still_stores_every_listed_record(emu, client, store, off_by):
+@pytest.mark.parametrize("past_the_end", ["an empty set", "NCBI's Empty result"])
+def test_a_search_whose_count_disagrees_with_its_ids_still_stores_every_listed_record(
+        emu, client, store, off_by, past_the_end):
     """A Count below the IdList lost the records past it, the run recorded ok; one above
     what the history held failed every run on its last batch."""
     emu.records = synthetic_records(300)
     emu.inject("esearch", Fault.miscounted(off_by), times=None)
+    if past_the_end == "NCBI's Empty result":
+        emu.inject("efetch", Fault.empty_result(), times=None, when=lambda p: int(p.get("retstart") or 0) >= 300)
     result = harvest(client, store, QUERY, batch_size=100, today=TODAY)
     assert store.db["articles"].count == 300 and result.counts.new == 300
     assert runs(store)[-1]["outcome"] == "ok"
+
+
+def test_a_search_listing_fewer_ids_than_its_count_still_stores_what_its_history_holds(emu, client, store):
+    """Taken as every id, a short list made the records past it strays: dropped, the run ok."""
+    emu.records = synthetic_records(300)
+    emu.inject("esearch", Fault.short_list(250), times=None)
+    result = harvest(client, store, QUERY, batch_size=100, today=TODAY)
+    assert store.db["articles"].count == 300 and result.counts.new == 300 and result.counts.problems == 0
 
 
 # -- incremental runs ---------------------------------------------------------------------
@@ -558,7 +570,7 @@ def test_records_two_searches_share_are_written_once_when_a_search_gives_no_ids(
     def without_ids(term, **params):
         found = search(term, **params)
         if params.get("datetype") == "mdat":
-            found.ids = []
+            found.ids = found.ids[:1]
         return found
 
     client.esearch = without_ids
