@@ -46,7 +46,7 @@ def pub_date(parts: dict) -> tuple[str | None, int | None]:
     if medline_date:
         medline_date = " ".join(medline_date.split())  # as MEDLINE's DP writes it: on one line
         found = _YEAR.search(medline_date)
-        return medline_date, int(found.group(1)) if found else None
+        return medline_date, int(found.group(1)) or None if found else None  # "0000": no year
     year = parts.get("Year")
     if year is not None and (not _digits(year, 4) or int(year) == 0):  # "0000": no year at all
         raise RecordError(f"PubDate has a broken Year {year!r}")

@@ -311,7 +311,8 @@ def harvest(client: EutilsClient, store, query: str, *, query_version: str | Non
     store.finish_run(result.run_id, outcome="partial" if result.truncated else "ok", counts=result.counts,
                      fetched=result.fetched, extra=_details(result))
     if since_day is None and not result.windows:
-        log.warning("PubMed found no records for the query over all dates; the next run searches all dates again")
+        log.warning("PubMed found no records for the query up to %s; the next run searches from the beginning again",
+                    result.until)
     log.info("harvest run %d: %d windows, %d records fetched in %d batches", result.run_id,
              len(result.windows), result.fetched, result.batches)
     return result

@@ -95,7 +95,7 @@ BLOCK = 1 << 16
 # unwrapped abstract of another writer's stays far below this; a longer line makes its
 # record a problem and is read past a piece at a time, so that memory stays flat.
 MAX_LINE = 1 << 20
-# The longest record read as one. PubMed's largest (thousands of authors, each with an
+# The longest record read as one, in characters. PubMed's largest (thousands of authors, each with an
 # affiliation) stay near a megabyte; a record held whole costs many times its size in
 # memory, so one over this is a problem, read past line by line.
 MAX_RECORD = 16 << 20
@@ -238,7 +238,7 @@ def split_records(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
             continue  # the rest of a record too long to hold, read past
         size += len(line)
         if size > MAX_RECORD:
-            line = _unreadable(f"the record from line {start} is longer than {MAX_RECORD:,} bytes, which no "
+            line = _unreadable(f"the record from line {start} is longer than {MAX_RECORD:,} characters, which no "
                                "MEDLINE record is")
         record.append(line)
     if record:
@@ -272,11 +272,12 @@ def unless_cut_short(record: Article | ParseProblem, endings: set[str], sourced:
     record cut inside (a download that stopped, then a file put together from pieces)
     has none. ``endings`` and ``sourced``: the last fields of the records stored before
     it and whether they had SO; ``following``, the next record (None at the file's end).
-    A record without SO is cut short where a record around it has SO, or where no other
-    article stands beside it (a single-record download); a file whose articles all lack
-    SO was not written by PubMed, and is taken as it is. The file's last record is also
-    held to the one field every record before it ends with, whatever that field is.
-    A book or chapter (BTI) is not held to these, nor sets them.
+    A record without SO is cut short where an article stored before it or the record
+    after it has SO, or where it ends a file with no article before it (a single-record
+    download); articles that all lack SO were not written by PubMed, and are taken as
+    they are. The file's last record is also held to the one field every record before
+    it ends with, whatever that field is. A book or chapter (BTI) is not held to these,
+    nor sets them.
     """
     if following is None and len(endings) == 1 and last_field(record) not in endings | {None}:
         (ending,) = endings
@@ -284,7 +285,7 @@ def unless_cut_short(record: Article | ParseProblem, endings: set[str], sourced:
                             f"line, which every record before it ends with (cut short?); not stored")
     if has_source(record) is False:
         around = sourced | ({has_source(following)} - {None})
-        if True in around or not around:
+        if True in around or (not sourced and following is None):
             return ParseProblem(name, f"PMID {record.pmid}", "this record has no SO line, which PubMed ends every "
                                 "article's record with (cut short?); not stored")
     return record

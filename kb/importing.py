@@ -74,6 +74,7 @@ class FileResult:
     path: str
     counts: SaveCounts = field(default_factory=SaveCounts)
     records: int = 0
+    withdrawals: int = 0  # PMIDs of DeleteCitations read, deleted from the store or not
     error: str | None = None
 
     def named_error(self) -> str | None:
@@ -159,7 +160,7 @@ def import_file(store: Store, path: str | Path, *, batch_size: int = DEFAULT_BAT
     with _fewer_collections():
         _import_batches(store, source, result, run_id, on_batch, on_problem,
                         set() if withdrawn is None else withdrawn)
-    if result.error is None and not result.records and result.counts.problems and not result.counts.deleted:
+    if result.error is None and not result.records and result.counts.problems and not result.withdrawals:
         # nothing but unreadable records: the wrong file, or one saved in another format;
         # said as the file's error, so that a script sees the exit code, not only the lines
         result.error = (f"none of its records could be read ({result.counts.problems} "
@@ -184,6 +185,7 @@ def _import_batches(store: Store, source: Iterator[tuple[PreparedBatch, bool]], 
             _report_problems(piece.problems, on_problem)
             pending.counts.add(store.save_prepared(piece, run_id=run_id, withdrawn=withdrawn))
             pending.records += piece.read
+            pending.withdrawals += len(piece.deletions)
             if ends_batch:
                 transaction, finished = None, transaction
                 with _signals_held():
@@ -212,6 +214,7 @@ def _committed(pending: FileResult, result: FileResult) -> FileResult:
     """Add a committed batch's counts to the file's; a fresh tally for the next batch."""
     result.counts.add(pending.counts)
     result.records += pending.records
+    result.withdrawals += pending.withdrawals
     return FileResult(result.path)
 
 

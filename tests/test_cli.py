@@ -1006,6 +1006,16 @@ def test_a_file_none_of_whose_records_can_be_read_fails_the_import(runner, tmp_p
     assert stats["articles"] >= 30 and stats["last_run"]["outcome"] == "failed"  # the good file's records kept
 
 
+def test_a_file_of_an_unreadable_record_and_a_deletion_is_read_whether_or_not_the_pmid_was_stored(runner, tmp_path):
+    """Whether it failed hung on the store: a deletion of a PMID never stored deleted no row."""
+    path = tmp_path / "update.xml"
+    path.write_text("<?xml version='1.0'?>\n<PubmedArticleSet>\n<PubmedArticle><MedlineCitation><PMID>draft"
+                    "</PMID></MedlineCitation></PubmedArticle>\n<DeleteCitation><PMID Version=\"1\">39998877"
+                    "</PMID></DeleteCitation>\n</PubmedArticleSet>\n")
+    result = runner.invoke(cli, ["import", str(path), "--db", str(tmp_path / "kb.db")])
+    assert result.exit_code == 0, result.output
+
+
 @pytest.mark.parametrize("command", [["import", "FILE"], ["demo", "--no-serve"]])
 def test_a_db_in_a_folder_that_does_not_exist_says_so(runner, tmp_path, sample_xml, command):
     """SQLite says only "unable to open database file"; refresh already named the folder."""

@@ -194,7 +194,7 @@ def test_a_first_run_that_finds_nothing_leaves_the_next_run_searching_all_dates(
     emu.records = []
     with caplog.at_level(logging.WARNING, logger="cryokb"):
         first = harvest(client, store, QUERY, today=TODAY)
-    assert first.windows == [] and "found no records for the query over all dates" in caplog.text
+    assert first.windows == [] and "found no records for the query up to 2025/03/14" in caplog.text
     emu.records = synthetic_records(120, end=dt.date(2024, 6, 1))
     before = len(emu.requests)
     harvest(client, store, QUERY, today=TODAY + dt.timedelta(days=1))

@@ -366,7 +366,7 @@ def test_a_record_longer_than_any_record_is_a_problem_read_past_without_being_he
     first, problem, last = list(iter_records(io.BytesIO(text), "endless.nbib"))
     assert (first.pmid, last.pmid) == ("39991611", "39991613")
     assert problem == ParseProblem("endless.nbib", "PMID 39991612",
-                                   "the record from line 5 is longer than 4,096 bytes, which no MEDLINE record is")
+                                   "the record from line 5 is longer than 4,096 characters, which no MEDLINE record is")
     assert max(held) < 4096 // 10  # lines held of the endless record: those under the limit, and the note
 
 

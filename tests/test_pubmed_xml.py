@@ -211,6 +211,7 @@ def test_a_publication_year_that_is_no_year_makes_the_record_a_problem(tmp_path,
     with pytest.raises(RecordError, match=f"PubDate has a broken Year '{year}'"):
         pub_date({"Year": year, "Month": "Jan"})
     assert pub_date({"Year": "2019", "Month": "02"}) == ("2019 Feb", 2019)
+    assert pub_date({"MedlineDate": "0000 Nov-Dec"}) == ("0000 Nov-Dec", None)
 
 
 def test_book_chapter_and_whole_book():

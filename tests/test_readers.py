@@ -259,11 +259,18 @@ def test_a_record_cut_inside_in_the_middle_of_a_file_is_not_stored_and_the_rest_
 
 
 def test_records_of_a_file_not_written_by_pubmed_need_no_so_line(tmp_path):
-    """Where no article of the file has SO, the file was written by another program: taken as it is."""
+    """Where no article of the file has SO, the file was written by another program: taken
+    as it is, whatever unreadable record or book stands between its articles."""
     copies = [c.replace(c[c.index(b"SO  - "):], b"") for c in many_copies(MEDLINE_FILE.read_bytes(), b"39990001", 3)]
+    unreadable = copies[0].replace(b"PMID- 39000000", b"PMID- draft")
+    book = (DATA / "medline" / "book.nbib").read_bytes()
     path = tmp_path / "elsewhere.txt"
-    path.write_bytes(b"\n".join(copies))
-    assert [r.pmid for r in read_records(path)] == ["39000000", "39000001", "39000002"]
+    for records in ([copies[0], copies[1], copies[2]], [copies[0], unreadable, copies[1], copies[2]],
+                    [copies[0], book]):
+        path.write_bytes(b"\n".join(records))
+        read = [r for r in read_records(path) if isinstance(r, Article) and not r.is_book]
+        assert [r.pmid for r in read] == ["39000000", "39000001", "39000002"][: len(read)] and len(read) >= 1
+        assert len(read) == sum(r.startswith(b"PMID- 3900") for r in records)
 
 
 def test_a_cut_last_record_is_found_after_an_unreadable_one_and_a_book_is_not_held_to_articles_endings(tmp_path):
