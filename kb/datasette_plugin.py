@@ -260,10 +260,53 @@ def render_cell(row, value, column, table, database, datasette):
         return own + Markup(' <a class="cryokb-pubmed" href="{}" title="Open in PubMed">PubMed&nbsp;&#8599;</a>'
                             ).format(PUBMED_URL.format(value))
     if column == "doi" and isinstance(value, str) and value.startswith("10."):
-        url = DOI_URL.format(urllib.parse.quote(value, safe="/:;()._-"))
-        return Markup(f'<a class="cryokb-doi" href="{escape(url)}" title="Open the publisher\'s page">'
+        return Markup(f'<a class="cryokb-doi" href="{escape(_doi_url(value))}" title="Open the publisher\'s page">'
                       f"{escape(value)}</a>")
+    if table in SUMMARY_TABLES and database == _state(datasette).database:
+        return _summary_cell(row, value, column, database, SUMMARY_TABLES[table])
+    if table == "group_outcome_values" and column == "outcome_id" and database == _state(datasette).database:
+        return Markup('<a href="/{}/outcome_sentences?outcome_id={}" title="The sentence it came from">{}</a>'
+                      ).format(database, value, value)
     return None
+
+
+def _doi_url(doi: str) -> str:
+    """doi.org's address of a DOI, the DOI quoted (one holding "#" or "<" was cut short or broken)."""
+    return DOI_URL.format(urllib.parse.quote(doi, safe="/:;()._-"))
+
+
+# The summary tables, by the column of their key: each figure links to the rows it was made
+# from, so that every number shown can be followed to its sentences.
+SUMMARY_TABLES = {"evidence_by_lesion": "lesion_type", "evidence_by_indication": "indication"}
+# The grouping of group_outcome_values and the table of a summary's articles, by its key column.
+SUMMARY_SOURCES = {"lesion_type": ("lesion_type", "article_lesions"), "indication": ("indication", "article_indications")}
+COUNTED_COLUMNS = frozenset({"label", "studies", "patients", "lesions"})
+
+
+def _summary_cell(row, value, column, database: str, key_column: str) -> Markup | None:
+    """A summary's key, label and counts link to its articles (article_lesions or
+    article_indications, filtered by the key); a median or range to the values it was
+    made from (group_outcome_values), each of which links to its sentence."""
+    if key_column not in row.keys():
+        return None
+    key = row[key_column]
+    grouping, articles = SUMMARY_SOURCES[key_column]
+    if column == key_column or column in COUNTED_COLUMNS:
+        query = urllib.parse.urlencode({key_column: key})
+        return Markup('<a href="/{}/{}?{}">{}</a>').format(database, articles, query, value)
+    for suffix in ("_median", "_range"):
+        if column.endswith(suffix):
+            query = urllib.parse.urlencode({"grouping": grouping, "grp": key, "metric": _metric(column[: -len(suffix)])})
+            return Markup('<a href="/{}/group_outcome_values?{}" title="The values, each with its sentence">{}</a>'
+                          ).format(database, query, value)
+    return None
+
+
+def _metric(name: str) -> str:
+    """The metric of group_outcome_values a summary column is named for: "major_complications"
+    is "complications:major" there, as the outcomes' measure and grade."""
+    grade, found, measure = name.partition("_complications")
+    return f"complications:{grade}" if found and not measure else name
 
 
 def _article_cell(row, value, column, database) -> Markup | None:
@@ -327,7 +370,7 @@ async def article_evidence(db, pmid: str) -> dict | None:
     if row is None:
         return None
     wanted = ("pmid", "title", "abstract", "pub_year", "doi", "study_design", "n_patients", "n_lesions",
-              "relevant", "retracted", "journal")
+              "relevant", "retracted", "deleted", "deleted_at", "journal")
     article = {name: row[name] if name in row.keys() else None for name in wanted}  # evidence columns come with build
     tables = set(await db.table_names())
     mentions, outcomes = [], []
@@ -345,6 +388,7 @@ async def article_evidence(db, pmid: str) -> dict | None:
     article["mentions"] = mentions
     article["outcomes"] = [dict(o, summary=describe_outcome(o)) for o in outcomes]
     article["pubmed_url"] = PUBMED_URL.format(pmid)
+    article["doi_url"] = _doi_url(article["doi"]) if article["doi"] else None
     return article
 
 

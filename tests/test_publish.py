@@ -333,6 +333,36 @@ def test_full_text_search_finds_articles_and_sentences(demo):
 
 # --- canned queries ----------------------------------------------------------------------------
 
+@pytest.mark.parametrize("table, key", [("evidence_by_lesion", "lesion_type"), ("evidence_by_indication", "indication")])
+def test_every_figure_of_a_summary_links_to_what_it_was_made_from_down_to_the_sentences(demo, table, key):
+    """The summaries showed medians and counts as plain text: no way from a number to its sentences."""
+    import html
+    import statistics
+    import urllib.parse
+
+    page = fetch(demo, f"/cryokb/{table}").text
+    summary = {r[key]: r for r in rows(demo, f"/cryokb/{table}")}
+    followed = 0
+    for href, shown in re.findall(r'<a href="(/cryokb/(?:group_outcome_values|article_\w+)\?[^"]+)"[^>]*>([^<]+)</a>',
+                                  page):
+        path, query = html.unescape(href).split("?", 1)
+        listed = rows(demo, f"{path}?{query}")
+        assert listed, href
+        if path.endswith("group_outcome_values"):
+            values = sorted(r["v"] for r in listed)
+            if "-" in shown:  # a range
+                assert shown == f"{round(values[0], 1)}-{round(values[-1], 1)}"
+            else:
+                assert abs(statistics.median(values) - float(shown)) <= 0.051
+            for value in listed:
+                (sentence,) = rows(demo, f"/cryokb/outcome_sentences?outcome_id={value['outcome_id']}")
+                assert sentence["sentence"] and sentence["pmid"] == value["pmid"]
+        else:
+            assert len(listed) == summary[dict(urllib.parse.parse_qsl(query))[key]]["studies"]
+        followed += 1
+    assert followed >= 3 * len(summary)
+    assert 'href="/cryokb/outcome_sentences?outcome_id=' in fetch(demo, "/cryokb/group_outcome_values").text
+
 def test_evidence_for_a_lesion_type_lists_its_articles_newest_first(demo):
     found = rows(demo, "/cryokb/evidence_for_lesion?lesion_type=desmoid_tumor")
     assert [r["pmid"] for r in found] == ["91000006", "91000003", "91000001"]
@@ -433,6 +463,21 @@ def test_a_deleted_article_drops_out_of_the_home_figures_the_graph_links_and_say
     assert {r["pmid"] for r in rows(ds, node["all_url"])} == {"91000003", "91000006"}
     changed = {r["pmid"]: r["change"] for r in rows(ds, "/cryokb/changed_in_last_refresh")}
     assert changed.get("91000001") == "deleted"
+    assert "Withdrawn from PubMed" in fetch(ds, "/cryokb/articles/91000001").text  # its page said nothing of it
+    assert "Withdrawn from PubMed" not in fetch(ds, "/cryokb/articles/91000003").text
+
+
+def test_the_doi_link_of_an_article_page_is_quoted(tmp_path):
+    """A DOI holding "#" was cut short at it by the browser, one holding "<" broke the link."""
+    from kb.publish import make_datasette
+
+    path = make_kb(tmp_path / "kb.db", synthetic=False)
+    doi = "10.1002/(SICI)1097-0142(19990101)85:1<1::AID-CNCR1>3.0.CO;2-#"
+    with sqlite3.connect(path) as conn:
+        conn.execute("update articles set doi = ? where pmid = '91000001'", [doi])
+    page = fetch(make_datasette(path), "/cryokb/articles/91000001").text
+    links = re.findall(r'href="(https://doi\.org/[^"]*)"', page)
+    assert links and set(links) == {"https://doi.org/10.1002/(SICI)1097-0142(19990101)85:1%3C1::AID-CNCR1%3E3.0.CO;2-%23"}
 
 
 def test_canned_queries_the_database_cannot_run_are_left_out_of_its_menu(tmp_path, demo_db):
