@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import os
+import re
 import statistics
 import urllib.parse
 import weakref
@@ -148,9 +149,56 @@ def asgi_wrapper(datasette):
             if scope.get("type") == "http" and state is not None and _written_under_us(state):
                 await Response.text(WRITTEN_UNDER_US.format(path=state.path), status=503).asgi_send(send)
                 return
-            await app(scope, receive, send)
+            await app(_without_blank_searches(scope), receive, send)
         return checked
     return wrap
+
+
+def _without_blank_searches(scope: dict) -> dict:
+    """The request without a search that holds no word (the home page's box sent empty, a
+    lone quote): Datasette made each an FTS5 MATCH of nothing, an "Invalid SQL" page.
+    Without it, the table is listed whole, as for no search."""
+    query = scope.get("query_string") or b""
+    if scope.get("type") != "http" or b"_search" not in query:
+        return scope
+    pairs = urllib.parse.parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+    kept = [(name, value) for name, value in pairs if not (name.startswith("_search") and not _WORD.search(value))]
+    return scope if len(kept) == len(pairs) else dict(scope, query_string=urllib.parse.urlencode(kept).encode())
+
+
+_WORD = re.compile(r"\w")
+
+
+@hookimpl(tryfirst=True)
+def handle_exception(datasette, request, exception):
+    """A visitor's mistake in a URL is a 400 page, not a 500: a sort on a column that cannot
+    be sorted, both _sort and _sort_desc, a paging token or time limit that is no number.
+    Datasette 0.65 raises these with status 500. Anything else goes to Datasette's own pages."""
+    from datasette.views.base import DatasetteError
+
+    if isinstance(exception, DatasetteError) and exception.status == 500 and str(exception.message).startswith(
+            SORT_MISTAKES):
+        message = exception.message
+    elif isinstance(exception, ValueError) and not isinstance(exception, DatasetteError) and (
+            set(request.args) & PAGING_ARGS):
+        message = f"cannot read {', '.join(sorted(set(request.args) & PAGING_ARGS))}: {exception}"
+    else:
+        return None
+
+    async def inner():
+        info = {"ok": False, "error": message, "status": 400, "title": "Invalid request"}
+        if request.path.endswith(".json"):
+            return Response.json(info, status=400)
+        template = datasette.jinja_env.select_template(["400.html", "error.html"])
+        page = await template.render_async(dict(info, urls=datasette.urls, app_css_hash=datasette.app_css_hash(),
+                                                menu_links=lambda: []))
+        return Response.html(page, status=400)
+
+    return inner
+
+
+SORT_MISTAKES = ("Cannot sort table by", "Cannot use _sort and _sort_desc")
+PAGING_ARGS = frozenset({"_next", "_timelimit", "_through"})
 
 
 def _error_pages_without_rich() -> None:

@@ -695,6 +695,27 @@ def test_a_page_that_is_not_there_is_a_404_page_saying_the_data_is_synthetic(dem
     assert "Traceback" not in "".join(capfd.readouterr())
 
 
+@pytest.mark.parametrize("search", ["", "%20", "%09", "%22", "%22%22"])
+def test_a_search_without_a_word_lists_everything_instead_of_an_invalid_sql_page(demo, search):
+    """The home page's box sent empty gave 'Invalid SQL: fts5: syntax error near ""'."""
+    total = fetch(demo, "/cryokb/articles.json?_size=0").json()["filtered_table_rows_count"]
+    found = fetch(demo, f"/cryokb/articles.json?_search={search}&_size=0").json()
+    assert found["filtered_table_rows_count"] == total
+    fetch(demo, f"/cryokb/sentences?_search={search}")
+    assert fetch(demo, "/cryokb/articles.json?_search=desmoid&_size=0").json()["filtered_table_rows_count"] < total
+
+
+@pytest.mark.parametrize("path", ["/cryokb/articles?_sort=doi", "/cryokb/articles.json?_sort_desc=no_such_column",
+                                  "/cryokb/articles?_sort=pmid&_sort_desc=title", "/cryokb/outcome_sentences?_next=abc",
+                                  "/cryokb/articles?_timelimit=abc", "/cryokb/articles.json?_through=abc"])
+def test_a_visitor_s_mistake_in_a_url_is_a_400_page_not_a_500(demo, path):
+    page = fetch(demo, path, status=400)
+    if ".json" in path:
+        assert page.json()["ok"] is False and page.json()["status"] == 400
+    else:
+        assert "synthetic" in page.text.lower()
+
+
 def test_the_menu_links_the_pictures(demo):
     page = fetch(demo, "/").text
     for href in ("/-/cryokb/evidence-map", "/-/cryokb/graph", "/-/cryokb/outcomes-by-year",
