@@ -111,7 +111,7 @@ def startup(datasette):
                 break
         if state.database is not None:
             datasette.jinja_env.globals.update(
-                cryokb_synthetic=state.synthetic, cryokb_database=state.database,
+                cryokb_synthetic=state.synthetic, cryokb_database=state.database, cryokb_built=state.has_concepts,
                 cryokb_pages=[(f"/-/cryokb/{slug}", label) for slug, label in PAGES])
 
     return inner
@@ -274,6 +274,8 @@ def menu_links(datasette):
     state = _state(datasette)
     if state.database is None:
         return []
+    if not state.has_concepts:  # before cryokb build: the evidence pages are not there
+        return [{"href": f"/{state.database}/articles", "label": "Articles"}]
     links = [{"href": f"/{state.database}/evidence_by_lesion", "label": "Evidence by lesion type"}]
     links += [{"href": f"/-/cryokb/{slug}", "label": label} for slug, label in PAGES]
     links.append({"href": f"/{state.database}/review_queue", "label": "Articles needing review"})
@@ -395,7 +397,14 @@ def filters_from_request(request, database, table, datasette):
     those rows only. Datasette's clause stays: the result is the same, only faster.
     """
     state = _state(datasette)
-    if table != "articles" or database != state.database or not state.has_concepts:
+    if table != "articles" or database != state.database:
+        return None
+    if not state.has_concepts:
+        if request.args.getlist(FILTER_ARG):  # dropped without a word, it listed every article as if filtered
+            from datasette.utils.asgi import BadRequest
+
+            raise BadRequest(f"{FILTER_ARG} filters by the evidence, which this database does not have yet: "
+                             "run cryokb build")
         return None
     keys = request.args.getlist(FILTER_ARG)
     keys += [key for name in KEY_ARRAY_COLUMNS for key in request.args.getlist(f"{name}__arraycontains")]

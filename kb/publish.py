@@ -132,6 +132,9 @@ def _fill_metadata(metadata: dict, facts: dict, conn: sqlite3.Connection) -> dic
     if facts["meta"].get("synthetic") == "true":
         parts.append("SYNTHETIC demo records, not real articles")
     metadata["source"] = "; ".join(parts)
+    unbuilt = metadata.pop("cryokb_unbuilt_description_html", None)
+    if unbuilt and not conn.execute("select 1 from sqlite_master where name = 'article_concepts'").fetchone():
+        metadata["description_html"] = unbuilt
     database = metadata.setdefault("databases", {}).setdefault(DATABASE_NAME, {})
     database["source"] = metadata["source"]
     extra = [f"{facts['articles']:,} articles"]

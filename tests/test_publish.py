@@ -716,6 +716,28 @@ def test_a_visitor_s_mistake_in_a_url_is_a_400_page_not_a_500(demo, path):
         assert "synthetic" in page.text.lower()
 
 
+def test_a_store_never_built_links_only_to_pages_it_has_and_refuses_concept_filters(tmp_path):
+    """Before cryokb build the menu, the cards and the description led to 404s, and a
+    concept filter was dropped without a word: every article listed as if filtered."""
+    from cryokb_data import path as data_path
+    from kb.importing import import_files
+    from kb.publish import make_datasette
+
+    db = tmp_path / "harvested.db"
+    store = Store(db).ensure_shape()
+    import_files(store, [str(data_path("samples/demo_pubmed.xml"))], processes=False)
+    store.db.close()
+    ds = make_datasette(db)
+    links = set()
+    for page in ("/", "/cryokb", "/cryokb/articles"):
+        links.update(href.replace("&amp;", "&") for href in re.findall(r'href="(/[^"#]*)"', fetch(ds, page).text))
+    assert "/cryokb/articles" in links
+    for href in sorted(links):
+        assert asyncio.run(ds.client.get(href)).status_code < 400, href
+    refused = fetch(ds, "/cryokb/articles.json?_concept=desmoid_tumor", status=400).json()
+    assert "run cryokb build" in refused["error"]
+
+
 def test_the_menu_links_the_pictures(demo):
     page = fetch(demo, "/").text
     for href in ("/-/cryokb/evidence-map", "/-/cryokb/graph", "/-/cryokb/outcomes-by-year",
