@@ -147,7 +147,7 @@ DROP VIEW IF EXISTS outcome_sentences;
 CREATE VIEW outcome_sentences AS
 SELECT o.id AS outcome_id, o.pmid, a.pub_year, a.title, a.lesion_types, o.measure, o.grade, o.scale,
        o.percent, o.count, o.total, o.before, o.after, o.timepoint, o.direction,
-       o.evidence_text, s.text AS sentence, a.retracted
+       o.evidence_text, s.text AS sentence, a.retracted, a.relevant
 FROM outcomes o
 JOIN articles a ON a.pmid = o.pmid
 LEFT JOIN sentences s ON s.id = o.sentence_id

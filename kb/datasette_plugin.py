@@ -711,7 +711,8 @@ async def outcomes_page(datasette, request):
     data = await outcomes_data(datasette, request.args.get("measure"))
     return await _render(datasette, request, "cryokb_outcomes.html", "Outcomes by publication year",
                          bars=stacked_bars_svg(data), dots=percent_by_year_svg(data, _state(datasette).database),
-                         measures=data["measures"], measure=data["measure"], empty=not data["counts"])
+                         measures=data["measures"], measure=data["measure"], empty=not data["counts"],
+                         dotted=len(data["values"]) <= MAX_DOTS, max_dots=MAX_DOTS)
 
 
 def _years(rows) -> list[int]:

@@ -612,6 +612,22 @@ def test_outcomes_by_year_counts_articles_per_measure_and_plots_the_chosen_one(d
         assert source[0]["percent"] == value["percent"] and source[0]["sentence"]
 
 
+def test_each_measure_s_chart_links_to_exactly_the_sentences_it_plots_or_says_it_has_no_percentages(demo):
+    """The link also listed retracted articles' and unplottable values (17 sentences for 13
+    values), and a measure with no percentage showed a heading over an empty figure."""
+    import html
+
+    for measure in fetch(demo, "/-/cryokb/outcomes-by-year.json").json()["measures"]:
+        plotted = fetch(demo, f"/-/cryokb/outcomes-by-year.json?measure={measure}").json()["values"]
+        page = fetch(demo, f"/-/cryokb/outcomes-by-year?measure={measure}").text
+        if not plotted:
+            assert "No percentage was extracted for" in page, measure
+            continue
+        behind = html.unescape(re.search(r'<a href="([^"]+)">The sentences behind them</a>', page).group(1))
+        listed = rows(demo, behind)
+        assert sorted(r["outcome_id"] for r in listed) == sorted(v["outcome_id"] for v in plotted), measure
+
+
 def test_asking_for_measures_that_do_not_exist_does_not_grow_the_cache(demo):
     from kb.datasette_plugin import _state
 
