@@ -406,14 +406,14 @@ def filters_from_request(request, database, table, datasette):
             raise BadRequest(f"{FILTER_ARG} filters by the evidence, which this database does not have yet: "
                              "run cryokb build")
         return None
-    keys = request.args.getlist(FILTER_ARG)
+    keys = [key for key in request.args.getlist(FILTER_ARG) if key]  # an empty one filters nothing
     keys += [key for name in KEY_ARRAY_COLUMNS for key in request.args.getlist(f"{name}__arraycontains")]
     if not keys:
         return None
     from datasette.filters import FilterArguments
 
     clauses, params = concept_filter(keys)
-    described = [f"{key.replace('_', ' ')} is reported" for key in request.args.getlist(FILTER_ARG)]
+    described = [f"{key.replace('_', ' ')} is reported" for key in request.args.getlist(FILTER_ARG) if key]
     return FilterArguments(clauses, params, human_descriptions=described)
 
 
@@ -926,7 +926,8 @@ def graph_svg(data: dict) -> Markup:
 def concept_link(database: str, concept: str, field_name: str | None) -> str:
     """Where 'all articles with this concept' lives in Datasette."""
     if field_name == "outcomes":
-        return f"/{database}/outcome_sentences?measure={urllib.parse.quote(concept)}&retracted=0"
+        return (f"/{database}/outcome_sentences?measure={urllib.parse.quote(concept)}"
+                "&relevant=1&retracted=0")
     if field_name:
         return (f"/{database}/articles?relevant=1&retracted=0&deleted=0"
                 f"&{FILTER_ARG}={urllib.parse.quote(concept)}")
@@ -952,7 +953,9 @@ async def graph_node_json(datasette, request):
                "order by a.pub_year desc, a.pmid limit ?")
     articles = [dict(r) for r in await db.execute(sql, [concept, ARTICLES_PER_PANEL])]
     return Response.json({"node": node, "articles": articles,
-                          "all_url": concept_link(state.database, concept, node["field"])})
+                          "all_url": concept_link(state.database, concept, node["field"]),
+                          # the table of an outcome lists its values, several an article
+                          "all_label": "their outcomes, with the sentences" if node["field"] == "outcomes" else None})
 
 
 async def graph_edge_json(datasette, request):

@@ -754,6 +754,21 @@ def test_a_store_never_built_links_only_to_pages_it_has_and_refuses_concept_filt
     assert "run cryokb build" in refused["error"]
 
 
+def test_an_empty_concept_filter_filters_nothing(demo):
+    """It said "0 rows where  is reported"."""
+    total = fetch(demo, "/cryokb/articles.json?_size=0").json()["filtered_table_rows_count"]
+    assert fetch(demo, "/cryokb/articles.json?_concept=&_size=0").json()["filtered_table_rows_count"] == total
+    assert " is reported" not in fetch(demo, "/cryokb/articles?_concept=").text
+
+
+def test_an_outcome_node_names_its_table_for_what_it_lists(demo):
+    """Offered as "all of them in a table" beside 22 articles, it opened 29 outcome rows."""
+    node = fetch(demo, "/-/cryokb/graph/node.json?id=complications").json()
+    assert node["all_label"] == "their outcomes, with the sentences"
+    assert {r["pmid"] for r in rows(demo, node["all_url"])} >= {a["pmid"] for a in node["articles"]}
+    assert fetch(demo, "/-/cryokb/graph/node.json?id=bone_metastasis").json()["all_label"] is None
+
+
 def test_the_menu_links_the_pictures(demo):
     page = fetch(demo, "/").text
     for href in ("/-/cryokb/evidence-map", "/-/cryokb/graph", "/-/cryokb/outcomes-by-year",

@@ -115,7 +115,7 @@
         list.appendChild(item);
       });
       panel.appendChild(list);
-      panel.appendChild(el("a", data.truncated ? "first articles in a table" : "all of them in a table",
+      panel.appendChild(el("a", data.all_label || (data.truncated ? "first articles in a table" : "all of them in a table"),
                            { href: data.all_url }));
     }
     function load(url) {
