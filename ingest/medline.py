@@ -95,9 +95,9 @@ BLOCK = 1 << 16
 # unwrapped abstract of another writer's stays far below this; a longer line makes its
 # record a problem and is read past a piece at a time, so that memory stays flat.
 MAX_LINE = 1 << 20
-# The longest record read as one, in characters. PubMed's largest (thousands of authors, each with an
-# affiliation) stay near a megabyte; a record held whole costs many times its size in
-# memory, so one over this is a problem, read past line by line.
+# The longest record read as one, in characters. PubMed's largest (thousands of authors,
+# each with an affiliation) stay near a megabyte; a record held whole costs many times
+# its size in memory, so one over this is a problem, read past line by line.
 MAX_RECORD = 16 << 20
 
 

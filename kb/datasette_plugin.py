@@ -50,6 +50,7 @@ MEASURE_COLOURS = ["#2c6fbb", "#d9822b", "#3a9a5b", "#c2414b", "#8e5bb5", "#8c6d
 PAGES = (("evidence-map", "Evidence map"), ("outcomes-by-year", "Outcomes by year"),
          ("graph", "Concept graph"))
 ARTICLES_PER_PANEL = 50
+OUTCOMES_LABEL = "their outcomes, with the sentences"  # the graph panel's link for an outcome node
 MAX_DOTS = 600
 
 
@@ -329,7 +330,8 @@ def _doi_url(doi: str) -> str:
 # from, so that every number shown can be followed to its sentences.
 SUMMARY_TABLES = {"evidence_by_lesion": "lesion_type", "evidence_by_indication": "indication"}
 # The grouping of group_outcome_values and the table of a summary's articles, by its key column.
-SUMMARY_SOURCES = {"lesion_type": ("lesion_type", "article_lesions"), "indication": ("indication", "article_indications")}
+SUMMARY_SOURCES = {"lesion_type": ("lesion_type", "article_lesions"),
+                   "indication": ("indication", "article_indications")}
 COUNTED_COLUMNS = frozenset({"label", "studies", "patients", "lesions"})
 
 
@@ -346,7 +348,8 @@ def _summary_cell(row, value, column, database: str, key_column: str) -> Markup 
         return Markup('<a href="/{}/{}?{}">{}</a>').format(database, articles, query, value)
     for suffix in ("_median", "_range"):
         if column.endswith(suffix):
-            query = urllib.parse.urlencode({"grouping": grouping, "grp": key, "metric": _metric(column[: -len(suffix)])})
+            metric = _metric(column[: -len(suffix)])
+            query = urllib.parse.urlencode({"grouping": grouping, "grp": key, "metric": metric})
             return Markup('<a href="/{}/group_outcome_values?{}" title="The values, each with its sentence">{}</a>'
                           ).format(database, query, value)
     return None
@@ -955,7 +958,7 @@ async def graph_node_json(datasette, request):
     return Response.json({"node": node, "articles": articles,
                           "all_url": concept_link(state.database, concept, node["field"]),
                           # the table of an outcome lists its values, several an article
-                          "all_label": "their outcomes, with the sentences" if node["field"] == "outcomes" else None})
+                          "all_label": OUTCOMES_LABEL if node["field"] == "outcomes" else None})
 
 
 async def graph_edge_json(datasette, request):
