@@ -94,6 +94,8 @@ def startup(datasette):
     The banner and the menu go into the Jinja globals of this Datasette, so that every
     page has them, Datasette's own error pages included (those get no extra_template_vars).
     """
+    _error_pages_without_rich()  # here, not at import: that would import datasette.plugins half-made
+
     async def inner():
         state = _state(datasette)
         for name, db in datasette.databases.items():
@@ -215,8 +217,6 @@ def _error_pages_without_rich() -> None:
     if getattr(errors, "rich", None) is not None:
         errors.rich = None
 
-
-_error_pages_without_rich()
 
 
 WRITTEN_UNDER_US = (

@@ -769,6 +769,20 @@ def test_an_outcome_node_names_its_table_for_what_it_lists(demo):
     assert fetch(demo, "/-/cryokb/graph/node.json?id=bone_metastasis").json()["all_label"] is None
 
 
+def test_importing_the_plugin_first_leaves_datasette_s_plugins_whole():
+    """The plugin, imported before Datasette's plugin manager (as test_evidence does), made
+    that manager load it through its entry point half-imported: our cells and facets and
+    Datasette's own error handler went missing, and every error page failed."""
+    import subprocess
+    import sys
+
+    code = ("import kb.datasette_plugin, datasette.plugins as p; "
+            "print(sorted({i.plugin_name for i in p.pm.hook.handle_exception.get_hookimpls()}), "
+            "sorted({i.plugin_name for i in p.pm.hook.render_cell.get_hookimpls()}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "datasette.handle_exception" in out and "cryokb" in out.split("] [")[1]
+
+
 def test_the_menu_links_the_pictures(demo):
     page = fetch(demo, "/").text
     for href in ("/-/cryokb/evidence-map", "/-/cryokb/graph", "/-/cryokb/outcomes-by-year",
