@@ -218,7 +218,6 @@ def _error_pages_without_rich() -> None:
         errors.rich = None
 
 
-
 WRITTEN_UNDER_US = (
     "{path} has been written since this server opened it. The server reads it as a fixed "
     "(immutable) file, so what it would show now is not to be trusted: restart cryokb serve "
