@@ -22,6 +22,7 @@ import click
 from click.core import ParameterSource
 
 from cryokb_data import path as data_path
+from kb.config import names_a_folder
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 DEFAULT_EUTILS_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
@@ -79,7 +80,7 @@ def _db_given(ctx, param, value: str | None) -> Path | None:
     if value in ("", "."):
         raise click.BadParameter("is empty or names the current folder: give a database file", ctx=ctx,
                                  param=param)
-    if os.path.basename(value) in ("", ".", ".."):  # "kb/", "kb/.": as a Path, "kb"
+    if names_a_folder(value):  # "kb/", "kb/.": as a Path, "kb"
         raise click.BadParameter(f"{value!r} ends with a slash or a dot, so it names a folder: give a database "
                                  "file", ctx=ctx, param=param)
     return Path(value)

@@ -69,13 +69,18 @@ def _seconds(value, where: str) -> float:
     return number
 
 
+def names_a_folder(text: str) -> bool:
+    """Whether a path typed as text ends in a slash or a dot, so that it names a folder:
+    as a Path it would lose them ("kb/" is "kb"), and a file would be made of the folder."""
+    return os.path.basename(text) in ("", ".", "..")
+
+
 def _path(value, where: str) -> Path:
-    """A file's path; one ending in a slash or a dot names a folder, which as a Path would
-    lose them ("kb/" made a file "kb")."""
+    """A file's path; one that names a folder is refused (names_a_folder)."""
     if isinstance(value, Path):
         return _home_expanded(value, where)
     text = _text(value, where)
-    if os.path.basename(text) in ("", ".", ".."):
+    if names_a_folder(text):
         raise ConfigError(f"{where}: {text!r} ends with a slash or a dot, so it names a folder: give a file")
     return _home_expanded(Path(text), where)
 
