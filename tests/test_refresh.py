@@ -236,13 +236,15 @@ def test_a_database_in_a_folder_that_does_not_exist_is_refused_before_any_reques
 
 
 def test_a_second_run_with_nothing_new_makes_two_searches_and_no_fetch(config, emu, tmp_path):
-    refresh_json(config)
+    first = refresh_json(config)
     emu.requests.clear()
     summary = refresh_json(config)
     assert [r.params.get("datetype") for r in emu.requests_to("esearch")] == ["edat", "mdat"]
     assert emu.requests_to("efetch") == []
     assert (summary["fetched"], summary["new"], summary["extracted"], summary["by_lesion_type"]) == (0, 0, 0, {})
-    assert summary["since"] == (TODAY - dt.timedelta(days=1)).strftime("%Y/%m/%d")
+    # The day before the first run's last day, not before the test's "today": a run may cross midnight (UTC).
+    first_until = dt.datetime.strptime(first["until"], "%Y/%m/%d").date()
+    assert summary["since"] == (first_until - dt.timedelta(days=1)).strftime("%Y/%m/%d")
     assert query(tmp_path / "kb.db", "select id, outcome from refresh_runs") == [(1, "ok"), (2, "ok")]
 
 
