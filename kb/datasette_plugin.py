@@ -677,10 +677,12 @@ def heatmap_svg(data: dict, database: str) -> Markup:
 # --- outcomes over publication years --------------------------------------------------------
 
 
-async def outcomes_data(datasette, measure: str | None) -> dict:
+async def outcomes_data(datasette, measure: str | None, grade: str | None = None) -> dict:
     """Counts per year and measure, and the chosen measure's percentages, each with its
-    outcome. Cached per measure the database has (not per ``?measure=`` asked, which
-    anyone can vary without end)."""
+    outcome. A measure with grades (complications: major, minor, any) plots one grade at a
+    time: a 2% major and a 30% minor rate in one series would read as scatter. Cached per
+    measure and grade the database has (not per ``?measure=`` asked, which anyone can vary
+    without end)."""
     state, db = _db(datasette)
     where = "a.relevant = 1 and a.retracted = 0 and a.deleted = 0 and a.pub_year is not null"
     if "outcome_counts" not in state.cache:
@@ -694,26 +696,36 @@ async def outcomes_data(datasette, measure: str | None) -> dict:
     measures = sorted({c["measure"] for c in counts})
     chosen = measure if measure in measures else ("local_control" if "local_control" in measures else
                                                   (measures[0] if measures else None))
-    key = ("outcome_values", chosen)
+    if ("outcome_grades", chosen) not in state.cache:
+        state.cache[("outcome_grades", chosen)] = [r[0] for r in await db.execute(
+            f"select distinct o.grade from outcomes o join articles a on a.pmid = o.pmid where {where} "
+            "and o.measure = ? and o.percent is not null and o.grade is not null order by 1", [chosen])] \
+            if chosen else []
+    grades = state.cache[("outcome_grades", chosen)]
+    chosen_grade = (grade if grade in grades else grades[0]) if grades else None
+    key = ("outcome_values", chosen, chosen_grade)
     if key not in state.cache:
         state.cache[key] = [dict(r) for r in await db.execute(
             f"select a.pub_year as year, o.percent, o.pmid, o.id as outcome_id, a.title from outcomes o "
             f"join articles a on a.pmid = o.pmid where {where} and o.measure = ? and o.percent is not null "
-            "order by a.pub_year, o.pmid", [chosen])] if chosen else []
-    return {"counts": counts, "measures": measures, "measure": chosen, "values": state.cache[key]}
+            "and (? is null or o.grade = ?) order by a.pub_year, o.pmid",
+            [chosen, chosen_grade, chosen_grade])] if chosen else []
+    return {"counts": counts, "measures": measures, "measure": chosen, "grades": grades, "grade": chosen_grade,
+            "values": state.cache[key]}
 
 
 async def outcomes_json(datasette, request):
-    data = await outcomes_data(datasette, request.args.get("measure"))
+    data = await outcomes_data(datasette, request.args.get("measure"), request.args.get("grade"))
     summary = dict(data, values=[{k: v[k] for k in ("year", "percent", "pmid", "outcome_id")} for v in data["values"]])
     return Response.json(summary)
 
 
 async def outcomes_page(datasette, request):
-    data = await outcomes_data(datasette, request.args.get("measure"))
+    data = await outcomes_data(datasette, request.args.get("measure"), request.args.get("grade"))
     return await _render(datasette, request, "cryokb_outcomes.html", "Outcomes by publication year",
                          bars=stacked_bars_svg(data), dots=percent_by_year_svg(data, _state(datasette).database),
-                         measures=data["measures"], measure=data["measure"], empty=not data["counts"],
+                         measures=data["measures"], measure=data["measure"], grades=data["grades"],
+                         grade=data["grade"], empty=not data["counts"],
                          dotted=len(data["values"]) <= MAX_DOTS, max_dots=MAX_DOTS)
 
 

@@ -65,11 +65,14 @@ ARTICLES = [
                     "Clinical success was achieved in 19 of 20 patients (95%)")]}),
     ("91000005", 2023, "Cryoablation of oligometastatic bone disease for local tumour control",
      "Twenty-two patients with bone metastases were ablated for local control. "
-     "Local control was achieved in 20 of 22 patients (91%) at 1 year.",
+     "Local control was achieved in 20 of 22 patients (91%) at 1 year. "
+     "A major adverse event occurred in one patient (5%).",
      {"lesion": ("bone_metastasis", "bone metastases"), "indication": ("local_tumor_control", "local control"),
       "guidance": None, "design": "prospective", "n": 22,
       "outcomes": [({"measure": "local_control", "count": 20, "total": 22, "percent": 91, "timepoint": "1 year"},
-                    "Local control was achieved in 20 of 22 patients (91%)")]}),
+                    "Local control was achieved in 20 of 22 patients (91%)"),
+                   ({"measure": "complications", "grade": "major", "count": 1, "percent": 5},
+                    "A major adverse event occurred in one patient (5%)")]}),
     ("91000006", 2024, "Cryoablation of desmoid tumours: early results without an outcome",
      "Six patients with desmoid tumours were treated under MRI guidance. "
      "Follow-up is ongoing.",
@@ -618,14 +621,32 @@ def test_each_measure_s_chart_links_to_exactly_the_sentences_it_plots_or_says_it
     import html
 
     for measure in fetch(demo, "/-/cryokb/outcomes-by-year.json").json()["measures"]:
-        plotted = fetch(demo, f"/-/cryokb/outcomes-by-year.json?measure={measure}").json()["values"]
-        page = fetch(demo, f"/-/cryokb/outcomes-by-year?measure={measure}").text
-        if not plotted:
-            assert "No percentage was extracted for" in page, measure
-            continue
-        behind = html.unescape(re.search(r'<a href="([^"]+)">The sentences behind them</a>', page).group(1))
-        listed = rows(demo, behind)
-        assert sorted(r["outcome_id"] for r in listed) == sorted(v["outcome_id"] for v in plotted), measure
+        grades = fetch(demo, f"/-/cryokb/outcomes-by-year.json?measure={measure}").json()["grades"] or [""]
+        for grade in grades:
+            plotted = fetch(demo, f"/-/cryokb/outcomes-by-year.json?measure={measure}&grade={grade}").json()["values"]
+            page = fetch(demo, f"/-/cryokb/outcomes-by-year?measure={measure}&grade={grade}").text
+            if not plotted:
+                assert "No percentage was extracted for" in page, measure
+                continue
+            behind = html.unescape(re.search(r'<a href="([^"]+)">The sentences behind them</a>', page).group(1))
+            listed = rows(demo, behind)
+            assert sorted(r["outcome_id"] for r in listed) == sorted(v["outcome_id"] for v in plotted), (measure, grade)
+
+
+def test_complication_rates_are_plotted_one_grade_at_a_time(demo):
+    """Major and minor complication rates pooled in one series read as scatter."""
+    data = fetch(demo, "/-/cryokb/outcomes-by-year.json?measure=complications").json()
+    assert {"major", "minor"} <= set(data["grades"]) and data["grade"] == data["grades"][0]
+    for grade in data["grades"]:
+        plotted = fetch(demo, f"/-/cryokb/outcomes-by-year.json?measure=complications&grade={grade}").json()["values"]
+        assert plotted, grade
+        for value in plotted:
+            assert rows(demo, f"/cryokb/outcomes?id={value['outcome_id']}")[0]["grade"] == grade
+    page = fetch(demo, "/-/cryokb/outcomes-by-year?measure=complications&grade=minor").text
+    assert '<option value="minor" selected>' in page and "complications (minor): percentages" in page
+    assert fetch(demo, "/-/cryokb/outcomes-by-year.json?measure=complications&grade=nonsense").json()["grade"] == \
+        data["grades"][0]
+    assert fetch(demo, "/-/cryokb/outcomes-by-year.json?measure=local_control&grade=major").json()["grade"] is None
 
 
 def test_asking_for_measures_that_do_not_exist_does_not_grow_the_cache(demo):
