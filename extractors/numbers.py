@@ -29,7 +29,8 @@ log = logging.getLogger("cryokb")
 
 SPANS_KEY = "cryokb_numbers"
 DATA_FILE = "numbers.json"
-_ALLOWED_KEYS = {"_about", "units", "teens", "tens", "single", "time_units", "measure_units", "year_min", "year_max"}
+_ALLOWED_KEYS = {"_about", "units", "teens", "tens", "single", "time_units", "measure_units", "year_min", "year_max",
+                 "references"}
 
 
 class NumberRulesError(ValueError):
@@ -80,6 +81,7 @@ class _Rules:
     year_min: int
     year_max: int
     word_pattern: str
+    references: re.Pattern
 
 
 @lru_cache(maxsize=1)
@@ -96,7 +98,16 @@ def _rules() -> _Rules:
         year_min=int(data["year_min"]),
         year_max=int(data["year_max"]),
         word_pattern=_word_number_pattern(data),
+        references=_references_pattern(data["references"]),
     )
+
+
+def _references_pattern(section) -> re.Pattern:
+    try:
+        return re.compile("|".join(f"(?:{p})" for p in section["patterns"]), re.IGNORECASE)
+    except (TypeError, KeyError, re.error) as exc:
+        raise NumberRulesError(f"{DATA_FILE}: numbers.references must hold 'patterns', a list of regular "
+                               f"expressions: {exc}") from None
 
 
 def _alt(words) -> str:
@@ -144,7 +155,7 @@ def number_pattern() -> re.Pattern:
 
 
 _PLAIN = re.compile(r"(?<![\w.,/\-−])(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?!\d)|\.\d+)")
-_UNIT = re.compile(r"[ \t]?-?[ \t]?([A-Za-zµ°][A-Za-z³/]*)")
+_UNIT = re.compile(r"[ \t\u00a0\u2009\u202f]?-?[ \t\u00a0\u2009\u202f]?([A-Za-zµ°][A-Za-z³/]*)")
 _AGE = re.compile(r"[\s-]*(?:years?|months?)[\s-]*old\b|\s*-?\s*(?:yo|y/o)\b", re.IGNORECASE)
 _RANGE_FROM = re.compile(r"\bfrom\s*$", re.IGNORECASE)
 _RANGE_WORD = re.compile(r"\b(?:rang\w*|between|aged?|varied|varying)\s+(?:\w+\s+)?from\s*$", re.IGNORECASE)
@@ -215,12 +226,17 @@ def _find_numbers(text: str) -> list[Number]:
     found = []
     master = number_pattern()
     anchors = anchor_pattern()
+    references = [(m.start(), m.end()) for m in _rules().references.finditer(text)]
     pos = 0
     while True:
         anchor = anchors.search(text, pos)
         if anchor is None:
             break
         start = anchor.start()
+        reference = next((end for s, end in references if s <= start < end), None)
+        if reference is not None:  # "[22]", "(Fig. 2)": names a source, counts nothing
+            pos = reference
+            continue
         prefix = _PREFIX.search(text, max(pos, start - 14), start)
         if prefix is not None:
             start = prefix.start()

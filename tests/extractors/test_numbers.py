@@ -215,3 +215,23 @@ def test_bad_rules_file_raises_a_typed_error_naming_the_file(rules_file):
     rules = rules_file(numbers._rules, "numbers.json", '{"numbers": {"units": {}, "surprise": 1}}')
     with pytest.raises(numbers.NumberRulesError, match="numbers.json"):
         rules()
+
+
+@pytest.mark.parametrize("text", [
+    "Mean VAS decreased from 8 to 3 [22].",
+    "as reported earlier [4, 7-9], pain decreased from 8 to 3",
+    "Mean VAS decreased from 8 to 3 (Fig. 2).",
+    "Mean VAS decreased from 8 to 3 (see Supplementary Table 4).",
+    "Mean VAS decreased from 8 to 3 (Figures 2A and 3).",
+])
+def test_citations_and_figure_numbers_are_not_quantities(text):
+    assert [n.value for n in find_numbers(text)] == [8, 3]
+
+
+def test_a_bracketed_count_or_interval_is_still_a_number():
+    assert [n.text for n in find_numbers("local control [95% CI 71-95] in 12 [of 14] tumours")][:2] == ["95%", "71-95"]
+    assert [n.value for n in find_numbers("tumours [n = 12]")] == [12]
+
+
+def test_a_number_before_a_non_breaking_space_keeps_its_unit():
+    assert only("Twenty\u00a0patients were treated").unit == "patients"
