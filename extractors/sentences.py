@@ -21,6 +21,7 @@ from extractors.numbers import doc_text, set_sentences, set_token_table
 SENTENCE_END = (".", "!", "?", "…")
 NOT_START = numpy.uint64(2**64 - 1)  # -1 as spaCy stores it: "not a sentence start"
 CLOSERS = frozenset({")", "]", '"', "'", "”", "’"})
+LINE_BREAKS = ("\n", "\r", "\u2028", "\u2029")  # U+2028/9: the line and paragraph separators
 
 
 @Language.factory(
@@ -73,13 +74,17 @@ class SentenceRules:
         return doc
 
 
+def _breaks_line(space: str) -> bool:
+    return any(mark in space for mark in LINE_BREAKS)
+
+
 def _start_after(columns: tuple, text: str, i: int, n: int) -> int | None:
     """The token that starts a sentence after candidate ``i``, or None.
 
     ``columns`` are the tokens' IS_SPACE, IDX and LENGTH values as lists."""
     space, idx, length = columns
     if space[i]:
-        if "\n" not in text[idx[i] : idx[i] + length[i]]:
+        if not _breaks_line(text[idx[i] : idx[i] + length[i]]):
             return None
         j = i + 1
         while j < n and space[j]:
@@ -91,7 +96,12 @@ def _start_after(columns: tuple, text: str, i: int, n: int) -> int | None:
     if j >= n:
         return None
     if space[j]:
-        return None  # the line break itself starts the next sentence
+        if _breaks_line(text[idx[j] : idx[j] + length[j]]):
+            return None  # the line break itself starts the next sentence
+        while j < n and space[j]:  # "100%.\u00a0Pain", "100%.  Pain": spaces the tokenizer keeps as tokens
+            j += 1
+        if j >= n:
+            return None
     first = text[idx[j]]
     if first.islower() or first in ",;:":
         return None  # "approx. 3 cm" style, or an unlisted abbreviation

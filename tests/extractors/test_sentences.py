@@ -46,6 +46,18 @@ def test_a_new_line_always_starts_a_sentence(nlp):
     ]
 
 
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\r"])
+def test_a_line_or_paragraph_separator_starts_a_sentence(nlp, separator):
+    text = f"Cryoablation was performed in nine patients.{separator}Technical success was 100%."
+    assert sentences(nlp, text) == ["Cryoablation was performed in nine patients.", "Technical success was 100%."]
+
+
+@pytest.mark.parametrize("space", ["\u00a0", "  ", "\u2009 "])
+def test_a_sentence_ends_before_a_space_the_tokenizer_keeps(nlp, space):
+    text = f"Technical success was 100%.{space}Pain response was 78%."
+    assert sentences(nlp, text) == ["Technical success was 100%.", "Pain response was 78%."]
+
+
 def test_lower_case_after_a_period_does_not_start_a_sentence(nlp):
     assert len(sentences(nlp, "Lesions were 2 cm. in size on average.")) == 1
 
