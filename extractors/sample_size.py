@@ -251,7 +251,9 @@ def _sexes_total(text, best: Candidate, numbers) -> int | None:
 
 
 def _arms_total(text, best: Candidate, sentences, numbers) -> int | None:
-    """A comparative study's population: the arms of one sentence added up."""
+    """A comparative study's population: the arms of one sentence added up, unless the
+    count chosen is already their total ("Fifty patients were included: 20 underwent
+    cryoablation and 30 surgery")."""
     p = rules().patterns
     if not sentences:
         return None
@@ -259,7 +261,7 @@ def _arms_total(text, best: Candidate, sentences, numbers) -> int | None:
     sentence = text[s_start:s_end]
     if len(p["group_words"].findall(sentence)) < 2:
         return None
-    arms = []
+    arms, others = [], []
     for n in numbers:
         if not (s_start <= n.start < s_end) or n.kind != "number" or not isinstance(n.value, int):
             continue
@@ -267,6 +269,10 @@ def _arms_total(text, best: Candidate, sentences, numbers) -> int | None:
             continue
         if n.start == best.start or p["arm_after"].match(text, n.end) or p["patient_after"].match(text, n.end):
             arms.append(n.value)
+            if n.start != best.start:
+                others.append(n.value)
+    if len(others) >= 2 and sum(others) == best.value:
+        return best.value
     return sum(arms) if len(arms) >= 2 else None
 
 

@@ -92,6 +92,19 @@ def test_a_comparative_study_counts_all_arms(population, text, total):
     assert population(text)[0] == total
 
 
+@pytest.mark.parametrize("text", [
+    "Fifty patients were included: 20 underwent cryoablation and 30 underwent surgical resection.",
+    "Of the 50 patients, 20 were treated with cryoablation and 30 with surgery.",
+])
+def test_a_total_stated_before_its_arms_is_not_added_to_them(population, text):
+    assert population(text)[0] == 50
+
+
+def test_a_non_breaking_space_does_not_hide_the_population(population):
+    text = "Twenty\u00a0patients underwent cryoablation of desmoid tumours. Local progression occurred in 3 patients."
+    assert population(text)[0] == 20
+
+
 def test_a_systematic_review_counts_its_pooled_patients(population):
     text = (
         "We searched three databases. Fifteen studies comprising a total of 812 patients were included. "
