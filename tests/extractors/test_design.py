@@ -68,6 +68,12 @@ def test_cue_phrases(text, expected):
         ("In 25 patients pain decreased. Larger randomized trials are needed.", "retrospective"),
         # animals named in the background of a clinical series
         ("We treated 20 consecutive patients; earlier swine studies had shown safety.", "retrospective"),
+        # a review cited, a trial denied
+        ("We retrospectively reviewed 20 patients. Pain response was 80%, consistent with a recent meta-analysis.",
+         "retrospective"),
+        ("No randomized controlled trial has compared cryoablation with radiotherapy. We report 20 consecutive "
+         "patients.", "retrospective"),
+        ("This was not a randomized study. Twenty patients were treated with cryoablation.", "retrospective"),
     ],
 )
 def test_cues_in_the_wrong_context_do_not_decide(text, expected):
