@@ -51,7 +51,7 @@ _REQUIRED = {
     "pain_before_marker", "pain_before_after_value", "pain_stops", "followup_timepoint", "definition",
     "before_gap_blockers", "vs_pair", "pain_before_anywhere", "one_before", "breakdown",
     "pain_value_followers", "pain_value_gap", "prior_treatment_after_cue", "non_progression_before",
-    "interval_parenthesis",
+    "interval_parenthesis", "pain_labels_respectively",
     "pooled_over_arms",
     "measure_in_gap",
     "named_event_after_verb",
@@ -166,6 +166,7 @@ class _Rules:
     definition: re.Pattern
     before_gap_blockers: re.Pattern
     vs_pair: re.Pattern
+    pain_labels_respectively: re.Pattern
     pain_before_anywhere: re.Pattern
     one_before: re.Pattern
     breakdown: re.Pattern
@@ -214,7 +215,7 @@ def rules() -> _Rules:
                 "skip_sentence", "hedges", "clause_breaks", "pain_before_marker", "pain_before_after_value",
                 "pain_stops", "followup_timepoint", "definition", "before_gap_blockers", "vs_pair",
                 "pain_before_anywhere", "one_before", "breakdown", "pain_value_followers",
-                "non_progression_before", "interval_parenthesis",
+                "non_progression_before", "interval_parenthesis", "pain_labels_respectively",
                 "pooled_over_arms",
                 "measure_in_gap",
                 "named_event_after_verb",
@@ -651,6 +652,8 @@ def _role(sent: str, n: Number, safe: bool = False) -> str | None:
     after = sent[n.end : n.end + 30]
     low = before.lower() if safe else None
     if n.kind == "percent":
+        if n.value > 100:
+            return None  # "110% of the target": a ratio, not the share of patients a rate is
         if (_maybe("not_a_rate_before", low) and r.not_a_rate_before.search(before)) or r.not_a_rate_after.match(after):
             return None
         return "percent"
@@ -731,8 +734,19 @@ def _drop_contradicted_zeros(sent: str, facts: list[_Fact], cues: list[_Cue], cl
             continue
         clause = _clause_of(cue.start, clauses)
         rated = any(id(f) not in taken and _clause_of(f.start, clauses) == clause and _partial(f) for f in facts)
-        if rated or r.zero_exceptions.search(sent):
+        if rated or _excepted(sent, cue, cues):
             cue.zero, cue.dropped = False, True
+
+
+def _excepted(sent: str, cue: _Cue, cues: list[_Cue]) -> bool:
+    """"No complications apart from two skin burns" makes an exception to the zero; "No
+    major complications occurred, but 4 minor ones" counts another grade, and the zero
+    of the major ones stands."""
+    m = rules().zero_exceptions.search(sent, cue.end)
+    if m is None:
+        return rules().zero_exceptions.search(sent) is not None
+    after = [c for c in cues if c.start >= m.start() and c.measure == cue.measure]
+    return not (cue.grade not in (None, "any") and after and all(c.grade not in (None, "any", cue.grade) for c in after))
 
 
 def _partial(fact: _Fact) -> bool:
@@ -1061,9 +1075,14 @@ def _pairs(sent, cue, values, has_baseline):
     """(before value, after Number) pairs of one sentence, in the order written.
 
     A baseline stated once ("7.4 before treatment, 2.1 at one month and 1.6 at twelve
-    months") is the before of every later value.
+    months") is the before of every later value. Two values labelled after them ("7.1
+    vs. 2.3 before and after treatment, respectively") take the labels' order.
     """
     r = rules()
+    labels = r.pain_labels_respectively.match(sent, values[-1].end) if len(values) == 2 else None
+    if labels:
+        first, second = values if labels.group("in_order") else reversed(values)
+        return [(_pain_value(first), second)]
     pairs = []
     before: Number | None = None
     prev_end = cue.end

@@ -162,12 +162,38 @@ CASES = [
      [{"measure": "pain_score", "scale": "other", "before": 6.2, "after": 1.8, "timepoint": "6 months"}]),
     ("Technical success was 96·7% (29 of 30).",
      [{"measure": "technical_success", "percent": 96.7, "count": 29, "total": 30}]),
+    # a citation or a figure after the last score is not a score
+    ("Mean VAS decreased from 8 to 3 [22].", [{"measure": "pain_score", "scale": "vas", "before": 8, "after": 3}]),
+    ("Mean VAS decreased from 8 to 3 (Fig. 2).", [{"measure": "pain_score", "scale": "vas", "before": 8, "after": 3}]),
+    # scores labelled after them take the labels' order
+    ("Mean VAS was 7.1 vs. 2.3 before and after treatment, respectively.",
+     [{"measure": "pain_score", "scale": "vas", "before": 7.1, "after": 2.3}]),
+    ("Mean NRS was 2.3 and 7.1 after and before ablation, respectively.",
+     [{"measure": "pain_score", "scale": "nrs", "before": 7.1, "after": 2.3}]),
+    # the patients whose pain improved are a response, not a score
+    ("Pain decreased in 7 of 9 patients (78%).", [{"measure": "pain_response", "count": 7, "total": 9, "percent": 78}]),
+    ("Pain improved in all 20 patients.", [{"measure": "pain_response", "count": 20, "total": 20}]),
+    # "none of them major" is the zero of a grade, not of the complications counted before it
+    ("Four patients (20%) had complications, none of them major.",
+     [{"measure": "complications", "grade": "any", "count": 4, "percent": 20},
+      {"measure": "complications", "grade": "major", "count": 0}]),
+    # another grade after "but" is no exception to the zero
+    ("No major complications occurred, but 4 minor complications (20%) were recorded.",
+     [{"measure": "complications", "grade": "major", "count": 0},
+      {"measure": "complications", "grade": "minor", "count": 4, "percent": 20}]),
 ]
 
 
 @pytest.mark.parametrize("text, expected", CASES, ids=[c[0][:50] for c in CASES])
 def test_results_sentences(outcomes, text, expected):
     assert outcomes(text) == expected
+
+
+@pytest.mark.parametrize("text", ["Clinical success was 110% of the target.",
+                                  "Technical success was 100%, and the ice ball covered 120% of the tumour volume."])
+def test_a_percentage_over_100_is_never_a_rate(outcomes, text):
+    found = outcomes(text)
+    assert found and all(0 <= o.get("percent", 0) <= 100 for o in found)
 
 
 @pytest.mark.parametrize("text", [
