@@ -149,6 +149,7 @@ class ConceptRuler:
         ext = r["generic_extremity"]
         self.generic_extremity = frozenset(ext["words"])
         self.soft_lesions = frozenset(ext["soft_tissue_lesions"])
+        self.soft_regions = dict(ext.get("soft_regions", {}))
         c = r["cement_in_surgery"]
         self.cement_terms = frozenset(c["cement_terms"])
         self.surgery_terms = frozenset(c["surgery_terms"])
@@ -312,10 +313,17 @@ class ConceptRuler:
 
     def _sites_in_context(self, spans: list[Span], table: TokenTable, text: str) -> list[Span]:
         """Drop soft-tissue sites that only describe a complication or a protected structure,
-        and generic limb words in a document without a soft-tissue lesion."""
-        soft_lesion = any(s.label_ == "lesion_types" and s.id_ in self.soft_lesions for s in spans)
+        and generic limb words in a document without a soft-tissue lesion; read a limb
+        region named for its bones as soft tissue where every lesion is a soft-tissue one."""
+        lesions = {s.id_ for s in spans if s.label_ == "lesion_types"}
+        soft_lesion = bool(lesions & self.soft_lesions)
+        soft_only = soft_lesion and lesions <= self.soft_lesions
         kept = []
         for span in spans:
+            if soft_only and span.label_ == "anatomic_sites":
+                region = self.soft_regions.get(text[span.start_char : span.end_char].lower())
+                if region is not None:
+                    span = Span(span.doc, span.start, span.end, label="anatomic_sites", span_id=region)
             if span.label_ == "anatomic_sites" and span.id_ in self.incidental_sites:
                 if not soft_lesion and text[span.start_char : span.end_char].lower() in self.generic_extremity:
                     continue

@@ -173,6 +173,16 @@ def test_limbs_of_a_bone_tumour_are_bones(concepts):
     assert ("anatomic_sites", "extremity_soft_tissue") in concepts("Desmoid tumours of the limbs were frozen.")
 
 
+def test_the_forearm_of_a_soft_tissue_lesion_is_soft_tissue_and_of_a_bone_lesion_bone(concepts):
+    """EVIDENCE_SCHEMA.md: `forearm` means the radius and ulna."""
+    soft = concepts("A schwannoma of the forearm was treated with percutaneous cryoablation.")
+    assert ("anatomic_sites", "extremity_soft_tissue") in soft and ("anatomic_sites", "forearm") not in soft
+    bone = concepts("An osteoid osteoma of the forearm was treated with percutaneous cryoablation.")
+    assert ("anatomic_sites", "forearm") in bone and ("anatomic_sites", "extremity_soft_tissue") not in bone
+    both = concepts("A desmoid tumour and a giant cell tumour of the forearm were treated with cryoablation.")
+    assert ("anatomic_sites", "forearm") in both
+
+
 def test_the_primary_of_a_metastasis_is_not_a_site(concepts):
     found = concepts("Lung metastases from head and neck cancer were frozen.")
     assert ("anatomic_sites", "head_neck") not in found
