@@ -80,6 +80,14 @@ def test_cues_in_the_wrong_context_do_not_decide(text, expected):
     assert design(text) == expected
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("There were no differences between the randomized groups. Sixty patients were randomized.", "randomized_trial"),
+    ("There was no heterogeneity in the meta-analysis of 12 studies.", "systematic_review"),
+])
+def test_a_negation_of_something_else_does_not_veto_the_design_after_it(text, expected):
+    assert design(text) == expected
+
+
 def test_text_without_a_study_has_no_design():
     assert decide_design("Cryoablation of bone tumours.") is None
 
