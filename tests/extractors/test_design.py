@@ -83,6 +83,7 @@ def test_cues_in_the_wrong_context_do_not_decide(text, expected):
 @pytest.mark.parametrize("text, expected", [
     ("There were no differences between the randomized groups. Sixty patients were randomized to cryoablation or "
      "radiotherapy.", "randomized_trial"),
+    ("No patients randomized to cryoablation had a fracture.", "randomized_trial"),
     ("There was no heterogeneity in the meta-analysis of 12 studies.", "systematic_review"),
 ])
 def test_a_negation_of_something_else_does_not_veto_the_design_after_it(text, expected):
