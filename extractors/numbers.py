@@ -82,6 +82,7 @@ class _Rules:
     year_max: int
     word_pattern: str
     references: re.Pattern
+    references_filter: "Prefilter"
 
 
 @lru_cache(maxsize=1)
@@ -98,7 +99,8 @@ def _rules() -> _Rules:
         year_min=int(data["year_min"]),
         year_max=int(data["year_max"]),
         word_pattern=_word_number_pattern(data),
-        references=_references_pattern(data["references"]),
+        references=(references := _references_pattern(data["references"])),
+        references_filter=Prefilter(references.pattern, re.IGNORECASE),
     )
 
 
@@ -226,7 +228,7 @@ def _find_numbers(text: str) -> list[Number]:
     found = []
     master = number_pattern()
     anchors = anchor_pattern()
-    references = [(m.start(), m.end()) for m in _rules().references.finditer(text)]
+    references = _reference_spans(text)
     pos = 0
     while True:
         anchor = anchors.search(text, pos)
@@ -250,6 +252,14 @@ def _find_numbers(text: str) -> list[Number]:
         found.append(number)
         pos = number.end
     return found
+
+
+def _reference_spans(text: str) -> list[tuple[int, int]]:
+    """Where citations and figure numbers are: searched only in a text with their words."""
+    rules = _rules()
+    if fold_safe(text) and not rules.references_filter.maybe(text.lower()):
+        return []
+    return [(m.start(), m.end()) for m in rules.references.finditer(text)]
 
 
 def _plain_at(start: int, text: str) -> Number | None:
@@ -775,5 +785,6 @@ def _always(low: str) -> bool:
 
 def fold_safe(text: str) -> bool:
     """Whether literal pre-filters may be trusted on ``text`` (no character that
-    case-insensitive matching folds differently from str.lower())."""
-    return FOLD_UNSAFE.isdisjoint(text)
+    case-insensitive matching folds differently from str.lower()). Three substring
+    searches: a set's isdisjoint walks every character of the text, 20 times slower."""
+    return not any(ch in text for ch in FOLD_UNSAFE)
