@@ -11,7 +11,8 @@ for a palliative population: pain palliation; local control: local tumour contro
 inferred indications are marked ``inferred`` in their mention.
 
 Convention: pain as the entry criterion means pain palliation, unless the lesions are
-all of the curative kind, where pain is their symptom: then curative alone.
+all of the curative kind, where pain is their symptom: then curative alone. A malignant
+lesion of that kind (a bone sarcoma) treated for pain is palliated, not cured.
 
 Writes ``doc._.cryokb_indications``: a list of ``(key, span or None, inferred)``.
 """
@@ -48,7 +49,7 @@ class Indications:
         self.spans_key = spans_key
         r = require(
             load_data(rules), rules, "salvage_context", "curative_lesions", "local_control_lesions",
-            "pain_outcomes", "local_control_outcomes", "pain_inference_skips_lesions",
+            "pain_outcomes", "local_control_outcomes", "pain_inference_skips_lesions", "malignant_curative_lesions",
         )
         s = r["salvage_context"]
         self.window = s["window"]
@@ -64,6 +65,7 @@ class Indications:
         self.not_treatments = frozenset(s["not_treatments"])
         self.pain_skips = frozenset(r["pain_inference_skips_lesions"])
         self.curative_lesions = frozenset(r["curative_lesions"])
+        self.malignant_curative = frozenset(r["malignant_curative_lesions"])
         self.local_control_lesions = frozenset(r["local_control_lesions"])
         self.pain_outcomes = frozenset(r["pain_outcomes"])
         self.local_control_outcomes = frozenset(r["local_control_outcomes"])
@@ -85,9 +87,12 @@ class Indications:
         lesions = {s.id_ for s in concepts if s.label_ == "lesion_types"}
         measures = self._measures(doc)
         curative = [s for s in concepts if s.label_ == "lesion_types" and s.id_ in self.curative_lesions]
+        palliated = "pain_palliation" in found and bool(lesions & self.malignant_curative)
+        if palliated:  # "recurrent Ewing sarcoma ... cryoablation for pain relief"
+            curative = [s for s in curative if s.id_ not in self.malignant_curative]
         if curative and "curative" not in found:
             found["curative"] = ("curative", curative[0], True)
-        if lesions and lesions <= self.curative_lesions:
+        if lesions and lesions <= self.curative_lesions and not palliated:
             found.pop("pain_palliation", None)  # pain is the symptom of a lesion treated for cure
         elif "pain_palliation" not in found and measures.keys() & self.pain_outcomes and not lesions <= self.pain_skips:
             found["pain_palliation"] = ("pain_palliation", self._evidence(measures, self.pain_outcomes), True)

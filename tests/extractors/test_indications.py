@@ -20,6 +20,15 @@ def test_osteoid_osteoma_is_curative_even_when_painful(nlp):
     assert found == {"curative": True}
 
 
+def test_a_bone_sarcoma_treated_for_pain_is_palliated_not_cured(nlp):
+    text = ("Cryoablation of a Ewing sarcoma of the rib\n\nA 19-year-old man with recurrent Ewing sarcoma of the "
+            "seventh rib after chemotherapy and radiotherapy underwent percutaneous cryoablation for pain relief.")
+    found = indications(nlp, text)
+    assert "pain_palliation" in found and "curative" not in found
+    assert "curative" in indications(nlp, "Cryoablation of chondrosarcoma\n\nTen patients with low-grade "
+                                           "chondrosarcoma of the femur underwent cryoablation after curettage.")
+
+
 def test_salvage_after_a_failed_treatment(nlp):
     text = "Cryoablation of vascular malformations\n\nAll lesions had failed sclerotherapy twice."
     assert "salvage" in indications(nlp, text)
