@@ -21,6 +21,12 @@ def flags(nlp, text):
         ("Chondrosarcoma was ruled out on biopsy.", "bone_sarcoma"),
         ("Recurrent desmoid was not observed at one year.", "desmoid_tumor"),
         ("The margin was free of chondrosarcoma.", "bone_sarcoma"),
+        # a trigger after its concept, and a concept that begins inside its trigger
+        ("Vertebroplasty was not performed in any patient.", "cementoplasty"),
+        ("Radiotherapy was not given to any patient with rib metastases.", "radiotherapy"),
+        ("Surgery was not performed because all patients were treated by cryoablation alone.", "surgery"),
+        ("None had received prior systemic therapy or radiotherapy.", "radiotherapy"),
+        ("Twenty patients with bone metastases and no prior radiotherapy underwent cryoablation.", "radiotherapy"),
     ],
 )
 def test_negated(nlp, text, key):
@@ -93,3 +99,16 @@ def test_a_negated_finding_in_patients_with_a_lesion_leaves_the_lesion_alone(nlp
 def test_with_or_without_negates_nothing(nlp, text):
     negated, _u, _e = flags(nlp, text)["radiotherapy"]
     assert not negated
+
+
+def test_no_prior_treatment_negates_the_treatment_and_not_the_guidance_after_it(nlp):
+    found = flags(nlp, "Patients with no prior radiotherapy underwent CT-guided cryoablation.")
+    assert found["radiotherapy"][0] and not found["ct"][0]
+
+
+@pytest.mark.parametrize("text, key", [
+    ("Patients with non-resectable desmoid tumours were treated.", "salvage"),
+    ("Patients who were not candidates for surgery were treated with cryoablation.", "salvage"),
+])
+def test_a_concept_that_begins_with_its_trigger_word_is_not_negated_by_it(nlp, text, key):
+    assert flags(nlp, text)[key][0] is False
