@@ -9,8 +9,8 @@ keloid, knee arthroplasty, Morton neuroma...) and no musculoskeletal one makes t
 article off-topic, as does a title naming another ablation technique and no cryo
 term (the cryo words of such an abstract are comparators or background), and so does
 a cryo term named once, in a list of ablation techniques, in an abstract whose title
-names neither it nor ablation. Otherwise the off-topic and musculoskeletal evidence of
-the whole text are weighed.
+does not name it. Otherwise the
+off-topic and musculoskeletal evidence of the whole text are weighed.
 
 Writes ``doc._.cryokb_relevant`` (bool) and ``doc._.cryokb_relevance_reason`` (str).
 """
@@ -63,13 +63,11 @@ class Relevance:
         decision = require(
             load_data(rules), rules, "decision.title_weight", "decision.offtopic_labels",
             "decision.comparator_label", "decision.min_cryo_mentions_without_title",
-            "decision.ablation_title_words",
         )["decision"]
         self.title_weight = decision["title_weight"]
         self.offtopic = frozenset(decision["offtopic_labels"])
         self.comparator = decision["comparator_label"]
         self.min_cryo = decision["min_cryo_mentions_without_title"]
-        self.ablation_title_words = frozenset(w.lower() for w in decision["ablation_title_words"])
         register_extensions()
 
     def __call__(self, doc: Doc) -> Doc:
@@ -102,11 +100,6 @@ class Relevance:
         terms = [t for t in span_list(doc, self.terms_key) if not is_negated(t)]
         others = {t.sent.start for t in terms if t.id_ == self.comparator}
         return all(t.sent.start in others for t in terms if t.id_ == "cryo")
-
-    def _title_names_ablation(self, doc: Doc, end: int) -> bool:
-        """"Percutaneous ablation of bone metastases": an article about ablation, and
-        about cryoablation where its abstract names it among the techniques."""
-        return any(t.lower_ in self.ablation_title_words for t in doc if t.idx < end)
 
     def decide(self, doc: Doc) -> tuple[bool, str]:
         end = title_end(doc)
@@ -141,8 +134,7 @@ class Relevance:
             return False, "the title names an off-topic target"
         if other[0] and not cryo[0]:
             return False, "the title names another ablation technique"
-        if (not cryo[0] and cryo[1] < self.min_cryo and not self._title_names_ablation(doc, end)
-                and self._listed_with_other_ablations(doc)):
+        if not cryo[0] and cryo[1] < self.min_cryo and self._listed_with_other_ablations(doc):
             return False, "cryo is named only in passing"
         weight = self.title_weight
         off_weight, msk_weight = off[0] * weight + off[1], msk[0] * weight + msk[1]
