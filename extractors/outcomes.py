@@ -745,8 +745,10 @@ def _excepted(sent: str, cue: _Cue, cues: list[_Cue]) -> bool:
     m = rules().zero_exceptions.search(sent, cue.end)
     if m is None:
         return rules().zero_exceptions.search(sent) is not None
-    after = [c for c in cues if c.start >= m.start() and c.measure == cue.measure]
-    return not (cue.grade not in (None, "any") and after and all(c.grade not in (None, "any", cue.grade) for c in after))
+    counted = next((c for c in cues if c.start >= m.end() and c.measure == cue.measure), None)
+    other_grade = (cue.grade not in (None, "any") and counted is not None
+                   and counted.grade not in (None, "any", cue.grade) and not sent[m.end() : counted.start].strip())
+    return not other_grade
 
 
 def _partial(fact: _Fact) -> bool:

@@ -262,6 +262,7 @@ def _arms_total(text, best: Candidate, sentences, numbers) -> int | None:
     if len(p["group_words"].findall(sentence)) < 2:
         return None
     arms, others = [], []
+    best_is_arm = False
     for n in numbers:
         if not (s_start <= n.start < s_end) or n.kind != "number" or not isinstance(n.value, int):
             continue
@@ -271,7 +272,9 @@ def _arms_total(text, best: Candidate, sentences, numbers) -> int | None:
             arms.append(n.value)
             if n.start != best.start:
                 others.append(n.value)
-    if len(others) >= 2 and sum(others) == best.value:
+            else:
+                best_is_arm = p["arm_after"].match(text, n.end) is not None
+    if len(others) >= 2 and sum(others) == best.value and not best_is_arm:
         return best.value
     return sum(arms) if len(arms) >= 2 else None
 

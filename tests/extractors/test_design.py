@@ -84,9 +84,14 @@ def test_cues_in_the_wrong_context_do_not_decide(text, expected):
     ("There were no differences between the randomized groups. Sixty patients were randomized to cryoablation or "
      "radiotherapy.", "randomized_trial"),
     ("No patients randomized to cryoablation had a fracture.", "randomized_trial"),
+    # a meta-analysis of a comparison is one, title and abstract read together
+    ("Cryoablation compared to surgery for desmoids: a meta-analysis\n\nWe pooled 12 studies.", "systematic_review"),
+    ("Cryoablation compared with surgery\n\nThis meta-analysis pooled 12 studies of desmoid tumours.",
+     "systematic_review"),
+    ("Recent studies were pooled in a meta-analysis of desmoid cryoablation.", "systematic_review"),
     ("There was no heterogeneity in the meta-analysis of 12 studies.", "systematic_review"),
 ])
-def test_a_negation_of_something_else_does_not_veto_the_design_after_it(text, expected):
+def test_a_veto_keeps_to_the_words_that_deny_or_cite_a_design(text, expected):
     assert design(text) == expected
 
 

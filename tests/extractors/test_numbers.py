@@ -228,6 +228,15 @@ def test_citations_and_figure_numbers_are_not_quantities(text):
     assert [n.value for n in find_numbers(text)] == [8, 3]
 
 
+@pytest.mark.parametrize("text, values", [
+    ("As shown in Table 2, 14 patients", [14]),
+    ("(Table 2, 3 patients)", [3]),
+    ("see Figure 3, 6 patients and (Tables 1, 2)", [6]),
+])
+def test_a_number_after_a_figure_or_table_reference_is_a_quantity(text, values):
+    assert [n.value for n in find_numbers(text)] == values
+
+
 def test_a_bracketed_count_or_interval_is_still_a_number():
     assert [n.text for n in find_numbers("local control [95% CI 71-95] in 12 [of 14] tumours")][:2] == ["95%", "71-95"]
     assert [n.value for n in find_numbers("tumours [n = 12]")] == [12]

@@ -177,10 +177,19 @@ CASES = [
     ("Four patients (20%) had complications, none of them major.",
      [{"measure": "complications", "grade": "any", "count": 4, "percent": 20},
       {"measure": "complications", "grade": "major", "count": 0}]),
-    # another grade after "but" is no exception to the zero
+    # another grade after "but" is no exception to the zero; an exception is
     ("No major complications occurred, but 4 minor complications (20%) were recorded.",
      [{"measure": "complications", "grade": "major", "count": 0},
       {"measure": "complications", "grade": "minor", "count": 4, "percent": 20}]),
+    ("No major complications occurred except for one nerve palsy; minor complications occurred in 3 patients.",
+     [{"measure": "complications", "grade": "minor", "count": 3}]),
+    # a count after a table's number is still a count
+    ("As shown in Table 2, 14 patients (35%) had minor complications.",
+     [{"measure": "complications", "grade": "minor", "count": 14, "percent": 35}]),
+    # the patients whose pain grew worse or stayed the same are no response
+    ("Pain decreased in 30 patients and increased in 5.", [{"measure": "pain_response", "count": 30}]),
+    ("Pain decreased in 30 patients, remained stable in 8 and worsened in 2.",
+     [{"measure": "pain_response", "count": 30}]),
 ]
 
 

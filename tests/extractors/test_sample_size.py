@@ -100,6 +100,11 @@ def test_a_total_stated_before_its_arms_is_not_added_to_them(population, text):
     assert population(text)[0] == 50
 
 
+def test_a_first_arm_as_large_as_the_others_together_is_still_an_arm(population):
+    text = "Twenty patients underwent cryoablation, 12 underwent radiofrequency ablation and 8 underwent microwave ablation."
+    assert population(text)[0] == 40
+
+
 def test_a_non_breaking_space_does_not_hide_the_population(population):
     text = "Twenty\u00a0patients underwent cryoablation of desmoid tumours. Local progression occurred in 3 patients."
     assert population(text)[0] == 20
