@@ -59,6 +59,8 @@ def test_a_forearm_soft_tissue_lesion_is_not_a_forearm_bone_one(concepts):
         "Sagittal T1-weighted images were obtained.",
         "He had thigh pain for a year.",
         "One patient had a foot drop.",
+        "The ice ball radius was measured on CT.",
+        "Cryoablation of 5 tumours of the renal pelvis.",
     ],
 )
 def test_site_words_that_are_not_sites(concepts, text):
@@ -67,6 +69,22 @@ def test_site_words_that_are_not_sites(concepts, text):
 
 def test_morton_neuroma_is_not_a_nerve_sheath_tumour(concepts):
     assert ("lesion_types", "nerve_sheath_tumor") not in concepts("Cryoablation of Morton neuroma.")
+    assert ("lesion_types", "nerve_sheath_tumor") not in concepts("Cryoablation of Morton's neurinoma of the foot.")
+    assert ("lesion_types", "nerve_sheath_tumor") in concepts("Cryoablation of a neurinoma of the thigh.")
+
+
+@pytest.mark.parametrize("text, site", [
+    ("Osteoid osteoma of the neck of the femur was frozen.", "femur"),
+    ("Probes lay along the posterior face of the vertebral body of T12.", "spine"),
+])
+def test_a_part_of_a_bone_named_like_a_region_is_the_bone(concepts, text, site):
+    sites = {k for f, k in concepts(text) if f == "anatomic_sites"}
+    assert site in sites and "head_neck" not in sites
+
+
+def test_palliative_radiotherapy_before_cryoablation_is_not_why_it_was_done(concepts):
+    found = concepts("Metastases that progressed after palliative radiotherapy were treated by cryoablation.")
+    assert ("indications", "pain_palliation") not in found and ("treatments", "radiotherapy") in found
 
 
 @pytest.mark.parametrize(

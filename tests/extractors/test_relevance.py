@@ -37,6 +37,8 @@ def test_relevant_articles(nlp, title, abstract):
         ("Microwave ablation of spinal metastases.", "Vertebral augmentation followed.", "no cryo"),
         ("Radiotherapy and surgery for spinal metastases: a review.",
          "Options include separation surgery and ablation with laser, radiofrequency ablation or cryoablation.", "in passing"),
+        ("Morton's neurinoma cryoablation.", "Thirty patients with Morton's neurinoma of the third intermetatarsal space "
+         "underwent ultrasound-guided percutaneous cryoablation.", "no musculoskeletal"),
         ("Spray cryotherapy of skin metastases of melanoma.", "Subcutaneous metastases were frozen with liquid nitrogen.", "off-topic"),
     ],
 )
