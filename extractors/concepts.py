@@ -137,6 +137,8 @@ class ConceptRuler:
         self.g_before = frozenset(g["cues_before"])
         self.g_bridge = frozenset(g["bridge"])
         self.g_not_before = frozenset(g["not_before"])
+        self.g_follow_up = frozenset(g.get("follow_up_after_cue", ()))
+        self.g_follow_up_objects = frozenset(g.get("follow_up_objects", ()))
         self.g_suppressed_by = frozenset(g["suppressed_by"])
         self.g_ice_window = g["ice_ball_window"]
         self.g_count_nouns = frozenset(g["count_nouns"])
@@ -273,6 +275,12 @@ class ConceptRuler:
                 following = doc[i + 1].lower_ if i + 1 < n else ""
                 if i + 1 in other_starts or i + 2 in other_starts:
                     return False  # "CT-guided radiofrequency ablation": another procedure
+                after_that = doc[i + 2] if i + 2 < n else None
+                if following in self.g_follow_up and after_that is not None and (
+                        after_that.like_num or after_that.lower_ in self.g_follow_up_objects):
+                    return False  # "CT control at 1 month", "CT control after cryoablation": follow-up
+                if following == "of" and after_that is not None and after_that.lower_ in self.g_not_before:
+                    return False  # "MRI monitoring of response"
                 return following not in self.g_not_before
             if word not in self.g_bridge and not self._is_modality(doc[i]) and not doc[i].like_num:
                 break

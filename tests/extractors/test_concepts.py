@@ -119,6 +119,11 @@ def test_imaging_that_guided_the_procedure(concepts, text, key):
         "CT-guided biopsy confirmed the diagnosis.",
         # a count does not carry a cue across a sentence that has none
         "Recurrence was found in 4 patients and by MRI in two more.",
+        # a cue word that names a follow-up examination
+        "Contrast-enhanced MRI was used to monitor treatment response at 3, 6 and 12 months.",
+        "MRI monitoring of response after cryoablation of desmoid tumours.",
+        "CT control at 1 month showed complete devascularisation.",
+        "CT control after cryoablation of sacral metastases.",
     ],
 )
 def test_imaging_for_diagnosis_or_follow_up_is_not_guidance(concepts, text):
