@@ -110,14 +110,14 @@ class ContextNegation:
             triggers.append((start, end, rule))
         if not triggers:
             return doc
-        # A concept that begins with its trigger's first word is not negated by it ("non-
-        # resectable", "not candidates for surgery"); one that begins inside the trigger is
-        # ("no prior radiotherapy": the trigger "no prior", the concept "prior radiotherapy").
         triggers = self._longest(triggers)
         scopes = [self._scope(doc, start, end, rule, stops) for start, end, rule in triggers]
         for key in self.span_keys:
             for span in span_list(doc, key):
                 for (t_start, t_end, rule), (s_start, s_end) in zip(triggers, scopes):
+                    # A concept that begins with its trigger's first word is not negated by it
+                    # ("non-resectable", "not candidates for surgery"); one that begins inside
+                    # the trigger is ("no prior radiotherapy": trigger "no prior").
                     if s_start <= span.start and span.end <= s_end and span.start != t_start:
                         category = rule["category"]
                         span._.set(self.attrs[category], True)
