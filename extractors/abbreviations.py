@@ -116,7 +116,7 @@ class AbbreviationResolver:
         for span in sorted(ends.get(i, []), key=len, reverse=True):
             for extra in range(MAX_EXTRA_WORDS + 1):
                 start = span.start - extra
-                if start < sentence_start or (extra and doc[start].is_punct and not _in_word(doc, start)):
+                if start < sentence_start or (extra and doc[start].is_punct):
                     break
                 long_text = doc[start:i].text
                 if matches_long_form(short, long_text):
@@ -124,7 +124,7 @@ class AbbreviationResolver:
                     return (short, long_text, field, span.id_, i + 1)
         start = max(sentence_start, i - min(len(short) + 5, 2 * len(short)))
         for s in range(i - 1, start - 1, -1):
-            if doc[s].is_punct and not _in_word(doc, s):
+            if doc[s].is_punct:
                 break
             long_text = doc[s:i].text
             if long_text[0].lower() == short[0].lower() and matches_long_form(short, long_text):
@@ -158,12 +158,6 @@ class AbbreviationResolver:
         keep_concepts.sort(key=lambda s: (s.start, s.end, s.label_))
         set_span_list(doc, self.spans_key, keep_concepts)
         set_span_list(doc, self.terms_key, sorted(terms, key=lambda s: (s.start, s.end)))
-
-
-def _in_word(doc: Doc, k: int) -> bool:
-    """A hyphen or slash that joins two words into one ("real-time", "argon-helium"): a
-    long form reads across it."""
-    return doc[k].text in ("-", "/") and 0 < k < len(doc) - 1 and not doc[k - 1].whitespace_ and not doc[k].whitespace_
 
 
 def _tokens_spelled(doc: Doc, meaning: dict) -> list[tuple[int, str]]:
