@@ -91,6 +91,11 @@ class ContextNegation:
             label = f"context|{literal}"
             self.rule_of[strings.add(label)] = rule
             self.matcher.add(label, [nlp.make_doc(literal)])
+        # "not amenable to surgery", "non-resectable": concepts that begin with a negation
+        # word of their own, which the trigger that word belongs to does not negate
+        self.negation_words = frozenset(
+            literal for literal, rule in by_literal.items() if rule["category"] == "negated" and " " not in literal
+        )
         self.pseudo_id = strings.add("context|pseudo")
         self.matcher.add("context|pseudo", list(nlp.tokenizer.pipe(raw["pseudo"])))
         self.stop_id = strings.add("context|termination")
@@ -115,10 +120,14 @@ class ContextNegation:
         for key in self.span_keys:
             for span in span_list(doc, key):
                 for (t_start, t_end, rule), (s_start, s_end) in zip(triggers, scopes):
-                    # A concept that begins with its trigger's first word is not negated by it
-                    # ("non-resectable", "not candidates for surgery"); one that begins inside
-                    # the trigger is ("no prior radiotherapy": trigger "no prior").
-                    if s_start <= span.start and span.end <= s_end and span.start != t_start:
+                    # A concept that begins inside its trigger is negated by it ("no prior
+                    # radiotherapy": trigger "no prior"), unless it begins with the trigger's
+                    # first word or a negation word of its own ("were not candidates",
+                    # "was not amenable to surgery", "non-resectable").
+                    inside = t_start <= span.start < t_end
+                    if inside and (span.start == t_start or span[0].lower_ in self.negation_words):
+                        continue
+                    if s_start <= span.start and span.end <= s_end:
                         category = rule["category"]
                         span._.set(self.attrs[category], True)
                         if category == "excluded":

@@ -101,14 +101,28 @@ def test_with_or_without_negates_nothing(nlp, text):
     assert not negated
 
 
-def test_no_prior_treatment_negates_the_treatment_and_not_the_guidance_after_it(nlp):
-    found = flags(nlp, "Patients with no prior radiotherapy underwent CT-guided cryoablation.")
+def test_no_prior_treatment_negates_the_treatments_and_not_the_guidance_after_them(nlp):
+    found = flags(nlp, "Patients with no prior radiotherapy were treated under CT guidance.")
     assert found["radiotherapy"][0] and not found["ct"][0]
+    assert flags(nlp, "Patients with no previous surgery or radiotherapy were included.")["radiotherapy"][0]
+
+
+@pytest.mark.parametrize("text, key", [
+    # a backward trigger does not reach across the clause before it
+    ("Under CT guidance, general anaesthesia was not required.", "ct"),
+    ("After failed radiotherapy, general anaesthesia was not used.", "radiotherapy"),
+    # a treatment given is not denied by who responded to it
+    ("None had responded to prior radiotherapy.", "radiotherapy"),
+])
+def test_a_trigger_keeps_to_its_own_clause_and_meaning(nlp, text, key):
+    assert flags(nlp, text)[key][0] is False
 
 
 @pytest.mark.parametrize("text, key", [
     ("Patients with non-resectable desmoid tumours were treated.", "salvage"),
     ("Patients who were not candidates for surgery were treated with cryoablation.", "salvage"),
+    ("Tumours that were not amenable to surgery were treated with cryoablation.", "salvage"),
+    ("A desmoid that was not eligible for surgery was frozen.", "salvage"),
 ])
 def test_a_concept_that_begins_with_its_trigger_word_is_not_negated_by_it(nlp, text, key):
     assert flags(nlp, text)[key][0] is False
