@@ -139,6 +139,7 @@ class ConceptRuler:
         self.g_not_before = frozenset(g["not_before"])
         self.g_follow_up = frozenset(g.get("follow_up_after_cue", ()))
         self.g_follow_up_objects = frozenset(g.get("follow_up_objects", ()))
+        self.g_follow_up_units = frozenset(g.get("follow_up_units", ()))
         self.g_suppressed_by = frozenset(g["suppressed_by"])
         self.g_ice_window = g["ice_ball_window"]
         self.g_count_nouns = frozenset(g["count_nouns"])
@@ -275,12 +276,8 @@ class ConceptRuler:
                 following = doc[i + 1].lower_ if i + 1 < n else ""
                 if i + 1 in other_starts or i + 2 in other_starts:
                     return False  # "CT-guided radiofrequency ablation": another procedure
-                after_that = doc[i + 2] if i + 2 < n else None
-                if following in self.g_follow_up and after_that is not None and (
-                        after_that.like_num or after_that.lower_ in self.g_follow_up_objects):
-                    return False  # "CT control at 1 month", "CT control after cryoablation": follow-up
-                if following == "of" and after_that is not None and after_that.lower_ in self.g_not_before:
-                    return False  # "MRI monitoring of response"
+                if self._follow_up_after(doc, i):
+                    break  # not this cue; one before the modality may still say it guided
                 return following not in self.g_not_before
             if word not in self.g_bridge and not self._is_modality(doc[i]) and not doc[i].like_num:
                 break
@@ -299,6 +296,16 @@ class ConceptRuler:
                 break
             i -= 1
         return False
+
+    def _follow_up_after(self, doc: Doc, i: int) -> bool:
+        """The cue word at ``i`` names a follow-up examination: "CT control at 1 month",
+        "CT control after cryoablation", "MRI monitoring of response", "MRI was used to
+        monitor treatment response" (but "under CT guidance at 2 centres" guided)."""
+        words = [doc[j].lower_ for j in range(i + 1, min(len(doc), i + 4))] + ["", "", ""]
+        following, second, third = words[:3]
+        if following in self.g_follow_up:
+            return (doc[i + 2].like_num and third in self.g_follow_up_units) or second in self.g_follow_up_objects
+        return following in ("of", "the", "treatment") and second in self.g_not_before
 
     def _count_phrase_before(self, doc: Doc, i: int) -> int:
         """Tokens of a count ending at ``i`` that the backward cue walk may step over.

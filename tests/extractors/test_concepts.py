@@ -104,6 +104,12 @@ def test_palliative_radiotherapy_before_cryoablation_is_not_why_it_was_done(conc
         ("Guidance was by CT in 23 patients and by ultrasound combined with CT in five.", "ultrasound"),
         ("Probe placement was guided by CT in 14 cases and by MRI in 3.", "mri"),
         ("Cryoprobes were positioned with CT in 9 and with ultrasound in 2 procedures.", "ultrasound"),
+        # a time or place after the cue is no follow-up examination
+        ("Cryoablation was performed under MRI guidance at 1.5 T.", "mri"),
+        ("Cryoablation was performed under CT guidance at 2 centres.", "ct"),
+        ("CT monitoring at 5 and 10 minutes of freezing showed the ice ball.", "ct"),
+        ("CT-guided treatment with cryoablation was performed.", "ct"),
+        ("MRI monitoring of the ice ball was used.", "mri"),
     ],
 )
 def test_imaging_that_guided_the_procedure(concepts, text, key):
