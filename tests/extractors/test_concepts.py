@@ -74,12 +74,21 @@ def test_morton_neuroma_is_not_a_nerve_sheath_tumour(concepts):
 
 
 @pytest.mark.parametrize("text, site", [
-    ("Osteoid osteoma of the neck of the femur was frozen.", "femur"),
     ("Probes lay along the posterior face of the vertebral body of T12.", "spine"),
+    ("An osteoid osteoma lay on the anterior face of the tibia.", "tibia"),
 ])
 def test_a_part_of_a_bone_named_like_a_region_is_the_bone(concepts, text, site):
     sites = {k for f, k in concepts(text) if f == "anatomic_sites"}
     assert site in sites and "head_neck" not in sites
+
+
+@pytest.mark.parametrize("text", [
+    "A desmoid tumour in the neck of a 12-year-old girl was frozen.",
+    "A venous malformation of the lateral face was treated with cryoablation.",
+    "Venous malformations of the face of 9 children were frozen.",
+])
+def test_the_head_and_neck_named_in_words_that_also_name_parts_of_bones(concepts, text):
+    assert ("anatomic_sites", "head_neck") in concepts(text)
 
 
 def test_palliative_radiotherapy_before_cryoablation_is_not_why_it_was_done(concepts):
