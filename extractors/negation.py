@@ -25,7 +25,8 @@ from extractors.numbers import span_list
 from extractors.vocabulary import VocabularyError, load_data
 
 CATEGORIES = ("negated", "uncertain", "excluded")
-DIRECTIONS = ("forward", "backward", "bidirectional")
+DIRECTIONS = ("forward", "backward", "bidirectional", "subject")
+CLAUSE_MARKS = frozenset({",", ";", ":"})
 
 
 def register_extensions(names) -> None:
@@ -127,6 +128,8 @@ class ContextNegation:
                     inside = t_start <= span.start < t_end
                     if inside and (span.start == t_start or span[0].lower_ in self.negation_words):
                         continue
+                    if rule["direction"] == "subject" and span.start > s_start + 1:
+                        continue  # "Opioids after radiotherapy were not needed": not the subject
                     if s_start <= span.start and span.end <= s_end:
                         category = rule["category"]
                         span._.set(self.attrs[category], True)
@@ -147,8 +150,18 @@ class ContextNegation:
 
     @staticmethod
     def _scope(doc: Doc, start: int, end: int, rule: dict, stops: list[int]) -> tuple[int, int]:
-        """Token range the trigger governs: its sentence, cut at terminations and max_scope."""
+        """Token range the trigger governs: its sentence, cut at terminations and max_scope.
+
+        ``subject``: the start of the trigger's clause up to the trigger ("Cementoplasty of
+        the femur was not performed"); the caller negates only a concept that opens it."""
         sentence = doc[start].sent
+        if rule["direction"] == "subject":
+            lo = sentence.start
+            for k in range(start - 1, sentence.start - 1, -1):
+                if doc[k].text in CLAUSE_MARKS:
+                    lo = k + 1
+                    break
+            return lo, start
         limit = rule["max_scope"] or len(doc)
         lo, hi = end, end
         if rule["direction"] in ("forward", "bidirectional"):

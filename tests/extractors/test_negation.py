@@ -25,6 +25,8 @@ def flags(nlp, text):
         ("Vertebroplasty was not performed in any patient.", "cementoplasty"),
         ("Radiotherapy was not given to any patient with rib metastases.", "radiotherapy"),
         ("Surgery was not performed because all patients were treated by cryoablation alone.", "surgery"),
+        ("Cementoplasty of the femur was not performed.", "cementoplasty"),
+        ("Further surgery was not required.", "surgery"),
         ("None had received prior systemic therapy or radiotherapy.", "radiotherapy"),
         ("Twenty patients with bone metastases and no prior radiotherapy underwent cryoablation.", "radiotherapy"),
     ],
@@ -113,6 +115,12 @@ def test_no_prior_treatment_negates_the_treatments_and_not_the_guidance_after_th
     ("After failed radiotherapy, general anaesthesia was not used.", "radiotherapy"),
     # a treatment given is not denied by who responded to it
     ("None had responded to prior radiotherapy.", "radiotherapy"),
+    # "was not needed" denies the clause's subject, not what qualifies it
+    ("Cementoplasty of the femur was not performed.", "femur"),
+    ("Opioids after radiotherapy were not needed.", "radiotherapy"),
+    ("Analgesics following surgery were not required.", "surgery"),
+    # "no prior" denies the treatment it names, not one further on
+    ("Patients showed no prior response to chemotherapy.", "systemic_therapy"),
 ])
 def test_a_trigger_keeps_to_its_own_clause_and_meaning(nlp, text, key):
     assert flags(nlp, text)[key][0] is False
