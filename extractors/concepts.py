@@ -207,8 +207,11 @@ class ConceptRuler:
             if self._is_soft_site(table, start, end) and self._pain_follows(doc, table, end):
                 return True
         words = table.span_lower(start, end)
-        if words in self.term_next and (nxt in self.term_next[words] or prev in self.term_prev[words]):
-            return True
+        if words in self.term_next:
+            if prev in ("'s", "’s") and start > 1:
+                prev = table.lower(start - 2) + "'s"  # "Morton's neurinoma"
+            if nxt in self.term_next[words] or prev in self.term_prev[words]:
+                return True
         return False
 
     def _is_soft_site(self, table: TokenTable, start: int, end: int) -> bool:
@@ -301,10 +304,15 @@ class ConceptRuler:
         """The cue word at ``i`` names a follow-up examination: "CT control at 1 month",
         "CT control after cryoablation", "MRI monitoring of response", "MRI was used to
         monitor treatment response" (but "under CT guidance at 2 centres" guided)."""
-        words = [doc[j].lower_ for j in range(i + 1, min(len(doc), i + 4))] + ["", "", ""]
-        following, second, third = words[:3]
+        n = len(doc)
+        following, second = (doc[j].lower_ if j < n else "" for j in (i + 1, i + 2))
         if following in self.g_follow_up:
-            return (doc[i + 2].like_num and third in self.g_follow_up_units) or second in self.g_follow_up_objects
+            if second in self.g_follow_up_objects:
+                return True
+            j = i + 2  # "at 1, 3 and 6 months", "at 3-month follow-up"
+            while j < n and (doc[j].like_num or doc[j].lower_ in (",", "and", "or", "to", "-")):
+                j += 1
+            return j > i + 2 and j < n and doc[j].lower_ in self.g_follow_up_units
         return following in ("of", "the", "treatment") and second in self.g_not_before
 
     def _count_phrase_before(self, doc: Doc, i: int) -> int:

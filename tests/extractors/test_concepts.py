@@ -71,6 +71,11 @@ def test_morton_neuroma_is_not_a_nerve_sheath_tumour(concepts):
     assert ("lesion_types", "nerve_sheath_tumor") not in concepts("Cryoablation of Morton neuroma.")
     assert ("lesion_types", "nerve_sheath_tumor") not in concepts("Cryoablation of Morton's neurinoma of the foot.")
     assert ("lesion_types", "nerve_sheath_tumor") in concepts("Cryoablation of a neurinoma of the thigh.")
+    assert ("lesion_types", "nerve_sheath_tumor") in concepts("A patient's neurinoma of the tibial nerve was frozen.")
+
+
+def test_a_cue_word_ending_the_text_is_read_without_error(concepts):
+    assert ("guidance", "ct") in concepts("Probes were placed under CT guidance after")
 
 
 @pytest.mark.parametrize("text, site", [
@@ -139,6 +144,9 @@ def test_imaging_that_guided_the_procedure(concepts, text, key):
         "MRI monitoring of response after cryoablation of desmoid tumours.",
         "CT control at 1 month showed complete devascularisation.",
         "CT control after cryoablation of sacral metastases.",
+        "CT control at 1, 3 and 6 months showed shrinkage.",
+        "MRI control at 3-month follow-up showed no residual tumour.",
+        "CT control at 24 hours showed no bleeding.",
     ],
 )
 def test_imaging_for_diagnosis_or_follow_up_is_not_guidance(concepts, text):
