@@ -27,6 +27,10 @@ from extractors.vocabulary import VocabularyError, load_data
 CATEGORIES = ("negated", "uncertain", "excluded")
 DIRECTIONS = ("forward", "backward", "bidirectional", "subject")
 CLAUSE_MARKS = frozenset({",", ";", ":"})
+CONJUNCTIONS = frozenset({"and", "but", "while", "whereas"})
+DETERMINERS = frozenset({"the", "a", "an", "any", "further", "additional", "no"})
+PREPOSITIONS = frozenset({"following", "after", "before", "despite", "during", "post", "prior", "since"})
+SUBJECT_REACH = 4  # tokens from the end of a clause's opening concept to its trigger
 
 
 def register_extensions(names) -> None:
@@ -128,7 +132,7 @@ class ContextNegation:
                     inside = t_start <= span.start < t_end
                     if inside and (span.start == t_start or span[0].lower_ in self.negation_words):
                         continue
-                    if rule["direction"] == "subject" and span.start > s_start + 1:
+                    if rule["direction"] == "subject" and not self._subject(doc, span, s_start, t_start):
                         continue  # "Opioids after radiotherapy were not needed": not the subject
                     if s_start <= span.start and span.end <= s_end:
                         category = rule["category"]
@@ -136,6 +140,23 @@ class ContextNegation:
                         if category == "excluded":
                             span._.set(self.attrs["negated"], True)
         return doc
+
+    @staticmethod
+    def _subject(doc: Doc, span: Span, clause_start: int, trigger_start: int) -> bool:
+        """Whether ``span`` is what a "was not performed" trigger denies: the concept that
+        opens its clause, after at most two determiners or modifiers ("The planned
+        cementoplasty", not "After radiotherapy"), near the trigger; or the concept just
+        before the trigger after a conjunction ("... continued and embolization was not
+        performed")."""
+        if span.end > trigger_start:
+            return False
+        if trigger_start - span.end <= 1 and span.start > clause_start and doc[span.start - 1].lower_ in CONJUNCTIONS:
+            return True
+        before = doc[clause_start : span.start]
+        if len(before) > 2 or any((t.is_stop and t.lower_ not in DETERMINERS) or t.lower_ in PREPOSITIONS for t in before):
+            return False
+        between = doc[span.end : trigger_start]
+        return len(between) <= SUBJECT_REACH and not any(t.lower_ in CONJUNCTIONS for t in between)
 
     @staticmethod
     def _longest(triggers):
