@@ -28,7 +28,9 @@ CATEGORIES = ("negated", "uncertain", "excluded")
 DIRECTIONS = ("forward", "backward", "bidirectional", "subject")
 CLAUSE_MARKS = frozenset({",", ";", ":"})
 CONJUNCTIONS = frozenset({"and", "but", "while", "whereas"})
-DETERMINERS = frozenset({"the", "a", "an", "any", "further", "additional", "no"})
+DETERMINERS = frozenset({"the", "a", "an", "any", "no"})
+REPEATS = frozenset({"further", "additional", "repeat", "repeated", "another", "second"})  # one was given before
+SOME = frozenset({"some", "several", "few", "most", "many", "selected"})
 PREPOSITIONS = frozenset({"following", "after", "before", "despite", "during", "post", "prior", "since"})
 SUBJECT_REACH = 4  # tokens from the end of a clause's opening concept to its trigger
 
@@ -132,7 +134,7 @@ class ContextNegation:
                     inside = t_start <= span.start < t_end
                     if inside and (span.start == t_start or span[0].lower_ in self.negation_words):
                         continue
-                    if rule["direction"] == "subject" and not self._subject(doc, span, s_start, t_start):
+                    if rule["direction"] == "subject" and not self._subject(doc, span, s_start, t_start, t_end):
                         continue  # "Opioids after radiotherapy were not needed": not the subject
                     if s_start <= span.start and span.end <= s_end:
                         category = rule["category"]
@@ -142,18 +144,23 @@ class ContextNegation:
         return doc
 
     @staticmethod
-    def _subject(doc: Doc, span: Span, clause_start: int, trigger_start: int) -> bool:
-        """Whether ``span`` is what a "was not performed" trigger denies: the concept that
+    def _subject(doc: Doc, span: Span, clause_start: int, trigger_start: int, trigger_end: int) -> bool:
+        """Whether ``span`` is what a "was not performed" trigger denies: a treatment that
         opens its clause, after at most two determiners or modifiers ("The planned
-        cementoplasty", not "After radiotherapy"), near the trigger; or the concept just
-        before the trigger after a conjunction ("... continued and embolization was not
-        performed")."""
-        if span.end > trigger_start:
+        cementoplasty", not "After radiotherapy" or "Further radiotherapy", which says one
+        was given), near the trigger; or the treatment just before the trigger after a
+        conjunction ("... continued and embolization was not performed"). Never for some
+        patients only ("was not needed in 18 of 20 patients")."""
+        if span.label_ != "treatments" or span.end > trigger_start:
+            return False
+        if trigger_end + 1 < len(doc) and doc[trigger_end].lower_ == "in" and (
+                doc[trigger_end + 1].like_num or doc[trigger_end + 1].lower_ in SOME):
             return False
         if trigger_start - span.end <= 1 and span.start > clause_start and doc[span.start - 1].lower_ in CONJUNCTIONS:
             return True
         before = doc[clause_start : span.start]
-        if len(before) > 2 or any((t.is_stop and t.lower_ not in DETERMINERS) or t.lower_ in PREPOSITIONS for t in before):
+        if len(before) > 2 or any((t.is_stop and t.lower_ not in DETERMINERS) or t.lower_ in PREPOSITIONS | REPEATS
+                                  for t in before):
             return False
         between = doc[span.end : trigger_start]
         return len(between) <= SUBJECT_REACH and not any(t.lower_ in CONJUNCTIONS for t in between)

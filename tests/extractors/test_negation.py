@@ -26,7 +26,7 @@ def flags(nlp, text):
         ("Radiotherapy was not given to any patient with rib metastases.", "radiotherapy"),
         ("Surgery was not performed because all patients were treated by cryoablation alone.", "surgery"),
         ("Cementoplasty of the femur was not performed.", "cementoplasty"),
-        ("Further surgery was not required.", "surgery"),
+        ("Surgery was not required.", "surgery"),
         ("The planned cementoplasty was not performed.", "cementoplasty"),
         ("Chemotherapy was continued and embolization was not performed.", "embolization"),
         ("None had received prior systemic therapy or radiotherapy.", "radiotherapy"),
@@ -124,6 +124,13 @@ def test_no_prior_treatment_negates_the_treatments_and_not_the_guidance_after_th
     ("Analgesics following surgery were not required.", "surgery"),
     ("After radiotherapy opioids were not needed.", "radiotherapy"),
     ("Chemotherapy was continued and embolization was not performed.", "systemic_therapy"),
+    # it denies a treatment, for every patient, not a site beside it or a treatment given before
+    ("Cementoplasty was not needed in 18 of 20 patients.", "cementoplasty"),
+    ("CT-guided cryoablation was not performed in 2 patients.", "ct"),
+    ("Femoral cementoplasty was not performed.", "femur"),
+    ("Cementoplasty of the femur and tibia was not performed.", "tibia"),
+    ("Spinal metastases for which surgery was not performed were treated with cryoablation.", "spine"),
+    ("Further radiotherapy was not given because the tumour had progressed.", "radiotherapy"),
     # "no prior" denies the treatment it names, not one further on
     ("Patients showed no prior response to chemotherapy.", "systemic_therapy"),
 ])
