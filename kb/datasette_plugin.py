@@ -408,14 +408,14 @@ def filters_from_request(request, database, table, datasette):
             raise BadRequest(f"{FILTER_ARG} filters by the evidence, which this database does not have yet: "
                              "run cryokb build")
         return None
-    keys = [key for key in request.args.getlist(FILTER_ARG) if key]  # an empty one filters nothing
-    keys += [key for name in KEY_ARRAY_COLUMNS for key in request.args.getlist(f"{name}__arraycontains")]
+    given = [key for key in request.args.getlist(FILTER_ARG) if key]  # an empty one filters nothing
+    keys = given + [key for name in KEY_ARRAY_COLUMNS for key in request.args.getlist(f"{name}__arraycontains")]
     if not keys:
         return None
     from datasette.filters import FilterArguments
 
     clauses, params = concept_filter(keys)
-    described = [f"{key.replace('_', ' ')} is reported" for key in request.args.getlist(FILTER_ARG) if key]
+    described = [f"{key.replace('_', ' ')} is reported" for key in given]
     return FilterArguments(clauses, params, human_descriptions=described)
 
 
