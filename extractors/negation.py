@@ -33,6 +33,10 @@ REPEATS = frozenset({"further", "additional", "repeat", "repeated", "another", "
 SOME = frozenset({"some", "several", "few", "most", "many", "selected"})
 PREPOSITIONS = frozenset({"following", "after", "before", "despite", "during", "post", "prior", "since"})
 SUBJECT_REACH = 4  # tokens from the end of a clause's opening concept to its trigger
+LIST_WORDS = frozenset({",", "or", "and", "nor", "and/or", "/"})
+LIST_CLOSERS = frozenset({"or", "and", "nor", "and/or"})  # before a list's last item
+LIST_GAP = 3  # tokens between two listed concepts: ", or any"
+CLAUSE_VERBS = frozenset({"was", "were", "is", "are", "has", "have", "had", "did", "then"})
 
 
 def register_extensions(names) -> None:
@@ -125,23 +129,31 @@ class ContextNegation:
         triggers = self._longest(triggers)
         scopes = [self._scope(doc, start, end, rule, stops) for start, end, rule in triggers]
         for key in self.span_keys:
-            for span in span_list(doc, key):
-                for (t_start, t_end, rule), (s_start, s_end) in zip(triggers, scopes):
-                    # A concept that begins inside its trigger is negated by it ("no prior
-                    # radiotherapy": trigger "no prior"), unless it begins with the trigger's
-                    # first word or a negation word of its own ("were not candidates",
-                    # "was not amenable to surgery", "non-resectable").
-                    inside = t_start <= span.start < t_end
-                    if inside and (span.start == t_start or span[0].lower_ in self.negation_words):
-                        continue
-                    if rule["direction"] == "subject" and not self._subject(doc, span, s_start, t_start, t_end):
-                        continue  # "Opioids after radiotherapy were not needed": not the subject
-                    if s_start <= span.start and span.end <= s_end:
-                        category = rule["category"]
-                        span._.set(self.attrs[category], True)
-                        if category == "excluded":
-                            span._.set(self.attrs["negated"], True)
+            spans = span_list(doc, key)
+            for trigger, scope in zip(triggers, scopes):
+                governed = [span for span in spans if self._governs(doc, span, trigger, scope)]
+                for span in governed + _listed_with(doc, spans, governed, trigger[2]["direction"]):
+                    category = trigger[2]["category"]
+                    span._.set(self.attrs[category], True)
+                    if category == "excluded":
+                        span._.set(self.attrs["negated"], True)
         return doc
+
+    def _governs(self, doc: Doc, span: Span, trigger: tuple, scope: tuple[int, int]) -> bool:
+        t_start, t_end, rule = trigger
+        s_start, s_end = scope
+        # A concept that begins inside its trigger is negated by it ("no prior
+        # radiotherapy": trigger "no prior"), unless it begins with the trigger's
+        # first word or a negation word of its own ("were not candidates",
+        # "was not amenable to surgery", "non-resectable").
+        inside = t_start <= span.start < t_end
+        if inside and (span.start == t_start or span[0].lower_ in self.negation_words):
+            return False
+        if rule["direction"] == "subject" and not self._subject(doc, span, s_start, t_start, t_end):
+            return False  # "Opioids after radiotherapy were not needed": not the subject
+        if span.start > t_start and _opens_clause(doc, span):
+            return False  # "No complications occurred, and radiotherapy was given"
+        return s_start <= span.start and span.end <= s_end
 
     @staticmethod
     def _subject(doc: Doc, span: Span, clause_start: int, trigger_start: int, trigger_end: int) -> bool:
@@ -207,3 +219,68 @@ class ContextNegation:
         else:
             lo = start
         return lo, hi
+
+
+def _opens_clause(doc: Doc, span: Span) -> bool:
+    """Whether ``span`` is the subject of a clause after a comma ("..., and radiotherapy
+    was given", "..., radiotherapy was given"), which a trigger before the comma does not reach."""
+    before = doc[max(span.start - 2, 0) : span.start]
+    after_comma = before[-1:].text == "," or (before.text == ", and")
+    return after_comma and span.end < len(doc) and doc[span.end].lower_ in CLAUSE_VERBS
+
+
+def _listed_with(doc: Doc, spans: list[Span], governed: list[Span], direction: str) -> list[Span]:
+    """Concepts listed with the last (or, for a trigger after them, the first) one a
+    trigger governs, and past its scope: "no prior surgery or radiotherapy" (scope 2)
+    denies both, "Radiotherapy, surgery and chemotherapy were not needed" all three.
+
+    Only a real list counts: items of one kind, nothing but commas, "and", "or" and
+    determiners between them, and an "and" or "or" before the last item, so that "After
+    surgery, radiotherapy was not needed" and "no surgery, radiotherapy was given" leave
+    surgery and radiotherapy alone; a list ends where a clause begins ("did not receive
+    chemotherapy and radiotherapy was given")."""
+    if direction == "bidirectional":
+        return []
+    forward = direction == "forward"
+    listed = []
+    for label in {span.label_ for span in governed}:
+        kind = [span for span in governed if span.label_ == label]
+        edge = max(kind, key=lambda s: s.end) if forward else min(kind, key=lambda s: s.start)
+        listed += _list_from(doc, spans, edge, forward)
+    return listed
+
+
+def _list_from(doc: Doc, spans: list[Span], current: Span, forward: bool) -> list[Span]:
+    listed, kept, closed = [], 0, False
+    while (found := _next_item(doc, spans, current, forward)) is not None:
+        current, closes = found
+        closed = closed or closes
+        if not (forward or closed):
+            break  # walking back, commas count only before the "and" of the list's end
+        listed.append(current)
+        if closes or not forward:
+            kept = len(listed)
+    return listed[:kept]
+
+
+def _next_item(doc: Doc, spans: list[Span], current: Span, forward: bool) -> tuple[Span, bool] | None:
+    """The concept of ``current``'s kind listed next to it (after it, or before it), and
+    whether an "and" or "or" joins the two; None where the list ends."""
+    if forward:
+        after = [s for s in spans if s.label_ == current.label_ and s.start >= current.end]
+        item = min(after, key=lambda s: s.start, default=None)
+        gap = item is not None and doc[current.end : item.start]
+    else:
+        before = [s for s in spans if s.label_ == current.label_ and s.end <= current.start]
+        item = max(before, key=lambda s: s.end, default=None)
+        gap = item is not None and doc[item.end : current.start]
+    if item is None or not 0 < len(gap) <= LIST_GAP:
+        return None
+    words = [t.lower_ for t in gap]
+    if not all(w in LIST_WORDS or w in DETERMINERS for w in words) or not any(w in LIST_WORDS for w in words):
+        return None
+    if forward and item.end < len(doc) and doc[item.end].lower_ in CLAUSE_VERBS:
+        return None  # the subject of a clause of its own
+    if not forward and item.start > 0 and doc[item.start - 1].lower_ in PREPOSITIONS:
+        return None  # "After surgery and radiotherapy, opioids were not needed"
+    return item, any(w in LIST_CLOSERS for w in words)

@@ -146,3 +146,30 @@ def test_a_trigger_keeps_to_its_own_clause_and_meaning(nlp, text, key):
 ])
 def test_a_concept_that_begins_with_its_trigger_word_is_not_negated_by_it(nlp, text, key):
     assert flags(nlp, text)[key][0] is False
+
+
+@pytest.mark.parametrize("text, keys", [
+    # past the trigger's scope ("no prior" reaches two tokens)
+    ("Patients with no prior surgery or radiotherapy underwent cryoablation.", ["surgery", "radiotherapy"]),
+    ("There was no prior surgery, radiotherapy or chemotherapy.", ["surgery", "radiotherapy", "systemic_therapy"]),
+    # before a "was not needed", which denies the subject of its clause
+    ("Radiotherapy, surgery and chemotherapy were not needed after cryoablation.",
+     ["radiotherapy", "surgery", "systemic_therapy"]),
+    ("Surgery and radiotherapy were not performed.", ["surgery", "radiotherapy"]),
+])
+def test_every_item_of_a_denied_list_is_negated(nlp, text, keys):
+    found = flags(nlp, text)
+    assert [key for key in keys if not found[key][0]] == []
+
+
+@pytest.mark.parametrize("text, key", [
+    # a comma alone does not make a list, nor does a clause after one
+    ("After surgery, radiotherapy was not needed.", "surgery"),
+    ("Patients had no prior surgery, radiotherapy was then given.", "radiotherapy"),
+    ("No surgery, radiotherapy was given.", "radiotherapy"),
+    ("No complications occurred, and radiotherapy was given for pain.", "radiotherapy"),
+    # a list after a preposition is not the clause's subject
+    ("After surgery and radiotherapy, opioids were not needed.", "surgery"),
+])
+def test_a_denial_does_not_reach_past_its_list(nlp, text, key):
+    assert flags(nlp, text)[key][0] is False
