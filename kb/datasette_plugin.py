@@ -694,15 +694,26 @@ async def outcomes_data(datasette, measure: str | None, grade: str | None = None
         state.cache["outcome_counts"] = counts
     counts = state.cache["outcome_counts"]
     measures = sorted({c["measure"] for c in counts})
-    chosen = measure if measure in measures else ("local_control" if "local_control" in measures else
-                                                  (measures[0] if measures else None))
+    notices = []
+    chosen = _known(measure, measures)
+    if chosen is None:
+        chosen = "local_control" if "local_control" in measures else (measures[0] if measures else None)
+        if measure and chosen:
+            notices.append(f"There is no outcome measure {measure!r}; showing {_words(chosen)}.")
     if ("outcome_grades", chosen) not in state.cache:
         state.cache[("outcome_grades", chosen)] = [r[0] for r in await db.execute(
             f"select distinct o.grade from outcomes o join articles a on a.pmid = o.pmid where {where} "
             "and o.measure = ? and o.percent is not null and o.grade is not null order by 1", [chosen])] \
             if chosen else []
     grades = state.cache[("outcome_grades", chosen)]
-    chosen_grade = (grade if grade in grades else grades[0]) if grades else None
+    chosen_grade = _known(grade, grades)
+    if grades and chosen_grade is None:
+        chosen_grade = grades[0]
+        if grade:
+            notices.append(f"{_words(chosen).capitalize()} have no grade {grade!r} (grades: {', '.join(grades)}); "
+                           f"showing {chosen_grade}.")
+    elif grade and not grades and chosen:
+        notices.append(f"{_words(chosen).capitalize()} is not graded; showing every value.")
     key = ("outcome_values", chosen, chosen_grade)
     if key not in state.cache:
         state.cache[key] = [dict(r) for r in await db.execute(
@@ -711,7 +722,20 @@ async def outcomes_data(datasette, measure: str | None, grade: str | None = None
             "and (? is null or o.grade = ?) order by a.pub_year, o.pmid",
             [chosen, chosen_grade, chosen_grade])] if chosen else []
     return {"counts": counts, "measures": measures, "measure": chosen, "grades": grades, "grade": chosen_grade,
-            "values": state.cache[key]}
+            "values": state.cache[key], "notices": notices}
+
+
+def _known(asked: str | None, known: list[str]) -> str | None:
+    """The known value ``asked`` names, in any case and with spaces for underscores
+    ("MAJOR", "Local control": links typed by hand), else None."""
+    if not asked:
+        return None
+    wanted = asked.strip().lower().replace(" ", "_")
+    return next((value for value in known if value.lower() == wanted), None)
+
+
+def _words(name: str) -> str:
+    return name.replace("_", " ")
 
 
 async def outcomes_json(datasette, request):
@@ -725,7 +749,7 @@ async def outcomes_page(datasette, request):
     return await _render(datasette, request, "cryokb_outcomes.html", "Outcomes by publication year",
                          bars=stacked_bars_svg(data), dots=percent_by_year_svg(data, _state(datasette).database),
                          measures=data["measures"], measure=data["measure"], grades=data["grades"],
-                         grade=data["grade"], empty=not data["counts"],
+                         grade=data["grade"], notices=data["notices"], empty=not data["counts"],
                          dotted=len(data["values"]) <= MAX_DOTS, max_dots=MAX_DOTS)
 
 

@@ -649,6 +649,21 @@ def test_complication_rates_are_plotted_one_grade_at_a_time(demo):
     assert fetch(demo, "/-/cryokb/outcomes-by-year.json?measure=local_control&grade=major").json()["grade"] is None
 
 
+def test_a_measure_or_grade_typed_by_hand_is_found_in_any_case_and_an_unknown_one_is_said(demo):
+    """?grade=MAJOR showed the first grade, silently, as did a misspelt measure."""
+    typed = fetch(demo, "/-/cryokb/outcomes-by-year.json?measure=Clinical%20Success").json()
+    assert typed["measure"] == "clinical_success" and typed["notices"] == []
+    graded = fetch(demo, "/-/cryokb/outcomes-by-year.json?measure=COMPLICATIONS&grade=Minor").json()
+    assert (graded["measure"], graded["grade"], graded["notices"]) == ("complications", "minor", [])
+    page = fetch(demo, "/-/cryokb/outcomes-by-year?measure=complications&grade=severe").text
+    assert "Complications have no grade &#39;severe&#39; (grades: " in page and 'class="message-warning"' in page
+    page = fetch(demo, "/-/cryokb/outcomes-by-year?measure=local_contrl").text
+    assert "There is no outcome measure &#39;local_contrl&#39;; showing local control." in page
+    assert fetch(demo, "/-/cryokb/outcomes-by-year.json?measure=local_control&grade=major").json()["notices"] == [
+        "Local control is not graded; showing every value."]
+    assert fetch(demo, "/-/cryokb/outcomes-by-year.json").json()["notices"] == []
+
+
 def test_asking_for_measures_that_do_not_exist_does_not_grow_the_cache(demo):
     from kb.datasette_plugin import _state
 
