@@ -81,6 +81,10 @@ def test_a_cue_word_ending_the_text_is_read_without_error(concepts):
 @pytest.mark.parametrize("text, site", [
     ("Probes lay along the posterior face of the vertebral body of T12.", "spine"),
     ("An osteoid osteoma lay on the anterior face of the tibia.", "tibia"),
+    ("A metastasis in the neck of the femur was frozen.", "femur"),
+    ("A chondroblastoma near the neck of the humerus was treated with cryoablation.", "humerus"),
+    ("An osteoid osteoma of the neck of the fibula was frozen.", "fibula"),
+    ("A metastasis of the neck of the rib was treated with cryoablation.", "rib"),
 ])
 def test_a_part_of_a_bone_named_like_a_region_is_the_bone(concepts, text, site):
     sites = {k for f, k in concepts(text) if f == "anatomic_sites"}
