@@ -81,6 +81,7 @@ def test_a_cue_word_ending_the_text_is_read_without_error(concepts):
 @pytest.mark.parametrize("text, site", [
     ("Probes lay along the posterior face of the vertebral body of T12.", "spine"),
     ("An osteoid osteoma lay on the anterior face of the tibia.", "tibia"),
+    ("An osteoid osteoma on the medial face of the tibia was frozen.", "tibia"),
     ("A metastasis in the neck of the femur was frozen.", "femur"),
     ("A chondroblastoma near the neck of the humerus was treated with cryoablation.", "humerus"),
     ("An osteoid osteoma of the neck of the fibula was frozen.", "fibula"),
