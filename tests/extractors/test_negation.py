@@ -31,6 +31,9 @@ def flags(nlp, text):
         ("Chemotherapy was continued and embolization was not performed.", "embolization"),
         ("None had received prior systemic therapy or radiotherapy.", "radiotherapy"),
         ("Twenty patients with bone metastases and no prior radiotherapy underwent cryoablation.", "radiotherapy"),
+        # a negative phrase before a comma still denies what follows it
+        ("In none of the patients, surgery was required.", "surgery"),
+        ("In no case, radiotherapy was necessary after cryoablation.", "radiotherapy"),
     ],
 )
 def test_negated(nlp, text, key):
@@ -156,6 +159,15 @@ def test_a_concept_that_begins_with_its_trigger_word_is_not_negated_by_it(nlp, t
     ("Radiotherapy, surgery and chemotherapy were not needed after cryoablation.",
      ["radiotherapy", "surgery", "systemic_therapy"]),
     ("Surgery and radiotherapy were not performed.", ["surgery", "radiotherapy"]),
+    ("Surgery, radiotherapy or chemotherapy was not needed.", ["surgery", "radiotherapy", "systemic_therapy"]),
+    ("Surgery or radiotherapy was not required in any patient.", ["surgery", "radiotherapy"]),
+    ("Patients had prior chemotherapy, and surgery and radiotherapy were not performed.", ["surgery", "radiotherapy"]),
+    # a denied list that is the subject of its sentence
+    ("Patients with no prior surgery or radiotherapy were included.", ["surgery", "radiotherapy"]),
+    ("Twelve patients with no previous surgery, embolization and/or radiotherapy were treated.",
+     ["surgery", "embolization", "radiotherapy"]),
+    ("None of the patients had prior surgery, radiotherapy, chemotherapy or embolization before cryoablation.",
+     ["surgery", "radiotherapy", "systemic_therapy", "embolization"]),
 ])
 def test_every_item_of_a_denied_list_is_negated(nlp, text, keys):
     found = flags(nlp, text)
@@ -166,10 +178,27 @@ def test_every_item_of_a_denied_list_is_negated(nlp, text, keys):
     # a comma alone does not make a list, nor does a clause after one
     ("After surgery, radiotherapy was not needed.", "surgery"),
     ("Patients had no prior surgery, radiotherapy was then given.", "radiotherapy"),
-    ("No surgery, radiotherapy was given.", "radiotherapy"),
+    ("No patient required surgery, radiotherapy was given to two.", "radiotherapy"),
     ("No complications occurred, and radiotherapy was given for pain.", "radiotherapy"),
+    ("No complications occurred, and radiotherapy and cementoplasty were given for pain.", "radiotherapy"),
+    ("Patients had no prior radiotherapy, and surgery or embolization was offered.", "surgery"),
+    ("Cryoablation was performed without cementoplasty, and radiotherapy or surgery was offered later.", "surgery"),
+    ("Patients received no surgery, and radiotherapy and chemotherapy were given as needed.", "systemic_therapy"),
     # a list after a preposition is not the clause's subject
     ("After surgery and radiotherapy, opioids were not needed.", "surgery"),
+    # a treatment given in a clause before the one that denies another
+    ("Cryoablation was combined with radiotherapy and surgery was not needed.", "radiotherapy"),
+    ("Patients received chemotherapy and radiotherapy was not needed.", "systemic_therapy"),
+    ("Pain was controlled by cementoplasty and radiotherapy was not needed.", "cementoplasty"),
+    ("After cryoablation, patients received radiotherapy and surgery was not required.", "radiotherapy"),
+    ("Patients underwent cryoablation and cementoplasty, and radiotherapy was not needed.", "cementoplasty"),
+    # a denial that reaches a list across other words says nothing of the list
+    ("No complications occurred in the femur, tibia, humerus or rib.", "tibia"),
+    ("Patients without pain relief had bone metastases, myeloma or soft tissue sarcoma.", "myeloma"),
+    ("Cryoablation was performed without complications in the femur, tibia and humerus.", "humerus"),
+    # a negation word that denies nothing
+    ("Without exception, radiotherapy was given after cryoablation.", "radiotherapy"),
+    ("Not surprisingly, surgery was avoided in most patients.", "surgery"),
 ])
 def test_a_denial_does_not_reach_past_its_list(nlp, text, key):
     assert flags(nlp, text)[key][0] is False
