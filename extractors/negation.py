@@ -153,14 +153,15 @@ class ContextNegation:
         # radiotherapy": trigger "no prior"), unless it begins with the trigger's
         # first word or a negation word of its own ("were not candidates",
         # "was not amenable to surgery", "non-resectable").
+        if not (s_start <= span.start and span.end <= s_end):
+            return False
         inside = t_start <= span.start < t_end
         if inside and (span.start == t_start or span[0].lower_ in self.negation_words):
             return False
         if rule["direction"] == "subject" and not self._subject(doc, span, s_start, t_start, t_end):
             return False  # "Opioids after radiotherapy were not needed": not the subject
-        if span.start > t_start and _opens_clause(doc, span, spans, t_end):
-            return False  # "No complications occurred, and radiotherapy was given"
-        return s_start <= span.start and span.end <= s_end
+        # "No complications occurred, and radiotherapy was given"
+        return not (span.start > t_start and _opens_clause(doc, span, spans, t_end))
 
     @staticmethod
     def _subject(doc: Doc, span: Span, clause_start: int, trigger_start: int, trigger_end: int) -> bool:
