@@ -38,6 +38,8 @@ def population(nlp, article):
          "spine (n = 21) or acetabulum (n = 13) were treated. Eleven patients received radiotherapy afterwards.", (29, 34)),
         # lesions named by an abbreviation
         ("Twenty-seven patients (21 women) with 29 DTs of the abdominal wall were treated.", (27, 29)),
+        # patients and lesions written as one ratio
+        ("We treated 9 patients/12 lesions with CT-guided cryoablation.", (9, 12)),
         # only a subgroup of lesions is counted: no lesion count
         ("Twenty-three children were treated. Three cysts persisted and were curetted.", (23, None)),
         # "in N patients" after a lesion count or a procedure verb is the population, not a subgroup
