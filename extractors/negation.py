@@ -20,30 +20,17 @@ from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
 
+from extractors import clauses
+from extractors.clauses import CLAUSE_MARKS, CONJUNCTIONS, DETERMINERS, PREPOSITIONS, REPEATS
 from extractors.concepts import CONCEPTS_KEY, TERMS_KEY
 from extractors.numbers import span_list
 from extractors.vocabulary import VocabularyError, load_data
 
 CATEGORIES = ("negated", "uncertain", "excluded")
 DIRECTIONS = ("forward", "backward", "bidirectional", "subject")
-CLAUSE_MARKS = frozenset({",", ";", ":"})
-CONJUNCTIONS = frozenset({"and", "but", "while", "whereas"})
-DETERMINERS = frozenset({"the", "a", "an", "any", "no"})
-REPEATS = frozenset({"further", "additional", "repeat", "repeated", "another", "second"})  # one was given before
 SOME = frozenset({"some", "several", "few", "most", "many", "selected"})
-PREPOSITIONS = frozenset({"following", "after", "before", "despite", "during", "post", "prior", "since"})
 SUBJECT_REACH = 4  # tokens from the end of a clause's opening concept to its trigger
-LIST_WORDS = frozenset({",", "or", "and", "nor", "and/or", "/"})
-LIST_CLOSERS = frozenset({"or", "and", "nor", "and/or"})  # before a list's last item
-LIST_GAP = 3  # tokens between two listed concepts: ", or any"
-CLAUSE_VERBS = frozenset({"was", "were", "is", "are", "has", "have", "had", "did", "then"})
-OR_WORDS = frozenset({"or", "nor", "and/or"})
-ALONE = frozenset({"alone", "only"})
 LISTED = frozenset({"treatments"})  # denied as a list: "no prior surgery or radiotherapy"
-# words between a trigger and a treatment that say the trigger is about something else
-# ("No complications occurred after surgery or radiotherapy")
-BETWEEN = frozenset({"in", "of", "with", "by", "over", "at", "on", "for", "from", "to", "into", "within",
-                     "after", "before", "during", "following", "despite", "since", "post"})
 
 
 def register_extensions(names) -> None:
@@ -161,7 +148,7 @@ class ContextNegation:
         if rule["direction"] == "subject" and not self._subject(doc, span, s_start, t_start, t_end):
             return False  # "Opioids after radiotherapy were not needed": not the subject
         # "No complications occurred, and radiotherapy was given"
-        return not (span.start > t_start and _opens_clause(doc, span, spans, t_end))
+        return not (span.start > t_start and clauses.opens_clause(doc, spans, span, t_start, t_end))
 
     @staticmethod
     def _subject(doc: Doc, span: Span, clause_start: int, trigger_start: int, trigger_end: int) -> bool:
@@ -229,154 +216,37 @@ class ContextNegation:
         return lo, hi
 
 
-def _opens_clause(doc: Doc, span: Span, spans: list[Span], trigger_end: int) -> bool:
-    """Whether ``span``, or the list it is in, is the subject of a clause of its own after a
-    comma, which a trigger before the comma does not reach: "No complications occurred,
-    and radiotherapy was given", "..., and radiotherapy or surgery was offered", "No
-    patient required surgery, radiotherapy was given". A bare comma after words with no
-    verb ("In none of the patients, surgery was required") is no clause's end."""
-    item = span
-    while item.start >= trigger_end:
-        before = doc[max(item.start - 2, trigger_end) : item.start]
-        if before.text == ", and" or (before[-1:].text == "," and any(
-                _verb(t) for t in doc[trigger_end : item.start - 1])):
-            return _clause_follows(doc, spans, item)
-        found = _adjacent(doc, spans, item, False, plain=True)
-        if found is None:
-            return False
-        item = found[0]
-    return False
-
-
-def _clause_follows(doc: Doc, spans: list[Span], span: Span) -> bool:
-    """Whether a verb follows ``span``, or the list it opens: "radiotherapy (alone) was
-    given", "radiotherapy and cementoplasty were given"."""
-    last = span
-    while (found := _adjacent(doc, spans, last, True, plain=True)) is not None:
-        last = found[0]
-    end = last.end + (last.end < len(doc) and doc[last.end].lower_ in ALONE)
-    return end < len(doc) and doc[end].lower_ in CLAUSE_VERBS
-
-
-def _verb(token) -> bool:
-    """A finite verb, as far as words tell without a tagger: an auxiliary or a past tense."""
-    text = token.lower_
-    return text in CLAUSE_VERBS or (token.is_alpha and len(text) > 4 and text.endswith("ed"))
-
-
 def _listed_with(doc: Doc, spans: list[Span], governed: list[Span], trigger: tuple) -> list[Span]:
     """Treatments listed with one a trigger governs, past its scope: "no prior surgery or
     radiotherapy" (scope 2) denies both, "Radiotherapy, surgery and chemotherapy were not
-    needed" all three.
+    needed" all three (extractors.clauses reads the lists).
 
-    Only a real list counts: treatments, nothing but commas, "and", "or" and determiners
-    between them, and an "and" or "or" before the last item, so that "After surgery,
-    radiotherapy was not needed" leaves surgery alone. A denial that reaches its treatment
-    across other words ("No complications occurred after surgery or radiotherapy") says
-    nothing of the list; one after the list ("was not needed") denies it only where the
-    list opens its clause ("Patients received chemotherapy and radiotherapy was not needed"
-    denies only the radiotherapy)."""
+    A denial that reaches its treatment across other words ("No complications occurred
+    after surgery or radiotherapy") says nothing of the list; one after the list ("was not
+    needed") denies it only where the list opens its clause ("Patients received
+    chemotherapy and radiotherapy was not needed" denies only the radiotherapy)."""
     t_start, t_end, rule = trigger
     listed = []
     for span in governed:
         if span.label_ not in LISTED:
             continue
-        items, closers = _list_of(doc, spans, span)
+        items, joins = clauses.list_of(doc, spans, span)
         at = items.index(span)
         if rule["direction"] == "forward" and span.start >= t_end and not any(
-                t.lower_ in BETWEEN for t in doc[t_end : span.start]):
-            listed += _forward_items(doc, items[at:], closers[at:])
+                t.lower_ in clauses.PHRASE_WORDS - {"prior"} for t in doc[t_end : span.start]):
+            listed += clauses.items_after(doc, spans, items[at:], joins[at:])
         elif rule["direction"] == "subject":
-            listed += _subject_items(doc, items, closers, at, t_start)
+            listed += _subject_items(doc, items, joins, at, t_start)
     return listed
 
 
-def _list_of(doc: Doc, spans: list[Span], span: Span) -> tuple[list[Span], list[bool | None]]:
-    """The list ``span`` is in (itself alone, if in none), and what joins each item to the
-    next: True for an "and" or "or", False for a comma, None for an "and" before a verb
-    ("... chemotherapy and radiotherapy was given": a clause, not the list's end)."""
-    items, closers = [span], []
-    current = span
-    while (found := _adjacent(doc, spans, current, False)) is not None:
-        current, closes = found
-        items.insert(0, current)
-        closers.insert(0, closes)
-    current = span
-    while (found := _adjacent(doc, spans, current, True)) is not None:
-        current, closes = found
-        items.append(current)
-        closers.append(closes)
-    return items, closers
-
-
-def _forward_items(doc: Doc, items: list[Span], closers: list) -> list[Span]:
-    """The items after the first up to the list's end: its last "and" or "or"."""
-    kept = 0
-    for n, closes in enumerate(closers, 1):
-        if closes is None:
-            break
-        if closes:
-            kept = n
-    return items[1 : kept + 1]
-
-
-def _subject_items(doc: Doc, items: list[Span], closers: list, at: int, trigger_start: int) -> list[Span]:
+def _subject_items(doc: Doc, items: list[Span], joins: list, at: int, trigger_start: int) -> list[Span]:
     """The items of a list that opens the clause of a "was not needed" and ends at it."""
     last = max((n for n, item in enumerate(items) if item.end <= trigger_start), default=at)
     between = doc[items[last].end : trigger_start]
     if len(between) > SUBJECT_REACH or any(t.lower_ in CONJUNCTIONS for t in between):
         return []
-    first = next((n for n in range(at + 1) if _opens(doc, items[n])), None)
-    if first is None or first == last or all(closes is False for closes in closers[first:last]):
+    first = next((n for n in range(at + 1) if clauses.opens(doc, items[n])), None)
+    if first is None or first == last or not any(clauses.closes(words) for words in joins[first:last]):
         return []
     return [item for item in items[first : last + 1] if item is not items[at]]
-
-
-def _opens(doc: Doc, span: Span) -> bool:
-    """Whether ``span`` opens its clause, after at most two determiners or modifiers (an
-    "and" after a comma aside): "Radiotherapy, ...", ", and surgery ...", "The planned
-    cementoplasty", not "After surgery" or "Patients received chemotherapy"."""
-    start = span.sent.start
-    for k in range(span.start - 1, start - 1, -1):
-        if doc[k].text in CLAUSE_MARKS:
-            start = k + 1
-            break
-    before = list(doc[start : span.start])
-    while before and before[0].lower_ in CONJUNCTIONS:
-        before.pop(0)
-    if len(before) > 2:
-        return False
-    for n, token in enumerate(before):
-        if token.lower_ in DETERMINERS:
-            continue
-        if token.is_stop or token.lower_ in PREPOSITIONS | REPEATS:
-            return False
-        if _verb(token) and not (n and before[n - 1].lower_ in DETERMINERS):
-            return False  # "Patients received ...", not "The planned ..."
-    return True
-
-
-def _adjacent(doc: Doc, spans: list[Span], current: Span, forward: bool,
-              plain: bool = False) -> tuple[Span, bool | None] | None:
-    """The concept of ``current``'s kind listed next to it (after it, or before it), and
-    what joins them (see _list_of; ``plain``: True or False only); None where the list ends."""
-    if forward:
-        item = min((s for s in spans if s.label_ == current.label_ and s.start >= current.end),
-                   key=lambda s: s.start, default=None)
-        gap = item is not None and doc[current.end : item.start]
-    else:
-        item = max((s for s in spans if s.label_ == current.label_ and s.end <= current.start),
-                   key=lambda s: s.end, default=None)
-        gap = item is not None and doc[item.end : current.start]
-    if item is None or not 0 < len(gap) <= LIST_GAP:
-        return None
-    words = [t.lower_ for t in gap]
-    if not all(w in LIST_WORDS or w in DETERMINERS for w in words) or not any(w in LIST_WORDS for w in words):
-        return None
-    if not forward and item.start > 0 and doc[item.start - 1].lower_ in PREPOSITIONS:
-        return None  # "After surgery and radiotherapy, opioids were not needed"
-    if not any(w in LIST_CLOSERS for w in words):
-        return item, False
-    if plain or not forward or any(w in OR_WORDS for w in words):
-        return item, True
-    return item, None if _clause_follows(doc, spans, item) else True

@@ -34,6 +34,8 @@ def flags(nlp, text):
         # a negative phrase before a comma still denies what follows it
         ("In none of the patients, surgery was required.", "surgery"),
         ("In no case, radiotherapy was necessary after cryoablation.", "radiotherapy"),
+        ("In none of the treated patients, surgery was required.", "surgery"),
+        ("In none of the patients with advanced disease, radiotherapy was needed.", "radiotherapy"),
     ],
 )
 def test_negated(nlp, text, key):
@@ -168,6 +170,19 @@ def test_a_concept_that_begins_with_its_trigger_word_is_not_negated_by_it(nlp, t
      ["surgery", "embolization", "radiotherapy"]),
     ("None of the patients had prior surgery, radiotherapy, chemotherapy or embolization before cryoablation.",
      ["surgery", "radiotherapy", "systemic_therapy", "embolization"]),
+    ("Patients with no prior surgery and radiotherapy were included.", ["surgery", "radiotherapy"]),
+    ("Patients with no prior surgery, radiotherapy, and chemotherapy were included.",
+     ["surgery", "radiotherapy", "systemic_therapy"]),
+    ("Patients who had not received surgery, radiotherapy and chemotherapy were included.",
+     ["surgery", "radiotherapy", "systemic_therapy"]),
+    ("Patients with no history of surgery, radiotherapy, chemotherapy or embolization were included.",
+     ["surgery", "radiotherapy", "systemic_therapy", "embolization"]),
+    ("No patient received surgery, radiotherapy and chemotherapy, and two received embolization.",
+     ["surgery", "radiotherapy", "systemic_therapy"]),
+    # a list that opens its clause, after a determiner, a modifier or a fronted phrase
+    ("The planned embolization and cementoplasty were not performed.", ["embolization", "cementoplasty"]),
+    ("Both surgery and radiotherapy were not needed after cryoablation.", ["surgery", "radiotherapy"]),
+    ("Unlike embolization, cementoplasty and radiotherapy were not needed.", ["cementoplasty", "radiotherapy"]),
 ])
 def test_every_item_of_a_denied_list_is_negated(nlp, text, keys):
     found = flags(nlp, text)
@@ -196,7 +211,12 @@ def test_every_item_of_a_denied_list_is_negated(nlp, text, keys):
     ("No complications occurred in the femur, tibia, humerus or rib.", "tibia"),
     ("Patients without pain relief had bone metastases, myeloma or soft tissue sarcoma.", "myeloma"),
     ("Cryoablation was performed without complications in the femur, tibia and humerus.", "humerus"),
+    ("No complications occurred, and adjuvant radiotherapy was given to three patients.", "radiotherapy"),
+    ("No surgery was needed and radiotherapy was given to two patients.", "radiotherapy"),
+    ("No patient received surgery, radiotherapy and chemotherapy, and two received embolization.", "embolization"),
+    ("Unlike embolization, cementoplasty and radiotherapy were not needed.", "embolization"),
     # a negation word that denies nothing
+    ("Not all patients underwent surgery or radiotherapy before cryoablation.", "radiotherapy"),
     ("Without exception, radiotherapy was given after cryoablation.", "radiotherapy"),
     ("Not surprisingly, surgery was avoided in most patients.", "surgery"),
 ])
