@@ -154,6 +154,8 @@ def _has_verb(doc: Doc, phrase_start: int, phrase_end: int, boundary: int) -> bo
     preposition begins ("In none of the patients followed up, ...")."""
     if phrase_start > 0 and doc[phrase_start - 1].lower_ in PHRASE_WORDS:
         return False
+    if phrase_start > 0 and doc[phrase_start - 1].lower_ in CLAUSE_VERBS:
+        return True  # "There were no major complications, radiotherapy was given"
     for token in doc[phrase_end:boundary]:
         if token.lower_ in CLAUSE_VERBS:
             return True

@@ -31,6 +31,7 @@ DIRECTIONS = ("forward", "backward", "bidirectional", "subject")
 SOME = frozenset({"some", "several", "few", "most", "many", "selected"})
 SUBJECT_REACH = 4  # tokens from the end of a clause's opening concept to its trigger
 LISTED = frozenset({"treatments"})  # denied as a list: "no prior surgery or radiotherapy"
+FIXED_PHRASES = frozenset({("need", "for"), ("history", "of"), ("use", "of")})  # "no need for surgery, ..."
 
 
 def register_extensions(names) -> None:
@@ -140,7 +141,7 @@ class ContextNegation:
         # radiotherapy": trigger "no prior"), unless it begins with the trigger's
         # first word or a negation word of its own ("were not candidates",
         # "was not amenable to surgery", "non-resectable").
-        if not (s_start <= span.start and span.end <= s_end):
+        if not (s_start <= span.start < s_end and (span.end <= s_end or rule["direction"] == "forward")):
             return False
         inside = t_start <= span.start < t_end
         if inside and (span.start == t_start or span[0].lower_ in self.negation_words):
@@ -232,12 +233,21 @@ def _listed_with(doc: Doc, spans: list[Span], governed: list[Span], trigger: tup
             continue
         items, joins = clauses.list_of(doc, spans, span)
         at = items.index(span)
-        if rule["direction"] == "forward" and span.start >= t_end and not any(
-                t.lower_ in clauses.PHRASE_WORDS - {"prior"} for t in doc[t_end : span.start]):
+        if rule["direction"] == "forward" and span.start >= t_end and _reaches(doc[t_end : span.start]):
             listed += clauses.items_after(doc, spans, items[at:], joins[at:])
         elif rule["direction"] == "subject":
             listed += _subject_items(doc, items, joins, at, t_start)
     return listed
+
+
+def _reaches(gap: Span) -> bool:
+    """Whether a trigger denies the treatment after ``gap`` itself, not something a phrase
+    between them is about: "no prior", "none of the patients had", "no need for", "No
+    patient treated with cryoablation required"; not "No complications occurred in"."""
+    words = [t.lower_ for t in gap]
+    last = max((n for n, w in enumerate(words) if w in clauses.PHRASE_WORDS - {"prior"}
+                and not (n and (words[n - 1], w) in FIXED_PHRASES)), default=None)
+    return last is None or any(clauses.verb_like(t) for t in gap[last + 1 :])
 
 
 def _subject_items(doc: Doc, items: list[Span], joins: list, at: int, trigger_start: int) -> list[Span]:

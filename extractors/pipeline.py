@@ -35,7 +35,7 @@ from extractors.tokenizer import customize_tokenizer
 logger = logging.getLogger("cryokb")
 
 # Bump when a rule, vocabulary or component changes what extract() returns.
-EXTRACTOR_VERSION = "0.3.23"
+EXTRACTOR_VERSION = "0.3.24"
 
 # (factory name, module that registers it), in pipeline order.
 COMPONENTS = (

@@ -183,6 +183,15 @@ def test_a_concept_that_begins_with_its_trigger_word_is_not_negated_by_it(nlp, t
     ("The planned embolization and cementoplasty were not performed.", ["embolization", "cementoplasty"]),
     ("Both surgery and radiotherapy were not needed after cryoablation.", ["surgery", "radiotherapy"]),
     ("Unlike embolization, cementoplasty and radiotherapy were not needed.", ["cementoplasty", "radiotherapy"]),
+    # a denial by a verb, after a phrase or of a need
+    ("Patients did not require surgery, radiotherapy or embolization during follow-up.",
+     ["surgery", "radiotherapy", "embolization"]),
+    ("There was no need for surgery, radiotherapy or embolization after cryoablation.",
+     ["surgery", "radiotherapy", "embolization"]),
+    ("No patient treated with cryoablation required surgery, radiotherapy or chemotherapy.",
+     ["surgery", "radiotherapy", "systemic_therapy"]),
+    # a first item of several words that begins inside the trigger's reach
+    ("Patients with no prior external beam radiotherapy or surgery were included.", ["radiotherapy", "surgery"]),
 ])
 def test_every_item_of_a_denied_list_is_negated(nlp, text, keys):
     found = flags(nlp, text)
@@ -215,6 +224,7 @@ def test_every_item_of_a_denied_list_is_negated(nlp, text, keys):
     ("No surgery was needed and radiotherapy was given to two patients.", "radiotherapy"),
     ("No patient received surgery, radiotherapy and chemotherapy, and two received embolization.", "embolization"),
     ("Unlike embolization, cementoplasty and radiotherapy were not needed.", "embolization"),
+    ("There were no major complications, radiotherapy was given to two patients.", "radiotherapy"),
     # a negation word that denies nothing
     ("Not all patients underwent surgery or radiotherapy before cryoablation.", "radiotherapy"),
     ("Without exception, radiotherapy was given after cryoablation.", "radiotherapy"),
