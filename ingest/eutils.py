@@ -239,7 +239,7 @@ class EutilsClient:
             request = self._build(utility, params, post)  # each try its own: urllib keeps redirect state on it
             accept = last_check if last_check is not None and attempt == self.max_tries else check
             try:
-                return accept(self._send(request))
+                return self._accepted(accept, self._send(request))
             except _Permanent as problem:
                 raise EutilsError(f"{label} failed: {self._redact(str(problem))}") from None
             except _Transient as problem:
@@ -312,13 +312,30 @@ class EutilsClient:
             raise _Transient(f"connection error with {request.host}: {type(error).__name__}: {error}") from None
         except ValueError as error:  # urllib on a redirect's Location it cannot parse (a broken proxy)
             raise _Transient(f"a redirect from {request.host} to an address that cannot be used: {error}") from None
-        return self._redact_body(_decoded(body, encoding))
+        return _decoded(body, encoding)
+
+    def _accepted(self, accept: Callable[[bytes], object], body: bytes):
+        """``accept(body)`` of the reply as it came: its records are stored as sent, even
+        where they hold the API key's letters (a short key of a mirror's, "the"). Where
+        ``accept`` refuses it, the refusal is made again from the reply without the key, so
+        that the piece of the reply it quotes, cut short, cannot carry a part of it: an
+        error reply on HTTP 200 may echo the key ("API rate limit exceeded"), and a cut
+        key no longer matches what ``_redact`` looks for."""
+        try:
+            return accept(body)
+        except (_Transient, _Permanent) as problem:
+            refused = problem
+        redacted = self._redact_body(body)
+        if redacted is not body:
+            try:
+                accept(redacted)
+            except (_Transient, _Permanent) as problem:
+                refused = problem
+        raise refused
 
     def _redact_body(self, body: bytes) -> bytes:
-        """The reply without the API key, before any check quotes a cut piece of it: an error
-        reply on HTTP 200 may echo the key ("API rate limit exceeded"), and a cut key no
-        longer matches what ``_redact`` looks for. No PubMed record holds it. Its stand-in
-        has no angle brackets, so that the reply still parses as it would have."""
+        """The reply with the API key replaced by a stand-in without angle brackets, so that
+        it parses as it would have."""
         if not self.api_key:
             return body
         key = self.api_key.encode("utf-8")
