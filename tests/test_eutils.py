@@ -131,15 +131,16 @@ def test_every_request_names_the_tool_the_email_and_the_key(emu):
         assert request.params["api_key"] == SECRET
 
 
-@pytest.mark.parametrize("key", ["Key", "ablation"])
-def test_replies_that_hold_the_api_key_s_letters_are_taken_as_sent(emu, key):
+def test_replies_that_hold_the_api_key_s_letters_are_taken_as_sent(emu):
     """A short key (a mirror's, a test server's) was taken out of every reply: "<QueryKey>"
-    no longer parsed, and the records were stored with "(api key)" in their titles."""
-    client = fast_client(emu, api_key=key)
+    no longer parsed with the key "Key", and with "ablation" the records were stored with
+    "(api key)" in their titles."""
+    assert fast_client(emu, api_key="Key").esearch("cryoablation").count == len(emu.records)
+    client = fast_client(emu, api_key="ablation")
     search = client.esearch("cryoablation")
     body = client.efetch(search.webenv, search.query_key, 0, 10)
     titles = [e.text for e in etree.fromstring(body).iter("ArticleTitle")]
-    assert len(titles) == 10 and key.encode() in body and b"(api key)" not in body
+    assert len(titles) == 10 and b"ablation" in body and b"(api key)" not in body
     assert titles == [e.text for e in etree.fromstring(client.efetch_ids(pmids_in(body))).iter("ArticleTitle")]
 
 
