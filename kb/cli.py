@@ -136,12 +136,20 @@ def user_errors(fn):
             if message is None:
                 raise
             raise click.ClickException(message) from exc
+        except KeyboardInterrupt as exc:  # said here, not by click ("Aborted!", exit 1: a user error's code)
+            if not getattr(exc, "said", False):
+                click.echo(f"\n{_why_stopped(exc, capital=True)}", err=True)
+            sys.exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
 
     return wrapper
 
 
 # Skipped records an import lists on the terminal; the rest are counted (all are stored).
 SHOWN_PROBLEMS = 20
+# A command stopped by a signal exits as shells report one (128 + its number), so that a
+# script tells a run stopped from one that failed (1) or was misused (2).
+EXIT_INTERRUPTED = 130  # SIGINT, Ctrl-C
+EXIT_TERMINATED = 143  # SIGTERM
 
 
 def setup_logging(verbose: int, quiet: bool = False) -> None:
@@ -190,13 +198,19 @@ def cli():
     """
 
 
-def _say_what_was_kept(store) -> None:
+def _say_what_was_kept(store, exc: KeyboardInterrupt) -> None:
     run = next(store.db.query("select * from harvest_runs order by id desc limit 1"), None)
     if run and run["outcome"] == "failed":
         done = (f"were read again ({run['revised'] or 0} articles rewritten)" if run["kind"] == "reparse"
                 else f"are stored ({run['new'] or 0} new, {run['revised'] or 0} revised)")
-        click.echo(f"\nInterrupted: {run['kind']} run #{run['id']} recorded as failed; the "
+        click.echo(f"\n{_why_stopped(exc, capital=True)}: {run['kind']} run #{run['id']} recorded as failed; the "
                    f"{run['fetched'] or 0} records of its committed batches {done}", err=True)
+        exc.said = True
+
+
+def _why_stopped(exc: KeyboardInterrupt, capital: bool = False) -> str:
+    why = str(exc) or "interrupted (Ctrl-C)"
+    return why[:1].upper() + why[1:] if capital else why
 
 
 def _query_given(ctx, param, value):
@@ -280,8 +294,8 @@ def _harvest_into(store, client, query, query_version, since, until, max_records
         try:
             return run_harvest(client, store, query, query_version=query_version, since=since, until=until,
                                max_records=max_records, batch_size=batch_size, progress=progress)
-        except KeyboardInterrupt:
-            _say_what_was_kept(store)
+        except KeyboardInterrupt as exc:
+            _say_what_was_kept(store, exc)
             raise
 
 
@@ -358,8 +372,8 @@ def import_(db_path, files, batch_size, quiet, verbose):
         try:
             results = import_files(store, files, batch_size=batch_size, on_batch=bar.update,
                                    on_problem=note_problem)
-        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: say what was kept before click's "Aborted!"
-            _say_what_was_kept(store)
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: say what was kept
+            _say_what_was_kept(store, exc)
             raise
     for problem in shown:
         click.echo(f"Skipped: {problem}", err=True)
@@ -726,9 +740,9 @@ def reparse(db_path, pmids, dry_run, quiet, verbose):
         try:
             result = read_again(store, pmids=pmids or None, dry_run=dry_run, on_page=bar.update,
                                 on_problem=shown.append)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             if not dry_run:
-                _say_what_was_kept(store)
+                _say_what_was_kept(store, exc)
             raise
     for problem in shown[:SHOWN_PROBLEMS]:
         click.echo(f"Skipped: {problem}", err=True)
@@ -949,7 +963,7 @@ def _announce(what: str):
 
 def _stopped(exc: KeyboardInterrupt, staging: Path) -> str:
     """What an operator reads of a refresh stopped by a signal: which, and where its work is."""
-    why = str(exc) or "interrupted (Ctrl-C)"
+    why = _why_stopped(exc)
     if staging.exists():
         return f"{why}; the work done so far is kept in {staging}, and the next refresh resumes from there"
     return f"{why}; the published database is as it was"

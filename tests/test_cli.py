@@ -772,8 +772,15 @@ def test_extract_writes_every_record_to_the_output_file(runner, tmp_path, sample
     assert pmids == [record.pmid for record in read_records(sample_xml)]
 
 
-def test_sigterm_ends_an_import_as_ctrl_c_does_and_the_run_says_what_it_stored(tmp_path, sample_xml):
-    """`systemctl stop` sends SIGTERM: the run must not be left "running" with nothing said."""
+@pytest.mark.parametrize("stop, code, said, recorded", [
+    ("SIGTERM", 143, "Terminated (SIGTERM)", "terminated (SIGTERM)"),
+    ("SIGINT", 130, "Interrupted (Ctrl-C)", "KeyboardInterrupt"),
+])
+def test_a_signal_ends_an_import_with_its_own_exit_code_and_the_run_says_what_it_stored(
+        tmp_path, sample_xml, stop, code, said, recorded):
+    """`systemctl stop` sends SIGTERM, Ctrl-C SIGINT: the run must not be left "running" with
+    nothing said, and the exit code (128 + the signal's number, as shells report it) tells a
+    script the run was stopped, not that its input was wrong (1, click's "Aborted!")."""
     import re
     import signal
     import sqlite3
@@ -803,15 +810,15 @@ def test_sigterm_ends_an_import_as_ctrl_c_does_and_the_run_says_what_it_stored(t
                 stored = conn.execute("select count(*) from articles").fetchone()[0]
         except sqlite3.OperationalError:
             pass  # not created yet
-    importing.send_signal(signal.SIGTERM)
+    importing.send_signal(getattr(signal, stop))
     _, stderr = importing.communicate(timeout=60)
-    assert importing.returncode == 1 and "Aborted!" in stderr and "Traceback" not in stderr
+    assert importing.returncode == code and "Traceback" not in stderr and "Aborted!" not in stderr
     with sqlite3.connect(db) as conn:
         articles = conn.execute("select count(*) from articles").fetchone()[0]
         run = conn.execute("select outcome, error, new from harvest_runs").fetchone()
     assert 0 < articles < 10_800
-    assert run == ("failed", "terminated (SIGTERM)", articles)
-    assert (f"Interrupted: import run #1 recorded as failed; the {articles} records of its committed batches "
+    assert run == ("failed", recorded, articles)
+    assert (f"{said}: import run #1 recorded as failed; the {articles} records of its committed batches "
             f"are stored ({articles} new, 0 revised)") in stderr
 
 
