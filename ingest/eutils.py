@@ -158,7 +158,7 @@ class EutilsClient:
             log.warning("no email address set (--email, NCBI_EMAIL): NCBI asks every E-utilities client for a contact address")
         if max_tries < 1:
             raise ValueError(f"EutilsClient: max_tries must be at least 1, not {max_tries}")
-        _check_base_url(base_url)
+        check_base_url(base_url)
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.email = email or None
         self.api_key = api_key or None
@@ -496,7 +496,7 @@ def _decoded(body: bytes, encoding: str) -> bytes:
     raise _Permanent(f"a reply in an encoding cryokb cannot read (Content-Encoding: {encoding})")
 
 
-def _check_base_url(base_url: str) -> None:
+def check_base_url(base_url: str) -> None:
     """Refuse a base URL that urllib cannot send to, before its error (which quotes the
     whole request URL, API key included) could."""
     try:

@@ -95,7 +95,7 @@ def eutils_options(fn):
                      help="NCBI API key: allows 10 requests/s instead of 3. Prefer the environment "
                           "variable; the key is never printed or stored."),
         click.option("--eutils-url", envvar="NCBI_EUTILS_URL", show_envvar=True, cls=EnvOption,
-                     default=DEFAULT_EUTILS_URL, show_default=True,
+                     default=DEFAULT_EUTILS_URL, show_default=True, callback=_usable_url,
                      help="E-utilities base URL (a mirror, a proxy or a test server)."),
     ]
     for option in reversed(options):
@@ -211,6 +211,17 @@ def _say_what_was_kept(store, exc: KeyboardInterrupt) -> None:
 def _why_stopped(exc: KeyboardInterrupt, capital: bool = False) -> str:
     why = str(exc) or "interrupted (Ctrl-C)"
     return why[:1].upper() + why[1:] if capital else why
+
+
+def _usable_url(ctx, param, value):
+    """A base URL urllib can send to, or a usage error, as for any other bad value."""
+    from ingest.eutils import EutilsError, check_base_url
+
+    try:
+        check_base_url(value)
+    except EutilsError as exc:
+        raise click.BadParameter(str(exc).removeprefix("E-utilities URL ")) from None
+    return value
 
 
 def _query_given(ctx, param, value):

@@ -574,16 +574,22 @@ def test_harvest_stopped_by_max_says_the_run_is_partial(runner, tmp_path):
     assert whole.exit_code == 0 and "Harvested 30 records" in whole.output and "Stopped" not in whole.output
 
 
-def test_harvest_refuses_an_eutils_url_without_a_scheme_in_one_line_and_stores_nothing(runner, tmp_path, monkeypatch):
+def test_harvest_refuses_an_eutils_url_without_a_scheme_as_a_usage_error_and_stores_nothing(
+        runner, tmp_path, monkeypatch):
+    """A bad URL is a bad value like any other: exit 2, said before anything else (it was
+    exit 1, after the warning about a missing e-mail)."""
     monkeypatch.setenv("NCBI_API_KEY", "k3y-never-shown")
     db = tmp_path / "kb.db"
-    result = runner.invoke(cli, ["harvest", "--db", str(db), "--email", "cli-test@example.org",
-                                 "--eutils-url", "eutils.ncbi.nlm.nih.gov/entrez/eutils/"])
-    assert result.exit_code == 1
-    assert result.output.startswith("Error: E-utilities URL 'eutils.ncbi.nlm.nih.gov/entrez/eutils/' is not "
-                                    "an http:// or https:// address")
-    assert "Traceback" not in result.output and "k3y-never-shown" not in result.output
+    result = runner.invoke(cli, ["harvest", "--db", str(db), "--eutils-url", "eutils.ncbi.nlm.nih.gov/entrez/eutils/"])
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1] == (
+        "Error: Invalid value for '--eutils-url': 'eutils.ncbi.nlm.nih.gov/entrez/eutils/' is not an http:// or "
+        "https:// address (for instance https://eutils.ncbi.nlm.nih.gov/entrez/eutils/)")
+    assert "Traceback" not in result.output and "k3y-never-shown" not in result.output and "no email" not in result.output
     assert not db.exists()
+    monkeypatch.setenv("NCBI_EUTILS_URL", "ftp://mirror.example.org/eutils/")
+    told = runner.invoke(cli, ["harvest", "--db", str(db)])
+    assert told.exit_code == 2 and "(from the environment variable NCBI_EUTILS_URL)" in told.output
 
 
 def test_a_command_that_meets_another_writer_says_so_in_one_line(runner, tmp_path, monkeypatch):
