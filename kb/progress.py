@@ -15,9 +15,12 @@ from tqdm import tqdm
 @contextmanager
 def progressbar(*, total: int | None = None, unit: str = "records", desc: str | None = None,
                 quiet: bool = False):
-    """Yield a tqdm bar, or a silent stand-in with the same ``update``/``total`` surface."""
+    """Yield a tqdm bar, or a silent stand-in with the same ``update``/``total`` surface.
+
+    The unit is written after a space ("9000 records", "1197.07 records/s"): tqdm puts it
+    straight after the number."""
     silent = quiet or not sys.stderr.isatty()
-    bar = tqdm(total=total, unit=unit, desc=desc, disable=silent, file=sys.stderr,
+    bar = tqdm(total=total, unit=f" {unit}", desc=desc, disable=silent, file=sys.stderr,
                dynamic_ncols=True, smoothing=0.1)
     try:
         yield bar
