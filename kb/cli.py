@@ -340,9 +340,13 @@ def _describe_counts(verb, counts, records):
     """The run's counts in one line; they add up to ``records`` (articles read), a copy of a
     PMID that its batch had already read counted as repeated."""
     repeated = records - counts.new - counts.revised - counts.unchanged
-    return (f"{verb} {records} records: {counts.new} new, {counts.revised} revised, "
+    return (f"{verb} {_counted(records, 'record')}: {counts.new} new, {counts.revised} revised, "
             f"{counts.unchanged} unchanged, " + (f"{repeated} repeated, " if repeated > 0 else "")
-            + f"{counts.deleted} deleted, {counts.problems} problems")
+            + f"{counts.deleted} deleted, {_counted(counts.problems, 'problem')}")
+
+
+def _counted(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 @cli.command(name="import")

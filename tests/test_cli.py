@@ -1051,3 +1051,13 @@ def test_an_empty_db_is_a_usage_error_naming_the_option(runner):
     result = runner.invoke(cli, ["stats", "--db", ""])
     assert result.exit_code == 2
     assert "Invalid value for '--db'" in result.output and "is empty" in result.output
+
+
+def test_the_import_summary_counts_one_record_and_one_problem_in_the_singular(runner, tmp_path, sample_xml):
+    head, body = sample_xml.read_bytes().split(b"<PubmedArticleSet>", 1)
+    first = body.split(b"</PubmedArticle>", 1)[0] + b"</PubmedArticle>"
+    broken = first.replace(b"</ArticleTitle>", b"</ArticleTitl>", 1)
+    one = tmp_path / "one.xml"
+    one.write_bytes(head + b"<PubmedArticleSet>" + first + broken + b"</PubmedArticleSet>")
+    result = runner.invoke(cli, ["import", str(one), "--db", str(tmp_path / "kb.db")])
+    assert f"{one}: 1 record: 1 new, 0 revised, 0 unchanged, 0 deleted, 1 problem" in result.output
