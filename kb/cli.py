@@ -349,10 +349,17 @@ def _counted(n: int, noun: str) -> str:
     return f"{n} {noun}{'s' * (n != 1)}"
 
 
+def _stdin_as_a_file(ctx, param, files):
+    """"-" read as /dev/stdin, which the import's reader process opens as any file. A file
+    that cannot be read is not refused here: the import says so as for a file it cannot
+    read as PubMed (exit 1), and imports the others."""
+    return tuple(Path("/dev/stdin") if str(f) == "-" else f for f in files)
+
+
 @cli.command(name="import")
 @db_option()
-@click.argument("files", nargs=-1, required=True,
-                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, required=True, callback=_stdin_as_a_file,
+                type=click.Path(exists=True, dir_okay=False, readable=False, allow_dash=True, path_type=Path))
 @click.option("--batch-size", type=click.IntRange(1, 100000), default=1000, show_default=True,
               help="Records per database transaction.")
 @quiet_verbose_options
@@ -369,7 +376,7 @@ def import_(db_path, files, batch_size, quiet, verbose):
         cryokb import pubmed-cryo-set.xml
         cryokb import pubmed21n1298.xml.gz --db baseline.db
         cryokb import citations.nbib -q
-        cat exports/*.nbib | cryokb import /dev/stdin   # a pipe works too
+        cat exports/*.nbib | cryokb import -            # a pipe works too
     """
     from kb.importing import import_files
     from kb.progress import progressbar

@@ -1061,3 +1061,20 @@ def test_the_import_summary_counts_one_record_and_one_problem_in_the_singular(ru
     one.write_bytes(head + b"<PubmedArticleSet>" + first + broken + b"</PubmedArticleSet>")
     result = runner.invoke(cli, ["import", str(one), "--db", str(tmp_path / "kb.db")])
     assert f"{one}: 1 record: 1 new, 0 revised, 0 unchanged, 0 deleted, 1 problem" in result.output
+
+
+def test_import_reads_standard_input_named_by_a_dash(tmp_path):
+    """As sqlite-utils and most tools do: `cat exports/*.nbib | cryokb import -` (only
+    /dev/stdin was taken; "-" was "File '-' does not exist", exit 2)."""
+    import subprocess
+    import sys
+
+    from ingest.readers import read_records
+
+    medline = SAMPLES / "demo_medline.nbib"
+    db = tmp_path / "kb.db"
+    piped = subprocess.run([sys.executable, "-m", "kb.cli", "import", "-", "--db", str(db)],
+                           input=medline.read_bytes(), capture_output=True, timeout=120)
+    assert piped.returncode == 0, piped.stderr
+    stored = {row["pmid"] for row in Store(db).db["articles"].rows}
+    assert stored == {record.pmid for record in read_records(medline)} and stored
