@@ -1078,3 +1078,18 @@ def test_import_reads_standard_input_named_by_a_dash(tmp_path):
     assert piped.returncode == 0, piped.stderr
     stored = {row["pmid"] for row in Store(db).db["articles"].rows}
     assert stored == {record.pmid for record in read_records(medline)} and stored
+
+
+def test_a_file_that_cannot_be_opened_fails_the_import_in_one_line_and_the_others_are_imported(runner, tmp_path,
+                                                                                              sample_xml):
+    """An unreadable file was a usage error (exit 2) that imported none of the files given
+    with it. Tests run as root, whom permissions do not stop: a socket cannot be opened by anyone."""
+    import socket
+
+    unopenable = tmp_path / "export.xml"
+    with socket.socket(socket.AF_UNIX) as listening:
+        listening.bind(str(unopenable))
+        result = runner.invoke(cli, ["import", str(sample_xml), str(unopenable), "--db", str(tmp_path / "kb.db")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.splitlines()[-1].startswith(f"Error: {unopenable}: cannot open (")
+    assert Store(tmp_path / "kb.db").db["articles"].count == 36
