@@ -444,6 +444,8 @@ def stats(db_path, as_json):
         counts = SaveCounts(*(run[name] or 0 for name in ("new", "revised", "unchanged", "deleted", "problems")))
         click.echo(f"{'last run':>14}: {run['kind']} #{run['id']} {run['outcome']} at {run['finished'] or run['started']}"
                    f" ({_describe_counts('', counts, run['fetched'] or 0).strip()})")
+        if run["outcome"] == "failed" and run.get("error"):
+            click.echo(f"{'why':>14}: {run['error']}")
     if awaiting:
         click.echo(f"{'awaiting fetch':>14}: {awaiting} record{'s' * (awaiting != 1)} harvests found but efetch "
                    "did not return (later harvests of the same query ask for them again)")

@@ -57,6 +57,18 @@ def test_stats_say_what_the_last_run_deleted_too(runner, tmp_path, sample_xml):
     assert last.endswith("(0 records: 0 new, 0 revised, 0 unchanged, 1 deleted, 0 problems)"), last
 
 
+def test_stats_say_why_the_last_run_failed(runner, tmp_path, sample_xml):
+    """Only --json said it."""
+    db = tmp_path / "kb.db"
+    junk = tmp_path / "junk.xml"
+    junk.write_text("<html><body>Service unavailable</body></html>")
+    assert runner.invoke(cli, ["import", str(sample_xml), str(junk), "--db", str(db)]).exit_code == 1
+    told = runner.invoke(cli, ["stats", "--db", str(db)]).output.splitlines()
+    assert " failed at " in told[-2] and told[-1].startswith(f"           why: {junk}: ")
+    runner.invoke(cli, ["import", str(sample_xml), "--db", str(db)])
+    assert "why:" not in runner.invoke(cli, ["stats", "--db", str(db)]).output
+
+
 def test_stats_say_how_many_records_a_harvest_still_awaits_and_only_when_some(runner, tmp_path, sample_xml):
     db = tmp_path / "kb.db"
     runner.invoke(cli, ["import", str(sample_xml), "--db", str(db)])
