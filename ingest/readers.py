@@ -24,6 +24,11 @@ DECOMPRESSION_ERRORS = gunzip.ERRORS
 SNIFF_BYTES = 1 << 16
 _UTF32_BOMS = (b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00")
 _BOMS = (b"\xef\xbb\xbf", *_UTF32_BOMS, b"\xff\xfe", b"\xfe\xff")  # UTF-32's before UTF-16's, which begin them
+# What a file packed some other way begins with: said by name, not as bytes that are not PubMed's.
+_OTHER_COMPRESSIONS = (
+    (b"BZh", "a bzip2 file"), (b"PK\x03\x04", "a zip archive"), (b"\xfd7zXZ\x00", "an xz file"),
+    (b"\x28\xb5\x2f\xfd", "a zstd file"), (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+)
 
 
 class ReadError(OSError):
@@ -74,6 +79,9 @@ def read_records(path: str | os.PathLike, *, flat: bool = False) -> Iterator[Art
         if not head:
             raise ReadError(f"{name}: the file is empty")
         if kind is None:
+            packed = next((what for magic, what in _OTHER_COMPRESSIONS if head.startswith(magic)), None)
+            if packed:
+                raise ReadError(f"{name}: {packed}: decompress it first (cryokb reads gzip files itself)")
             raise ReadError(f"{name}: neither PubMed XML nor MEDLINE text (first bytes {head[:20]!r})")
         log.debug("%s: reading as %s", name, kind)
         rest = _Rewound(head, stream, name)

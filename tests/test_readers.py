@@ -83,6 +83,29 @@ def test_unknown_format_names_the_file(tmp_path):
         list(read_records(path))
 
 
+def _zipped(data: bytes) -> bytes:
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("pubmed.xml", data)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("pack, said", [
+    (lambda data: __import__("bz2").compress(data), "a bzip2 file"),
+    (lambda data: __import__("lzma").compress(data), "an xz file"),
+    (_zipped, "a zip archive"),
+], ids=["bzip2", "xz", "zip"])
+def test_a_file_packed_another_way_than_gzip_is_said_to_be_so(tmp_path, pack, said):
+    """It was "neither PubMed XML nor MEDLINE text (first bytes b'BZh91AY&SY...')"."""
+    path = tmp_path / "pubmed.xml.packed"
+    path.write_bytes(pack(b"<PubmedArticleSet></PubmedArticleSet>"))
+    with pytest.raises(ReadError, match=f"pubmed.xml.packed: {said}: decompress it first"):
+        list(read_records(path))
+
+
 @pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzipped"])
 def test_an_empty_file_is_called_empty(tmp_path, compress):
     path = tmp_path / "empty.xml"
