@@ -1,6 +1,8 @@
 """read_records: gzip opened transparently, format sniffed from the bytes, not the name."""
 
+import bz2
 import gzip
+import lzma
 import random
 import zlib
 from pathlib import Path
@@ -94,8 +96,8 @@ def _zipped(data: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("pack, said", [
-    (lambda data: __import__("bz2").compress(data), "a bzip2 file"),
-    (lambda data: __import__("lzma").compress(data), "an xz file"),
+    (bz2.compress, "a bzip2 file"),
+    (lzma.compress, "an xz file"),
     (_zipped, "a zip archive"),
 ], ids=["bzip2", "xz", "zip"])
 def test_a_file_packed_another_way_than_gzip_is_said_to_be_so(tmp_path, pack, said):
