@@ -65,7 +65,7 @@ RECORD_TAGS = ("PubmedArticle", "PubmedBookArticle", "MedlineCitation", "DeleteC
 RECORD_SETS = frozenset({"PubmedArticleSet", "MedlineCitationSet", "PubmedBookArticleSet"})
 
 _POSITION_SUFFIX = re.compile(r", line \d+, column \d+$")
-_TAG_LINE = re.compile(r"((?:in tag|tag mismatch:) \S+ line )(\d+)")
+_TAG_LINE = re.compile(r"((?:in tag|tag mismatch:|Start Tag) \S+ line )(\d+)")
 
 _PMID_PATHS = ("MedlineCitation/PMID", "BookDocument/PMID", "PMID")
 # In the bytes of a record that does not parse: its PMID, where a reader looks first;
@@ -263,7 +263,12 @@ def _unfinished(name: str, piece: slicing.Unfinished, parser: etree.XMLParser) -
         try:
             etree.fromstring(piece.data, parser)
         except etree.XMLSyntaxError as err:
-            return _syntax_error(name, err, piece.line, piece.column)
+            error = _syntax_error(name, err, piece.line, piece.column)
+            found = _RAW_PMID.search(piece.data)
+            pmid = found and canonical_pmid(found.group(1).decode())
+            if pmid:  # the record cut short, named as a broken record is
+                error = XMLFileError(f"{error}, inside the record of PMID {pmid}", name, error.line, error.column)
+            return error
     why = piece.why or f"the document ends before </{piece.root}>"
     return XMLFileError(f"{name}: not well-formed XML at line {piece.line}, column {piece.column}: {why}",
                         name, piece.line, piece.column)

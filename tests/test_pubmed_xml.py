@@ -410,6 +410,20 @@ def test_truncated_file_yields_earlier_records_then_a_clear_error():
     assert err.name == "cut.xml"
     assert err.line is not None and err.line >= 5
     assert str(err).startswith("cut.xml: not well-formed XML at line")
+    second = re.search(rb"<PMID[^>]*>(\d+)</PMID>", data[data.index(b"</PubmedArticle>"):]).group(1).decode()
+    assert str(err).endswith(f", inside the record of PMID {second}")
+
+
+def test_a_file_cut_inside_a_start_tag_gives_one_line_number_the_file_s():
+    """libxml2 named the line the tag began on, counted from the record's start: "line 5681,
+    column 24: Couldn't find end of Start Tag Minute line 184"."""
+    data = (XML / "update_with_deletions.xml").read_bytes()
+    cut = data.index(b"<ArticleTitle>Second record") + len(b"<ArticleTi")
+    with pytest.raises(XMLFileError) as caught:
+        list(iter_records(io.BytesIO(data[:cut]), "cut.xml"))
+    message = str(caught.value)
+    lines = {int(n) for n in re.findall(r"line (\d+)", message)}
+    assert "Start Tag" in message and lines == {data[:cut].count(b"\n") + 1}, message
 
 
 def test_text_that_is_not_xml_raises_with_name_and_line():
