@@ -636,7 +636,8 @@ def test_a_record_whose_end_tag_is_lost_is_a_problem_and_the_records_after_it_ar
 
 
 @pytest.mark.parametrize("tail, column, expected", [
-    (b"<PubmedArticle><MedlineCitation><PMID>1</PMID>", 47, "Premature end of data in tag MedlineCitation line {line}"),
+    (b"<PubmedArticle><MedlineCitation><PMID>1</PMID>", 47,
+     "Premature end of data in tag MedlineCitation line {line}, inside the record of PMID 1"),
     (b"", 1, "the document ends before </PubmedArticleSet>"),
     (b"</PubmedArticleSet>\n<PubmedArticle/>", 20, "content after </PubmedArticleSet>"),
     (b"  stray & text\n</PubmedArticleSet>", 10, "xmlParseEntityRef: no name"),
