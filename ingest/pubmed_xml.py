@@ -70,6 +70,7 @@ _TAG_LINE = re.compile(r"((?:in tag|tag mismatch:|Start Tag) \S+ line )(\d+)")
 _PMID_PATHS = ("MedlineCitation/PMID", "BookDocument/PMID", "PMID")
 # In the bytes of a record that does not parse: its PMID, where a reader looks first;
 # libxml2's safety limits.
+_ANOTHER_DOCUMENT = re.compile(rb"\s*(?:<\?xml\b|<!DOCTYPE\b|<PubmedArticleSet\b|<PubmedBookArticleSet\b|<MedlineCitationSet\b)")
 _RAW_PMID = re.compile(rb"<PMID(?:\s[^>]*)?>\s*(\d+)\s*</PMID")
 _LIMIT = re.compile(r"Excessive depth|Resource limit exceeded|XML_PARSE_HUGE|[Hh]uge")
 
@@ -278,8 +279,11 @@ def _check_gap(name: str, piece: slicing.Piece, parser: etree.XMLParser, root: s
     """Text between records must be well-formed XML (other elements are passed over);
     after the root's end tag nothing may follow."""
     if piece.tag == "":
+        another = _ANOTHER_DOCUMENT.match(piece.data)
+        hint = ("; another XML document follows (files joined into one?): import each file as it is, "
+                "several at once if you like (cryokb import a.xml b.xml)") if another else ""
         raise XMLFileError(f"{name}: not well-formed XML at line {piece.line}, column {piece.column}: "
-                           f"content after </{root}>", name, piece.line, piece.column)
+                           f"content after </{root}>{hint}", name, piece.line, piece.column)
     opening = f"<{root}>".encode()  # the set around it, so that lxml's messages name what the file has
     try:
         etree.fromstring(opening + piece.data + f"</{root}>".encode(), parser)

@@ -654,6 +654,17 @@ def test_a_damaged_document_is_an_error_that_says_where(tail, column, expected):
     assert (caught.value.line, caught.value.column) == (line, column)
 
 
+def test_two_documents_joined_into_one_file_are_said_to_be_so():
+    """`cat a.xml b.xml` (or two gzip members) reads as one document with content after its end."""
+    doc = b"<?xml version='1.0'?>\n" + many_records(2)
+    with pytest.raises(XMLFileError) as caught:
+        list(iter_records(io.BytesIO(doc + b"\n" + doc), "joined.xml"))
+    assert "content after </PubmedArticleSet>; another XML document follows" in str(caught.value)
+    with pytest.raises(XMLFileError) as stray:
+        list(iter_records(io.BytesIO(doc + b"<p>a note</p>"), "noted.xml"))
+    assert str(stray.value).endswith("content after </PubmedArticleSet>")
+
+
 def test_end_tags_with_space_before_the_bracket_still_end_their_records():
     doc = many_records(3).replace(b"</PubmedArticle>", b"</PubmedArticle\n  >")
     records = list(iter_records(io.BytesIO(doc), "spaced.xml"))
