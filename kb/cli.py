@@ -479,7 +479,9 @@ def demo(db_path, serve_after, host, port, quiet, verbose):
     """Build the knowledge base from the synthetic sample records in data/, and serve it.
 
     Needs no network. Every sample record is synthetic (written for the demo, not
-    real articles), and every page of the demo says so.
+    real articles), and every page of the demo says so. It writes its own file
+    (cryokb-demo.db unless --db), never CRYOKB_DB's: the demo's articles must not mix
+    with a real store's.
 
     \b
     Examples:
@@ -502,8 +504,9 @@ def demo(db_path, serve_after, host, port, quiet, verbose):
     built, concept_graph = _build_evidence(store, quiet)
     if not quiet:
         figures = store.stats()
+        extracted = f"{built.extracted} extracted" if built.extracted else "their evidence extracted already"
         click.echo(f"Demo knowledge base (synthetic data): {db_path.resolve()} ({figures['articles']} articles, "
-                   f"{built.extracted} extracted, {concept_graph.number_of_nodes()} concepts in the graph)")
+                   f"{extracted}, {concept_graph.number_of_nodes()} concepts in the graph)")
     if serve_after:
         from kb.publish import PublishError, serve as run_server
 

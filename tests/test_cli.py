@@ -297,6 +297,19 @@ def test_build_and_graph_want_a_store_that_has_articles(runner, tmp_path, comman
     assert f"{empty} is not a cryokb database (it has no articles table)" in result.output
 
 
+def test_a_second_demo_says_its_evidence_was_extracted_already_not_that_none_was(runner, tmp_path, monkeypatch):
+    """It said "44 articles, 0 extracted", which reads as a failure; and CRYOKB_DB is not its file."""
+    monkeypatch.setenv("CRYOKB_DB", str(tmp_path / "real.db"))
+    monkeypatch.chdir(tmp_path)
+    first = runner.invoke(cli, ["demo", "--no-serve"])
+    again = runner.invoke(cli, ["demo", "--no-serve"])
+    assert first.exit_code == again.exit_code == 0
+    built = Store(tmp_path / "cryokb-demo.db").stats()["articles"]
+    assert f"({built} articles, {built} extracted, " in first.output
+    assert f"({built} articles, their evidence extracted already, " in again.output
+    assert not (tmp_path / "real.db").exists()
+
+
 def test_demo_refuses_a_database_of_real_articles_and_rebuilds_its_own(runner, tmp_path):
     import gc
     import sqlite3
