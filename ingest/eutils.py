@@ -106,6 +106,7 @@ class SearchResult:
     webenv: str | None
     query_key: str | None
     ids: list[str] = field(default_factory=list)
+    warning: str | None = None  # what PubMed warned of the query (a phrase not found), said by the client
 
 
 class RateLimiter:
@@ -195,7 +196,10 @@ class EutilsClient:
         if datetype:
             params.update(datetype=datetype, mindate=mindate, maxdate=maxdate)
         label = label or _describe_search(datetype, mindate, maxdate)
-        return self._request("esearch.fcgi", params, label, _parse_esearch)
+        result = self._request("esearch.fcgi", params, label, _parse_esearch)
+        if result.warning:  # PubMed's words, which may echo the request: said without the key
+            log.warning("PubMed warned about the query: %s", self._redact(result.warning))
+        return result
 
     def efetch(self, webenv: str, query_key: str, retstart: int, retmax: int, *,
                label: str | None = None, expected: int | None = None) -> bytes:
@@ -573,9 +577,10 @@ def _parse_esearch(body: bytes) -> SearchResult:
     # A quoted phrase or a term found nowhere: the search ran, narrower than meant. An
     # OutputMessage alone ("No items found.") comes with every empty result: no warning.
     warned = {kind: list(items) for kind, items in (data.get("WarningList") or {}).items() if items}
+    warning = None
     if set(warned) - {"OutputMessage"}:
-        log.warning("PubMed warned about the query: %s", "; ".join(
-            f"{kind}: {', '.join(' '.join(str(item).split()) for item in items)}" for kind, items in warned.items()))
+        warning = "; ".join(f"{kind}: {', '.join(' '.join(str(item).split()) for item in items)}"
+                            for kind, items in warned.items())
     try:
         count = int(data["Count"])
     except (KeyError, ValueError):
@@ -585,6 +590,7 @@ def _parse_esearch(body: bytes) -> SearchResult:
         webenv=str(data["WebEnv"]) if "WebEnv" in data else None,
         query_key=str(data["QueryKey"]) if "QueryKey" in data else None,
         ids=[str(i) for i in data.get("IdList", [])],
+        warning=warning,
     )
 
 

@@ -246,22 +246,37 @@ def test_an_esearch_reply_with_an_element_biopython_does_not_know_is_read():
     assert (result.count, result.webenv, result.ids) == (3, "MCID_0123", ["31000001", "31000002", "31000003"])
 
 
-def test_a_warning_pubmed_gives_with_its_result_is_logged(caplog):
+WARNED = (ESEARCH_HEAD + "<eSearchResult><Count>0</Count><RetMax>0</RetMax><RetStart>0</RetStart><IdList/>"
+          "<TranslationSet/><QueryTranslation/><WarningList><PhraseIgnored/>"
+          "<QuotedPhraseNotFound>\"{phrase}\"</QuotedPhraseNotFound>"
+          "<OutputMessage>No items found.</OutputMessage></WarningList></eSearchResult>")
+
+
+def test_a_warning_pubmed_gives_with_its_result_is_logged(emu, caplog):
     """A quoted phrase PubMed finds nowhere: the search runs, finds nothing, and the
     reply's WarningList was the only place that said why."""
-    body = (ESEARCH_HEAD + "<eSearchResult><Count>0</Count><RetMax>0</RetMax><RetStart>0</RetStart><IdList/>"
-            "<TranslationSet/><QueryTranslation/><WarningList><PhraseIgnored/>"
-            "<QuotedPhraseNotFound>\"cryoablatoin of chordoma\"</QuotedPhraseNotFound>"
-            "<OutputMessage>No items found.</OutputMessage></WarningList></eSearchResult>").encode()
+    emu.inject("esearch", Fault.http(200, body=WARNED.format(phrase="cryoablatoin of chordoma")))
     with caplog.at_level(logging.WARNING, logger="cryokb"):
-        assert eutils._parse_esearch(body).count == 0
+        assert fast_client(emu).esearch("cryoablatoin of chordoma").count == 0
     assert 'QuotedPhraseNotFound: "cryoablatoin of chordoma"' in caplog.text and "No items found." in caplog.text
     caplog.clear()
-    nothing_new = body.replace(b"<PhraseIgnored/>", b"").replace(
-        b'<QuotedPhraseNotFound>"cryoablatoin of chordoma"</QuotedPhraseNotFound>', b"")
+    nothing_new = WARNED.format(phrase="").replace("<PhraseIgnored/>", "").replace(
+        '<QuotedPhraseNotFound>""</QuotedPhraseNotFound>', "")
+    emu.inject("esearch", Fault.http(200, body=nothing_new))
     with caplog.at_level(logging.WARNING, logger="cryokb"):
-        assert eutils._parse_esearch(nothing_new).count == 0
+        assert fast_client(emu).esearch("cryoablation").count == 0
     assert caplog.text == ""  # every empty result says "No items found.": no warning
+
+
+def test_a_warning_that_echoes_the_api_key_is_logged_without_it(emu, caplog):
+    """Replies are parsed as sent (records hold what they hold), so what the client logs
+    of one must leave the key out itself."""
+    key = "0123456789abcdef0123456789abcdef0123"
+    emu.inject("esearch", Fault.http(200, body=WARNED.format(phrase=f"cryoablation api_key={key}")))
+    with caplog.at_level(logging.DEBUG, logger="cryokb"):
+        fast_client(emu, api_key=key).esearch("cryoablation")
+    assert "QuotedPhraseNotFound" in caplog.text and "<api key>" in caplog.text
+    assert not [key[i : i + 8] for i in range(len(key) - 7) if key[i : i + 8] in caplog.text]
 
 
 def test_retry_after_is_honoured(emu):

@@ -206,7 +206,7 @@ def test_a_run_stopped_midway_keeps_the_pages_it_committed(tampered, capsys):
         reparse(tampered, page_size=3, on_page=stop_after_the_first)
     run = next(tampered.db.query("select * from harvest_runs order by id desc limit 1"))
     assert (run["kind"], run["outcome"], run["fetched"]) == ("reparse", "failed", 3)
-    _say_what_was_kept(tampered)  # what the command says on Ctrl-C
+    _say_what_was_kept(tampered, KeyboardInterrupt())  # what the command says on Ctrl-C
     assert f"the 3 records of its committed batches were read again ({run['revised']} articles rewritten)" in (
         capsys.readouterr().err)
     rest = reparse(tampered)
