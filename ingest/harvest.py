@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ingest.eutils import HISTORY_GONE, EutilsClient, EutilsError, SearchResult
-from ingest.model import Article, Deletion, ParseProblem, SaveCounts
+from ingest.model import Article, Deletion, ParseProblem, SaveCounts, ended_by
 from ingest.pubmed_xml import iter_records
 
 log = logging.getLogger("cryokb.harvest")
@@ -306,7 +306,7 @@ def harvest(client: EutilsClient, store, query: str, *, query_version: str | Non
         _fetch_windows(client, store, query, result, max_records, batch_size, progress)
     except BaseException as error:
         store.finish_run(result.run_id, outcome="failed", counts=result.counts, fetched=result.fetched,
-                         error=str(error) or type(error).__name__, extra=_details(result), quietly=True)
+                         error=ended_by(error), extra=_details(result), quietly=True)
         raise
     store.finish_run(result.run_id, outcome="partial" if result.truncated else "ok", counts=result.counts,
                      fetched=result.fetched, extra=_details(result))

@@ -187,6 +187,14 @@ class SaveCounts:
         return asdict(self)
 
 
+def ended_by(exc: BaseException) -> str:
+    """Why a run ended, as its harvest_runs row and the CLI say it: the error's message,
+    "interrupted (Ctrl-C)" for a bare KeyboardInterrupt, else the error's type."""
+    if str(exc):
+        return str(exc)
+    return "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else type(exc).__name__
+
+
 def is_pmid(text: str) -> bool:
     """A PMID is ASCII digits only: str.isdigit also takes "12²" and Arabic-Indic digits."""
     return text.isascii() and text.isdigit()

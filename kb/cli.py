@@ -122,17 +122,17 @@ def user_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from kb.errors import USER_ERRORS, sqlite_trouble
-
         try:
+            from kb.errors import USER_ERRORS, sqlite_trouble  # inside: it takes a moment, Ctrl-C may come
+
             return fn(*args, **kwargs)
         except BrokenPipeError:  # `cryokb extract ... | head`: the reader has gone, nothing to report
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(1)
-        except USER_ERRORS as exc:
+        except USER_ERRORS as exc:  # noqa: F821 - imported above, before anything could raise one
             raise click.ClickException(str(exc)) from exc
         except sqlite3.DatabaseError as exc:
-            message = sqlite_trouble(exc, kwargs.get("db_path"))
+            message = sqlite_trouble(exc, kwargs.get("db_path"))  # noqa: F821
             if message is None:
                 raise
             raise click.ClickException(message) from exc
@@ -204,12 +204,14 @@ def _say_what_was_kept(store, exc: KeyboardInterrupt) -> None:
         done = (f"were read again ({run['revised'] or 0} articles rewritten)" if run["kind"] == "reparse"
                 else f"are stored ({run['new'] or 0} new, {run['revised'] or 0} revised)")
         click.echo(f"\n{_why_stopped(exc, capital=True)}: {run['kind']} run #{run['id']} recorded as failed; the "
-                   f"{run['fetched'] or 0} records of its committed batches {done}", err=True)
+                   f"{_counted(run['fetched'] or 0, 'record')} of its committed batches {done}", err=True)
         exc.said = True
 
 
 def _why_stopped(exc: KeyboardInterrupt, capital: bool = False) -> str:
-    why = str(exc) or "interrupted (Ctrl-C)"
+    from ingest.model import ended_by
+
+    why = ended_by(exc)
     return why[:1].upper() + why[1:] if capital else why
 
 
@@ -516,6 +518,8 @@ def demo(db_path, serve_after, host, port, quiet, verbose):
                        on_ready=None if quiet else _announce("Serving at"))
         except PublishError as exc:
             raise click.ClickException(str(exc)) from exc
+        except KeyboardInterrupt:
+            pass  # how a server is stopped: done, exit 0
 
 
 @cli.command()
@@ -941,6 +945,8 @@ def serve(db_path, host, port, quiet, verbose):
                    on_ready=None if quiet else _announce(f"Serving {db_path} at"))
     except PublishError as exc:
         raise click.ClickException(str(exc)) from exc
+    except KeyboardInterrupt:
+        pass  # Ctrl-C or SIGTERM is how a server is stopped: done, exit 0
 
 
 # Why a store lacks its indexes, and what brings them back (Store.missing_indexes).

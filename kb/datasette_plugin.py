@@ -726,11 +726,11 @@ async def outcomes_data(datasette, measure: str | None, grade: str | None = None
 
 
 def _known(asked: str | None, known: list[str]) -> str | None:
-    """The known value ``asked`` names, in any case and with spaces for underscores
-    ("MAJOR", "Local control": links typed by hand), else None."""
+    """The known value ``asked`` names, in any case and with spaces or hyphens for
+    underscores ("MAJOR", "Local control", "local-control": links typed by hand), else None."""
     if not asked:
         return None
-    wanted = asked.strip().lower().replace(" ", "_")
+    wanted = "_".join(asked.lower().replace("-", " ").split())
     return next((value for value in known if value.lower() == wanted), None)
 
 

@@ -36,7 +36,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from ingest.model import ParseProblem
+from ingest.model import ParseProblem, ended_by
 from ingest.readers import ReadError, read_records
 from kb.errors import USER_ERRORS
 from kb.store import PreparedArticle, PreparedBatch, ReadBatch, SaveCounts, Store, prepare_batch, read_batch
@@ -390,7 +390,7 @@ def import_files(store: Store, paths: Iterable[str | Path], *, batch_size: int =
                 import_file(store, path, batch_size=batch_size, run_id=run_id, on_batch=on_batch,
                             on_problem=on_problem, processes=processes, result=results[-1], withdrawn=withdrawn)
     except BaseException as exc:  # Ctrl-C, a full disk, a bug: the run must not stay "running"
-        _finish(store, run_id, results, f"{exc}" or type(exc).__name__, quietly=True)
+        _finish(store, run_id, results, ended_by(exc), quietly=True)
         raise
     errors = [r.named_error() for r in results if r.error]
     _finish(store, run_id, results, "; ".join(errors) or None)

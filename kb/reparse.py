@@ -27,7 +27,7 @@ from lxml import etree
 
 from ingest import medline
 from ingest.fields import RecordError
-from ingest.model import ParseProblem, SaveCounts
+from ingest.model import ParseProblem, SaveCounts, ended_by
 from ingest.pubmed_xml import article_from_xml
 from ingest.safexml import UnsafeXMLError
 from kb.store import PreparedArticle, Store, StoredRaw, flatten_article, prepare_flat
@@ -98,7 +98,7 @@ def reparse(store: Store, *, pmids: list[str] | None = None, dry_run: bool = Fal
                 on_page(len(page))
     except BaseException as exc:  # Ctrl-C, a full disk, a bug: the run must not stay "running"
         if run_id is not None:
-            _finish(store, run_id, result, f"{exc}" or type(exc).__name__)
+            _finish(store, run_id, result, ended_by(exc))
         raise
     if run_id is not None:
         _finish(store, run_id, result, None)

@@ -429,7 +429,7 @@ def test_an_interrupted_import_is_recorded_as_failed_not_left_running(tmp_path, 
     with pytest.raises(KeyboardInterrupt):
         import_files(store, [sample_xml], batch_size=4, on_batch=interrupt_after_the_first_batch)
     run = store.db["harvest_runs"].get(1)
-    assert (run["kind"], run["outcome"], run["error"]) == ("import", "failed", "KeyboardInterrupt")
+    assert (run["kind"], run["outcome"], run["error"]) == ("import", "failed", "interrupted (Ctrl-C)")
     assert store.db["articles"].count == 4
     assert (run["fetched"], run["new"]) == (4, 4)  # what the interrupted run did store
 
@@ -805,7 +805,7 @@ def test_extract_writes_every_record_to_the_output_file(runner, tmp_path, sample
 
 @pytest.mark.parametrize("stop, code, said, recorded", [
     ("SIGTERM", 143, "Terminated (SIGTERM)", "terminated (SIGTERM)"),
-    ("SIGINT", 130, "Interrupted (Ctrl-C)", "KeyboardInterrupt"),
+    ("SIGINT", 130, "Interrupted (Ctrl-C)", "interrupted (Ctrl-C)"),
 ])
 def test_a_signal_ends_an_import_with_its_own_exit_code_and_the_run_says_what_it_stored(
         tmp_path, sample_xml, stop, code, said, recorded):

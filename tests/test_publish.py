@@ -651,8 +651,9 @@ def test_complication_rates_are_plotted_one_grade_at_a_time(demo):
 
 def test_a_measure_or_grade_typed_by_hand_is_found_in_any_case_and_an_unknown_one_is_said(demo):
     """?grade=MAJOR showed the first grade, silently, as did a misspelt measure."""
-    typed = fetch(demo, "/-/cryokb/outcomes-by-year.json?measure=Clinical%20Success").json()
-    assert typed["measure"] == "clinical_success" and typed["notices"] == []
+    for typed in ("Clinical%20Success", "clinical-success"):
+        found = fetch(demo, f"/-/cryokb/outcomes-by-year.json?measure={typed}").json()
+        assert found["measure"] == "clinical_success" and found["notices"] == [], typed
     graded = fetch(demo, "/-/cryokb/outcomes-by-year.json?measure=COMPLICATIONS&grade=Minor").json()
     assert (graded["measure"], graded["grade"], graded["notices"]) == ("complications", "minor", [])
     page = fetch(demo, "/-/cryokb/outcomes-by-year?measure=complications&grade=severe").text
@@ -924,6 +925,31 @@ def test_serve_announces_the_port_it_bound_and_that_url_answers(demo_db):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_a_server_stopped_by_ctrl_c_or_sigterm_exits_0_without_a_word(demo_db, stop):
+    """That is how a server is stopped (systemctl stop, a restart after each refresh): it
+    exited 1 with "Aborted!", and then 130 or 143, which systemd counts as failures."""
+    import re
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    server = subprocess.Popen([sys.executable, "-m", "kb.cli", "serve", "--db", str(demo_db), "--port", "0"],
+                              stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
+    try:
+        url = re.search(r"(http://\S+/)", server.stderr.readline()).group(1)
+        with urllib.request.urlopen(url, timeout=30) as reply:
+            assert reply.status == 200
+        server.send_signal(getattr(signal, stop))
+        _, said = server.communicate(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert server.returncode == 0, said
+    assert "Aborted" not in said and "Interrupted" not in said and "Traceback" not in said
 
 
 def test_serve_says_nothing_of_serving_when_the_database_cannot_be_served(tmp_path):
