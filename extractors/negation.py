@@ -137,12 +137,14 @@ class ContextNegation:
     def _governs(self, doc: Doc, span: Span, trigger: tuple, scope: tuple[int, int], spans: list[Span]) -> bool:
         t_start, t_end, rule = trigger
         s_start, s_end = scope
+        # in scope; after a forward trigger, beginning in it is enough ("no prior external
+        # beam radiotherapy": "no prior" reaches two tokens)
+        if not (s_start <= span.start < s_end and (span.end <= s_end or rule["direction"] == "forward")):
+            return False
         # A concept that begins inside its trigger is negated by it ("no prior
         # radiotherapy": trigger "no prior"), unless it begins with the trigger's
         # first word or a negation word of its own ("were not candidates",
         # "was not amenable to surgery", "non-resectable").
-        if not (s_start <= span.start < s_end and (span.end <= s_end or rule["direction"] == "forward")):
-            return False
         inside = t_start <= span.start < t_end
         if inside and (span.start == t_start or span[0].lower_ in self.negation_words):
             return False

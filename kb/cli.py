@@ -123,23 +123,25 @@ def user_errors(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            from kb.errors import USER_ERRORS, sqlite_trouble  # inside: it takes a moment, Ctrl-C may come
+            import kb.errors  # noqa: F401 - here, inside the guard: it takes a moment, and Ctrl-C may come
 
             return fn(*args, **kwargs)
         except BrokenPipeError:  # `cryokb extract ... | head`: the reader has gone, nothing to report
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(1)
-        except USER_ERRORS as exc:  # noqa: F821 - imported above, before anything could raise one
-            raise click.ClickException(str(exc)) from exc
-        except sqlite3.DatabaseError as exc:
-            message = sqlite_trouble(exc, kwargs.get("db_path"))  # noqa: F821
-            if message is None:
-                raise
-            raise click.ClickException(message) from exc
         except KeyboardInterrupt as exc:  # said here, not by click ("Aborted!", exit 1: a user error's code)
             if not getattr(exc, "said", False):
                 click.echo(f"\n{_why_stopped(exc, capital=True)}", err=True)
             sys.exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
+        except Exception as exc:
+            from kb.errors import USER_ERRORS, sqlite_trouble
+
+            if isinstance(exc, USER_ERRORS):
+                raise click.ClickException(str(exc)) from exc
+            message = sqlite_trouble(exc, kwargs.get("db_path")) if isinstance(exc, sqlite3.DatabaseError) else None
+            if message is None:
+                raise
+            raise click.ClickException(message) from exc
 
     return wrapper
 
