@@ -257,8 +257,14 @@ class EutilsClient:
         raise EutilsError(f"{label} failed after {self.max_tries} tries: {last_error}")
 
     def _redact(self, text: str) -> str:
-        """``text`` without the API key: error messages are printed and stored in harvest_runs."""
-        return text.replace(self.api_key, "<api key>") if self.api_key else text
+        """``text`` without the API key, as it is or as a URL writes it ("abc%2Bdef"):
+        error messages are printed and stored in harvest_runs, and some quote the URL."""
+        if not self.api_key:
+            return text
+        for written in dict.fromkeys((self.api_key, urllib.parse.quote_plus(self.api_key),
+                                      urllib.parse.quote(self.api_key, safe=""))):
+            text = text.replace(written, "<api key>")
+        return text
 
     def _build(self, utility: str, params: dict, post: bool | None) -> urllib.request.Request:
         """A Request built by Biopython for our URL, with our identity and never its globals."""

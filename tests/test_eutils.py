@@ -154,15 +154,18 @@ def test_the_api_key_is_never_logged_nor_put_in_an_error(emu, caplog):
     assert SECRET not in caplog.text and SECRET not in str(failure.value) and SECRET not in repr(client)
 
 
-def test_an_error_quoting_the_request_url_does_not_carry_the_api_key_out(emu):
+@pytest.mark.parametrize("key", [SECRET, "abc+def/ghi=="], ids=["plain", "needs quoting in a URL"])
+def test_an_error_quoting_the_request_url_does_not_carry_the_api_key_out(emu, key):
+    """A URL writes a mirror's key with "+", "/" or "=" quoted ("abc%2Bdef..."), which a
+    search for the key as it is does not find."""
     class QuotingProxy(urllib.request.OpenerDirector):
         def open(self, request, timeout=None):
             raise OSError(f"proxy refused {request.full_url}")
 
-    client = fast_client(emu, api_key=SECRET, max_tries=2, opener=QuotingProxy())
+    client = fast_client(emu, api_key=key, max_tries=2, opener=QuotingProxy())
     with pytest.raises(EutilsError, match=r"proxy refused .*api_key=<api key>") as failure:
         client.esearch("cryoablation")
-    assert SECRET not in str(failure.value)
+    assert key not in str(failure.value) and "abc" not in str(failure.value)
 
 
 @pytest.mark.parametrize("url, why", [
