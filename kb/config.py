@@ -43,6 +43,19 @@ def _text(value, where: str) -> str:
     return value.strip()
 
 
+def _url(value, where: str) -> str:
+    """An E-utilities base URL that can be sent to, checked before a refresh takes its
+    lock or copies the store (it failed only at its first request)."""
+    from ingest.eutils import EutilsError, check_base_url
+
+    url = _text(value, where)
+    try:
+        check_base_url(url)
+    except EutilsError as error:
+        raise ConfigError(f"{where}: {str(error).removeprefix('E-utilities URL ')}") from None
+    return url
+
+
 def _integer(low: int, high: int) -> Callable[[object, str], int]:
     def convert(value, where: str) -> int:
         if isinstance(value, str):
@@ -108,7 +121,7 @@ KEYS: dict[str, Key] = {
     "query": Key(_text, "CRYOKB_QUERY", None, "PubMed query (default: data/pubmed_query.toml)"),
     "email": Key(_text, "NCBI_EMAIL", None, "contact address sent to NCBI"),
     "api_key": Key(_text, "NCBI_API_KEY", None, "NCBI API key (environment or file only)"),
-    "eutils_url": Key(_text, "NCBI_EUTILS_URL", DEFAULT_EUTILS_URL, "E-utilities base URL"),
+    "eutils_url": Key(_url, "NCBI_EUTILS_URL", DEFAULT_EUTILS_URL, "E-utilities base URL"),
     "batch_size": Key(_integer(1, 10_000), "CRYOKB_BATCH_SIZE", 500, "records per efetch and transaction"),
     "extract_batch_size": Key(_integer(1, 10_000), None, 200, "articles per extraction transaction"),
     "log": Key(_path, "CRYOKB_LOG", None, "log file (timestamped lines, INFO and up)"),

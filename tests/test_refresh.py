@@ -235,6 +235,17 @@ def test_a_database_in_a_folder_that_does_not_exist_is_refused_before_any_reques
     assert not emu.requests
 
 
+@pytest.mark.parametrize("given, code", [("flag", 2), ("file", 1)])
+def test_an_eutils_url_that_cannot_be_used_is_refused_before_the_lock_or_a_copy(emu, tmp_path, given, code):
+    """It failed at the first request, after taking the lock and copying the store to staging."""
+    bad = "eutils.ncbi.nlm.nih.gov/entrez/eutils/"
+    config = write_config(tmp_path, emu, **({"eutils_url": bad} if given == "file" else {}))
+    listing = sorted(p.name for p in tmp_path.iterdir())
+    result = refresh(config, *(["--eutils-url", bad] if given == "flag" else []))
+    assert result.exit_code == code and f"'{bad}' is not an http:// or https:// address" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == listing and not emu.requests
+
+
 def test_a_second_run_with_nothing_new_makes_two_searches_and_no_fetch(config, emu, tmp_path):
     first = refresh_json(config)
     emu.requests.clear()
