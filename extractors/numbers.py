@@ -131,6 +131,12 @@ def _word_number_pattern(data: dict) -> str:
 P_VALUE_PREFIX = r"\bp(?:[\s-]*values?)?\s*(?:<|>|=|≤|≥|&lt;|&gt;)\s*=?\s*"
 
 
+# Where a number may begin: not inside a word or another number ("T12", "7.5", "1,200"),
+# nor after a slash that follows a number ("48/50", "L4/5", "12/2019": read whole or not
+# at all); after a word's slash it may ("9 patients/12 lesions").
+NOT_INSIDE = r"(?<![\w.,\-−])(?<![\d.,)]/)(?<!^/)"
+
+
 @lru_cache(maxsize=1)
 def number_pattern() -> re.Pattern:
     """The master regex: every number shape, tried in order at each position."""
@@ -153,10 +159,10 @@ def number_pattern() -> re.Pattern:
         rf"(?P<tl>{num})\s+to\s+(?P<th>{num})(?![\d.])",
         rf"(?P<v>{num})",
     ]
-    return re.compile(r"(?<![\w.,\-−])(?<![\d.,)]/)(?<!^/)(?:" + "|".join(shapes) + ")", re.IGNORECASE)
+    return re.compile(NOT_INSIDE + r"(?:" + "|".join(shapes) + ")", re.IGNORECASE)
 
 
-_PLAIN = re.compile(r"(?<![\w.,\-−])(?<![\d.,)]/)(?<!^/)(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?!\d)|\.\d+)")
+_PLAIN = re.compile(NOT_INSIDE + r"(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?!\d)|\.\d+)")
 _UNIT = re.compile(r"[ \t\u00a0\u2009\u202f]?-?[ \t\u00a0\u2009\u202f]?([A-Za-zµ°][A-Za-z³/]*)")
 _AGE = re.compile(r"[\s-]*(?:years?|months?)[\s-]*old\b|\s*-?\s*(?:yo|y/o)\b", re.IGNORECASE)
 _RANGE_FROM = re.compile(r"\bfrom\s*$", re.IGNORECASE)
@@ -201,7 +207,7 @@ def anchor_pattern() -> re.Pattern:
     otherwise be tried at every word of the text."""
     starts = sorted({w[:4] for w in _rules().words})
     words = "|".join(re.escape(w) for w in starts)
-    return re.compile(rf"(?<![\w.,\-−])(?<![\d.,)]/)(?<!^/)(?:\d|\.\d|(?:{words}))", re.IGNORECASE)
+    return re.compile(NOT_INSIDE + rf"(?:\d|\.\d|(?:{words}))", re.IGNORECASE)
 
 
 _PREFIX = re.compile(rf"(?:{P_VALUE_PREFIX}|\bn\s*=\s*|\bbetween\s+)$", re.IGNORECASE)
