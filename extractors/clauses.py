@@ -76,17 +76,22 @@ def _and_begins_clause(doc: Doc, spans: list[Span], item: Span, words: list[str]
     return clause_follows(doc, spans, item)
 
 
+def clause_start(doc: Doc, i: int) -> int:
+    """Where the clause holding token ``i`` begins: after the last comma, semicolon or
+    colon before it in its sentence, else at the sentence's start."""
+    start = doc[i].sent.start
+    for k in range(i - 1, start - 1, -1):
+        if doc[k].text in CLAUSE_MARKS:
+            return k + 1
+    return start
+
+
 def opens(doc: Doc, span: Span) -> bool:
     """Whether ``span`` opens its clause, after at most two determiners or modifiers (an
     "and" after a comma aside): "Radiotherapy, ...", ", and surgery ...", "The planned
     cementoplasty", "Planned embolization", "Both surgery", not "After surgery",
     "Unlike embolization" or "Patients received chemotherapy"."""
-    start = span.sent.start
-    for k in range(span.start - 1, start - 1, -1):
-        if doc[k].text in CLAUSE_MARKS:
-            start = k + 1
-            break
-    before = list(doc[start : span.start])
+    before = list(doc[clause_start(doc, span.start) : span.start])
     while before and before[0].lower_ in CONJUNCTIONS:
         before.pop(0)
     if len(before) > 2:

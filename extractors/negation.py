@@ -21,7 +21,7 @@ from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
 
 from extractors import clauses
-from extractors.clauses import CLAUSE_MARKS, CONJUNCTIONS, DETERMINERS, PREPOSITIONS, REPEATS
+from extractors.clauses import CONJUNCTIONS, DETERMINERS, PREPOSITIONS, REPEATS
 from extractors.concepts import CONCEPTS_KEY, TERMS_KEY
 from extractors.numbers import span_list
 from extractors.vocabulary import VocabularyError, load_data
@@ -194,12 +194,7 @@ class ContextNegation:
         the femur was not performed"); the caller negates only a concept that opens it."""
         sentence = doc[start].sent
         if rule["direction"] == "subject":
-            lo = sentence.start
-            for k in range(start - 1, sentence.start - 1, -1):
-                if doc[k].text in CLAUSE_MARKS:
-                    lo = k + 1
-                    break
-            return lo, start
+            return clauses.clause_start(doc, start), start
         limit = rule["max_scope"] or len(doc)
         lo, hi = end, end
         if rule["direction"] in ("forward", "bidirectional"):
