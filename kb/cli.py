@@ -411,7 +411,7 @@ def import_(db_path, files, batch_size, quiet, verbose):
     failed = [r for r in results if r.error]
     if failed:
         raise click.ClickException("; ".join(
-            r.named_error() + (f" (the {r.records} record{'s' * (r.records != 1)} read before it "
+            r.named_error() + (f" (the {_counted(r.records, 'record')} read before it "
                                f"{'were' if r.records != 1 else 'was'} stored)" if r.records else "")
             for r in failed))
 
@@ -451,7 +451,7 @@ def stats(db_path, as_json):
         if run["outcome"] == "failed" and run.get("error"):
             click.echo(f"{'why':>14}: {run['error']}")
     if awaiting:
-        click.echo(f"{'awaiting fetch':>14}: {awaiting} record{'s' * (awaiting != 1)} harvests found but efetch "
+        click.echo(f"{'awaiting fetch':>14}: {_counted(awaiting, 'record')} harvests found but efetch "
                    "did not return (later harvests of the same query ask for them again)")
     if missing:
         click.echo(f"{'indexes':>14}: {missing} missing: {INDEXES_MISSING}")
