@@ -1175,8 +1175,12 @@ def flatten_article(article: Article) -> tuple:
     )
 
 
-def prepare_flat(flat: tuple) -> PreparedArticle:
-    """Every row a flattened article contributes (the raw record still uncompressed)."""
+def _prepare_flat(flat: tuple) -> PreparedArticle:
+    """Every row a flattened article contributes (the raw record still uncompressed).
+
+    The reference: an import's rows come from the same rules compiled (kb._fastrows),
+    where it was built; ``prepare_flat`` is whichever of the two is here.
+    """
     (pmid, version, title, sections, authors, journal, volume, issue, pages, pub_date, pub_year, entrez_date,
      revised_date, completed_date, languages, publication_types, mesh, keywords, doi, pmcid, links, status,
      is_book, source_format, raw, digest) = flat
@@ -1208,6 +1212,13 @@ def prepare_flat(flat: tuple) -> PreparedArticle:
     )
     return PreparedArticle(pmid, digest, revised_date, row, journal_row, author_table, mesh_terms, children,
                            (pmid, source_format, raw, digest))
+
+
+try:
+    from kb._fastrows import prepare_flat
+except ImportError as err:  # not built (no C compiler at install): the same rows, slower
+    log.debug("kb._fastrows not used: %s", err)
+    prepare_flat = _prepare_flat
 
 
 _VERSION = tuple(ARTICLE_COLUMNS).index("version")

@@ -76,14 +76,17 @@ def test_installed_package_reads_its_data_from_site_packages(installed, tmp_path
     assert not query_file.startswith(str(ROOT)) and Path(query_file).is_file()
 
 
-def test_installed_package_reads_xml_with_its_compiled_walk(installed, tmp_path):
-    code = ("import ingest._fastwalk as walk, ingest.pubmed_xml as xml; "
-            "print(walk.__file__, xml._flat_citation is walk.citation)")
+def test_installed_package_reads_xml_and_builds_rows_with_its_compiled_code(installed, tmp_path):
+    code = ("import ingest._fastwalk as walk, ingest.pubmed_xml as xml, kb._fastrows as rows, kb.store as store; "
+            "print(walk.__file__, xml._flat_citation is walk.citation, rows.__file__, "
+            "store.prepare_flat is rows.prepare_flat)")
     out = subprocess.run([str(installed / "bin" / "python"), "-c", code], cwd=tmp_path,
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    where, used = out.stdout.split()
-    assert where.startswith(str(installed)) and where.endswith(".so") and used == "True"
+    walk, walk_used, rows, rows_used = out.stdout.split()
+    for where in (walk, rows):
+        assert where.startswith(str(installed)) and where.endswith(".so")
+    assert walk_used == rows_used == "True"
 
 
 def test_installed_demo_builds_a_database_away_from_the_checkout(installed, tmp_path):
@@ -94,16 +97,17 @@ def test_installed_demo_builds_a_database_away_from_the_checkout(installed, tmp_
     assert json.loads(stats.stdout)["articles"] >= 30
 
 
-def test_source_distribution_builds_a_wheel_with_the_compiled_walk_and_not_its_sources(sdist, tmp_path):
+def test_source_distribution_builds_a_wheel_with_the_compiled_modules_and_not_their_sources(sdist, tmp_path):
     names = wheel_from(sdist, tmp_path)
-    assert any(name.startswith("ingest/_fastwalk.") and name.endswith(".so") for name in names)
+    for module in ("ingest/_fastwalk.", "kb/_fastrows."):
+        assert any(name.startswith(module) and name.endswith(".so") for name in names), module
     assert not [name for name in names if name.endswith((".pyx", ".c"))]
     assert "cryokb_data/pubmed_query.toml" in names and "ingest/pubmed_xml.py" in names
 
 
-def test_without_a_c_compiler_the_wheel_still_builds_and_reads_with_the_python_walk(sdist, tmp_path):
+def test_without_a_c_compiler_the_wheel_still_builds_and_reads_with_the_python_code(sdist, tmp_path):
     names = wheel_from(sdist, tmp_path, CC="/bin/false", CXX="/bin/false", LDSHARED="/bin/false")
-    assert not [name for name in names if "_fastwalk" in name]
+    assert not [name for name in names if "_fastwalk" in name or "_fastrows" in name]
     assert "ingest/pubmed_xml.py" in names and "kb/cli.py" in names
 
 
@@ -112,5 +116,5 @@ def test_source_distribution_carries_what_its_tests_need(sdist):
 
     with tarfile.open(sdist[1]) as archive:
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
-    assert {"ingest/_fastwalk.pyx", "tests/conftest.py", "tests/emulator.py", "ARCHITECTURE.md"} <= names
+    assert {"ingest/_fastwalk.pyx", "kb/_fastrows.pyx", "tests/conftest.py", "tests/emulator.py", "ARCHITECTURE.md"} <= names
     assert any(name.startswith("tests/data/xml/") for name in names)
