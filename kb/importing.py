@@ -170,7 +170,8 @@ def import_file(store: Store, path: str | Path, *, batch_size: int = DEFAULT_BAT
 
 def _import_batches(store: Store, source: Iterator[tuple[PreparedBatch, bool]], result: FileResult, run_id,
                     on_batch, on_problem, withdrawn: set[str]) -> None:
-    """Write pieces as they come, one transaction a batch; a read error commits what was read.
+    """Write pieces as they come, one transaction a batch; a read error commits what was read,
+    a write error nothing of its batch (a piece has no savepoint: Store.save_prepared).
 
     ``result`` counts a batch once it is committed, so that it never counts the pieces
     of a batch rolled back.
@@ -183,7 +184,13 @@ def _import_batches(store: Store, source: Iterator[tuple[PreparedBatch, bool]], 
                 transaction = ExitStack()
                 transaction.enter_context(store.transaction())
             _report_problems(piece.problems, on_problem)
-            pending.counts.add(store.save_prepared(piece, run_id=run_id, withdrawn=withdrawn))
+            try:
+                saved = store.save_prepared(piece, run_id=run_id, withdrawn=withdrawn, within_transaction=True)
+            except BaseException as exc:  # the piece is half written: all of its batch goes
+                transaction, failed = None, transaction
+                failed.__exit__(type(exc), exc, exc.__traceback__)
+                raise
+            pending.counts.add(saved)
             pending.records += piece.read
             pending.withdrawals += len(piece.deletions)
             if ends_batch:

@@ -539,6 +539,34 @@ def test_a_batch_sent_in_pieces_is_still_one_transaction(tmp_path, sample_xml, m
     assert store.db["articles"].count == 12  # two whole batches, nothing of the third
 
 
+def test_a_write_that_fails_half_way_through_a_piece_keeps_nothing_of_its_batch(tmp_path, sample_xml, monkeypatch):
+    """A piece has no savepoint of its own (kb.importing holds the batch's transaction):
+    a failure the run reports as the file's error, after some of the piece's rows were
+    written, must not commit them with the pieces before it."""
+    import kb.importing
+    import kb.store
+    from kb.importing import import_file
+    from kb.store import StoreError
+
+    monkeypatch.setattr(kb.importing, "PIECE_SIZE", 3)
+    store = Store(tmp_path / "kb.db").ensure_shape()
+    real_write = kb.store._Rows.write
+    writes = []
+
+    def write_then_fail(rows, conn):
+        real_write(rows, conn)
+        writes.append(len(rows.articles))
+        if len(writes) == 6:  # batches of 6 records in pieces of 3: the second piece of batch 3
+            raise StoreError("the store refused the rest of the batch")
+
+    monkeypatch.setattr(kb.store._Rows, "write", write_then_fail)
+    result = import_file(store, sample_xml, batch_size=6, processes=False)
+    assert result.error and "refused the rest" in result.error
+    assert writes == [3] * 6
+    assert store.db["articles"].count == 12  # two whole batches, nothing of the third
+    assert result.records == 12
+
+
 def test_pieces_end_each_batch_and_the_file(tmp_path, sample_xml):
     from kb.importing import prepared_batches
 
