@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import sqlite3
+import threading
 import time
 import zlib
 from contextlib import contextmanager, nullcontext
@@ -521,6 +522,11 @@ class Store:
         ``while_indexing``: a context the build at the end runs in (kb.importing holds
         Ctrl-C and SIGTERM off until it is done: commands that only read, ``serve`` among
         them, never build the indexes, and went on without them until the next write).
+
+        While the indexes are built, another connection copies the log written so far
+        into the database (_checkpointing): the copy waits mostly on the disk, the
+        build on the CPU, and the commit after the build has only the indexes left to
+        copy.
         """
         stored = self.db.execute("select count(*) from articles").fetchone()[0]
         if expected_records < BULK_LOAD_MIN or stored > 2 * expected_records:
@@ -537,7 +543,7 @@ class Store:
             yield True
         finally:
             self.db.execute(f"pragma wal_autocheckpoint = {every}")
-            with while_indexing(), self.transaction():
+            with while_indexing(), self.transaction(), _checkpointing(self.db):
                 self._ensure_indexes()
 
     # -- writing --------------------------------------------------------------
@@ -1417,6 +1423,33 @@ def _fill_mesh_uis(conn, terms: dict) -> None:
     with_ui = [(ui, descriptor) for descriptor, ui in terms.items() if ui]
     if with_ui:
         conn.executemany("update mesh_terms set ui = ? where descriptor = ? and ui is null", with_ui)
+
+
+@contextmanager
+def _checkpointing(db: sqlite_utils.Database):
+    """Copy the write-ahead log into the database on another connection and thread while
+    the block runs (see Store.bulk_load); a checkpoint that fails is left to the next one."""
+    path = db.execute("pragma database_list").fetchone()[2]
+    if not path:  # in memory: no log
+        yield
+        return
+
+    def checkpoint() -> None:
+        try:
+            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT)
+            try:
+                conn.execute("pragma wal_checkpoint(PASSIVE)")
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            log.debug("checkpoint beside the index build failed: %s", exc)
+
+    thread = threading.Thread(target=checkpoint, name="cryokb-checkpoint", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
 
 
 def chunks(items: list, size: int = 500):

@@ -1,6 +1,7 @@
 """The store: schema, upsert by PMID, idempotence, deletions, one transaction a batch."""
 
 import sqlite3
+import threading
 import time
 import zlib
 
@@ -802,3 +803,25 @@ def test_a_full_text_index_made_anew_holds_only_the_live_articles(store):
         "select articles.title from articles_fts join articles on articles.rowid = articles_fts.rowid "
         "where articles_fts match 'marigold'")]
     assert found == ["Live marigold"]
+
+
+def test_the_log_is_copied_into_the_database_beside_the_block_that_runs_meanwhile(store, db_path):
+    """A bulk load builds its indexes while another connection checkpoints (copies the
+    write-ahead log into the database file): the copy is done when the block is."""
+    from kb.store import _checkpointing, immutable_uri
+
+    def in_the_file() -> int:  # what a reader of the database file alone (no log) finds
+        conn = sqlite3.connect(immutable_uri(db_path), uri=True)
+        try:
+            return conn.execute("select count(*) from articles").fetchone()[0]
+        finally:
+            conn.close()
+
+    store.db.execute("pragma wal_checkpoint(TRUNCATE)")
+    store.db.execute("pragma wal_autocheckpoint = 0")
+    store.save_records([make_article(pmid=str(90000001 + n)) for n in range(5)])
+    assert in_the_file() == 0
+    with _checkpointing(store.db):
+        store.db.execute("select count(*) from articles").fetchone()
+    assert in_the_file() == 5
+    assert not [t for t in threading.enumerate() if t.name == "cryokb-checkpoint"]
