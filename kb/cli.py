@@ -23,6 +23,7 @@ from click.core import ParameterSource
 
 from cryokb_data import path as data_path
 from kb.config import names_a_folder
+from kb.progress import counted
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 DEFAULT_EUTILS_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
@@ -206,7 +207,7 @@ def _say_what_was_kept(store, exc: KeyboardInterrupt) -> None:
         done = (f"were read again ({run['revised'] or 0} articles rewritten)" if run["kind"] == "reparse"
                 else f"are stored ({run['new'] or 0} new, {run['revised'] or 0} revised)")
         click.echo(f"\n{_why_stopped(exc, capital=True)}: {run['kind']} run #{run['id']} recorded as failed; the "
-                   f"{_counted(run['fetched'] or 0, 'record')} of its committed batches {done}", err=True)
+                   f"{counted(run['fetched'] or 0, 'record')} of its committed batches {done}", err=True)
         exc.said = True
 
 
@@ -344,13 +345,9 @@ def _describe_counts(verb, counts, records):
     """The run's counts in one line; they add up to ``records`` (articles read), a copy of a
     PMID that its batch had already read counted as repeated."""
     repeated = records - counts.new - counts.revised - counts.unchanged
-    return (f"{verb} {_counted(records, 'record')}: {counts.new} new, {counts.revised} revised, "
+    return (f"{verb} {counted(records, 'record')}: {counts.new} new, {counts.revised} revised, "
             f"{counts.unchanged} unchanged, " + (f"{repeated} repeated, " if repeated > 0 else "")
-            + f"{counts.deleted} deleted, {_counted(counts.problems, 'problem')}")
-
-
-def _counted(n: int, noun: str) -> str:
-    return f"{n} {noun}{'s' * (n != 1)}"
+            + f"{counts.deleted} deleted, {counted(counts.problems, 'problem')}")
 
 
 def _stdin_as_a_file(ctx, param, files):
@@ -411,7 +408,7 @@ def import_(db_path, files, batch_size, quiet, verbose):
     failed = [r for r in results if r.error]
     if failed:
         raise click.ClickException("; ".join(
-            r.named_error() + (f" (the {_counted(r.records, 'record')} read before it "
+            r.named_error() + (f" (the {counted(r.records, 'record')} read before it "
                                f"{'were' if r.records != 1 else 'was'} stored)" if r.records else "")
             for r in failed))
 
@@ -451,7 +448,7 @@ def stats(db_path, as_json):
         if run["outcome"] == "failed" and run.get("error"):
             click.echo(f"{'why':>14}: {run['error']}")
     if awaiting:
-        click.echo(f"{'awaiting fetch':>14}: {_counted(awaiting, 'record')} harvests found but efetch "
+        click.echo(f"{'awaiting fetch':>14}: {counted(awaiting, 'record')} harvests found but efetch "
                    "did not return (later harvests of the same query ask for them again)")
     if missing:
         click.echo(f"{'indexes':>14}: {missing} missing: {INDEXES_MISSING}")
@@ -786,7 +783,7 @@ def reparse(db_path, pmids, dry_run, quiet, verbose):
         fields = ", ".join(f"{name} {n}" for name, n in result.fields.most_common())
         click.echo(f"Read {result.read} stored records again: {result.changed} "
                    f"{'would change' if dry_run else 'changed'}" + (f" ({fields})" if fields else "")
-                   + f", {result.unchanged} unchanged, {result.problems} problems", err=True)
+                   + f", {result.unchanged} unchanged, {counted(result.problems, 'problem')}", err=True)
 
 
 @cli.command(name="graph")

@@ -43,6 +43,7 @@ from typing import Iterator
 
 from kb.config import Settings
 from kb.lock import RefreshLock
+from kb.progress import counted
 from kb.store import Store, now_iso
 
 log = logging.getLogger("cryokb.refresh")
@@ -1070,7 +1071,7 @@ def format_summary(result: RefreshResult) -> str:
         f"Refresh run {result.run_id}: {result.outcome} in {result.seconds:.1f} s; published {result.db} "
         f"({result.articles} articles)",
         f"  harvest of {window}: {result.fetched} records fetched; {result.new} new, {result.revised} revised, "
-        f"{result.deleted} deleted; {result.problems} problems",
+        f"{result.deleted} deleted; {counted(result.problems, 'problem')}",
         f"  extraction ({result.extractor_version}): {result.extracted} articles "
         f"({result.reextracted} of them re-extracted)",
     ]

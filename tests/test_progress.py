@@ -29,3 +29,9 @@ def test_the_count_and_the_rate_are_written_with_their_unit_after_a_space(monkey
 def test_nothing_is_drawn_with_quiet_or_off_a_terminal(monkeypatch):
     assert drawn(monkeypatch, Terminal(), quiet=True) == ""
     assert drawn(monkeypatch, io.StringIO()) == ""
+
+
+def test_a_count_says_its_noun_once_for_one_and_plural_otherwise():
+    from kb.progress import counted
+
+    assert [counted(n, "problem") for n in (0, 1, 2)] == ["0 problems", "1 problem", "2 problems"]

@@ -950,6 +950,15 @@ def test_a_record_that_cannot_be_read_is_counted_and_the_rest_published(config, 
     assert query(db, "select problems from refresh_runs") == [(1,)]
 
 
+def test_the_summary_says_one_problem_in_the_singular(config, emu):
+    import dataclasses
+
+    emu.records = [dataclasses.replace(r, broken=True) if r.pmid == "90000004" else r for r in OLD]
+    result = refresh(config)
+    assert result.exit_code == 0, result.output
+    assert "19 new, 0 revised, 0 deleted; 1 problem\n" in result.output
+
+
 def test_a_changed_query_is_refused_without_full(config, emu, tmp_path):
     db = tmp_path / "kb.db"
     refresh_json(config)

@@ -227,6 +227,16 @@ def test_the_command_says_what_changed(tampered):
     assert "0 changed," in again.output
 
 
+def test_the_command_says_one_problem_in_the_singular(tampered):
+    broken = b"<PubmedArticle><MedlineCitation><PMID Version=\"1\">39990101</PMID>"
+    tampered.db.execute("update raw_records set compressed = ? where pmid = '39990101'", [zlib.compress(broken)])
+    tampered.db.conn.commit()
+    path = tampered.db.conn.execute("pragma database_list").fetchone()[2]
+    result = CliRunner().invoke(cli, ["reparse", "--db", path])
+    assert result.exit_code == 0, result.output
+    assert result.output.rstrip().endswith("unchanged, 1 problem")
+
+
 def test_the_command_refuses_what_it_cannot_do(tampered, tmp_path):
     path = tampered.db.conn.execute("pragma database_list").fetchone()[2]
     unknown = CliRunner().invoke(cli, ["reparse", "--db", path, "--pmid", "39990101", "--pmid", "12345"])
