@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+# cython: language_level=3
 """kb.store.prepare_flat compiled: the rows of a flattened article, the same values.
 
 Why: an import's reader process sets its pace, and once the compiled field walk
@@ -8,8 +8,10 @@ lists, author and heading rows). Here the same rules run as C loops over the sam
 tuples. kb.store keeps the Python version as the reference, used where this module is
 not built; tests check that both give the same rows for every record they read.
 
-What the two share (the author cache, the JSON encoder for what needs escaping, the
-author id) is taken from kb.store at the first call, not copied.
+What the two share (the author cache and its bound, the JSON encoder for what needs
+escaping, the author id, PreparedArticle) is taken from kb.store at the first call, not
+copied; so a later change to them there (a test's monkeypatch) is not seen here. Indexes
+stay bounds-checked: a malformed tuple raises IndexError as in the Python version.
 """
 
 from hashlib import sha1

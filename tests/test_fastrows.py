@@ -116,6 +116,20 @@ def test_both_build_the_same_rows_for_articles_made_at_random():
     assert 0 < sum(retracted) < len(rows)
 
 
+@pytest.mark.parametrize("field", ["abstract_sections", "links", "authors", "mesh_headings"])
+@pytest.mark.parametrize("empty", [(), []])
+def test_a_malformed_article_raises_what_the_python_version_raises(field, empty):
+    """Not a crash: a hand-built tuple with an empty section or link reads out of bounds
+    in C unless the index is checked."""
+    flat = random_flat(random.Random(5), 92000000)
+    at = FLAT_FIELDS.index(field)
+    flat = flat[:at] + ([empty],) + flat[at + 1:]
+    with pytest.raises(Exception) as by_python:
+        store._prepare_flat(flat)
+    with pytest.raises(by_python.type):
+        compiled.prepare_flat(flat)
+
+
 def test_the_author_rows_both_keep_are_one_bounded_cache():
     """Authors recur across articles, so their rows are kept by name; the compiled code
     keeps them in kb.store's cache, which is emptied when full."""
