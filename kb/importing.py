@@ -174,21 +174,23 @@ def _import_batches(store: Store, source: Iterator[tuple[PreparedBatch, bool]], 
     a write error nothing of its batch (a piece has no savepoint: Store.save_prepared).
 
     ``result`` counts a batch once it is committed, so that it never counts the pieces
-    of a batch rolled back.
+    of a batch rolled back; nor does ``withdrawn`` keep the PMIDs such a batch withdrew.
     """
     transaction: ExitStack | None = None
     pending = FileResult(result.path)
+    withdrawn_before: set[str] = set()
     try:
         for piece, ends_batch in source:
             if transaction is None:
                 transaction = ExitStack()
                 transaction.enter_context(store.transaction())
+                withdrawn_before = set(withdrawn)
             _report_problems(piece.problems, on_problem)
             try:
                 saved = store.save_prepared(piece, run_id=run_id, withdrawn=withdrawn, within_transaction=True)
             except BaseException as exc:  # the piece is half written: all of its batch goes
                 transaction, failed = None, transaction
-                failed.__exit__(type(exc), exc, exc.__traceback__)
+                _roll_back(failed, exc, withdrawn, withdrawn_before)
                 raise
             pending.counts.add(saved)
             pending.records += piece.read
@@ -207,7 +209,7 @@ def _import_batches(store: Store, source: Iterator[tuple[PreparedBatch, bool]], 
     except BaseException as exc:
         if transaction is not None:
             transaction, failed = None, transaction
-            failed.__exit__(type(exc), exc, exc.__traceback__)  # rolls the batch back
+            _roll_back(failed, exc, withdrawn, withdrawn_before)
         raise
     finally:
         if transaction is not None:
@@ -215,6 +217,15 @@ def _import_batches(store: Store, source: Iterator[tuple[PreparedBatch, bool]], 
                 transaction.close()  # the pieces read before a broken part of the file
                 _committed(pending, result)
         source.close()
+
+
+def _roll_back(transaction: ExitStack, exc: BaseException, withdrawn: set[str], before: set[str]) -> None:
+    """Roll a batch back, a second Ctrl-C held off until it is (it would leave the write
+    lock taken), and forget what its pieces withdrew: a later file's copy of such a PMID
+    is not a record after this run's deletion."""
+    with _signals_held():
+        transaction.__exit__(type(exc), exc, exc.__traceback__)
+    withdrawn.intersection_update(before)
 
 
 def _committed(pending: FileResult, result: FileResult) -> FileResult:

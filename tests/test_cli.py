@@ -567,6 +567,46 @@ def test_a_write_that_fails_half_way_through_a_piece_keeps_nothing_of_its_batch(
     assert result.records == 12
 
 
+def test_a_deletion_in_a_batch_rolled_back_does_not_bring_back_a_later_copy(tmp_path, sample_xml, monkeypatch):
+    """An article an earlier run withdrew stays withdrawn when this run's deletion of it is
+    rolled back with its batch: the same record in the next file is then a re-import."""
+    import kb.importing
+    import kb.store
+    from kb.importing import import_files
+    from kb.store import StoreError
+
+    records = re.findall(r"<PubmedArticle>.*?</PubmedArticle>", sample_xml.read_text(), re.S)
+    withdrawn = re.search(r"<PMID[^>]*>(\d+)</PMID>", records[0]).group(1)
+
+    def document(name: str, *parts: str) -> Path:
+        path = tmp_path / name
+        path.write_text("<?xml version='1.0' encoding='UTF-8'?>\n<PubmedArticleSet>\n" + "\n".join(parts)
+                        + "\n</PubmedArticleSet>\n")
+        return path
+
+    deletion = f"<DeleteCitation><PMID Version=\"1\">{withdrawn}</PMID></DeleteCitation>"
+    store = Store(tmp_path / "kb.db").ensure_shape()
+    import_files(store, [document("earlier.xml", records[0]), document("withdrawal.xml", deletion)])
+    assert store.db["articles"].get(withdrawn)["deleted"] == 1
+
+    monkeypatch.setattr(kb.importing, "PIECE_SIZE", 3)
+    real_write = kb.store._Rows.write
+    writes = []
+
+    def fail_in_the_second_batch(rows, conn):
+        real_write(rows, conn)
+        writes.append(len(rows.articles))
+        if len(writes) == 4:  # batch 2: its first piece withdrew the article, its second fails
+            raise StoreError("the store refused the rest of the batch")
+
+    monkeypatch.setattr(kb.store._Rows, "write", fail_in_the_second_batch)
+    failing = document("failing.xml", *records[1:7], deletion, *records[7:12])
+    results = import_files(store, [failing, document("copy.xml", records[0])], batch_size=6, processes=False)
+    assert results[0].error and results[1].error is None
+    assert store.db["articles"].get(withdrawn)["deleted"] == 1
+    assert results[1].counts.unchanged == 1 and results[1].counts.revised == 0
+
+
 def test_pieces_end_each_batch_and_the_file(tmp_path, sample_xml):
     from kb.importing import prepared_batches
 
