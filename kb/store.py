@@ -1428,9 +1428,13 @@ def _fill_mesh_uis(conn, terms: dict) -> None:
 @contextmanager
 def _checkpointing(db: sqlite_utils.Database):
     """Copy the write-ahead log into the database on another connection and thread while
-    the block runs (see Store.bulk_load); a checkpoint that fails is left to the next one."""
+    the block runs (see Store.bulk_load); a checkpoint that fails is left to the next one.
+
+    Only with a log: in memory, or where a file system refused write-ahead logging, the
+    other connection would only wait for the block's lock.
+    """
     path = db.execute("pragma database_list").fetchone()[2]
-    if not path:  # in memory: no log
+    if not path or db.journal_mode != "wal":
         yield
         return
 

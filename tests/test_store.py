@@ -825,3 +825,22 @@ def test_the_log_is_copied_into_the_database_beside_the_block_that_runs_meanwhil
         store.db.execute("select count(*) from articles").fetchone()
     assert in_the_file() == 5
     assert not [t for t in threading.enumerate() if t.name == "cryokb-checkpoint"]
+
+
+def test_without_a_write_ahead_log_nothing_waits_to_copy_one(store, monkeypatch):
+    """Where a file system refused write-ahead logging, a checkpointing connection would
+    wait out the busy timeout behind the index build's lock, and the build behind it."""
+    from kb import store as store_module
+    from kb.store import _checkpointing
+
+    started, thread = [], threading.Thread
+    monkeypatch.setattr(store_module.threading, "Thread",
+                        lambda *args, **kwargs: started.append(kwargs) or thread(*args, **kwargs))
+    store.db.disable_wal()
+    with store.transaction(), _checkpointing(store.db):
+        store.save_records([make_article()])
+    assert started == []
+    store.db.enable_wal()
+    with _checkpointing(store.db):
+        pass
+    assert [kwargs["name"] for kwargs in started] == ["cryokb-checkpoint"]
