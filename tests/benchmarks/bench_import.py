@@ -168,8 +168,8 @@ def job_entrez(path: str):
 
 
 # The floors: what each half of the import would still cost if reading fields and
-# building rows were free. No faster field walk (ingest._fastwalk is already compiled)
-# can bring the import past the slower of the two (each half runs on a core of its own),
+# building rows were free. No faster field walk or row building (ingest._fastwalk and
+# kb._fastrows are already compiled) can bring the import past the slower of the two (each half runs on a core of its own),
 # so they tell which targets such work could reach.
 
 def job_parse(path: str):
