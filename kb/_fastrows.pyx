@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""kb.store.prepare_flat compiled: the rows of a flattened article, the same values.
+"""kb.store._prepare_flat compiled: the rows of a flattened article, the same values.
 
 Why: an import's reader process sets its pace, and once the compiled field walk
 (ingest._fastwalk) read the fields, building the rows was its largest Python part:
@@ -35,7 +35,7 @@ cdef int _bind() except -1:
 
 
 def prepare_flat(tuple flat):
-    """Every row a flattened article contributes (kb.store.prepare_flat)."""
+    """Every row a flattened article contributes (kb.store._prepare_flat)."""
     if _Prepared is None:
         _bind()
     (pmid, version, title, sections, authors, journal, volume, issue, pages, pub_date, pub_year, entrez_date,

@@ -225,7 +225,7 @@ def _roll_back(transaction: ExitStack, exc: BaseException, withdrawn: set[str], 
     is not a record after this run's deletion."""
     with _signals_held():
         transaction.__exit__(type(exc), exc, exc.__traceback__)
-    withdrawn.intersection_update(before)
+        withdrawn.intersection_update(before)
 
 
 def _committed(pending: FileResult, result: FileResult) -> FileResult:

@@ -10,7 +10,6 @@ import sys
 from contextlib import contextmanager
 
 
-
 @contextmanager
 def progressbar(*, total: int | None = None, unit: str = "records", desc: str | None = None,
                 quiet: bool = False):

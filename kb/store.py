@@ -543,6 +543,8 @@ class Store:
             yield True
         finally:
             self.db.execute(f"pragma wal_autocheckpoint = {every}")
+            # the copy is joined before the build commits: the commit's own checkpoint then
+            # finds only the indexes' pages left
             with while_indexing(), self.transaction(), _checkpointing(self.db):
                 self._ensure_indexes()
 
