@@ -5,10 +5,12 @@ transaction: a broken file keeps everything read before the break, and importing
 the same file again changes nothing.
 
 Two cores: a reader process (forked, so nothing is re-imported) parses the file and
-builds each article's rows (``kb.store.read_batch`` and ``prepare_batch``: fields,
-hashes, JSON), while this process runs the SQL and zlib (``Store.save_prepared``).
-SQLite's writes are the larger half once the fields are read by the compiled walk
-(ingest._fastwalk), so everything else is done on the reader's side. Python code on
+reads each article's fields (``kb.store.read_batch``: the compiled walk,
+ingest._fastwalk), while this process builds the rows (``prepare_batch``: hashes, JSON,
+compiled too, kb._fastrows) and runs the SQL and zlib (``Store.save_prepared``). The
+rows are built on this side because a flattened article crosses the pipe in about half
+the objects of its rows, which the reader, the slower half, then need not marshal;
+both halves take about the same CPU that way. Python code on
 both sides would fight over one GIL in threads; in two processes it does not. Batches
 travel through a pipe in pieces (PIECE_SIZE records), in file order, each batch still
 written in one transaction:
@@ -39,7 +41,7 @@ from typing import Callable, Iterable, Iterator
 from ingest.model import ParseProblem, ended_by
 from ingest.readers import ReadError, read_records
 from kb.errors import USER_ERRORS
-from kb.store import PreparedArticle, PreparedBatch, ReadBatch, SaveCounts, Store, prepare_batch, read_batch
+from kb.store import PreparedBatch, ReadBatch, SaveCounts, Store, prepare_batch, read_batch
 
 log = logging.getLogger("cryokb.import")
 
@@ -329,7 +331,7 @@ def _reader(receiver, sender, path: str, batch_size: int) -> None:
     gc.freeze()  # what we inherited stays; the collector need not scan it again
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
     try:
-        for piece, ends_batch in prepared_batches(path, batch_size):
+        for piece, ends_batch in read_pieces(path, batch_size):
             sender.send_bytes((b"E" if ends_batch else b"B") + _encode_batch(piece))
         _send(sender, "end", None)
     except (BrokenPipeError, KeyboardInterrupt):
@@ -356,9 +358,9 @@ def _picklable(exc: BaseException) -> BaseException:
         return OSError(str(exc))
 
 
-def _encode_batch(batch: PreparedBatch) -> bytes:
+def _encode_batch(batch: ReadBatch) -> bytes:
     return marshal.dumps((
-        [tuple(article) for article in batch.articles],  # marshal takes no NamedTuple
+        batch.articles,  # flattened: tuples, lists and plain values
         batch.deletions,
         [(p.source, p.where, p.message) for p in batch.problems],
         batch.read,
@@ -367,9 +369,9 @@ def _encode_batch(batch: PreparedBatch) -> bytes:
 
 
 def _decode_batch(data: bytes | memoryview) -> PreparedBatch:
+    """The piece the reader sent, its rows built (on this side: see the module's docstring)."""
     articles, deletions, problems, read, revived = marshal.loads(data)
-    return PreparedBatch([PreparedArticle._make(article) for article in articles], deletions,
-                         [ParseProblem(*p) for p in problems], read, revived)
+    return prepare_batch(ReadBatch(articles, deletions, [ParseProblem(*p) for p in problems], read, revived))
 
 
 def _report_problems(problems: list[ParseProblem], on_problem) -> None:
