@@ -284,12 +284,12 @@ def _fewer_collections():
         gc.set_threshold(*threshold)
 
 
-# Messages from the reader process: b"B" + a marshalled PreparedBatch, a piece of a batch
+# Messages from the reader process: b"B" + a marshalled ReadBatch, a piece of a batch
 # (b"E" for the piece that ends its batch), or b"P" + a pickled
 # ("error", exception), ("crash", traceback text) or ("end", None).
 
 def _forked_batches(path, batch_size: int) -> Iterator[tuple[PreparedBatch, bool]]:
-    """Pieces read and prepared by a forked reader process; its errors re-raised here, in order."""
+    """Pieces read by a forked reader process, their rows built here; its errors raised here, in order."""
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
     reader = context.Process(target=_reader, args=(receiver, sender, str(path), batch_size),
@@ -326,7 +326,7 @@ def _forked_batches(path, batch_size: int) -> Iterator[tuple[PreparedBatch, bool
 
 
 def _reader(receiver, sender, path: str, batch_size: int) -> None:
-    """The reader process: send each piece read and prepared, then how the file ended."""
+    """The reader process: send each piece read (articles flattened), then how the file ended."""
     receiver.close()  # the writer's end: with it closed here, a writer gone means a broken pipe
     gc.freeze()  # what we inherited stays; the collector need not scan it again
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
