@@ -1,6 +1,6 @@
 """The compiled row building (kb._fastrows) builds every article's rows as kb.store does.
 
-An import's reader builds the rows with the compiled code; kb.store keeps the Python
+An import builds the rows with the compiled code; kb.store keeps the Python
 version, which is the reference and what runs where the extension is not built. So the
 two must give the same rows for every article: here for the records of the fixtures and
 of the real NCBI files as an import reads them, and for articles made at random of the
@@ -29,11 +29,15 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "pubmed-real"
 RETRACTED = list(ARTICLE_COLUMNS).index("retracted")
 SECTIONS = list(ARTICLE_COLUMNS).index("abstract_sections")
 
-compiled = pytest.importorskip("kb._fastrows", reason="kb._fastrows is not built (no C compiler at install)")
+try:
+    from kb import _fastrows as compiled
+except ImportError:  # not built: the first test fails and says so, the others have nothing to compare
+    compiled = None
+needs_compiled = pytest.mark.skipif(compiled is None, reason="kb._fastrows is not built (no C compiler at install)")
 
 
 def flattened(records) -> list[tuple]:
-    """The articles of ``records`` as an import's reader holds them before building rows."""
+    """The articles of ``records`` as an import's reader sends them, before their rows are built."""
     return [record if type(record) is tuple else flatten_article(record)
             for record in records if type(record) is tuple or isinstance(record, Article)]
 
@@ -47,9 +51,11 @@ def assert_same_rows(flats: list[tuple]) -> None:
 
 
 def test_imports_build_their_rows_with_the_compiled_code():
+    assert compiled is not None, "kb._fastrows is not built: pip install . needs a C compiler (see README)"
     assert store.prepare_flat is compiled.prepare_flat
 
 
+@needs_compiled
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.name)
 def test_both_build_the_same_rows_for_each_fixture(path):
     flats = flattened(iter_records(path, flat=True))
@@ -104,6 +110,7 @@ def random_flat(rng: random.Random, pmid: int) -> tuple:
     return tuple(values[name] for name in FLAT_FIELDS)
 
 
+@needs_compiled
 def test_both_build_the_same_rows_for_articles_made_at_random():
     rng = random.Random(20261130)
     flats = [random_flat(rng, 90000000 + n) for n in range(3000)]
@@ -117,6 +124,7 @@ def test_both_build_the_same_rows_for_articles_made_at_random():
     assert 0 < sum(retracted) < len(rows)
 
 
+@needs_compiled
 @pytest.mark.parametrize("field", ["abstract_sections", "links", "authors", "mesh_headings"])
 @pytest.mark.parametrize("empty", [(), []])
 def test_a_malformed_article_raises_what_the_python_version_raises(field, empty):
@@ -131,6 +139,7 @@ def test_a_malformed_article_raises_what_the_python_version_raises(field, empty)
         compiled.prepare_flat(flat)
 
 
+@needs_compiled
 def test_the_author_rows_both_keep_are_one_bounded_cache():
     """Authors recur across articles, so their rows are kept by name; the compiled code
     keeps them in kb.store's cache, which is emptied when full."""
@@ -148,6 +157,7 @@ def test_the_author_rows_both_keep_are_one_bounded_cache():
 # ------------------------------------------------------------------ real files
 
 
+@needs_compiled
 @pytest.mark.real_data
 @pytest.mark.skipif(not SHARED.is_dir(), reason=f"real PubMed files not found at {SHARED}")
 @pytest.mark.parametrize("name", [
