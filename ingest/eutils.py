@@ -159,7 +159,9 @@ class EutilsClient:
             log.warning("no email address set (--email, NCBI_EMAIL): NCBI asks every E-utilities client for a contact address")
         if max_tries < 1:
             raise ValueError(f"EutilsClient: max_tries must be at least 1, not {max_tries}")
-        check_base_url(base_url)
+        problem = base_url_problem(base_url)
+        if problem:  # said before urllib's error, which would quote the whole URL, API key included
+            raise EutilsError(f"E-utilities URL {problem}")
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.email = email or None
         self.api_key = api_key or None
@@ -506,18 +508,19 @@ def _decoded(body: bytes, encoding: str) -> bytes:
     raise _Permanent(f"a reply in an encoding cryokb cannot read (Content-Encoding: {encoding})")
 
 
-def check_base_url(base_url: str) -> None:
-    """Refuse a base URL that urllib cannot send to, before its error (which quotes the
-    whole request URL, API key included) could."""
+def base_url_problem(base_url: str) -> str | None:
+    """What is wrong with a base URL ("'x' is not an http:// or https:// address ..."),
+    None if urllib can send to it: the client, the CLI and the settings each say it as
+    their own error, before urllib's (which quotes the whole URL, API key included)."""
     try:
         parts = urllib.parse.urlsplit(base_url)
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError as error:  # "Invalid IPv6 URL", "Port out of range 0-65535"
-        raise EutilsError(f"E-utilities URL {base_url!r} cannot be used: {error}") from None
+        return f"{base_url!r} cannot be used: {error}"
     if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() or not c.isprintable()
                                                                         for c in base_url):
-        raise EutilsError(f"E-utilities URL {base_url!r} is not an http:// or https:// address "
-                          f"(for instance {DEFAULT_BASE_URL})")
+        return f"{base_url!r} is not an http:// or https:// address (for instance {DEFAULT_BASE_URL})"
+    return None
 
 
 def _describe_search(datetype, mindate, maxdate) -> str:

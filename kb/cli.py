@@ -220,12 +220,11 @@ def _why_stopped(exc: KeyboardInterrupt, capital: bool = False) -> str:
 
 def _usable_url(ctx, param, value):
     """A base URL urllib can send to, or a usage error, as for any other bad value."""
-    from ingest.eutils import EutilsError, check_base_url
+    from ingest.eutils import base_url_problem
 
-    try:
-        check_base_url(value)
-    except EutilsError as exc:
-        raise click.BadParameter(str(exc).removeprefix("E-utilities URL ")) from None
+    problem = base_url_problem(value)
+    if problem:
+        raise click.BadParameter(problem)
     return value
 
 

@@ -46,13 +46,12 @@ def _text(value, where: str) -> str:
 def _url(value, where: str) -> str:
     """An E-utilities base URL that can be sent to, checked before a refresh takes its
     lock or copies the store (it failed only at its first request)."""
-    from ingest.eutils import EutilsError, check_base_url
+    from ingest.eutils import base_url_problem
 
     url = _text(value, where)
-    try:
-        check_base_url(url)
-    except EutilsError as error:
-        raise ConfigError(f"{where}: {str(error).removeprefix('E-utilities URL ')}") from None
+    problem = base_url_problem(url)
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
     return url
 
 
