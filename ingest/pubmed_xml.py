@@ -192,10 +192,15 @@ def _broken_record(name: str, err: etree.XMLSyntaxError, piece: slicing.Piece, p
         message = message.replace("not well-formed XML", "beyond the XML parser's safety limits", 1)
     if piece.tag == "DeleteCitation":
         return ParseProblem(name, f"DeleteCitation at line {piece.line}", f"{message}; nothing deleted")
-    found = _RAW_PMID.search(piece.data)
-    pmid = found and canonical_pmid(found.group(1).decode())
+    pmid = _raw_pmid(piece.data)
     where = f"PMID {pmid}" if pmid else f"record {position}"
     return ParseProblem(name, where, message)
+
+
+def _raw_pmid(data: bytes) -> str | None:
+    """The PMID in the bytes of a record that does not parse, where one can be found."""
+    found = _RAW_PMID.search(data)
+    return found and canonical_pmid(found.group(1).decode())
 
 
 def _iter_tree(stream: BinaryIO, name: str, flat: bool) -> Iterator[Record | tuple]:
@@ -265,8 +270,7 @@ def _unfinished(name: str, piece: slicing.Unfinished, parser: etree.XMLParser) -
             etree.fromstring(piece.data, parser)
         except etree.XMLSyntaxError as err:
             error = _syntax_error(name, err, piece.line, piece.column)
-            found = _RAW_PMID.search(piece.data)
-            pmid = found and canonical_pmid(found.group(1).decode())
+            pmid = _raw_pmid(piece.data)
             if pmid:  # the record cut short, named as a broken record is
                 error = XMLFileError(f"{error}, inside the record of PMID {pmid}", name, error.line, error.column)
             return error
