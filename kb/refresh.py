@@ -41,6 +41,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
+from ingest.model import ended_by
 from kb.config import Settings
 from kb.lock import RefreshLock
 from kb.progress import counted
@@ -971,7 +972,7 @@ def _run_phases(store: Store, settings: Settings, query: str, result: RefreshRes
         return harvest_id
     except BaseException as error:
         result.outcome, result.finished = "failed", now_iso()
-        result.error = str(error) or type(error).__name__
+        result.error = ended_by(error)
         try:
             _save_run(store, result)
         except Exception as failure:  # noqa: BLE001 - the same full disk, say: the first error is the one to tell

@@ -396,6 +396,22 @@ def test_a_failure_that_cannot_be_recorded_either_is_told_in_lines_not_traceback
     assert "harvest stopped: efetch batch 1" in failed.stderr
 
 
+def test_a_refresh_stopped_by_ctrl_c_records_why_in_words(config, emu, tmp_path, monkeypatch):
+    """A bare KeyboardInterrupt has no message: the run's row says what stopped it as an
+    import's or a harvest's does (ingest.model.ended_by), not by the exception's name."""
+    from kb import refresh as refreshing
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(refreshing, "run_extract", interrupted)
+    stopped = refresh(config)
+    assert stopped.exit_code == 1 and "interrupted (Ctrl-C)" in stopped.stderr
+    staging = Path(f"{tmp_path / 'kb.db'}.staging")
+    assert query(staging, "select outcome, error from refresh_runs") == [("failed", "interrupted (Ctrl-C)")]
+    assert query(staging, "select outcome from harvest_runs") == [("ok",)]  # the harvest had finished
+
+
 def test_a_full_refresh_that_failed_after_its_harvest_is_not_harvested_again(config, emu, tmp_path, monkeypatch):
     from kb import refresh as refreshing
 
