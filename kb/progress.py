@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
+from functools import lru_cache
 
 
 @contextmanager
@@ -17,15 +18,38 @@ def progressbar(*, total: int | None = None, unit: str = "records", desc: str | 
 
     The unit is written after a space ("9000 records", "1197.07 records/s"): tqdm puts it
     straight after the number."""
-    from tqdm import tqdm  # here: the CLI reads this module's counts before any bar
-
     silent = quiet or not sys.stderr.isatty()
-    bar = tqdm(total=total, unit=f" {unit}", desc=desc, disable=silent, file=sys.stderr,
-               dynamic_ncols=True, smoothing=0.1)
+    bar = _bar_class()(total=total, unit=f" {unit}", desc=desc, disable=silent, file=sys.stderr,
+                       dynamic_ncols=True, smoothing=0.1)
     try:
         yield bar
     finally:
         bar.close()
+
+
+# tqdm's own layouts, with the rate always per second (rate_noinv_fmt).
+WITH_TOTAL = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_noinv_fmt}{postfix}]"
+WITHOUT_TOTAL = "{n_fmt}{unit} [{elapsed}, {rate_noinv_fmt}{postfix}]"
+
+
+@lru_cache(maxsize=None)
+def _bar_class():
+    """tqdm, writing a rate below one a second as "0.83 records/s" where tqdm turns it
+    round ("1.20s/ records", the unit's space then reading oddly): a harvest waiting on
+    a slow server is where an operator reads it. Made here: the CLI reads this module's
+    counts before any bar, and tqdm takes a moment to import."""
+    from tqdm import tqdm
+
+    class PerSecond(tqdm):
+        @staticmethod
+        def format_meter(n, total, elapsed, **options):
+            if not options.get("bar_format"):
+                known = total and n < total + 0.5  # as tqdm decides: a count past its total has none
+                layout = WITH_TOTAL if known else WITHOUT_TOTAL
+                options["bar_format"] = layout if known or not options.get("prefix") else "{desc}: " + layout
+            return tqdm.format_meter(n, total, elapsed, **options)
+
+    return PerSecond
 
 
 def counted(n: int, noun: str) -> str:
