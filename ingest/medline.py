@@ -128,6 +128,9 @@ def _iter_stream(stream: BinaryIO, name: str) -> Iterator[Article | ParseProblem
             yield ParseProblem(name, where, str(err))
 
 
+BOM = "\ufeff"
+
+
 class _Undecodable(str):
     """A line that is not UTF-8, read with its bad bytes replaced: it makes its record a
     problem (one byte of another encoding costs that record, not the rest of the file)."""
@@ -136,13 +139,16 @@ class _Undecodable(str):
 
 
 def _decoded_lines(stream: BinaryIO) -> Iterator[str]:
+    """The stream's lines as text, each without a byte order mark in front: exports an
+    editor saved with one, joined (``cat *.nbib | cryokb import -``), carry one at the
+    start of every file after the first, where it hid the first record's PMID line."""
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
     for number, raw in enumerate(_raw_lines(stream), start=1):
         if raw is None:
             yield _unreadable(f"line {number} is longer than {MAX_LINE} bytes, which no MEDLINE field is")
             continue
         try:
-            line = decoder.decode(raw)
+            line = decoder.decode(raw).removeprefix(BOM)
         except UnicodeDecodeError as err:
             decoder = codecs.getincrementaldecoder("utf-8")()
             yield _unreadable(f"line {number} is not UTF-8 text ({err.reason})", raw.decode("utf-8", "replace"))

@@ -403,3 +403,16 @@ def test_lines_come_out_whole_wherever_the_blocks_they_are_read_in_end(end, monk
             lines[-1] = lines[-1][:-len(end)] or b"x"  # a last line without its end
         expected = [line if len(line) <= longest else None for line in lines]
         assert list(ingest.medline._raw_lines(io.BytesIO(b"".join(lines)))) == expected, (longest, block, lines)
+
+
+def test_exports_saved_with_a_byte_order_mark_and_joined_lose_no_record():
+    """`cat a.nbib b.nbib | cryokb import -` where an editor saved each file with a mark:
+    the second file's mark stands before its first PMID line."""
+    def export(*pmids):
+        return "\ufeff" + "".join(f"PMID- {pmid}\nTI  - Cryoablation of a desmoid tumour, case {pmid}.\n"
+                                  f"DP  - 2021 Mar\nSO  - J Invent Stud. 2021 Mar;3(4):10-20.\n\n" for pmid in pmids)
+
+    joined = (export("39990501", "39990502") + export("39990503", "39990504")).encode()
+    read = list(iter_records(io.BytesIO(joined), "joined.nbib"))
+    assert [r.pmid for r in read] == ["39990501", "39990502", "39990503", "39990504"]
+    assert all(isinstance(r, Article) and not r.raw.startswith("\ufeff".encode()) for r in read)
