@@ -867,15 +867,18 @@ class Store:
     def _shared_gaps(self, prepared: list["PreparedArticle"]) -> dict[str, list[str]]:
         """For each article, which of the rows it shares with others (its journal, authors,
         MeSH terms) the store lacks, or holds without a value its record gives: what a
-        rewrite fills in (_Rows ``fill_shared``)."""
+        rewrite fills in (_Rows ``fill_shared``). Named "authors table" and so on: the
+        articles table has an ``authors`` column too, and one article reported both
+        under one name read as two."""
         journals = self._rows_by_key("journals", JOURNAL_COLUMNS, {i.journal[0] for i in prepared if i.journal})
         authors = self._rows_by_key("authors", AUTHOR_COLUMNS, {a[0] for i in prepared for a in i.authors})
         terms = self._rows_by_key("mesh_terms", MESH_TERM_COLUMNS, {t[0] for i in prepared for t in i.mesh_terms})
         found: dict[str, list[str]] = {}
         for item in prepared:
-            names = [name for name, stored, rows in (("journals", journals, [item.journal] if item.journal else []),
-                                                     ("authors", authors, item.authors),
-                                                     ("mesh_terms", terms, item.mesh_terms))
+            names = [f"{table} table" for table, stored, rows in (
+                         ("journals", journals, [item.journal] if item.journal else []),
+                         ("authors", authors, item.authors),
+                         ("mesh_terms", terms, item.mesh_terms))
                      if any(_lacks(stored.get(row[0]), row) for row in rows)]
             if names:
                 found[item.pmid] = names

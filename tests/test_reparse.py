@@ -347,9 +347,26 @@ def test_what_an_older_parser_left_out_of_the_shared_rows_is_filled_in(tmp_path)
 
     result = reparse(store)
 
-    assert {"journals", "mesh_terms", "authors"} <= set(result.fields)
+    assert {"journals table", "mesh_terms table", "authors table"} <= set(result.fields)
     assert record_rows(store) == record_rows(imported(tmp_path / "fresh.db"))
     assert reparse(store).changed == 0
+
+
+def test_an_article_whose_authors_column_and_authors_rows_both_change_counts_once_under_each(tmp_path):
+    store = imported(tmp_path / "old.db")
+    pmid = store.db.execute(  # an article none of whose authors wrote another
+        "select pmid from article_authors group by pmid having max((select count(distinct other.pmid) from "
+        "article_authors as other where other.author_id = article_authors.author_id)) = 1 limit 1").fetchone()[0]
+    store.db.execute("update articles set authors = '[]' where pmid = ?", [pmid])
+    store.db.execute("delete from article_authors where pmid = ?", [pmid])
+    store.db.execute("delete from authors where id not in (select author_id from article_authors)")
+    store.db.conn.commit()
+
+    result = reparse(store, dry_run=True)
+
+    assert result.changed == 1
+    assert result.fields["authors"] == 1 and result.fields["article_authors"] == 1
+    assert result.fields["authors table"] == 1
 
 
 @pytest.mark.parametrize("blob", [zlib.compress(b"<PubmedArticle>")[:-3], None], ids=["damaged", "null"])
