@@ -359,6 +359,10 @@ def test_incremental_runs_continue_the_unbroken_stretch_of_earlier_runs():
     # not when the end was the day it ran: records entered later that day would be skipped
     assert covered_until([(None, "2025/01/10", "2025-01-10T22:00:00+00:00"),
                           ("2025/01/11", "2025/01/20", "2025-01-20T09:00:00+00:00")]) == day(2025, 1, 10)
+    # nor the next morning in UTC: evening still in PubMed's Eastern time, and no day's
+    # room for records indexed late, which an incremental run's overlap gives
+    assert covered_until([(None, "2025/01/10", "2025-01-11T03:00:00+00:00"),
+                          ("2025/01/11", "2025/01/20", "2025-01-20T09:00:00+00:00")]) == day(2025, 1, 10)
     # a run that fills a gap later joins the stretch with the run beyond the gap
     assert covered_until([(None, "2025/01/10"), ("2025/01/30", "2025/02/10"),
                           ("2025/01/10", "2025/01/31")]) == day(2025, 2, 10)
