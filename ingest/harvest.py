@@ -434,7 +434,8 @@ def _new_first(run: _Run) -> bool:
     new = set(run.store.unknown_pmids(found))
     awaited = run.store.pending(run.query)  # efetch did not return them before: after the other new ones
     ordered = ([pmid for pmid in found if pmid in new and pmid not in awaited]
-               + [pmid for pmid in found if pmid in awaited] + [pmid for pmid in found if pmid not in new])
+               + [pmid for pmid in found if pmid in awaited]
+               + [pmid for pmid in found if pmid not in new and pmid not in awaited])  # awaited and stored since: once
     if ordered == found:
         return False
     todo = ordered[: run.room(len(ordered))]

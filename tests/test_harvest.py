@@ -512,6 +512,29 @@ def test_runs_capped_by_max_get_past_new_records_efetch_does_not_return_and_give
     assert len(problems) == 5 and store.pending(QUERY) == {}
 
 
+def test_a_record_awaited_and_stored_since_is_asked_for_once_by_a_run_capped_by_max(emu, client, store):
+    """Awaited for this query and stored since by a harvest of another, it came in the
+    order both among the awaited records and among the stored ones: asked for twice, it
+    took two places of --max."""
+    old = synthetic_records(30, end=dt.date(2025, 2, 1))
+    awaited = old[-1].pmid  # first in search order
+    emu.records = old
+    emu.unfetchable = {awaited}
+    harvest(client, store, QUERY, today=TODAY)
+    emu.unfetchable = set()
+    harvest(client, store, "another query", today=TODAY)
+    assert store.pending(QUERY) == {awaited: 1}
+    later = TODAY + dt.timedelta(days=1)
+    emu.records = ([revised(r, later, "Revised: " + r.title) if r in old[-3:] else r for r in old]
+                   + entered_on(later, 9, 90800001))
+    before = len(emu.requests_to("efetch"))
+    result = harvest(client, store, QUERY, max_records=11, today=later)
+    by_id = [pmid for r in emu.requests_to("efetch")[before:] for pmid in r.params.get("id", "").split(",") if pmid]
+    assert by_id.count(awaited) == 1 and result.truncated
+    assert (result.counts.new, result.counts.revised) == (9, 2)  # eleven places, eleven records
+    assert store.pending(QUERY) == {}
+
+
 def test_a_record_efetch_never_returns_is_asked_for_in_a_few_runs_then_given_up(emu, client, store):
     emu.records = synthetic_records(100)
     ghost = emu.records[40].pmid
