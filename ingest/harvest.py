@@ -461,6 +461,7 @@ class _Run:
     done: int = 0  # records asked for so far
     brought: set[str] = field(default_factory=set)  # PMIDs the replies brought
     never: set[str] = field(default_factory=set)  # PMIDs asked for by id that did not come
+    unreadable: set[str] = field(default_factory=set)  # what is wrong with the unreadable records written
 
     def dealt_with(self, pmid: str) -> bool:
         return pmid in self.brought or pmid in self.never
@@ -531,8 +532,6 @@ def _fetch_window(run: _Run, window: Window) -> None:
             capped = True
             break
     missing = [pmid for pmid in (ids or listed)[:asked] if pmid not in seen.pmids]
-    if len(missing) <= seen.unreadable:
-        missing = []  # the records that came unreadable, without a PMID to tell them by
     if ids and (gone or not capped):  # ids no batch asked for (history gone, or listed past the Count), within --max
         never_asked = [pmid for pmid in ids[asked:] if pmid not in seen.pmids]
         taken = never_asked[: run.room(len(never_asked))]
@@ -576,13 +575,21 @@ def _fetch_batches_by_id(run: _Run, pmids: list[str], seen: "_Brought", what: st
 
 
 def _fetch_missing(run: _Run, window: Window, missing: list[str], seen: "_Brought") -> None:
-    """The window's records its batches did not bring, fetched by id; those that never come are problems."""
+    """The window's records its batches did not bring, fetched by id; those that never come are problems.
+
+    Among them, a record that came unreadable (its PMID, listed, was never read): what
+    the replies by id bring is counted apart, so that _report_never weighs the ids still
+    missing against the unreadable records those replies brought, not the batches'.
+    """
+    by_id = _Brought(run)
     for start in range(0, len(missing), run.batch_size):
         chunk = missing[start : start + run.batch_size]
         label = f"efetch of {len(chunk)} ids missing from {window.describe()}"
         _save_batch(run.store, run.result, run.client.efetch_ids(chunk, label=label), label,
-                    set(window.search.ids), seen)
-    _report_never(run, seen, [pmid for pmid in missing if pmid not in seen.pmids])
+                    set(window.search.ids), by_id)
+    _report_never(run, by_id, [pmid for pmid in missing if pmid not in by_id.pmids])
+    seen.pmids |= by_id.pmids
+    seen.unreadable |= by_id.unreadable
 
 
 def _report_never(run: _Run, seen: "_Brought", never: list[str]) -> None:
@@ -591,8 +598,13 @@ def _report_never(run: _Run, seen: "_Brought", never: list[str]) -> None:
 
     Why remember: the next incremental run searches only from this one's end, so a record
     this run found and could not fetch would never be asked for again.
+
+    ``seen``: what the replies that asked for ``never`` by id brought. A record whose
+    PMID cannot be read came, as a problem already, and its listed PMID is among
+    ``never``: as long as there are no more of them than such records, none is reported
+    (said "not returned", it went into harvest_pending and was asked for in every run).
     """
-    if never:
+    if len(never) > len(seen.unreadable):
         run.never.update(never)
         with run.store.transaction():
             _record_problems(run.store, run.result, [
@@ -635,13 +647,14 @@ def _settle_pending(run: _Run) -> None:
 
 
 class _Brought:
-    """What a window's replies brought: PMIDs, and how many records came unreadable without
-    one. Every PMID also goes into what the whole ``run`` has brought."""
+    """What a window's replies brought: PMIDs, and the records that came unreadable without
+    one, each told by what is wrong with it (a record twice is one record). Every PMID
+    also goes into what the whole ``run`` has brought."""
 
     def __init__(self, run: _Run):
         self.pmids: set[str] = set()
         self.run = run
-        self.unreadable = 0
+        self.unreadable: set[str] = set()
 
     def add(self, pmid: str) -> None:
         self.pmids.add(pmid)
@@ -699,7 +712,8 @@ def _first_time(records: list, seen: _Brought) -> list:
     one batch again, a window whose search gave no ids to leave them out by), each noted
     in ``seen``: a record brought again is not written or counted again.
 
-    A record that came unreadable came all the same: it is a problem already.
+    A record that came unreadable came all the same: it is a problem already, and one
+    brought again (the same thing wrong with it) is not written again either.
     """
     earlier, this_reply = seen.run.brought, set()
     kept = []
@@ -709,7 +723,11 @@ def _first_time(records: list, seen: _Brought) -> list:
             pmid = record.where.removeprefix("PMID ")
         if pmid is None:
             if not record.where.startswith("DeleteCitation"):  # a withdrawal is no record of the search
-                seen.unreadable += 1  # its PMID unreadable too: one record fewer to look for
+                seen.unreadable.add(record.message)  # its PMID unreadable too: it came, under no PMID
+                if record.message in seen.run.unreadable:
+                    log.debug("%s: brought again in this run; not written again", record.message)
+                    continue
+                seen.run.unreadable.add(record.message)
         elif pmid in earlier and pmid not in this_reply:
             seen.pmids.add(pmid)
             log.debug("PMID %s: brought again in this run; not written again", pmid)

@@ -637,6 +637,36 @@ def test_a_record_that_cannot_be_parsed_is_counted_and_the_rest_are_stored(emu, 
     assert runs(store)[-1]["outcome"] == "ok"
 
 
+def test_a_record_that_cannot_be_parsed_repeated_in_place_of_another_costs_no_record(emu, client, store):
+    """Two unreadable copies counted as two records stood in for the missing ids: the
+    record the second copy displaced was neither fetched by id nor reported, and the run
+    was ok."""
+    records = synthetic_records(40)
+    records[-1] = dataclasses.replace(records[-1], broken=True)  # first in search order
+    emu.records = records
+    emu.inject("efetch", Fault.repeated(), times=1, when=lambda p: p.get("retstart") == "0")
+    result = harvest(client, store, QUERY, batch_size=20, today=TODAY)
+    assert stored_pmids(store) == sorted(r.pmid for r in records[:-1])
+    assert result.counts.problems == 1 and len(result.problems) == 1 and "is not a number" in result.problems[0]
+    assert store.pending(QUERY) == {} and runs(store)[-1]["outcome"] == "ok"
+
+
+def test_a_record_that_cannot_be_parsed_is_not_reported_as_not_returned_nor_awaited(emu, client, store):
+    """With a short reply elsewhere in its window, it was asked for by id, said "efetch did
+    not return it", noted in harvest_pending and asked for by every later run."""
+    records = synthetic_records(40)
+    records[-1] = dataclasses.replace(records[-1], broken=True)
+    emu.records = records
+    emu.inject("efetch", Fault.short(1), times=1, when=lambda p: p.get("retstart") == "20")
+    result = harvest(client, store, QUERY, batch_size=20, today=TODAY)
+    assert stored_pmids(store) == sorted(r.pmid for r in records[:-1])
+    assert len(result.problems) == 1 and "is not a number" in result.problems[0]
+    assert store.pending(QUERY) == {}
+    before = len(emu.requests_to("efetch"))
+    harvest(client, store, QUERY, batch_size=20, today=TODAY + dt.timedelta(days=1))
+    assert emu.requests_to("efetch")[before:] == []  # nothing new, nothing awaited
+
+
 def test_requests_keep_the_client_spacing_across_a_whole_run(emu, store):
     emu.records = synthetic_records(600)
     emu.inject("efetch", Fault.http(500), times=2)
