@@ -204,18 +204,21 @@ class EutilsClient:
         return result
 
     def efetch(self, webenv: str, query_key: str, retstart: int, retmax: int, *,
-               label: str | None = None, expected: int | None = None) -> bytes:
+               label: str | None = None, expected: int | None = None, brought: set[str] | None = None) -> bytes:
         """Fetch records ``retstart`` to ``retstart + retmax - 1`` of a history entry as PubMed XML.
 
         ``expected``: how many records the reply must hold (a caller that knows the slice
         lies inside the result). NCBI now and then sends a well-formed reply with records
         missing; fewer than expected is retried like a truncated reply, since once
         accepted the missing records would never be asked for again.
+        ``brought``: the PMIDs earlier slices brought, for a caller that cannot check the
+        slice against ids (they were not listed): a reply holding only those is the reply
+        to another slice (a proxy that ignored ``retstart``), retried likewise.
         """
         params = {"db": self.db, "WebEnv": webenv, "query_key": query_key, "retstart": retstart,
                   "retmax": retmax, "rettype": "xml", "retmode": "xml"}
         label = label or f"efetch records {retstart}-{retstart + retmax - 1}"
-        check = _check_pubmed_xml if expected is None else functools.partial(_check_pubmed_xml, expected=expected)
+        check = functools.partial(_check_pubmed_xml, expected=expected, brought=brought)
         return self._request("efetch.fcgi", params, label, check)
 
     def efetch_ids(self, ids, *, label: str | None = None) -> bytes:
@@ -605,9 +608,11 @@ def _parse_esearch(body: bytes) -> SearchResult:
 
 
 
-def _check_pubmed_xml(body: bytes, expected: int | None = None, wanted: set[str] | None = None) -> bytes:
+def _check_pubmed_xml(body: bytes, expected: int | None = None, wanted: set[str] | None = None,
+                      brought: set[str] | None = None) -> bytes:
     """Accept an efetch body only if it is a whole PubmedArticleSet document (holding
-    ``expected`` records, when given: as many different PMIDs, of ``wanted`` when given).
+    ``expected`` records, when given: as many different PMIDs, of ``wanted`` when given;
+    and, where ``brought`` is given, a record outside it if any).
 
     A body cut short by the network still parses up to the cut with a lenient reader,
     so we demand both the closing tag and a clean parse by lxml. A record twice in a
@@ -631,12 +636,23 @@ def _check_pubmed_xml(body: bytes, expected: int | None = None, wanted: set[str]
         held = _records_held(root, wanted)
         if held < expected:
             raise _Transient(f"efetch reply holds {held} of the {expected} records asked for{_ncbi_error(body)}")
+    if brought:
+        pmids, _ = _pmids_held(root)
+        if pmids and pmids <= brought:
+            raise _Transient(f"efetch reply holds only records that earlier batches brought ({len(pmids)}): "
+                             "the reply to another retstart (a proxy that ignores it?)")
     return body
 
 
 def _records_held(root, wanted: set[str] | None) -> int:
     """The different PMIDs a reply's records carry (those of ``wanted``, when given), and
     its records whose PMID cannot be read: those came too, as problems."""
+    pmids, unreadable = _pmids_held(root)
+    return len(pmids & wanted if wanted is not None else pmids) + unreadable
+
+
+def _pmids_held(root) -> tuple[set[str], int]:
+    """The different PMIDs a reply's records carry, and how many records carry none that can be read."""
     pmids, unreadable = set(), 0
     for child in root:
         if child.tag in EFETCH_RECORD_TAGS:
@@ -646,7 +662,7 @@ def _records_held(root, wanted: set[str] | None) -> int:
                 pmids.add(pmid)
             else:
                 unreadable += 1
-    return len(pmids & wanted if wanted is not None else pmids) + unreadable
+    return pmids, unreadable
 
 
 def _opening(body: bytes) -> str:

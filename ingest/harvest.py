@@ -515,9 +515,11 @@ def _fetch_window(run: _Run, window: Window) -> None:
             break
         result.batches += 1
         label = _batch_label(result.batches, retstart, retmax, window, len(result.windows))
+        past_list = ids is None and retstart + retmax > len(listed)  # no ids to check it by
         try:
             body = run.client.efetch(window.search.webenv, window.search.query_key, retstart, retmax, label=label,
-                                     expected=None if ids else _expected(retstart, retmax, listed))
+                                     expected=None if ids else _expected(retstart, retmax, listed),
+                                     brought=set(seen.pmids) if past_list else None)
         except EutilsError as error:
             if not (ids and HISTORY_GONE in str(error)):
                 raise

@@ -617,6 +617,21 @@ def test_a_proxy_that_ignores_retstart_loses_nothing(emu, client, store):
     assert (runs(store)[-1]["fetched"], runs(store)[-1]["unchanged"]) == (600, 0)
 
 
+def test_a_proxy_that_ignores_retstart_past_a_short_list_fails_the_run_naming_the_batch(emu, client, store):
+    """No listed id checks a page past the list: the first page served again passed for
+    it, 70 of 100 records were lost and the run was ok, its dates covered."""
+    emu.records = synthetic_records(100)
+    emu.inject("esearch", Fault.short_list(30), times=1)
+    emu.inject("efetch", Fault.stale(), times=None, when=lambda p: p.get("retstart") not in (None, "0"))
+    with pytest.raises(EutilsError, match=r"^efetch batch 2 \(records 30-59 of 100\) failed after 3 tries: "
+                                          r"efetch reply holds only records that earlier batches brought"):
+        harvest(client, store, QUERY, batch_size=30, today=TODAY)
+    assert runs(store)[-1]["outcome"] == "failed"
+    emu.clear_faults()
+    harvest(client, store, QUERY, batch_size=30, today=TODAY)  # the next run starts over: nothing lost
+    assert stored_pmids(store) == sorted(r.pmid for r in emu.records)
+
+
 def test_a_record_the_search_did_not_find_is_not_stored(emu, client, store):
     from emulator import STRAY_PMID
 
