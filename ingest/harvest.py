@@ -498,7 +498,10 @@ def _fetch_window(run: _Run, window: Window) -> None:
     window's ids: a record the search did not find is not stored (a proxy's stray, a reply
     for another query), and the window's records that no batch brought (a reply for another
     retstart, a repeated record, a result that moved) are fetched by id at the end. One
-    that efetch never returns is recorded as a problem, not retried for ever."""
+    that efetch never returns is recorded as a problem, not retried for ever. Where the
+    search listed fewer ids than its Count, a page past the list must bring a record no
+    earlier page brought, and what the pages did not bring is searched for again
+    (_fetch_unlisted); a search NCBI no longer holds is finished by the listed ids first."""
     ids, result = window.ids, run.result
     listed = window.search.ids  # where shorter than the Count: the records known to be there
     if listed and len(listed) != window.search.count:
@@ -521,7 +524,7 @@ def _fetch_window(run: _Run, window: Window) -> None:
                                      expected=None if ids else _expected(retstart, retmax, listed),
                                      brought=set(seen.pmids) if past_list else None)
         except EutilsError as error:
-            if not (ids and HISTORY_GONE in str(error)):
+            if not ((ids or listed) and HISTORY_GONE in str(error)):
                 raise
             log.warning("%s: NCBI no longer holds the search (%s); the rest of %s is fetched by id",
                         label, HISTORY_GONE, window.describe())
@@ -533,20 +536,58 @@ def _fetch_window(run: _Run, window: Window) -> None:
         if retmax < whole:  # max_records reached inside this batch
             capped = True
             break
-    missing = [pmid for pmid in (ids or listed)[:asked] if pmid not in seen.pmids]
-    if ids and (gone or not capped):  # ids no batch asked for (history gone, or listed past the Count), within --max
-        never_asked = [pmid for pmid in ids[asked:] if pmid not in seen.pmids]
+    known = ids or listed
+    missing = [pmid for pmid in known[:asked] if pmid not in seen.pmids]
+    if known and (gone or not capped):  # ids no batch asked for (history gone, or listed past the Count), within --max
+        never_asked = [pmid for pmid in known[asked:] if pmid not in seen.pmids]
         taken = never_asked[: run.room(len(never_asked))]
         missing += taken
         run.advance(len(taken))
     _fetch_missing(run, window, missing, seen)
+    if ids is None and not result.truncated:
+        _fetch_unlisted(run, window, seen)
+
+
+def _fetch_unlisted(run: _Run, window: Window, seen: "_Brought") -> None:
+    """The rest of a window whose search listed fewer ids than its Count, where its replies
+    brought fewer records than the Count: a page past the list, which no id vouches for,
+    may come short or empty, and accepted it lost its records (the run ok, its dates
+    covered). The window is searched once more and the ids it lists that no reply
+    brought are fetched by id. What still falls short is one problem, so that it is never
+    silent; the run still counts as whole, since NCBI's Count can exceed what its history
+    holds (failed, every run of such a window would fail).
+    """
+    listed = window.search.ids
+    if _accounted(run, seen, listed) >= window.search.count:
+        return
+    again = _search(run.client, run.query, window.datetype, window.mindate, window.maxdate,
+                    window.entered, window.modified)
+    todo = [pmid for pmid in again.ids if pmid not in seen.pmids and not run.dealt_with(pmid)]
+    log.warning("%s: the replies brought fewer records than the %d esearch counted; searched again, the %d listed ids "
+                "not brought are fetched by id", window.describe(), window.search.count, len(todo))
+    _fetch_missing(run, window, todo, seen, wanted=set(listed) | set(again.ids))
+    counted = min(window.search.count, again.count)  # fewer now: the first Count was off, or records left the window
+    short = counted - _accounted(run, seen, [*listed, *again.ids])
+    if short > 0:
+        with run.store.transaction():
+            _record_problems(run.store, run.result, [
+                ParseProblem("esearch", window.describe(), f"counted {counted} records; {short} could not be "
+                             "listed or fetched")])
+
+
+def _accounted(run: _Run, seen: "_Brought", listed: list[str]) -> int:
+    """How many of a window's records the run has dealt with: those its replies brought,
+    unreadable ones too, and the ``listed`` ones brought by another window or reported as
+    not returned (each a problem already, and awaited)."""
+    return len(seen.pmids | {pmid for pmid in listed if run.dealt_with(pmid)}) + len(seen.unreadable)
 
 
 def _expected(retstart: int, retmax: int, listed: list[str]) -> int | None:
     """How many records a page of a window whose ids are not all known must hold: all it
     asks for, but where the search listed fewer ids than its Count, only as many as the
     list vouches for (a Count above what the history holds failed every run on its last
-    page). None where the page lies past the list: it may hold nothing."""
+    page). None where the page lies past the list: it may hold nothing (and what it lacks
+    _fetch_unlisted looks for)."""
     if not listed:
         return retmax
     vouched = min(retmax, len(listed) - retstart)
@@ -576,8 +617,10 @@ def _fetch_batches_by_id(run: _Run, pmids: list[str], seen: "_Brought", what: st
         run.advance(len(chunk))
 
 
-def _fetch_missing(run: _Run, window: Window, missing: list[str], seen: "_Brought") -> None:
+def _fetch_missing(run: _Run, window: Window, missing: list[str], seen: "_Brought",
+                   wanted: set[str] | None = None) -> None:
     """The window's records its batches did not bring, fetched by id; those that never come are problems.
+    ``wanted``: the records a reply may bring (default: those the window's search listed).
 
     Among them, a record that came unreadable (its PMID, listed, was never read): what
     the replies by id bring is counted apart, so that _report_never weighs the ids still
@@ -588,7 +631,7 @@ def _fetch_missing(run: _Run, window: Window, missing: list[str], seen: "_Brough
         chunk = missing[start : start + run.batch_size]
         label = f"efetch of {len(chunk)} ids missing from {window.describe()}"
         _save_batch(run.store, run.result, run.client.efetch_ids(chunk, label=label), label,
-                    set(window.search.ids), by_id)
+                    set(window.search.ids) if wanted is None else wanted, by_id)
     _report_never(run, by_id, [pmid for pmid in missing if pmid not in by_id.pmids])
     seen.pmids |= by_id.pmids
     seen.unreadable |= by_id.unreadable

@@ -632,6 +632,31 @@ def test_a_proxy_that_ignores_retstart_past_a_short_list_fails_the_run_naming_th
     assert stored_pmids(store) == sorted(r.pmid for r in emu.records)
 
 
+@pytest.mark.parametrize("page", [Fault.short(3), Fault.empty_result()], ids=["short", "empty"])
+def test_a_page_past_a_short_list_that_comes_short_has_its_records_searched_again_and_fetched_by_id(
+        emu, client, store, page):
+    """Nothing vouched for the page, so nothing missed its records: lost, the run ok."""
+    emu.records = synthetic_records(100)
+    emu.inject("esearch", Fault.short_list(30), times=1)
+    emu.inject("efetch", page, times=1, when=lambda p: p.get("retstart") == "60")
+    result = harvest(client, store, QUERY, batch_size=20, today=TODAY)
+    assert stored_pmids(store) == sorted(r.pmid for r in emu.records)
+    assert result.problems == [] and runs(store)[-1]["outcome"] == "ok"
+    assert len(emu.requests_to("esearch")) == 2
+
+
+def test_records_a_short_list_and_its_pages_never_yield_are_one_problem_in_an_ok_run(emu, client, store):
+    """NCBI's Count can exceed what its history holds, so the run cannot fail for them;
+    but they were lost without a word."""
+    emu.records = synthetic_records(100)
+    emu.inject("esearch", Fault.short_list(30), times=None)
+    emu.inject("efetch", Fault.short(10), times=None, when=lambda p: p.get("retstart") == "40")
+    result = harvest(client, store, QUERY, batch_size=20, today=TODAY)
+    assert store.db["articles"].count == 90 and runs(store)[-1]["outcome"] == "ok"
+    assert result.problems == ["esearch: all dates: counted 100 records; 10 could not be listed or fetched"]
+    assert store.db["problems"].count == 1 and store.pending(QUERY) == {}
+
+
 def test_a_record_the_search_did_not_find_is_not_stored(emu, client, store):
     from emulator import STRAY_PMID
 
@@ -786,6 +811,17 @@ def test_an_expired_search_after_a_short_reply_is_finished_whole_and_the_run_is_
     result = harvest(client, store, QUERY, batch_size=100, today=TODAY)
     assert store.db["articles"].count == 250 and not result.truncated
     assert runs(store)[-1]["outcome"] == "ok"
+
+
+@pytest.mark.parametrize("search", [Fault.miscounted(5), Fault.short_list(30)], ids=["count over the list", "short list"])
+def test_an_expired_search_whose_list_is_short_of_its_count_is_finished_by_id(emu, client, store, search):
+    """Its ids were not all known, so the run failed, though the listed ones were."""
+    emu.records = synthetic_records(100)
+    emu.inject("esearch", search, times=1)
+    emu.inject("efetch", Fault.expired(), times=None, when=lambda p: p.get("retstart") not in (None, "0"))
+    result = harvest(client, store, QUERY, batch_size=20, today=TODAY)
+    assert stored_pmids(store) == sorted(r.pmid for r in emu.records)
+    assert result.problems == [] and runs(store)[-1]["outcome"] == "ok"
 
 
 def test_max_records_reached_while_finishing_an_expired_search_by_id_is_a_partial_run(emu, client, store):
