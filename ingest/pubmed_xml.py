@@ -133,6 +133,12 @@ def _iter_slices(head: bytes, stream: BinaryIO, name: str, root: str, offset: in
         pending = [cut]
         while pending:
             piece = pending.pop(0)
+            if slicing.is_stray(piece.tag, root):
+                parts = _lost_end_parts(piece, root) or [piece]  # its end tag lost too: records after it
+                pending[:0] = parts[1:]
+                position += 1
+                yield _stray_citation(name, parts[0].line, _raw_pmid(parts[0].data), position)
+                continue
             try:
                 elem, error = etree.fromstring(piece.data, parser), None
             except etree.XMLSyntaxError as err:
@@ -171,13 +177,16 @@ def _lost_end_parts(piece: slicing.Piece, root: str) -> list[slicing.Piece] | No
     more than one: a record whose end tag is lost, and the records (articles, books,
     deletions) the cut took in with it up to the next end tag of its element, each at its
     place in the document. None when it holds one record (broken on its own)."""
-    starts = [found for found in _record_starts(root).finditer(piece.data) if found.group(1) is None]
+    # the piece begins with its own start tag, which is not a sibling's where it is a stray MedlineCitation
+    starts = [(0, piece.tag)] + [(found.start(), found.group(2).decode())
+                                 for found in _record_starts(root).finditer(piece.data)
+                                 if found.group(1) is None and found.start() > 0]
     if len(starts) < 2:
         return None
     parts, line, column = [], piece.line, piece.column
-    for found, end in zip(starts, [found.start() for found in starts[1:]] + [len(piece.data)]):
-        data = piece.data[found.start():end]
-        parts.append(slicing.Piece(found.group(2).decode(), data, line, column))
+    for (start, tag), end in zip(starts, [start for start, _ in starts[1:]] + [len(piece.data)]):
+        data = piece.data[start:end]
+        parts.append(slicing.Piece(tag, data, line, column))
         line, column = slicing.moved(line, column, data)
     return parts
 
@@ -195,6 +204,16 @@ def _broken_record(name: str, err: etree.XMLSyntaxError, piece: slicing.Piece, p
     pmid = _raw_pmid(piece.data)
     where = f"PMID {pmid}" if pmid else f"record {position}"
     return ParseProblem(name, where, message)
+
+
+def _stray_citation(name: str, line: int | None, pmid: str | None, position: int) -> ParseProblem:
+    """A MedlineCitation at the top level of a set other than a MedlineCitationSet: the
+    rest of a PubmedArticle whose start tag is lost. Read, it would be stored without its
+    PubmedData (DOI, PMC id, entrez date) and replace a whole copy already stored, so it
+    is reported and nothing of it is read."""
+    where = f"PMID {pmid}" if pmid else f"record {position}"
+    return ParseProblem(name, where, f"<MedlineCitation> at line {line} is not inside a <PubmedArticle> "
+                                     "(its start tag lost?); not read")
 
 
 def _raw_pmid(data: bytes) -> str | None:
@@ -219,6 +238,9 @@ def _iter_tree(stream: BinaryIO, name: str, flat: bool) -> Iterator[Record | tup
                 continue  # a PubmedArticle's MedlineCitation: read with it, at its end
             if tag == "DeleteCitation":
                 record: Record | tuple = _deletion(elem, name)
+            elif parent is not None and tag == "MedlineCitation" and _is_stray(elem):
+                position += 1
+                record = _stray_citation(name, elem.sourceline, canonical_pmid(elem.findtext("PMID") or ""), position)
             else:
                 position += 1
                 record = _read_one(elem, tag, name, position, flat=flat)
@@ -235,6 +257,13 @@ def _inside_record(elem: etree._Element) -> bool:
     """Whether ``elem`` is a record or inside one; a record in an element of another kind
     around it (a wrapper of another program's) is read, not passed over without a word."""
     return elem.tag in RECORD_TAGS or any(above.tag in RECORD_TAGS for above in elem.iterancestors())
+
+
+def _is_stray(citation: etree._Element) -> bool:
+    """Whether a MedlineCitation in no record is in a PubMed set other than a
+    MedlineCitationSet, where it is the rest of a PubmedArticle (slicing.is_stray)."""
+    root = citation.getroottree().getroot()
+    return root.tag in RECORD_SETS and slicing.is_stray("MedlineCitation", root.tag)
 
 
 def _deletion(elem: etree._Element, name: str) -> Deletion | ParseProblem:

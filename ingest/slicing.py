@@ -120,11 +120,23 @@ def iter_pieces(head: bytes, stream: BinaryIO, root: str, offset: int) -> Iterat
             if _MISC.sub(b"", rest).strip():
                 yield Piece("", rest, *cutter.position())
             return
-        record = cutter.take_record(found.start(), found.group(1), siblings)
+        tag = found.group(1)
+        # a MedlineCitation beside the records of a PubmedArticleSet is one whose <PubmedArticle>
+        # start tag is lost: cut up to that record's end tag, where the next record begins
+        # (a stray), not at </MedlineCitation>, which would leave its PubmedData for a gap
+        closing = b"PubmedArticle" if is_stray(tag.decode("ascii"), root) else tag
+        record = cutter.take_record(found.start(), tag, siblings, closing)
         if record is None:
             yield Unfinished(cutter.rest(), *cutter.position(), root)
             return
         yield record
+
+
+def is_stray(tag: str | None, root: str) -> bool:
+    """Whether a piece cut with ``tag`` at the top level of a set named ``root`` is a
+    MedlineCitation out of its PubmedArticle (whose start tag is lost), not a record: a
+    MedlineCitation is a record of its own only in a MedlineCitationSet."""
+    return tag == "MedlineCitation" and root != "MedlineCitationSet"
 
 
 def sibling_starts(root: str) -> re.Pattern:
@@ -183,9 +195,11 @@ class _Cutter:
     def take_gap(self, end: int | None) -> bytes:
         return self._take(len(self.buf) if end is None else end)
 
-    def take_record(self, start: int, tag: bytes, siblings: re.Pattern) -> Piece | None:
+    def take_record(self, start: int, tag: bytes, siblings: re.Pattern, closing: bytes | None = None) -> Piece | None:
         """The record starting at ``start``; None if the document ends (or it grows too long)
-        first. ``siblings``: the start tags of the records beside it (sibling_starts)."""
+        first. ``siblings``: the start tags of the records beside it (sibling_starts);
+        ``closing``: the name of the end tag that ends it, when not ``tag``'s."""
+        closing = closing or tag
         line, column = self.line, self.column
         gt = self._start_tag_end(start)
         if gt is None:
@@ -193,15 +207,15 @@ class _Cutter:
         if self.buf[gt - 1] == 0x2F:  # "/>": an empty record
             end = gt + 1
         else:
-            end = self._end_tag(b"</" + tag, gt, siblings)
+            end = self._end_tag(b"</" + closing, gt, siblings)
             if end is None:
                 return None
             if self._hides(self.pos, end):  # the end tag found may be inside a comment or CDATA
                 base = self.pos
-                closing = self._outside_markup(re.compile(b"</" + tag + rb"\s*>"), gt + 1)
+                found = self._outside_markup(re.compile(b"</" + closing + rb"\s*>"), gt + 1)
                 # None: a comment or CDATA that does not end; the record is cut where
                 # the search found its end, and the parser says what is wrong with it
-                end = closing.end() if closing is not None else end - base + self.pos
+                end = found.end() if found is not None else end - base + self.pos
         return Piece(tag.decode("ascii"), self._take(end), line, column)
 
     def _start_tag_end(self, start: int) -> int | None:

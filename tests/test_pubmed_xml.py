@@ -635,6 +635,89 @@ def test_a_record_whose_end_tag_is_lost_is_a_problem_and_the_records_after_it_ar
     assert records[2].raw.startswith(b"<PubmedArticle>") and records[2].raw.endswith(b"</PubmedArticle>")
 
 
+def whole_records(*pmids: int) -> bytes:
+    """A PubmedArticleSet of full_record.xml's article under each PMID, each with its
+    PubmedData (its own DOI and PMC id, an entrez date)."""
+    data = (XML / "full_record.xml").read_bytes()
+    record = data[data.index(b"<PubmedArticle>"):data.index(b"</PubmedArticle>") + len(b"</PubmedArticle>")]
+    body = b"".join(record.replace(b">39990001<", b">%d<" % pmid).replace(b"PMC11990001", b"PMC%d" % pmid)
+                    .replace(b"10.5555/jmio.2023.0417", b"10.5555/jmio.%d" % pmid) + b"\n" for pmid in pmids)
+    return data[:data.index(b"<PubmedArticle>")] + body + b"</PubmedArticleSet>\n"
+
+
+def without_start_tag(doc: bytes, pmid: int, end_tag_too: bool = False) -> bytes:
+    """``doc`` with the <PubmedArticle> start tag of ``pmid``'s record lost (and its end tag, if asked)."""
+    start = doc.rindex(b"<PubmedArticle>", 0, doc.index(b">%d</PMID>" % pmid))
+    end = doc.index(b"</PubmedArticle>", start)
+    if end_tag_too:
+        doc = doc[:end] + doc[end + len(b"</PubmedArticle>"):]
+    return doc[:start] + doc[start + len(b"<PubmedArticle>"):]
+
+
+def pmid_of(record) -> str:
+    return record[0] if isinstance(record, tuple) else record.pmid
+
+
+@pytest.mark.parametrize("flat", [False, True], ids=["python walk", "compiled walk"])
+@pytest.mark.parametrize("end_tag_too", [False, True], ids=["start tag lost", "start and end tags lost"])
+def test_an_article_whose_start_tag_is_lost_is_a_problem_by_pmid_and_the_records_after_it_are_read(flat, end_tag_too):
+    """Its MedlineCitation, left at the top of a PubmedArticleSet, is no record there (only in
+    the old MedlineCitationSet): read, it would be an article without its PubmedData."""
+    doc = without_start_tag(whole_records(5301, 5302, 5303, 5304), 5302, end_tag_too)
+    records = list(iter_records(io.BytesIO(doc), "lost.xml", flat=flat))
+    assert [type(r) for r in records] == [tuple if flat else Article, ParseProblem] + [tuple if flat else Article] * 2
+    assert [pmid_of(r) for r in (records[0], *records[2:])] == ["5301", "5303", "5304"]
+    line = doc[:doc.index(b">5302</PMID>")].count(b"\n")  # the MedlineCitation's, the line before its PMID
+    assert records[1] == ParseProblem("lost.xml", "PMID 5302", f"<MedlineCitation> at line {line} is not inside "
+                                                              "a <PubmedArticle> (its start tag lost?); not read")
+    after = records[2]
+    ids = (after[FLAT_FIELDS.index("doi")], after[FLAT_PMCID]) if flat else (after.doi, after.pmcid)
+    assert ids == ("10.5555/jmio.5303", "PMC5303")  # its own PubmedData, none of the damaged record's
+
+
+@pytest.mark.parametrize("end_tag_too", [False, True], ids=["start tag lost", "start and end tags lost"])
+def test_an_article_whose_start_tag_is_lost_is_the_same_problem_when_the_document_is_read_with_iterparse(end_tag_too):
+    """Read whole (a namespace on the root), the same problem; with only the start tag lost
+    the record's end tag then closes nothing open, and the document is not well-formed
+    from there on: an error, as iterparse cannot read past it."""
+    doc = without_start_tag(whole_records(5301, 5302, 5303), 5302, end_tag_too)
+    cut = list(iter_records(io.BytesIO(doc), "lost.xml"))
+    records = iter_records(io.BytesIO(read_as_a_tree(doc)), "lost.xml")
+    if end_tag_too:  # well-formed: every record read, as when cut
+        assert_same_articles(list(records), cut)
+        return
+    assert_same_articles([next(records), next(records)], cut[:2])
+    with pytest.raises(XMLFileError, match=r"Opening and ending tag mismatch: PubmedArticleSet line 4 and PubmedArticle"):
+        next(records)
+
+
+def test_in_the_old_medline_citation_set_a_citation_is_a_record_on_either_path():
+    cut = read("medline_citation_set.xml")
+    doc = (XML / "medline_citation_set.xml").read_bytes()
+    tree = list(iter_records(io.BytesIO(doc.replace(b"<MedlineCitationSet>", b'<MedlineCitationSet xmlns:x="urn:x">', 1)),
+                             "tree.xml"))
+    assert [type(r) for r in cut] == [Article, Article, Deletion]
+    assert_same_articles(tree, cut)
+
+
+def test_an_import_keeps_the_whole_stored_copy_of_an_article_whose_start_tag_is_lost(tmp_path):
+    from kb.importing import import_files
+    from kb.store import Store
+
+    good, damaged = tmp_path / "good.xml", tmp_path / "damaged.xml"
+    good.write_bytes(whole_records(5301, 5302))
+    damaged.write_bytes(without_start_tag(whole_records(5302, 5303), 5302))
+    store = Store(tmp_path / "kb.db").ensure_shape()
+    import_files(store, [good])
+    before = list(store.db.query("select * from articles where pmid = '5302'"))
+    [result] = import_files(store, [damaged])
+    assert result.error is None and result.counts.problems == 1
+    assert list(store.db.query("select * from articles where pmid = '5302'")) == before
+    assert [(row["pmid"], row["doi"], row["pmcid"]) for row in store.db.query(
+        "select pmid, doi, pmcid from articles where pmid = '5302' or pmid = '5303' order by pmid")] == [
+        ("5302", "10.5555/jmio.5302", "PMC5302"), ("5303", "10.5555/jmio.5303", "PMC5303")]
+
+
 @pytest.mark.parametrize("tail, column, expected", [
     (b"<PubmedArticle><MedlineCitation><PMID>1</PMID>", 47,
      "Premature end of data in tag MedlineCitation line {line}, inside the record of PMID 1"),
