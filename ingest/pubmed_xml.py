@@ -123,12 +123,13 @@ def _iter_slices(head: bytes, stream: BinaryIO, name: str, root: str, offset: in
                  flat: bool) -> Iterator[Record | tuple]:
     """Records cut out of the document as bytes (ingest.slicing), each parsed on its own."""
     parser = etree.XMLParser(**safexml.PARSER_OPTIONS)
+    root_line = 1 + head.count(b"\n", 0, head.rfind(b"<", 0, offset))  # where its start tag opens
     position = 0
     for cut in slicing.iter_pieces(head, stream, root, offset):
         if isinstance(cut, slicing.Unfinished):
             raise _unfinished(name, cut, parser)
         if not cut.tag:
-            _check_gap(name, cut, parser, root)
+            _check_gap(name, cut, parser, root, root_line)
             continue
         pending = [cut]
         while pending:
@@ -308,7 +309,7 @@ def _unfinished(name: str, piece: slicing.Unfinished, parser: etree.XMLParser) -
                         name, piece.line, piece.column)
 
 
-def _check_gap(name: str, piece: slicing.Piece, parser: etree.XMLParser, root: str) -> None:
+def _check_gap(name: str, piece: slicing.Piece, parser: etree.XMLParser, root: str, root_line: int) -> None:
     """Text between records must be well-formed XML (other elements are passed over);
     after the root's end tag nothing may follow."""
     if piece.tag == "":
@@ -321,7 +322,11 @@ def _check_gap(name: str, piece: slicing.Piece, parser: etree.XMLParser, root: s
     try:
         etree.fromstring(opening + piece.data + f"</{root}>".encode(), parser)
     except etree.XMLSyntaxError as err:
-        raise _syntax_error(name, err, piece.line, piece.column - len(opening)) from err
+        error = _syntax_error(name, err, piece.line, piece.column - len(opening))
+        # lxml names the line of the set put around the gap, which _syntax_error moved to the
+        # gap's: the set's own line is the document's root's
+        message = re.sub(rf"\b{root} line {piece.line}\b", f"{root} line {root_line}", str(error), count=1)
+        raise XMLFileError(message, name, error.line, error.column) from err
 
 
 def _release(elem: etree._Element, parent: etree._Element | None) -> None:

@@ -947,6 +947,18 @@ def test_a_broken_record_is_not_split_at_a_start_tag_inside_its_comment():
     assert records[1].where == "PMID 40000001"
 
 
+def test_an_end_tag_between_records_that_closes_nothing_names_the_line_the_set_opens_on():
+    doc = whole_records(5301, 5302).replace(b"</PubmedArticle>\n", b"</PubmedArticle>\n</Note>\n", 1)
+    assert doc.split(b"\n")[3] == b"<PubmedArticleSet>"
+    records = iter_records(io.BytesIO(doc), "closed.xml")
+    assert next(records).pmid == "5301"
+    with pytest.raises(XMLFileError) as caught:
+        list(records)
+    line = doc[:doc.index(b"</Note>")].count(b"\n") + 1
+    assert str(caught.value) == (f"closed.xml: not well-formed XML at line {line}, column 8: "
+                                 "Opening and ending tag mismatch: PubmedArticleSet line 4 and Note")
+
+
 def test_an_element_left_open_between_records_is_named_against_the_set_not_a_wrapper_of_ours():
     doc = many_records(2).replace(b"</PubmedArticle>\n", b"</PubmedArticle>\n<Note>\n", 1)
     records = iter_records(io.BytesIO(doc), "open.xml")
