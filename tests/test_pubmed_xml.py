@@ -683,6 +683,7 @@ def test_an_article_whose_start_tag_is_lost_is_the_same_problem_when_the_documen
     doc = without_start_tag(whole_records(5301, 5302, 5303), 5302, end_tag_too)
     cut = list(iter_records(io.BytesIO(doc), "lost.xml"))
     records = iter_records(io.BytesIO(read_as_a_tree(doc)), "lost.xml")
+    assert [type(r) for r in cut] == [Article, ParseProblem, Article]
     if end_tag_too:  # well-formed: every record read, as when cut
         assert_same_articles(list(records), cut)
         return
