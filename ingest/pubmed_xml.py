@@ -135,10 +135,8 @@ def _iter_slices(head: bytes, stream: BinaryIO, name: str, root: str, offset: in
         while pending:
             piece = pending.pop(0)
             if slicing.is_stray(piece.tag, root):
-                parts = _lost_end_parts(piece, root) or [piece]  # its end tag lost too: records after it
-                pending[:0] = parts[1:]
                 position += 1
-                yield _stray_citation(name, parts[0].line, _raw_pmid(parts[0].data), position)
+                yield _stray_citation(name, piece.line, _raw_pmid(piece.data), position)
                 continue
             try:
                 elem, error = etree.fromstring(piece.data, parser), None
@@ -178,16 +176,13 @@ def _lost_end_parts(piece: slicing.Piece, root: str) -> list[slicing.Piece] | No
     more than one: a record whose end tag is lost, and the records (articles, books,
     deletions) the cut took in with it up to the next end tag of its element, each at its
     place in the document. None when it holds one record (broken on its own)."""
-    # the piece begins with its own start tag, which is not a sibling's where it is a stray MedlineCitation
-    starts = [(0, piece.tag)] + [(found.start(), found.group(2).decode())
-                                 for found in _record_starts(root).finditer(piece.data)
-                                 if found.group(1) is None and found.start() > 0]
+    starts = [found for found in _record_starts(root).finditer(piece.data) if found.group(1) is None]
     if len(starts) < 2:
         return None
     parts, line, column = [], piece.line, piece.column
-    for (start, tag), end in zip(starts, [start for start, _ in starts[1:]] + [len(piece.data)]):
-        data = piece.data[start:end]
-        parts.append(slicing.Piece(tag, data, line, column))
+    for found, end in zip(starts, [found.start() for found in starts[1:]] + [len(piece.data)]):
+        data = piece.data[found.start():end]
+        parts.append(slicing.Piece(found.group(2).decode(), data, line, column))
         line, column = slicing.moved(line, column, data)
     return parts
 

@@ -102,6 +102,9 @@ def iter_pieces(head: bytes, stream: BinaryIO, root: str, offset: int) -> Iterat
     cutter = _Cutter(head, stream, offset)
     boundary = re.compile(_RECORD_START.pattern + rb"|</" + re.escape(root.encode("ascii")) + rb"\s*>")
     siblings = sibling_starts(root)
+    # a stray MedlineCitation (is_stray) ends with its lost record's end tag, else where the
+    # next record (or stray) or the root's end tag begins
+    stray_end = re.compile(rb"(</PubmedArticle\s*>)|" + boundary.pattern)
     while True:
         found = cutter.next_start(boundary)
         line, column = cutter.position()
@@ -120,12 +123,10 @@ def iter_pieces(head: bytes, stream: BinaryIO, root: str, offset: int) -> Iterat
             if _MISC.sub(b"", rest).strip():
                 yield Piece("", rest, *cutter.position())
             return
-        tag = found.group(1)
-        # a MedlineCitation beside the records of a PubmedArticleSet is one whose <PubmedArticle>
-        # start tag is lost: cut up to that record's end tag, where the next record begins
-        # (a stray), not at </MedlineCitation>, which would leave its PubmedData for a gap
-        closing = b"PubmedArticle" if is_stray(tag.decode("ascii"), root) else tag
-        record = cutter.take_record(found.start(), tag, siblings, closing)
+        if is_stray(found.group(1).decode("ascii"), root):
+            record = cutter.take_stray(found.start(), stray_end)
+        else:
+            record = cutter.take_record(found.start(), found.group(1), siblings)
         if record is None:
             yield Unfinished(cutter.rest(), *cutter.position(), root)
             return
@@ -195,11 +196,26 @@ class _Cutter:
     def take_gap(self, end: int | None) -> bytes:
         return self._take(len(self.buf) if end is None else end)
 
-    def take_record(self, start: int, tag: bytes, siblings: re.Pattern, closing: bytes | None = None) -> Piece | None:
+    def take_stray(self, start: int, ends: re.Pattern) -> Piece | None:
+        """A MedlineCitation out of its PubmedArticle (is_stray) from ``start``: up to the end
+        of the first match of ``ends`` that is its group 1 (the record's end tag), else to the
+        start of the match (the next record, the root's end tag); None if none comes."""
+        line, column = self.line, self.column
+        gt = self._start_tag_end(start)
+        if gt is None:
+            return None
+        if self.buf[gt - 1] == 0x2F:  # "/>"
+            end = gt + 1
+        else:
+            found = self._outside_markup(ends, gt + 1)
+            if found is None:
+                return None
+            end = found.end() if found.group(1) else found.start()
+        return Piece("MedlineCitation", self._take(end), line, column)
+
+    def take_record(self, start: int, tag: bytes, siblings: re.Pattern) -> Piece | None:
         """The record starting at ``start``; None if the document ends (or it grows too long)
-        first. ``siblings``: the start tags of the records beside it (sibling_starts);
-        ``closing``: the name of the end tag that ends it, when not ``tag``'s."""
-        closing = closing or tag
+        first. ``siblings``: the start tags of the records beside it (sibling_starts)."""
         line, column = self.line, self.column
         gt = self._start_tag_end(start)
         if gt is None:
@@ -207,15 +223,15 @@ class _Cutter:
         if self.buf[gt - 1] == 0x2F:  # "/>": an empty record
             end = gt + 1
         else:
-            end = self._end_tag(b"</" + closing, gt, siblings)
+            end = self._end_tag(b"</" + tag, gt, siblings)
             if end is None:
                 return None
             if self._hides(self.pos, end):  # the end tag found may be inside a comment or CDATA
                 base = self.pos
-                found = self._outside_markup(re.compile(b"</" + closing + rb"\s*>"), gt + 1)
+                closing = self._outside_markup(re.compile(b"</" + tag + rb"\s*>"), gt + 1)
                 # None: a comment or CDATA that does not end; the record is cut where
                 # the search found its end, and the parser says what is wrong with it
-                end = found.end() if found is not None else end - base + self.pos
+                end = closing.end() if closing is not None else end - base + self.pos
         return Piece(tag.decode("ascii"), self._take(end), line, column)
 
     def _start_tag_end(self, start: int) -> int | None:

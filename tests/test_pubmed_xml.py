@@ -692,6 +692,19 @@ def test_an_article_whose_start_tag_is_lost_is_the_same_problem_when_the_documen
         next(records)
 
 
+def test_citations_standing_alone_in_a_pubmed_article_set_are_problems_on_either_path_and_the_file_is_read_on():
+    """A PubmedArticleSet of MedlineCitations with no PubmedArticle around them (well-formed):
+    each one ends where the next record or the set's end begins, and each is reported."""
+    doc = whole_records(5301, 5302, 5303)
+    for pmid in (5301, 5303):
+        doc = without_start_tag(doc, pmid, end_tag_too=True)
+    doc = re.sub(rb"\s*<PubmedData>.*?</PubmedData>", b"", doc, flags=re.S)
+    cut = list(iter_records(io.BytesIO(doc), "tree.xml"))
+    assert [(type(r), r.where if isinstance(r, ParseProblem) else r.pmid) for r in cut] == [
+        (ParseProblem, "PMID 5301"), (Article, "5302"), (ParseProblem, "PMID 5303")]
+    assert_same_articles(tree_read(doc), cut)
+
+
 def test_in_the_old_medline_citation_set_a_citation_is_a_record_on_either_path():
     cut = read("medline_citation_set.xml")
     doc = (XML / "medline_citation_set.xml").read_bytes()
