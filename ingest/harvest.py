@@ -19,6 +19,7 @@ is skipped.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import json
 import logging
@@ -461,7 +462,7 @@ class _Run:
     done: int = 0  # records asked for so far
     brought: set[str] = field(default_factory=set)  # PMIDs the replies brought
     never: set[str] = field(default_factory=set)  # PMIDs asked for by id that did not come
-    unreadable: set[str] = field(default_factory=set)  # what is wrong with the unreadable records written
+    unreadable: set[str] = field(default_factory=set)  # the unreadable records written (_sameness)
 
     def dealt_with(self, pmid: str) -> bool:
         return pmid in self.brought or pmid in self.never
@@ -693,7 +694,7 @@ def _settle_pending(run: _Run) -> None:
 
 class _Brought:
     """What a window's replies brought: PMIDs, and the records that came unreadable without
-    one, each told by what is wrong with it (a record twice is one record). Every PMID
+    one, each told by its bytes (_sameness: a record twice is one record). Every PMID
     also goes into what the whole ``run`` has brought."""
 
     def __init__(self, run: _Run):
@@ -768,11 +769,12 @@ def _first_time(records: list, seen: _Brought) -> list:
             pmid = record.where.removeprefix("PMID ")
         if pmid is None:
             if not record.where.startswith("DeleteCitation"):  # a withdrawal is no record of the search
-                seen.unreadable.add(record.message)  # its PMID unreadable too: it came, under no PMID
-                if record.message in seen.run.unreadable:
+                same = _sameness(record)
+                seen.unreadable.add(same)  # its PMID unreadable too: it came, under no PMID
+                if same in seen.run.unreadable:
                     log.debug("%s: brought again in this run; not written again", record.message)
                     continue
-                seen.run.unreadable.add(record.message)
+                seen.run.unreadable.add(same)
         elif pmid in earlier and pmid not in this_reply:
             seen.pmids.add(pmid)
             log.debug("PMID %s: brought again in this run; not written again", pmid)
@@ -782,6 +784,13 @@ def _first_time(records: list, seen: _Brought) -> list:
             seen.add(pmid)
         kept.append(record)
     return kept
+
+
+def _sameness(problem: ParseProblem) -> str:
+    """What tells an unreadable record from another: its bytes (a record brought twice
+    comes the same), not what is wrong with it ("record has no PMID" is said of every
+    record without one, and two such records counted as one lost the second)."""
+    return hashlib.sha1(problem.raw).hexdigest() if problem.raw else f"{problem.where}: {problem.message}"
 
 
 def _details(result: HarvestResult) -> dict:

@@ -149,12 +149,15 @@ class Deletion:
 class ParseProblem:
     """A record that could not be read; the rest of the file still is.
 
-    ``where`` names it for a person: "PMID 12345678" or "record 17".
+    ``where`` names it for a person: "PMID 12345678" or "record 17". ``raw``: the
+    record's bytes, where it was read from a PubMed XML record that parsed: a harvest
+    tells one record whose PMID cannot be read from another by them (ingest.harvest).
     """
 
     source: str
     where: str
     message: str
+    raw: bytes | None = field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         return f"{self.source}: {self.where}: {self.message}"

@@ -357,7 +357,7 @@ def _read_one(elem: etree._Element, tag: str, name: str, position: int,
         where = _where(elem, position)
         # debug only: the caller receives the ParseProblem and reports it itself
         log.debug("%s: %s: %s", name, where, err)
-        return ParseProblem(name, where, str(err))
+        return ParseProblem(name, where, str(err), raw=raw)
 
 
 def _where(elem: etree._Element, position: int) -> str:

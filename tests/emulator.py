@@ -109,6 +109,7 @@ class SyntheticRecord:
     journal: int
     mesh: list[str] = field(default_factory=list)
     broken: bool = False  # served with a non-numeric PMID, so that a parser must report it
+    unnumbered: bool = False  # served with no PMID at all: every such record is "record has no PMID"
 
 
 def synthetic_records(n: int, *, first_pmid: int = 90000001, start: dt.date = dt.date(2001, 1, 1),
@@ -158,7 +159,7 @@ def render_article(rec: SyntheticRecord) -> str:
     doi = f"10.99999/synth.{rec.pmid}"
     return (
         f'<PubmedArticle><MedlineCitation Status="MEDLINE" Owner="NLM">'
-        f'<PMID Version="1">{"PMID-" if rec.broken else ""}{rec.pmid}</PMID>'
+        f'{"" if rec.unnumbered else f"""<PMID Version="1">{"PMID-" if rec.broken else ""}{rec.pmid}</PMID>"""}'
         f"{_date_xml('DateRevised', rec.modified_date)}"
         f'<Article PubModel="Print-Electronic"><Journal><ISSN IssnType="Electronic">{issn}</ISSN>'
         f'<JournalIssue CitedMedium="Internet"><Volume>{year - 1990}</Volume><Issue>{rec.entrez_date.month}</Issue>'

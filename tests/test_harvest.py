@@ -691,6 +691,20 @@ def test_a_record_that_cannot_be_parsed_repeated_in_place_of_another_costs_no_re
     assert store.pending(QUERY) == {} and runs(store)[-1]["outcome"] == "ok"
 
 
+@pytest.mark.parametrize("batch_size", [20, 100], ids=["in two batches", "in one"])
+def test_two_records_without_a_pmid_are_two_problems_not_one_record_brought_twice(emu, client, store, batch_size):
+    """Both read "record has no PMID": told apart by that, the second was taken for the
+    first brought again, left unwritten, and their PMIDs said not returned and awaited."""
+    records = synthetic_records(40)
+    for at in (5, 25):
+        records[at] = dataclasses.replace(records[at], unnumbered=True)
+    emu.records = records
+    result = harvest(client, store, QUERY, batch_size=batch_size, today=TODAY)
+    assert store.db["articles"].count == 38 and result.counts.problems == 2
+    assert [p.split(": ")[-1] for p in result.problems] == ["record has no PMID"] * 2
+    assert store.pending(QUERY) == {} and runs(store)[-1]["outcome"] == "ok"
+
+
 def test_a_record_that_cannot_be_parsed_is_not_reported_as_not_returned_nor_awaited(emu, client, store):
     """With a short reply elsewhere in its window, it was asked for by id, said "efetch did
     not return it", noted in harvest_pending and asked for by every later run."""
