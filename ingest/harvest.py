@@ -546,10 +546,10 @@ def _fetch_window(run: _Run, window: Window) -> None:
         run.advance(len(taken))
     _fetch_missing(run, window, missing, seen)
     if ids is None and not result.truncated:
-        _fetch_unlisted(run, window, seen)
+        _fetch_unlisted(run, window, seen, charged=not gone)
 
 
-def _fetch_unlisted(run: _Run, window: Window, seen: "_Brought") -> None:
+def _fetch_unlisted(run: _Run, window: Window, seen: "_Brought", charged: bool = True) -> None:
     """The rest of a window whose search listed fewer ids than its Count, where its replies
     brought fewer records than the Count: a page past the list, which no id vouches for,
     may come short or empty, and accepted it lost its records (the run ok, its dates
@@ -557,6 +557,10 @@ def _fetch_unlisted(run: _Run, window: Window, seen: "_Brought") -> None:
     brought are fetched by id. What still falls short is one problem, so that it is never
     silent; the run still counts as whole, since NCBI's Count can exceed what its history
     holds (failed, every run of such a window would fail).
+
+    ``charged``: the window's pages were all asked for, and --max charged for them; where
+    NCBI dropped the search part way, the records past the list were never charged, so
+    they take their places of --max now, and those past it wait for the next run.
     """
     listed = window.search.ids
     if _accounted(run, seen, listed) >= window.search.count:
@@ -564,12 +568,15 @@ def _fetch_unlisted(run: _Run, window: Window, seen: "_Brought") -> None:
     again = _search(run.client, run.query, window.datetype, window.mindate, window.maxdate,
                     window.entered, window.modified)
     todo = [pmid for pmid in again.ids if pmid not in seen.pmids and not run.dealt_with(pmid)]
+    if not charged:
+        todo = todo[: run.room(len(todo))]
+        run.advance(len(todo))
     log.warning("%s: the replies brought fewer records than the %d esearch counted; searched again, the %d listed ids "
                 "not brought are fetched by id", window.describe(), window.search.count, len(todo))
     _fetch_missing(run, window, todo, seen, wanted=set(listed) | set(again.ids))
     counted = min(window.search.count, again.count)  # fewer now: the first Count was off, or records left the window
     short = counted - _accounted(run, seen, [*listed, *again.ids])
-    if short > 0:
+    if short > 0 and not run.result.truncated:  # cut short by --max, the run is partial: the next one goes on
         with run.store.transaction():
             _record_problems(run.store, run.result, [
                 ParseProblem("esearch", window.describe(), f"counted {counted} records; {short} could not be "

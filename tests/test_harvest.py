@@ -838,6 +838,20 @@ def test_an_expired_search_whose_list_is_short_of_its_count_is_finished_by_id(em
     assert result.problems == [] and runs(store)[-1]["outcome"] == "ok"
 
 
+def test_an_expired_search_whose_list_is_short_keeps_to_max_and_the_next_run_gets_the_rest(emu, client, store):
+    """The records past the list were fetched by id uncounted: --max 50 stored all 100 and
+    the run was ok."""
+    emu.records = synthetic_records(100)
+    emu.inject("esearch", Fault.short_list(30), times=1)
+    emu.inject("efetch", Fault.expired(), times=None, when=lambda p: p.get("retstart") == "20")
+    result = harvest(client, store, QUERY, batch_size=20, today=TODAY, max_records=50)
+    assert store.db["articles"].count == 50 and result.truncated and runs(store)[-1]["outcome"] == "partial"
+    assert result.problems == []
+    emu.clear_faults()
+    harvest(client, store, QUERY, batch_size=20, today=TODAY)
+    assert stored_pmids(store) == sorted(r.pmid for r in emu.records)
+
+
 def test_max_records_reached_while_finishing_an_expired_search_by_id_is_a_partial_run(emu, client, store):
     """Records left unfetched by --max must keep the run from becoming the next one's cursor."""
     emu.records = synthetic_records(250)
