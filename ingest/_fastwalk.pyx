@@ -314,8 +314,12 @@ cdef int _pubmed_article(_Record record, xmlNode* node) except -1:
     cdef xmlNode* child = _element(node.children)
     while child is not NULL:
         if _is(child, "MedlineCitation"):
+            if citation is not NULL:
+                raise Unusual()  # two records run together: the Python walk says so
             citation = child
         elif _is(child, "PubmedData"):
+            if data is not NULL:
+                raise Unusual()
             data = child
         child = _element(child.next)
     if citation is NULL:

@@ -436,8 +436,12 @@ def _pubmed_article(elem: etree._Element) -> Article:
     citation = data = None
     for child in elem:
         if child.tag == "MedlineCitation":
+            if citation is not None:
+                raise _two_records(elem)
             citation = child
         elif child.tag == "PubmedData":
+            if data is not None:
+                raise _two_records(elem)
             data = child
     if citation is None:
         raise RecordError("PubmedArticle has no MedlineCitation")
@@ -446,6 +450,15 @@ def _pubmed_article(elem: etree._Element) -> Article:
         _pubmed_data(article, data)
     _finish(article, state)  # after PubmedData: its ArticleId DOI comes before ELocationID's, as MEDLINE's AID before LID
     return article
+
+
+def _two_records(elem: etree._Element) -> RecordError:
+    """Two citations (or two PubmedData) in one PubmedArticle: one record's end tag and the
+    next one's start tag lost, which leaves a document that parses. Read, the second
+    citation's PMID took the first's data and the first record was lost without a word."""
+    pmids = ", ".join(filter(None, (canonical_pmid(c.findtext("PMID") or "") for c in elem.iterfind("MedlineCitation"))))
+    return RecordError(f"PubmedArticle holds two records{f' (PMIDs {pmids})' if pmids else ''}: the end tag of one "
+                       "and the start tag of the next lost?; neither read")
 
 
 def _medline_citation(elem: etree._Element) -> Article:

@@ -692,6 +692,19 @@ def test_an_article_whose_start_tag_is_lost_is_the_same_problem_when_the_documen
         next(records)
 
 
+@pytest.mark.parametrize("flat", [False, True], ids=["python walk", "compiled walk"])
+def test_two_articles_run_together_by_a_lost_end_tag_and_start_tag_are_a_problem_not_the_second_alone(flat):
+    """One record's end tag and the next one's start tag lost: the document still parses,
+    and the PubmedArticle holding both was stored as the second, the first lost unsaid."""
+    doc = whole_records(5301, 5302, 5303)
+    end = doc.index(b"</PubmedArticle>")
+    doc = without_start_tag(doc[:end] + doc[end + len(b"</PubmedArticle>"):], 5302)
+    records = list(iter_records(io.BytesIO(doc), "joined.xml", flat=flat))
+    assert [type(r) for r in records] == [ParseProblem, tuple if flat else Article]
+    assert records[0].where == "PMID 5301" and "holds two records (PMIDs 5301, 5302)" in records[0].message
+    assert pmid_of(records[1]) == "5303"
+
+
 def test_citations_standing_alone_in_a_pubmed_article_set_are_problems_on_either_path_and_the_file_is_read_on():
     """A PubmedArticleSet of MedlineCitations with no PubmedArticle around them (well-formed):
     each one ends where the next record or the set's end begins, and each is reported."""
