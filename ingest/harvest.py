@@ -766,7 +766,7 @@ def _first_time(records: list, seen: _Brought) -> list:
     in ``seen``: a record brought again is not written or counted again.
 
     A record that came unreadable came all the same: it is a problem already, and one
-    brought again (the same thing wrong with it) is not written again either.
+    brought again (the same bytes: _sameness) is not written again either.
     """
     earlier, this_reply = seen.run.brought, set()
     kept = []
