@@ -523,6 +523,15 @@ def base_url_problem(base_url: str) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() or not c.isprintable()
                                                                         for c in base_url):
         return f"{base_url!r} is not an http:// or https:// address (for instance {DEFAULT_BASE_URL})"
+    if parts.username is not None or parts.password is not None:
+        # said without them: urllib took "user:password@host" for the host name, and every
+        # message, the runs table and the published pages then showed the password
+        shown = urllib.parse.urlunsplit(parts._replace(netloc=f"<user>@{parts.netloc.rpartition('@')[2]}"))
+        return (f"{shown!r} holds a user name or password, which cryokb does not send; give a proxy "
+                "that needs them in the https_proxy or http_proxy environment variable")
+    if parts.query or parts.fragment:
+        return (f"{base_url!r} has a query or fragment after the path, which would end up before "
+                f"esearch.fcgi; give the E-utilities folder alone (for instance {DEFAULT_BASE_URL})")
     return None
 
 

@@ -176,11 +176,24 @@ def test_an_error_quoting_the_request_url_does_not_carry_the_api_key_out(emu, ke
     ("http://[::1/eutils/", "cannot be used: Invalid IPv6 URL"),
     ("http://mirror.example.org:port/eutils/", "cannot be used: Port could not be cast to integer value as 'port'"),
     ("http://127.0.0.1:99999/eutils/", "cannot be used: Port out of range 0-65535"),
+    ("http://127.0.0.1:8080/eutils/?tool=x", "has a query or fragment after the path"),
+    ("http://127.0.0.1:8080/eutils/#top", "has a query or fragment after the path"),
+    ("http://<user>@127.0.0.1:8080/eutils/", "holds a user name or password"),
 ])
 def test_a_base_url_that_urllib_cannot_send_to_is_refused_before_any_request(url, why):
     """A bad port was told as not being an http:// address, blaming the scheme."""
     with pytest.raises(EutilsError, match=re.escape(why)):
         EutilsClient(url, email=EMAIL)
+
+
+@pytest.mark.parametrize("url", ["http://lab:s3cret-pw@proxy.example.org:3128/eutils/",
+                                 "https://:s3cret-pw@proxy.example.org/eutils/"])
+def test_a_base_url_with_a_password_is_refused_without_repeating_it(url):
+    """urllib took "lab:s3cret-pw@proxy..." for the host: a lookup that failed, and a
+    message, a runs table and published pages that showed the password."""
+    with pytest.raises(EutilsError, match="holds a user name or password") as refused:
+        EutilsClient(url, email=EMAIL)
+    assert "s3cret-pw" not in str(refused.value) and "proxy.example.org" in str(refused.value)
 
 
 def test_a_refusal_that_is_retried_says_what_the_server_said_when_the_tries_run_out(emu):
