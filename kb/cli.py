@@ -604,6 +604,11 @@ def _replaced(path: Path):
         if path.exists():
             shutil.copymode(path, temporary)  # who may read it stays as it was
         os.replace(temporary, path)
+    except OSError as exc:
+        if exc.filename not in (temporary, str(temporary)):
+            raise
+        # said of the path the user gave: the temporary file's name meant nothing to them
+        raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from exc
     finally:
         with suppress(OSError):
             temporary.unlink()

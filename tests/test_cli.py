@@ -798,6 +798,23 @@ def test_a_failed_export_leaves_the_file_it_would_have_replaced(runner, tmp_path
     assert out.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir() if "tmp" in p.name) == []
 
 
+def test_an_export_that_cannot_be_written_names_the_file_asked_for_not_the_temporary_one(runner, tmp_path,
+                                                                                          monkeypatch):
+    """A read-only folder said "[Errno 30] Read-only file system: '.../.4242.tmp.concepts.graphml'"."""
+    from kb import graph
+
+    db, out = tmp_path / "cryokb.db", tmp_path / "concepts.graphml"
+    assert runner.invoke(cli, ["demo", "--no-serve", "-q", "--db", str(db)]).exit_code == 0
+
+    def refused(result, fmt, path):
+        raise OSError(30, "Read-only file system", str(path))
+
+    monkeypatch.setattr(graph, "export", refused)
+    result = runner.invoke(cli, ["graph", "--db", str(db), "-o", str(out)])
+    assert result.exit_code == 1 and result.output.strip().splitlines()[-1] == (
+        f"Error: cannot write {out}: Read-only file system")
+
+
 def test_an_export_keeps_who_may_read_the_file_it_replaces_and_names_a_missing_folder(runner, tmp_path):
     db, out = tmp_path / "cryokb.db", tmp_path / "concepts.graphml"
     assert runner.invoke(cli, ["demo", "--no-serve", "-q", "--db", str(db)]).exit_code == 0
