@@ -300,7 +300,7 @@ def _forked_batches(path, batch_size: int) -> Iterator[tuple[PreparedBatch, bool
         while True:
             try:
                 message = receiver.recv_bytes()
-            except EOFError:
+            except (EOFError, OSError):  # OSError: the pipe closed inside a message
                 reader.join(5)
                 if reader.exitcode is not None and reader.exitcode < 0:
                     raise ReaderKilled(f"{path}: the reader process was killed (signal {-reader.exitcode}); "
@@ -330,18 +330,31 @@ def _reader(receiver, sender, path: str, batch_size: int) -> None:
     receiver.close()  # the writer's end: with it closed here, a writer gone means a broken pipe
     gc.freeze()  # what we inherited stays; the collector need not scan it again
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+    stopped_by = None
     try:
         for piece, ends_batch in read_pieces(path, batch_size):
             sender.send_bytes((b"E" if ends_batch else b"B") + _encode_batch(piece))
         _send(sender, "end", None)
-    except (BrokenPipeError, KeyboardInterrupt):
-        pass  # the writer is gone or the user stopped the run; nothing to tell
+    except BrokenPipeError:
+        pass  # the writer is gone; nothing to tell
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM raised as a KeyboardInterrupt (kb.cli)
+        stopped_by = signal.SIGINT if type(stop) is KeyboardInterrupt else signal.SIGTERM
     except USER_ERRORS as exc:
         _send(sender, "error", _picklable(exc))
     except BaseException:  # noqa: BLE001 - a bug: its traceback goes to the writer
         _send(sender, "crash", traceback.format_exc())
     finally:
         sender.close()
+    if stopped_by is not None:
+        _end_as_signalled(stopped_by)
+
+
+def _end_as_signalled(signum: int) -> None:
+    """End the reader as the signal would have: a writer not stopped with it (the signal
+    sent to the reader alone) then says the reader was killed, in one line, where an
+    exit code of 0 made it a crash "without a word", with a traceback."""
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
 
 
 def _send(sender, kind: str, payload) -> None:

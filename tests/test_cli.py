@@ -418,6 +418,36 @@ def test_a_reader_process_killed_by_a_signal_is_one_line_and_keeps_the_batches_b
     assert store.db["articles"].count == 2
 
 
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_a_reader_process_stopped_alone_by_ctrl_c_or_sigterm_is_one_line_not_a_crash(tmp_path, sample_xml,
+                                                                                     monkeypatch, signum):
+    """The reader caught the stop and ended with exit code 0: the writer, not stopped with
+    it, called that a crash "without a word" and printed a traceback."""
+    import os
+    import signal
+
+    import kb.importing
+    from kb.cli import _terminate
+    from kb.importing import import_file
+
+    real = kb.importing.read_pieces
+
+    def stopped_after_the_first_batch(*args, **kwargs):
+        signal.signal(signal.SIGTERM, _terminate)  # as the CLI's main() sets it, inherited by the reader
+        for number, piece in enumerate(real(*args, **kwargs)):
+            if number == 1:
+                os.kill(os.getpid(), getattr(signal, signum))
+            yield piece
+
+    monkeypatch.setattr(kb.importing, "read_pieces", stopped_after_the_first_batch)
+    store = Store(tmp_path / "kb.db").ensure_shape()
+    result = import_file(store, sample_xml, batch_size=2, processes=True)
+    number = getattr(signal, signum).value
+    assert result.error == (f"{sample_xml}: the reader process was killed (signal {number}); "
+                            "the batches read before it are stored")
+    assert store.db["articles"].count == 2
+
+
 def test_an_interrupted_import_is_recorded_as_failed_not_left_running(tmp_path, sample_xml):
     from kb.importing import import_files
 
