@@ -136,7 +136,7 @@ def _iter_slices(head: bytes, stream: BinaryIO, name: str, root: str, offset: in
             piece = pending.pop(0)
             if slicing.is_stray(piece.tag, root):
                 position += 1
-                yield _stray_citation(name, piece.line, _raw_pmid(piece.data), position)
+                yield _stray_citation(name, piece.line, _named(_raw_pmid(piece.data), position))
                 continue
             try:
                 elem, error = etree.fromstring(piece.data, parser), None
@@ -197,17 +197,14 @@ def _broken_record(name: str, err: etree.XMLSyntaxError, piece: slicing.Piece, p
         message = message.replace("not well-formed XML", "beyond the XML parser's safety limits", 1)
     if piece.tag == "DeleteCitation":
         return ParseProblem(name, f"DeleteCitation at line {piece.line}", f"{message}; nothing deleted")
-    pmid = _raw_pmid(piece.data)
-    where = f"PMID {pmid}" if pmid else f"record {position}"
-    return ParseProblem(name, where, message)
+    return ParseProblem(name, _named(_raw_pmid(piece.data), position), message)
 
 
-def _stray_citation(name: str, line: int | None, pmid: str | None, position: int) -> ParseProblem:
+def _stray_citation(name: str, line: int | None, where: str) -> ParseProblem:
     """A MedlineCitation at the top level of a set other than a MedlineCitationSet: the
     rest of a PubmedArticle whose start tag is lost. Read, it would be stored without its
     PubmedData (DOI, PMC id, entrez date) and replace a whole copy already stored, so it
     is reported and nothing of it is read."""
-    where = f"PMID {pmid}" if pmid else f"record {position}"
     return ParseProblem(name, where, f"<MedlineCitation> at line {line} is not inside a <PubmedArticle> "
                                      "(its start tag lost?); not read")
 
@@ -236,7 +233,7 @@ def _iter_tree(stream: BinaryIO, name: str, flat: bool) -> Iterator[Record | tup
                 record: Record | tuple = _deletion(elem, name)
             elif parent is not None and tag == "MedlineCitation" and _is_stray(elem):
                 position += 1
-                record = _stray_citation(name, elem.sourceline, canonical_pmid(elem.findtext("PMID") or ""), position)
+                record = _stray_citation(name, elem.sourceline, _where(elem, position))
             else:
                 position += 1
                 record = _read_one(elem, tag, name, position, flat=flat)
@@ -367,7 +364,11 @@ def _where(elem: etree._Element, position: int) -> str:
         pmid = elem.findtext(path)
         if pmid is not None:
             break
-    pmid = pmid and canonical_pmid(pmid)
+    return _named(pmid and canonical_pmid(pmid), position)
+
+
+def _named(pmid: str | None, position: int) -> str:
+    """How a problem names its record: 'PMID 123' where its PMID could be read, else 'record N'."""
     return f"PMID {pmid}" if pmid else f"record {position}"
 
 
