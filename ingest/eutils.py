@@ -641,23 +641,18 @@ def _check_pubmed_xml(body: bytes, expected: int | None = None, wanted: set[str]
         root = parse_bytes(body, "efetch reply")  # the same hardened parser as files: no entities, no network
     except etree.XMLSyntaxError as error:
         raise _Transient(f"unparsable efetch XML: {error}") from None
+    if expected is None and not brought:
+        return body
+    pmids, unreadable = _pmids_held(root)
     if expected is not None:
-        held = _records_held(root, wanted)
+        # records whose PMID cannot be read came too, as problems
+        held = len(pmids & wanted if wanted is not None else pmids) + unreadable
         if held < expected:
             raise _Transient(f"efetch reply holds {held} of the {expected} records asked for{_ncbi_error(body)}")
-    if brought:
-        pmids, _ = _pmids_held(root)
-        if pmids and pmids <= brought:
-            raise _Transient(f"efetch reply holds only records that earlier batches brought ({len(pmids)}): "
-                             "the reply to another retstart (a proxy that ignores it?)")
+    if brought and pmids and pmids <= brought:
+        raise _Transient(f"efetch reply holds only records that earlier batches brought ({len(pmids)}): "
+                         "the reply to another retstart (a proxy that ignores it?)")
     return body
-
-
-def _records_held(root, wanted: set[str] | None) -> int:
-    """The different PMIDs a reply's records carry (those of ``wanted``, when given), and
-    its records whose PMID cannot be read: those came too, as problems."""
-    pmids, unreadable = _pmids_held(root)
-    return len(pmids & wanted if wanted is not None else pmids) + unreadable
 
 
 def _pmids_held(root) -> tuple[set[str], int]:
