@@ -139,10 +139,11 @@ class _Undecodable(str):
 
 
 def _decoded_lines(stream: BinaryIO) -> Iterator[str]:
-    """The stream's lines as text, each without a byte order mark in front: exports an
-    editor saved with one, joined (``cat *.nbib | cryokb import -``), carry one at the
-    start of every file after the first, where it hid the first record's PMID line."""
-    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    """The stream's lines as text, each without a byte order mark in front: not only the
+    stream's first (which a utf-8-sig decoder would drop) but any, since exports an editor
+    saved with one, joined (``cat *.nbib | cryokb import -``), carry one at the start of
+    every file after the first, where it hid the first record's PMID line."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
     for number, raw in enumerate(_raw_lines(stream), start=1):
         if raw is None:
             yield _unreadable(f"line {number} is longer than {MAX_LINE} bytes, which no MEDLINE field is")
