@@ -134,7 +134,10 @@ OUR_MARKS = (("journals", "nlm_unique_id"), ("articles", "record_hash"), ("harve
              ("cryokb_meta", "key"))
 # Below this many records an import keeps the indexes: rebuilding them is not worth it.
 BULK_LOAD_MIN = 2000
-# Pages of write-ahead log (16 KiB each) between checkpoints during a bulk load.
+# Seconds between the checkpoints another thread makes during a bulk load, and the pages
+# of write-ahead log (16 KiB each) after which the writer makes one itself, should that
+# thread lag behind.
+BULK_CHECKPOINT_EVERY = 0.3
 BULK_CHECKPOINT = 10_000
 # Seconds a write waits for another process's transaction (an import batch, the index
 # build after a bulk load) before SQLite gives up with "database is locked".
@@ -515,17 +518,20 @@ class Store:
         every row intact and the indexes missing, and ``ensure_shape`` (which every
         command runs first) builds them again.
 
-        Meanwhile the write-ahead log is copied into the database every BULK_CHECKPOINT
-        pages rather than every 1,000: the same index and full-text pages change in
-        every batch, and each checkpoint copied them again (a tenth of the writes' time).
+        Meanwhile another connection, on a thread of its own, copies the write-ahead log
+        into the database as it grows (_checkpointing, every BULK_CHECKPOINT_EVERY
+        seconds): the copy waits mostly on the disk, which the writer then does not, and
+        little is left to copy when the load ends (measured: an import of 100,000
+        records 5% faster; one of 10,000 no longer waits a tenth of its time for the
+        copy at its end). The writer copies the log itself only past BULK_CHECKPOINT
+        pages rather than every 1,000, should that thread lag behind.
 
         ``while_indexing``: a context the build at the end runs in (kb.importing holds
         Ctrl-C and SIGTERM off until it is done: commands that only read, ``serve`` among
         them, never build the indexes, and went on without them until the next write).
 
-        While the indexes are built, another connection copies the log written so far
-        into the database (_checkpointing): the copy waits mostly on the disk, the
-        build on the CPU, and the commit after the build has only the indexes left to
+        While the indexes are built, another connection copies what is left of the log
+        into the database, so that the commit after the build has only the indexes to
         copy.
         """
         stored = self.db.execute("select count(*) from articles").fetchone()[0]
@@ -540,7 +546,8 @@ class Store:
         every = self.db.execute("pragma wal_autocheckpoint").fetchone()[0]
         self.db.execute(f"pragma wal_autocheckpoint = {BULK_CHECKPOINT}")
         try:
-            yield True
+            with _checkpointing(self.db, every=BULK_CHECKPOINT_EVERY):
+                yield True
         finally:
             self.db.execute(f"pragma wal_autocheckpoint = {every}")
             # the copy is joined before the build commits: the commit's own checkpoint then
@@ -1431,9 +1438,10 @@ def _fill_mesh_uis(conn, terms: dict) -> None:
 
 
 @contextmanager
-def _checkpointing(db: sqlite_utils.Database):
+def _checkpointing(db: sqlite_utils.Database, every: float | None = None):
     """Copy the write-ahead log into the database on another connection and thread while
-    the block runs (see Store.bulk_load); a checkpoint that fails is left to the next one.
+    the block runs (see Store.bulk_load): once, or ``every`` so many seconds until the
+    block ends. A checkpoint that fails is left to the next one.
 
     Only with a log: in memory, or where a file system refused write-ahead logging, the
     other connection would only wait for the block's lock.
@@ -1442,22 +1450,27 @@ def _checkpointing(db: sqlite_utils.Database):
     if not path or db.journal_mode != "wal":
         yield
         return
+    ended = threading.Event()
 
     def checkpoint() -> None:
         try:
             conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT)
             try:
-                conn.execute("pragma wal_checkpoint(PASSIVE)")
+                while True:
+                    conn.execute("pragma wal_checkpoint(PASSIVE)")  # PASSIVE: never waits for the block's lock
+                    if every is None or ended.wait(every):
+                        break
             finally:
                 conn.close()
         except sqlite3.Error as exc:
-            log.debug("checkpoint beside the index build failed: %s", exc)
+            log.debug("checkpoint beside the bulk load failed: %s", exc)
 
     thread = threading.Thread(target=checkpoint, name="cryokb-checkpoint", daemon=True)
     thread.start()
     try:
         yield
     finally:
+        ended.set()
         thread.join()
 
 

@@ -827,6 +827,34 @@ def test_the_log_is_copied_into_the_database_beside_the_block_that_runs_meanwhil
     assert not [t for t in threading.enumerate() if t.name == "cryokb-checkpoint"]
 
 
+def test_during_a_bulk_load_the_log_is_copied_into_the_database_as_it_grows(store, db_path, monkeypatch):
+    """The copy goes on beside the writes, rather than waiting for the end of the load
+    (or for the writer to copy it itself, every BULK_CHECKPOINT pages)."""
+    import kb.store
+    from kb.store import immutable_uri
+
+    def in_the_file() -> int:
+        conn = sqlite3.connect(immutable_uri(db_path), uri=True)
+        try:
+            return conn.execute("select count(*) from articles").fetchone()[0]
+        except sqlite3.DatabaseError:  # read while a copy was writing the file: "malformed"
+            return -1
+        finally:
+            conn.close()
+
+    monkeypatch.setattr(kb.store, "BULK_CHECKPOINT_EVERY", 0.01)
+    store.db.execute("pragma wal_checkpoint(TRUNCATE)")
+    with store.bulk_load(expected_records=5000):
+        store.save_records([make_article(pmid=str(90000001 + n)) for n in range(5)])
+        deadline = time.monotonic() + 30
+        while in_the_file() < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        copied_during_the_load = in_the_file()
+        assert [t for t in threading.enumerate() if t.name == "cryokb-checkpoint"]
+    assert copied_during_the_load == 5
+    assert not [t for t in threading.enumerate() if t.name == "cryokb-checkpoint"]
+
+
 def test_without_a_write_ahead_log_nothing_waits_to_copy_one(store, monkeypatch):
     """Where a file system refused write-ahead logging, a checkpointing connection would
     wait out the busy timeout behind the index build's lock, and the build behind it."""
