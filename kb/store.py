@@ -142,6 +142,10 @@ BULK_CHECKPOINT = 10_000
 # Seconds a write waits for another process's transaction (an import batch, the index
 # build after a bulk load) before SQLite gives up with "database is locked".
 BUSY_TIMEOUT = 30.0
+# Seconds a run that is failing waits for the lock to record its end: the failure may be
+# that very lock, held by another process (the run is still called interrupted later:
+# Store._close_dead_runs).
+QUIET_WAIT = 2.0
 # What SQLite says to the loser of a race to create a database's tables (Store.ensure_shape).
 SHAPE_RACES = ("already exists", "database is locked")
 
@@ -182,6 +186,13 @@ READ_ONLY_MEDIA = ("unable to open database file", "readonly database")
 def on_read_only_media(error: BaseException | None) -> bool:
     """Whether SQLite failed because the database cannot be written (a read-only mount)."""
     return isinstance(error, sqlite3.DatabaseError) and any(words in str(error) for words in READ_ONLY_MEDIA)
+
+
+def _locked_out(exc: BaseException) -> bool:
+    """Whether a write failed because another process held the database past BUSY_TIMEOUT."""
+    from kb.errors import locked  # kb.errors names this module's errors
+
+    return locked(exc)
 
 
 def _unwritable(path: Path) -> str | None:
@@ -529,6 +540,8 @@ class Store:
         ``while_indexing``: a context the build at the end runs in (kb.importing holds
         Ctrl-C and SIGTERM off until it is done: commands that only read, ``serve`` among
         them, never build the indexes, and went on without them until the next write).
+        Where the load failed because another process holds the database, the build is
+        left to the next command: it would only wait out the same lock.
 
         While the indexes are built, another connection copies what is left of the log
         into the database, so that the commit after the build has only the indexes to
@@ -545,15 +558,22 @@ class Store:
                 self.db.execute(f"drop index if exists [{name}]")
         every = self.db.execute("pragma wal_autocheckpoint").fetchone()[0]
         self.db.execute(f"pragma wal_autocheckpoint = {BULK_CHECKPOINT}")
+        locked_out = False
         try:
             with _checkpointing(self.db, every=BULK_CHECKPOINT_EVERY):
                 yield True
+        except BaseException as exc:
+            locked_out = _locked_out(exc)
+            raise
         finally:
             self.db.execute(f"pragma wal_autocheckpoint = {every}")
-            # the copy is joined before the build commits: the commit's own checkpoint then
-            # finds only the indexes' pages left
-            with while_indexing(), self.transaction(), _checkpointing(self.db):
-                self._ensure_indexes()
+            if locked_out:  # the build would wait out the same lock: the next command's ensure_shape builds them
+                log.info("the indexes are left to the next command")
+            else:
+                # the copy is joined before the build commits: the commit's own checkpoint
+                # then finds only the indexes' pages left
+                with while_indexing(), self.transaction(), _checkpointing(self.db):
+                    self._ensure_indexes()
 
     # -- writing --------------------------------------------------------------
 
@@ -746,13 +766,27 @@ class Store:
         assignments = [f"[{name}] = :{name}" for name in update]
         assignments += [f"[{name}] = coalesce([{name}], :{name})" for name in counted]
         try:
-            with self.transaction():
+            with self._waiting_at_most(QUIET_WAIT if quietly else None), self.transaction():
                 self.db.execute(f"update harvest_runs set {', '.join(assignments)} where id = :run_id",
                                 {**update, **counted, "run_id": run_id})
-        except Exception:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001
             if not quietly:
                 raise
-            log.exception("could not record the end of run %d", run_id)
+            log.warning("could not record the end of run %d: %s", run_id, exc)
+            log.debug("why", exc_info=True)
+
+    @contextmanager
+    def _waiting_at_most(self, seconds: float | None):
+        """SQLite's wait for another process's lock shortened for a while (None: as it is)."""
+        if seconds is None:
+            yield
+            return
+        before = self.db.execute("pragma busy_timeout").fetchone()[0]
+        self.db.execute(f"pragma busy_timeout = {int(seconds * 1000)}")
+        try:
+            yield
+        finally:
+            self.db.execute(f"pragma busy_timeout = {before}")
 
     def successful_runs(self, kind: str = "harvest", query: str | None = None) -> list[dict]:
         """Every run of ``kind`` (of ``query``, if given) that ended "ok", oldest first."""

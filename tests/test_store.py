@@ -471,6 +471,50 @@ def test_a_run_whose_end_cannot_be_recorded_quietly_leaves_the_error_on_its_way_
     assert f"could not record the end of run {run}" in caplog.text
 
 
+def test_a_run_failing_on_a_lock_another_process_holds_records_its_end_without_waiting_it_out(
+        store, db_path, monkeypatch, caplog):
+    """Its end waited BUSY_TIMEOUT for the same lock, then printed a traceback under -q."""
+    import kb.store
+
+    run = store.start_run(kind="import", source="update.xml")
+    monkeypatch.setattr(kb.store, "QUIET_WAIT", 0.05)
+    other = sqlite3.connect(db_path)
+    other.execute("begin immediate")
+    try:
+        started = time.monotonic()
+        store.finish_run(run, outcome="failed", error="database is locked", quietly=True)
+        waited = time.monotonic() - started
+    finally:
+        other.rollback()
+        other.close()
+    assert waited < BUSY_TIMEOUT / 2
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert f"could not record the end of run {run}: database is locked" in warning.getMessage()
+    assert warning.exc_info is None
+    assert store.db.execute("pragma busy_timeout").fetchone()[0] == BUSY_TIMEOUT * 1000
+    store.finish_run(run, outcome="failed", error="database is locked", quietly=True)
+    assert store.db["harvest_runs"].get(run)["outcome"] == "failed"
+
+
+def test_a_bulk_load_locked_out_by_another_process_leaves_the_index_build_to_the_next_command(store, monkeypatch):
+    """The build waited out the same lock a second time before the import could say why it failed."""
+    from kb.store import SECONDARY_INDEXES
+
+    built = []
+    monkeypatch.setattr(Store, "_ensure_indexes", lambda self: built.append(True))
+    with pytest.raises(sqlite3.OperationalError):
+        with store.bulk_load(expected_records=5000):
+            raise sqlite3.OperationalError("database is locked")
+    assert built == []
+    assert store.db.execute("pragma wal_autocheckpoint").fetchone()[0] == 1000
+    monkeypatch.undo()
+    assert store.missing_indexes()
+    store.ensure_shape()
+    assert not store.missing_indexes()
+    assert len(store.db.execute("select name from sqlite_master where name like 'idx_%'").fetchall()) == sum(
+        map(len, SECONDARY_INDEXES.values()))
+
+
 def test_a_file_that_is_not_a_database_gives_a_clear_error(tmp_path):
     bogus = tmp_path / "notes.db"
     bogus.write_text("these are my notes, not a database " * 100)
