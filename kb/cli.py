@@ -585,7 +585,16 @@ def _written(path: Path):
 def _replaced(path: Path):
     """A temporary path beside ``path`` to write, which takes its place once written whole:
     a failed or interrupted export leaves what was there before. A device or a pipe
-    (/dev/stdout) is written as it is."""
+    (/dev/stdout) is written as it is, and "-" is standard output."""
+    if str(path) == "-":  # written whole, then copied out, as to a device
+        with tempfile.TemporaryDirectory(prefix="cryokb-") as folder:
+            temporary = Path(folder) / "output"
+            yield temporary
+            with open(temporary, "rb") as written:
+                stdout = click.get_binary_stream("stdout")
+                shutil.copyfileobj(written, stdout)
+                stdout.flush()
+        return
     if path.exists() and (not path.is_file() or path.absolute().parts[1:2] in (("dev",), ("proc",))):
         # /dev/stdout: a pipe, a terminal, or a file the shell opened, which opening it
         # to write would empty (">>" appends): written whole, then appended to it
@@ -794,8 +803,8 @@ def reparse(db_path, pmids, dry_run, quiet, verbose):
 @db_option()
 @click.option("--format", "fmt", type=click.Choice(["graphml", "gexf", "json"]), default="graphml",
               show_default=True, help="GraphML or GEXF for Gephi and Cytoscape; node-link JSON for the web.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path), required=True,
-              help="File to write.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, allow_dash=True, path_type=Path),
+              required=True, help='File to write; "-" for standard output.')
 @click.option("--bipartite", is_flag=True, help="Export the article-concept graph instead of co-occurrences.")
 @user_errors
 def graph_(db_path, fmt, output, bipartite):
@@ -806,6 +815,7 @@ def graph_(db_path, fmt, output, bipartite):
         cryokb graph -o concepts.graphml
         cryokb graph --format gexf -o concepts.gexf
         cryokb graph --format json --bipartite -o articles.json
+        cryokb graph --format json -o - | jq '.nodes | length'
     """
     from kb import graph
 
@@ -818,7 +828,8 @@ def graph_(db_path, fmt, output, bipartite):
     result = graph.bipartite_graph(store) if bipartite else graph.add_metrics(graph.concept_graph(store))
     with _replaced(output) as temporary:
         graph.export(result, fmt, temporary)
-    click.echo(f"Wrote {result.number_of_nodes()} nodes and {result.number_of_edges()} edges to {output}", err=True)
+    where = "standard output" if str(output) == "-" else output
+    click.echo(f"Wrote {result.number_of_nodes()} nodes and {result.number_of_edges()} edges to {where}", err=True)
 
 
 @cli.command()

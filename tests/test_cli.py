@@ -810,6 +810,20 @@ def test_an_output_that_is_the_database_an_input_or_a_sqlite_file_is_refused_and
     assert {path: path.read_bytes() for path in kept} == kept
 
 
+def test_graph_writes_to_standard_output_for_a_dash_and_leaves_no_file_of_that_name(runner, tmp_path,
+                                                                                  monkeypatch):
+    import json
+
+    db = tmp_path / "cryokb.db"
+    assert runner.invoke(cli, ["demo", "--no-serve", "-q", "--db", str(db)]).exit_code == 0
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(cli, ["graph", "--db", str(db), "--format", "json", "-o", "-"])
+    assert result.exit_code == 0, result.output
+    graph = json.loads(result.stdout)
+    assert graph["nodes"] and f"Wrote {len(graph['nodes'])} nodes" in result.stderr
+    assert "to standard output" in result.stderr and not (tmp_path / "-").exists()
+
+
 def test_a_failed_export_leaves_the_file_it_would_have_replaced(runner, tmp_path, monkeypatch):
     from kb import graph
 
