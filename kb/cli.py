@@ -319,12 +319,25 @@ def _build_evidence(store, quiet: bool, **options):
     from kb import evidence, graph
     from kb.progress import progressbar
 
+    written = 0
     with progressbar(desc="build", unit="articles", quiet=quiet) as bar:
         def on_total(total):
             bar.total = total
             bar.refresh()
 
-        result = evidence.build(store, progress=bar.update, on_total=on_total, **options)
+        def on_written(n):
+            nonlocal written
+            written += n
+            bar.update(n)
+
+        try:
+            result = evidence.build(store, progress=on_written, on_total=on_total, **options)
+        except KeyboardInterrupt as exc:  # each batch of evidence is committed: say what the next build is spared
+            click.echo(f"\n{_why_stopped(exc, capital=True)}: the evidence of the {counted(written, 'article')} "
+                       "written before it is kept; the next build extracts the rest and rebuilds the graph",
+                       err=True)
+            exc.said = True
+            raise
     return result, graph.rebuild(store)
 
 

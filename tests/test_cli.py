@@ -4,6 +4,7 @@ import gzip
 import json
 import re
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -446,6 +447,31 @@ def test_a_reader_process_stopped_alone_by_ctrl_c_or_sigterm_is_one_line_not_a_c
     assert result.error == (f"{sample_xml}: the reader process was killed (signal {number}); "
                             "the batches read before it are stored")
     assert store.db["articles"].count == 2
+
+
+def test_an_interrupted_build_says_how_many_articles_keep_their_evidence(runner, tmp_path, monkeypatch):
+    from kb import evidence
+
+    db = tmp_path / "cryokb.db"
+    assert runner.invoke(cli, ["demo", "--no-serve", "-q", "--db", str(db)]).exit_code == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute("update articles set extractor_version = null")
+    write, batches = evidence.write_evidence, []
+
+    def stopped_at_the_third_batch(*args, **kwargs):
+        if len(batches) == 2:
+            raise KeyboardInterrupt
+        batches.append(write(*args, **kwargs))
+        return batches[-1]
+
+    monkeypatch.setattr(evidence, "write_evidence", stopped_at_the_third_batch)
+    result = runner.invoke(cli, ["build", "--db", str(db), "--batch-size", "3"])
+    assert result.exit_code == 130
+    assert result.stderr.strip().splitlines()[-1] == (
+        "Interrupted (Ctrl-C): the evidence of the 6 articles written before it is kept; "
+        "the next build extracts the rest and rebuilds the graph")
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("select count(*) from articles where extractor_version is not null").fetchone()[0] == 6
 
 
 def test_an_interrupted_import_is_recorded_as_failed_not_left_running(tmp_path, sample_xml):
