@@ -11,6 +11,7 @@ was never pip-installed. ``serve`` runs it under uvicorn; ``cryokb demo`` can ca
 from __future__ import annotations
 
 import copy
+import errno
 import logging
 import socket
 import sqlite3
@@ -248,5 +249,16 @@ def _bind(host: str, port: int) -> socket.socket:
             raise
         return listening
     except OSError as err:
-        raise PublishError(f"cannot serve on {host}:{port}: {err.strerror or err} "
-                           "(is another server there? choose another --port or --host)") from None
+        raise PublishError(f"cannot serve on {host}:{port}: {err.strerror or err} ({_bind_hint(err)})") from None
+
+
+def _bind_hint(err: OSError) -> str:
+    """What to change, by what the system refused: a port in use was the only hint, and it
+    sent a user with a mistyped host looking for a server that was not there."""
+    if isinstance(err, socket.gaierror):
+        return "no such host: check --host"
+    if err.errno == errno.EADDRNOTAVAIL:
+        return "not an address of this machine: check --host"
+    if err.errno == errno.EACCES:
+        return "ports below 1024 need privileges: choose another --port"
+    return "is another server there? choose another --port or --host"

@@ -864,6 +864,22 @@ def test_serve_on_a_port_in_use_is_a_one_line_error_not_uvicorns_exit_3(demo_db)
         result = CliRunner().invoke(cli, ["serve", "--db", str(demo_db), "--port", str(port), "-q"])
     assert result.exit_code == 1
     assert f"cannot serve on 127.0.0.1:{port}: Address already in use" in result.output
+    assert "(is another server there? choose another --port or --host)" in result.output
+
+
+@pytest.mark.parametrize("host, hint", [
+    ("no-such-host.invalid", "(no such host: check --host)"),
+    ("192.0.2.1", "(not an address of this machine: check --host)"),  # TEST-NET-1: on no interface here
+])
+def test_serve_on_a_host_it_cannot_listen_on_says_to_check_the_host_not_the_port(demo_db, host, hint):
+    from click.testing import CliRunner
+
+    from kb.cli import cli
+
+    result = CliRunner().invoke(cli, ["serve", "--db", str(demo_db), "--host", host, "--port", "0", "-q"])
+    assert result.exit_code == 1
+    assert f"cannot serve on {host}:0: " in result.output and result.output.rstrip().endswith(hint)
+    assert "another server" not in result.output
 
 
 def test_the_knowledge_base_is_read_through_a_memory_map(demo):
