@@ -773,7 +773,7 @@ class Store:
             if not quietly:
                 raise
             log.warning("could not record the end of run %d: %s", run_id, exc)
-            log.debug("why", exc_info=True)
+            log.debug("recording the end of run %d failed", run_id, exc_info=True)
 
     @contextmanager
     def _waiting_at_most(self, seconds: float | None):
@@ -1489,15 +1489,19 @@ def _checkpointing(db: sqlite_utils.Database, every: float | None = None):
     def checkpoint() -> None:
         try:
             conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT)
-            try:
-                while True:
-                    conn.execute("pragma wal_checkpoint(PASSIVE)")  # PASSIVE: never waits for the block's lock
-                    if every is None or ended.wait(every):
-                        break
-            finally:
-                conn.close()
         except sqlite3.Error as exc:
-            log.debug("checkpoint beside the bulk load failed: %s", exc)
+            log.debug("no checkpoints beside the bulk load: %s", exc)
+            return
+        try:
+            while True:
+                try:
+                    conn.execute("pragma wal_checkpoint(PASSIVE)")  # PASSIVE: never waits for the block's lock
+                except sqlite3.Error as exc:
+                    log.debug("checkpoint beside the bulk load failed: %s", exc)
+                if every is None or ended.wait(every):
+                    break
+        finally:
+            conn.close()
 
     thread = threading.Thread(target=checkpoint, name="cryokb-checkpoint", daemon=True)
     thread.start()
