@@ -125,7 +125,7 @@ def _iter_stream(stream: BinaryIO, name: str) -> Iterator[Article | ParseProblem
         except ValueError as err:
             where = _where(lines, position)
             log.debug("%s: %s (line %d): %s", name, where, first_line, err)
-            yield ParseProblem(name, where, str(err))
+            yield ParseProblem(name, where, str(err), raw=_raw(lines))
 
 
 BOM = "\ufeff"
@@ -271,6 +271,17 @@ def has_source(record: Article | ParseProblem) -> bool | None:
     return record.raw.startswith(b"SO  -") or b"\nSO  -" in record.raw
 
 
+def _sourced(following: Article | ParseProblem | None) -> bool | None:
+    """Whether the record after one has an SO line, as has_source; for a record that could
+    not be read, whether its text has one. Such a record tells as much: a blank line inside
+    a record cuts it in two, the rest (SO and all) a record without a PMID, and the part
+    before it, with no SO and followed by no article, was stored as the record."""
+    if isinstance(following, ParseProblem):
+        raw = following.raw or b""
+        return raw.startswith(b"SO  -") or b"\nSO  -" in raw or None
+    return has_source(following)
+
+
 def unless_cut_short(record: Article | ParseProblem, endings: set[str], sourced: set[bool], name: str,
                      following: Article | ParseProblem | None = None) -> Article | ParseProblem:
     """The record, or a problem if it looks cut short.
@@ -291,7 +302,7 @@ def unless_cut_short(record: Article | ParseProblem, endings: set[str], sourced:
         return ParseProblem(name, f"PMID {record.pmid}", f"the file ends inside this record: it has no {ending} "
                             f"line, which every record before it ends with (cut short?); not stored")
     if has_source(record) is False:
-        around = sourced | ({has_source(following)} - {None})
+        around = sourced | ({_sourced(following)} - {None})
         if True in around or (not sourced and following is None):
             return ParseProblem(name, f"PMID {record.pmid}", "this record has no SO line, which PubMed ends every "
                                 "article's record with (cut short?); not stored")
@@ -343,9 +354,7 @@ def parse_record(lines: list[str]) -> Article:
     pmid = canonical_pmid(written)
     if pmid is None:
         raise ValueError(f"PMID {_shown(written)} is not a number that names an article")
-    # line ends as LF: the same records saved on Windows are the same records (record_hash)
-    raw = "".join(line.rstrip("\r\n") + "\n" for line in lines).encode("utf-8")
-    article = Article(pmid=pmid, source_format="medline", raw=raw)
+    article = Article(pmid=pmid, source_format="medline", raw=_raw(lines))
     # a book or chapter (PubmedBookArticle in XML) has a book title; a whole book has no other
     article.is_book = "BTI" in record
     article.title = _clean(record.get("TI", "")) or _clean(record.get("TT", "")) or _clean(record.get("BTI", ""))
@@ -364,6 +373,12 @@ def parse_record(lines: list[str]) -> Article:
     _list_fields(article, fields)
     article.authors = authors_from_fields(fields) or _editors(fields)
     return article
+
+
+def _raw(lines: list[str]) -> bytes:
+    """A record's text as bytes, line ends as LF: the same records saved on Windows are the
+    same records (record_hash)."""
+    return "".join(line.rstrip("\r\n") + "\n" for line in lines).encode("utf-8")
 
 
 def _editors(fields: list[tuple[str, str]]) -> list[Author]:

@@ -151,7 +151,9 @@ class ParseProblem:
 
     ``where`` names it for a person: "PMID 12345678" or "record 17". ``raw``: the
     record's bytes, where it was read from a PubMed XML record that parsed: a harvest
-    tells one record whose PMID cannot be read from another by them (ingest.harvest).
+    tells one record whose PMID cannot be read from another by them (ingest.harvest); and
+    a MEDLINE record's text, whose SO line tells whether the record before it was cut
+    short (ingest.medline.unless_cut_short).
     """
 
     source: str

@@ -283,6 +283,25 @@ def test_a_record_cut_inside_in_the_middle_of_a_file_is_not_stored_and_the_rest_
         assert records[cut].where == f"PMID {39000000 + cut}" and "no SO line" in records[cut].message
 
 
+@pytest.mark.parametrize("cut_short, unreadable", [
+    (False, b"\n"),  # a blank line inside the record: its rest, SO and all, a record without a PMID
+    (True, b"PMID- 39000009\nTI  - Caf\xe9 au lait spot.\nSO  - x\n"),
+], ids=["a blank line inside the record", "cut short, then a record that is not UTF-8"])
+def test_a_part_of_a_record_followed_by_a_record_that_cannot_be_read_is_not_stored(tmp_path, cut_short, unreadable):
+    """A record without SO, then one that cannot be read but has SO: the part was stored
+    as the article (the record after it told nothing), and its last field then made the
+    next whole record one "cut short"."""
+    first, second = many_copies(MEDLINE_FILE.read_bytes(), b"39990001", 2)
+    part = first[: first.index(b"AB  - ")]
+    rest = b"" if cut_short else first[first.index(b"AB  - ") :]
+    path = tmp_path / "gap.nbib"
+    path.write_bytes(part + b"\n" + unreadable + rest + b"\n" + second)
+    records = list(read_records(path))
+    assert [type(r).__name__ for r in records] == ["ParseProblem", "ParseProblem", "Article"]
+    assert records[0].where == "PMID 39000000" and "no SO line" in records[0].message
+    assert records[2].pmid == "39000001"
+
+
 def test_records_of_a_file_not_written_by_pubmed_need_no_so_line(tmp_path):
     """Where no article of the file has SO, the file was written by another program: taken
     as it is, whatever unreadable record or book stands between its articles."""
