@@ -403,6 +403,8 @@ def _journal(article: Article, record: dict, fields: list[tuple[str, str]]) -> N
         if tag != "IS":
             continue
         issn, _, kind = value.partition(" ")
+        if not issn:  # "IS  - " written empty: no ISSN, not an ISSN ""
+            continue
         if "Linking" in kind:
             journal.issn_linking = journal.issn_linking or issn
         elif journal.issn is None:
@@ -417,7 +419,9 @@ def _list_fields(article: Article, fields: list[tuple[str, str]]) -> None:
         elif tag == "PT":
             article.publication_types.append(PublicationType(value))
         elif tag == "MH":
-            article.mesh_headings.append(parse_mesh(value))
+            heading = parse_mesh(value)
+            if heading.descriptor:  # "MH  - /", say: no heading, not one named ""
+                article.mesh_headings.append(heading)
         elif tag == "OT":
             keyword = value.lstrip("*").strip()  # a star marks a major-topic keyword
             if keyword:
@@ -481,13 +485,15 @@ def authors_from_fields(fields: list[tuple[str, str]]) -> list[Author]:
     pending: list[str] = []
     awaiting_au = False  # the last author came from FAU and its AU line is still to come
     for tag, value in fields:
+        if tag in ("FAU", "AU") and not value.strip():  # written empty: no author, not a nameless one
+            continue
         if tag == "FAU":
             last, _, rest = value.partition(",")
             fore = rest.split(",")[0].strip() or None
             authors.append(Author(last_name=last.strip() or None, fore_name=fore))
             awaiting_au = True
         elif tag == "AU":
-            if awaiting_au:
+            if awaiting_au and _names(value, authors[-1].last_name):
                 author = authors[-1]
                 last = author.last_name or ""
                 if value.startswith(last + " "):
@@ -511,6 +517,13 @@ def authors_from_fields(fields: list[tuple[str, str]]) -> list[Author]:
     if pending and authors and not any(a.affiliations for a in authors):
         authors[0].affiliations.extend(pending)
     return authors
+
+
+def _names(short: str, last: str | None) -> bool:
+    """Whether an AU line is the short name of the author the FAU line before it gave: one
+    that is not ("Beta B" after "Alpha, Ann", an FAU or AU line lost in another program's
+    file) is an author of its own, where it was taken as Alpha's and Beta was lost."""
+    return not last or short == last or short.startswith(last + " ")
 
 
 def _without_suffix(name: str) -> str:
