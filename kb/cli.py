@@ -443,7 +443,8 @@ def stats(db_path, as_json):
 
     if not db_path.exists():
         raise click.ClickException(f"no database at {db_path} (run 'cryokb harvest' or 'cryokb import' first)")
-    figures = open_store(db_path, reading=True).stats()
+    store = open_store(db_path, reading=True)
+    figures = store.stats()
     if as_json:
         click.echo(json.dumps(_with_details_parsed(figures), indent=2, default=str))
         return
@@ -463,7 +464,7 @@ def stats(db_path, as_json):
         click.echo(f"{'awaiting fetch':>14}: {counted(awaiting, 'record')} harvests found but efetch "
                    "did not return (later harvests of the same query ask for them again)")
     if missing:
-        click.echo(f"{'indexes':>14}: {missing} missing: {INDEXES_MISSING}")
+        click.echo(f"{'indexes':>14}: {missing} missing: {_why_indexes_missing(store)}")
     if reparse_needed:
         click.echo(f"{'reparse':>14}: needed: the records were read by another cryokb's parsers "
                    "(run 'cryokb reparse', or the next 'cryokb refresh' does)")
@@ -976,9 +977,22 @@ def serve(db_path, host, port, quiet, verbose):
         pass  # Ctrl-C or SIGTERM is how a server is stopped: done, exit 0
 
 
-# Why a store lacks its indexes, and what brings them back (Store.missing_indexes).
-INDEXES_MISSING = ("an import was stopped while it rebuilt them, and queries go slowly without them; "
-                   "the next import, harvest, build or reparse makes them again")
+# What missing indexes mean when no import is loading without them (Store.missing_indexes):
+# no cause, which the store does not record (a bulk load killed or locked out, a hand's
+# DROP INDEX), but what brings them back: every command that writes runs Store.ensure_shape.
+INDEXES_MISSING = ("queries go slowly without them; the next import, harvest, build, reparse or refresh "
+                   "makes them again")
+
+
+def _why_indexes_missing(store) -> str:
+    """What a store's missing indexes mean: dropped by the bulk load of an import still
+    running, which builds them at its end, or gone until the next command that writes."""
+    run = store.bulk_loading_run()
+    if run is None:
+        return INDEXES_MISSING
+    pid = json.loads(run["details"])["pid"]
+    return (f"import run #{run['id']} (pid {pid}, started {run['started']}) is still loading and builds "
+            "them at its end; queries go slowly until then")
 
 
 def _warn_of_missing_indexes(db_path: Path) -> None:
@@ -990,13 +1004,14 @@ def _warn_of_missing_indexes(db_path: Path) -> None:
         store = Store.reading(db_path)
         try:
             missing = store.missing_indexes()
+            why = _why_indexes_missing(store) if missing else None
         finally:
             store.db.close()
     except Exception:  # noqa: BLE001 - a file that is not a store: the server says what is wrong with it
         return
     if missing:
         click.echo(f"Warning: {db_path} lacks {len(missing)} of its indexes ({', '.join(missing[:3])}"
-                   f"{', ...' if len(missing) > 3 else ''}): {INDEXES_MISSING}", err=True)
+                   f"{', ...' if len(missing) > 3 else ''}): {why}", err=True)
 
 
 def _refuse_real_articles(db_path: Path) -> None:

@@ -1045,6 +1045,21 @@ class Store:
                 missing += [f"{table}({', '.join(columns)})" for columns in indexes if columns not in present]
         return missing
 
+    def bulk_loading_run(self) -> dict | None:
+        """The import run still running in a live process on this host, which lacks the
+        indexes because its bulk load dropped them and builds them again at its end: read
+        without it, missing indexes were told as left by an import stopped half-way.
+        None where there is none (a run of another host's, whose process cannot be seen
+        from here, included)."""
+        if "harvest_runs" not in self.db.table_names():
+            return None
+        for run in self.db.query("select * from harvest_runs where kind = 'import' and outcome = 'running' "
+                                 "order by id desc"):
+            process = _run_process(run)
+            if process is not None and process.alive():
+                return run
+        return None
+
 
 # The figures of a file with no store in it yet: the same keys as any store's, for scripts reading --json.
 NOTHING_STORED = {"articles": 0, "deleted": 0, "retracted": 0, "with_abstract": 0, "first_year": None,
