@@ -204,7 +204,7 @@ def cli():
 def _say_what_was_kept(store, exc: KeyboardInterrupt) -> None:
     run = next(store.db.query("select * from harvest_runs order by id desc limit 1"), None)
     if run and run["outcome"] == "failed":
-        done = (f"were read again ({run['revised'] or 0} articles rewritten)" if run["kind"] == "reparse"
+        done = (f"were read again ({counted(run['revised'] or 0, 'article')} rewritten)" if run["kind"] == "reparse"
                 else f"are stored ({run['new'] or 0} new, {run['revised'] or 0} revised)")
         click.echo(f"\n{_why_stopped(exc, capital=True)}: {run['kind']} run #{run['id']} recorded as failed; the "
                    f"{counted(run['fetched'] or 0, 'record')} of its committed batches {done}", err=True)
@@ -413,7 +413,8 @@ def import_(db_path, files, batch_size, quiet, verbose):
     for problem in shown:
         click.echo(f"Skipped: {problem}", err=True)
     if skipped[0] > len(shown):
-        click.echo(f"... and {skipped[0] - len(shown)} more skipped records (see the problems table)", err=True)
+        click.echo(f"... and {counted(skipped[0] - len(shown), 'more skipped record')} (see the problems table)",
+                   err=True)
     for result in results:
         if not quiet:
             click.echo(_describe_counts(f"{result.path}:", result.counts, result.records), err=True)
@@ -519,8 +520,9 @@ def demo(db_path, serve_after, host, port, quiet, verbose):
     if not quiet:
         figures = store.stats()
         extracted = f"{built.extracted} extracted" if built.extracted else "their evidence extracted already"
-        click.echo(f"Demo knowledge base (synthetic data): {db_path.resolve()} ({figures['articles']} articles, "
-                   f"{extracted}, {concept_graph.number_of_nodes()} concepts in the graph)")
+        click.echo(f"Demo knowledge base (synthetic data): {db_path.resolve()} "
+                   f"({counted(figures['articles'], 'article')}, {extracted}, "
+                   f"{counted(concept_graph.number_of_nodes(), 'concept')} in the graph)")
     if serve_after:
         from kb.publish import PublishError, serve as run_server
 
@@ -740,9 +742,9 @@ def build(db_path, full, n_process, batch_size, quiet, verbose):
     store = open_store(db_path, existing=True)
     result, concept_graph = _build_evidence(store, quiet, full=full, batch_size=batch_size, n_process=n_process)
     if not quiet:
-        click.echo(f"Extracted {result.extracted} articles (extractor {result.version}); graph of "
-                   f"{concept_graph.number_of_nodes()} concepts and {concept_graph.number_of_edges()} links",
-                   err=True)
+        click.echo(f"Extracted {counted(result.extracted, 'article')} (extractor {result.version}); graph of "
+                   f"{counted(concept_graph.number_of_nodes(), 'concept')} and "
+                   f"{counted(concept_graph.number_of_edges(), 'link')}", err=True)
 
 
 def _pmids_given(ctx, param, values):
@@ -808,7 +810,7 @@ def reparse(db_path, pmids, dry_run, quiet, verbose):
                    err=True)
     if not quiet:
         fields = ", ".join(f"{name} {n}" for name, n in result.fields.most_common())
-        click.echo(f"Read {result.read} stored records again: {result.changed} "
+        click.echo(f"Read {counted(result.read, 'stored record')} again: {result.changed} "
                    f"{'would change' if dry_run else 'changed'}" + (f" ({fields})" if fields else "")
                    + f", {result.unchanged} unchanged, {counted(result.problems, 'problem')}", err=True)
 
@@ -843,7 +845,8 @@ def graph_(db_path, fmt, output, bipartite):
     with _replaced(output) as temporary:
         graph.export(result, fmt, temporary)
     where = "standard output" if str(output) == "-" else output
-    click.echo(f"Wrote {result.number_of_nodes()} nodes and {result.number_of_edges()} edges to {where}", err=True)
+    click.echo(f"Wrote {counted(result.number_of_nodes(), 'node')} and {counted(result.number_of_edges(), 'edge')} "
+               f"to {where}", err=True)
 
 
 @cli.command()

@@ -107,6 +107,24 @@ def test_the_import_summary_adds_up_when_a_file_repeats_its_records(runner, tmp_
     assert f"{twice}: {2 * n} records: {n} new, 0 revised, 0 unchanged, {n} repeated, 0 deleted" in result.output
 
 
+def test_summaries_of_one_record_say_it_in_the_singular(runner, tmp_path, sample_xml):
+    """"Read 1 stored records again", "Extracted 1 articles": the noun was plural whatever the count."""
+    head, body = sample_xml.read_bytes().split(b"<PubmedArticleSet>", 1)
+    one = tmp_path / "one.xml"
+    one.write_bytes(head + b"<PubmedArticleSet>" + body.split(b"</PubmedArticle>", 1)[0]
+                    + b"</PubmedArticle></PubmedArticleSet>")
+    db = tmp_path / "kb.db"
+    assert f"{one}: 1 record: 1 new" in runner.invoke(cli, ["import", str(one), "--db", str(db)]).output
+    built = runner.invoke(cli, ["build", "--db", str(db)])
+    assert built.exit_code == 0 and "Extracted 1 article (extractor " in built.output, built.output
+    again = runner.invoke(cli, ["reparse", "--db", str(db)])
+    assert "Read 1 stored record again: 0 changed, 1 unchanged, 0 problems" in again.output, again.output
+    exported = runner.invoke(cli, ["graph", "--bipartite", "--format", "json", "--db", str(db), "-o", "-"])
+    nodes = len(json.loads(exported.stdout)["nodes"])
+    assert exported.exit_code == 0 and f"Wrote {nodes} nodes and {nodes - 1} edges to standard output" in (
+        exported.stderr), exported.stderr
+
+
 def test_verbose_import_and_build_log_each_batch_they_write(tmp_path, sample_xml):
     """-v said "Log each batch", and they logged none."""
     import subprocess
