@@ -75,12 +75,15 @@ def _db_given(ctx, param, value: str | None) -> Path | None:
     """The --db path, refused where it names a folder that does not exist yet: empty (as a
     Path, the current folder, which was told as ". is a directory", naming nothing the
     user typed) or ending in a slash or a dot (as a Path, the name without them: "kb/"
-    made a file "kb")."""
+    made a file "kb"); and where it is only blank space, a file name no one means.
+    Spaces around a name are kept: they are part of a file name, as refresh takes them."""
     if value is None:
         return None
     if value in ("", "."):
         raise click.BadParameter("is empty or names the current folder: give a database file", ctx=ctx,
                                  param=param)
+    if not value.strip():  # CRYOKB_DB=" ": a database named " " was made in the current folder
+        raise click.BadParameter(f"{value!r} is only blank space: give a database file", ctx=ctx, param=param)
     if names_a_folder(value):  # "kb/", "kb/.": as a Path, "kb"
         raise click.BadParameter(f"{value!r} ends with a slash or a dot, so it names a folder: give a database "
                                  "file", ctx=ctx, param=param)

@@ -88,13 +88,16 @@ def names_a_folder(text: str) -> bool:
 
 
 def _path(value, where: str) -> Path:
-    """A file's path; one that names a folder is refused (names_a_folder)."""
+    """A file's path; one that names a folder is refused (names_a_folder), and so is a
+    blank one. Spaces around it are kept, as every other command keeps them in --db and
+    CRYOKB_DB: they are part of a file name, and refresh stripping them published
+    another file than the one import and stats read."""
     if isinstance(value, Path):
         return _home_expanded(value, where)
-    text = _text(value, where)
-    if names_a_folder(text):
-        raise ConfigError(f"{where}: {text!r} ends with a slash or a dot, so it names a folder: give a file")
-    return _home_expanded(Path(text), where)
+    _text(value, where)  # a string, not blank
+    if names_a_folder(value):
+        raise ConfigError(f"{where}: {value!r} ends with a slash or a dot, so it names a folder: give a file")
+    return _home_expanded(Path(value), where)
 
 
 def _home_expanded(path: Path, where: str) -> Path:

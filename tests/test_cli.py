@@ -1278,6 +1278,27 @@ def test_an_empty_db_is_a_usage_error_naming_the_option(runner):
     assert "Invalid value for '--db'" in result.output and "is empty" in result.output
 
 
+def test_a_blank_cryokb_db_is_a_usage_error_naming_it_and_makes_no_file(runner, tmp_path, sample_xml):
+    """CRYOKB_DB=" " made a database named " " in the working directory."""
+    with runner.isolated_filesystem(temp_dir=tmp_path) as here:
+        result = runner.invoke(cli, ["import", str(sample_xml), "-q"], env={"CRYOKB_DB": " "})
+        assert result.exit_code == 2
+        assert ("Invalid value for '--db' (from the environment variable CRYOKB_DB): ' ' is only blank space: give "
+                "a database file") in result.output
+        assert list(Path(here).iterdir()) == []
+
+
+def test_spaces_around_a_db_name_are_part_of_it_for_every_command(runner, tmp_path, sample_xml):
+    """Only a blank name is refused: import, stats and refresh all read CRYOKB_DB=" kb.db" as that file."""
+    from kb.config import resolve_settings
+
+    with runner.isolated_filesystem(temp_dir=tmp_path) as here:
+        assert runner.invoke(cli, ["import", str(sample_xml), "-q"], env={"CRYOKB_DB": " kb.db"}).exit_code == 0
+        assert [p.name for p in Path(here).iterdir() if p.suffix == ".db"] == [" kb.db"]
+        assert json.loads(runner.invoke(cli, ["stats", "--json"], env={"CRYOKB_DB": " kb.db"}).output)["articles"]
+        assert resolve_settings({}, env={"CRYOKB_DB": " kb.db"}, cwd=here).db == Path(here) / " kb.db"
+
+
 def test_the_import_summary_counts_one_record_and_one_problem_in_the_singular(runner, tmp_path, sample_xml):
     head, body = sample_xml.read_bytes().split(b"<PubmedArticleSet>", 1)
     first = body.split(b"</PubmedArticle>", 1)[0] + b"</PubmedArticle>"
