@@ -157,6 +157,8 @@ class EutilsClient:
                  opener: urllib.request.OpenerDirector | None = None):
         if not email:
             log.warning("no email address set (--email, NCBI_EMAIL): NCBI asks every E-utilities client for a contact address")
+        elif email_problem(email):  # said before the first request, which would send it
+            raise EutilsError(f"contact address {email_problem(email)}")
         if max_tries < 1:
             raise ValueError(f"EutilsClient: max_tries must be at least 1, not {max_tries}")
         problem = base_url_problem(base_url)
@@ -532,6 +534,21 @@ def base_url_problem(base_url: str) -> str | None:
     if parts.query or parts.fragment:
         return (f"{base_url!r} has a query or fragment after the path, which would end up before "
                 f"esearch.fcgi; give the E-utilities folder alone (for instance {DEFAULT_BASE_URL})")
+    return None
+
+
+def email_problem(address: str) -> str | None:
+    """What is wrong with a contact address ("'nobody' is not an e-mail address ..."), None
+    for one of the form name@host.domain: NCBI asks for one it can write to about a
+    client's requests, and a placeholder ("nobody", "a@", " ") was sent with every one.
+    Plus-addressing and subdomains are ordinary addresses; quoted local parts are not
+    taken, no contact address needs them."""
+    local, at, domain = address.rpartition("@")
+    labels = domain.split(".")
+    if (not at or not local or "@" in local or any(c.isspace() or not c.isprintable() for c in address)
+            or len(labels) < 2 or not all(label and all(c.isalnum() or c == "-" for c in label)
+                                          for label in labels)):
+        return f"{address!r} is not an e-mail address: NCBI asks for one it can write to, such as you@example.org"
     return None
 
 

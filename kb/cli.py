@@ -93,7 +93,7 @@ def _db_given(ctx, param, value: str | None) -> Path | None:
 def eutils_options(fn):
     """The E-utilities settings, shared by every command that talks to PubMed."""
     options = [
-        click.option("--email", envvar="NCBI_EMAIL", show_envvar=True, cls=EnvOption,
+        click.option("--email", envvar="NCBI_EMAIL", show_envvar=True, cls=EnvOption, callback=_usable_email,
                      help="Contact e-mail sent to NCBI with every request (NCBI asks for one)."),
         click.option("--api-key", envvar="NCBI_API_KEY", show_envvar=True, cls=EnvOption,
                      help="NCBI API key: allows 10 requests/s instead of 3. Prefer the environment "
@@ -226,6 +226,17 @@ def _usable_url(ctx, param, value):
     from ingest.eutils import base_url_problem
 
     problem = base_url_problem(value)
+    if problem:
+        raise click.BadParameter(problem)
+    return value
+
+
+def _usable_email(ctx, param, value):
+    """A contact address NCBI can write to, or a usage error naming --email or NCBI_EMAIL,
+    before any request sends it; none at all is only warned about (EutilsClient)."""
+    from ingest.eutils import email_problem
+
+    problem = email_problem(value) if value is not None else None
     if problem:
         raise click.BadParameter(problem)
     return value

@@ -55,6 +55,19 @@ def _url(value, where: str) -> str:
     return url
 
 
+def _email(value, where: str) -> str:
+    """A contact address NCBI can write to, checked before a refresh takes its lock (it was
+    sent with every request, whatever it was). Spaces around it are refused, as harvest's
+    --email refuses them, not stripped."""
+    from ingest.eutils import email_problem
+
+    _text(value, where)  # a string, not blank
+    problem = email_problem(value)
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
+    return value
+
+
 def _integer(low: int, high: int) -> Callable[[object, str], int]:
     def convert(value, where: str) -> int:
         if isinstance(value, str):
@@ -121,7 +134,7 @@ class Key:
 KEYS: dict[str, Key] = {
     "db": Key(_path, "CRYOKB_DB", Path("cryokb.db"), "the published SQLite database"),
     "query": Key(_text, "CRYOKB_QUERY", None, "PubMed query (default: data/pubmed_query.toml)"),
-    "email": Key(_text, "NCBI_EMAIL", None, "contact address sent to NCBI"),
+    "email": Key(_email, "NCBI_EMAIL", None, "contact address sent to NCBI"),
     "api_key": Key(_text, "NCBI_API_KEY", None, "NCBI API key (environment or file only)"),
     "eutils_url": Key(_url, "NCBI_EUTILS_URL", DEFAULT_EUTILS_URL, "E-utilities base URL"),
     "batch_size": Key(_integer(1, 10_000), "CRYOKB_BATCH_SIZE", 500, "records per efetch and transaction"),

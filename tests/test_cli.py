@@ -727,6 +727,36 @@ def test_harvest_while_another_harvest_or_a_refresh_runs_on_the_database_does_no
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("address", ["nobody", "a@", " ", "lab@localhost", "you@example.org "])
+def test_harvest_refuses_a_contact_address_that_is_not_one_before_any_request(runner, tmp_path, address):
+    """NCBI_EMAIL=nobody was sent to NCBI with every request."""
+    from emulator import Emulator, synthetic_records
+
+    db = tmp_path / "kb.db"
+    with Emulator(synthetic_records(3)) as emu:
+        result = runner.invoke(cli, ["harvest", "--db", str(db), "--eutils-url", emu.url, "--query",
+                                     "cryoablation[tiab]"], env={"NCBI_EMAIL": address})
+        typed = runner.invoke(cli, ["harvest", "--db", str(db), "--eutils-url", emu.url, "--email", address])
+        assert emu.requests == []
+    assert result.exit_code == 2 and typed.exit_code == 2
+    assert (f"Invalid value for '--email' (from the environment variable NCBI_EMAIL): {address!r} is not an e-mail "
+            "address: NCBI asks for one it can write to, such as you@example.org") in result.output
+    assert f"Invalid value for '--email': {address!r} is not an e-mail address" in typed.output
+    assert not db.exists()
+
+
+def test_harvest_takes_plus_addressing_and_subdomains_in_the_contact_address(runner, tmp_path):
+    from emulator import Emulator, synthetic_records
+
+    address = "cryo.registry+pubmed@radiology.hospital.ac.uk"
+    with Emulator(synthetic_records(3)) as emu:
+        result = runner.invoke(cli, ["harvest", "--db", str(tmp_path / "kb.db"), "--eutils-url", emu.url,
+                                     "--query", "cryoablation[tiab]"], env={"NCBI_EMAIL": address})
+        sent = {request.params.get("email") for request in emu.requests}
+    assert result.exit_code == 0, result.output
+    assert sent == {address}
+
+
 def test_harvest_stopped_by_max_says_the_run_is_partial(runner, tmp_path):
     from emulator import Emulator, synthetic_records
 

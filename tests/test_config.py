@@ -139,6 +139,22 @@ def test_a_bad_variable_is_refused_naming_the_variable(tmp_path):
         resolve_settings({}, env={"CRYOKB_BATCH_SIZE": "lots"}, cwd=tmp_path)
 
 
+@pytest.mark.parametrize("address", ["nobody", "a@", "a@b", " lab@example.org"])
+def test_a_contact_address_that_is_not_one_is_refused_naming_where_it_came_from(tmp_path, address):
+    """It was sent to NCBI with every request of a refresh; harvest's --email refuses it too."""
+    from kb.config import FlagError
+
+    with pytest.raises(ConfigError, match=f"environment NCBI_EMAIL: '{address}' is not an e-mail address"):
+        resolve_settings({}, env={"NCBI_EMAIL": address}, cwd=tmp_path)
+    with pytest.raises(FlagError, match=f"--email: '{address}' is not an e-mail address"):
+        resolve_settings({"email": address}, env={}, cwd=tmp_path)
+    assert resolve_settings({}, env={"NCBI_EMAIL": "m.ruiz+cryokb@imaging.uni-example.de"},
+                            cwd=tmp_path).email == "m.ruiz+cryokb@imaging.uni-example.de"
+    config = write(tmp_path / "cryokb.toml", f'email = "{address}"\n')
+    with pytest.raises(ConfigError, match=f"{config}: email: '{address}' is not an e-mail address"):
+        resolve_settings({}, env={}, cwd=tmp_path)
+
+
 def test_a_config_file_asked_for_by_name_must_exist(tmp_path):
     with pytest.raises(ConfigError, match="--config: no config file at"):
         find_config(tmp_path / "missing.toml", env={})

@@ -119,6 +119,12 @@ def test_the_last_try_of_an_efetch_by_id_takes_the_records_that_still_come(emu):
     assert len(emu.requests_to("efetch")) == 3
 
 
+def test_a_client_refuses_a_contact_address_that_is_not_one_before_any_request(emu):
+    with pytest.raises(EutilsError, match="contact address 'nobody' is not an e-mail address"):
+        fast_client(emu, email="nobody")
+    assert emu.requests == []
+
+
 def test_every_request_names_the_tool_the_email_and_the_key(emu):
     client = fast_client(emu, api_key=SECRET)
     search = client.esearch("cryoablation")

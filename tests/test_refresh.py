@@ -246,6 +246,14 @@ def test_an_eutils_url_that_cannot_be_used_is_refused_before_the_lock_or_a_copy(
     assert sorted(p.name for p in tmp_path.iterdir()) == listing and not emu.requests
 
 
+def test_a_contact_address_that_is_not_one_is_refused_before_the_lock_or_a_copy(config, emu, tmp_path):
+    listing = sorted(p.name for p in tmp_path.iterdir())
+    result = refresh(config, env={"NCBI_EMAIL": "nobody"})
+    assert result.exit_code == 1
+    assert "Error: environment NCBI_EMAIL: 'nobody' is not an e-mail address: NCBI asks for one" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == listing and not emu.requests
+
+
 def test_a_second_run_with_nothing_new_makes_two_searches_and_no_fetch(config, emu, tmp_path):
     first = refresh_json(config)
     emu.requests.clear()
