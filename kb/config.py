@@ -45,14 +45,16 @@ def _text(value, where: str) -> str:
 
 def _url(value, where: str) -> str:
     """An E-utilities base URL that can be sent to, checked before a refresh takes its
-    lock or copies the store (it failed only at its first request)."""
+    lock or copies the store (it failed only at its first request). Spaces around it are
+    refused, not stripped: harvest's --eutils-url refuses them (base_url_problem), and
+    the same NCBI_EUTILS_URL was taken by one command and refused by the other."""
     from ingest.eutils import base_url_problem
 
-    url = _text(value, where)
-    problem = base_url_problem(url)
+    _text(value, where)  # a string, not blank
+    problem = base_url_problem(value)
     if problem:
         raise ConfigError(f"{where}: {problem}")
-    return url
+    return value
 
 
 def _email(value, where: str) -> str:

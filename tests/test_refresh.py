@@ -254,6 +254,25 @@ def test_a_contact_address_that_is_not_one_is_refused_before_the_lock_or_a_copy(
     assert sorted(p.name for p in tmp_path.iterdir()) == listing and not emu.requests
 
 
+@pytest.mark.parametrize("given, code", [("environment", 1), ("flag", 2)])
+def test_an_eutils_url_with_a_space_before_it_is_refused_as_harvest_refuses_it(emu, config, tmp_path, given, code):
+    """refresh stripped the space and ran, while harvest refused the same NCBI_EUTILS_URL."""
+    spaced = f" {emu.url}"
+    told = f"{spaced!r} is not an http:// or https:// address"
+    listing = sorted(p.name for p in tmp_path.iterdir())
+    if given == "environment":
+        result = refresh(config, env={"NCBI_EUTILS_URL": spaced})
+    else:
+        result = refresh(config, "--eutils-url", spaced)
+    assert result.exit_code == code
+    assert f"Error: {'environment NCBI_EUTILS_URL' if given == 'environment' else '--eutils-url'}: {told}" in (
+        result.output), result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == listing and not emu.requests
+    harvest = CliRunner().invoke(cli, ["harvest", "--db", str(tmp_path / "kb.db"), "--email",
+                                       "refresh-tests@example.org"], env={"NCBI_EUTILS_URL": spaced})
+    assert harvest.exit_code == 2 and told in harvest.output and not emu.requests
+
+
 def test_a_second_run_with_nothing_new_makes_two_searches_and_no_fetch(config, emu, tmp_path):
     first = refresh_json(config)
     emu.requests.clear()
