@@ -157,8 +157,8 @@ class EutilsClient:
                  opener: urllib.request.OpenerDirector | None = None):
         if not email:
             log.warning("no email address set (--email, NCBI_EMAIL): NCBI asks every E-utilities client for a contact address")
-        elif email_problem(email):  # said before the first request, which would send it
-            raise EutilsError(f"contact address {email_problem(email)}")
+        elif wrong := email_problem(email):  # said before the first request, which would send it
+            raise EutilsError(f"contact address {wrong}")
         if max_tries < 1:
             raise ValueError(f"EutilsClient: max_tries must be at least 1, not {max_tries}")
         problem = base_url_problem(base_url)
