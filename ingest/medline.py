@@ -376,10 +376,9 @@ def parse_record(lines: list[str]) -> Article:
 
 
 def _raw(lines: list[str]) -> bytes:
-    """A record's text as bytes, line ends as LF and no spaces or tabs before them: the
-    same records saved on Windows, or by an editor that trims or pads lines, are the same
-    records (record_hash), not "revised" on import. No field's value keeps such spaces."""
-    return "".join(line.rstrip(" \t\r\n") + "\n" for line in lines).encode("utf-8")
+    """A record's text as bytes, line ends as LF: the same records saved on Windows are the
+    same records (record_hash)."""
+    return "".join(line.rstrip("\r\n") + "\n" for line in lines).encode("utf-8")
 
 
 def _editors(fields: list[tuple[str, str]]) -> list[Author]:

@@ -309,14 +309,6 @@ def test_crlf_line_ends_and_byte_order_mark():
     assert article.raw == unix.raw  # the same record, whatever the line ends: not "revised" on import
 
 
-def test_spaces_at_the_ends_of_lines_leave_the_same_record():
-    text = "PMID- 39991402\nTI  - Trailing spaces\n      do not matter.\nDP  - 2020\nSO  - Synthetic J. 2020.\n"
-    padded = text.replace("\n", " \t \n")
-    (trimmed,), (saved,) = (list(iter_records(io.BytesIO(t.encode()), "export.nbib")) for t in (text, padded))
-    assert saved.title == trimmed.title == "Trailing spaces do not matter."
-    assert saved.raw == trimmed.raw == text.encode()
-
-
 @pytest.mark.parametrize("line, why", [
     (b"AB  - \xff\xfe broken\n", "line 3 is not UTF-8 text (invalid start byte)"),
     (b"AB  - Cryoablation\x00 of a synthetic lipoma.\n", "line 3 holds a NUL character, which text has no use for"),
