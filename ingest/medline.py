@@ -493,7 +493,7 @@ def authors_from_fields(fields: list[tuple[str, str]]) -> list[Author]:
             authors.append(Author(last_name=last.strip() or None, fore_name=fore))
             awaiting_au = True
         elif tag == "AU":
-            if awaiting_au and _names(value, authors[-1].last_name):
+            if awaiting_au:
                 author = authors[-1]
                 last = author.last_name or ""
                 if value.startswith(last + " "):
@@ -517,13 +517,6 @@ def authors_from_fields(fields: list[tuple[str, str]]) -> list[Author]:
     if pending and authors and not any(a.affiliations for a in authors):
         authors[0].affiliations.extend(pending)
     return authors
-
-
-def _names(short: str, last: str | None) -> bool:
-    """Whether an AU line is the short name of the author the FAU line before it gave: one
-    that is not ("Beta B" after "Alpha, Ann", an FAU or AU line lost in another program's
-    file) is an author of its own, where it was taken as Alpha's and Beta was lost."""
-    return not last or short == last or short.startswith(last + " ")
 
 
 def _without_suffix(name: str) -> str:

@@ -200,14 +200,6 @@ def test_fields_written_empty_make_no_heading_author_or_issn():
     assert (record.journal.issn, record.journal.issn_linking) == (None, "1234-5678")
 
 
-def test_a_short_name_that_is_not_the_full_name_before_it_is_an_author_of_its_own():
-    text = (b"PMID- 39000205\nTI  - A synthetic record whose second author has no FAU line.\n"
-            b"FAU - Alpha, Ann\nAU  - Beta B\nFAU - Gamma, Gale\nAU  - Gamma G\nSO  - Synthetic J. 2020.\n")
-    (record,) = list(iter_records(io.BytesIO(text), "third-party.nbib"))
-    assert [(a.last_name, a.fore_name, a.initials) for a in record.authors] == [
-        ("Alpha", "Ann", None), ("Beta", None, "B"), ("Gamma", "Gale", "G")]
-
-
 def test_links_and_identifiers():
     (article,) = read("links_and_ids.txt")
     assert [(l.ref_type, l.pmid) for l in article.links] == [
