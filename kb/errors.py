@@ -66,5 +66,16 @@ def locked(exc: BaseException) -> bool:
     return _says(exc, LOCKED)
 
 
+def locked_out(exc: BaseException | None) -> bool:
+    """Whether another process's lock stopped a write: the error itself, or the one a Ctrl-C
+    or SIGTERM came with. SQLite's wait for a lock holds Python's signal handlers back, so
+    a Ctrl-C during the wait arrives as the lock error is raised, with it as its context."""
+    while exc is not None:
+        if locked(exc):
+            return True
+        exc = exc.__context__ if isinstance(exc, KeyboardInterrupt) else None
+    return False
+
+
 def _says(exc: BaseException, words: tuple[str, ...]) -> bool:
     return isinstance(exc, sqlite3.DatabaseError) and any(word in str(exc).lower() for word in words)

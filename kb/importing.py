@@ -423,18 +423,19 @@ def import_files(store: Store, paths: Iterable[str | Path], *, batch_size: int =
                 import_file(store, path, batch_size=batch_size, run_id=run_id, on_batch=on_batch,
                             on_problem=on_problem, processes=processes, result=results[-1], withdrawn=withdrawn)
     except BaseException as exc:  # Ctrl-C, a full disk, a bug: the run must not stay "running"
-        _finish(store, run_id, results, ended_by(exc), quietly=True)
+        _finish(store, run_id, results, ended_by(exc), cause=exc)
         raise
     errors = [r.named_error() for r in results if r.error]
     _finish(store, run_id, results, "; ".join(errors) or None)
     return results
 
 
-def _finish(store: Store, run_id: int, results: list[FileResult], error: str | None, quietly: bool = False) -> None:
-    """Record how the run ended; ``quietly`` when an error is already on its way out,
-    which a failure to record it (the same full disk) must not replace."""
+def _finish(store: Store, run_id: int, results: list[FileResult], error: str | None,
+            cause: BaseException | None = None) -> None:
+    """Record how the run ended; ``cause``: the error already on its way out, which a
+    failure to record it (the same full disk) must not replace."""
     total = SaveCounts()
     for result in results:
         total.add(result.counts)
     store.finish_run(run_id, outcome="failed" if error else "ok", counts=total,
-                     fetched=sum(r.records for r in results), error=error, quietly=quietly)
+                     fetched=sum(r.records for r in results), error=error, quietly=cause is not None, cause=cause)

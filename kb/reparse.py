@@ -98,7 +98,7 @@ def reparse(store: Store, *, pmids: list[str] | None = None, dry_run: bool = Fal
                 on_page(len(page))
     except BaseException as exc:  # Ctrl-C, a full disk, a bug: the run must not stay "running"
         if run_id is not None:
-            _finish(store, run_id, result, ended_by(exc))
+            _finish(store, run_id, result, ended_by(exc), exc)
         raise
     if run_id is not None:
         _finish(store, run_id, result, None)
@@ -174,9 +174,10 @@ def _record(stored: StoredRaw):
         return ParseProblem(SOURCE, where, f"cannot be read again: {err}")
 
 
-def _finish(store: Store, run_id: int, result: ReparseResult, error: str | None) -> None:
+def _finish(store: Store, run_id: int, result: ReparseResult, error: str | None,
+            cause: BaseException | None = None) -> None:
     """Record how the run ended (its pages counted themselves as they were committed); a
-    failure to record it does not replace the error on its way out."""
+    failure to record it does not replace the error on its way out (``cause``)."""
     counts = SaveCounts(revised=result.changed, unchanged=result.unchanged, problems=result.problems)
     store.finish_run(run_id, outcome="failed" if error else "ok", counts=counts, fetched=result.read,
-                     error=error, extra={"changed": dict(result.fields)}, quietly=error is not None)
+                     error=error, extra={"changed": dict(result.fields)}, quietly=error is not None, cause=cause)

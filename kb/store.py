@@ -142,9 +142,8 @@ BULK_CHECKPOINT = 10_000
 # Seconds a write waits for another process's transaction (an import batch, the index
 # build after a bulk load) before SQLite gives up with "database is locked".
 BUSY_TIMEOUT = 30.0
-# Seconds a run that is failing waits for the lock to record its end: the failure may be
-# that very lock, held by another process (the run is still called interrupted later:
-# Store._close_dead_runs).
+# Seconds a run that failed on another process's lock waits for that lock to record its
+# end (else the run is called interrupted later: Store._close_dead_runs).
 QUIET_WAIT = 2.0
 # What SQLite says to the loser of a race to create a database's tables (Store.ensure_shape).
 SHAPE_RACES = ("already exists", "database is locked")
@@ -188,11 +187,12 @@ def on_read_only_media(error: BaseException | None) -> bool:
     return isinstance(error, sqlite3.DatabaseError) and any(words in str(error) for words in READ_ONLY_MEDIA)
 
 
-def _locked_out(exc: BaseException) -> bool:
-    """Whether a write failed because another process held the database past BUSY_TIMEOUT."""
-    from kb.errors import locked  # kb.errors names this module's errors
+def _locked_out(exc: BaseException | None) -> bool:
+    """Whether a write failed because another process held the database past BUSY_TIMEOUT
+    (kb.errors.locked_out)."""
+    from kb.errors import locked_out  # kb.errors names this module's errors
 
-    return locked(exc)
+    return locked_out(exc)
 
 
 def _unwritable(path: Path) -> str | None:
@@ -747,12 +747,15 @@ class Store:
 
     def finish_run(self, run_id: int, *, outcome: str, counts: SaveCounts | None = None,
                    fetched: int | None = None, error: str | None = None, extra: dict | None = None,
-                   since: str | None = None, until: str | None = None, quietly: bool = False) -> None:
+                   since: str | None = None, until: str | None = None, quietly: bool = False,
+                   cause: BaseException | None = None) -> None:
         """Record how a run ended. ``counts`` and ``fetched`` fill in only what its batches
         did not count: each batch adds its own counts in its transaction (save_prepared),
         while the caller's tally misses a batch stopped between its COMMIT and its count.
         ``quietly`` when an error is already on its way out, which a failure to record it
-        (the same full disk) must not replace: that failure is logged, not raised."""
+        (the same full disk) must not replace: that failure is logged, not raised. ``cause``:
+        that error; where it is another process's lock, the end waits for the lock only
+        briefly (QUIET_WAIT), not the BUSY_TIMEOUT the lock has just outlasted."""
         update = {"finished": now_iso(), "outcome": outcome, "error": error}
         counted = counts.as_dict() if counts is not None else {}
         if fetched is not None:
@@ -766,7 +769,7 @@ class Store:
         assignments = [f"[{name}] = :{name}" for name in update]
         assignments += [f"[{name}] = coalesce([{name}], :{name})" for name in counted]
         try:
-            with self._waiting_at_most(QUIET_WAIT if quietly else None), self.transaction():
+            with self._waiting_at_most(QUIET_WAIT if _locked_out(cause) else None), self.transaction():
                 self.db.execute(f"update harvest_runs set {', '.join(assignments)} where id = :run_id",
                                 {**update, **counted, "run_id": run_id})
         except Exception as exc:  # noqa: BLE001

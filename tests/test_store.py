@@ -483,7 +483,8 @@ def test_a_run_failing_on_a_lock_another_process_holds_records_its_end_without_w
     other.execute("begin immediate")
     try:
         started = time.monotonic()
-        store.finish_run(run, outcome="failed", error="database is locked", quietly=True)
+        store.finish_run(run, outcome="failed", error="database is locked", quietly=True,
+                         cause=sqlite3.OperationalError("database is locked"))
         waited = time.monotonic() - started
     finally:
         other.rollback()
@@ -497,6 +498,26 @@ def test_a_run_failing_on_a_lock_another_process_holds_records_its_end_without_w
     assert store.db["harvest_runs"].get(run)["outcome"] == "failed"
 
 
+def test_a_run_failing_for_another_reason_waits_out_a_passing_lock_to_record_its_end(store, db_path, monkeypatch):
+    """Only a failure that was itself the lock shortens the wait: a harvest that failed on
+    "HTTP 500" while a build held the lock for a moment was left "running"."""
+    import kb.store
+
+    run = store.start_run(kind="harvest", query="cryoablation")
+    monkeypatch.setattr(kb.store, "QUIET_WAIT", 0.05)
+    other = sqlite3.connect(db_path, check_same_thread=False)
+    other.execute("begin immediate")
+    releases = threading.Timer(0.5, other.rollback)
+    releases.start()
+    try:
+        store.finish_run(run, outcome="failed", error="HTTP 500", quietly=True, cause=RuntimeError("HTTP 500"))
+    finally:
+        releases.join()
+        other.close()
+    assert (store.db["harvest_runs"].get(run)["outcome"], store.db["harvest_runs"].get(run)["error"]) == (
+        "failed", "HTTP 500")
+
+
 def test_a_bulk_load_locked_out_by_another_process_leaves_the_index_build_to_the_next_command(store, monkeypatch):
     """The build waited out the same lock a second time before the import could say why it failed."""
     from kb.store import SECONDARY_INDEXES
@@ -506,6 +527,12 @@ def test_a_bulk_load_locked_out_by_another_process_leaves_the_index_build_to_the
     with pytest.raises(sqlite3.OperationalError):
         with store.bulk_load(expected_records=5000):
             raise sqlite3.OperationalError("database is locked")
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C during SQLite's wait comes with the lock error
+        with store.bulk_load(expected_records=5000):
+            try:
+                raise sqlite3.OperationalError("database is locked")
+            except sqlite3.OperationalError:
+                raise KeyboardInterrupt
     assert built == []
     assert store.db.execute("pragma wal_autocheckpoint").fetchone()[0] == 1000
     monkeypatch.undo()
