@@ -104,12 +104,14 @@ def names_a_folder(text: str) -> bool:
 
 def _path(value, where: str) -> Path:
     """A file's path; one that names a folder is refused (names_a_folder), and so is a
-    blank one. Spaces around it are kept, as every other command keeps them in --db and
-    CRYOKB_DB: they are part of a file name, and refresh stripping them published
-    another file than the one import and stats read."""
+    blank one or one with spaces around it. Those spaces are a slip, not part of the name:
+    stripping them published another file than the one import and stats read (they keep
+    --db and CRYOKB_DB as written), and keeping them made a scheduled refresh start a new,
+    empty store beside the old one, without a word."""
     if isinstance(value, Path):
         return _home_expanded(value, where)
-    _text(value, where)  # a string, not blank
+    if _text(value, where) != value:
+        raise ConfigError(f"{where}: {value!r} has spaces around it; remove them")
     if names_a_folder(value):
         raise ConfigError(f"{where}: {value!r} ends with a slash or a dot, so it names a folder: give a file")
     return _home_expanded(Path(value), where)

@@ -1318,15 +1318,17 @@ def test_a_blank_cryokb_db_is_a_usage_error_naming_it_and_makes_no_file(runner, 
         assert list(Path(here).iterdir()) == []
 
 
-def test_spaces_around_a_db_name_are_part_of_it_for_every_command(runner, tmp_path, sample_xml):
-    """Only a blank name is refused: import, stats and refresh all read CRYOKB_DB=" kb.db" as that file."""
-    from kb.config import resolve_settings
+def test_spaces_around_a_db_name_are_part_of_it_or_refused_never_stripped(runner, tmp_path, sample_xml, monkeypatch):
+    """import and stats read CRYOKB_DB=" kb.db" as that file; refresh refuses it rather than
+    publish kb.db (it stripped the spaces) or start a store beside the one meant."""
+    from kb.config import ConfigError, resolve_settings
 
-    with runner.isolated_filesystem(temp_dir=tmp_path) as here:
-        assert runner.invoke(cli, ["import", str(sample_xml), "-q"], env={"CRYOKB_DB": " kb.db"}).exit_code == 0
-        assert [p.name for p in Path(here).iterdir() if p.suffix == ".db"] == [" kb.db"]
-        assert json.loads(runner.invoke(cli, ["stats", "--json"], env={"CRYOKB_DB": " kb.db"}).output)["articles"]
-        assert resolve_settings({}, env={"CRYOKB_DB": " kb.db"}, cwd=here).db == Path(here) / " kb.db"
+    monkeypatch.chdir(tmp_path)
+    assert runner.invoke(cli, ["import", str(sample_xml), "-q"], env={"CRYOKB_DB": " kb.db"}).exit_code == 0
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".db"] == [" kb.db"]
+    assert json.loads(runner.invoke(cli, ["stats", "--json"], env={"CRYOKB_DB": " kb.db"}).output)["articles"]
+    with pytest.raises(ConfigError, match="' kb.db' has spaces around it"):
+        resolve_settings({}, env={"CRYOKB_DB": " kb.db"}, cwd=tmp_path)
 
 
 def test_the_import_summary_counts_one_record_and_one_problem_in_the_singular(runner, tmp_path, sample_xml):

@@ -75,14 +75,17 @@ def test_a_database_path_ending_in_a_slash_or_a_dot_is_refused_as_a_folder(tmp_p
 
 
 @pytest.mark.parametrize("variable", ["CRYOKB_DB", "CRYOKB_LOG"])
-def test_a_blank_path_variable_is_refused_naming_it_and_spaces_around_a_name_are_kept(tmp_path, variable):
-    """Refresh stripped them, so CRYOKB_DB=" kb.db" was kb.db to it and " kb.db" to import and stats."""
+def test_a_blank_path_variable_or_one_with_spaces_around_it_is_refused_naming_it(tmp_path, variable):
+    """Refresh stripped the spaces, so CRYOKB_DB=" kb.db" was kb.db to it and " kb.db" to
+    import and stats; kept, a stray space in cryokb.toml started a new, empty store."""
     with pytest.raises(ConfigError, match=f"environment {variable}: expected a non-empty string, got ' '"):
         resolve_settings({}, env={variable: " "}, cwd=tmp_path)
     name = {"CRYOKB_DB": "db", "CRYOKB_LOG": "log"}[variable]
-    settings = resolve_settings({}, env={variable: " kb.db "}, cwd=tmp_path)
-    assert getattr(settings, name) == tmp_path / " kb.db "
-    assert getattr(resolve_settings({name: "  nightly.db"}, env={}, cwd=tmp_path), name) == tmp_path / "  nightly.db"
+    with pytest.raises(ConfigError, match=f"environment {variable}: ' kb.db ' has spaces around it"):
+        resolve_settings({}, env={variable: " kb.db "}, cwd=tmp_path)
+    with pytest.raises(ConfigError, match="'/srv/cryokb/kb.db ' has spaces around it; remove them"):
+        resolve_settings({name: "/srv/cryokb/kb.db "}, env={}, cwd=tmp_path)
+    assert getattr(resolve_settings({name: "nightly.db"}, env={}, cwd=tmp_path), name) == tmp_path / "nightly.db"
 
 
 def test_the_api_key_comes_from_the_environment_or_the_file_never_a_flag(folder):
