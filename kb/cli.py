@@ -233,10 +233,11 @@ def _usable_url(ctx, param, value):
 
 def _usable_email(ctx, param, value):
     """A contact address NCBI can write to, or a usage error naming --email or NCBI_EMAIL,
-    before any request sends it; none at all is only warned about (EutilsClient)."""
+    before any request sends it; none at all (an empty one too, as click takes an empty
+    NCBI_EMAIL: ``--email "$EMAIL"`` with it unset) is only warned about (EutilsClient)."""
     from ingest.eutils import email_problem
 
-    problem = email_problem(value) if value is not None else None
+    problem = email_problem(value) if value else None
     if problem:
         raise click.BadParameter(problem)
     return value

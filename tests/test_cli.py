@@ -757,6 +757,19 @@ def test_harvest_takes_plus_addressing_and_subdomains_in_the_contact_address(run
     assert sent == {address}
 
 
+def test_an_empty_email_flag_is_no_address_as_an_empty_variable_is(runner, tmp_path):
+    """`--email "$EMAIL"` with EMAIL unset: warned about and run, as NCBI_EMAIL="" is, not refused."""
+    from emulator import Emulator, synthetic_records
+
+    with Emulator(synthetic_records(3)) as emu:
+        flag = runner.invoke(cli, ["harvest", "--db", str(tmp_path / "a.db"), "--eutils-url", emu.url,
+                                   "--query", "cryoablation[tiab]", "--email", ""])
+        variable = runner.invoke(cli, ["harvest", "--db", str(tmp_path / "b.db"), "--eutils-url", emu.url,
+                                       "--query", "cryoablation[tiab]"], env={"NCBI_EMAIL": ""})
+    assert flag.exit_code == variable.exit_code == 0, flag.output
+    assert "no email address set" in flag.output
+
+
 def test_harvest_stopped_by_max_says_the_run_is_partial(runner, tmp_path):
     from emulator import Emulator, synthetic_records
 
