@@ -256,6 +256,8 @@ def _bind_hint(err: OSError) -> str:
     """What to change, by what the system refused: a port in use was the only hint, and it
     sent a user with a mistyped host looking for a server that was not there."""
     if isinstance(err, socket.gaierror):
+        if err.errno == socket.EAI_AGAIN:  # the resolver did not answer: the name may be right
+            return "the host name could not be looked up now: check --host and the network"
         return "no such host: check --host"
     if err.errno == errno.EADDRNOTAVAIL:
         return "not an address of this machine: check --host"

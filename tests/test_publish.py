@@ -882,6 +882,21 @@ def test_serve_on_a_host_it_cannot_listen_on_says_to_check_the_host_not_the_port
     assert "another server" not in result.output
 
 
+def test_a_host_lookup_that_fails_for_now_is_not_called_a_host_that_does_not_exist(monkeypatch):
+    import socket
+
+    from kb import publish
+
+    def resolver_down(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(publish.socket, "getaddrinfo", resolver_down)
+    with pytest.raises(publish.PublishError) as refused:
+        publish._bind("kb.radiology.example", 8001)
+    assert str(refused.value) == ("cannot serve on kb.radiology.example:8001: Temporary failure in name resolution "
+                                  "(the host name could not be looked up now: check --host and the network)")
+
+
 def test_the_knowledge_base_is_read_through_a_memory_map(demo):
     mapped = asyncio.run(demo.get_database("cryokb").execute("pragma mmap_size")).first()[0]
     assert mapped > 0
