@@ -417,7 +417,7 @@ def import_files(store: Store, paths: Iterable[str | Path], *, batch_size: int =
     results = []
     withdrawn: set[str] = set()
     try:
-        with store.bulk_load(expected_records(paths), while_indexing=_signals_held):
+        with store.bulk_load(expected_records(paths), while_indexing=_signals_held, run_id=run_id):
             for path in paths:
                 results.append(FileResult(path))  # counted batch by batch: an interrupted run still says what it stored
                 import_file(store, path, batch_size=batch_size, run_id=run_id, on_batch=on_batch,

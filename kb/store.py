@@ -518,7 +518,8 @@ class Store:
                 self.db[table].create_index(columns, if_not_exists=True)
 
     @contextmanager
-    def bulk_load(self, expected_records: int, while_indexing: Callable[[], ContextManager] = nullcontext):
+    def bulk_load(self, expected_records: int, while_indexing: Callable[[], ContextManager] = nullcontext,
+                  run_id: int | None = None):
         """Write a large import without the secondary indexes, then build them in one go.
 
         Each indexed row costs SQLite a B-tree insert per index as it is written; a
@@ -556,6 +557,9 @@ class Store:
         with self.transaction():
             for name in names:
                 self.db.execute(f"drop index if exists [{name}]")
+            if run_id is not None:  # what stats tells a live run that dropped them by (bulk_loading_run)
+                self.db.execute("update harvest_runs set details = json_set(coalesce(details, '{}'), "
+                                "'$.bulk_load', json('true')) where id = ?", [run_id])
         every = self.db.execute("pragma wal_autocheckpoint").fetchone()[0]
         self.db.execute(f"pragma wal_autocheckpoint = {BULK_CHECKPOINT}")
         locked_out = False
@@ -1049,15 +1053,15 @@ class Store:
         return missing
 
     def bulk_loading_run(self) -> dict | None:
-        """The import run still running in a live process on this host, which lacks the
-        indexes because its bulk load dropped them and builds them again at its end: read
-        without it, missing indexes were told as left by an import stopped half-way.
-        None where there is none (a run of another host's, whose process cannot be seen
-        from here, included)."""
+        """The run still running in a live process on this host whose bulk load dropped the
+        indexes (``run_id`` of bulk_load) and builds them again at its end: read without it,
+        missing indexes were told as left by an import stopped half-way. None where there is
+        none (a small import, which drops none, and a run of another host's, whose process
+        cannot be seen from here, included)."""
         if "harvest_runs" not in self.db.table_names():
             return None
-        for run in self.db.query("select * from harvest_runs where kind = 'import' and outcome = 'running' "
-                                 "order by id desc"):
+        for run in self.db.query("select * from harvest_runs where outcome = 'running' "
+                                 "and json_extract(details, '$.bulk_load') order by id desc"):
             process = _run_process(run)
             if process is not None and process.alive():
                 return run

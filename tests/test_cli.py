@@ -1207,7 +1207,7 @@ def test_stats_during_a_bulk_load_still_running_name_the_run_that_rebuilds_the_i
     assert runner.invoke(cli, ["import", str(sample_xml), "--db", str(db), "-q"]).exit_code == 0
     store = Store(db).ensure_shape()
     run = store.start_run(kind="import", source="pubmed21n1298.xml.gz")  # this process: alive
-    with store.bulk_load(expected_records=30000) as deferred:
+    with store.bulk_load(expected_records=30000, run_id=run) as deferred:
         assert deferred
         figures = runner.invoke(cli, ["stats", "--db", str(db)])
         _warn_of_missing_indexes(db)

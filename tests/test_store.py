@@ -753,23 +753,31 @@ def test_each_new_article_is_found_by_the_search_index_under_its_own_row(store):
     _integrity(store)
 
 
-def test_only_an_import_whose_process_lives_is_taken_for_a_bulk_load_in_progress(store):
-    """stats names that run as rebuilding the indexes; a harvest never drops them, and an
-    import killed outright still reads "running" until the next run closes it."""
+def test_only_a_bulk_load_whose_process_lives_is_taken_for_one_in_progress(store):
+    """stats names that run as rebuilding the indexes; a harvest or a small import never
+    drops them, and an import killed outright still reads "running" until the next run
+    closes it."""
     import subprocess
     import sys
 
     assert store.bulk_loading_run() is None
     store.start_run(kind="harvest", query="cryoablation[tiab]")
     assert store.bulk_loading_run() is None
+    small = store.start_run(kind="import", source="few.xml")
+    with store.bulk_load(expected_records=100, run_id=small) as deferred:
+        assert not deferred and store.bulk_loading_run() is None
     killed = store.start_run(kind="import", source="pubmed21n1298.xml.gz")
+    store.db["harvest_runs"].update(killed, {"details": json.dumps({
+        **json.loads(store.db["harvest_runs"].get(killed)["details"]), "bulk_load": True})})
     ended = subprocess.Popen([sys.executable, "-c", "pass"])
     ended.wait()
     details = json.loads(store.db["harvest_runs"].get(killed)["details"])
     store.db["harvest_runs"].update(killed, {"details": json.dumps({**details, "pid": ended.pid})})
     assert store.bulk_loading_run() is None
     loading = store.start_run(kind="import", source="pubmed21n1299.xml.gz")
-    assert store.bulk_loading_run()["id"] == loading
+    assert store.bulk_loading_run() is None
+    with store.bulk_load(expected_records=5000, run_id=loading) as deferred:
+        assert deferred and store.bulk_loading_run()["id"] == loading
 
 
 def test_a_bulk_load_builds_the_indexes_after_the_rows_however_it_ends(store):
