@@ -15,7 +15,7 @@ import signal
 import sqlite3
 import sys
 import tempfile
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 
 import click
@@ -617,23 +617,17 @@ def _replaced(path: Path):
     """A temporary path beside ``path`` to write, which takes its place once written whole:
     a failed or interrupted export leaves what was there before. A device or a pipe
     (/dev/stdout) is written as it is, and "-" is standard output."""
-    if str(path) == "-":  # written whole, then copied out, as to a device
+    to_stdout = str(path) == "-"
+    if to_stdout or path.exists() and (not path.is_file() or path.absolute().parts[1:2] in (("dev",), ("proc",))):
+        # "-", or /dev/stdout: a pipe, a terminal, or a file the shell opened, which opening
+        # it to write would empty (">>" appends): written whole, then copied out to it
         with tempfile.TemporaryDirectory(prefix="cryokb-") as folder:
-            temporary = Path(folder) / "output"
+            temporary = Path(folder) / ("output" if to_stdout else path.name)
             yield temporary
-            with open(temporary, "rb") as written:
-                stdout = click.get_binary_stream("stdout")
-                shutil.copyfileobj(written, stdout)
-                stdout.flush()
-        return
-    if path.exists() and (not path.is_file() or path.absolute().parts[1:2] in (("dev",), ("proc",))):
-        # /dev/stdout: a pipe, a terminal, or a file the shell opened, which opening it
-        # to write would empty (">>" appends): written whole, then appended to it
-        with tempfile.TemporaryDirectory(prefix="cryokb-") as folder:
-            temporary = Path(folder) / path.name
-            yield temporary
-            with open(temporary, "rb") as written, open(path, "ab") as device:
+            out = nullcontext(click.get_binary_stream("stdout")) if to_stdout else open(path, "ab")
+            with open(temporary, "rb") as written, out as device:
                 shutil.copyfileobj(written, device)
+                device.flush()
         return
     path = path.resolve()  # a symbolic link stays one: what it points to is replaced
     if not path.parent.is_dir():
