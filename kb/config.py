@@ -50,11 +50,7 @@ def _url(value, where: str) -> str:
     the same NCBI_EUTILS_URL was taken by one command and refused by the other."""
     from ingest.eutils import base_url_problem
 
-    _text(value, where)  # a string, not blank
-    problem = base_url_problem(value)
-    if problem:
-        raise ConfigError(f"{where}: {problem}")
-    return value
+    return _checked(value, where, base_url_problem)
 
 
 def _email(value, where: str) -> str:
@@ -63,8 +59,14 @@ def _email(value, where: str) -> str:
     --email refuses them, not stripped."""
     from ingest.eutils import email_problem
 
-    _text(value, where)  # a string, not blank
-    problem = email_problem(value)
+    return _checked(value, where, email_problem)
+
+
+def _checked(value, where: str, problem_of: Callable[[str], str | None]) -> str:
+    """A string, not blank, as written, or a ConfigError saying what ``problem_of`` finds
+    wrong with it (the same check the command's flag makes)."""
+    _text(value, where)
+    problem = problem_of(value)
     if problem:
         raise ConfigError(f"{where}: {problem}")
     return value
