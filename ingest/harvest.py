@@ -307,7 +307,7 @@ def harvest(client: EutilsClient, store, query: str, *, query_version: str | Non
         _fetch_windows(client, store, query, result, max_records, batch_size, progress)
     except BaseException as error:
         store.finish_run(result.run_id, outcome="failed", counts=result.counts, fetched=result.fetched,
-                         error=ended_by(error), extra=_details(result), quietly=True, cause=error)
+                         error=ended_by(error), extra=_details(result), cause=error)
         raise
     store.finish_run(result.run_id, outcome="partial" if result.truncated else "ok", counts=result.counts,
                      fetched=result.fetched, extra=_details(result))

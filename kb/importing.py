@@ -438,4 +438,4 @@ def _finish(store: Store, run_id: int, results: list[FileResult], error: str | N
     for result in results:
         total.add(result.counts)
     store.finish_run(run_id, outcome="failed" if error else "ok", counts=total,
-                     fetched=sum(r.records for r in results), error=error, quietly=cause is not None, cause=cause)
+                     fetched=sum(r.records for r in results), error=error, cause=cause)

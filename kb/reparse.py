@@ -180,4 +180,4 @@ def _finish(store: Store, run_id: int, result: ReparseResult, error: str | None,
     failure to record it does not replace the error on its way out (``cause``)."""
     counts = SaveCounts(revised=result.changed, unchanged=result.unchanged, problems=result.problems)
     store.finish_run(run_id, outcome="failed" if error else "ok", counts=counts, fetched=result.read,
-                     error=error, extra={"changed": dict(result.fields)}, quietly=error is not None, cause=cause)
+                     error=error, extra={"changed": dict(result.fields)}, cause=cause)

@@ -751,15 +751,15 @@ class Store:
 
     def finish_run(self, run_id: int, *, outcome: str, counts: SaveCounts | None = None,
                    fetched: int | None = None, error: str | None = None, extra: dict | None = None,
-                   since: str | None = None, until: str | None = None, quietly: bool = False,
+                   since: str | None = None, until: str | None = None,
                    cause: BaseException | None = None) -> None:
         """Record how a run ended. ``counts`` and ``fetched`` fill in only what its batches
         did not count: each batch adds its own counts in its transaction (save_prepared),
         while the caller's tally misses a batch stopped between its COMMIT and its count.
-        ``quietly`` when an error is already on its way out, which a failure to record it
-        (the same full disk) must not replace: that failure is logged, not raised. ``cause``:
-        that error; where it is another process's lock, the end waits for the lock only
-        briefly (QUIET_WAIT), not the BUSY_TIMEOUT the lock has just outlasted."""
+        ``cause``: the error already on its way out, which a failure to record the end (the
+        same full disk) must not replace: that failure is logged, not raised. Where the
+        cause is another process's lock, the end waits for the lock only briefly
+        (QUIET_WAIT), not the BUSY_TIMEOUT the lock has just outlasted."""
         update = {"finished": now_iso(), "outcome": outcome, "error": error}
         counted = counts.as_dict() if counts is not None else {}
         if fetched is not None:
@@ -777,7 +777,7 @@ class Store:
                 self.db.execute(f"update harvest_runs set {', '.join(assignments)} where id = :run_id",
                                 {**update, **counted, "run_id": run_id})
         except Exception as exc:  # noqa: BLE001
-            if not quietly:
+            if cause is None:
                 raise
             log.warning("could not record the end of run %d: %s", run_id, exc)
             log.debug("recording the end of run %d failed", run_id, exc_info=True)

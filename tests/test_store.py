@@ -468,7 +468,8 @@ def test_a_run_whose_end_cannot_be_recorded_quietly_leaves_the_error_on_its_way_
     monkeypatch.setattr(store, "transaction", full_disk)
     with pytest.raises(sqlite3.OperationalError):
         store.finish_run(run, outcome="ok")
-    store.finish_run(run, outcome="failed", error="the import's own error", quietly=True)
+    store.finish_run(run, outcome="failed", error="the import's own error",
+                     cause=RuntimeError("the import's own error"))
     assert f"could not record the end of run {run}" in caplog.text
 
 
@@ -483,7 +484,7 @@ def test_a_run_failing_on_a_lock_another_process_holds_records_its_end_without_w
     other.execute("begin immediate")
     try:
         started = time.monotonic()
-        store.finish_run(run, outcome="failed", error="database is locked", quietly=True,
+        store.finish_run(run, outcome="failed", error="database is locked",
                          cause=sqlite3.OperationalError("database is locked"))
         waited = time.monotonic() - started
     finally:
@@ -494,7 +495,7 @@ def test_a_run_failing_on_a_lock_another_process_holds_records_its_end_without_w
     assert f"could not record the end of run {run}: database is locked" in warning.getMessage()
     assert warning.exc_info is None
     assert store.db.execute("pragma busy_timeout").fetchone()[0] == BUSY_TIMEOUT * 1000
-    store.finish_run(run, outcome="failed", error="database is locked", quietly=True)
+    store.finish_run(run, outcome="failed", error="database is locked", cause=sqlite3.OperationalError("locked"))
     assert store.db["harvest_runs"].get(run)["outcome"] == "failed"
 
 
@@ -510,7 +511,7 @@ def test_a_run_failing_for_another_reason_waits_out_a_passing_lock_to_record_its
     releases = threading.Timer(0.5, other.rollback)
     releases.start()
     try:
-        store.finish_run(run, outcome="failed", error="HTTP 500", quietly=True, cause=RuntimeError("HTTP 500"))
+        store.finish_run(run, outcome="failed", error="HTTP 500", cause=RuntimeError("HTTP 500"))
     finally:
         releases.join()
         other.close()
