@@ -76,7 +76,8 @@ def _db_given(ctx, param, value: str | None) -> Path | None:
     Path, the current folder, which was told as ". is a directory", naming nothing the
     user typed) or ending in a slash or a dot (as a Path, the name without them: "kb/"
     made a file "kb"); and where it is only blank space, a file name no one means.
-    Spaces around a name are kept: they are part of a file name, as refresh takes them."""
+    Spaces around a name are kept, as part of the file name (refresh refuses them in its
+    settings rather than start a store beside the one meant: kb.config)."""
     if value is None:
         return None
     if value in ("", "."):
@@ -997,13 +998,13 @@ INDEXES_MISSING = ("queries go slowly without them; the next import, harvest, bu
 
 
 def _why_indexes_missing(store) -> str:
-    """What a store's missing indexes mean: dropped by the bulk load of an import still
-    running, which builds them at its end, or gone until the next command that writes."""
+    """What a store's missing indexes mean: dropped by the bulk load of a run still going
+    (an import), which builds them at its end, or gone until the next command that writes."""
     run = store.bulk_loading_run()
     if run is None:
         return INDEXES_MISSING
     pid = json.loads(run["details"])["pid"]
-    return (f"import run #{run['id']} (pid {pid}, started {run['started']}) is still loading and builds "
+    return (f"{run['kind']} run #{run['id']} (pid {pid}, started {run['started']}) is still loading and builds "
             "them at its end; queries go slowly until then")
 
 
