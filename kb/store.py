@@ -535,8 +535,8 @@ class Store:
         seconds): the copy waits mostly on the disk, which the writer then does not, and
         little is left to copy when the load ends (measured: an import of 100,000
         records 6-11% faster, three pairs of runs; one of 10,000 no longer waits a tenth
-        of its time for the copy at its end). The writer copies the log itself only past BULK_CHECKPOINT
-        pages rather than every 1,000, should that thread lag behind.
+        of its time for the copy at its end). The writer copies the log itself only past
+        BULK_CHECKPOINT pages rather than every 1,000, should that thread lag behind.
 
         ``while_indexing``: a context the build at the end runs in (kb.importing holds
         Ctrl-C and SIGTERM off until it is done: commands that only read, ``serve`` among
