@@ -268,7 +268,11 @@ def has_source(record: Article | ParseProblem) -> bool | None:
     that was not read, and for a book or chapter, which is not held to it."""
     if not isinstance(record, Article) or not record.raw or record.is_book:
         return None
-    return record.raw.startswith(b"SO  -") or b"\nSO  -" in record.raw
+    return _with_source_line(record.raw)
+
+
+def _with_source_line(raw: bytes) -> bool:
+    return raw.startswith(b"SO  -") or b"\nSO  -" in raw
 
 
 def _sourced(following: Article | ParseProblem | None) -> bool | None:
@@ -277,8 +281,7 @@ def _sourced(following: Article | ParseProblem | None) -> bool | None:
     a record cuts it in two, the rest (SO and all) a record without a PMID, and the part
     before it, with no SO and followed by no article, was stored as the record."""
     if isinstance(following, ParseProblem):
-        raw = following.raw or b""
-        return raw.startswith(b"SO  -") or b"\nSO  -" in raw or None
+        return _with_source_line(following.raw or b"") or None
     return has_source(following)
 
 
