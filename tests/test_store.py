@@ -905,25 +905,32 @@ def test_a_full_text_index_made_anew_holds_only_the_live_articles(store):
     assert found == ["Live marigold"]
 
 
+def _articles_in_the_file(db_path) -> int:
+    """What a reader of the database file alone (no write-ahead log) finds; -1 where it read
+    the file while a checkpoint was writing it ("malformed")."""
+    from kb.store import immutable_uri
+
+    conn = sqlite3.connect(immutable_uri(db_path), uri=True)
+    try:
+        return conn.execute("select count(*) from articles").fetchone()[0]
+    except sqlite3.DatabaseError:
+        return -1
+    finally:
+        conn.close()
+
+
 def test_the_log_is_copied_into_the_database_beside_the_block_that_runs_meanwhile(store, db_path):
     """A bulk load builds its indexes while another connection checkpoints (copies the
     write-ahead log into the database file): the copy is done when the block is."""
-    from kb.store import _checkpointing, immutable_uri
-
-    def in_the_file() -> int:  # what a reader of the database file alone (no log) finds
-        conn = sqlite3.connect(immutable_uri(db_path), uri=True)
-        try:
-            return conn.execute("select count(*) from articles").fetchone()[0]
-        finally:
-            conn.close()
+    from kb.store import _checkpointing
 
     store.db.execute("pragma wal_checkpoint(TRUNCATE)")
     store.db.execute("pragma wal_autocheckpoint = 0")
     store.save_records([make_article(pmid=str(90000001 + n)) for n in range(5)])
-    assert in_the_file() == 0
+    assert _articles_in_the_file(db_path) == 0
     with _checkpointing(store.db):
         store.db.execute("select count(*) from articles").fetchone()
-    assert in_the_file() == 5
+    assert _articles_in_the_file(db_path) == 5
     assert not [t for t in threading.enumerate() if t.name == "cryokb-checkpoint"]
 
 
@@ -931,25 +938,15 @@ def test_during_a_bulk_load_the_log_is_copied_into_the_database_as_it_grows(stor
     """The copy goes on beside the writes, rather than waiting for the end of the load
     (or for the writer to copy it itself, every BULK_CHECKPOINT pages)."""
     import kb.store
-    from kb.store import immutable_uri
-
-    def in_the_file() -> int:
-        conn = sqlite3.connect(immutable_uri(db_path), uri=True)
-        try:
-            return conn.execute("select count(*) from articles").fetchone()[0]
-        except sqlite3.DatabaseError:  # read while a copy was writing the file: "malformed"
-            return -1
-        finally:
-            conn.close()
 
     monkeypatch.setattr(kb.store, "BULK_CHECKPOINT_EVERY", 0.01)
     store.db.execute("pragma wal_checkpoint(TRUNCATE)")
     with store.bulk_load(expected_records=5000):
         store.save_records([make_article(pmid=str(90000001 + n)) for n in range(5)])
         deadline = time.monotonic() + 30
-        while in_the_file() < 5 and time.monotonic() < deadline:
+        while _articles_in_the_file(db_path) < 5 and time.monotonic() < deadline:
             time.sleep(0.01)
-        copied_during_the_load = in_the_file()
+        copied_during_the_load = _articles_in_the_file(db_path)
         assert [t for t in threading.enumerate() if t.name == "cryokb-checkpoint"]
     assert copied_during_the_load == 5
     assert not [t for t in threading.enumerate() if t.name == "cryokb-checkpoint"]
