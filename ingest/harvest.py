@@ -322,7 +322,7 @@ def harvest(client: EutilsClient, store, query: str, *, query_version: str | Non
 def resume_point(store, query: str, today: dt.date) -> dt.date | None:
     """Where an incremental run of ``query`` starts: a day before the end of what earlier
     successful runs covered without a gap, or None (everything) when none did."""
-    end = covered_until((run["since"], run["until"], run["finished"])
+    end = covered_until((run["since"], run["until"], run["started"])
                         for run in store.successful_runs("harvest", query) if _covers(run))
     return None if end is None else min(end - OVERLAP, today)
 
@@ -342,25 +342,27 @@ def _covers(run: dict) -> bool:
 
 
 def covered_until(windows) -> dt.date | None:
-    """The end of the stretch that successful runs' (since, until[, finished]) windows
+    """The end of the stretch that successful runs' (since, until[, started]) windows
     cover from the first record on, or None.
 
     A run extends the stretch only if it started inside it (an incremental run starts a
     day before its end) or had no lower bound: a later ``since`` leaves a gap, and if it
     counted, the next incremental run would start after records it never fetched. A run
     starting the day after the end extends it only if the end day was long over when the
-    run that reached it finished (an ``until`` in the past): a run up to today saw only
-    part of today. Long over: by the OVERLAP an incremental run allows for records
+    run that reached it started (an ``until`` in the past): a run up to today saw only
+    part of today. Started, not finished: a run searches first and then fetches, for hours
+    where NCBI keeps it waiting, and what entered after its searches it never saw. Long
+    over: by the OVERLAP an incremental run allows for records
     indexed late, counted from the end of the day in UTC, which is hours ahead of
-    PubMed's Eastern time (a run that finished at 01:00 UTC the next day finished in the
+    PubMed's Eastern time (a run that started at 01:00 UTC the next day started in the
     evening of the end day in Bethesda). Runs are taken by their ``since``, not in the
     order they ran: a run that fills a gap joins the stretch with the one beyond it.
     """
     runs = []
-    for since, until, *finished in windows:
+    for since, until, *started in windows:
         until_day = parse_date(until, "a stored run's until")
         if until_day is not None:
-            whole = bool(finished and finished[0]) and _utc_day(finished[0]) > until_day + OVERLAP
+            whole = bool(started and started[0]) and _utc_day(started[0]) > until_day + OVERLAP
             runs.append((parse_date(since, "a stored run's since"), until_day, whole))
     end, whole_end = None, False
     for since_day, until_day, whole in sorted(runs, key=lambda run: run[0] or dt.date.min):

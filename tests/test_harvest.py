@@ -353,7 +353,7 @@ def test_incremental_runs_continue_the_unbroken_stretch_of_earlier_runs():
     assert covered_until([(None, "2025/01/10"), ("2010/01/01", "2011/12/31")]) == day(2025, 1, 10)
     # a first run bounded below covers nothing from the start
     assert covered_until([("2020/01/01", "2025/01/10")]) is None
-    # a run from the day after the end goes on from it when the end day was over as that run finished
+    # a run from the day after the end goes on from it when the end day was over as the run reaching it started
     assert covered_until([(None, "2025/01/10", "2025-01-12T03:00:00+00:00"),
                           ("2025/01/11", "2025/01/20", "2025-01-20T09:00:00+00:00")]) == day(2025, 1, 20)
     # not when the end was the day it ran: records entered later that day would be skipped
@@ -366,6 +366,28 @@ def test_incremental_runs_continue_the_unbroken_stretch_of_earlier_runs():
     # a run that fills a gap later joins the stretch with the run beyond the gap
     assert covered_until([(None, "2025/01/10"), ("2025/01/30", "2025/02/10"),
                           ("2025/01/10", "2025/01/31")]) == day(2025, 2, 10)
+
+
+def test_a_run_has_seen_its_end_day_by_when_it_searched_not_by_when_it_finished(emu, client, store):
+    emu.records = synthetic_records(50, end=TODAY - dt.timedelta(days=1))
+    harvest(client, store, QUERY, today=TODAY)
+    # it searched in the evening of its end day, then fetched for three days (NCBI's waits)
+    _stamp_last_run(store, started=f"{TODAY}T20:00:00+00:00", finished=f"{TODAY + dt.timedelta(days=3)}T09:00:00+00:00")
+    late = synthetic_records(1, first_pmid=96000001, start=TODAY, end=TODAY)[0]  # entered after its searches
+    emu.records = emu.records + [late]
+    later = TODAY + dt.timedelta(days=3)
+    harvest(client, store, QUERY, since=(TODAY + dt.timedelta(days=1)).strftime("%Y/%m/%d"), today=later)
+    _stamp_last_run(store, started=f"{later}T10:00:00+00:00", finished=f"{later}T11:00:00+00:00")
+
+    harvest(client, store, QUERY, today=TODAY + dt.timedelta(days=10))
+
+    assert late.pmid in stored_pmids(store)
+
+
+def _stamp_last_run(store, **stamps) -> None:
+    """Give the last run the times it would have had (harvest stamps the real clock's)."""
+    last = store.db.execute("select max(id) from harvest_runs").fetchone()[0]
+    store.db["harvest_runs"].update(last, stamps)
 
 
 # -- faults --------------------------------------------------------------------------------
