@@ -121,6 +121,8 @@ def _iter_stream(stream: BinaryIO, name: str) -> Iterator[Article | ParseProblem
             undecodable = next((line for line in lines if isinstance(line, _Undecodable)), None)
             if undecodable is not None:
                 raise ValueError(undecodable.why)
+            if not lines[-1].endswith(("\n", "\r")):
+                raise ValueError(UNENDED)
             yield parse_record(lines)
         except ValueError as err:
             where = _where(lines, position)
@@ -129,6 +131,11 @@ def _iter_stream(stream: BinaryIO, name: str) -> Iterator[Article | ParseProblem
 
 
 BOM = "\ufeff"
+# A file's last record whose last line has no line end: cut inside that line (a download
+# that stopped), which may be its SO line, so that the SO check (unless_cut_short) passes.
+# PubMed's exports end every line, the last one too.
+UNENDED = ("the file ends inside this record's last line, with no line end after it (cut short?); "
+           "not stored")
 
 
 class _Undecodable(str):

@@ -229,6 +229,23 @@ def test_gzip_cut_short_drops_the_last_medline_record_it_cannot_vouch_for(tmp_pa
     assert [a.pmid for a in read] == [str(39000000 + i) for i in range(len(read))]
 
 
+@pytest.mark.parametrize("kept", [12, 40], ids=["a few bytes of it", "all but its end"])
+def test_a_medline_file_that_stops_inside_its_last_line_does_not_store_that_record(tmp_path, kept):
+    """A download cut inside the last record's SO line still has an SO line: only the
+    missing line end tells (PubMed's exports end with one)."""
+    records = many_copies(MEDLINE_FILE.read_bytes(), b"39990001", 3)
+    whole = b"\n".join(records)
+    path = tmp_path / "cut.nbib"
+    path.write_bytes(whole[: whole.rindex(b"SO  - ") + kept])
+
+    read = list(read_records(path))
+
+    assert [r.pmid for r in read if isinstance(r, Article)] == ["39000000", "39000001"]
+    (problem,) = [r for r in read if not isinstance(r, Article)]
+    assert problem.where == "PMID 39000002"
+    assert "ends inside this record's last line" in problem.message
+
+
 def test_unsafe_xml_is_refused_through_the_reader(tmp_path):
     path = copy_as(tmp_path, DATA / "xml" / "billion_laughs.xml", "laughs.gz", compress=True)
     with pytest.raises(UnsafeXMLError, match="laughs.gz"):
@@ -262,7 +279,7 @@ def test_a_single_record_download_cut_inside_is_not_stored(tmp_path):
     with, a copy that stopped in its abstract was stored over the whole article."""
     whole = MEDLINE_FILE.read_bytes()
     path = tmp_path / "pubmed-39990001.nbib"
-    path.write_bytes(whole[: whole.index(b"AB  - ") + 60])
+    path.write_bytes(whole[: whole.index(b"\n", whole.index(b"AB  - ")) + 1])  # at a line's end
     (problem,) = read_records(path)
     assert problem.where == "PMID 39990001" and "no SO line" in problem.message and "not stored" in problem.message
     path.write_bytes(whole)
