@@ -52,6 +52,13 @@ def sniff_format(head: bytes) -> str | None:
     return None
 
 
+def shown_name(path: str | os.PathLike) -> str:
+    """A file's name as text that can be printed and stored. A name that is not UTF-8 (a
+    Latin-1 one from an old archive) has its odd bytes written as \\xe9: Python holds them
+    as lone surrogates, which SQLite and the terminal refuse (a traceback, nothing imported)."""
+    return os.fsdecode(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _utf16_as_ascii(head: bytes) -> bytes:
     """The ASCII of UTF-16 text (BOM first), enough to tell its format; anything else is dropped."""
     return head[2:].decode("utf-16-le" if head[:2] == b"\xff\xfe" else "utf-16-be", "ignore").encode(
@@ -63,7 +70,7 @@ def read_records(path: str | os.PathLike, *, flat: bool = False) -> Iterator[Art
 
     ``flat``: articles of an XML file as ingest.pubmed_xml.iter_records gives them with ``flat``.
     """
-    name = os.fspath(path)
+    name = shown_name(path)
     try:
         raw = open(path, "rb")
     except OSError as err:

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from ingest.model import ParseProblem, ended_by
-from ingest.readers import ReadError, read_records
+from ingest.readers import ReadError, read_records, shown_name
 from kb.errors import USER_ERRORS
 from kb.store import PreparedBatch, ReadBatch, SaveCounts, Store, prepare_batch, read_batch
 
@@ -154,7 +154,7 @@ def import_file(store: Store, path: str | Path, *, batch_size: int = DEFAULT_BAT
     are committed, so that a caller still has the counts when the import is cut short.
     ``withdrawn``: the PMIDs the run deleted so far (Store.save_prepared), shared by its files.
     """
-    result = result or FileResult(str(path))
+    result = result or FileResult(shown_name(path))
     if processes is None:
         processes = ("fork" in multiprocessing.get_all_start_methods()
                      and not multiprocessing.current_process().daemon)
@@ -303,9 +303,9 @@ def _forked_batches(path, batch_size: int) -> Iterator[tuple[PreparedBatch, bool
             except (EOFError, OSError):  # OSError: the pipe closed inside a message
                 reader.join(5)
                 if reader.exitcode is not None and reader.exitcode < 0:
-                    raise ReaderKilled(f"{path}: the reader process was killed (signal {-reader.exitcode}); "
-                                       "the batches read before it are stored") from None
-                raise ReaderError(f"{path}: the reader process stopped without a word "
+                    # what was stored before it the caller says (FileResult.records)
+                    raise ReaderKilled(f"{shown_name(path)}: the reader process was killed (signal {-reader.exitcode})") from None
+                raise ReaderError(f"{shown_name(path)}: the reader process stopped without a word "
                                   f"(exit code {reader.exitcode})") from None
             if message[:1] in (b"B", b"E"):
                 yield _decode_batch(memoryview(message)[1:]), message[:1] == b"E"  # a view: no copy
@@ -315,7 +315,7 @@ def _forked_batches(path, batch_size: int) -> Iterator[tuple[PreparedBatch, bool
             if kind == "error":
                 raise payload
             if kind == "crash":
-                raise ReaderError(f"{path}: the reader process failed:\n{payload}")
+                raise ReaderError(f"{shown_name(path)}: the reader process failed:\n{payload}")
             return
     finally:
         receiver.close()  # a reader still sending gets a broken pipe and ends
@@ -413,13 +413,13 @@ def import_files(store: Store, paths: Iterable[str | Path], *, batch_size: int =
                  on_batch=None, on_problem=None, processes: bool | None = None) -> list[FileResult]:
     """Import several files as one run, recorded in harvest_runs (kind 'import')."""
     paths = [str(p) for p in paths]
-    run_id = store.start_run(kind="import", source=", ".join(paths))
+    run_id = store.start_run(kind="import", source=", ".join(map(shown_name, paths)))
     results = []
     withdrawn: set[str] = set()
     try:
         with store.bulk_load(expected_records(paths), while_indexing=_signals_held, run_id=run_id):
             for path in paths:
-                results.append(FileResult(path))  # counted batch by batch: an interrupted run still says what it stored
+                results.append(FileResult(shown_name(path)))  # counted batch by batch: an interrupted run still says what it stored
                 import_file(store, path, batch_size=batch_size, run_id=run_id, on_batch=on_batch,
                             on_problem=on_problem, processes=processes, result=results[-1], withdrawn=withdrawn)
     except BaseException as exc:  # Ctrl-C, a full disk, a bug: the run must not stay "running"

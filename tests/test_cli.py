@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import os
 import re
 import shutil
 import sqlite3
@@ -242,6 +243,24 @@ def test_the_command_says_a_skipped_record_and_a_broken_file_once_each(tmp_path)
     assert len([line for line in lines if "Premature end of data" in line]) == 1, lines
 
 
+def test_a_file_whose_name_is_not_utf8_is_imported_and_named_with_its_odd_byte_escaped(runner, tmp_path,
+                                                                                      sample_xml):
+    """A Latin-1 name from an old archive: SQLite refused the run's source (a traceback,
+    nothing imported, the good file beside it neither)."""
+    odd = tmp_path / os.fsdecode(b"caf\xe9.xml")
+    odd.write_bytes(sample_xml.read_bytes().replace(b"</PubmedArticleSet>", b"<oops"))  # and cut short
+    db = tmp_path / "kb.db"
+
+    result = runner.invoke(cli, ["import", "--db", str(db), str(sample_xml), str(odd)])
+
+    assert result.exit_code == 1, result.output
+    assert f"{tmp_path}/caf\\xe9.xml: " in result.output.splitlines()[-1]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("select count(*) from articles").fetchone()[0] > 0
+        (source,) = conn.execute("select source from harvest_runs").fetchone()
+    assert source == f"{sample_xml}, {tmp_path}/caf\\xe9.xml"
+
+
 def test_an_import_error_names_the_file_once(runner, tmp_path, sample_xml):
     broken = tmp_path / "broken.xml.gz"
     broken.write_bytes(gzip.compress(sample_xml.read_bytes())[:-200])
@@ -414,7 +433,7 @@ def test_a_bug_in_the_reader_process_is_raised_with_its_traceback(tmp_path, samp
         import_file(store, sample_xml, processes=True)
 
 
-def test_a_reader_process_killed_by_a_signal_is_one_line_and_keeps_the_batches_before(tmp_path, sample_xml,
+def test_a_reader_process_killed_by_a_signal_is_one_line_and_keeps_the_batches_before(runner, tmp_path, sample_xml,
                                                                                       monkeypatch):
     import os
     import signal
@@ -433,8 +452,13 @@ def test_a_reader_process_killed_by_a_signal_is_one_line_and_keeps_the_batches_b
     monkeypatch.setattr(kb.importing, "read_pieces", killed_after_the_first_batch)
     store = Store(tmp_path / "kb.db").ensure_shape()
     result = import_file(store, sample_xml, batch_size=2, processes=True)
-    assert result.error == f"{sample_xml}: the reader process was killed (signal 9); the batches read before it are stored"
+    assert result.error == f"{sample_xml}: the reader process was killed (signal 9)"
     assert store.db["articles"].count == 2
+
+    said = runner.invoke(cli, ["import", "--db", str(tmp_path / "other.db"), "--batch-size", "2", str(sample_xml)])
+    assert said.exit_code == 1
+    assert said.output.splitlines()[-1] == (f"Error: {sample_xml}: the reader process was killed (signal 9) "
+                                            "(the 2 records read before it were stored)")
 
 
 @pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
@@ -462,8 +486,7 @@ def test_a_reader_process_stopped_alone_by_ctrl_c_or_sigterm_is_one_line_not_a_c
     store = Store(tmp_path / "kb.db").ensure_shape()
     result = import_file(store, sample_xml, batch_size=2, processes=True)
     number = getattr(signal, signum).value
-    assert result.error == (f"{sample_xml}: the reader process was killed (signal {number}); "
-                            "the batches read before it are stored")
+    assert result.error == f"{sample_xml}: the reader process was killed (signal {number})"
     assert store.db["articles"].count == 2
 
 
