@@ -632,7 +632,9 @@ def _replaced(path: Path):
         return
     path = path.resolve()  # a symbolic link stays one: what it points to is replaced
     if not path.parent.is_dir():
-        raise click.BadParameter(f"{path.parent}: no such folder", param_hint="--output")
+        from kb.store import no_folder
+
+        raise click.BadParameter(f"{path.parent}: {no_folder(path.parent)}", param_hint="--output")
     temporary = path.with_name(f".{os.getpid()}.tmp.{path.name}")  # its extension kept: it can choose the format
     try:
         yield temporary

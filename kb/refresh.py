@@ -45,7 +45,7 @@ from ingest.model import ended_by
 from kb.config import Settings
 from kb.lock import RefreshLock
 from kb.progress import counted
-from kb.store import Store, now_iso
+from kb.store import Store, no_folder, now_iso
 
 log = logging.getLogger("cryokb.refresh")
 
@@ -252,7 +252,7 @@ def check_published(db_path: Path) -> None:
     another program's database (it must be ours before a copy of it is made), or one a
     later cryokb made. A dry run says so too, rather than plan a run that would fail."""
     if not db_path.parent.is_dir():
-        raise RefreshError(f"{db_path.parent}: no such folder for the database")
+        raise RefreshError(f"{db_path.parent}: {no_folder(db_path.parent)} for the database")
     if db_path.exists():
         published = Store.reading(db_path)
         try:

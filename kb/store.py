@@ -195,6 +195,11 @@ def _locked_out(exc: BaseException | None) -> bool:
     return locked_out(exc)
 
 
+def no_folder(folder: Path) -> str:
+    """Why ``folder`` cannot hold a file (``is_dir()`` is False): missing, or a file itself."""
+    return "a file, not a folder" if folder.exists() else "no such folder"
+
+
 def _unwritable(path: Path) -> str | None:
     """Why a database at ``path`` cannot be written, where the system tells: SQLite says
     only that it is "unable to open database file"."""
@@ -249,7 +254,7 @@ class Store:
             if path.exists() and path.is_dir():
                 raise StoreError(f"{path} is a directory, not a database file")
             if not path.parent.is_dir():  # SQLite says only "unable to open database file"
-                raise StoreError(f"cannot open database {path}: {path.parent}: no such folder")
+                raise StoreError(f"cannot open database {path}: {path.parent}: {no_folder(path.parent)}")
             try:
                 # One writer thread may use the connection (kb.importing), never two at once.
                 self.db = sqlite_utils.Database(sqlite3.connect(str(path), check_same_thread=False,

@@ -979,6 +979,9 @@ def test_an_export_keeps_who_may_read_the_file_it_replaces_and_names_a_missing_f
     nowhere = tmp_path / "no-such-folder" / "concepts.graphml"
     result = runner.invoke(cli, ["graph", "--db", str(db), "-o", str(nowhere)])
     assert result.exit_code == 2 and f"{nowhere.parent}: no such folder" in result.output and ".tmp." not in result.output
+    (tmp_path / "a-file").write_text("not a folder")
+    result = runner.invoke(cli, ["graph", "--db", str(db), "-o", str(tmp_path / "a-file" / "concepts.graphml")])
+    assert result.exit_code == 2 and f"{tmp_path / 'a-file'}: a file, not a folder" in result.output
 
 
 def test_extract_writes_to_a_named_pipe_without_waiting_on_it(tmp_path, sample_xml):
@@ -1321,13 +1324,17 @@ def test_a_file_of_an_unreadable_record_and_a_deletion_is_read_whether_or_not_th
 
 
 @pytest.mark.parametrize("command", [["import", "FILE"], ["demo", "--no-serve"]])
-def test_a_db_in_a_folder_that_does_not_exist_says_so(runner, tmp_path, sample_xml, command):
+@pytest.mark.parametrize("folder, said", [("missing", "no such folder"), ("a file", "a file, not a folder")])
+def test_a_db_in_a_folder_that_does_not_exist_says_so(runner, tmp_path, sample_xml, command, folder, said):
     """SQLite says only "unable to open database file"; refresh already named the folder."""
-    db = tmp_path / "no-such-folder" / "kb.db"
+    parent = tmp_path / "notes"
+    if folder == "a file":
+        parent.write_text("not a folder")
+    db = parent / "kb.db"
     args = [str(sample_xml) if arg == "FILE" else arg for arg in command]
     result = runner.invoke(cli, [*args, "--db", str(db), "-q"])
     assert result.exit_code == 1
-    assert f"{tmp_path / 'no-such-folder'}: no such folder" in result.output and "unable to open" not in result.output
+    assert f"{parent}: {said}" in result.output and "unable to open" not in result.output
 
 
 def test_a_bad_db_is_blamed_on_the_environment_variable_only_when_it_came_from_there(runner, tmp_path):

@@ -232,6 +232,9 @@ def test_a_database_in_a_folder_that_does_not_exist_is_refused_before_any_reques
     missing = tmp_path / "no-such-folder" / "kb.db"
     result = refresh(config, "--db", str(missing), *dry)
     assert result.exit_code == 1 and f"{missing.parent}: no such folder for the database" in result.output
+    (tmp_path / "a-file").write_text("not a folder")
+    result = refresh(config, "--db", str(tmp_path / "a-file" / "kb.db"), *dry)
+    assert result.exit_code == 1 and f"{tmp_path / 'a-file'}: a file, not a folder for the database" in result.output
     assert not emu.requests
 
 
