@@ -304,7 +304,8 @@ def _forked_batches(path, batch_size: int) -> Iterator[tuple[PreparedBatch, bool
                 reader.join(5)
                 if reader.exitcode is not None and reader.exitcode < 0:
                     # what was stored before it the caller says (FileResult.records)
-                    raise ReaderKilled(f"{shown_name(path)}: the reader process was killed (signal {-reader.exitcode})") from None
+                    raise ReaderKilled(f"{shown_name(path)}: the reader process was killed "
+                                       f"(signal {-reader.exitcode})") from None
                 raise ReaderError(f"{shown_name(path)}: the reader process stopped without a word "
                                   f"(exit code {reader.exitcode})") from None
             if message[:1] in (b"B", b"E"):
@@ -419,7 +420,8 @@ def import_files(store: Store, paths: Iterable[str | Path], *, batch_size: int =
     try:
         with store.bulk_load(expected_records(paths), while_indexing=_signals_held, run_id=run_id):
             for path in paths:
-                results.append(FileResult(shown_name(path)))  # counted batch by batch: an interrupted run still says what it stored
+                # counted batch by batch: an interrupted run still says what it stored
+                results.append(FileResult(shown_name(path)))
                 import_file(store, path, batch_size=batch_size, run_id=run_id, on_batch=on_batch,
                             on_problem=on_problem, processes=processes, result=results[-1], withdrawn=withdrawn)
     except BaseException as exc:  # Ctrl-C, a full disk, a bug: the run must not stay "running"
