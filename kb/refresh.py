@@ -183,6 +183,21 @@ def check_query(store: Store, query: str, query_version: str | None, full: bool)
         "rerun with --full to harvest everything it matches")
 
 
+def _check_published_query(published: Path, query: str, query_version: str | None, full: bool) -> None:
+    """check_query against the published file, before a staging copy of it is made: a run
+    refused there left a copy of the whole database behind, which the next run resumed as
+    an interrupted run's work. Where a staging copy is left already, it decides (the run
+    that left it may carry on as --full: _carry_on), in _run_phases."""
+    if full or not published.exists() or staging_path(published).exists():
+        return
+    reading = Store.reading(published)
+    try:
+        if reading.db["harvest_runs"].exists():
+            check_query(reading, query, query_version, full)
+    finally:
+        reading.db.conn.close()
+
+
 def _last_refresh(store: Store) -> dict | None:
     """The last successful refresh run, or None (none yet, or a store older than refresh_runs)."""
     if not store.db["refresh_runs"].exists():
@@ -787,6 +802,7 @@ def refresh(settings: Settings, *, full: bool = False, reextract: bool = False, 
     store = result = None
     try:
         query, query_version = resolve_query(settings.query)
+        _check_published_query(published, query, query_version, full)
         store, resumed = prepare_staging(published)
         ensure_runs_table(store)
         closed = close_interrupted_runs(store, published)

@@ -1014,14 +1014,27 @@ def test_a_changed_query_is_refused_without_full(config, emu, tmp_path):
     assert "the query changed since the last successful refresh" in refused.stderr
     assert "now 'cryoablation AND chordoma')" in refused.stderr and "--full" in refused.stderr
     assert digest(db) == before
-    assert query(tmp_path / "kb.db.staging", "select outcome, error from refresh_runs order by id desc limit 1"
-                 )[0][0] == "failed"  # recorded, as any run: the copy it leaves is resumed as a failed run's
+    assert not (tmp_path / "kb.db.staging").exists()  # refused before a copy of the database was made
     emu.requests.clear()
     summary = refresh_json(config, "--query", "cryoablation AND chordoma", "--full")
     assert summary["fetched"] == 20 and summary["new"] == 0
     assert len(emu.requests_to("efetch")) == 4
     assert query(db, "select query from harvest_runs order by id desc limit 1") == [("cryoablation AND chordoma",)]
     assert refresh(config, "--query", "cryoablation AND chordoma").exit_code == 0
+
+
+def test_a_changed_query_after_a_failed_run_is_refused_and_recorded_in_the_copy_it_left(config, emu, tmp_path):
+    refresh_json(config)
+    emu.inject("efetch", Fault.http(500), times=None)
+    emu.records = later_records()
+    assert refresh(config).exit_code == 1
+    staging = tmp_path / "kb.db.staging"
+    assert staging.exists()
+
+    refused = refresh(config, "--query", "cryoablation AND chordoma")
+
+    assert refused.exit_code == 1 and "the query changed since the last successful refresh" in refused.stderr
+    assert query(staging, "select outcome from refresh_runs order by id desc limit 1") == [("failed",)]
 
 
 def test_a_one_off_harvest_of_another_query_leaves_the_refreshes_query_alone(config, emu, tmp_path):
