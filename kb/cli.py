@@ -805,7 +805,7 @@ def reparse(db_path, pmids, dry_run, quiet, verbose):
     store = open_store(db_path, existing=True, reading=dry_run)  # a dry run works on read-only media too
     unknown = store.unknown_pmids(pmids) if pmids else []
     if unknown:
-        raise click.ClickException(f"{db_path} has no record of PMID {', '.join(unknown)}")
+        raise click.ClickException(f"{db_path} has no record of PMID{'s' * (len(unknown) > 1)} {', '.join(unknown)}")
     shown = []
     with progressbar(desc="reparse", total=len(set(pmids)) or store.db["raw_records"].count, quiet=quiet) as bar:
         try:

@@ -242,6 +242,8 @@ def test_the_command_refuses_what_it_cannot_do(tampered, tmp_path):
     unknown = CliRunner().invoke(cli, ["reparse", "--db", path, "--pmid", "39990101", "--pmid", "12345"])
     assert unknown.exit_code == 1 and "no record of PMID 12345" in unknown.output
     assert "Traceback" not in unknown.output
+    two = CliRunner().invoke(cli, ["reparse", "--db", path, "--pmid", "54321", "--pmid", "12345"])
+    assert two.exit_code == 1 and "no record of PMIDs 12345, 54321" in two.output
     odd = CliRunner().invoke(cli, ["reparse", "--db", path, "--pmid", "PMC123"])
     assert odd.exit_code == 2 and "'PMC123' is not a PMID" in odd.output
     missing = CliRunner().invoke(cli, ["reparse", "--db", str(tmp_path / "none.db")])
