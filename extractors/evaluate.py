@@ -120,7 +120,7 @@ def score(gold_records: list[dict], predicted: dict[str, dict]) -> Report:
         pmid = str(gold["pmid"])
         pred = predicted.get(pmid)
         if pred is None:
-            raise GoldFileError(f"no prediction for gold PMID {pmid}")
+            raise GoldFileError(f"gold PMID {pmid} has no article to compare with")
         report.articles += 1
         report.prf["relevant"].add(Counter({"y": 1} if gold["relevant"] else {}),
                                    Counter({"y": 1} if pred.get("relevant") else {}))

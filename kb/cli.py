@@ -716,7 +716,7 @@ def evaluate(gold, article_files, as_json, show_errors):
     try:
         report = score(gold_records, predicted)
     except GoldFileError as exc:
-        raise click.ClickException(f"{exc} (in {', '.join(map(str, sources))})") from exc
+        raise click.ClickException(f"{exc}: it is not among the articles of {', '.join(map(str, sources))}") from exc
     if as_json:
         click.echo(json.dumps({"articles": report.articles, "scores": report.rows(),
                                "errors": report.errors if show_errors else None}, indent=2, default=str))

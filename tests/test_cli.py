@@ -893,6 +893,15 @@ def test_evaluate_refuses_an_empty_gold_file_rather_than_score_it_perfect(runner
     assert f"no gold records in {gold}" in result.output
 
 
+def test_evaluate_names_a_gold_pmid_missing_from_the_articles_given(runner, tmp_path, sample_xml):
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text(json.dumps({"pmid": "92000001", "relevant": True}) + "\n")
+    result = runner.invoke(cli, ["evaluate", str(gold), "--articles", str(sample_xml)])
+    assert result.exit_code == 1
+    assert result.output.strip() == (f"Error: gold PMID 92000001 has no article to compare with: it is not among "
+                                     f"the articles of {sample_xml}")
+
+
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
 def test_extract_to_a_full_disk_is_a_one_line_error(runner, sample_xml):
     result = runner.invoke(cli, ["extract", str(sample_xml), "-o", "/dev/full", "-q"])

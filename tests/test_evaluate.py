@@ -59,7 +59,7 @@ def test_numeric_facts_need_the_same_numbers_measure_and_grade():
 
 
 def test_a_missing_prediction_is_an_error_not_a_zero():
-    with pytest.raises(GoldFileError, match="no prediction for gold PMID 7"):
+    with pytest.raises(GoldFileError, match="gold PMID 7 has no article to compare with"):
         score([record("7")], {})
 
 
