@@ -71,7 +71,9 @@ _PMID_PATHS = ("MedlineCitation/PMID", "BookDocument/PMID", "PMID")
 # In the bytes of a record that does not parse: its PMID, where a reader looks first;
 # libxml2's safety limits.
 _ANOTHER_DOCUMENT = re.compile(rb"\s*(?:<\?xml\b|<!DOCTYPE\b|<PubmedArticleSet\b|<PubmedBookArticleSet\b|<MedlineCitationSet\b)")
-_RAW_PMID = re.compile(rb"<PMID(?:\s[^>]*)?>\s*(\d+)\s*</PMID")
+# A record's own PMID is the first child of its citation; the PMIDs after it are the
+# articles it links to (CommentsCorrections), which must not name it.
+_RAW_PMID = re.compile(rb"<(?:MedlineCitation|BookDocument)(?:\s[^>]*)?>\s*<PMID(?:\s[^>]*)?>\s*(\d+)\s*</PMID")
 _LIMIT = re.compile(r"Excessive depth|Resource limit exceeded|XML_PARSE_HUGE|[Hh]uge")
 
 Record = Article | Deletion | ParseProblem
@@ -112,6 +114,11 @@ def _iter_stream(stream: BinaryIO, name: str, flat: bool) -> Iterator[Record | t
     codec = transcoding.codec_of(head)
     if codec is not None:  # a Latin-1 or UTF-16 file, say: cut as UTF-8 like any other
         head, stream = transcoding.as_utf8(head, stream, codec, name)
+    while slicing.root_tag_unfinished(head) and len(head) < safexml.PROLOG_LIMIT:
+        more = stream.read(slicing.BLOCK)
+        if not more:
+            break
+        head += more
     start = slicing.record_start(head)
     if start is not None and start[0] in RECORD_SETS:
         yield from _iter_slices(head, stream, name, *start, flat=flat)
@@ -361,10 +368,15 @@ def _where(elem: etree._Element, position: int) -> str:
     """'PMID 123' when the record has a readable PMID, else 'record N'."""
     pmid = None
     for path in _PMID_PATHS:
-        pmid = elem.findtext(path)
+        pmid = _text_of(elem.find(path))
         if pmid is not None:
             break
     return _named(pmid and canonical_pmid(pmid), position)
+
+
+def _text_of(elem: etree._Element | None) -> str | None:
+    """All of an element's text, as the walks read a PMID (a comment inside it split .text)."""
+    return None if elem is None else "".join(elem.itertext())
 
 
 def _named(pmid: str | None, position: int) -> str:
@@ -457,7 +469,8 @@ def _two_records(elem: etree._Element) -> RecordError:
     """Two citations (or two PubmedData) in one PubmedArticle: one record's end tag and the
     next one's start tag lost, which leaves a document that parses. Read, the second
     citation's PMID took the first's data and the first record was lost without a word."""
-    pmids = ", ".join(filter(None, (canonical_pmid(c.findtext("PMID") or "") for c in elem.iterfind("MedlineCitation"))))
+    pmids = ", ".join(filter(None, (canonical_pmid(_text_of(c.find("PMID")) or "")
+                                    for c in elem.iterfind("MedlineCitation"))))
     return RecordError(f"PubmedArticle holds two records{f' (PMIDs {pmids})' if pmids else ''}: the end tag of one "
                        "and the start tag of the next lost?; neither read")
 

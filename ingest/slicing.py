@@ -86,10 +86,19 @@ def record_start(head: bytes) -> tuple[str, int] | None:
     if start < 0 or b"<!ATTLIST" in head[:start]:
         return None  # attribute defaults declared in the DOCTYPE: a record cut out would lose them
     tag = _ROOT_TAG.match(head, start)
-    end = head.find(b">", start)
-    if tag is None or end < 0 or head[end - 1 : end] == b"/" or b"xmlns" in head[start:end]:
+    whole = _START_TAG.match(head, start)  # past any ">" inside a quoted attribute value
+    end = whole.end() if whole else -1
+    if tag is None or end < 0 or head[end - 2 : end] == b"/>" or b"xmlns" in head[start:end]:
         return None
-    return tag.group(1).decode("ascii"), end + 1
+    return tag.group(1).decode("ascii"), end
+
+
+def root_tag_unfinished(head: bytes) -> bool:
+    """Whether ``head`` stops inside the root element's start tag, which record_start needs
+    whole: a prolog that ends near the block the head was read in (safexml.read_head stops
+    at the root's "<") sent the file to iterparse, where one malformed record ends it."""
+    start = safexml.root_start(head.decode("latin-1"))
+    return start >= 0 and _START_TAG.match(head, start) is None
 
 
 def iter_pieces(head: bytes, stream: BinaryIO, root: str, offset: int) -> Iterator[Piece | Unfinished]:

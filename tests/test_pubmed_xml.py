@@ -392,6 +392,44 @@ def test_a_pmid_is_all_of_its_text_and_ascii_digits_only(pmid, shown):
         assert isinstance(record, ParseProblem) and repr(shown) in record.message
 
 
+def three_records(root: bytes = b"<PubmedArticleSet>", prolog: bytes = b"") -> bytes:
+    """Two good records around one that does not parse (an unescaped "&")."""
+    body = lambda pmid, title=b"A synthetic record": one_record(pmid, title)[len(b"<PubmedArticleSet>"):-len(  # noqa: E731
+        b"</PubmedArticleSet>")]
+    return (prolog + root + body(b"<PMID>1</PMID>") + body(b"<PMID>2</PMID>", b"Salt & pepper")
+            + body(b"<PMID>3</PMID>") + b"</PubmedArticleSet>")
+
+
+@pytest.mark.parametrize("prolog, root", [
+    (b"<!--" + b" " * (65531 - 7) + b"-->", b"<PubmedArticleSet>"),  # its "<" at byte 65,531 of the first 65,536
+    (b"", b'<PubmedArticleSet note="a>b" tail="]]>">'),
+], ids=["the root's start tag past the first 64 KiB read", "a '>' in a quoted value of the root's start tag"])
+def test_a_record_that_does_not_parse_is_skipped_whatever_the_root_start_tag_looks_like(prolog, root):
+    """Both documents were read with iterparse, where the bad record ended the file (the
+    first), or refused whole as not well-formed (the second: its tag cut at the first ">")."""
+    records = list(iter_records(io.BytesIO(three_records(root, prolog)), "odd-root.xml"))
+    assert [r.pmid if isinstance(r, Article) else r.where for r in records] == ["1", "PMID 2", "3"]
+
+
+@pytest.mark.parametrize("linked", [True, False], ids=["a record linking to another", "no links"])
+def test_a_record_that_does_not_parse_is_named_by_its_own_pmid_never_by_one_it_links_to(linked):
+    """Its own PMID split by a comment, the first PMID written in it was a linked article's,
+    which then named it (and a harvest took that article as brought already)."""
+    links = (b'<CommentsCorrectionsList><CommentsCorrections RefType="CommentOn"><RefSource>J Synth. 2019</RefSource>'
+             b'<PMID Version="1">777</PMID></CommentsCorrections></CommentsCorrectionsList>') if linked else b""
+    record = one_record(b"<PMID>20<!-- moved -->04</PMID>", b"Salt & pepper").replace(
+        b"</Article>", b"</Article>" + links)
+    (problem,) = list(iter_records(io.BytesIO(record), "linked.xml"))
+    assert problem.where == "record 1"
+
+
+def test_a_record_refused_after_parsing_is_named_by_all_of_its_pmid():
+    record = one_record(b"<PMID>20<!-- moved -->04</PMID>").replace(
+        b"</MedlineCitation>", b"</MedlineCitation><MedlineCitation><PMID>2005</PMID></MedlineCitation>")
+    (problem,) = list(iter_records(io.BytesIO(record), "two.xml"))
+    assert problem.where == "PMID 2004" and "PMIDs 2004, 2005" in problem.message
+
+
 def test_a_deletion_of_a_pmid_that_is_not_a_number_deletes_nothing_and_says_so():
     data = b"<PubmedArticleSet><DeleteCitation><PMID>20<!-- x -->04</PMID><PMID>7\xc2\xb2</PMID></DeleteCitation></PubmedArticleSet>"
     (problem,) = list(iter_records(io.BytesIO(data), "del.xml"))
