@@ -625,7 +625,7 @@ def _replaced(path: Path):
         with tempfile.TemporaryDirectory(prefix="cryokb-") as folder:
             temporary = Path(folder) / ("output" if to_stdout else path.name)
             yield temporary
-            out = nullcontext(click.get_binary_stream("stdout")) if to_stdout else open(path, "ab")
+            out = nullcontext(sys.stdout.buffer) if to_stdout else open(path, "ab")
             with open(temporary, "rb") as written, out as device:
                 shutil.copyfileobj(written, device)
                 device.flush()

@@ -1360,14 +1360,16 @@ def test_an_empty_db_is_a_usage_error_naming_the_option(runner):
     assert "Invalid value for '--db'" in result.output and "is empty" in result.output
 
 
-def test_a_blank_cryokb_db_is_a_usage_error_naming_it_and_makes_no_file(runner, tmp_path, sample_xml):
+def test_a_blank_cryokb_db_is_a_usage_error_naming_it_and_makes_no_file(runner, tmp_path, sample_xml, monkeypatch):
     """CRYOKB_DB=" " made a database named " " in the working directory."""
-    with runner.isolated_filesystem(temp_dir=tmp_path) as here:
-        result = runner.invoke(cli, ["import", str(sample_xml), "-q"], env={"CRYOKB_DB": " "})
-        assert result.exit_code == 2
-        assert ("Invalid value for '--db' (from the environment variable CRYOKB_DB): ' ' is only blank space: give "
-                "a database file") in result.output
-        assert list(Path(here).iterdir()) == []
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    result = runner.invoke(cli, ["import", str(sample_xml), "-q"], env={"CRYOKB_DB": " "})
+    assert result.exit_code == 2
+    assert ("Invalid value for '--db' (from the environment variable CRYOKB_DB): ' ' is only blank space: give "
+            "a database file") in result.output
+    assert list(here.iterdir()) == []
 
 
 def test_spaces_around_a_db_name_are_part_of_it_or_refused_never_stripped(runner, tmp_path, sample_xml, monkeypatch):
