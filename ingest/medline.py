@@ -231,7 +231,9 @@ def split_records(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
 
     A blank line followed by a continuation line (six spaces) is a stray line break
     inside a field, not a record's end: nothing can start a record but a field, so the
-    text that follows stays with its field rather than becoming a record of its own.
+    text that follows stays with its field rather than becoming a record of its own. A
+    line of a continuation's indent alone ends nothing either (Bio.Medline reads it as a
+    continuation): the record went on past it, cut in two.
 
     Yields (line number of the record's first line, its lines with line ends kept).
     """
@@ -240,7 +242,8 @@ def split_records(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
     ended = False  # a blank line came after the record's last line
     for number, line in enumerate(lines, start=1):
         if not line.strip():
-            ended = ended or bool(record)
+            # a continuation line's indent with nothing after it ends no record: the field goes on
+            ended = ended or (bool(record) and not line.startswith("      "))
             continue
         if record and (line.startswith("PMID-") or (ended and not line.startswith("      "))):
             yield start, record
@@ -374,7 +377,7 @@ def parse_record(lines: list[str]) -> Article:
     article.pages = _clean(record.get("PG", "")) or None
     article.status = _clean(record.get("STAT", "")) or None
     article.pub_date = _clean(record.get("DP", "")) or None
-    article.pub_year = _first_year(article.pub_date) or _first_year(record.get("DEP"))
+    article.pub_year = _first_year(article.pub_date) or _first_year(_clean(record.get("DEP", ""))[:4])
     article.revised_date = _compact_date(record.get("LR"), "LR")
     article.completed_date = _compact_date(record.get("DCOM"), "DCOM")
     article.entrez_date = _slash_date(record.get("CRDT"), "CRDT") or _slash_date(record.get("EDAT"), "EDAT")
@@ -512,6 +515,8 @@ def authors_from_fields(fields: list[tuple[str, str]]) -> list[Author]:
                 awaiting_au = False
             else:
                 last, _, initials = _without_suffix(value).rpartition(" ")
+                if not initials.isupper():  # "van Gogh": a name of two words, no initials
+                    last, initials = "", ""
                 authors.append(Author(last_name=last or value, initials=initials if last else None))
         elif tag == "CN":
             authors.append(Author(collective_name=value))
@@ -522,8 +527,8 @@ def authors_from_fields(fields: list[tuple[str, str]]) -> list[Author]:
             else:
                 pending.append(value)
         elif tag == "AUID" and authors:
-            if value.upper().startswith("ORCID"):
-                authors[-1].orcid = normalise_orcid(value)
+            if value.upper().startswith("ORCID"):  # "ORCID: 0000-...": the prefix is MEDLINE's, not the identifier's
+                authors[-1].orcid = normalise_orcid(value[len("ORCID"):].lstrip(" :"))
     if pending and authors and not any(a.affiliations for a in authors):
         authors[0].affiliations.extend(pending)
     return authors

@@ -171,6 +171,31 @@ def test_an_author_line_with_no_full_name_drops_a_suffix_after_the_initials():
         ("Quillfeather", "AB"), ("de la Cruz", "II"), ("Okafor", "CN")]
 
 
+def test_an_author_line_with_no_full_name_and_no_initials_is_all_surname():
+    """'van Gogh' was read as the surname 'van' with the initials 'Gogh'."""
+    text = b"PMID- 39990778\nTI  - A synthetic record of an older export.\nAU  - van Gogh\nAU  - Ostrander K\n"
+    (record,) = list(iter_records(io.BytesIO(text), "older.txt"))
+    assert [(a.last_name, a.initials) for a in record.authors] == [("van Gogh", None), ("Ostrander", "K")]
+
+
+@pytest.mark.parametrize("auid, orcid", [
+    ("ORCID: 0000-0002-1825-009", "0000-0002-1825-009"),  # one digit short: kept as written, less MEDLINE's prefix
+    ("ORCID: ", None),
+    ("ORCID: https://orcid.org/0000-0002-1825-0097", "0000-0002-1825-0097"),
+])
+def test_an_orcid_is_stored_without_the_prefix_medline_writes(auid, orcid):
+    text = (f"PMID- 39990779\nTI  - A synthetic title.\nFAU - Ashdown, Maren\nAU  - Ashdown M\nAUID- {auid}\n"
+            "SO  - Synthetic J. 2020.\n").encode()
+    (record,) = list(iter_records(io.BytesIO(text), "orcid.nbib"))
+    assert record.authors[0].orcid == orcid
+
+
+def test_a_publication_date_without_a_year_takes_the_year_of_the_electronic_one():
+    text = b"PMID- 39990780\nTI  - A synthetic title.\nDP  - Winter\nDEP - 20231220\nSO  - Synthetic J. 2023.\n"
+    (record,) = list(iter_records(io.BytesIO(text), "dep.nbib"))
+    assert (record.pub_date, record.pub_year) == ("Winter", 2023)
+
+
 def test_authors_of_an_old_record_and_tricky_names():
     modern, old = read("authors.txt")
     assert [(a.last_name, a.fore_name, a.initials) for a in modern.authors[:4]] == [
@@ -276,6 +301,15 @@ def test_a_blank_line_inside_a_field_does_not_end_the_record():
     first, second = list(iter_records(io.BytesIO(text.encode()), "gap.nbib"))
     assert (first.abstract, first.languages) == ("First paragraph. Second paragraph.", ["eng"])
     assert [pt.name for pt in first.publication_types] == ["Journal Article"]
+    assert second.title == "The next record."
+
+
+def test_a_line_of_a_continuation_s_indent_alone_does_not_end_the_record():
+    """The record was cut in two there: its first part a problem without SO, the rest one without a PMID."""
+    text = ("PMID- 39991405\nTI  - A synthetic title.\nAB  - First paragraph.\n      \n"
+            "LA  - eng\nSO  - Synthetic J. 2020.\n\nPMID- 39991406\nTI  - The next record.\nSO  - Synthetic J. 2021.\n")
+    first, second = list(iter_records(io.BytesIO(text.encode()), "indent.nbib"))
+    assert (first.pmid, first.abstract, first.languages) == ("39991405", "First paragraph.", ["eng"])
     assert second.title == "The next record."
 
 
