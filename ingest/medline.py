@@ -23,6 +23,7 @@ import logging
 import os
 import re
 from collections.abc import Iterable, Iterator
+from itertools import takewhile
 from typing import BinaryIO
 
 from Bio import Medline
@@ -121,8 +122,6 @@ def _iter_stream(stream: BinaryIO, name: str) -> Iterator[Article | ParseProblem
             undecodable = next((line for line in lines if isinstance(line, _Undecodable)), None)
             if undecodable is not None:
                 raise ValueError(undecodable.why)
-            if not lines[-1].endswith(("\n", "\r")):
-                raise ValueError(UNENDED)
             yield parse_record(lines)
         except ValueError as err:
             where = _where(lines, position)
@@ -131,11 +130,6 @@ def _iter_stream(stream: BinaryIO, name: str) -> Iterator[Article | ParseProblem
 
 
 BOM = "\ufeff"
-# A file's last record whose last line has no line end: cut inside that line (a download
-# that stopped), which may be its SO line, so that the SO check (unless_cut_short) passes.
-# PubMed's exports end every line, the last one too.
-UNENDED = ("the file ends inside this record's last line, with no line end after it (cut short?); "
-           "not stored")
 
 
 class _Undecodable(str):
@@ -285,6 +279,18 @@ def _with_source_line(raw: bytes) -> bool:
     return raw.startswith(b"SO  -") or b"\nSO  -" in raw
 
 
+def source_closed(record: Article | ParseProblem) -> bool | None:
+    """Whether an article's SO field ends with the period PubMed ends it with; None where
+    it has no SO (has_source). A download cut inside the field, or at the end of one of
+    its wrapped lines, still has an SO line: only the missing period tells."""
+    if not has_source(record):
+        return None
+    lines = record.raw.decode("utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("SO  -"))
+    field = [lines[start][5:]] + list(takewhile(lambda line: line.startswith("      "), lines[start + 1 :]))
+    return " ".join(part.strip() for part in field).endswith(".")
+
+
 def _sourced(following: Article | ParseProblem | None) -> bool | None:
     """Whether the record after one has an SO line, as has_source; for a record that could
     not be read, whether its text has one. Such a record tells as much: a blank line inside
@@ -296,7 +302,8 @@ def _sourced(following: Article | ParseProblem | None) -> bool | None:
 
 
 def unless_cut_short(record: Article | ParseProblem, endings: set[str], sourced: set[bool], name: str,
-                     following: Article | ParseProblem | None = None) -> Article | ParseProblem:
+                     following: Article | ParseProblem | None = None,
+                     closed: set[bool] | None = None) -> Article | ParseProblem:
     """The record, or a problem if it looks cut short.
 
     MEDLINE text has no end marker, but PubMed ends every article's record with SO: a
@@ -307,9 +314,14 @@ def unless_cut_short(record: Article | ParseProblem, endings: set[str], sourced:
     after it has SO, or where it ends a file with no article before it (a single-record
     download); articles that all lack SO were not written by PubMed, and are taken as
     they are. The file's last record is also held to the one field every record before
-    it ends with, whatever that field is. A book or chapter (BTI) is not held to these,
-    nor sets them.
+    it ends with, whatever that field is, and to the period that ends the SO field of
+    every record before it that has one (``closed``: whether theirs did), which a file
+    with no record before it is held to as well. A book or chapter (BTI) is not held to
+    these, nor sets them.
     """
+    if following is None and closed is not None and False not in closed and source_closed(record) is False:
+        return ParseProblem(name, f"PMID {record.pmid}", "the file ends inside this record's SO line: it stops "
+                            "short of the period PubMed ends it with (cut short?); not stored")
     if following is None and len(endings) == 1 and last_field(record) not in endings | {None}:
         (ending,) = endings
         return ParseProblem(name, f"PMID {record.pmid}", f"the file ends inside this record: it has no {ending} "

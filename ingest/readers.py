@@ -116,21 +116,24 @@ def _medline_records(rest: _Rewound, name: str) -> Iterator[Article | ParseProbl
     held = None
     endings: set[str] = set()  # the last field of every record stored before the held one
     sourced: set[bool] = set()  # whether those records have an SO line
+    closed: set[bool] = set()  # whether their SO lines end with a period
     for record in medline.iter_records(rest, name):
         if held is not None:
-            yield _kept(held, endings, sourced, name, following=record)
+            yield _kept(held, endings, sourced, closed, name, following=record)
         held = record
     rest.raise_broken()
     if held is not None:
-        yield _kept(held, endings, sourced, name, following=None)
+        yield _kept(held, endings, sourced, closed, name, following=None)
 
 
-def _kept(record, endings: set[str], sourced: set[bool], name: str, following) -> Article | ParseProblem:
+def _kept(record, endings: set[str], sourced: set[bool], closed: set[bool], name: str,
+          following) -> Article | ParseProblem:
     """The record, or the problem of its being cut short; what a stored record ends with noted."""
-    checked = medline.unless_cut_short(record, endings, sourced, name, following=following)
+    checked = medline.unless_cut_short(record, endings, sourced, name, following=following, closed=closed)
     if checked is record:
         endings.update(filter(None, [medline.last_field(record)]))
         sourced.update(filter(lambda has: has is not None, [medline.has_source(record)]))
+        closed.update(filter(lambda has: has is not None, [medline.source_closed(record)]))
     return checked
 
 

@@ -229,21 +229,34 @@ def test_gzip_cut_short_drops_the_last_medline_record_it_cannot_vouch_for(tmp_pa
     assert [a.pmid for a in read] == [str(39000000 + i) for i in range(len(read))]
 
 
-@pytest.mark.parametrize("kept", [12, 40], ids=["a few bytes of it", "all but its end"])
-def test_a_medline_file_that_stops_inside_its_last_line_does_not_store_that_record(tmp_path, kept):
-    """A download cut inside the last record's SO line still has an SO line: only the
-    missing line end tells (PubMed's exports end with one)."""
-    records = many_copies(MEDLINE_FILE.read_bytes(), b"39990001", 3)
+@pytest.mark.parametrize("cut", [
+    lambda data: data.rindex(b"SO  - ") + 12,
+    lambda data: data.rindex(b"doi:\n") + 5,
+    lambda data: len(data) - 10,
+], ids=["a few bytes into it", "at the end of its first line", "all but its end"])
+@pytest.mark.parametrize("alone", [False, True], ids=["after two records", "a single-record download"])
+def test_a_medline_file_that_stops_inside_its_last_so_line_does_not_store_that_record(tmp_path, cut, alone):
+    """A download cut inside the last record's SO field still has an SO line: only the
+    period that ends the field in PubMed's exports is missing."""
+    records = many_copies(MEDLINE_FILE.read_bytes(), b"39990001", 1 if alone else 3)
     whole = b"\n".join(records)
     path = tmp_path / "cut.nbib"
-    path.write_bytes(whole[: whole.rindex(b"SO  - ") + kept])
+    path.write_bytes(whole[: cut(whole)])
 
     read = list(read_records(path))
 
-    assert [r.pmid for r in read if isinstance(r, Article)] == ["39000000", "39000001"]
+    assert [r.pmid for r in read if isinstance(r, Article)] == ([] if alone else ["39000000", "39000001"])
     (problem,) = [r for r in read if not isinstance(r, Article)]
-    assert problem.where == "PMID 39000002"
-    assert "ends inside this record's last line" in problem.message
+    assert problem.where == f"PMID {39000000 if alone else 39000002}"
+    assert "ends inside this record's SO line" in problem.message
+
+
+def test_a_medline_file_without_a_line_end_after_its_last_line_keeps_its_last_record(tmp_path):
+    """As an editor or another program may save it: the record is whole, its SO line too."""
+    whole = b"\n".join(many_copies(MEDLINE_FILE.read_bytes(), b"39990001", 2))
+    path = tmp_path / "unended.nbib"
+    path.write_bytes(whole.rstrip(b"\n"))
+    assert [r.pmid for r in read_records(path)] == ["39000000", "39000001"]
 
 
 def test_unsafe_xml_is_refused_through_the_reader(tmp_path):
