@@ -1030,11 +1030,14 @@ def test_a_changed_query_after_a_failed_run_is_refused_and_recorded_in_the_copy_
     assert refresh(config).exit_code == 1
     staging = tmp_path / "kb.db.staging"
     assert staging.exists()
+    (runs,) = query(staging, "select count(*) from refresh_runs")[0]
 
     refused = refresh(config, "--query", "cryoablation AND chordoma")
 
     assert refused.exit_code == 1 and "the query changed since the last successful refresh" in refused.stderr
-    assert query(staging, "select outcome from refresh_runs order by id desc limit 1") == [("failed",)]
+    assert query(staging, "select count(*) from refresh_runs")[0][0] == runs + 1
+    (outcome, error), = query(staging, "select outcome, error from refresh_runs order by id desc limit 1")
+    assert outcome == "failed" and "the query changed" in error
 
 
 def test_a_one_off_harvest_of_another_query_leaves_the_refreshes_query_alone(config, emu, tmp_path):
