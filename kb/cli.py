@@ -713,10 +713,13 @@ def evaluate(gold, article_files, as_json, show_errors):
     problems = []
     articles = (a for a in _articles_of(sources, problems) if a.pmid in wanted)
     predicted = {r["pmid"]: r for r in extract_many(articles)}
-    try:
-        report = score(gold_records, predicted)
-    except GoldFileError as exc:
-        raise click.ClickException(f"{exc}: it is not among the articles of {', '.join(map(str, sources))}") from exc
+    missing = next((str(r["pmid"]) for r in gold_records if str(r["pmid"]) not in predicted), None)
+    if missing is not None:  # score() would refuse it too, but cannot say why
+        unread = next((p for p in problems if p.where == f"PMID {missing}"), None)
+        why = f"its record could not be read ({unread})" if unread else \
+            f"it is not among the articles of {', '.join(map(str, sources))}"
+        raise click.ClickException(f"gold PMID {missing} has no article to compare with: {why}")
+    report = score(gold_records, predicted)
     if as_json:
         click.echo(json.dumps({"articles": report.articles, "scores": report.rows(),
                                "errors": report.errors if show_errors else None}, indent=2, default=str))

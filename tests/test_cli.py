@@ -901,6 +901,14 @@ def test_evaluate_names_a_gold_pmid_missing_from_the_articles_given(runner, tmp_
     assert result.output.strip() == (f"Error: gold PMID 92000001 has no article to compare with: it is not among "
                                      f"the articles of {sample_xml}")
 
+    broken = tmp_path / "broken.xml"
+    broken.write_bytes(sample_xml.read_bytes().replace(b"</ArticleTitle>", b" & more</ArticleTitle>", 1))
+    (first,) = re.findall(rb"<PMID[^>]*>(\d+)</PMID>", broken.read_bytes())[:1]
+    gold.write_text(json.dumps({"pmid": first.decode(), "relevant": True}) + "\n")
+    result = runner.invoke(cli, ["evaluate", str(gold), "--articles", str(broken)])
+    assert result.exit_code == 1
+    assert f"gold PMID {first.decode()} has no article to compare with: its record could not be read (" in result.output
+
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
 def test_extract_to_a_full_disk_is_a_one_line_error(runner, sample_xml):
