@@ -122,7 +122,10 @@ def _iter_stream(stream: BinaryIO, name: str) -> Iterator[Article | ParseProblem
             undecodable = next((line for line in lines if isinstance(line, _Undecodable)), None)
             if undecodable is not None:
                 raise ValueError(undecodable.why)
-            yield parse_record(lines)
+            article = parse_record(lines)
+            if not lines[-1].endswith(("\n", "\r")) and last_field(article) != "SO":
+                raise ValueError(UNENDED)
+            yield article
         except ValueError as err:
             where = _where(lines, position)
             log.debug("%s: %s (line %d): %s", name, where, first_line, err)
@@ -130,6 +133,12 @@ def _iter_stream(stream: BinaryIO, name: str) -> Iterator[Article | ParseProblem
 
 
 BOM = "\ufeff"
+# A file's last record whose last line has no line end, cut inside it (a download that
+# stopped) where nothing else can tell: a book, or a record whose last field is not SO.
+# An article ending in SO is held to the period that ends the field (unless_cut_short),
+# so that a file saved without its final line end keeps its last record.
+UNENDED = ("the file ends inside this record's last line, with no line end after it (cut short?); "
+           "not stored")
 
 
 class _Undecodable(str):
@@ -439,6 +448,8 @@ def _journal(article: Article, record: dict, fields: list[tuple[str, str]]) -> N
 def _list_fields(article: Article, fields: list[tuple[str, str]]) -> None:
     lid_doi = None
     for tag, value in fields:
+        if not value.strip():  # written empty ("PT  - "): no language or type named ""
+            continue
         if tag == "LA":
             article.languages.append(value)
         elif tag == "PT":
@@ -527,7 +538,7 @@ def authors_from_fields(fields: list[tuple[str, str]]) -> list[Author]:
                 awaiting_au = False
             else:
                 last, _, initials = _without_suffix(value).rpartition(" ")
-                if not initials.isupper():  # "van Gogh": a name of two words, no initials
+                if not _initials(initials):  # "van Gogh": a name of two words, no initials
                     last, initials = "", ""
                 authors.append(Author(last_name=last or value, initials=initials if last else None))
         elif tag == "CN":
@@ -544,6 +555,18 @@ def authors_from_fields(fields: list[tuple[str, str]]) -> list[Author]:
     if pending and authors and not any(a.affiliations for a in authors):
         authors[0].affiliations.extend(pending)
     return authors
+
+
+def _initials(word: str) -> bool:
+    """Whether a word is written as NLM writes initials: capitals, each perhaps followed
+    by one small letter, as its transliterations have them ("IuSh", "Ch", "AIa"); not
+    "Gogh"."""
+    at = 0
+    while at < len(word):
+        if not word[at].isupper():
+            return False
+        at += 2 if at + 1 < len(word) and word[at + 1].islower() else 1
+    return bool(word)
 
 
 def _without_suffix(name: str) -> str:

@@ -178,6 +178,20 @@ def test_an_author_line_with_no_full_name_and_no_initials_is_all_surname():
     assert [(a.last_name, a.initials) for a in record.authors] == [("van Gogh", None), ("Ostrander", "K")]
 
 
+def test_initials_with_small_letters_as_nlm_transliterates_them_stay_initials():
+    text = ("PMID- 39990781\nTI  - A synthetic record of an older export.\nAU  - Lazarevskii IuSh\n"
+            "AU  - Skodra Ch\nAU  - Vorontsova AIa\n").encode()
+    (record,) = list(iter_records(io.BytesIO(text), "older.txt"))
+    assert [(a.last_name, a.initials) for a in record.authors] == [
+        ("Lazarevskii", "IuSh"), ("Skodra", "Ch"), ("Vorontsova", "AIa")]
+
+
+def test_a_publication_type_or_language_written_empty_is_none():
+    text = b"PMID- 39990782\nTI  - A synthetic title.\nLA  - \nLA  - eng\nPT  - \nPT  - Journal Article\n"
+    (record,) = list(iter_records(io.BytesIO(text), "empty.nbib"))
+    assert (record.languages, [pt.name for pt in record.publication_types]) == (["eng"], ["Journal Article"])
+
+
 @pytest.mark.parametrize("auid, orcid", [
     ("ORCID: 0000-0002-1825-009", "0000-0002-1825-009"),  # one digit short: kept as written, less MEDLINE's prefix
     ("ORCID: ", None),

@@ -251,6 +251,23 @@ def test_a_medline_file_that_stops_inside_its_last_so_line_does_not_store_that_r
     assert "ends inside this record's SO line" in problem.message
 
 
+@pytest.mark.parametrize("source", ["book.nbib", "without SO"])
+def test_a_medline_file_cut_inside_the_last_line_of_a_record_not_ending_in_so_does_not_store_it(tmp_path, source):
+    """A book, or a record of a file whose records have no SO, has no period to miss: only
+    the missing line end tells."""
+    if source == "book.nbib":
+        whole = (DATA / "medline" / "book.nbib").read_bytes()
+    else:
+        whole = b"\n".join(r.replace(b"\nSO  - ", b"\nXX  - ") for r in many_copies(MEDLINE_FILE.read_bytes(),
+                                                                                 b"39990001", 2))
+        whole = b"\n".join(line for line in whole.split(b"\n") if not line.startswith((b"XX  - ", b"      10.5555")))
+    path = tmp_path / "cut.nbib"
+    path.write_bytes(whole.rstrip(b"\n")[:-3])
+    read = list(read_records(path))
+    assert "ends inside this record's last line" in read[-1].message
+    assert all(isinstance(r, Article) for r in read[:-1])
+
+
 def test_a_medline_file_without_a_line_end_after_its_last_line_keeps_its_last_record(tmp_path):
     """As an editor or another program may save it: the record is whole, its SO line too."""
     whole = b"\n".join(many_copies(MEDLINE_FILE.read_bytes(), b"39990001", 2))
