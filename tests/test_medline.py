@@ -163,27 +163,20 @@ def test_parse_mesh(value, descriptor, major, qualifiers):
     assert [(q.name, q.major) for q in heading.qualifiers] == qualifiers
 
 
-def test_an_author_line_with_no_full_name_drops_a_suffix_after_the_initials():
-    text = (b"PMID- 39990777\nTI  - A synthetic record of an older export.\nAU  - Quillfeather AB Jr\n"
-            b"AU  - de la Cruz II\nAU  - Okafor CN III\n")
-    (record,) = list(iter_records(io.BytesIO(text), "older.txt"))
-    assert [(a.last_name, a.initials) for a in record.authors] == [
-        ("Quillfeather", "AB"), ("de la Cruz", "II"), ("Okafor", "CN")]
-
-
-def test_an_author_line_with_no_full_name_and_no_initials_is_all_surname():
-    """'van Gogh' was read as the surname 'van' with the initials 'Gogh'."""
-    text = b"PMID- 39990778\nTI  - A synthetic record of an older export.\nAU  - van Gogh\nAU  - Ostrander K\n"
-    (record,) = list(iter_records(io.BytesIO(text), "older.txt"))
-    assert [(a.last_name, a.initials) for a in record.authors] == [("van Gogh", None), ("Ostrander", "K")]
-
-
-def test_initials_with_small_letters_as_nlm_transliterates_them_stay_initials():
-    text = ("PMID- 39990781\nTI  - A synthetic record of an older export.\nAU  - Lazarevskii IuSh\n"
-            "AU  - Skodra Ch\nAU  - Vorontsova AIa\n").encode()
-    (record,) = list(iter_records(io.BytesIO(text), "older.txt"))
-    assert [(a.last_name, a.initials) for a in record.authors] == [
-        ("Lazarevskii", "IuSh"), ("Skodra", "Ch"), ("Vorontsova", "AIa")]
+@pytest.mark.parametrize("lines, authors", [
+    # a suffix after the initials is dropped; "II" with no suffix after it is initials
+    (["Quillfeather AB Jr", "de la Cruz II", "Okafor CN III"], [("Quillfeather", "AB"), ("de la Cruz", "II"),
+                                                                ("Okafor", "CN")]),
+    # no initials: "van Gogh" was read as the surname "van" with the initials "Gogh"
+    (["van Gogh", "Ostrander K"], [("van Gogh", None), ("Ostrander", "K")]),
+    # initials with small letters, as NLM transliterates them
+    (["Lazarevskii IuSh", "Skodra Ch", "Vorontsova AIa"], [("Lazarevskii", "IuSh"), ("Skodra", "Ch"),
+                                                           ("Vorontsova", "AIa")]),
+], ids=["suffixes", "no initials", "initials with small letters"])
+def test_an_author_line_with_no_full_name_splits_surname_and_initials(lines, authors):
+    text = "PMID- 39990777\nTI  - A synthetic record of an older export.\n" + "".join(f"AU  - {line}\n" for line in lines)
+    (record,) = list(iter_records(io.BytesIO(text.encode()), "older.txt"))
+    assert [(a.last_name, a.initials) for a in record.authors] == authors
 
 
 def test_a_publication_type_or_language_written_empty_is_none():
