@@ -365,18 +365,10 @@ def _read_one(elem: etree._Element, tag: str, name: str, position: int,
 
 
 def _where(elem: etree._Element, position: int) -> str:
-    """'PMID 123' when the record has a readable PMID, else 'record N'."""
-    pmid = None
-    for path in _PMID_PATHS:
-        pmid = _text_of(elem.find(path))
-        if pmid is not None:
-            break
-    return _named(pmid and canonical_pmid(pmid), position)
-
-
-def _text_of(elem: etree._Element | None) -> str | None:
-    """All of an element's text, as the walks read a PMID (a comment inside it split .text)."""
-    return None if elem is None else "".join(elem.itertext())
+    """'PMID 123' when the record has a readable PMID (all of its text, as the walks read
+    it: a comment inside splits .text), else 'record N'."""
+    found = next((node for node in map(elem.find, _PMID_PATHS) if node is not None), None)
+    return _named(canonical_pmid(text_of(found)), position)
 
 
 def _named(pmid: str | None, position: int) -> str:
@@ -469,7 +461,7 @@ def _two_records(elem: etree._Element) -> RecordError:
     """Two citations (or two PubmedData) in one PubmedArticle: one record's end tag and the
     next one's start tag lost, which leaves a document that parses. Read, the second
     citation's PMID took the first's data and the first record was lost without a word."""
-    pmids = ", ".join(filter(None, (canonical_pmid(_text_of(c.find("PMID")) or "")
+    pmids = ", ".join(filter(None, (canonical_pmid(text_of(c.find("PMID")))
                                     for c in elem.iterfind("MedlineCitation"))))
     return RecordError(f"PubmedArticle holds two records{f' (PMIDs {pmids})' if pmids else ''}: the end tag of one "
                        "and the start tag of the next lost?; neither read")
