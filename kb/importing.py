@@ -414,14 +414,14 @@ def import_files(store: Store, paths: Iterable[str | Path], *, batch_size: int =
                  on_batch=None, on_problem=None, processes: bool | None = None) -> list[FileResult]:
     """Import several files as one run, recorded in harvest_runs (kind 'import')."""
     paths = [str(p) for p in paths]
-    run_id = store.start_run(kind="import", source=", ".join(map(shown_name, paths)))
+    names = [shown_name(p) for p in paths]
+    run_id = store.start_run(kind="import", source=", ".join(names))
     results = []
     withdrawn: set[str] = set()
     try:
         with store.bulk_load(expected_records(paths), while_indexing=_signals_held, run_id=run_id):
-            for path in paths:
-                # counted batch by batch: an interrupted run still says what it stored
-                results.append(FileResult(shown_name(path)))
+            for path, name in zip(paths, names):
+                results.append(FileResult(name))  # counted batch by batch: an interrupted run still says what it stored
                 import_file(store, path, batch_size=batch_size, run_id=run_id, on_batch=on_batch,
                             on_problem=on_problem, processes=processes, result=results[-1], withdrawn=withdrawn)
     except BaseException as exc:  # Ctrl-C, a full disk, a bug: the run must not stay "running"
