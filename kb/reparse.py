@@ -30,7 +30,7 @@ from ingest.fields import RecordError
 from ingest.model import ParseProblem, SaveCounts, ended_by
 from ingest.pubmed_xml import article_from_xml
 from ingest.safexml import UnsafeXMLError
-from kb.store import PreparedArticle, Store, StoredRaw, flatten_article, prepare_flat
+from kb.store import PreparedArticle, Store, StoredRaw, flatten_article, prepare_flat, sealed
 
 log = logging.getLogger("cryokb.reparse")
 
@@ -148,7 +148,7 @@ def read_again(page: list[StoredRaw]) -> tuple[list[PreparedArticle], list[Parse
             problems.append(ParseProblem(SOURCE, f"PMID {pmid}", f"the stored record now reads as PMID {flat[0]}; "
                                          "the article is left as it is"))
             continue
-        prepared.append(prepare_flat(flat))
+        prepared.append(prepare_flat(sealed(flat, stored.sha1)))
     return prepared, problems
 
 

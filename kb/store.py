@@ -36,6 +36,8 @@ try:  # Intel's ISA-L: zlib-compatible output, about four times faster; stdlib z
     from isal.isal_zlib import compress as _compress
 except ImportError:  # pragma: no cover - a platform without isal wheels
     from zlib import compress as _compress
+# zlib level of a stored raw record (isal's fastest: records are written far more often than read again)
+RAW_LEVEL = 0
 
 log = logging.getLogger("cryokb.store")
 
@@ -592,7 +594,8 @@ class Store:
         return self.save_prepared(prepare_records(records), run_id=run_id, withdrawn=withdrawn)
 
     def save_prepared(self, batch: "PreparedBatch", *, run_id: int | None = None,
-                      withdrawn: set[str] | None = None, within_transaction: bool = False) -> SaveCounts:
+                      withdrawn: set[str] | None = None, within_transaction: bool = False,
+                      seen: set[str] | None = None) -> SaveCounts:
         """Write a batch made by :func:`prepare_records`, in one transaction.
 
         Only the SQL happens here, so an import can prepare the next batch in another
@@ -606,13 +609,17 @@ class Store:
         and rolls all of it back if one fails (kb.importing, a batch sent in pieces), so
         this one opens no savepoint of its own: SQLite copies every page a savepoint's
         writes change into its journal first (8% of the store's CPU in an import).
+        ``seen``: the PMIDs of the batch's earlier pieces, to which this one adds its own;
+        a copy of one is written by the same rules but counted only as read (repeated),
+        as read_batch counts the copies within a piece, so that the counts do not depend
+        on where the pieces fall.
         """
         counts = SaveCounts()
         withdrawn = set() if withdrawn is None else withdrawn
         held = within_transaction and self.db.conn.in_transaction
         with nullcontext() if held else self.transaction():
             withdrawn.update(batch.revived)  # withdrawn, then back, within this batch
-            self._save_articles(batch.articles, counts, withdrawn, set(batch.revived))
+            self._save_articles(batch.articles, counts, withdrawn, set(batch.revived), seen)
             counts.deleted += self._mark_deleted(batch.deletions)
             withdrawn.update(batch.deletions)
             self._save_problems(batch.problems, run_id)
@@ -645,16 +652,20 @@ class Store:
         return found
 
     def _save_articles(self, prepared: list["PreparedArticle"], counts: SaveCounts, withdrawn: set[str],
-                       revived: set[str] = frozenset()) -> None:
+                       revived: set[str] = frozenset(), seen: set[str] | None = None) -> None:
         """``revived``: the PMIDs whose deletion earlier in this batch a later record undid
         when the batch was read (read_batch), before the stored record was consulted."""
         if not prepared:
             return
         existing = self._existing([p.pmid for p in prepared])
         stamp = now_iso()
+        repeats = SaveCounts()  # of copies of PMIDs seen in the batch's earlier pieces: not added
         rows = _Rows()
         replaced, standing, restored = [], [], []
+        seen = set() if seen is None else seen
         for item in prepared:
+            tally = repeats if item.pmid in seen else counts
+            seen.add(item.pmid)
             old = existing.get(item.pmid)
             first_seen = stamp
             if old is not None:
@@ -662,20 +673,20 @@ class Store:
                 in_force = old[2] or item.pmid in revived  # not when a newer record brought it back since
                 if after_deletion and in_force and _compared(old, item) is False:
                     standing.append(item.pmid)  # an older copy after the run's deletion: the deletion stands
-                    counts.unchanged += 1
+                    tally.unchanged += 1
                     continue
                 if _keeps(old, item):
                     if old[2] and after_deletion:  # the stored record itself, after the run's deletion
                         restored.append(item.pmid)
-                        counts.revised += 1
+                        tally.revised += 1
                     else:
-                        counts.unchanged += 1
+                        tally.unchanged += 1
                     continue
                 replaced.append(item.pmid)
-                counts.revised += 1
+                tally.revised += 1
                 first_seen = old[3] or stamp
             else:
-                counts.new += 1
+                tally.new += 1
             rows.add(item, first_seen, stamp, stored=old is not None)
         counts.deleted += self._mark_deleted(standing)  # its deletion was in this batch, before it
         self._restore(restored, stamp)
@@ -1131,7 +1142,7 @@ class PreparedArticle(NamedTuple):
     authors: list[tuple]
     mesh_terms: list[tuple[str, str | None]]
     children: tuple[list[tuple], ...]  # in CHILD_TABLES order
-    raw: tuple  # (pmid, format, raw bytes, sha1): compressed only if written
+    raw: tuple  # (pmid, format, the raw record compressed, SHA-1 of it as read): see sealed
 
 
 class PreparedBatch(NamedTuple):
@@ -1205,12 +1216,29 @@ def read_batch(records: Iterable) -> ReadBatch:
             problems.append(record)
         else:
             raise TypeError(f"cannot store {type(record).__name__}")
-    return ReadBatch(list(articles.values()), list(deletions), problems, read, list(revived))
+    return ReadBatch([sealed(flat) for flat in articles.values()], list(deletions), problems, read, list(revived))
+
+
+def sealed(flat: tuple, stored_sha1: str | None = None) -> tuple:
+    """The flattened article with its raw record as the store keeps it: compressed, and
+    the SHA-1 of the bytes as read (unless the article came with a digest of its own).
+
+    Done where records are read: an import's reader process, so that its writer, the
+    slower of the two, does not compress, and the pipe between them carries a third of
+    the bytes. The record is left out (None) where its SHA-1 is ``stored_sha1``: it is
+    not written (kb.reparse: a record read again from the store, that reads as stored).
+    """
+    raw = flat[_FLAT_RAW]
+    digest = flat[_FLAT_DIGEST] or hashlib.sha1(raw).hexdigest()
+    return flat[:_FLAT_RAW] + (None if digest == stored_sha1 else _compress(raw, RAW_LEVEL), digest)
 
 
 _REVISED = FLAT_FIELDS.index("revised_date")
 _FLAT_VERSION = FLAT_FIELDS.index("version")
 _FLAT_FORMAT = FLAT_FIELDS.index("source_format")
+_FLAT_RAW = FLAT_FIELDS.index("raw")
+_FLAT_DIGEST = FLAT_FIELDS.index("digest")
+assert _FLAT_DIGEST == _FLAT_RAW + 1 == len(FLAT_FIELDS) - 1  # sealed replaces the two at the end
 
 
 def _newer_in_batch(flat: tuple, earlier: tuple) -> bool | None:
@@ -1225,8 +1253,8 @@ def prepare_batch(batch: ReadBatch) -> PreparedBatch:
 
 
 def prepare_article(article: Article) -> PreparedArticle:
-    """Every row an article contributes (the raw record still uncompressed)."""
-    return prepare_flat(flatten_article(article))
+    """Every row an article contributes."""
+    return prepare_flat(sealed(flatten_article(article)))
 
 
 def flatten_article(article: Article) -> tuple:
@@ -1261,7 +1289,7 @@ def flatten_article(article: Article) -> tuple:
 
 
 def _prepare_flat(flat: tuple) -> PreparedArticle:
-    """Every row a flattened article contributes (the raw record still uncompressed).
+    """Every row a flattened article contributes (its raw record as the flat holds it: see sealed).
 
     The reference: an import's rows come from the same rules compiled (kb._fastrows),
     where it was built; ``prepare_flat`` is whichever of the two is here.
@@ -1467,8 +1495,7 @@ class _Rows:
         for rows, more in zip(self._child_lists, item.children):
             rows.extend(more)
         if raw:
-            pmid, kind, data, digest = item.raw
-            self.raw.append((pmid, kind, _compress(data, 1), digest))
+            self.raw.append(item.raw)
 
     def write(self, conn) -> None:
         """Write every row; the children of a replaced article, and its text in the

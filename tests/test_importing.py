@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from kb import importing
 
 SAMPLE_XML = Path(__file__).resolve().parents[1] / "data" / "samples" / "demo_pubmed.xml"
@@ -15,6 +17,71 @@ def test_pieces_cross_the_pipe_read_and_come_out_as_rows_and_end_a_batch_every_f
     for piece, _ in pieces:
         assert importing._decode_batch(importing._encode_batch(piece)) == prepare_batch(piece)
     assert [ends for _, ends in pieces].count(True) == -(-sum(p.read for p, _ in pieces) // 5)
+
+
+@pytest.mark.parametrize("piece_size", [3, 50, 1000])
+def test_the_counts_of_a_file_that_repeats_its_records_do_not_depend_on_where_its_pieces_fall(
+        tmp_path, monkeypatch, piece_size):
+    """A copy of a PMID its batch read before counts as repeated, in the piece of the first
+    copy or in a later one (before, a copy in a later piece counted as unchanged)."""
+    from kb.store import Store
+
+    head, body = SAMPLE_XML.read_bytes().split(b"<PubmedArticleSet>", 1)
+    body = body.rsplit(b"</PubmedArticleSet>", 1)[0]
+    twice = tmp_path / "twice.xml"
+    twice.write_bytes(head + b"<PubmedArticleSet>" + body + body + b"</PubmedArticleSet>")
+    monkeypatch.setattr(importing, "PIECE_SIZE", piece_size)
+    store = Store(tmp_path / "kb.db").ensure_shape()
+    [result] = importing.import_files(store, [twice])
+    stored = store.db.execute("select count(*) from articles").fetchone()[0]
+    assert (result.records, result.counts.new, result.counts.unchanged, result.counts.revised) == (2 * stored, stored, 0, 0)
+
+
+@pytest.mark.parametrize("reader", ["sending", "silent"])
+def test_an_inbox_closed_early_ends_its_thread_and_a_reader_still_sending_sees_a_broken_pipe(reader):
+    """The writer stops early (a failed batch, Ctrl-C). A reader still sending must end at
+    once rather than send the rest of its file; the inbox's thread must end even when the
+    reader sends nothing more (stuck on a slow disk, or on standard input), rather than
+    hold the writer in close."""
+    import multiprocessing
+    import threading
+
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=True)
+    target = _send_until_refused if reader == "sending" else _send_once_then_wait
+    process = context.Process(target=target, args=(receiver, sender), daemon=True)
+    process.start()
+    sender.close()
+    inbox = importing._Inbox(receiver, depth=2)
+    assert inbox.get() == b"B" + bytes(10_000)
+    closing = threading.Thread(target=inbox.close)
+    closing.start()
+    closing.join(10)
+    try:
+        assert not closing.is_alive() and not inbox._thread.is_alive() and receiver.closed
+        if reader == "sending":
+            process.join(10)
+            assert process.exitcode == 0  # it ended on the broken pipe
+    finally:
+        process.terminate()
+        process.join()
+
+
+def _send_until_refused(receiver, sender) -> None:
+    receiver.close()
+    try:
+        while True:
+            sender.send_bytes(b"B" + bytes(10_000))
+    except (BrokenPipeError, ConnectionResetError):
+        return
+
+
+def _send_once_then_wait(receiver, sender) -> None:
+    import time
+
+    receiver.close()
+    sender.send_bytes(b"B" + bytes(10_000))
+    time.sleep(60)
 
 
 def test_the_size_of_the_files_tells_about_how_many_records_they_hold(tmp_path):

@@ -560,6 +560,22 @@ def test_raw_records_are_compressed(store):
     assert zlib.decompress(blob) == raw
 
 
+def test_a_record_is_compressed_and_hashed_where_it_is_read_and_left_out_where_it_is_stored_as_read():
+    """sealed runs in an import's reader process: the writer stores what it is given."""
+    import hashlib
+
+    from kb.store import FLAT_FIELDS, flatten_article, sealed
+
+    raw = b"<PubmedArticle>" + b"cryoablation " * 500 + b"</PubmedArticle>"
+    flat = flatten_article(make_article(raw=raw))
+    kept = sealed(flat)
+    digest = hashlib.sha1(raw).hexdigest()
+    assert kept[:-2] == flat[:-2] and zlib.decompress(kept[-2]) == raw and kept[-1] == digest
+    assert FLAT_FIELDS[-2:] == ("raw", "digest")
+    assert sealed(flat, stored_sha1=digest)[-2:] == (None, digest)  # kb.reparse: the stored record stays
+    assert zlib.decompress(sealed(flat, stored_sha1="0" * 40)[-2]) == raw
+
+
 def test_the_search_index_follows_revisions_deletions_and_revivals(store):
     def search(word):
         return sorted(r["pmid"] for r in store.db["articles"].search(word))
@@ -671,10 +687,10 @@ def test_a_revision_keeps_when_the_article_was_first_seen(store):
 def test_a_flattened_article_survives_marshal_as_the_reader_process_sends_it():
     import marshal
 
-    from kb.store import FLAT_FIELDS, flatten_article, prepare_article, prepare_flat
+    from kb.store import FLAT_FIELDS, flatten_article, prepare_article, prepare_flat, sealed
 
     article = make_article(links=[Link("RetractionIn", "90000099", "Cryobiology. 2024;1:1")])
-    flat = flatten_article(article)
+    flat = sealed(flatten_article(article))
     assert len(flat) == len(FLAT_FIELDS)
     sent = marshal.loads(marshal.dumps(flat))
     assert sent == flat
