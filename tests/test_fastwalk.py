@@ -245,6 +245,29 @@ def test_a_medline_date_over_two_lines_is_read_on_one_in_both_walks():
     assert_same_records(python, compiled)
 
 
+DATES = [("2024", "11", "02"), ("2024", "2", "29"), ("2023", "02", "29"), ("2000", "02", "29"), ("1900", "02", "29"),
+         ("2024", "04", "31"), ("2024", "12", "31"), ("2024", "13", "01"), ("2024", "00", "10"), ("2024", "05", "0"),
+         ("0000", "01", "01"), ("0001", "01", "01"), ("202", "01", "01"), ("20245", "01", "01"), ("2024", "Nov", "2"),
+         ("2024", "november", "02"), ("2024", " 11", "02 "), ("2024", "011", "02"), ("2024", "11", "002"),
+         ("2024", "11", ""), ("2024", "", "02"), ("", "11", "02"), ("2024", "11", None), ("2024", None, None),
+         ("2024", "1\u0661", "02"), ("2024", "+1", "02"), ("2024", "11", "3000000000")]
+
+
+@pytest.mark.parametrize("year, month, day", DATES)
+def test_both_walks_read_every_date_alike(year, month, day):
+    """The compiled walk checks dates in digits itself (months of 28 to 31 days, leap
+    years by the Gregorian rules) and leaves the rest to ingest.fields: both must give
+    the same date, or refuse the same record."""
+    parts = "".join(f"<{tag}>{value}</{tag}>" for tag, value in zip(("Year", "Month", "Day"), (year, month, day))
+                    if value is not None)
+    original = (XML / "full_record.xml").read_text()
+    edited = re.sub(r"<DateRevised>.*?</DateRevised>", f"<DateRevised>{parts}</DateRevised>", original,
+                    count=1, flags=re.DOTALL)
+    python, compiled = both_walks(edited.encode())
+    assert_same_records(python, compiled)
+    assert type(compiled[0]) is tuple or not isinstance(python[0], Article)  # the compiled walk read each valid one
+
+
 SHORT_FIELDS = ("Volume", "Issue", "ISSN", "ISSNLinking", "NlmUniqueID", "ISOAbbreviation", "MedlinePgn", "Language",
                 "ELocationID", "ArticleId", "Identifier", "Year", "Month", "Day", "PMID")
 
