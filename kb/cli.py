@@ -389,7 +389,7 @@ def _stdin_as_a_file(ctx, param, files):
 @db_option()
 @click.argument("files", nargs=-1, required=True, callback=_stdin_as_a_file,
                 type=click.Path(exists=True, dir_okay=False, readable=False, allow_dash=True, path_type=Path))
-@click.option("--batch-size", type=click.IntRange(1, 100000), default=1000, show_default=True,
+@click.option("--batch-size", type=click.IntRange(1, 100000), default=5000, show_default=True,
               help="Records per database transaction.")
 @quiet_verbose_options
 @user_errors

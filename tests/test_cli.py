@@ -704,6 +704,13 @@ def test_a_deletion_in_a_batch_rolled_back_does_not_bring_back_a_later_copy(tmp_
     assert results[1].counts.unchanged == 1 and results[1].counts.revised == 0
 
 
+def test_the_import_command_writes_batches_of_the_library_s_size_unless_told():
+    from kb.importing import DEFAULT_BATCH_SIZE
+
+    [option] = [p for p in cli.commands["import"].params if p.name == "batch_size"]
+    assert option.default == DEFAULT_BATCH_SIZE
+
+
 def test_pieces_end_each_batch_and_the_file(tmp_path, sample_xml):
     from kb.importing import prepared_batches
 
