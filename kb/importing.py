@@ -43,7 +43,7 @@ from typing import Callable, Iterable, Iterator
 from ingest.model import ParseProblem, ended_by
 from ingest.readers import ReadError, read_records, shown_name
 from kb.errors import USER_ERRORS
-from kb.store import PreparedBatch, ReadBatch, SaveCounts, Store, prepare_batch, read_batch
+from kb.store import EarlierPieces, PreparedBatch, ReadBatch, SaveCounts, Store, prepare_batch, read_batch
 
 log = logging.getLogger("cryokb.import")
 
@@ -196,11 +196,11 @@ def _import_batches(store: Store, source: Iterator[tuple[PreparedBatch, bool]], 
                 transaction = ExitStack()
                 transaction.enter_context(store.transaction())
                 withdrawn_before = set(withdrawn)
-                seen: set[str] = set()  # the batch's PMIDs so far
+                earlier = EarlierPieces()  # what the batch's pieces wrote so far
             _report_problems(piece.problems, on_problem)
             try:
                 saved = store.save_prepared(piece, run_id=run_id, withdrawn=withdrawn, within_transaction=True,
-                                            seen=seen)
+                                            earlier=earlier)
             except BaseException as exc:  # the piece is half written: all of its batch goes
                 transaction, failed = None, transaction
                 _roll_back(failed, exc, withdrawn, withdrawn_before)

@@ -599,7 +599,7 @@ class Store:
 
     def save_prepared(self, batch: "PreparedBatch", *, run_id: int | None = None,
                       withdrawn: set[str] | None = None, within_transaction: bool = False,
-                      seen: set[str] | None = None) -> SaveCounts:
+                      earlier: "EarlierPieces | None" = None) -> SaveCounts:
         """Write a batch made by :func:`prepare_records`, in one transaction.
 
         Only the SQL happens here, so an import can prepare the next batch in another
@@ -613,17 +613,15 @@ class Store:
         and rolls all of it back if one fails (kb.importing, a batch sent in pieces), so
         this one opens no savepoint of its own: SQLite copies every page a savepoint's
         writes change into its journal first (8% of the store's CPU in an import).
-        ``seen``: the PMIDs of the batch's earlier pieces, to which this one adds its own;
-        a copy of one is written by the same rules but counted only as read (repeated),
-        as read_batch counts the copies within a piece, so that the counts do not depend
-        on where the pieces fall.
+        ``earlier``: what the batch's earlier pieces wrote, in the same transaction, to
+        which this one adds its own (see EarlierPieces).
         """
         counts = SaveCounts()
         withdrawn = set() if withdrawn is None else withdrawn
         held = within_transaction and self.db.conn.in_transaction
         with nullcontext() if held else self.transaction():
             withdrawn.update(batch.revived)  # withdrawn, then back, within this batch
-            self._save_articles(batch.articles, counts, withdrawn, set(batch.revived), seen)
+            self._save_articles(batch.articles, counts, withdrawn, set(batch.revived), earlier or EarlierPieces())
             counts.deleted += self._mark_deleted(batch.deletions)
             withdrawn.update(batch.deletions)
             self._save_problems(batch.problems, run_id)
@@ -656,17 +654,17 @@ class Store:
         return found
 
     def _save_articles(self, prepared: list["PreparedArticle"], counts: SaveCounts, withdrawn: set[str],
-                       revived: set[str] = frozenset(), seen: set[str] | None = None) -> None:
+                       revived: set[str], earlier: "EarlierPieces") -> None:
         """``revived``: the PMIDs whose deletion earlier in this batch a later record undid
         when the batch was read (read_batch), before the stored record was consulted."""
         if not prepared:
             return
         existing = self._existing([p.pmid for p in prepared])
         stamp = now_iso()
-        repeats = SaveCounts()  # of copies of PMIDs seen in the batch's earlier pieces: not added
+        repeats = SaveCounts()  # of copies of PMIDs the batch's earlier pieces wrote: not added
         rows = _Rows()
         replaced, standing, restored = [], [], []
-        seen = set() if seen is None else seen
+        seen = earlier.pmids
         for item in prepared:
             tally = repeats if item.pmid in seen else counts
             seen.add(item.pmid)
@@ -696,7 +694,7 @@ class Store:
         self._restore(restored, stamp)
         self._delete_children(replaced)
         _unindex(self.db.conn, replaced)
-        rows.write(self.db.conn)
+        rows.write(self.db.conn, earlier)
 
     def _delete_children(self, pmids: list[str]) -> None:
         for chunk in chunks(pmids):
@@ -1456,6 +1454,26 @@ def _mesh_rows(pmid: str, headings: list[tuple]) -> tuple[list, list]:
     return terms, rows
 
 
+class EarlierPieces:
+    """What the earlier pieces of a batch wrote, in the transaction they share with the
+    next (kb.importing sends a batch in pieces of 50 records).
+
+    A copy of a PMID one of them wrote is written by the same rules but counted only as
+    read (repeated), as read_batch counts the copies within a piece, so that the counts
+    do not depend on where the pieces fall. The rows articles share (journals, authors,
+    MeSH terms) are not written again as they were: within the transaction they are
+    stored, and INSERT OR IGNORE of an author a piece before wrote was a tenth of the
+    store's SQL on 100,000 records. Built afresh for each transaction: a batch rolled
+    back takes its rows with it.
+    """
+
+    def __init__(self) -> None:
+        self.pmids: set[str] = set()
+        self.journals: dict[str, tuple] = {}  # as last written
+        self.authors: set[int] = set()
+        self.mesh_terms: dict[str, str | None] = {}  # descriptor: its UI, if one was written
+
+
 class _Rows:
     """The rows of one batch, per table, once the stored state has been consulted.
 
@@ -1501,17 +1519,20 @@ class _Rows:
         if raw:
             self.raw.append(item.raw)
 
-    def write(self, conn) -> None:
+    def write(self, conn, earlier: EarlierPieces | None = None) -> None:
         """Write every row; the children of a replaced article, and its text in the
-        full-text index, must be gone already (Store._delete_children, _unindex)."""
+        full-text index, must be gone already (Store._delete_children, _unindex).
+        ``earlier``: the shared rows are left out where they would change nothing."""
         fill = self.fill_shared
-        _write_rows(conn, "journals", list(self.journals.values()), columns=JOURNAL_COLUMNS, upsert="id",
+        journals, authors, terms = self.journals, self.authors, self.mesh_terms
+        if earlier is not None and not fill:
+            journals, authors, terms = self._new_to(earlier)
+        _write_rows(conn, "journals", list(journals.values()), columns=JOURNAL_COLUMNS, upsert="id",
                     keep_known=True, fill_only=fill)
-        _write_rows(conn, "authors", list(self.authors.values()), columns=AUTHOR_COLUMNS,
+        _write_rows(conn, "authors", list(authors.values()), columns=AUTHOR_COLUMNS,
                     conflict=None if fill else "IGNORE", upsert="id" if fill else None, fill_only=fill)
-        _write_rows(conn, "mesh_terms", list(self.mesh_terms.items()), columns=MESH_TERM_COLUMNS,
-                    conflict="IGNORE")
-        _fill_mesh_uis(conn, self.mesh_terms)
+        _write_rows(conn, "mesh_terms", list(terms.items()), columns=MESH_TERM_COLUMNS, conflict="IGNORE")
+        _fill_mesh_uis(conn, terms)
         # A new PMID (none stored, as read in this transaction) takes a plain INSERT: the
         # upsert costs SQLite about twice as much a row, index maintenance included.
         _insert_and_index(conn, self.articles)
@@ -1520,6 +1541,21 @@ class _Rows:
         for table in CHILD_TABLES:
             _write_rows(conn, table, self.children[table], columns=CHILD_COLUMNS[table], conflict="IGNORE")
         _write_rows(conn, "raw_records", self.raw, columns=RAW_COLUMNS, conflict="REPLACE")
+
+
+    def _new_to(self, earlier: EarlierPieces) -> tuple[dict, dict, dict]:
+        """The shared rows the earlier pieces did not write as they are (they are then noted):
+        a journal written with other values (the upsert keeps a value the new row lacks, as
+        it did), an author not written, a heading not written or written without its UI."""
+        journals = {key: row for key, row in self.journals.items() if earlier.journals.get(key) != row}
+        authors = {key: row for key, row in self.authors.items() if key not in earlier.authors}
+        terms = {descriptor: ui for descriptor, ui in self.mesh_terms.items()
+                 if descriptor not in earlier.mesh_terms or (ui and not earlier.mesh_terms[descriptor])}
+        earlier.journals.update(journals)
+        earlier.authors.update(authors)
+        for descriptor, ui in terms.items():
+            earlier.mesh_terms[descriptor] = ui or earlier.mesh_terms.get(descriptor)
+        return journals, authors, terms
 
 
 def _fill_mesh_uis(conn, terms: dict) -> None:

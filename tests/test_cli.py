@@ -650,8 +650,8 @@ def test_a_write_that_fails_half_way_through_a_piece_keeps_nothing_of_its_batch(
     real_write = kb.store._Rows.write
     writes = []
 
-    def write_then_fail(rows, conn):
-        real_write(rows, conn)
+    def write_then_fail(rows, conn, *earlier):
+        real_write(rows, conn, *earlier)
         writes.append(len(rows.articles))
         if len(writes) == 6:  # batches of 6 records in pieces of 3: the second piece of batch 3
             raise StoreError("the store refused the rest of the batch")
@@ -690,8 +690,8 @@ def test_a_deletion_in_a_batch_rolled_back_does_not_bring_back_a_later_copy(tmp_
     real_write = kb.store._Rows.write
     writes = []
 
-    def fail_in_the_second_batch(rows, conn):
-        real_write(rows, conn)
+    def fail_in_the_second_batch(rows, conn, *earlier):
+        real_write(rows, conn, *earlier)
         writes.append(len(rows.articles))
         if len(writes) == 4:  # batch 2: its first piece withdrew the article, its second fails
             raise StoreError("the store refused the rest of the batch")

@@ -37,6 +37,37 @@ def test_the_counts_of_a_file_that_repeats_its_records_do_not_depend_on_where_it
     assert (result.records, result.counts.new, result.counts.unchanged, result.counts.revised) == (2 * stored, stored, 0, 0)
 
 
+@pytest.mark.parametrize("piece_size", [1, 2])
+def test_the_rows_articles_share_are_stored_alike_whatever_the_size_of_the_pieces(tmp_path, monkeypatch, piece_size):
+    """A batch's pieces leave out the journals, authors and headings an earlier piece of
+    it wrote as they are (kb.store.EarlierPieces): the ISSN and the heading's UI that
+    later records of the batch add must still be stored, as in one piece."""
+    import re
+
+    from kb.store import Store
+
+    full = (Path(__file__).parent / "data" / "xml" / "full_record.xml").read_text()
+    record = re.search(r"<PubmedArticle>.*?</PubmedArticle>", full, re.S).group(0)
+    bare = re.sub(r'\s*<ISSN IssnType="Electronic">[^<]*</ISSN>', "", record).replace(
+        '<DescriptorName UI="D003451" MajorTopicYN="Y">', '<DescriptorName MajorTopicYN="Y">')
+    records = [(bare if n < 2 else record).replace('<PMID Version="2">39990001</PMID>',
+                                                   f'<PMID Version="2">3999100{n}</PMID>', 1) for n in range(4)]
+    document = tmp_path / "four.xml"
+    document.write_text("<?xml version='1.0' encoding='UTF-8'?>\n<PubmedArticleSet>\n" + "\n".join(records)
+                        + "\n</PubmedArticleSet>\n")
+
+    def shared_rows(name: str, size: int) -> dict:
+        monkeypatch.setattr(importing, "PIECE_SIZE", size)
+        store = Store(tmp_path / name).ensure_shape()
+        importing.import_files(store, [document])
+        return {table: sorted(store.db.execute(f"select * from {table}").fetchall())
+                for table in ("journals", "authors", "mesh_terms")}
+
+    in_pieces, whole = shared_rows("pieces.db", piece_size), shared_rows("whole.db", 1000)
+    assert in_pieces == whole
+    assert ("1999-0042" in whole["journals"][0]) and ("Cryosurgery", "D003451") in whole["mesh_terms"]
+
+
 @pytest.mark.parametrize("reader", ["sending", "silent"])
 def test_an_inbox_closed_early_ends_its_thread_and_a_reader_still_sending_sees_a_broken_pipe(reader):
     """The writer stops early (a failed batch, Ctrl-C). A reader still sending must end at
