@@ -388,8 +388,8 @@ class _Inbox:
         Shut down first, since closing a descriptor another thread reads does not wake
         it, and its number could be reused by the next file opened."""
         self._closed.set()
-        with socket.socket(fileno=os.dup(self._receiver.fileno())) as end, suppress(OSError):
-            end.shutdown(socket.SHUT_RDWR)
+        with suppress(OSError), socket.socket(fileno=os.dup(self._receiver.fileno())) as end:
+            end.shutdown(socket.SHUT_RDWR)  # OSError: the reader gone already, or no descriptor to spare
         self._thread.join()
         self._receiver.close()
 

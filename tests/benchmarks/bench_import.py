@@ -22,8 +22,9 @@ the next) that each job runs --repeat times, the jobs taking turns, and each job
 fastest run is the one compared.
 
 --floors also times each half of the import with its field work taken away: parse
-(open, gunzip, cut and parse every record, reading no field) and store (the SQL,
-compression and indexes of rows built beforehand). The import runs its halves on two
+(open, gunzip, cut and parse every record, reading no field) and store (the SQL and
+indexes of rows built beforehand, their raw records compressed beforehand as the
+import's reader compresses them). The import runs its halves on two
 cores, so no faster reading of fields or building of rows, compiled or not, brings it
 past the slower floor.
 
@@ -187,8 +188,8 @@ def job_parse(path: str):
 
 
 def job_store(path: str):
-    """The writer's floor: the store's SQL, compression and indexes for every record, its
-    rows built beforehand (untimed), in the import's batches and transactions."""
+    """The writer's floor: the store's SQL and indexes for every record, its rows built and
+    its raw records compressed beforehand (untimed), in the import's batches and transactions."""
     from kb.importing import FileResult, _import_batches, expected_records, prepared_batches
     from kb.store import Store
 
