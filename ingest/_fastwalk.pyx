@@ -12,8 +12,10 @@ It reads ordinary records only. Anything else returns None and the caller reads 
 record with the Python walk, which holds the one copy of every rule for odd records and
 of every error message: a record it would refuse (no PMID, a date that does not exist),
 an entity reference or other unusual node in text, a book. What the elements' text
-means (dates, ORCIDs) comes from ingest.fields, shared with the Python walk. Tests
-check that both walks give the same article for every record they read.
+means (dates, ORCIDs) comes from ingest.fields, shared with the Python walk, but for one
+rule kept twice: a date written in digits is checked here (_iso_date, _days_in: the
+Gregorian calendar, as ingest.fields.iso_date checks it with datetime). Tests check that
+both walks give the same article for every record they read, dates valid and not among them.
 """
 
 from cpython.unicode cimport PyUnicode_DecodeUTF8

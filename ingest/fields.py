@@ -66,7 +66,9 @@ def iso_date(year: str | None, month: str | None, day: str | None) -> str:
     "YYYY" if partial); ValueError or KeyError for a date that does not exist, however
     large its numbers.
 
-    Cached: a file's records share few dates, and checking one costs more than finding it.
+    Cached: the Python walk's records (a harvest's, a reparse's) share many dates, and
+    checking one costs more than finding it. The compiled walk (ingest._fastwalk._iso_date)
+    checks a date written in digits itself, by the same calendar, and calls this for the rest.
     """
     if not (year and _digits(year, 4)):  # int() takes "+202", "2_02" and other scripts' digits
         raise ValueError(f"year {year!r}")
