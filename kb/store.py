@@ -32,13 +32,23 @@ import sqlite_utils
 from ingest.model import Article, Deletion, ParseProblem, SaveCounts
 from kb.lock import LockInfo
 
-try:  # Intel's ISA-L: zlib-compatible output, about four times faster; stdlib zlib reads it back
-    from isal.isal_zlib import compress as _compress
-except ImportError:  # pragma: no cover - a platform without isal wheels
-    from zlib import compress as _compress
-# zlib level of a stored raw record: ISA-L's fastest, read back by any zlib. Records are written
-# far more often than read again; level 1 makes them a seventh smaller and the import 6% slower.
-RAW_LEVEL = 0
+
+
+def _raw_compression() -> tuple[Callable[[bytes, int], bytes], int]:
+    """How a raw record is compressed: Intel's ISA-L where its wheel installs (zlib's
+    format, about four times faster; any zlib reads it back), at its fastest level, 0:
+    records are written far more often than read again, and level 1 makes them a seventh
+    smaller and the import 6% slower. Elsewhere the standard zlib at level 1, since its
+    level 0 stores the bytes as they are."""
+    try:
+        from isal.isal_zlib import compress
+        return compress, 0
+    except ImportError:
+        from zlib import compress
+        return compress, 1
+
+
+_compress, RAW_LEVEL = _raw_compression()
 
 log = logging.getLogger("cryokb.store")
 
@@ -632,8 +642,9 @@ class Store:
         held = within_transaction and self.db.conn.in_transaction
         with nullcontext() if held else self.transaction():
             withdrawn.update(batch.revived)  # withdrawn, then back, within this batch
-            self._save_articles(batch.articles, counts, withdrawn, set(batch.revived), earlier or EarlierPieces())
-            counts.deleted += self._mark_deleted(batch.deletions)
+            earlier = earlier or EarlierPieces()
+            self._save_articles(batch.articles, counts, withdrawn, set(batch.revived), earlier)
+            earlier.note_deleted(counts, self._mark_deleted(batch.deletions))
             withdrawn.update(batch.deletions)
             self._save_problems(batch.problems, run_id)
             counts.problems += len(batch.problems)
@@ -672,36 +683,35 @@ class Store:
             return
         existing = self._existing([p.pmid for p in prepared])
         stamp = now_iso()
-        repeats = SaveCounts()  # of copies of PMIDs the batch's earlier pieces wrote: not added
         rows = _Rows()
         replaced, standing, restored = [], [], []
-        seen = earlier.pmids
         for item in prepared:
-            tally = repeats if item.pmid in seen else counts
-            seen.add(item.pmid)
-            old = existing.get(item.pmid)
+            pmid = item.pmid
+            old = existing.get(pmid)
             first_seen = stamp
             if old is not None:
-                after_deletion = item.pmid in withdrawn
-                in_force = old[2] or item.pmid in revived  # not when a newer record brought it back since
+                after_deletion = pmid in withdrawn
+                in_force = old[2] or pmid in revived  # not when a newer record brought it back since
                 if after_deletion and in_force and _compared(old, item) is False:
-                    standing.append(item.pmid)  # an older copy after the run's deletion: the deletion stands
-                    tally.unchanged += 1
+                    standing.append(pmid)  # an older copy after the run's deletion: the deletion stands
+                    earlier.count(counts, pmid, "unchanged")
                     continue
                 if _keeps(old, item):
                     if old[2] and after_deletion:  # the stored record itself, after the run's deletion
-                        restored.append(item.pmid)
-                        tally.revised += 1
+                        restored.append(pmid)
+                        # back as the batch found it, where it was the batch that withdrew it
+                        earlier.count(counts, pmid, "unchanged" if earlier.take_back(counts, pmid) else "revised")
                     else:
-                        tally.unchanged += 1
+                        earlier.count(counts, pmid, "unchanged")
                     continue
-                replaced.append(item.pmid)
-                tally.revised += 1
+                replaced.append(pmid)
+                earlier.take_back(counts, pmid)
+                earlier.count(counts, pmid, "revised")
                 first_seen = old[3] or stamp
             else:
-                tally.new += 1
+                earlier.count(counts, pmid, "new")
             rows.add(item, first_seen, stamp, stored=old is not None)
-        counts.deleted += self._mark_deleted(standing)  # its deletion was in this batch, before it
+        earlier.note_deleted(counts, self._mark_deleted(standing))  # its deletion was in this batch, before it
         self._restore(restored, stamp)
         self._delete_children(replaced)
         _unindex(self.db.conn, replaced)
@@ -721,9 +731,9 @@ class Store:
                             f"where pmid in ({marks}) and deleted = 1", [stamp, *chunk])
         _index(self.db.conn, pmids)
 
-    def _mark_deleted(self, pmids: list[str]) -> int:
-        """Mark withdrawn citations deleted; their rows stay, for provenance."""
-        marked = 0
+    def _mark_deleted(self, pmids: list[str]) -> list[str]:
+        """Mark withdrawn citations deleted (their rows stay, for provenance); the PMIDs marked."""
+        marked = []
         stamp = now_iso()
         _unindex(self.db.conn, pmids)
         for pmid in pmids:
@@ -732,7 +742,8 @@ class Store:
                 "where pmid = ? and deleted = 0",
                 [stamp, stamp, pmid],
             )
-            marked += cursor.rowcount
+            if cursor.rowcount:
+                marked.append(pmid)
         return marked
 
     def _save_problems(self, problems: list[ParseProblem], run_id: int | None) -> None:
@@ -1466,23 +1477,51 @@ def _mesh_rows(pmid: str, headings: list[tuple]) -> tuple[list, list]:
 
 
 class EarlierPieces:
-    """What the earlier pieces of a batch wrote, in the transaction they share with the
-    next (kb.importing sends a batch in pieces of 50 records).
+    """What the earlier pieces of a batch did, in the transaction they share with the next
+    (kb.importing sends a batch in pieces of 50 records).
 
-    A copy of a PMID one of them wrote is written by the same rules but counted only as
-    read (repeated), as read_batch counts the copies within a piece, so that the counts
-    do not depend on where the pieces fall. The rows articles share (journals, authors,
-    MeSH terms) are not written again as they were: within the transaction they are
-    stored, and INSERT OR IGNORE of an author a piece before wrote was a tenth of the
-    store's SQL on 100,000 records. Built afresh for each transaction: a batch rolled
-    back takes its rows with it.
+    Each PMID counts once a batch, as what the batch made of it: a later copy in a later
+    piece moves it from unchanged to revised where it replaces the record, and a copy
+    that brings back an article the batch itself withdrew takes that deletion back, as
+    read_batch counts the copies and deletions within a piece; so the counts do not
+    depend on where the pieces fall. The rows articles share (journals, authors, MeSH
+    terms) are not written again as they were: within the transaction they are stored,
+    and INSERT OR IGNORE of an author a piece before wrote was a tenth of the store's SQL
+    on 100,000 records. Built afresh for each transaction: a batch rolled back takes its
+    rows with it.
     """
 
     def __init__(self) -> None:
-        self.pmids: set[str] = set()
+        self.outcomes: dict[str, str] = {}  # PMID: "new", "revised" or "unchanged", as counted
+        self.deleted: set[str] = set()  # PMIDs the batch withdrew, as counted
         self.journals: dict[str, tuple] = {}  # as last written
         self.authors: set[int] = set()
         self.mesh_terms: dict[str, str | None] = {}  # descriptor: its UI, if one was written
+
+    def count(self, counts: SaveCounts, pmid: str, outcome: str) -> None:
+        """Count a PMID's copy: the first as it is; a later one only where it revises an
+        article the batch had found unchanged (new and revised stay)."""
+        before = self.outcomes.get(pmid)
+        if before is None:
+            setattr(counts, outcome, getattr(counts, outcome) + 1)
+        elif before == "unchanged" and outcome == "revised":
+            counts.unchanged -= 1
+            counts.revised += 1
+        else:
+            return
+        self.outcomes[pmid] = outcome
+
+    def note_deleted(self, counts: SaveCounts, pmids: list[str]) -> None:
+        counts.deleted += len(pmids)
+        self.deleted.update(pmids)
+
+    def take_back(self, counts: SaveCounts, pmid: str) -> bool:
+        """Whether the batch withdrew the article a copy now brings back; its deletion is then not counted."""
+        if pmid not in self.deleted:
+            return False
+        self.deleted.discard(pmid)
+        counts.deleted -= 1
+        return True
 
 
 class _Rows:

@@ -37,6 +37,61 @@ def test_the_counts_of_a_file_that_repeats_its_records_do_not_depend_on_where_it
     assert (result.records, result.counts.new, result.counts.unchanged, result.counts.revised) == (2 * stored, stored, 0, 0)
 
 
+def _record(pmid: str, title: str, revised: str) -> str:
+    year, month, day = revised.split("-")
+    return (f'<PubmedArticle><MedlineCitation Status="MEDLINE" Owner="NLM"><PMID Version="1">{pmid}</PMID>'
+            f"<DateRevised><Year>{year}</Year><Month>{month}</Month><Day>{day}</Day></DateRevised>"
+            '<Article PubModel="Print"><Journal><JournalIssue CitedMedium="Print"><PubDate><Year>2024</Year>'
+            "</PubDate></JournalIssue><Title>Journal of Synthetic Cryotherapy</Title></Journal>"
+            f"<ArticleTitle>{title}</ArticleTitle></Article></MedlineCitation></PubmedArticle>")
+
+
+def _deletion(pmid: str) -> str:
+    return f'<DeleteCitation><PMID Version="1">{pmid}</PMID></DeleteCitation>'
+
+
+STORED = _record("90000001", "Cryoablation of a desmoid tumour", "2024-01-01")
+REVISED = _record("90000001", "Cryoablation of desmoid tumours: a revision", "2024-06-01")
+OTHER = _record("90000002", "Cryoablation of osteoid osteoma", "2024-01-01")
+
+
+@pytest.mark.parametrize("stored, parts, counts", [
+    ([STORED], [STORED, OTHER, REVISED], (1, 1, 0, 0)),  # unchanged, then revised: revised
+    ([STORED], [STORED, _deletion("90000001"), REVISED], (0, 1, 0, 0)),  # the deletion undone by a newer copy
+    ([STORED], [STORED, _deletion("90000001"), STORED], (0, 0, 1, 0)),  # undone by the same copy: as before
+    ([], [STORED, _deletion("90000001"), STORED], (1, 0, 0, 0)),  # new, withdrawn, back: new
+    ([STORED], [_deletion("90000001"), OTHER, STORED], (1, 0, 1, 0)),
+    ([STORED], [STORED, OTHER, _deletion("90000001")], (1, 0, 1, 1)),  # a deletion after its copy stands
+], ids=["revised later", "revived by a newer copy", "revived by the same copy", "new and revived",
+        "deleted then revived", "deleted after"])
+@pytest.mark.parametrize("piece_size", [1, 2])
+def test_each_pmid_counts_once_a_batch_as_what_the_batch_made_of_it_wherever_the_pieces_fall(
+        tmp_path, monkeypatch, stored, parts, counts, piece_size):
+    """(new, revised, unchanged, deleted) of a second file, its copies and deletions of one
+    PMID in one batch: the same in pieces of one or two records as in one piece."""
+    from kb.store import Store
+
+    def document(name: str, records: list[str]) -> Path:
+        path = tmp_path / name
+        path.write_text("<?xml version='1.0' encoding='UTF-8'?>\n<PubmedArticleSet>\n" + "\n".join(records)
+                        + "\n</PubmedArticleSet>\n")
+        return path
+
+    def imported(name: str, size: int) -> tuple:
+        monkeypatch.setattr(importing, "PIECE_SIZE", size)
+        store = Store(tmp_path / name).ensure_shape()
+        if stored:
+            importing.import_files(store, [document("first.xml", stored)], processes=False)
+        [result] = importing.import_files(store, [document("second.xml", parts)], processes=False)
+        c = result.counts
+        rows = store.db.execute("select pmid, title, deleted from articles order by pmid").fetchall()
+        return (c.new, c.revised, c.unchanged, c.deleted), rows
+
+    whole = imported("whole.db", 1000)
+    assert whole[0] == counts
+    assert imported("pieces.db", piece_size) == whole
+
+
 @pytest.mark.parametrize("piece_size", [1, 2])
 def test_the_rows_articles_share_are_stored_alike_whatever_the_size_of_the_pieces(tmp_path, monkeypatch, piece_size):
     """A batch's pieces leave out the journals, authors and headings an earlier piece of

@@ -2,6 +2,7 @@
 
 import json
 import sqlite3
+import sys
 import threading
 import time
 import zlib
@@ -558,6 +559,18 @@ def test_raw_records_are_compressed(store):
     blob = store.db.execute("select compressed from raw_records").fetchone()[0]
     assert len(blob) < len(raw) / 5
     assert zlib.decompress(blob) == raw
+
+
+def test_raw_records_are_compressed_without_isal_too(monkeypatch):
+    """The standard zlib's level 0 stores the bytes as they are: where no isal wheel
+    installs, the raw records must still be compressed."""
+    import kb.store
+
+    monkeypatch.setitem(sys.modules, "isal.isal_zlib", None)  # what an import then finds: nothing
+    compress, level = kb.store._raw_compression()
+    assert compress is zlib.compress
+    raw = b"<PubmedArticle>" + b"cryoablation " * 500 + b"</PubmedArticle>"
+    assert len(compress(raw, level)) < len(raw) / 5 and zlib.decompress(compress(raw, level)) == raw
 
 
 def test_a_record_is_compressed_and_hashed_where_it_is_read_and_left_out_where_it_is_stored_as_read():
