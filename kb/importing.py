@@ -16,9 +16,9 @@ both sides would fight over one GIL in threads; in two processes it does not. Ba
 travel through a socket pair in pieces (PIECE_SIZE records), in file order, each batch
 still written in one transaction; the writer takes them off as they come (_Inbox), at
 most INBOX_DEPTH ahead of its work, so memory stays flat whatever the size of the file.
-Pieces are plain tuples sent with marshal, about twice as fast as pickle both ways. A run expected to be large next to the store (from
-the files' sizes) writes without the secondary indexes and builds them at the end
-(``Store.bulk_load``).
+Pieces are plain tuples sent with marshal, about twice as fast as pickle both ways. A run
+expected to be large next to the store (from the files' sizes) writes without the
+secondary indexes and builds them at the end (``Store.bulk_load``).
 """
 
 from __future__ import annotations
@@ -340,9 +340,9 @@ def _forked_batches(path, batch_size: int) -> Iterator[tuple[PreparedBatch, bool
 
 
 class _Inbox:
-    """The reader's messages, taken off the pipe by a thread of the writer's as they come.
+    """The reader's messages, taken off the socket by a thread of the writer's as they come.
 
-    Why: a message waiting in the pipe holds the reader up until the writer reads it,
+    Why: a message waiting in the socket holds the reader up until the writer reads it,
     and the writer reads only between pieces. Taken at once, up to INBOX_DEPTH pieces
     ahead, the reader goes on reading while the writer commits a batch or builds an
     index, and neither waits on the other in the middle of a file (measured: 10,000

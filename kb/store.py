@@ -1592,7 +1592,6 @@ class _Rows:
             _write_rows(conn, table, self.children[table], columns=CHILD_COLUMNS[table], conflict="IGNORE")
         _write_rows(conn, "raw_records", self.raw, columns=RAW_COLUMNS, conflict="REPLACE")
 
-
     def _new_to(self, earlier: EarlierPieces) -> tuple[dict, dict, dict]:
         """The shared rows the earlier pieces did not write as they are (they are then noted):
         a journal written with other values (the upsert keeps a value the new row lacks, as

@@ -34,7 +34,8 @@ def test_the_counts_of_a_file_that_repeats_its_records_do_not_depend_on_where_it
     store = Store(tmp_path / "kb.db").ensure_shape()
     [result] = importing.import_files(store, [twice])
     stored = store.db.execute("select count(*) from articles").fetchone()[0]
-    assert (result.records, result.counts.new, result.counts.unchanged, result.counts.revised) == (2 * stored, stored, 0, 0)
+    counts = result.counts
+    assert (result.records, counts.new, counts.unchanged, counts.revised) == (2 * stored, stored, 0, 0)
 
 
 def _record(pmid: str, title: str, revised: str) -> str:
