@@ -379,9 +379,9 @@ def _describe_counts(verb, counts, records):
 
 
 def _stdin_as_a_file(ctx, param, files):
-    """"-" read as /dev/stdin, which the import's reader process opens as any file. A file
-    that cannot be read is not refused here: the import says so as for a file it cannot
-    read as PubMed (exit 1), and imports the others."""
+    """"-" read as /dev/stdin, which the import's reader process (and extract) opens as any
+    file. A file that cannot be read is not refused here: the import says so as for a file
+    it cannot read as PubMed (exit 1), and imports the others."""
     return tuple(Path("/dev/stdin") if str(f) == "-" else f for f in files)
 
 
@@ -553,8 +553,8 @@ def demo(db_path, serve_after, host, port, quiet, verbose):
 
 
 @cli.command()
-@click.argument("files", nargs=-1, required=True,
-                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, required=True, callback=_stdin_as_a_file,
+                type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default="-",
               help="Write the JSON Lines here instead of standard output.")
 @click.option("--n-process", type=click.IntRange(1, 64), default=1, show_default=True,
@@ -574,6 +574,7 @@ def extract(files, output, n_process, batch_size, quiet, verbose):
     Examples:
         cryokb extract pubmed_result.xml
         cryokb extract export.nbib -o evidence.jsonl --n-process 2
+        zcat pubmed_result.xml.gz | cryokb extract - > evidence.jsonl
     """
     from extractors.pipeline import extract_many
     from kb.progress import progressbar

@@ -1427,6 +1427,22 @@ def test_import_reads_standard_input_named_by_a_dash(tmp_path):
     assert stored == {record.pmid for record in read_records(medline)} and stored
 
 
+def test_extract_reads_standard_input_named_by_a_dash(tmp_path):
+    """`zcat export.xml.gz | cryokb extract -`, as import takes it ("-" was "File '-' does
+    not exist", exit 2): the same records as from the file itself."""
+    import subprocess
+    import sys
+
+    from ingest.readers import read_records
+
+    medline = SAMPLES / "demo_medline.nbib"
+    command = [sys.executable, "-m", "kb.cli", "extract"]
+    piped = subprocess.run(command + ["-"], input=medline.read_bytes(), capture_output=True, timeout=300)
+    named = subprocess.run(command + [str(medline)], capture_output=True, timeout=300)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout == named.stdout and piped.stdout.count(b"\n") == len(list(read_records(medline))) > 5
+
+
 def test_a_file_that_cannot_be_opened_fails_the_import_in_one_line_and_the_others_are_imported(runner, tmp_path,
                                                                                               sample_xml):
     """An unreadable file was a usage error (exit 2) that imported none of the files given
