@@ -211,8 +211,12 @@ def _locked_out(exc: BaseException | None) -> bool:
 
 
 def no_folder(folder: Path) -> str:
-    """Why ``folder`` cannot hold a file (``is_dir()`` is False): missing, or a file itself."""
-    return "a file, not a folder" if folder.exists() else "no such folder"
+    """Why ``folder`` cannot hold a file (``is_dir()`` is False): missing, or a file itself,
+    or missing below a file (``notes.txt/kb/``), which no mkdir would mend."""
+    if folder.exists():
+        return "a file, not a folder"
+    above = next((parent for parent in folder.parents if parent.exists()), None)
+    return f"no such folder ({above} is a file)" if above is not None and not above.is_dir() else "no such folder"
 
 
 def _unwritable(path: Path) -> str | None:

@@ -1348,12 +1348,17 @@ def test_a_file_of_an_unreadable_record_and_a_deletion_is_read_whether_or_not_th
 
 
 @pytest.mark.parametrize("command", [["import", "FILE"], ["demo", "--no-serve"]])
-@pytest.mark.parametrize("folder, said", [("missing", "no such folder"), ("a file", "a file, not a folder")])
+@pytest.mark.parametrize("folder, said", [("missing", "no such folder"), ("a file", "a file, not a folder"),
+                                          ("below a file", "no such folder ({tmp}/notes is a file)")])
 def test_a_db_in_a_folder_that_does_not_exist_says_so(runner, tmp_path, sample_xml, command, folder, said):
-    """SQLite says only "unable to open database file"; refresh already named the folder."""
+    """SQLite says only "unable to open database file"; refresh already named the folder.
+    Below a file, "no such folder" alone sent one to make a folder that cannot be made."""
     parent = tmp_path / "notes"
-    if folder == "a file":
+    if folder != "missing":
         parent.write_text("not a folder")
+    if folder == "below a file":
+        parent = parent / "kb"
+    said = said.format(tmp=tmp_path)
     db = parent / "kb.db"
     args = [str(sample_xml) if arg == "FILE" else arg for arg in command]
     result = runner.invoke(cli, [*args, "--db", str(db), "-q"])
