@@ -702,6 +702,7 @@ def evaluate(gold, article_files, as_json, show_errors):
     """
     from extractors.evaluate import GoldFileError, format_table, load_gold, score, sibling_articles
     from extractors.pipeline import extract_many
+    from ingest.readers import shown_name
 
     try:
         gold_records = [r for path in gold for r in load_gold(path)]
@@ -709,7 +710,7 @@ def evaluate(gold, article_files, as_json, show_errors):
     except GoldFileError as exc:
         raise click.ClickException(str(exc)) from exc
     if not gold_records:  # every score would be a vacuous 1.000
-        raise click.ClickException(f"no gold records in {', '.join(map(str, gold))}")
+        raise click.ClickException(f"no gold records in {', '.join(map(shown_name, gold))}")
     wanted = {str(r["pmid"]) for r in gold_records}
     problems = []
     articles = (a for a in _articles_of(sources, problems) if a.pmid in wanted)
@@ -718,7 +719,7 @@ def evaluate(gold, article_files, as_json, show_errors):
     if missing is not None:  # score() would refuse it too, but cannot say why
         unread = next((p for p in problems if p.where == f"PMID {missing}"), None)
         why = f"its record could not be read ({unread})" if unread else \
-            f"it is not among the articles of {', '.join(map(str, sources))}"
+            f"it is not among the articles of {', '.join(map(shown_name, sources))}"
         raise click.ClickException(f"gold PMID {missing} has no article to compare with: {why}")
     report = score(gold_records, predicted)
     if as_json:

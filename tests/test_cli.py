@@ -900,6 +900,22 @@ def test_evaluate_refuses_an_empty_gold_file_rather_than_score_it_perfect(runner
     assert f"no gold records in {gold}" in result.output
 
 
+@pytest.mark.parametrize("problem", ["no articles beside it", "no records", "a line not JSON"])
+def test_evaluate_names_a_gold_file_whose_name_is_not_utf8_with_its_odd_byte_escaped(runner, tmp_path, sample_xml,
+                                                                                    problem):
+    """A Latin-1 name from an old archive: "caf\\xe9.jsonl", as import names such files, not
+    a lone surrogate ("caf\\udce9"), which the terminal may refuse."""
+    import os
+
+    gold = tmp_path / os.fsdecode(b"caf\xe9.jsonl")
+    gold.write_text({"no articles beside it": json.dumps({"pmid": "92000001", "relevant": True}) + "\n",
+                     "no records": "", "a line not JSON": "{\n"}[problem])
+    articles = [] if problem == "no articles beside it" else ["--articles", str(sample_xml)]
+    result = runner.invoke(cli, ["evaluate", str(gold), *articles])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"{tmp_path}/caf\\xe9.jsonl" in result.output and "udce9" not in result.output
+
+
 def test_evaluate_names_a_gold_pmid_missing_from_the_articles_given(runner, tmp_path, sample_xml):
     gold = tmp_path / "gold.jsonl"
     gold.write_text(json.dumps({"pmid": "92000001", "relevant": True}) + "\n")
