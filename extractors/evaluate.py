@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from ingest.readers import shown_name
-
 LIST_FIELDS = ("approach", "lesion_types", "anatomic_sites", "indications", "guidance", "treatments")
 ARTICLE_SUFFIXES = (".xml", ".xml.gz", ".nbib", ".txt")
 
@@ -158,14 +156,12 @@ def score(gold_records: list[dict], predicted: dict[str, dict]) -> Report:
 
 
 def load_gold(path: str | Path) -> list[dict]:
-    """The gold records of a JSON Lines file; a GoldFileError names the file (as shown_name
-    writes a name that is not UTF-8) and the line."""
+    path = Path(path)
     records = []
     try:
-        lines = Path(path).read_bytes().splitlines()
+        lines = path.read_bytes().splitlines()
     except OSError as exc:
-        raise GoldFileError(f"cannot read gold file {shown_name(path)}: {exc.strerror or exc}") from exc
-    path = shown_name(path)
+        raise GoldFileError(f"cannot read gold file {path}: {exc.strerror or exc}") from exc
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -216,7 +212,7 @@ def sibling_articles(gold_path: str | Path) -> Path:
         if candidate.exists():
             return candidate
     raise GoldFileError(
-        f"no article file beside {shown_name(gold_path)} (looked for {', '.join(ARTICLE_SUFFIXES)} with the same stem); "
+        f"no article file beside {gold_path} (looked for {', '.join(ARTICLE_SUFFIXES)} with the same stem); "
         "name one with --articles"
     )
 

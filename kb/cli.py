@@ -707,8 +707,8 @@ def evaluate(gold, article_files, as_json, show_errors):
     try:
         gold_records = [r for path in gold for r in load_gold(path)]
         sources = list(article_files) or list(dict.fromkeys(sibling_articles(p) for p in gold))
-    except GoldFileError as exc:
-        raise click.ClickException(str(exc)) from exc
+    except GoldFileError as exc:  # it names the file: a name that is not UTF-8 escaped as shown_name escapes it
+        raise click.ClickException(shown_name(str(exc))) from exc
     if not gold_records:  # every score would be a vacuous 1.000
         raise click.ClickException(f"no gold records in {', '.join(map(shown_name, gold))}")
     wanted = {str(r["pmid"]) for r in gold_records}
