@@ -96,8 +96,15 @@ def test_importing_twice_changes_nothing(runner, tmp_path, sample_xml):
     assert [l for l in Store(db).db.iterdump() if "harvest_runs" not in l] == dump
 
 
-def test_the_import_summary_adds_up_when_a_file_repeats_its_records(runner, tmp_path, sample_xml):
+@pytest.mark.parametrize("piece_size", [3, 50, 1000])
+def test_the_import_summary_adds_up_when_a_file_repeats_its_records(runner, tmp_path, sample_xml, monkeypatch,
+                                                                    piece_size):
+    """A copy of a PMID its batch read before counts as repeated, in the piece of the first
+    copy or in a later one (a copy in a later piece counted as unchanged once)."""
+    import kb.importing
     from ingest.readers import read_records
+
+    monkeypatch.setattr(kb.importing, "PIECE_SIZE", piece_size)  # the forked reader inherits it
 
     head, body = sample_xml.read_bytes().split(b"<PubmedArticleSet>", 1)
     body = body.rsplit(b"</PubmedArticleSet>", 1)[0]

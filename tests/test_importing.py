@@ -19,25 +19,6 @@ def test_pieces_cross_the_pipe_read_and_come_out_as_rows_and_end_a_batch_every_f
     assert [ends for _, ends in pieces].count(True) == -(-sum(p.read for p, _ in pieces) // 5)
 
 
-@pytest.mark.parametrize("piece_size", [3, 50, 1000])
-def test_the_counts_of_a_file_that_repeats_its_records_do_not_depend_on_where_its_pieces_fall(
-        tmp_path, monkeypatch, piece_size):
-    """A copy of a PMID its batch read before counts as repeated, in the piece of the first
-    copy or in a later one (before, a copy in a later piece counted as unchanged)."""
-    from kb.store import Store
-
-    head, body = SAMPLE_XML.read_bytes().split(b"<PubmedArticleSet>", 1)
-    body = body.rsplit(b"</PubmedArticleSet>", 1)[0]
-    twice = tmp_path / "twice.xml"
-    twice.write_bytes(head + b"<PubmedArticleSet>" + body + body + b"</PubmedArticleSet>")
-    monkeypatch.setattr(importing, "PIECE_SIZE", piece_size)
-    store = Store(tmp_path / "kb.db").ensure_shape()
-    [result] = importing.import_files(store, [twice])
-    stored = store.db.execute("select count(*) from articles").fetchone()[0]
-    counts = result.counts
-    assert (result.records, counts.new, counts.unchanged, counts.revised) == (2 * stored, stored, 0, 0)
-
-
 def _record(pmid: str, title: str, revised: str) -> str:
     year, month, day = revised.split("-")
     return (f'<PubmedArticle><MedlineCitation Status="MEDLINE" Owner="NLM"><PMID Version="1">{pmid}</PMID>'
